@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rvio: Rust kernel modules for a simpler and faster VM network I/O path.
+#
+#   make setup   install the toolchain, QEMU, virtme-ng; build the test kernel
+#   make         build every module (*.ko) against the test kernel (or KDIR=)
+#   make demo    build, boot the test VM and run the current demo
+#   make check   build, then run all tests; ends with "N passed, N failed"
+#   make help    everything else
+#
+# The kernel tree and toolchain live outside the repository, under
+# $(RVIO_CACHE) (default ~/.cache/rvio); see docs/build.md.
+
+KMAKE := $(CURDIR)/scripts/kmake.sh M=$(CURDIR)
+
+all: modules
+
+modules:
+	+$(KMAKE) modules
+
+# Build with clippy as the Rust compiler (the kernel's CLIPPY=1).
+clippy:
+	+$(KMAKE) CLIPPY=1 modules
+
+clean:
+	+$(KMAKE) clean
+	rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.cmd
+
+setup:
+	scripts/setup.sh
+
+kernel:
+	scripts/build-kernel.sh
+
+# `make check` and `make demo` start with `setup`, which only checks what is
+# there once everything is installed and built.
+check: setup
+	+$(MAKE) modules
+	scripts/check.sh $(TESTS)
+
+demo: setup
+	+$(MAKE) modules
+	scripts/vm-run.sh --name demo -- scripts/demo.sh
+
+# Interactive shell in the test VM, with our modules built.
+vm: setup
+	+$(MAKE) modules
+	scripts/vm-run.sh --igb --name shell
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
+	@echo "  make clippy  build the modules with clippy (CLIPPY=1)"
+	@echo "  make kernel  (re)build the cached test kernel only"
+	@echo "  make vm      interactive shell in the test VM"
+	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
+
+.PHONY: all modules clippy clean setup kernel check demo vm help

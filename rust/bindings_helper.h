@@ -1,0 +1,6 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Headers whose declarations our Rust modules use, for module-local
+ * bindgen (see Kbuild). rust/bindgen_parameters limits what is bound.
+ */
+#include <rvio/test_provider.h>

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the rvio test kernel from Debian's linux-source-6.12 tarball, cached
+# outside the repository under $RVIO_CACHE/kernel/<key>, where <key> hashes
+# every input: the source package version, the config fragments, the
+# toolchain versions and RVIO_KBUILD_EPOCH (bump it when the recipe below
+# changes). Same inputs: nothing to do. An interrupted build resumes.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# Bump when the build recipe in this file changes in a way that matters.
+RVIO_KBUILD_EPOCH=1
+FRAGMENTS=(scripts/kconfig/rvio.config scripts/kconfig/debug.config scripts/kconfig/trim.config)
+# Fragments whose every line must survive `make olddefconfig`.
+CHECKED_FRAGMENTS=(scripts/kconfig/rvio.config scripts/kconfig/debug.config)
+JOBS=${JOBS:-$(($(nproc) + 1))}
+KEEP_TREES=2
+
+cd "$RVIO_ROOT"
+[ -f "$RVIO_KERNEL_TARBALL" ] || rvio_die "$RVIO_KERNEL_TARBALL missing: run scripts/setup.sh"
+[ -x "$RVIO_BINDGEN" ] || rvio_die "bindgen missing: run scripts/setup.sh"
+
+kver_pkg=$(dpkg-query -W -f='${Version}' "$RVIO_KERNEL_PKG")
+inputs=$(
+	echo "epoch $RVIO_KBUILD_EPOCH"
+	echo "source $RVIO_KERNEL_PKG $kver_pkg $(stat -c %s "$RVIO_KERNEL_TARBALL")"
+	echo "rustc $(/usr/bin/rustc --version)"
+	echo "bindgen $("$RVIO_BINDGEN" --version)"
+	echo "clang $(clang$RVIO_LLVM_SUFFIX --version | head -1)"
+	sha256sum "${FRAGMENTS[@]}"
+)
+key=$(printf '%s\n' "$inputs" | sha256sum | cut -c1-16)
+tree=$RVIO_CACHE/kernel/$key
+mapfile -t KMAKE < <(rvio_kmake_args)
+kmake() { make -C "$tree" "${KMAKE[@]}" "$@" </dev/null; }
+
+if [ -f "$tree/.rvio-built" ]; then
+	rvio_log "kernel $key: cached ($(cat "$tree/.rvio-built"))"
+	ln -sfn "$tree" "$RVIO_KDIR_LINK"
+	exit 0
+fi
+
+start=$(date +%s)
+mkdir -p "$RVIO_CACHE/kernel"
+if [ ! -f "$tree/Makefile" ]; then
+	rvio_log "kernel $key: extracting $RVIO_KERNEL_PKG $kver_pkg"
+	rm -rf "$tree.tmp"
+	mkdir -p "$tree.tmp"
+	tar -xf "$RVIO_KERNEL_TARBALL" -C "$tree.tmp" --strip-components=1
+	mv "$tree.tmp" "$tree"
+fi
+printf '%s\n' "$inputs" >"$tree/.rvio-inputs"
+
+rvio_log "kernel $key: checking the Rust toolchain (make rustavailable)"
+kmake rustavailable >/dev/null 2>"$tree/.rvio-rustavailable.log" || {
+	cat "$tree/.rvio-rustavailable.log" >&2
+	rvio_die "the kernel does not accept this Rust toolchain; see above (Debian's rustc-web, rust-web-src and bindgen $RVIO_BINDGEN_VERSION are required)"
+}
+
+if [ ! -f "$tree/.rvio-configured" ]; then
+	rvio_log "kernel $key: configuring (x86_64_defconfig + kvm_guest + ${FRAGMENTS[*]##*/})"
+	kmake -s x86_64_defconfig
+	(cd "$tree" && KCONFIG_CONFIG=.config ./scripts/kconfig/merge_config.sh -m -Q \
+		.config kernel/configs/kvm_guest.config "${FRAGMENTS[@]/#/$RVIO_ROOT/}" >/dev/null)
+	kmake -s olddefconfig
+	bad=0
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) grep -qxF -- "$line" "$tree/.config" || { echo "  wanted: $line, got: $(grep "^${line%%=*}=" "$tree/.config" || echo unset)" >&2; bad=1; } ;;
+		"# CONFIG_"*" is not set") o=${line#\# }; o=${o%% *}; grep -q "^$o=" "$tree/.config" && { echo "  wanted: $line, got: $(grep "^$o=" "$tree/.config")" >&2; bad=1; } ;;
+		esac
+	done < <(cat "${CHECKED_FRAGMENTS[@]}")
+	[ $bad = 0 ] || rvio_die "kernel config does not hold the options above (missing dependency?)"
+	touch "$tree/.rvio-configured"
+fi
+
+rvio_log "kernel $key: building bzImage and modules with -j$JOBS (cold: ~25 min; log: $tree/.rvio-build.log)"
+if ! kmake -j"$JOBS" bzImage modules >"$tree/.rvio-build.log" 2>&1; then
+	tail -40 "$tree/.rvio-build.log" >&2
+	rvio_die "kernel build failed; full log: $tree/.rvio-build.log"
+fi
+secs=$(($(date +%s) - start))
+echo "$(kmake -s kernelrelease) built in ${secs}s on $(date -u +%FT%TZ)" >"$tree/.rvio-built"
+ln -sfn "$tree" "$RVIO_KDIR_LINK"
+rvio_log "kernel $key: built in ${secs}s"
+
+# Keep the newest $KEEP_TREES trees; each is a few GiB.
+ls -1dt "$RVIO_CACHE"/kernel/*/ 2>/dev/null | tail -n +$((KEEP_TREES + 1)) | while read -r old; do
+	[ "$(readlink -f "$old")" = "$(readlink -f "$tree")" ] && continue
+	rvio_log "pruning old kernel tree $old"
+	rm -rf "$old"
+done

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# All of rvio's tests: host-side `cargo test` of the pure-logic crates, then
+# the kselftests in the test VM (KTAP), then the VM's kernel log check. Ends
+# with one line `N passed, N failed, N skipped`; exits non-zero on any
+# failure. `make check` builds what is needed first.
+#
+# usage: scripts/check.sh [COLLECTION | COLLECTION/PROGRAM ...]
+#   e.g. scripts/check.sh env/netdevsim_sriov.sh     (default: every collection)
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$RVIO_ROOT"
+
+out=${RVIO_LOG_DIR:-$RVIO_ROOT/build/logs}
+mkdir -p "$out"
+pass=0 fail=0 skip=0
+
+# --- host: cargo test over the workspace of pure-logic crates ---------------
+if [ -f Cargo.toml ]; then
+	rvio_log "check: cargo test (host)"
+	PATH=$HOME/.cargo/bin:$PATH cargo test --workspace 2>&1 | tee "$out/cargo-test.log"
+	cargo_rc=${PIPESTATUS[0]}
+	read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$out/cargo-test.log")
+	pass=$((pass + p)) fail=$((fail + f))
+	[ "$cargo_rc" != 0 ] && [ "$f" = 0 ] && { echo "not ok cargo test (exit $cargo_rc)"; fail=$((fail + 1)); }
+fi
+
+# --- VM: kselftest collections ---------------------------------------------
+declare -A progs=()
+order=()
+if [ $# = 0 ]; then
+	for mk in selftests/*/Makefile; do
+		c=$(basename "$(dirname "$mk")")
+		progs[$c]=""
+		order+=("$c")
+	done
+else
+	for t in "$@"; do
+		t=${t#selftests/}
+		c=${t%%/*}
+		[ -f "selftests/$c/Makefile" ] || rvio_die "no kselftest collection selftests/$c"
+		[ -v "progs[$c]" ] || order+=("$c")
+		[ "$t" != "$c" ] && progs[$c]+="${t#*/} "
+	done
+fi
+vm_cmd=""
+for c in "${order[@]}"; do
+	vm_cmd+="make -s --no-print-directory -C selftests/$c run_tests"
+	[ -n "${progs[$c]}" ] && vm_cmd+=" TEST_PROGS='${progs[$c]% }'"
+	vm_cmd+="; "
+done
+
+rvio_log "check: kselftests in the VM: ${order[*]}"
+scripts/vm-run.sh --igb --name check -- bash -c "$vm_cmd" | tee "$out/check.ktap"
+vm_rc=${PIPESTATUS[0]}
+
+# Leaf results: the subtests a program reported, or the program's own line
+# if it reported none (crash, timeout, skip-all). A program that failed
+# without a failing subtest counts as one failure more.
+read -r p f s < <(awk '
+	/^(not )?ok [0-9]+ selftests: / {
+		top_fail = ($1 == "not"); top_skip = / # SKIP/
+		if (np + nf + ns > 0) {
+			P += np; F += nf; S += ns
+			if (top_fail && nf == 0) F++
+		} else if (top_fail) F++; else if (top_skip) S++; else P++
+		np = nf = ns = 0; next
+	}
+	/^# not ok [0-9]+ / { nf++; next }
+	/^# ok [0-9]+ .*# SKIP/ { ns++; next }
+	/^# ok [0-9]+ / { np++; next }
+	END { print P+0, F+0, S+0 }' "$out/check.ktap")
+pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+if [ $((p + f + s)) = 0 ]; then
+	echo "not ok kselftests produced no results (vm-run exit $vm_rc)"
+	fail=$((fail + 1))
+fi
+
+if scripts/klog-check.sh "$out/check.console"; then
+	echo "ok kernel log clean (no WARN/BUG/KASAN/KFENCE/lockdep/kmemleak report)"
+	pass=$((pass + 1))
+else
+	echo "not ok kernel log clean: see $out/check.console"
+	fail=$((fail + 1))
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]

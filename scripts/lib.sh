@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings for the rvio scripts; sourced, never run.
+#
+# Everything that is built or installed outside the repository lives under
+# $RVIO_CACHE (default ~/.cache/rvio), so a fresh clone on a warm machine
+# reuses it and `git clean` never throws away a kernel build.
+
+RVIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RVIO_CACHE=${RVIO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rvio}
+
+# Toolchain pins (see docs/build.md). The kernel's Rust must be Debian's
+# rustc-web: it ships the library source the kernel build needs.
+RVIO_LLVM_SUFFIX=-19
+RVIO_BINDGEN_VERSION=0.69.5
+RVIO_VNG_VERSION=1.42
+RVIO_KERNEL_PKG=linux-source-6.12
+RVIO_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
+
+RVIO_BINDGEN=$RVIO_CACHE/tools/bindgen-$RVIO_BINDGEN_VERSION/bin/bindgen
+RVIO_VENV=$RVIO_CACHE/venv-vng-$RVIO_VNG_VERSION
+RVIO_VNG=$RVIO_VENV/bin/vng
+# The kernel tree in use is recorded here by build-kernel.sh.
+RVIO_KDIR_LINK=$RVIO_CACHE/kernel/current
+
+# Debian's /usr/bin first: rustup's toolchain in ~/.cargo/bin has no rust-src.
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
+export LIBCLANG_PATH=/usr/lib/llvm${RVIO_LLVM_SUFFIX}/lib
+
+# Arguments every kernel-side make needs.
+rvio_kmake_args() {
+	printf '%s\n' LLVM=$RVIO_LLVM_SUFFIX \
+		RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+		RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver \
+		BINDGEN=$RVIO_BINDGEN
+}
+
+rvio_log() { printf '[rvio %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+rvio_die() { printf '[rvio] error: %s\n' "$*" >&2; exit 1; }
+
+# The built kernel tree, or an error telling how to get one.
+rvio_kdir() {
+	local k=${KDIR:-}
+	[ -n "$k" ] || k=$(readlink -f "$RVIO_KDIR_LINK" 2>/dev/null) || true
+	[ -n "$k" ] && [ -f "$k/.rvio-built" ] ||
+		rvio_die "no built kernel tree; run 'make setup' first (or set KDIR)"
+	printf '%s\n' "$k"
+}

@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# QEMU's igb (an 82576 with SR-IOV) as a real PCI PF under the igb driver:
+# enable VFs through sriov_numvfs, configure one through `ip link`, and
+# record what the driver refuses. Needs the VM started with --igb
+# (`make check` does); skipped otherwise.
+source "$(dirname "$0")/../lib.sh"
+
+pf=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat $d/vendor)" = 0x8086 ] && [ "$(cat $d/device)" = 0x10c9 ]; then
+		pf=$d
+		break
+	fi
+done
+
+cleanup() {
+	[ -n "$pf" ] && [ -w $pf/sriov_numvfs ] && echo 0 >$pf/sriov_numvfs 2>/dev/null
+	modprobe -r igbvf igb 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap_print_header
+if [ -z "$pf" ]; then
+	ktap_skip_all "no 82576 (igb) PCI device in this VM: start it with scripts/vm-run.sh --igb"
+	exit "$KSFT_SKIP"
+fi
+ktap_set_plan 6
+
+ifname=
+if modprobe igb && wait_for [ -d $pf/net ] && ifname=$(ls $pf/net | head -n 1) && [ -n "$ifname" ]; then
+	ktap_test_pass "igb binds $(basename $pf) as $ifname"
+else
+	ktap_exit_fail_msg "igb did not bind the 82576 at $(basename $pf)"
+fi
+
+total=$(cat $pf/sriov_totalvfs 2>/dev/null)
+ktap_print_msg "sriov_totalvfs = ${total:-none}"
+ktap_test_result "the PF offers VFs (sriov_totalvfs >= 2)" [ "${total:-0}" -ge 2 ]
+
+vfs_ok() {
+	[ -e $pf/virtfn0 ] && [ -e $pf/virtfn1 ] && [ ! -e $pf/virtfn2 ] &&
+		[ "$(cat $pf/virtfn0/device)" = 0x10ca ] && [ "$(cat $pf/virtfn1/device)" = 0x10ca ]
+}
+if echo 2 >$pf/sriov_numvfs && wait_for vfs_ok; then
+	ktap_test_pass "sriov_numvfs = 2 creates two 82576 VFs (8086:10ca)"
+else
+	ktap_test_fail "sriov_numvfs = 2 creates two 82576 VFs (8086:10ca)"
+fi
+
+mac=02:52:56:00:01:01
+if ip link set dev "$ifname" vf 0 mac $mac &&
+	ip link show dev "$ifname" | grep -E "^ +vf 0 " | grep -q "link/ether $mac"; then
+	ktap_test_pass "ip link set vf 0 mac shows in ip link show"
+else
+	ip link show dev "$ifname" | sed 's/^/# /'
+	ktap_test_fail "ip link set vf 0 mac shows in ip link show"
+fi
+
+# igb has no ndo_set_vf_link_state: the SR-IOV hook must pass this through.
+expect_fail_with "Operation not supported" ip link set dev "$ifname" vf 0 state enable
+ktap_test_result "vf state is refused with EOPNOTSUPP (igb has no ndo_set_vf_link_state)" [ $? = 0 ]
+
+if echo 0 >$pf/sriov_numvfs && [ ! -e $pf/virtfn0 ]; then
+	ktap_test_pass "sriov_numvfs = 0 removes the VFs"
+else
+	ktap_test_fail "sriov_numvfs = 0 removes the VFs"
+fi
+
+ktap_finished

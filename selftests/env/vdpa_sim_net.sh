@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vDPA in one kernel, as VMPI's tests use it: a vdpa_sim_net device created
+# with the vdpa tool and bound to virtio_vdpa shows up as a virtio-net
+# interface, and goes away again with `vdpa dev del`.
+source "$(dirname "$0")/../lib.sh"
+
+dev=rvio_env_vdpa0
+cleanup() {
+	vdpa dev del $dev 2>/dev/null
+	modprobe -r virtio_vdpa vdpa_sim_net 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap_print_header
+ktap_set_plan 4
+
+ktap_test_result "vdpa_sim_net and virtio_vdpa load" modprobe -a vdpa_sim_net virtio_vdpa
+
+if vdpa mgmtdev show 2>/dev/null | grep -q vdpasim_net && vdpa dev add mgmtdev vdpasim_net name $dev; then
+	ktap_test_pass "vdpa dev add mgmtdev vdpasim_net"
+else
+	ktap_test_fail "vdpa dev add mgmtdev vdpasim_net"
+fi
+
+netdev_of_vdpa() { ls /sys/bus/vdpa/devices/$dev/virtio*/net 2>/dev/null | head -n 1; }
+ifname=
+wait_for [ -n "$(netdev_of_vdpa)" ] && ifname=$(netdev_of_vdpa)
+driver=$(basename "$(readlink -f /sys/class/net/$ifname/device/driver 2>/dev/null)")
+if [ -n "$ifname" ] && [ "$driver" = virtio_net ] && ip link set "$ifname" up; then
+	ktap_print_msg "interface $ifname, driver $driver, on $(basename "$(readlink -f /sys/class/net/$ifname/device/..)")"
+	ktap_test_pass "a virtio-net interface appears through virtio_vdpa and comes up"
+else
+	ktap_print_msg "interface '${ifname}', driver '${driver}'"
+	ktap_test_fail "a virtio-net interface appears through virtio_vdpa and comes up"
+fi
+
+vdpa dev del $dev
+gone() { [ -n "$ifname" ] && [ ! -e /sys/class/net/$ifname ]; }
+ktap_test_result "vdpa dev del removes the interface" wait_for gone
+
+ktap_finished

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for rvio kselftest programs; sourced, never run.
+
+RVIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -z "${KSFT_DIR:-}" ]; then
+	KSFT_DIR=$(bash -c ". '$RVIO_ROOT/scripts/lib.sh' && rvio_kdir")/tools/testing/selftests
+fi
+# shellcheck source=/dev/null
+source "$KSFT_DIR/kselftest/ktap_helpers.sh"
+
+# Path of one of our modules, built by `make` at the top of the repository.
+rvio_ko() {
+	echo "$RVIO_ROOT/$1.ko"
+}
+
+# Retry "$@" every 0.1 s for up to ${WAIT_SECS:-5} s.
+wait_for() {
+	local i
+	for ((i = 0; i < ${WAIT_SECS:-5} * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Run "$@" and expect it to fail with a message containing $1.
+expect_fail_with() {
+	local want=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ktap_print_msg "unexpectedly succeeded: $*"
+		return 1
+	fi
+	case "$out" in
+	*"$want"*) return 0 ;;
+	*) ktap_print_msg "wanted '$want', got: $out"; return 1 ;;
+	esac
+}
+
+# The kernel log since the last call of klog_mark.
+klog_mark() { KLOG_MARK=$(dmesg | wc -l); }
+klog_since_mark() { dmesg | tail -n +$((${KLOG_MARK:-0} + 1)); }

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Test module: implements the C-ABI declared in
+//! `include/rvio/test_provider.h` in Rust; `rvio_test_provider_exports.c`
+//! exports it to other modules.
+
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+
+#[path = "../../rust/bindings.rs"]
+mod bindings;
+
+module! {
+    type: TestProvider,
+    name: "rvio_test_provider",
+    author: "rvio developers",
+    description: "rvio selftest: a C-ABI implemented in Rust, exported to other modules",
+    license: "GPL",
+}
+
+/// Longest input `rvio_test_provider_sum()` accepts.
+const MAX_VALS: usize = 4096;
+
+struct TestProvider;
+
+impl kernel::Module for TestProvider {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        pr_info!(
+            "loaded, ABI version {}\n",
+            bindings::RVIO_TEST_PROVIDER_ABI_VERSION
+        );
+        Ok(TestProvider)
+    }
+}
+
+impl Drop for TestProvider {
+    fn drop(&mut self) {
+        pr_info!("unloaded\n");
+    }
+}
+
+/// See `include/rvio/test_provider.h`.
+#[no_mangle]
+pub extern "C" fn rvio_test_provider_abi_version() -> u32 {
+    bindings::RVIO_TEST_PROVIDER_ABI_VERSION
+}
+
+/// See `include/rvio/test_provider.h`.
+///
+/// # Safety
+///
+/// `vals` must be NULL or valid for `n` reads of `u32`, and `sum` NULL or
+/// valid for one write of `u64`, for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn rvio_test_provider_sum(vals: *const u32, n: usize, sum: *mut u64) -> c_int {
+    if vals.is_null() || sum.is_null() || n == 0 || n > MAX_VALS {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `vals` is not NULL, so by the function's safety contract it is
+    // valid for `n` reads for the whole call.
+    let vals = unsafe { core::slice::from_raw_parts(vals, n) };
+    let total = vals.iter().map(|&v| u64::from(v)).sum();
+    // SAFETY: `sum` is not NULL, so by the safety contract it is valid for
+    // one write.
+    unsafe { sum.write(total) };
+    0
+}
+
+// The C header is the one definition of the ABI: fail to build if these
+// definitions drift from the prototypes bindgen read from it.
+const _: [unsafe extern "C" fn() -> u32; 2] = [
+    bindings::rvio_test_provider_abi_version,
+    rvio_test_provider_abi_version,
+];
+const _: [unsafe extern "C" fn(*const u32, usize, *mut u64) -> c_int; 2] =
+    [bindings::rvio_test_provider_sum, rvio_test_provider_sum];

@@ -2,7 +2,7 @@
 #
 # rvio: Rust kernel modules for a simpler and faster VM network I/O path.
 #
-#   make setup   install the toolchain, QEMU, virtme-ng; build the test kernel
+#   make setup   install the toolchain and QEMU; build the test kernel
 #   make         build every module (*.ko) against the test kernel (or KDIR=)
 #   make demo    build, boot the test VM and run the current demo
 #   make check   build, then run all tests; ends with "N passed, N failed"

@@ -10,7 +10,11 @@
 #   e.g. scripts/check.sh env/netdevsim_sriov.sh     (default: every collection)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
-cd "$RVIO_ROOT"
+case "${1:-}" in
+-h | --help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+-*) rvio_die "check: unknown option $1 (try --help)" ;;
+esac
+cd "$RVIO_ROOT" || exit
 
 out=${RVIO_LOG_DIR:-$RVIO_ROOT/build/logs}
 mkdir -p "$out"
@@ -19,11 +23,16 @@ pass=0 fail=0 skip=0
 # --- host: cargo test over the workspace of pure-logic crates ---------------
 if [ -f Cargo.toml ]; then
 	rvio_log "check: cargo test (host)"
-	PATH=$HOME/.cargo/bin:$PATH cargo test --workspace 2>&1 | tee "$out/cargo-test.log"
+	PATH=$HOME/.cargo/bin:$PATH cargo test --workspace --locked 2>&1 | tee "$out/cargo-test.log"
 	cargo_rc=${PIPESTATUS[0]}
 	read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1) } } END { print p+0, f+0 }' "$out/cargo-test.log")
 	pass=$((pass + p)) fail=$((fail + f))
-	[ "$cargo_rc" != 0 ] && [ "$f" = 0 ] && { echo "not ok cargo test (exit $cargo_rc)"; fail=$((fail + 1)); }
+	if [ "$cargo_rc" = 0 ]; then
+		echo "ok cargo test (host): $p passed"
+	else
+		echo "not ok cargo test (host): exit $cargo_rc, $f failed"
+		[ "$f" = 0 ] && fail=$((fail + 1))
+	fi
 fi
 
 # --- VM: kselftest collections ---------------------------------------------
@@ -74,6 +83,13 @@ read -r p f s < <(awk '
 pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 if [ $((p + f + s)) = 0 ]; then
 	echo "not ok kselftests produced no results (vm-run exit $vm_rc)"
+	fail=$((fail + 1))
+elif [ "$vm_rc" = 124 ] || [ "$vm_rc" = 125 ]; then
+	# Timed out or the VM died: the program it was in has no result line.
+	echo "not ok the VM stopped before the tests finished (vm-run exit $vm_rc)"
+	fail=$((fail + 1))
+elif [ "$vm_rc" != 0 ] && [ "$vm_rc" != 3 ] && [ "$f" = 0 ]; then
+	echo "not ok the test run exited $vm_rc without a failing test"
 	fail=$((fail + 1))
 fi
 

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034
 # Common settings for the rvio scripts; sourced, never run.
 #
 # Everything that is built or installed outside the repository lives under
@@ -12,15 +13,20 @@ RVIO_CACHE=${RVIO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rvio}
 # rustc-web: it ships the library source the kernel build needs.
 RVIO_LLVM_SUFFIX=-19
 RVIO_BINDGEN_VERSION=0.69.5
-RVIO_VNG_VERSION=1.42
 RVIO_KERNEL_PKG=linux-source-6.12
 RVIO_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 
 RVIO_BINDGEN=$RVIO_CACHE/tools/bindgen-$RVIO_BINDGEN_VERSION/bin/bindgen
-RVIO_VENV=$RVIO_CACHE/venv-vng-$RVIO_VNG_VERSION
-RVIO_VNG=$RVIO_VENV/bin/vng
-# The kernel tree in use is recorded here by build-kernel.sh.
+# Kernel flavour: "debug" (the default: lockdep, KASAN, KFENCE, kmemleak) or
+# "nokasan" (the same without KASAN, for measuring what KASAN costs).
+RVIO_KFLAVOUR=${RVIO_KFLAVOUR:-debug}
+case $RVIO_KFLAVOUR in
+debug | nokasan) ;;
+*) printf '[rvio] error: RVIO_KFLAVOUR=%s: must be debug or nokasan\n' "$RVIO_KFLAVOUR" >&2; exit 1 ;;
+esac
+# The kernel tree in use for the flavour is recorded here by build-kernel.sh.
 RVIO_KDIR_LINK=$RVIO_CACHE/kernel/current
+[ "$RVIO_KFLAVOUR" = debug ] || RVIO_KDIR_LINK+=-$RVIO_KFLAVOUR
 
 # Debian's /usr/bin first: rustup's toolchain in ~/.cargo/bin has no rust-src.
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH

@@ -5,7 +5,7 @@
 # build the test kernel. Idempotent: each step checks what is there first and
 # says what it does. Run as root (apt-get), or with sudo.
 #
-#   scripts/setup.sh            packages, bindgen, virtme-ng, kernel
+#   scripts/setup.sh            packages (QEMU from bookworm-backports), bindgen, kernel
 #   scripts/setup.sh --no-kernel   everything but the kernel build
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -51,11 +51,10 @@ add_backports() {
 	rvio_log "adding bookworm-backports from $uri to apt's sources"
 	printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
 		"$uri" | sudo_cmd tee /etc/apt/sources.list.d/rvio-bookworm-backports.sources >/dev/null
-	need_update=1
 }
 
 step_packages() {
-	local miss need_update=0
+	local miss
 	add_backports
 	miss=$(missing_pkgs "${APT_PKGS[@]}")
 	if [ -z "$miss" ] && qemu_ok; then
@@ -85,16 +84,6 @@ step_bindgen() {
 		--root "$(dirname "$(dirname "$RVIO_BINDGEN")")"
 }
 
-step_vng() {
-	if [ -x "$RVIO_VNG" ]; then
-		rvio_log "virtme-ng $RVIO_VNG_VERSION: present"
-		return
-	fi
-	rvio_log "virtme-ng $RVIO_VNG_VERSION: installing into $RVIO_VENV"
-	python3 -m venv "$RVIO_VENV"
-	"$RVIO_VENV/bin/pip" install -q "virtme-ng==$RVIO_VNG_VERSION"
-}
-
 step_toolchain_check() {
 	local v
 	v=$(/usr/bin/rustc --version 2>/dev/null) || rvio_die "/usr/bin/rustc missing: install rustc-web"
@@ -106,7 +95,6 @@ step_toolchain_check() {
 mkdir -p "$RVIO_CACHE"
 step_packages
 step_bindgen
-step_vng
 step_toolchain_check
 if [ $build_kernel = 1 ]; then
 	"$RVIO_ROOT/scripts/build-kernel.sh"

@@ -9,14 +9,17 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>
 
 if [ -w $kmemleak ]; then
 	# Whatever boot left behind is not the command's: scan and forget it.
+	echo "rvio-vm: kmemleak baseline scan" >/dev/kmsg
 	echo scan >$kmemleak
 	echo clear >$kmemleak
+	echo "rvio-vm: kmemleak baseline done" >/dev/kmsg
 fi
 
 "$@"
 rc=$?
 
 if [ -w $kmemleak ]; then
+	echo "rvio-vm: command done, kmemleak scan" >/dev/kmsg
 	sleep 6 # kmemleak does not report objects younger than 5 s
 	echo scan >$kmemleak
 	echo scan >$kmemleak # a second scan drops transient false positives

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Shared helpers for rvio kselftest programs; sourced, never run.
 
 RVIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

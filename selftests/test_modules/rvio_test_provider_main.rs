@@ -9,6 +9,10 @@ use kernel::prelude::*;
 
 #[path = "../../rust/bindings.rs"]
 mod bindings;
+// Pure logic, shared with the host crate rust/pure: `pub` keeps its API
+// reachable (the kernel denies `unreachable_pub`).
+#[path = "provider_sum.rs"]
+pub mod provider_sum;
 
 module! {
     type: TestProvider,
@@ -17,9 +21,6 @@ module! {
     description: "rvio selftest: a C-ABI implemented in Rust, exported to other modules",
     license: "GPL",
 }
-
-/// Longest input `rvio_test_provider_sum()` accepts.
-const MAX_VALS: usize = 4096;
 
 struct TestProvider;
 
@@ -53,13 +54,15 @@ pub extern "C" fn rvio_test_provider_abi_version() -> u32 {
 /// valid for one write of `u64`, for the duration of the call.
 #[no_mangle]
 pub unsafe extern "C" fn rvio_test_provider_sum(vals: *const u32, n: usize, sum: *mut u64) -> c_int {
-    if vals.is_null() || sum.is_null() || n == 0 || n > MAX_VALS {
+    if vals.is_null() || sum.is_null() || provider_sum::check_len(n).is_err() {
         return EINVAL.to_errno();
     }
     // SAFETY: `vals` is not NULL, so by the function's safety contract it is
     // valid for `n` reads for the whole call.
     let vals = unsafe { core::slice::from_raw_parts(vals, n) };
-    let total = vals.iter().map(|&v| u64::from(v)).sum();
+    let Ok(total) = provider_sum::sum(vals) else {
+        return EINVAL.to_errno();
+    };
     // SAFETY: `sum` is not NULL, so by the safety contract it is valid for
     // one write.
     unsafe { sum.write(total) };

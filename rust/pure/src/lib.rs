@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host build of rvio's pure-logic files. Each is a `no_std` Rust file that
+//! a kernel module includes with `#[path = ...] mod ...;` and that uses no
+//! kernel API; this crate includes the same files so that `cargo test`
+//! (run by `make check`) exercises them on the host, and fuzz targets can
+//! link them. Add a file here when you add one to a module.
+#![cfg_attr(not(test), no_std)]
+
+#[path = "../../../selftests/test_modules/provider_sum.rs"]
+pub mod provider_sum;

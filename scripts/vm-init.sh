@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# PID 1 of the test VM (scripts/vm-run.sh boots the kernel with
+# init=<this file>). The root file system is the host's, over 9p, read-only.
+# Reads its orders from the kernel command line:
+#   rvio.cwd=DIR   rvio.mods=DIR (becomes /lib/modules)
+#   rvio.cmd=BASE64 (run with bash; absent: interactive shell)
+# Command output goes to ttyS1, its exit status to ttyS2; then power off.
+#
+# Every exec costs most of a second under TCG with the debug kernel, so this
+# script parses the command line in bash and runs as few programs as it can.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=${TERM:-dumb} LANG=C.UTF-8
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+[ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+# /root stays the host's (read-only): the tool caches live under it.
+for d in /tmp /run /var/tmp; do
+	mount -t tmpfs -o mode=1777 tmpfs $d
+done
+mount -t debugfs debugfs /sys/kernel/debug
+
+cwd=/ mods= cmd=
+read -r -a words </proc/cmdline
+for w in "${words[@]}"; do
+	case $w in
+	rvio.cwd=*) cwd=${w#rvio.cwd=} ;;
+	rvio.mods=*) mods=${w#rvio.mods=} ;;
+	rvio.cmd=*) cmd=${w#rvio.cmd=} ;;
+	esac
+done
+
+# /lib/modules may not even exist on the host: give /usr/lib a writable
+# tmpfs layer, then put the test kernel's modules there.
+if [ -n "$mods" ]; then
+	mkdir -p /run/rvio-lib/upper /run/rvio-lib/work
+	mount -t overlay overlay -o lowerdir=/usr/lib,upperdir=/run/rvio-lib/upper,workdir=/run/rvio-lib/work /usr/lib
+	mkdir -p /usr/lib/modules
+	mount --bind "$mods" /usr/lib/modules
+fi
+echo rvio-vm >/proc/sys/kernel/hostname
+ip link set lo up
+cd "$cwd" || cd /
+
+if [ -n "$cmd" ]; then
+	bash -c "$(base64 -d <<<"$cmd")" </dev/null >/dev/ttyS1 2>&1
+	echo $? >/dev/ttyS2
+else
+	echo "rvio test VM: $(uname -r); exit the shell to power off" >/dev/ttyS1
+	setsid -c bash -i <>/dev/ttyS1 >&0 2>&1
+fi
+sync
+echo o >/proc/sysrq-trigger
+sleep 30

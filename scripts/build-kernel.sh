@@ -25,6 +25,11 @@ cd "$RVIO_ROOT"
 [ -f "$RVIO_KERNEL_TARBALL" ] || rvio_die "$RVIO_KERNEL_TARBALL missing: run scripts/setup.sh"
 [ -x "$RVIO_BINDGEN" ] || rvio_die "bindgen missing: run scripts/setup.sh"
 
+# One build at a time per cache (a second `make check` waits here).
+mkdir -p "$RVIO_CACHE/kernel"
+exec 9>"$RVIO_CACHE/kernel/.lock"
+flock -n 9 || { rvio_log "another kernel build holds $RVIO_CACHE/kernel/.lock; waiting"; flock 9; }
+
 kver_pkg=$(dpkg-query -W -f='${Version}' "$RVIO_KERNEL_PKG")
 inputs=$(
 	echo "epoch $RVIO_KBUILD_EPOCH"
@@ -115,8 +120,8 @@ rvio_log "kernel $key: built in ${secs}s"
 # Keep the newest $KEEP_TREES trees, and every tree a flavour's link names;
 # each is a few GiB.
 linked=$(readlink -f "$RVIO_CACHE"/kernel/current* 2>/dev/null || true)
-ls -1dt "$RVIO_CACHE"/kernel/*/ 2>/dev/null | tail -n +$((KEEP_TREES + 1)) | while read -r old; do
-	old=$(readlink -f "$old")
+find "$RVIO_CACHE/kernel" -mindepth 1 -maxdepth 1 -type d ! -name '*.tmp' -printf '%T@ %p\n' |
+	sort -rn | cut -d' ' -f2- | tail -n +$((KEEP_TREES + 1)) | while read -r old; do
 	grep -qxF -- "$old" <<<"$linked" && continue
 	rvio_log "pruning old kernel tree $old"
 	rm -rf "$old"

@@ -16,6 +16,12 @@ export HOME=/root TERM=${TERM:-dumb} LANG=C.UTF-8
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
+# devtmpfs has no /dev/fd or /dev/std*; udev or an initramfs usually makes
+# them, and without them a write to /dev/stdout creates a file.
+ln -sfn /proc/self/fd /dev/fd
+ln -sfn fd/0 /dev/stdin
+ln -sfn fd/1 /dev/stdout
+ln -sfn fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
@@ -56,4 +62,6 @@ else
 fi
 sync
 echo o >/proc/sysrq-trigger
-sleep 30
+# PID 1 must not exit while the kernel powers off; the 9p root is already
+# gone, so wait with a builtin.
+read -r -t 30 _ </dev/console

@@ -90,9 +90,10 @@ qemu=(qemu-system-x86_64 -name rvio-test -machine q35 -accel "$accel"
 	-chardev "file,id=ret,path=$ret" -serial chardev:ret)
 [ "$accel" = kvm ] && qemu+=(-cpu host) || qemu+=(-cpu max,la57=off)
 if [ $igb = 1 ]; then
-	# An isolated hub: the NIC has a peer but no route off the VM.
+	# User-mode networking with restrict=on: the NIC has a link partner
+	# but no route off the VM.
 	qemu+=(-device pcie-root-port,id=rvio_rp1,chassis=1
-		-device igb,bus=rvio_rp1,netdev=rvio_igb0 -netdev hubport,id=rvio_igb0,hubid=1)
+		-device igb,bus=rvio_rp1,netdev=rvio_igb0 -netdev user,id=rvio_igb0,restrict=on)
 fi
 
 rvio_log "vm-run: booting $(cut -d' ' -f1 "$kdir/.rvio-built") ($accel); console: $console"

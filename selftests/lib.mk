@@ -11,8 +11,16 @@ export KSFT_DIR
 
 all:
 
+# The runner finds its helpers (prefix.pl) and a collection's `settings`
+# under one BASE_DIR, as in an installed kselftest tree: build that tree
+# from two symlinks in /tmp (the repository may be read-only in the VM).
 run_tests:
-	@BASE_DIR=$(RVIO_ROOT)/selftests; . $(KSFT_DIR)/kselftest/runner.sh; \
-		run_many $(addprefix ./,$(TEST_PROGS))
+	@base=$$(mktemp -d /tmp/rvio-ksft.XXXXXX) && \
+	ln -s $(KSFT_DIR)/kselftest $$base/kselftest && \
+	ln -s $(CURDIR) $$base/$(notdir $(CURDIR)) && \
+	cd $$base/$(notdir $(CURDIR)) && \
+	BASE_DIR=$$base && . $(KSFT_DIR)/kselftest/runner.sh && \
+	run_many $(addprefix ./,$(TEST_PROGS)); \
+	rm -rf "$$base"
 
 .PHONY: all run_tests

@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 # Shared helpers for rvio kselftest programs; sourced, never run.
 
-RVIO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RVIO_ROOT=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -z "${KSFT_DIR:-}" ]; then
 	KSFT_DIR=$(bash -c ". '$RVIO_ROOT/scripts/lib.sh' && rvio_kdir")/tools/testing/selftests
 fi

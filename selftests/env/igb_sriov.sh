@@ -26,11 +26,12 @@ if [ -z "$pf" ]; then
 	ktap_skip_all "no 82576 (igb) PCI device in this VM: start it with scripts/vm-run.sh --igb"
 	exit "$KSFT_SKIP"
 fi
-ktap_set_plan 6
+ktap_set_plan 7
 
 ifname=
 if modprobe igb && wait_for [ -d $pf/net ] && ifname=$(ls $pf/net | head -n 1) && [ -n "$ifname" ]; then
-	ktap_test_pass "igb binds $(basename $pf) as $ifname"
+	ktap_print_msg "igb binds $(basename $pf) as $ifname"
+	ktap_test_pass "igb binds the 82576 PF"
 else
 	ktap_exit_fail_msg "igb did not bind the 82576 at $(basename $pf)"
 fi
@@ -58,14 +59,28 @@ else
 	ktap_test_fail "ip link set vf 0 mac shows in ip link show"
 fi
 
+# The VF driver learns its MAC from the PF over the 82576 mailbox, so a VF
+# configured through the PF comes up with that address. igb answers the
+# mailbox only while the PF is up ("PF still in reset state" otherwise).
+vf_ifname() { ls $pf/virtfn0/net 2>/dev/null | head -n 1; }
+vfif=
+if ip link set dev "$ifname" up && modprobe igbvf && wait_for [ -n "$(vf_ifname)" ] && vfif=$(vf_ifname) &&
+	[ "$(cat /sys/class/net/$vfif/address)" = $mac ]; then
+	ktap_print_msg "VF 0 is $vfif"
+	ktap_test_pass "igbvf binds VF 0 with the MAC set through the PF"
+else
+	ktap_print_msg "VF 0 interface '${vfif}', address '$(cat /sys/class/net/$vfif/address 2>/dev/null)'"
+	ktap_test_fail "igbvf binds VF 0 with the MAC set through the PF"
+fi
+
 # igb has no ndo_set_vf_link_state: the SR-IOV hook must pass this through.
 expect_fail_with "Operation not supported" ip link set dev "$ifname" vf 0 state enable
 ktap_test_result "vf state is refused with EOPNOTSUPP (igb has no ndo_set_vf_link_state)" [ $? = 0 ]
 
-if echo 0 >$pf/sriov_numvfs && [ ! -e $pf/virtfn0 ]; then
-	ktap_test_pass "sriov_numvfs = 0 removes the VFs"
+if echo 0 >$pf/sriov_numvfs && [ ! -e $pf/virtfn0 ] && modprobe -r igbvf; then
+	ktap_test_pass "sriov_numvfs = 0 removes the VFs (igbvf bound), igbvf unloads"
 else
-	ktap_test_fail "sriov_numvfs = 0 removes the VFs"
+	ktap_test_fail "sriov_numvfs = 0 removes the VFs (igbvf bound), igbvf unloads"
 fi
 
 ktap_finished

@@ -19,7 +19,8 @@ ktap_set_plan 6
 ifname=
 if modprobe netdevsim && echo "$id 1" >/sys/bus/netdevsim/new_device &&
 	wait_for [ -d $sysdev/net ] && ifname=$(ls $sysdev/net | head -n 1) && [ -n "$ifname" ]; then
-	ktap_test_pass "netdevsim device $id with port $ifname"
+	ktap_print_msg "netdevsim device $id, port $ifname"
+	ktap_test_pass "netdevsim device with one port"
 else
 	ktap_exit_fail_msg "cannot create a netdevsim device"
 fi
@@ -46,8 +47,8 @@ else
 	ktap_test_fail "ip link set vf 1 vlan shows in ip link show"
 fi
 
-expect_fail_with "" ip link set dev "$ifname" vf 2 mac 02:52:56:00:00:02
-ktap_test_result "a VF index past sriov_numvfs is refused" [ $? = 0 ]
+expect_fail_with "Invalid argument" ip link set dev "$ifname" vf 2 mac 02:52:56:00:00:02
+ktap_test_result "a VF index past sriov_numvfs is refused with EINVAL" [ $? = 0 ]
 
 if echo 0 >$sysdev/sriov_numvfs && echo $id >/sys/bus/netdevsim/del_device &&
 	modprobe -r netdevsim; then

@@ -18,22 +18,27 @@ ktap_set_plan 4
 
 ktap_test_result "vdpa_sim_net and virtio_vdpa load" modprobe -a vdpa_sim_net virtio_vdpa
 
-if vdpa mgmtdev show 2>/dev/null | grep -q vdpasim_net && vdpa dev add mgmtdev vdpasim_net name $dev; then
-	ktap_test_pass "vdpa dev add mgmtdev vdpasim_net"
+# The simulator's MAC is all zeroes unless given, and virtio_net will not
+# open an interface with that address.
+mac=02:52:56:00:02:01
+if vdpa mgmtdev show 2>/dev/null | grep -q vdpasim_net &&
+	vdpa dev add mgmtdev vdpasim_net name $dev mac $mac; then
+	ktap_test_pass "vdpa dev add mgmtdev vdpasim_net mac $mac"
 else
-	ktap_test_fail "vdpa dev add mgmtdev vdpasim_net"
+	ktap_test_fail "vdpa dev add mgmtdev vdpasim_net mac $mac"
 fi
 
 netdev_of_vdpa() { ls /sys/bus/vdpa/devices/$dev/virtio*/net 2>/dev/null | head -n 1; }
 ifname=
 wait_for [ -n "$(netdev_of_vdpa)" ] && ifname=$(netdev_of_vdpa)
 driver=$(basename "$(readlink -f /sys/class/net/$ifname/device/driver 2>/dev/null)")
-if [ -n "$ifname" ] && [ "$driver" = virtio_net ] && ip link set "$ifname" up; then
+if [ -n "$ifname" ] && [ "$driver" = virtio_net ] &&
+	[ "$(cat /sys/class/net/$ifname/address)" = $mac ] && ip link set "$ifname" up; then
 	ktap_print_msg "interface $ifname, driver $driver, on $(basename "$(readlink -f /sys/class/net/$ifname/device/..)")"
-	ktap_test_pass "a virtio-net interface appears through virtio_vdpa and comes up"
+	ktap_test_pass "a virtio-net interface with that MAC appears through virtio_vdpa and comes up"
 else
-	ktap_print_msg "interface '${ifname}', driver '${driver}'"
-	ktap_test_fail "a virtio-net interface appears through virtio_vdpa and comes up"
+	ktap_print_msg "interface '${ifname}', driver '${driver}', address '$(cat /sys/class/net/$ifname/address 2>/dev/null)'"
+	ktap_test_fail "a virtio-net interface with that MAC appears through virtio_vdpa and comes up"
 fi
 
 vdpa dev del $dev

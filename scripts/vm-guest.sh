@@ -21,11 +21,13 @@ if [ -w $kmemleak ]; then
 	# since the previous scan, so a leak of the command needs two scans.
 	echo scan >$kmemleak
 	echo scan >$kmemleak
-	if [ -s $kmemleak ]; then
-		echo "rvio-vm: kmemleak: $(grep -c '^unreferenced object' $kmemleak) unreferenced object(s) after the command" >/dev/kmsg
-		head -n 80 $kmemleak | while IFS= read -r line; do
+	# (debugfs files have size 0: read it to know.)
+	leaks=$(head -n 80 $kmemleak)
+	if [ -n "$leaks" ]; then
+		echo "rvio-vm: kmemleak: unreferenced object(s) after the command:" >/dev/kmsg
+		while IFS= read -r line; do
 			echo "rvio-vm: kmemleak: $line" >/dev/kmsg
-		done
+		done <<<"$leaks"
 	fi
 fi
 exit $rc

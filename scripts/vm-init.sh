@@ -31,7 +31,7 @@ for d in /tmp /run /var/tmp; do
 done
 mount -t debugfs debugfs /sys/kernel/debug
 
-cwd=/ mods= cmd=
+cwd=/ mods='' cmd=''
 read -r -a words </proc/cmdline
 for w in "${words[@]}"; do
 	case $w in

@@ -73,7 +73,8 @@ append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose ro"
 append+=" init=$RVIO_ROOT/scripts/vm-init.sh rvio.cwd=$PWD rvio.mods=$mods"
 interactive=0
 if [ $# -gt 0 ]; then
-	append+=" rvio.cmd=$(printf '%q ' "$RVIO_ROOT/scripts/vm-guest.sh" "$@" | base64 -w0)"
+	# KDIR: the guest's tools (selftests/lib.mk) use the booted tree.
+	append+=" rvio.cmd=$(printf '%q ' env "KDIR=$kdir" "$RVIO_ROOT/scripts/vm-guest.sh" "$@" | base64 -w0)"
 else
 	interactive=1
 	timeout=0 # no limit for a person at the prompt
@@ -88,12 +89,17 @@ qemu=(qemu-system-x86_64 -name rvio-test -machine q35 -accel "$accel"
 	-chardev "file,id=con,path=$console" -serial chardev:con
 	-chardev "stdio,id=out,signal=off" -serial chardev:out
 	-chardev "file,id=ret,path=$ret" -serial chardev:ret)
-[ "$accel" = kvm ] && qemu+=(-cpu host) || qemu+=(-cpu max,la57=off)
+if [ "$accel" = kvm ]; then
+	qemu+=(-cpu host)
+else
+	# LA57 (5-level paging) under TCG: see docs/build.md.
+	qemu+=(-cpu "max,la57=off")
+fi
 if [ $igb = 1 ]; then
 	# User-mode networking with restrict=on: the NIC has a link partner
 	# but no route off the VM.
-	qemu+=(-device pcie-root-port,id=rvio_rp1,chassis=1
-		-device igb,bus=rvio_rp1,netdev=rvio_igb0 -netdev user,id=rvio_igb0,restrict=on)
+	qemu+=(-device "pcie-root-port,id=rvio_rp1,chassis=1"
+		-device "igb,bus=rvio_rp1,netdev=rvio_igb0" -netdev "user,id=rvio_igb0,restrict=on")
 fi
 
 rvio_log "vm-run: booting $(cut -d' ' -f1 "$kdir/.rvio-built") ($accel); console: $console"

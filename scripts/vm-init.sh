@@ -4,7 +4,8 @@
 # PID 1 of the test VM (scripts/vm-run.sh boots the kernel with
 # init=<this file>). The root file system is the host's, over 9p, read-only.
 # Reads its orders from the kernel command line:
-#   rvio.cwd=DIR   rvio.mods=DIR (becomes /lib/modules)
+#   rvio.cwd=DIR   rvio.root=DIR (the repository)
+#   rvio.mods=DIR (becomes /lib/modules)
 #   rvio.cmd=BASE64 (run with bash; absent: interactive shell)
 # Command output goes to ttyS1, its exit status to ttyS2; then power off.
 #
@@ -25,21 +26,37 @@ ln -sfn fd/2 /dev/stderr
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-# /root stays the host's (read-only): the tool caches live under it.
-for d in /tmp /run /var/tmp; do
-	mount -t tmpfs -o mode=1777 tmpfs $d
-done
 mount -t debugfs debugfs /sys/kernel/debug
 
-cwd=/ mods='' cmd=''
+cwd=/ root=/ mods='' cmd='' keep=''
 read -r -a words </proc/cmdline
 for w in "${words[@]}"; do
 	case $w in
 	rvio.cwd=*) cwd=${w#rvio.cwd=} ;;
+	rvio.root=*) root=${w#rvio.root=} ;;
 	rvio.mods=*) mods=${w#rvio.mods=} ;;
 	rvio.cmd=*) cmd=${w#rvio.cmd=} ;;
 	esac
 done
+
+# Fresh tmpfs on /run, /tmp and /var/tmp; /root stays the host's
+# (read-only): the tool caches live under it. A repository under /tmp or
+# /var/tmp on the host (a clone in /tmp) is bound back on top.
+case $root/ in
+/tmp/* | /var/tmp/*) keep=/run/rvio-host-cwd ;;
+esac
+mount -t tmpfs -o mode=1777 tmpfs /run
+if [ -n "$keep" ]; then
+	mkdir -p $keep
+	mount --bind "$root" $keep
+fi
+for d in /tmp /var/tmp; do
+	mount -t tmpfs -o mode=1777 tmpfs $d
+done
+if [ -n "$keep" ]; then
+	mkdir -p "$root"
+	mount --move $keep "$root"
+fi
 
 # /lib/modules may not even exist on the host: give /usr/lib a writable
 # tmpfs layer, then put the test kernel's modules there.

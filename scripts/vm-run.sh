@@ -70,7 +70,10 @@ rm -f "$ret"
 
 append="console=ttyS0 panic=-1 root=rvio-root rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose ro"
-append+=" init=$RVIO_ROOT/scripts/vm-init.sh rvio.cwd=$PWD rvio.mods=$mods"
+case "$RVIO_ROOT $PWD $mods" in
+*[[:space:]]*[[:space:]]*[[:space:]]*) rvio_die "vm-run: paths with spaces cannot go on the kernel command line ($RVIO_ROOT, $PWD)" ;;
+esac
+append+=" init=$RVIO_ROOT/scripts/vm-init.sh rvio.root=$RVIO_ROOT rvio.cwd=$PWD rvio.mods=$mods"
 interactive=0
 if [ $# -gt 0 ]; then
 	# KDIR: the guest's tools (selftests/lib.mk) use the booted tree.

@@ -45,9 +45,12 @@ mapfile -t KMAKE < <(rvio_kmake_args)
 kmake() { make -C "$tree" "${KMAKE[@]}" "$@" </dev/null; }
 
 # The modules as the test VM sees them in /lib/modules (scripts/vm-init.sh).
+# Installed beside and renamed into place: a run that dies half-way leaves
+# no half-installed tree that the check below would take as complete.
 install_mods() {
-	rm -rf "$tree/.rvio-mods"
-	kmake -s modules_install INSTALL_MOD_PATH="$tree/.rvio-mods" INSTALL_MOD_STRIP=1 >/dev/null
+	rm -rf "$tree/.rvio-mods" "$tree/.rvio-mods.tmp"
+	kmake -s modules_install INSTALL_MOD_PATH="$tree/.rvio-mods.tmp" INSTALL_MOD_STRIP=1 >/dev/null
+	mv "$tree/.rvio-mods.tmp" "$tree/.rvio-mods"
 }
 
 if [ -f "$tree/.rvio-built" ]; then
@@ -64,6 +67,7 @@ if [ ! -f "$tree/Makefile" ]; then
 	rm -rf "$tree.tmp"
 	mkdir -p "$tree.tmp"
 	tar -xf "$RVIO_KERNEL_TARBALL" -C "$tree.tmp" --strip-components=1
+	rm -rf "$tree"
 	mv "$tree.tmp" "$tree"
 fi
 printf '%s\n' "$inputs" >"$tree/.rvio-inputs"

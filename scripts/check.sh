@@ -36,7 +36,8 @@ if [ -f Cargo.toml ]; then
 fi
 
 # --- VM: kselftest collections ---------------------------------------------
-declare -A progs=()
+# progs[C]: the programs of collection C to run, empty for all of them.
+declare -A progs=() whole=()
 order=()
 if [ $# = 0 ]; then
 	for mk in selftests/*/Makefile; do
@@ -47,18 +48,30 @@ if [ $# = 0 ]; then
 else
 	for t in "$@"; do
 		t=${t#selftests/}
+		t=${t%/}
 		c=${t%%/*}
 		[ -f "selftests/$c/Makefile" ] || rvio_die "no kselftest collection selftests/$c"
-		[ -v "progs[$c]" ] || order+=("$c")
-		[ "$t" != "$c" ] && progs[$c]+="${t#*/} "
+		if [ ! -v "progs[$c]" ]; then
+			progs[$c]=""
+			order+=("$c")
+		fi
+		if [ "$t" = "$c" ]; then
+			whole[$c]=1
+		else
+			[ -f "selftests/$t" ] || rvio_die "no test program selftests/$t"
+			progs[$c]+="${t#*/} "
+		fi
 	done
 fi
-vm_cmd=""
+# Every collection runs even if an earlier one failed; the command's status
+# is that of the first failure.
+vm_cmd="rc=0; "
 for c in "${order[@]}"; do
 	vm_cmd+="make -s --no-print-directory -C selftests/$c run_tests"
-	[ -n "${progs[$c]}" ] && vm_cmd+=" TEST_PROGS='${progs[$c]% }'"
-	vm_cmd+="; "
+	[ -n "${progs[$c]}" ] && [ ! -v "whole[$c]" ] && vm_cmd+=" TEST_PROGS='${progs[$c]% }'"
+	vm_cmd+=' || { [ $rc != 0 ] || rc=$?; }; '
 done
+vm_cmd+='exit $rc'
 
 rvio_log "check: kselftests in the VM: ${order[*]}"
 scripts/vm-run.sh --igb --name check -- bash -c "$vm_cmd" | tee "$out/check.ktap"
@@ -67,8 +80,12 @@ vm_rc=${PIPESTATUS[0]}
 # Leaf results: the subtests a program reported, or the program's own line
 # if it reported none (crash, timeout, skip-all). A program that failed
 # without a failing subtest counts as one failure more.
+# A program without a result line (the VM stopped in it) is one failure:
+# the plans (`1..N`, one per collection) say how many results to expect.
 read -r p f s < <(awk '
+	/^1\.\.[0-9]+$/ { planned += substr($0, 4) }
 	/^(not )?ok [0-9]+ selftests: / {
+		reported++
 		top_fail = ($1 == "not"); top_skip = / # SKIP/
 		if (np + nf + ns > 0) {
 			P += np; F += nf; S += ns
@@ -79,7 +96,11 @@ read -r p f s < <(awk '
 	/^# not ok [0-9]+ / { nf++; next }
 	/^# ok [0-9]+ .*# SKIP/ { ns++; next }
 	/^# ok [0-9]+ / { np++; next }
-	END { print P+0, F+0, S+0 }' "$out/check.ktap")
+	END {
+		if (np + nf + ns > 0) { P += np; F += nf; S += ns }
+		if (planned > reported) F += planned - reported
+		print P+0, F+0, S+0
+	}' "$out/check.ktap")
 pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 if [ $((p + f + s)) = 0 ]; then
 	echo "not ok kselftests produced no results (vm-run exit $vm_rc)"

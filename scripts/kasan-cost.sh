@@ -18,6 +18,10 @@ rounds=1
 [ "${1:-}" = -- ] && shift
 [ $# -gt 0 ] || set -- make -s --no-print-directory -C selftests/env run_tests
 
+logs=${RVIO_LOG_DIR:-$RVIO_ROOT/build/logs}
+mkdir -p "$logs"
+export RVIO_LOG_DIR=$logs
+
 RVIO_KFLAVOUR=nokasan scripts/build-kernel.sh
 scripts/build-kernel.sh
 
@@ -31,10 +35,10 @@ for ((r = 1; r <= rounds; r++)); do
 		RVIO_KFLAVOUR=$f make -s modules >/dev/null
 		name=kasan-cost-$f-$r
 		t0=$(date +%s)
-		RVIO_KFLAVOUR=$f scripts/vm-run.sh --igb --name "$name" -- "$@" >"build/logs/$name.out" ||
-			rvio_die "$f: the command failed; see build/logs/$name.out and .console"
+		RVIO_KFLAVOUR=$f scripts/vm-run.sh --igb --name "$name" -- "$@" >"$logs/$name.out" ||
+			rvio_die "$f: the command failed; see $logs/$name.out and .console"
 		w=$(($(date +%s) - t0))
-		log=build/logs/$name.console
+		log=$logs/$name.console
 		i=$(stamp "$log" 'as init process')
 		d=$(stamp "$log" 'rvio-vm: command done')
 		boot[$f]+=" $i" run[$f]+=" $(echo "$d - $i" | bc)" wall[$f]+=" $w"

@@ -12,7 +12,7 @@ log=${1:?usage: klog-check.sh CONSOLE_LOG}
 [ -r "$log" ] || { echo "klog-check: cannot read $log" >&2; exit 1; }
 
 pattern='-+\[ cut here \]-+|WARNING:|BUG:|kernel BUG at|Oops|general protection fault|'
-pattern+='KASAN:|KFENCE:|UBSAN:|rvio-vm: kmemleak:|kmemleak: [0-9]+ new suspected|INFO: task .* blocked for more than|'
+pattern+='KASAN:|KFENCE:|UBSAN:|rvio-vm: kmemleak:|kmemleak: [0-9]+ new suspected|kmemleak: .*[Dd]isabl|INFO: task .* blocked for more than|'
 pattern+='rcu: INFO: .* stall|watchdog: .* lockup|Kernel panic|RTNL: assertion failed|'
 pattern+='list_(add|del) corruption|refcount_t: |unregister_netdevice: waiting for'
 

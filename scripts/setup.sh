@@ -16,9 +16,13 @@ build_kernel=1
 APT_PKGS=(
 	"$RVIO_KERNEL_PKG" rustc-web rust-web-src rust-web-clippy rustfmt-web
 	clang-19 lld-19 llvm-19 libclang-19-dev
-	flex bison bc libelf-dev libssl-dev cpio xz-utils make
+	flex bison bc libelf-dev libssl-dev cpio xz-utils make ca-certificates
 	iproute2 ethtool kmod procps pciutils
 )
+# cargo (bindgen's `cargo install`, the host `cargo test`): the user's
+# (rustup's) if there is one, else Debian's cargo-web, which matches rustc-web
+# (it conflicts with Debian's rustup package, so only when no cargo exists).
+PATH=$HOME/.cargo/bin:$PATH command -v cargo >/dev/null || APT_PKGS+=(cargo-web)
 QEMU_MIN_MAJOR=10
 
 sudo_cmd() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

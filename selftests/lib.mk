@@ -21,6 +21,6 @@ run_tests:
 	cd $$base/$(notdir $(CURDIR)) && \
 	BASE_DIR=$$base && . $(KSFT_DIR)/kselftest/runner.sh && \
 	run_many $(addprefix ./,$(TEST_PROGS)); \
-	rm -rf "$$base"
+	st=$$?; rm -rf "$$base"; exit $$st
 
 .PHONY: all run_tests

@@ -30,7 +30,8 @@ fi
 
 netdev_of_vdpa() { ls /sys/bus/vdpa/devices/$dev/virtio*/net 2>/dev/null | head -n 1; }
 ifname=
-wait_for [ -n "$(netdev_of_vdpa)" ] && ifname=$(netdev_of_vdpa)
+has_netdev() { [ -n "$(netdev_of_vdpa)" ]; }
+wait_for has_netdev && ifname=$(netdev_of_vdpa)
 driver=$(basename "$(readlink -f /sys/class/net/$ifname/device/driver 2>/dev/null)")
 if [ -n "$ifname" ] && [ "$driver" = virtio_net ] &&
 	[ "$(cat /sys/class/net/$ifname/address)" = $mac ] && ip link set "$ifname" up; then

@@ -9,3 +9,7 @@
 
 #[path = "../../../selftests/test_modules/provider_sum.rs"]
 pub mod provider_sum;
+
+/// VMPI's wire format and control protocol (`vmpi/proto/`).
+#[path = "../../../vmpi/proto/mod.rs"]
+pub mod vmpi_proto;

@@ -47,11 +47,16 @@ vm: setup
 	+$(MAKE) modules
 	scripts/vm-run.sh --igb --name shell
 
+# Fuzz the pure-logic parsers (nightly + cargo-fuzz); FUZZ_SECS per target.
+fuzz:
+	scripts/fuzz.sh $(or $(FUZZ_SECS),60)
+
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "  make clippy  build the modules with clippy (CLIPPY=1)"
 	@echo "  make kernel  (re)build the cached test kernel only"
 	@echo "  make vm      interactive shell in the test VM"
+	@echo "  make fuzz    fuzz the parsers of untrusted bytes (FUZZ_SECS=60 per target)"
 	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
 
-.PHONY: all modules clippy clean setup kernel check demo vm help
+.PHONY: all modules clippy clean setup kernel check demo vm fuzz help

@@ -4,3 +4,5 @@
  * bindgen (see Kbuild). rust/bindgen_parameters limits what is bound.
  */
 #include <rvio/test_provider.h>
+/* The C half of rust/vdpa.rs. */
+#include "vdpa_glue.h"

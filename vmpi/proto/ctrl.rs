@@ -87,18 +87,58 @@ impl AllocResult {
 /// A control message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ctrl {
-    /// The sender (re)started (`reply`: answering a `HELLO`).
-    Hello { reply: bool, epoch: u32, num_channels: u16, max_sdu: u32 },
+    /// The sender (re)started, or (`reply`) answers a `HELLO`.
+    Hello {
+        /// This answers a `HELLO`.
+        reply: bool,
+        /// The sender's epoch: nonzero, new at each (re)start.
+        epoch: u32,
+        /// The sender's view of the configuration's `num_channels`.
+        num_channels: u16,
+        /// The sender's view of `max_sdu`.
+        max_sdu: u32,
+    },
     /// Open a flow on `channel` (the requester's half) to application `dst`.
-    AllocReq { xid: u32, channel: u16, window: u32, dst: Name, src: Option<Name> },
+    AllocReq {
+        /// Request id, echoed in the response.
+        xid: u32,
+        /// The channel the requester picked.
+        channel: u16,
+        /// Credit the requester grants.
+        window: u32,
+        /// Destination application.
+        dst: Name,
+        /// Source application, if named.
+        src: Option<Name>,
+    },
     /// The answer to an `AllocReq`.
-    AllocResp { xid: u32, channel: u16, result: AllocResult, window: u32 },
+    AllocResp {
+        /// The request's id.
+        xid: u32,
+        /// The request's channel.
+        channel: u16,
+        /// Accepted or why not.
+        result: AllocResult,
+        /// Credit the responder grants (0 unless accepted).
+        window: u32,
+    },
     /// Close the flow on `channel`.
-    Dealloc { channel: u16 },
+    Dealloc {
+        /// The flow's channel.
+        channel: u16,
+    },
     /// The flow on `channel` is closed at the sender of this message.
-    DeallocAck { channel: u16 },
+    DeallocAck {
+        /// The flow's channel.
+        channel: u16,
+    },
     /// The sender has consumed `consumed` credit units on `channel`.
-    Credit { channel: u16, consumed: u32 },
+    Credit {
+        /// The flow's channel.
+        channel: u16,
+        /// Units consumed so far (wrapping).
+        consumed: u32,
+    },
 }
 
 /// Why a control message was refused (all counted as `bad_control`).

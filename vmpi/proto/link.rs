@@ -59,9 +59,21 @@ pub enum Chan {
     /// Bound by number, no allocation, no credit.
     Raw,
     /// We sent `ALLOC_REQ` and wait for the answer until `deadline`.
-    Requesting { xid: u32, deadline: u64, window: u32 },
+    Requesting {
+        /// The request's id.
+        xid: u32,
+        /// When it times out (caller's milliseconds).
+        deadline: u64,
+        /// The window we granted.
+        window: u32,
+    },
     /// The peer asked for a flow; waiting for our application to accept.
-    Incoming { xid: u32, peer_window: u32 },
+    Incoming {
+        /// The request's id.
+        xid: u32,
+        /// The window the peer granted.
+        peer_window: u32,
+    },
     /// An allocated flow.
     Open(Credit),
     /// We sent `DEALLOC` and wait for `DEALLOC_ACK`.
@@ -78,20 +90,44 @@ pub enum Event {
     /// The peer restarted: every channel was reset to `Free`; every user
     /// object gets `ECONNRESET`.
     PeerRestarted,
-    /// The peer asks for a flow on `channel` to application `dst`; the
-    /// caller calls [`Link::queued`] or [`Link::refuse`].
-    Incoming { channel: u16, dst: Name, src: Option<Name> },
-    /// Our request on `channel` completed: open on `Ok`, else freed or
-    /// (`TimedOut`) closing.
-    Allocated { channel: u16, result: Result<(), AllocError> },
-    /// A pending incoming request on `channel` was cancelled by the peer.
-    Cancelled { channel: u16 },
-    /// The peer closed the open flow on `channel` (the channel is free).
-    PeerClosed { channel: u16 },
-    /// Our close of `channel` is complete: the channel is free.
-    Closed { channel: u16 },
-    /// The peer granted more credit on `channel`: wake its writers.
-    CreditGranted { channel: u16 },
+    /// The peer asks for a flow to application `dst`; the caller calls
+    /// [`Link::accept`] or [`Link::refuse`].
+    Incoming {
+        /// The channel (the peer's half).
+        channel: u16,
+        /// The application asked for.
+        dst: Name,
+        /// The asking application, if named.
+        src: Option<Name>,
+    },
+    /// Our request completed: open on `Ok`, else freed or (`TimedOut`)
+    /// closing.
+    Allocated {
+        /// The request's channel.
+        channel: u16,
+        /// Open, or why not.
+        result: Result<(), AllocError>,
+    },
+    /// A pending incoming request was cancelled by the peer.
+    Cancelled {
+        /// Its channel.
+        channel: u16,
+    },
+    /// The peer closed the open flow (the channel is free).
+    PeerClosed {
+        /// Its channel.
+        channel: u16,
+    },
+    /// Our close is complete: the channel is free.
+    Closed {
+        /// Its channel.
+        channel: u16,
+    },
+    /// The peer granted more credit: wake the channel's writers.
+    CreditGranted {
+        /// Its channel.
+        channel: u16,
+    },
     /// A malformed or unexpected message: count it as `bad_control`.
     Bad,
 }
@@ -406,7 +442,9 @@ impl Link {
             Some(Chan::Open(c)) => {
                 let k = cost(len);
                 let outstanding = c.received.wrapping_sub(c.advertised);
-                if outstanding.checked_add(k).is_none_or(|o| o > c.window) {
+                // (Not `is_none_or`: the kernel's MSRV is 1.78.)
+                #[allow(clippy::unnecessary_map_or)]
+                if outstanding.checked_add(k).map_or(true, |o| o > c.window) {
                     return Err(DropReason::NoCredit);
                 }
                 c.received = c.received.wrapping_add(k);

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstraction for a software vDPA device (the Rust half; the C half is
+//! `rust/vdpa_glue.c`, which owns the kernel structures and the vDPA
+//! plumbing). A driver implements [`Device`] and keeps a [`Registration`]
+//! for as long as `vdpa dev add mgmtdev <name>` should work; every callback
+//! gets `&mut` access to its state because the C half calls them with the
+//! device's mutex held.
+//!
+//! Include with `#[path = ".../rust/vdpa.rs"] mod vdpa;` next to `mod
+//! bindings;`, and link `rust/vdpa_glue.o` into the module (Kbuild).
+
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::error::to_result;
+use kernel::ffi::{c_char, c_int, c_void};
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+/// The most bytes of configuration space a device has.
+pub const CONFIG_MAX: usize = 64;
+
+/// A vDPA device's own logic.
+pub trait Device: Sized + Send {
+    /// The virtio device id of every device.
+    const DEVICE_ID: u32;
+    /// Device-specific feature bits offered.
+    const FEATURES: u64;
+
+    /// `vdpa dev add` creates a device named `name`.
+    fn new(name: &CStr) -> Result<Self>;
+    /// Writes the (immutable) configuration space; returns its length.
+    fn config_space(&self, buf: &mut [u8; CONFIG_MAX]) -> usize;
+    /// The driver reset the device: forget every queue-related state.
+    fn reset(&mut self);
+    /// The driver set `DRIVER_OK`.
+    fn start(&mut self, queues: &mut Queues<'_>);
+    /// A work pass, after a kick (or [`Queues::schedule`]); return `true`
+    /// to be called again (do a bounded amount of work per pass).
+    fn process(&mut self, queues: &mut Queues<'_>) -> bool;
+}
+
+/// Registration of a vDPA management device for `T`: `vdpa mgmtdev show`
+/// lists it while this lives. Dropping it deletes every device and waits
+/// until each is released.
+pub struct Registration<T: Device> {
+    mgmt: *mut bindings::rvio_vdpa_mgmt,
+    // The C half points at it until unregistration.
+    _drv: KBox<bindings::rvio_vdpa_driver>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: the registration only holds pointers that the C half uses from
+// any thread under its own locking; `T: Send` is moved between threads only
+// by the C half's work item and ops.
+unsafe impl<T: Device> Send for Registration<T> {}
+// SAFETY: no `&self` method exists.
+unsafe impl<T: Device> Sync for Registration<T> {}
+
+impl<T: Device> Registration<T> {
+    /// Registers the management device `name`.
+    pub fn new(name: &'static CStr) -> Result<Self> {
+        let drv = KBox::new(
+            bindings::rvio_vdpa_driver {
+                name: name.as_char_ptr(),
+                device_id: T::DEVICE_ID,
+                features: T::FEATURES,
+                dev_add: Some(Self::dev_add),
+                reset: Some(Self::reset),
+                start: Some(Self::start),
+                process: Some(Self::process),
+                free: Some(Self::free),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut err: c_int = 0;
+        // SAFETY: `drv` is a valid driver table that outlives the
+        // registration (it is dropped after `rvio_vdpa_mgmt_unregister`);
+        // `err` is valid for a write.
+        let mgmt = unsafe { bindings::rvio_vdpa_mgmt_register(&*drv, &mut err) };
+        if mgmt.is_null() {
+            to_result(err)?;
+            return Err(ENOMEM);
+        }
+        Ok(Self { mgmt, _drv: drv, _t: PhantomData })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half from `dev_add` with a device being added and its
+    /// NUL-terminated name.
+    unsafe extern "C" fn dev_add(r: *mut bindings::rvio_vdpa, name: *const c_char) -> c_int {
+        // SAFETY: the C half passes the device's NUL-terminated name, valid
+        // for the call.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        let dev = match T::new(name) {
+            Ok(d) => d,
+            Err(e) => return e.to_errno(),
+        };
+        let mut cfg = [0u8; CONFIG_MAX];
+        let len = dev.config_space(&mut cfg).min(CONFIG_MAX);
+        let state = match KBox::new(dev, GFP_KERNEL) {
+            Ok(b) => KBox::into_raw(b),
+            Err(_) => return ENOMEM.to_errno(),
+        };
+        // SAFETY: `r` is the device being added; `state` is a valid owned
+        // pointer and `cfg` is valid for `len` reads during the call.
+        let ret = unsafe { bindings::rvio_vdpa_set_state(r, state.cast(), cfg.as_ptr().cast(), len) };
+        if ret != 0 {
+            // SAFETY: the C half did not take `state`: we still own it.
+            drop(unsafe { KBox::from_raw(state) });
+        }
+        ret
+    }
+
+    /// # Safety
+    ///
+    /// `state` is the pointer handed over in `dev_add`, and the device's
+    /// mutex is held (no other reference to the state exists).
+    unsafe extern "C" fn reset(state: *mut c_void) {
+        // SAFETY: by the function's contract.
+        let dev = unsafe { &mut *state.cast::<T>() };
+        dev.reset();
+    }
+
+    /// # Safety
+    ///
+    /// As for `reset`, and `r` is the state's device.
+    unsafe extern "C" fn start(state: *mut c_void, r: *mut bindings::rvio_vdpa) {
+        // SAFETY: by the function's contract.
+        let dev = unsafe { &mut *state.cast::<T>() };
+        // INVARIANT: the device's mutex is held for the life of `q`.
+        let mut q = Queues { r, _p: PhantomData };
+        dev.start(&mut q);
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe extern "C" fn process(state: *mut c_void, r: *mut bindings::rvio_vdpa) -> bool {
+        // SAFETY: by the function's contract.
+        let dev = unsafe { &mut *state.cast::<T>() };
+        // INVARIANT: the device's mutex is held for the life of `q`.
+        let mut q = Queues { r, _p: PhantomData };
+        dev.process(&mut q)
+    }
+
+    /// # Safety
+    ///
+    /// `state` is the pointer handed over in `dev_add`; the device is being
+    /// released and nothing uses the state any more.
+    unsafe extern "C" fn free(state: *mut c_void) {
+        // SAFETY: by the function's contract we own the box again.
+        drop(unsafe { KBox::from_raw(state.cast::<T>()) });
+    }
+}
+
+impl<T: Device> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `mgmt` came from a successful registration and is
+        // unregistered once; the driver table is still alive.
+        unsafe { bindings::rvio_vdpa_mgmt_unregister(self.mgmt) };
+    }
+}
+
+/// The queues of a device during a callback.
+///
+/// # Invariants
+///
+/// `r` is a live device whose mutex is held for the whole life of this
+/// value.
+pub struct Queues<'a> {
+    r: *mut bindings::rvio_vdpa,
+    _p: PhantomData<&'a mut ()>,
+}
+
+/// Why a queue cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadRing;
+
+impl Queues<'_> {
+    /// The device's name.
+    pub fn name(&self) -> &CStr {
+        // SAFETY: by the type invariant `r` is live; the name lives as long
+        // as the device.
+        unsafe { CStr::from_char_ptr(bindings::rvio_vdpa_name(self.r)) }
+    }
+
+    /// Asks for another work pass.
+    pub fn schedule(&self) {
+        // SAFETY: by the type invariant `r` is live.
+        unsafe { bindings::rvio_vdpa_schedule(self.r) };
+    }
+
+    /// Takes the next descriptor chain the driver made available on queue
+    /// `idx`: `None` if there is none (or the queue is not ready),
+    /// `Err(BadRing)` if the driver's ring is bad (the queue is stopped
+    /// until the next reset).
+    pub fn pop(&mut self, idx: u16) -> core::result::Result<Option<Chain<'_>>, BadRing> {
+        let (mut readable, mut writable) = (0usize, 0usize);
+        // SAFETY: by the type invariant the mutex is held; no chain of this
+        // `Queues` is out (a `Chain` borrows `self` mutably).
+        let ret = unsafe { bindings::rvio_vdpa_vq_pop(self.r, idx, &mut readable, &mut writable) };
+        match ret {
+            1 => Ok(Some(Chain { r: self.r, idx, readable, writable, written: 0, _p: PhantomData })),
+            0 => Ok(None),
+            _ => Err(BadRing),
+        }
+    }
+
+    /// Interrupts the driver for queue `idx` if its ring asks for it.
+    pub fn notify(&mut self, idx: u16) {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_vdpa_vq_notify(self.r, idx) };
+    }
+}
+
+/// A descriptor chain taken from a queue; completed (returned to the driver
+/// with the number of bytes written) when dropped.
+pub struct Chain<'a> {
+    r: *mut bindings::rvio_vdpa,
+    idx: u16,
+    readable: usize,
+    writable: usize,
+    written: u32,
+    _p: PhantomData<&'a mut ()>,
+}
+
+impl Chain<'_> {
+    /// Bytes the device may read (driver to device part).
+    pub fn readable_len(&self) -> usize {
+        self.readable
+    }
+
+    /// Bytes the device may write (device to driver part).
+    pub fn writable_len(&self) -> usize {
+        self.writable
+    }
+
+    /// Copies the next readable bytes into `buf`; returns how many.
+    pub fn pull(&mut self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: the chain is out on queue `idx` of a device whose mutex is
+        // held (the `Queues` invariant, borrowed by `self`); `buf` is valid
+        // for `buf.len()` writes.
+        let n = unsafe { bindings::rvio_vdpa_vq_pull(self.r, self.idx, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
+    }
+
+    /// Copies `buf` into the next writable bytes; returns how many.
+    pub fn push(&mut self, buf: &[u8]) -> Result<usize> {
+        // SAFETY: as in `pull`; `buf` is valid for `buf.len()` reads.
+        let n = unsafe { bindings::rvio_vdpa_vq_push(self.r, self.idx, buf.as_ptr().cast(), buf.len()) };
+        let n = usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))?;
+        self.written = self.written.saturating_add(n as u32);
+        Ok(n)
+    }
+}
+
+impl Drop for Chain<'_> {
+    fn drop(&mut self) {
+        // SAFETY: as in `pull`; the chain is completed exactly once.
+        unsafe { bindings::rvio_vdpa_vq_done(self.r, self.idx, self.written) };
+    }
+}

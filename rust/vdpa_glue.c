@@ -1,0 +1,737 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C half of rvio's software vDPA device abstraction: see rust/vdpa_glue.h.
+ * Linked into each module that offers a vDPA device (Kbuild), next to the
+ * Rust half rust/vdpa.rs.
+ *
+ * Address translation: the device reaches the driver's buffers through
+ * vringh and one IOTLB. It starts as an identity map (virtio_vdpa in the
+ * same kernel hands over physical addresses); vhost_vdpa replaces it with
+ * the guest's memory map (set_map, use_va = false) and restores identity
+ * with reset_map. The identity map lets a vhost-vdpa user aim rings at any
+ * host memory until its first set_map: /dev/vhost-vdpa-N is root-only.
+ */
+#include <linux/device.h>
+#include <linux/dma-mapping.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/vdpa.h>
+#include <linux/vhost_iotlb.h>
+#include <linux/vringh.h>
+#include <linux/virtio_config.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <uapi/linux/vhost_types.h>
+
+#include "vdpa_glue.h"
+
+#define RVIO_VDPA_NVQS 2
+#define RVIO_VDPA_VQ_MAX 256
+#define RVIO_VDPA_CONFIG_MAX 64
+#define RVIO_VDPA_IOTLB_MAX 2048
+#define RVIO_VDPA_BASE_FEATURES \
+	(BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_F_ACCESS_PLATFORM))
+
+struct rvio_vdpa_mgmt {
+	struct vdpa_mgmt_dev mdev;
+	struct virtio_device_id id_table[2];
+	const struct rvio_vdpa_driver *drv;
+	struct device *root;
+	/* Devices not yet released: module exit waits for 0. */
+	atomic_t live;
+	wait_queue_head_t released;
+};
+
+struct rvio_vdpa_vq {
+	struct vringh vring;
+	struct vringh_kiov riov, wiov;
+	struct vdpa_callback cb;
+	u64 desc, driver, device;
+	u32 num;
+	u16 last_avail;	/* set_vq_state before the ring starts */
+	u16 head;	/* of the popped chain */
+	bool ready;	/* driver: queue ready */
+	bool started;	/* vring initialised from the addresses */
+	bool broken;	/* the driver's ring is bad: stopped until reset */
+	bool popped;	/* a chain is out (rvio_vdpa_vq_pop) */
+};
+
+struct rvio_vdpa {
+	struct vdpa_device vdpa;	/* first: the vdpa core kfree()s it */
+	struct rvio_vdpa_mgmt *mgmt;
+	struct mutex lock;		/* everything below, but the IOTLB */
+	spinlock_t iotlb_lock;		/* iotlb (vringh takes it too) */
+	struct vhost_iotlb iotlb;
+	struct work_struct work;
+	struct rvio_vdpa_vq vq[RVIO_VDPA_NVQS];
+	u64 features;
+	u8 status;			/* written under lock, read locklessly */
+	bool suspended;
+	void *state;			/* the Rust driver's */
+	size_t config_len;
+	u8 config[RVIO_VDPA_CONFIG_MAX];
+};
+
+static struct rvio_vdpa *to_r(const struct vdpa_device *vdpa)
+{
+	return container_of(vdpa, struct rvio_vdpa, vdpa);
+}
+
+static const struct rvio_vdpa_driver *drv_of(struct rvio_vdpa *r)
+{
+	return r->mgmt->drv;
+}
+
+void rvio_vdpa_schedule(struct rvio_vdpa *r)
+{
+	queue_work(system_unbound_wq, &r->work);
+}
+
+const char *rvio_vdpa_name(struct rvio_vdpa *r)
+{
+	return dev_name(&r->vdpa.dev);
+}
+
+static void rvio_vdpa_work(struct work_struct *work)
+{
+	struct rvio_vdpa *r = container_of(work, struct rvio_vdpa, work);
+	bool more = false;
+
+	mutex_lock(&r->lock);
+	if ((r->status & VIRTIO_CONFIG_S_DRIVER_OK) && !r->suspended && r->state)
+		more = drv_of(r)->process(r->state, r);
+	mutex_unlock(&r->lock);
+	/* Bounded passes: yield the CPU between them. */
+	if (more)
+		rvio_vdpa_schedule(r);
+}
+
+/* --- virtqueues ----------------------------------------------------------- */
+
+static void vq_start(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
+{
+	int ret;
+
+	lockdep_assert_held(&r->lock);
+	ret = vringh_init_iotlb(&vq->vring, r->features, vq->num, false,
+				(struct vring_desc *)(uintptr_t)vq->desc,
+				(struct vring_avail *)(uintptr_t)vq->driver,
+				(struct vring_used *)(uintptr_t)vq->device);
+	if (ret) {
+		dev_warn_ratelimited(&r->vdpa.dev, "queue %ld: bad ring (num %u): %d\n",
+				     (long)(vq - r->vq), vq->num, ret);
+		vq->broken = true;
+		return;
+	}
+	/* vringh_init zeroes the indexes: restore set_vq_state's. */
+	vq->vring.last_avail_idx = vq->last_avail;
+	vq->vring.last_used_idx = vq->last_avail;
+	vq->started = true;
+}
+
+static void vq_stop(struct rvio_vdpa_vq *vq)
+{
+	if (vq->started)
+		vq->last_avail = vq->vring.last_avail_idx;
+	vq->started = false;
+	vq->popped = false;
+}
+
+static int rvio_vdpa_set_vq_address(struct vdpa_device *vdpa, u16 idx,
+				    u64 desc, u64 driver, u64 device)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	if (idx >= RVIO_VDPA_NVQS)
+		return -EINVAL;
+	mutex_lock(&r->lock);
+	r->vq[idx].desc = desc;
+	r->vq[idx].driver = driver;
+	r->vq[idx].device = device;
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static void rvio_vdpa_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	if (idx >= RVIO_VDPA_NVQS)
+		return;
+	mutex_lock(&r->lock);
+	r->vq[idx].num = num;
+	mutex_unlock(&r->lock);
+}
+
+static void rvio_vdpa_kick_vq(struct vdpa_device *vdpa, u16 idx)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	/* Any context (virtqueue_kick under the driver's locks): no lock. */
+	if (idx < RVIO_VDPA_NVQS && READ_ONCE(r->vq[idx].ready) &&
+	    (READ_ONCE(r->status) & VIRTIO_CONFIG_S_DRIVER_OK))
+		rvio_vdpa_schedule(r);
+}
+
+static void rvio_vdpa_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
+				struct vdpa_callback *cb)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	if (idx >= RVIO_VDPA_NVQS)
+		return;
+	mutex_lock(&r->lock);
+	r->vq[idx].cb = *cb;
+	mutex_unlock(&r->lock);
+}
+
+static void rvio_vdpa_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	struct rvio_vdpa_vq *vq;
+
+	if (idx >= RVIO_VDPA_NVQS)
+		return;
+	vq = &r->vq[idx];
+	mutex_lock(&r->lock);
+	if (ready && !vq->ready)
+		vq_start(r, vq);
+	else if (!ready)
+		vq_stop(vq);
+	WRITE_ONCE(vq->ready, ready);
+	mutex_unlock(&r->lock);
+	if (ready)
+		rvio_vdpa_schedule(r);
+}
+
+static bool rvio_vdpa_get_vq_ready(struct vdpa_device *vdpa, u16 idx)
+{
+	return idx < RVIO_VDPA_NVQS && READ_ONCE(to_r(vdpa)->vq[idx].ready);
+}
+
+static int rvio_vdpa_set_vq_state(struct vdpa_device *vdpa, u16 idx,
+				  const struct vdpa_vq_state *state)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	struct rvio_vdpa_vq *vq;
+
+	if (idx >= RVIO_VDPA_NVQS)
+		return -EINVAL;
+	vq = &r->vq[idx];
+	mutex_lock(&r->lock);
+	vq->last_avail = state->split.avail_index;
+	if (vq->started) {
+		vq->vring.last_avail_idx = vq->last_avail;
+		vq->vring.last_used_idx = vq->last_avail;
+	}
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int rvio_vdpa_get_vq_state(struct vdpa_device *vdpa, u16 idx,
+				  struct vdpa_vq_state *state)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	struct rvio_vdpa_vq *vq;
+
+	if (idx >= RVIO_VDPA_NVQS)
+		return -EINVAL;
+	vq = &r->vq[idx];
+	/* Under the lock no chain is out: every fetched one is completed. */
+	mutex_lock(&r->lock);
+	state->split.avail_index = vq->started ? vq->vring.last_avail_idx : vq->last_avail;
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static u32 rvio_vdpa_get_vq_align(struct vdpa_device *vdpa)
+{
+	return PAGE_SIZE;
+}
+
+static u16 rvio_vdpa_get_vq_num_max(struct vdpa_device *vdpa)
+{
+	return RVIO_VDPA_VQ_MAX;
+}
+
+/* --- features, status, reset, configuration space -------------------------- */
+
+static u64 rvio_vdpa_get_device_features(struct vdpa_device *vdpa)
+{
+	return RVIO_VDPA_BASE_FEATURES | drv_of(to_r(vdpa))->features;
+}
+
+static u64 rvio_vdpa_get_backend_features(const struct vdpa_device *vdpa)
+{
+	return BIT_ULL(VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK);
+}
+
+static int rvio_vdpa_set_driver_features(struct vdpa_device *vdpa, u64 features)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	/* The vdpa core calls this with 0 when the configuration space is
+	 * read before negotiation: refuse that like any other set without
+	 * ACCESS_PLATFORM (the driver must use the DMA API). */
+	if (!(features & BIT_ULL(VIRTIO_F_ACCESS_PLATFORM)))
+		return -EINVAL;
+	mutex_lock(&r->lock);
+	r->features = features & rvio_vdpa_get_device_features(vdpa);
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static u64 rvio_vdpa_get_driver_features(struct vdpa_device *vdpa)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	u64 f;
+
+	mutex_lock(&r->lock);
+	f = r->features;
+	mutex_unlock(&r->lock);
+	return f;
+}
+
+static void rvio_vdpa_set_config_cb(struct vdpa_device *vdpa,
+				    struct vdpa_callback *cb)
+{
+	/* The configuration space never changes. */
+}
+
+static u32 rvio_vdpa_get_device_id(struct vdpa_device *vdpa)
+{
+	return drv_of(to_r(vdpa))->device_id;
+}
+
+static u32 rvio_vdpa_get_vendor_id(struct vdpa_device *vdpa)
+{
+	return 0;
+}
+
+static u8 rvio_vdpa_get_status(struct vdpa_device *vdpa)
+{
+	return READ_ONCE(to_r(vdpa)->status);
+}
+
+/* With the lock held. A queued work pass finds status 0 and does nothing,
+ * and none runs while we hold the lock: after this, no callback runs and no
+ * driver memory is touched. */
+static void do_reset(struct rvio_vdpa *r)
+{
+	int i;
+
+	lockdep_assert_held(&r->lock);
+	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+		struct rvio_vdpa_vq *vq = &r->vq[i];
+
+		vq_stop(vq);
+		WRITE_ONCE(vq->ready, false);
+		vq->broken = false;
+		vq->desc = vq->driver = vq->device = 0;
+		vq->num = 0;
+		vq->last_avail = 0;
+		memset(&vq->cb, 0, sizeof(vq->cb));
+	}
+	r->features = 0;
+	r->suspended = false;
+	WRITE_ONCE(r->status, 0);
+	if (r->state)
+		drv_of(r)->reset(r->state);
+}
+
+static void rvio_vdpa_set_status(struct vdpa_device *vdpa, u8 status)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	bool start;
+
+	mutex_lock(&r->lock);
+	if (!status) {
+		do_reset(r);
+		mutex_unlock(&r->lock);
+		return;
+	}
+	start = !(r->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		(status & VIRTIO_CONFIG_S_DRIVER_OK);
+	WRITE_ONCE(r->status, status);
+	if (start && r->state)
+		drv_of(r)->start(r->state, r);
+	mutex_unlock(&r->lock);
+	if (start)
+		rvio_vdpa_schedule(r);
+}
+
+static int rvio_vdpa_reset(struct vdpa_device *vdpa)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	mutex_lock(&r->lock);
+	do_reset(r);
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int rvio_vdpa_suspend(struct vdpa_device *vdpa)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	/* A work pass in progress holds the lock: it is over on return. */
+	mutex_lock(&r->lock);
+	r->suspended = true;
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+static int rvio_vdpa_resume(struct vdpa_device *vdpa)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	int i;
+
+	mutex_lock(&r->lock);
+	r->suspended = false;
+	/* Ring addresses may have changed while suspended. */
+	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+		if (r->vq[i].ready) {
+			vq_stop(&r->vq[i]);
+			vq_start(r, &r->vq[i]);
+		}
+	}
+	mutex_unlock(&r->lock);
+	rvio_vdpa_schedule(r);
+	return 0;
+}
+
+static size_t rvio_vdpa_get_config_size(struct vdpa_device *vdpa)
+{
+	return to_r(vdpa)->config_len;
+}
+
+static void rvio_vdpa_get_config(struct vdpa_device *vdpa, unsigned int offset,
+				 void *buf, unsigned int len)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	/* Immutable after dev_add: no lock. Reads past the end get zeroes. */
+	memset(buf, 0, len);
+	if (offset < r->config_len)
+		memcpy(buf, r->config + offset, min_t(size_t, len, r->config_len - offset));
+}
+
+static void rvio_vdpa_set_config(struct vdpa_device *vdpa, unsigned int offset,
+				 const void *buf, unsigned int len)
+{
+	dev_warn_ratelimited(&vdpa->dev,
+			     "driver wrote %u bytes at %u of the read-only configuration space: ignored\n",
+			     len, offset);
+}
+
+/* --- address translation ---------------------------------------------------- */
+
+static int identity_map(struct rvio_vdpa *r)
+{
+	lockdep_assert_held(&r->iotlb_lock);
+	vhost_iotlb_reset(&r->iotlb);
+	return vhost_iotlb_add_range(&r->iotlb, 0, ULONG_MAX, 0, VHOST_MAP_RW);
+}
+
+static int rvio_vdpa_set_map(struct vdpa_device *vdpa, unsigned int asid,
+			     struct vhost_iotlb *iotlb)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	struct vhost_iotlb_map *map;
+	int ret = 0;
+
+	if (asid)
+		return -EINVAL;
+	spin_lock(&r->iotlb_lock);
+	vhost_iotlb_reset(&r->iotlb);
+	for (map = vhost_iotlb_itree_first(iotlb, 0, U64_MAX); map;
+	     map = vhost_iotlb_itree_next(map, 0, U64_MAX)) {
+		ret = vhost_iotlb_add_range(&r->iotlb, map->start, map->last,
+					    map->addr, map->perm);
+		if (ret) {
+			/* Nothing mapped rather than half a map. */
+			vhost_iotlb_reset(&r->iotlb);
+			break;
+		}
+	}
+	spin_unlock(&r->iotlb_lock);
+	return ret;
+}
+
+static int rvio_vdpa_reset_map(struct vdpa_device *vdpa, unsigned int asid)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	int ret;
+
+	if (asid)
+		return -EINVAL;
+	spin_lock(&r->iotlb_lock);
+	ret = identity_map(r);
+	spin_unlock(&r->iotlb_lock);
+	return ret;
+}
+
+/* --- lifetime ---------------------------------------------------------------- */
+
+static void rvio_vdpa_free(struct vdpa_device *vdpa)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+	struct rvio_vdpa_mgmt *m = r->mgmt;
+	int i;
+
+	cancel_work_sync(&r->work);
+	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+		vringh_kiov_cleanup(&r->vq[i].riov);
+		vringh_kiov_cleanup(&r->vq[i].wiov);
+	}
+	vhost_iotlb_reset(&r->iotlb);
+	if (r->state)
+		m->drv->free(r->state);
+	r->state = NULL;
+	/* The vdpa core kfree()s r after this returns. */
+	if (atomic_dec_and_test(&m->live))
+		wake_up(&m->released);
+}
+
+static const struct vdpa_config_ops rvio_vdpa_ops = {
+	.set_vq_address		= rvio_vdpa_set_vq_address,
+	.set_vq_num		= rvio_vdpa_set_vq_num,
+	.kick_vq		= rvio_vdpa_kick_vq,
+	.set_vq_cb		= rvio_vdpa_set_vq_cb,
+	.set_vq_ready		= rvio_vdpa_set_vq_ready,
+	.get_vq_ready		= rvio_vdpa_get_vq_ready,
+	.set_vq_state		= rvio_vdpa_set_vq_state,
+	.get_vq_state		= rvio_vdpa_get_vq_state,
+	.get_vq_align		= rvio_vdpa_get_vq_align,
+	.get_device_features	= rvio_vdpa_get_device_features,
+	.get_backend_features	= rvio_vdpa_get_backend_features,
+	.set_driver_features	= rvio_vdpa_set_driver_features,
+	.get_driver_features	= rvio_vdpa_get_driver_features,
+	.set_config_cb		= rvio_vdpa_set_config_cb,
+	.get_vq_num_max		= rvio_vdpa_get_vq_num_max,
+	.get_device_id		= rvio_vdpa_get_device_id,
+	.get_vendor_id		= rvio_vdpa_get_vendor_id,
+	.get_status		= rvio_vdpa_get_status,
+	.set_status		= rvio_vdpa_set_status,
+	.reset			= rvio_vdpa_reset,
+	.suspend		= rvio_vdpa_suspend,
+	.resume			= rvio_vdpa_resume,
+	.get_config_size	= rvio_vdpa_get_config_size,
+	.get_config		= rvio_vdpa_get_config,
+	.set_config		= rvio_vdpa_set_config,
+	.set_map		= rvio_vdpa_set_map,
+	.reset_map		= rvio_vdpa_reset_map,
+	.free			= rvio_vdpa_free,
+};
+
+int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
+			size_t config_len)
+{
+	if (r->state || !state || config_len > sizeof(r->config))
+		return -EINVAL;
+	memcpy(r->config, config, config_len);
+	r->config_len = config_len;
+	r->state = state;
+	return 0;
+}
+
+static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
+			     const struct vdpa_dev_set_config *config)
+{
+	struct rvio_vdpa_mgmt *m = container_of(mdev, struct rvio_vdpa_mgmt, mdev);
+	struct rvio_vdpa *r;
+	int i, ret;
+
+	r = vdpa_alloc_device(struct rvio_vdpa, vdpa, NULL, &rvio_vdpa_ops,
+			      1, 1, name, false);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	/* From here on, errors go through put_device() and so ->free. */
+	r->mgmt = m;
+	atomic_inc(&m->live);
+	mutex_init(&r->lock);
+	spin_lock_init(&r->iotlb_lock);
+	INIT_WORK(&r->work, rvio_vdpa_work);
+	vhost_iotlb_init(&r->iotlb, RVIO_VDPA_IOTLB_MAX, 0);
+	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+		vringh_set_iotlb(&r->vq[i].vring, &r->iotlb, &r->iotlb_lock);
+		vringh_kiov_init(&r->vq[i].riov, NULL, 0);
+		vringh_kiov_init(&r->vq[i].wiov, NULL, 0);
+	}
+	spin_lock(&r->iotlb_lock);
+	ret = identity_map(r);
+	spin_unlock(&r->iotlb_lock);
+	if (ret)
+		goto put;
+
+	/* virtio_vdpa maps the driver's buffers with the DMA API on this
+	 * device: direct mapping, so the device sees physical addresses. */
+	r->vdpa.dma_dev = &r->vdpa.dev;
+	r->vdpa.dev.dma_mask = &r->vdpa.dev.coherent_dma_mask;
+	ret = dma_set_mask_and_coherent(&r->vdpa.dev, DMA_BIT_MASK(64));
+	if (ret)
+		goto put;
+	r->vdpa.mdev = mdev;
+
+	ret = m->drv->dev_add(r, name);
+	if (!ret && !r->state)
+		ret = -EINVAL;
+	if (ret)
+		goto put;
+	/* Drivers may probe inside this call: everything is ready. */
+	ret = _vdpa_register_device(&r->vdpa, RVIO_VDPA_NVQS);
+	if (ret)
+		goto put;
+	return 0;
+put:
+	put_device(&r->vdpa.dev);
+	return ret;
+}
+
+static void rvio_vdpa_dev_del(struct vdpa_mgmt_dev *mdev, struct vdpa_device *vdpa)
+{
+	/* The release (->free) comes when the last reference goes, which
+	 * can be after this returns. */
+	_vdpa_unregister_device(vdpa);
+}
+
+static const struct vdpa_mgmtdev_ops rvio_vdpa_mgmt_ops = {
+	.dev_add = rvio_vdpa_dev_add,
+	.dev_del = rvio_vdpa_dev_del,
+};
+
+struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *drv,
+					       int *err)
+{
+	struct rvio_vdpa_mgmt *m;
+	int ret;
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	m->drv = drv;
+	atomic_set(&m->live, 0);
+	init_waitqueue_head(&m->released);
+	m->id_table[0].device = drv->device_id;
+	m->id_table[0].vendor = VIRTIO_DEV_ANY_ID;
+	m->root = root_device_register(drv->name);
+	if (IS_ERR(m->root)) {
+		ret = PTR_ERR(m->root);
+		goto free;
+	}
+	m->mdev.device = m->root;
+	m->mdev.ops = &rvio_vdpa_mgmt_ops;
+	m->mdev.id_table = m->id_table;
+	m->mdev.supported_features = RVIO_VDPA_BASE_FEATURES | drv->features;
+	m->mdev.max_supported_vqs = RVIO_VDPA_NVQS;
+	ret = vdpa_mgmtdev_register(&m->mdev);
+	if (ret)
+		goto root;
+	return m;
+root:
+	root_device_unregister(m->root);
+free:
+	kfree(m);
+	*err = ret;
+	return NULL;
+}
+
+void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m)
+{
+	/* Deletes every device of ours (dev_del under the vdpa lock). */
+	vdpa_mgmtdev_unregister(&m->mdev);
+	/* Their release can come later, from whoever held the last
+	 * reference: ->free is our code, so wait for it. */
+	wait_event(m->released, !atomic_read(&m->live));
+	root_device_unregister(m->root);
+	kfree(m);
+}
+
+/* --- queue access for the driver (lock held) --------------------------------- */
+
+static struct rvio_vdpa_vq *vq_of(struct rvio_vdpa *r, u16 idx)
+{
+	lockdep_assert_held(&r->lock);
+	return idx < RVIO_VDPA_NVQS ? &r->vq[idx] : NULL;
+}
+
+int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
+		     size_t *writable)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+	int ret;
+
+	if (!vq)
+		return -EINVAL;
+	if (vq->popped)
+		return -EBUSY;
+	if (!vq->started || vq->broken)
+		return 0;
+	ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov, &vq->head,
+				   GFP_KERNEL);
+	if (ret < 0) {
+		/* vringh cannot skip a bad chain: the queue stops. */
+		dev_warn_ratelimited(&r->vdpa.dev,
+				     "queue %u: bad descriptor chain (%d): queue stopped until reset\n",
+				     idx, ret);
+		vq->broken = true;
+		WRITE_ONCE(r->status, r->status | VIRTIO_CONFIG_S_NEEDS_RESET);
+		return ret;
+	}
+	if (!ret)
+		return 0;
+	vq->popped = true;
+	*readable = vringh_kiov_length(&vq->riov);
+	*writable = vringh_kiov_length(&vq->wiov);
+	return 1;
+}
+
+ssize_t rvio_vdpa_vq_pull(struct rvio_vdpa *r, u16 idx, void *buf, size_t len)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (!vq || !vq->popped)
+		return -EINVAL;
+	return vringh_iov_pull_iotlb(&vq->vring, &vq->riov, buf, len);
+}
+
+ssize_t rvio_vdpa_vq_push(struct rvio_vdpa *r, u16 idx, const void *buf,
+			  size_t len)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (!vq || !vq->popped)
+		return -EINVAL;
+	return vringh_iov_push_iotlb(&vq->vring, &vq->wiov, buf, len);
+}
+
+void rvio_vdpa_vq_done(struct rvio_vdpa *r, u16 idx, u32 written)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (!vq || !vq->popped)
+		return;
+	vq->popped = false;
+	/* The data before the used index. */
+	smp_wmb();
+	if (vringh_complete_iotlb(&vq->vring, vq->head, written) < 0) {
+		dev_warn_ratelimited(&r->vdpa.dev, "queue %u: used ring not writable: queue stopped\n",
+				     idx);
+		vq->broken = true;
+	}
+}
+
+void rvio_vdpa_vq_notify(struct rvio_vdpa *r, u16 idx)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (!vq || !vq->started)
+		return;
+	/* virtio_vdpa's callback expects interrupt-like context. */
+	local_bh_disable();
+	if (vringh_need_notify_iotlb(&vq->vring) > 0 && vq->cb.callback)
+		vq->cb.callback(vq->cb.private);
+	local_bh_enable();
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C half of rvio's software vDPA device abstraction (rust/vdpa.rs is the
+ * Rust half; rust/vdpa_glue.c the implementation). The C half owns every
+ * kernel structure layout that bindgen cannot or should not see (struct
+ * vdpa_device, vringh, vhost_iotlb) and the vDPA plumbing that is the same
+ * for any software device: the management device, the virtqueue
+ * configuration ops, the identity/vhost IOTLB, status and reset, and a work
+ * item. The device's own logic (configuration space contents, what a work
+ * pass does) is the Rust driver's, called through struct rvio_vdpa_driver.
+ *
+ * Locking: every driver callback except dev_add and free runs with the
+ * device's mutex held, and so do the queue functions below, which may only
+ * be called from those callbacks.
+ */
+#ifndef RVIO_VDPA_GLUE_H
+#define RVIO_VDPA_GLUE_H
+
+#include <linux/types.h>
+
+struct rvio_vdpa;
+struct rvio_vdpa_mgmt;
+
+/* Set by the driver (Rust); all but dev_add take the driver's state. */
+struct rvio_vdpa_driver {
+	/* Name of the management device (vdpa mgmtdev show). */
+	const char *name;
+	/* The virtio device id of every device. */
+	u32 device_id;
+	/* Device-specific feature bits offered (VERSION_1 and
+	 * ACCESS_PLATFORM are always offered). */
+	u64 features;
+	/* A device is being added: create the driver state and hand it over
+	 * with rvio_vdpa_set_state() (no other call is allowed here). */
+	int (*dev_add)(struct rvio_vdpa *r, const char *name);
+	/* The driver (re)set the device (status 0): forget everything. */
+	void (*reset)(void *state);
+	/* The driver set DRIVER_OK. */
+	void (*start)(void *state, struct rvio_vdpa *r);
+	/* A work pass (after a kick, DRIVER_OK or rvio_vdpa_schedule()):
+	 * return true to be called again. Runs only while DRIVER_OK. */
+	bool (*process)(void *state, struct rvio_vdpa *r);
+	/* The device is released: free the state. */
+	void (*free)(void *state);
+};
+
+struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *drv,
+					       int *err);
+/* Deletes every device, waits until each is released, unregisters. */
+void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m);
+
+/* From dev_add only: the driver state and the configuration space. */
+int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
+			size_t config_len);
+
+/* Ask for a work pass. Any context. */
+void rvio_vdpa_schedule(struct rvio_vdpa *r);
+
+/* The name of the device (vdpa dev show). */
+const char *rvio_vdpa_name(struct rvio_vdpa *r);
+
+/*
+ * Queue access, from reset/start/process only (mutex held).
+ * rvio_vdpa_vq_pop: 1 and a chain in the queue's iovs, 0 if the queue is
+ * empty or not ready, -errno if the driver's ring is bad (the queue then
+ * stays stopped until the next reset). At most one chain per queue is
+ * popped at a time; rvio_vdpa_vq_done completes it.
+ */
+int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
+		     size_t *writable);
+ssize_t rvio_vdpa_vq_pull(struct rvio_vdpa *r, u16 idx, void *buf, size_t len);
+ssize_t rvio_vdpa_vq_push(struct rvio_vdpa *r, u16 idx, const void *buf,
+			  size_t len);
+void rvio_vdpa_vq_done(struct rvio_vdpa *r, u16 idx, u32 written);
+/* Interrupt the driver if the ring asks for it after completions. */
+void rvio_vdpa_vq_notify(struct rvio_vdpa *r, u16 idx);
+
+#endif /* RVIO_VDPA_GLUE_H */

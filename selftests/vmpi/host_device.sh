@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vmpi_host, the VMPI host side as a vDPA device: the management device,
+# device creation and deletion with the vdpa tool, binding to virtio_vdpa
+# (a virtio device of VMPI's id in the same kernel) and to vhost_vdpa (the
+# configuration QEMU's vhost-vdpa-device-pci reads), bad requests, and
+# unloading the module while devices exist.
+source "$(dirname "$0")/../lib.sh"
+
+ko=$(rvio_ko vmpi_host)
+query=$(dirname "$0")/vhost_vdpa_query.py
+
+cleanup() {
+	for d in vmpi0 vmpi1 vmpi2; do vdpa dev del $d 2>/dev/null; done
+	rmmod vmpi_host 2>/dev/null
+	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
+}
+trap cleanup EXIT
+
+# The virtio device of a vDPA device (virtio_vdpa bound), or nothing.
+virtio_of() { basename "$(ls -d /sys/bus/vdpa/devices/$1/virtio* 2>/dev/null | head -n 1)" 2>/dev/null; }
+has_virtio() { [ -n "$(virtio_of "$1")" ]; }
+
+ktap_print_header
+[ -f "$ko" ] || ktap_exit_fail_msg "vmpi_host.ko not built: run 'make' at the top of the repository"
+ktap_set_plan 9
+
+if modprobe vdpa && modprobe vringh && modprobe vhost_iotlb && modprobe virtio_vdpa &&
+	insmod "$ko" && vdpa mgmtdev show vmpi >/dev/null; then
+	ktap_test_pass "vmpi_host loads and registers vDPA management device vmpi"
+else
+	ktap_exit_fail_msg "vmpi_host did not load or register its management device"
+fi
+
+if vdpa dev add mgmtdev vmpi name vmpi0 && wait_for has_virtio vmpi0 &&
+	v=$(virtio_of vmpi0) && [ "$(cat /sys/bus/virtio/devices/$v/device)" = 0x003f ]; then
+	ktap_print_msg "vmpi0 is $v, device $(cat /sys/bus/virtio/devices/$v/device)"
+	ktap_test_pass "vdpa dev add makes a virtio device with VMPI's id (63) through virtio_vdpa"
+else
+	ktap_test_fail "vdpa dev add makes a virtio device with VMPI's id (63) through virtio_vdpa"
+fi
+
+expect_fail_with "File exists" vdpa dev add mgmtdev vmpi name vmpi0
+ktap_test_result "a second device of the same name is refused (EEXIST)" [ $? = 0 ]
+
+expect_fail_with "Operation not supported" vdpa dev add mgmtdev vmpi name vmpi9 mac 02:00:00:00:00:01
+ktap_test_result "device attributes VMPI has no use for are refused (EOPNOTSUPP)" [ $? = 0 ]
+
+if vdpa dev add mgmtdev vmpi name vmpi1 && wait_for has_virtio vmpi1 &&
+	[ "$(virtio_of vmpi1)" != "$(virtio_of vmpi0)" ]; then
+	ktap_test_pass "two VMPI devices at once"
+else
+	ktap_test_fail "two VMPI devices at once"
+fi
+
+gone() { [ ! -e /sys/bus/vdpa/devices/vmpi0 ]; }
+if vdpa dev del vmpi0 && wait_for gone && ! vdpa dev show vmpi0 >/dev/null 2>&1; then
+	ktap_test_pass "vdpa dev del removes a device"
+else
+	ktap_test_fail "vdpa dev del removes a device"
+fi
+
+# vhost_vdpa: what QEMU reads through /dev/vhost-vdpa-N.
+vhost_of() { basename "$(ls -d /sys/bus/vdpa/devices/$1/vhost-vdpa-* 2>/dev/null | head -n 1)" 2>/dev/null; }
+has_vhost() { [ -n "$(vhost_of "$1")" ] && [ -c "/dev/$(vhost_of "$1")" ]; }
+modprobe -r virtio_vdpa && modprobe vhost_vdpa
+if vdpa dev add mgmtdev vmpi name vmpi2 && wait_for has_vhost vmpi2 &&
+	out=$(python3 "$query" "/dev/$(vhost_of vmpi2)"); then
+	echo "$out" | sed 's/^/# /'
+	# VERSION_1 (32) and ACCESS_PLATFORM (33), nothing else.
+	want=$'device_id 63\nvring_num_max 256\nfeatures 0x300000000\nconfig_size 12\nnum_channels 256\nmax_sdu 65535\nmin_rx_buf 64'
+	# (ktap_test_result runs its command unquoted: compare in a function.)
+	as_wanted() { [ "$out" = "$want" ]; }
+	ktap_test_result "vhost_vdpa serves it: device id, queue size, features, configuration space" as_wanted
+else
+	ktap_test_fail "vhost_vdpa serves it: device id, queue size, features, configuration space"
+fi
+
+# Unload with devices present: vmpi1 (its virtio_vdpa driver is gone, so
+# unbound) and vmpi2 (bound to vhost_vdpa, fd closed).
+if rmmod vmpi_host && ! vdpa mgmtdev show vmpi >/dev/null 2>&1 &&
+	[ -z "$(ls /sys/bus/vdpa/devices/ 2>/dev/null)" ]; then
+	ktap_test_pass "rmmod with devices present deletes them and unregisters"
+else
+	ls /sys/bus/vdpa/devices/ | sed 's/^/# left: /'
+	ktap_test_fail "rmmod with devices present deletes them and unregisters"
+fi
+
+if insmod "$ko" && vdpa dev add mgmtdev vmpi name vmpi0 && vdpa dev del vmpi0 && rmmod vmpi_host; then
+	ktap_test_pass "load, add, delete, unload again"
+else
+	ktap_test_fail "load, add, delete, unload again"
+fi
+
+ktap_finished

@@ -6,3 +6,7 @@
 #include <rvio/test_provider.h>
 /* The C half of rust/vdpa.rs. */
 #include "vdpa_glue.h"
+/* The C half of rust/virtio.rs. */
+#include "virtio_glue.h"
+/* Epochs of the VMPI control protocol. */
+#include <linux/random.h>

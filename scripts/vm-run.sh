@@ -43,25 +43,25 @@ console=$log_dir/$name.console
 rm -f "$console"
 
 # KVM where it really runs guests, TCG otherwise. /dev/kvm may exist on a
-# host that cannot run ordinary guests, so boot the kernel once with KVM
-# (to its "cannot mount root" panic) and remember a success for this
-# machine; a failure is probed again next time (it costs 30 s at most).
+# host that cannot run ordinary guests, so boot the kernel once with KVM (to
+# its "cannot mount root" panic; up to 30 s) and remember the answer for this
+# machine (delete the file to probe again).
 accel=${RVIO_ACCEL:-}
 if [ -z "$accel" ]; then
 	probe=$RVIO_CACHE/accel-$(cat /etc/machine-id 2>/dev/null || hostname)
-	accel=tcg
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-		if [ "$(cat "$probe" 2>/dev/null)" = kvm ]; then
-			accel=kvm
-		elif timeout 30 qemu-system-x86_64 -accel kvm -M q35 -m 256 -nodefaults \
-			-display none -no-reboot -serial stdio -kernel "$kdir/arch/x86/boot/bzImage" \
-			-append "console=ttyS0 panic=-1 root=/dev/rvio-none" </dev/null 2>/dev/null |
+	if [ ! -s "$probe" ]; then
+		accel=tcg
+		if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
+			timeout 30 qemu-system-x86_64 -accel kvm -M q35 -m 256 -nodefaults \
+				-display none -no-reboot -serial stdio -kernel "$kdir/arch/x86/boot/bzImage" \
+				-append "console=ttyS0 panic=-1 root=/dev/rvio-none" </dev/null 2>/dev/null |
 			grep -q 'VFS: Unable to mount root\|Kernel panic'; then
 			accel=kvm
-			echo kvm >"$probe"
 		fi
+		echo "$accel" >"$probe"
+		rvio_log "vm-run: accelerator for this machine: $accel (remembered in $probe)"
 	fi
-	rvio_log "vm-run: accelerator: $accel"
+	accel=$(cat "$probe")
 fi
 
 kimg=$kdir/arch/x86/boot/bzImage

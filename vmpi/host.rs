@@ -23,7 +23,9 @@ pub mod vdpa;
 #[path = "proto/mod.rs"]
 pub mod proto;
 
-use proto::wire::{self, Config, DropReason, Header, Reassembler, HDR_LEN};
+use proto::endpoint::{Endpoint, Received};
+use proto::link::{Chan, Event, Role};
+use proto::wire::{self, Config, DropReason, HDR_LEN};
 
 module! {
     type: VmpiHostModule,
@@ -36,61 +38,76 @@ module! {
 /// Channels of every device (`docs/vmpi-protocol.md`, `num_channels`).
 const NUM_CHANNELS: u16 = 256;
 
-/// Per-device counters.
-#[derive(Default)]
-struct Counters {
-    /// Messages received from the driver.
-    rx_sdus: u64,
-    /// Their bytes.
-    rx_bytes: u64,
-    /// Drops by reason (`DropReason` as index).
-    drops: [u64; DropReason::COUNT],
+fn random_epoch() -> u32 {
+    // SAFETY: `get_random_u32` has no preconditions.
+    unsafe { bindings::get_random_u32() }.max(1)
 }
 
-/// One VMPI device.
+/// One VMPI device (one guest).
 struct VmpiHost {
-    cfg: Config,
-    /// Reassembly of the txq's fragments.
-    tx_frags: Reassembler,
-    /// One txq fragment: header and payload.
+    ep: Endpoint,
+    chans: KVec<Chan>,
+    /// One fragment, either direction: header and payload.
     frag: KVec<u8>,
-    counters: Counters,
+    /// The message being reassembled.
+    msg: KVec<u8>,
 }
 
 impl VmpiHost {
-    fn drop_one(&mut self, why: DropReason) {
-        self.counters.drops[why as usize] += 1;
+    /// Writes queued control messages into the driver's rxq buffers.
+    /// Returns whether any buffer was used.
+    fn flush_rx(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+        let mut used = false;
+        while !self.ep.outbox.is_empty() {
+            let mut chain = match q.pop(wire::RXQ) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(vdpa::BadRing) => {
+                    self.ep.counters.drop_one(DropReason::BadDesc);
+                    break;
+                }
+            };
+            used = true;
+            let room = chain.writable_len().min(self.frag.len());
+            if chain.readable_len() != 0 {
+                // An rxq buffer the driver wants us to read: unusable.
+                self.ep.counters.drop_one(DropReason::BadDesc);
+                continue;
+            }
+            let cfg = self.ep.link.config();
+            let Some(n) = self.ep.outbox.next_fragment(&mut self.frag[..room], cfg.min_rx_buf) else {
+                // Below min_rx_buf: returned unused (used length 0).
+                self.ep.counters.drop_one(DropReason::BadDesc);
+                continue;
+            };
+            if chain.push(&self.frag[..n]) != Ok(n) {
+                self.ep.counters.drop_one(DropReason::BadDesc);
+            }
+            // Dropping the chain completes it with what was written.
+        }
+        if used {
+            q.notify(wire::RXQ);
+        }
+        used
     }
 
-    /// Checks and takes one txq chain.
-    fn take_tx(&mut self, chain: &mut vdpa::Chain<'_>) {
+    /// Checks and takes one txq chain; returns what it came to.
+    fn take_tx(&mut self, chain: &mut vdpa::Chain<'_>) -> Received {
         let len = chain.readable_len();
-        if chain.writable_len() != 0 || len > self.frag.len() {
-            // A txq buffer the device could write, or longer than any
-            // fragment: not ours to read.
-            self.drop_one(if chain.writable_len() != 0 { DropReason::BadDesc } else { DropReason::Oversized });
-            return;
+        if chain.writable_len() != 0 {
+            // A txq buffer the device could write: not a message.
+            self.ep.counters.drop_one(DropReason::BadDesc);
+            return Received::Nothing;
         }
-        let got = match chain.pull(&mut self.frag[..len]) {
-            Ok(n) if n == len => n,
-            _ => return self.drop_one(DropReason::BadDesc),
-        };
-        let hdr = match Header::parse(&self.frag[..got]) {
-            Ok(h) => h,
-            Err(why) => return self.drop_one(why),
-        };
-        let pushed = self.tx_frags.push(hdr, got - HDR_LEN);
-        if let Some(why) = pushed.dropped {
-            self.drop_one(why);
+        if len > self.frag.len() {
+            self.ep.counters.drop_one(DropReason::Oversized);
+            return Received::Nothing;
         }
-        if let Some(a) = pushed.accepted {
-            if a.complete {
-                self.counters.rx_sdus += 1;
-                self.counters.rx_bytes += a.total as u64;
-                // No flow can exist yet: the channel layer (control
-                // protocol, flows, char device) is not wired to the
-                // device yet, so every message is for an unknown channel.
-                self.drop_one(DropReason::BadChannel);
+        match chain.pull(&mut self.frag[..len]) {
+            Ok(n) if n == len => self.ep.on_fragment(&mut self.chans, &self.frag[..n], &mut self.msg),
+            _ => {
+                self.ep.counters.drop_one(DropReason::BadDesc);
+                Received::Nothing
             }
         }
     }
@@ -103,41 +120,58 @@ impl vdpa::Device for VmpiHost {
     fn new(name: &CStr) -> Result<Self> {
         let cfg = Config::new(NUM_CHANNELS).map_err(|_| EINVAL)?;
         let frag = KVec::from_elem(0u8, HDR_LEN + cfg.max_sdu as usize, GFP_KERNEL)?;
+        let msg = KVec::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?;
+        let mut chans = KVec::with_capacity(usize::from(cfg.num_channels), GFP_KERNEL)?;
+        for _ in 0..cfg.num_channels {
+            chans.push(Chan::Free, GFP_KERNEL)?;
+        }
         pr_info!("{}: VMPI device, {} channels\n", name, cfg.num_channels);
-        Ok(Self { cfg, tx_frags: Reassembler::new(cfg.max_sdu, cfg.num_channels), frag, counters: Counters::default() })
+        Ok(Self { ep: Endpoint::new(Role::Device, cfg, random_epoch()), chans, frag, msg })
     }
 
     fn config_space(&self, buf: &mut [u8; vdpa::CONFIG_MAX]) -> usize {
-        let b = self.cfg.to_bytes();
+        let b = self.ep.link.config().to_bytes();
         buf[..b.len()].copy_from_slice(&b);
         b.len()
     }
 
     fn reset(&mut self) {
-        self.tx_frags.reset();
+        // The rings are gone: forget the link; a HELLO waits for the next
+        // DRIVER_OK and rxq buffers.
+        self.ep.restart(&mut self.chans, random_epoch());
     }
 
     fn start(&mut self, _queues: &mut vdpa::Queues<'_>) {}
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+        self.flush_rx(q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
             let mut chain = match q.pop(wire::TXQ) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(vdpa::BadRing) => {
-                    self.drop_one(DropReason::BadDesc);
+                    self.ep.counters.drop_one(DropReason::BadDesc);
                     break;
                 }
             };
-            self.take_tx(&mut chain);
+            let got = self.take_tx(&mut chain);
             // Dropping the chain completes it.
             drop(chain);
             done += 1;
+            match got {
+                Received::Event(Event::LinkUp) => pr_info!("{}: link up\n", q.name()),
+                Received::Event(Event::PeerRestarted) => pr_info!("{}: guest restarted: flows reset\n", q.name()),
+                // No flow can exist yet: the channel layer (flows, char
+                // device) is not wired to the device yet.
+                Received::Event(_) | Received::Data { .. } | Received::Nothing => {}
+            }
         }
         if done > 0 {
             q.notify(wire::TXQ);
         }
+        // Replies to what came in.
+        self.flush_rx(q);
         done == wire::TX_BUDGET
     }
 }

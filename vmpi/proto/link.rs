@@ -178,6 +178,16 @@ impl Link {
         Self { role, cfg, epoch: epoch.max(1), peer_epoch: None, next_xid: 1 }
     }
 
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The device's configuration.
+    pub fn config(&self) -> Config {
+        self.cfg
+    }
+
     /// Number of channels (the length the channel table must have).
     pub fn num_channels(&self) -> usize {
         self.cfg.num_channels as usize

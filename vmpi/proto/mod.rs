@@ -5,5 +5,6 @@
 //! the host (`rust/pure`). `docs/vmpi-protocol.md` is the specification.
 
 pub mod ctrl;
+pub mod endpoint;
 pub mod link;
 pub mod wire;

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstraction for a virtio driver (the Rust half; the C half is
+//! `rust/virtio_glue.c`, which owns the kernel structures, the probe/remove
+//! order and the work item). A driver implements [`Driver`] and keeps a
+//! [`Registration`] while it should bind devices. Every callback but
+//! `probe` gets `&mut` access to the device's state: the C half calls them
+//! with the device's mutex held, which also serializes the rings.
+//!
+//! Buffers handed to a queue are owned [`KBox`]es of the driver's
+//! [`Buffer`] type (kmalloc memory, as the DMA API needs): the box is the
+//! ring's while posted, and comes back from [`Queues::get_buf`], from a
+//! failed add, or (unused) to `Drop` at remove.
+//!
+//! Include with `#[path = ".../rust/virtio.rs"] pub mod virtio;` next to
+//! `mod bindings;`, and link `rust/virtio_glue.o` into the module (Kbuild).
+
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::error::to_result;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+/// A buffer that can be posted to a queue.
+///
+/// # Safety
+///
+/// The slices returned point into kmalloc memory owned by `self` that does
+/// not move or change while `self` is neither moved nor mutated (the ring
+/// reads or writes it while it owns the buffer).
+pub unsafe trait Buffer: Send {
+    /// The device-writable part (receive queues).
+    fn in_part(&mut self) -> &mut [u8];
+    /// The device-readable parts, sent in order (transmit queues).
+    fn out_parts(&self) -> (&[u8], &[u8]);
+}
+
+/// A virtio driver's own logic.
+pub trait Driver: Sized + Send {
+    /// Driver name.
+    const NAME: &'static CStr;
+    /// The virtio device id it binds.
+    const DEVICE_ID: u32;
+    /// Its virtqueues' names, in queue order.
+    const QUEUES: &'static [&'static CStr];
+    /// The buffers it posts.
+    type Buf: Buffer;
+
+    /// A device appeared: read its configuration, create the state.
+    fn probe(dev: &Device<'_>) -> Result<Self>;
+    /// The device is live: post buffers, send.
+    fn start(&mut self, queues: &mut Queues<'_, Self::Buf>);
+    /// A work pass after a queue callback (or [`Queues::schedule`]); return
+    /// `true` to be called again (do a bounded amount of work per pass).
+    fn process(&mut self, queues: &mut Queues<'_, Self::Buf>) -> bool;
+}
+
+/// A device during probe.
+///
+/// # Invariants
+///
+/// `v` is a device being probed, valid for `'a`.
+pub struct Device<'a> {
+    v: *mut bindings::rvio_virtio,
+    _p: PhantomData<&'a ()>,
+}
+
+impl Device<'_> {
+    /// Reads `buf.len()` bytes of configuration space at `offset`
+    /// (generation-checked: a consistent snapshot).
+    pub fn read_config(&self, offset: u32, buf: &mut [u8]) {
+        // SAFETY: by the type invariant `v` is valid; `buf` is valid for
+        // `buf.len()` writes.
+        unsafe { bindings::rvio_virtio_cread(self.v, offset, buf.as_mut_ptr().cast(), buf.len() as c_uint) };
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &CStr {
+        // SAFETY: by the type invariant `v` is valid; the name lives as
+        // long as the device.
+        unsafe { CStr::from_char_ptr(bindings::rvio_virtio_name(self.v)) }
+    }
+}
+
+/// Registration of the virtio driver `T`.
+pub struct Registration<T: Driver> {
+    reg: *mut bindings::rvio_virtio_reg,
+    // The C half points at these until unregistration.
+    _drv: KBox<bindings::rvio_virtio_driver>,
+    _names: KVec<*const c_char>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: the registration holds pointers the C half uses under its own
+// locking from any thread; the driver state is `Send`.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: no `&self` method exists.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+impl<T: Driver> Registration<T> {
+    /// Registers the driver: it binds every device of `T::DEVICE_ID`.
+    pub fn new() -> Result<Self> {
+        let mut names = KVec::with_capacity(T::QUEUES.len(), GFP_KERNEL)?;
+        for n in T::QUEUES {
+            names.push(n.as_char_ptr(), GFP_KERNEL)?;
+        }
+        let drv = KBox::new(
+            bindings::rvio_virtio_driver {
+                name: T::NAME.as_char_ptr(),
+                device_id: T::DEVICE_ID,
+                nvqs: T::QUEUES.len() as c_uint,
+                vq_names: names.as_ptr(),
+                probe: Some(Self::probe),
+                start: Some(Self::start),
+                process: Some(Self::process),
+                free_token: Some(Self::free_token),
+                free: Some(Self::free),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut err: c_int = 0;
+        // SAFETY: `drv` and the names it points to outlive the registration
+        // (dropped after `rvio_virtio_unregister`); `err` is valid.
+        let reg = unsafe { bindings::rvio_virtio_register(&*drv, &mut err) };
+        if reg.is_null() {
+            to_result(err)?;
+            return Err(ENOMEM);
+        }
+        Ok(Self { reg, _drv: drv, _names: names, _t: PhantomData })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half with a device being probed.
+    unsafe extern "C" fn probe(v: *mut bindings::rvio_virtio) -> c_int {
+        // INVARIANT: `v` is being probed for the duration of this call.
+        let dev = Device { v, _p: PhantomData };
+        let state = match T::probe(&dev).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?)) {
+            Ok(b) => KBox::into_raw(b),
+            Err(e) => return e.to_errno(),
+        };
+        // SAFETY: `v` is being probed; `state` is a valid owned pointer.
+        let ret = unsafe { bindings::rvio_virtio_set_state(v, state.cast()) };
+        if ret != 0 {
+            // SAFETY: the C half did not take it: we own it again.
+            drop(unsafe { KBox::from_raw(state) });
+        }
+        ret
+    }
+
+    /// # Safety
+    ///
+    /// `state` is the probe's state of device `v`, whose mutex is held.
+    unsafe extern "C" fn start(state: *mut c_void, v: *mut bindings::rvio_virtio) {
+        // SAFETY: by the function's contract, no other reference exists.
+        let s = unsafe { &mut *state.cast::<T>() };
+        // INVARIANT: the mutex is held for the life of `q`.
+        let mut q = Queues { v, _p: PhantomData };
+        s.start(&mut q);
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe extern "C" fn process(state: *mut c_void, v: *mut bindings::rvio_virtio) -> bool {
+        // SAFETY: by the function's contract, no other reference exists.
+        let s = unsafe { &mut *state.cast::<T>() };
+        // INVARIANT: the mutex is held for the life of `q`.
+        let mut q = Queues { v, _p: PhantomData };
+        s.process(&mut q)
+    }
+
+    /// # Safety
+    ///
+    /// `token` is a buffer this abstraction posted (a `KBox<T::Buf>`) that
+    /// the reset device no longer uses.
+    unsafe extern "C" fn free_token(_state: *mut c_void, _idx: u16, token: *mut c_void) {
+        // SAFETY: by the function's contract we own the box again.
+        drop(unsafe { KBox::from_raw(token.cast::<T::Buf>()) });
+    }
+
+    /// # Safety
+    ///
+    /// `state` is the probe's state; the device is gone.
+    unsafe extern "C" fn free(state: *mut c_void) {
+        // SAFETY: by the function's contract we own the box again.
+        drop(unsafe { KBox::from_raw(state.cast::<T>()) });
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `reg` came from a successful registration, unregistered
+        // once; this removes every bound device first.
+        unsafe { bindings::rvio_virtio_unregister(self.reg) };
+    }
+}
+
+/// The queues of a live device during a callback.
+///
+/// # Invariants
+///
+/// `v` is a live device whose mutex is held for the life of this value.
+pub struct Queues<'a, B: Buffer> {
+    v: *mut bindings::rvio_virtio,
+    _p: PhantomData<(&'a mut (), B)>,
+}
+
+impl<B: Buffer> Queues<'_, B> {
+    /// Asks for another work pass.
+    pub fn schedule(&self) {
+        // SAFETY: by the type invariant `v` is live.
+        unsafe { bindings::rvio_virtio_schedule(self.v) };
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &CStr {
+        // SAFETY: by the type invariant `v` is live; its name lives as long.
+        unsafe { CStr::from_char_ptr(bindings::rvio_virtio_name(self.v)) }
+    }
+
+    /// Posts `buf`'s `in_part` as a device-writable buffer on queue `idx`.
+    /// On error the buffer comes back.
+    pub fn add_in(&mut self, idx: u16, buf: KBox<B>) -> core::result::Result<(), (Error, KBox<B>)> {
+        let raw = KBox::into_raw(buf);
+        // SAFETY: `raw` is a valid owned box; the slice points into its
+        // heap memory (or the heap memory it owns), which stays put while
+        // the ring owns the token.
+        let part = unsafe { (*raw).in_part() };
+        let (ptr, len) = (part.as_mut_ptr(), part.len() as c_uint);
+        // SAFETY: by the type invariant the mutex is held; `raw` is passed
+        // as the token, owned by the ring on success.
+        let ret = unsafe { bindings::rvio_virtio_add_in(self.v, idx, ptr.cast(), len, raw.cast()) };
+        if ret != 0 {
+            // SAFETY: not queued: we own it again.
+            return Err((Error::from_errno(ret), unsafe { KBox::from_raw(raw) }));
+        }
+        Ok(())
+    }
+
+    /// Posts `buf`'s `out_parts` as one device-readable chain on queue
+    /// `idx`. On error the buffer comes back.
+    pub fn add_out(&mut self, idx: u16, buf: KBox<B>) -> core::result::Result<(), (Error, KBox<B>)> {
+        let raw = KBox::into_raw(buf);
+        // SAFETY: as in `add_in`.
+        let (a, b) = unsafe { (*raw).out_parts() };
+        // SAFETY: as in `add_in`; both slices are valid for reads.
+        let ret = unsafe {
+            bindings::rvio_virtio_add_out(
+                self.v,
+                idx,
+                a.as_ptr().cast(),
+                a.len() as c_uint,
+                b.as_ptr().cast(),
+                b.len() as c_uint,
+                raw.cast(),
+            )
+        };
+        if ret != 0 {
+            // SAFETY: not queued: we own it again.
+            return Err((Error::from_errno(ret), unsafe { KBox::from_raw(raw) }));
+        }
+        Ok(())
+    }
+
+    /// The next buffer the device used on queue `idx`, with the length it
+    /// wrote (clamped to the buffer's `in_part`).
+    pub fn get_buf(&mut self, idx: u16) -> Option<(KBox<B>, usize)> {
+        let mut len: c_uint = 0;
+        // SAFETY: by the type invariant the mutex is held.
+        let token = unsafe { bindings::rvio_virtio_get_buf(self.v, idx, &mut len) };
+        if token.is_null() {
+            return None;
+        }
+        // SAFETY: every token is a `KBox<B>` this type posted; the device
+        // has returned it, so we own it again.
+        let mut buf = unsafe { KBox::from_raw(token.cast::<B>()) };
+        let len = (len as usize).min(buf.in_part().len());
+        Some((buf, len))
+    }
+
+    /// Notifies the device of new buffers on queue `idx`.
+    pub fn kick(&mut self, idx: u16) {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_virtio_kick(self.v, idx) };
+    }
+
+    /// Stops callbacks of queue `idx` (a hint).
+    pub fn disable_cb(&mut self, idx: u16) {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_virtio_disable_cb(self.v, idx) };
+    }
+
+    /// Re-enables callbacks of queue `idx`; `false` if used buffers
+    /// arrived meanwhile (process them: no callback will come for them).
+    pub fn enable_cb(&mut self, idx: u16) -> bool {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_virtio_enable_cb(self.v, idx) }
+    }
+
+    /// Free descriptors of queue `idx`.
+    pub fn num_free(&mut self, idx: u16) -> usize {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_virtio_num_free(self.v, idx) as usize }
+    }
+
+    /// Size of queue `idx`.
+    pub fn size(&mut self, idx: u16) -> usize {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_virtio_vring_size(self.v, idx) as usize }
+    }
+}

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C half of rvio's virtio driver abstraction: see rust/virtio_glue.h.
+ * Linked into each module that drives a virtio device (Kbuild), next to
+ * the Rust half rust/virtio.rs.
+ */
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/workqueue.h>
+
+#include "virtio_glue.h"
+
+#define RVIO_VIRTIO_MAX_VQS 4
+
+struct rvio_virtio_reg {
+	struct virtio_driver vdrv;
+	struct virtio_device_id ids[2];
+	const struct rvio_virtio_driver *drv;
+};
+
+struct rvio_virtio {
+	struct virtio_device *vdev;
+	const struct rvio_virtio_driver *drv;
+	struct mutex lock;	/* the rings, running, the driver state */
+	struct work_struct work;
+	struct virtqueue *vqs[RVIO_VIRTIO_MAX_VQS];
+	bool running;
+	void *state;
+};
+
+void rvio_virtio_schedule(struct rvio_virtio *v)
+{
+	queue_work(system_wq, &v->work);
+}
+
+const char *rvio_virtio_name(struct rvio_virtio *v)
+{
+	return dev_name(&v->vdev->dev);
+}
+
+static void rvio_virtio_vq_done(struct virtqueue *vq)
+{
+	/* vq->priv is the transport's: our state is the device's. */
+	struct rvio_virtio *v = vq->vdev->priv;
+
+	if (v)
+		rvio_virtio_schedule(v);
+}
+
+static void rvio_virtio_work(struct work_struct *work)
+{
+	struct rvio_virtio *v = container_of(work, struct rvio_virtio, work);
+	bool more = false;
+
+	mutex_lock(&v->lock);
+	if (v->running)
+		more = v->drv->process(v->state, v);
+	mutex_unlock(&v->lock);
+	if (more)
+		rvio_virtio_schedule(v);
+}
+
+int rvio_virtio_set_state(struct rvio_virtio *v, void *state)
+{
+	if (v->state || !state)
+		return -EINVAL;
+	v->state = state;
+	return 0;
+}
+
+void rvio_virtio_cread(struct rvio_virtio *v, unsigned int off, void *buf,
+		       unsigned int len)
+{
+	virtio_cread_bytes(v->vdev, off, buf, len);
+}
+
+/* After reset: no callback, no device access. Returns unused buffers. */
+static void teardown(struct rvio_virtio *v)
+{
+	unsigned int i;
+	void *token;
+
+	cancel_work_sync(&v->work);
+	for (i = 0; i < v->drv->nvqs; i++) {
+		if (!v->vqs[i])
+			continue;
+		while ((token = virtqueue_detach_unused_buf(v->vqs[i])))
+			v->drv->free_token(v->state, i, token);
+	}
+	v->vdev->config->del_vqs(v->vdev);
+}
+
+static int rvio_virtio_probe(struct virtio_device *vdev)
+{
+	struct rvio_virtio_reg *reg =
+		container_of(drv_to_virtio(vdev->dev.driver), struct rvio_virtio_reg, vdrv);
+	const struct rvio_virtio_driver *drv = reg->drv;
+	struct virtqueue_info info[RVIO_VIRTIO_MAX_VQS] = {};
+	struct rvio_virtio *v;
+	unsigned int i;
+	int ret;
+
+	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
+		dev_err(&vdev->dev, "device without VIRTIO_F_VERSION_1\n");
+		return -ENODEV;
+	}
+	v = kzalloc(sizeof(*v), GFP_KERNEL);
+	if (!v)
+		return -ENOMEM;
+	v->vdev = vdev;
+	v->drv = drv;
+	mutex_init(&v->lock);
+	INIT_WORK(&v->work, rvio_virtio_work);
+
+	ret = drv->probe(v);
+	if (!ret && !v->state)
+		ret = -EINVAL;
+	if (ret)
+		goto free;
+
+	/* Callbacks find v through vdev->priv: set it before the queues. */
+	vdev->priv = v;
+	for (i = 0; i < drv->nvqs; i++) {
+		info[i].name = drv->vq_names[i];
+		info[i].callback = rvio_virtio_vq_done;
+	}
+	ret = virtio_find_vqs(vdev, drv->nvqs, v->vqs, info, NULL);
+	if (ret)
+		goto state;
+
+	virtio_device_ready(vdev);
+	mutex_lock(&v->lock);
+	v->running = true;
+	drv->start(v->state, v);
+	mutex_unlock(&v->lock);
+	return 0;
+
+state:
+	vdev->priv = NULL;
+	drv->free(v->state);
+free:
+	kfree(v);
+	return ret;
+}
+
+static void rvio_virtio_remove(struct virtio_device *vdev)
+{
+	struct rvio_virtio *v = vdev->priv;
+
+	mutex_lock(&v->lock);
+	v->running = false;
+	mutex_unlock(&v->lock);
+	virtio_reset_device(vdev);
+	teardown(v);
+	vdev->priv = NULL;
+	v->drv->free(v->state);
+	kfree(v);
+}
+
+struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv,
+					     int *err)
+{
+	struct rvio_virtio_reg *reg;
+	int ret;
+
+	if (drv->nvqs > RVIO_VIRTIO_MAX_VQS) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	reg = kzalloc(sizeof(*reg), GFP_KERNEL);
+	if (!reg) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	reg->drv = drv;
+	reg->ids[0].device = drv->device_id;
+	reg->ids[0].vendor = VIRTIO_DEV_ANY_ID;
+	reg->vdrv.driver.name = drv->name;
+	reg->vdrv.id_table = reg->ids;
+	reg->vdrv.probe = rvio_virtio_probe;
+	reg->vdrv.remove = rvio_virtio_remove;
+	ret = register_virtio_driver(&reg->vdrv);
+	if (ret) {
+		kfree(reg);
+		*err = ret;
+		return NULL;
+	}
+	return reg;
+}
+
+void rvio_virtio_unregister(struct rvio_virtio_reg *reg)
+{
+	unregister_virtio_driver(&reg->vdrv);
+	kfree(reg);
+}
+
+/* --- queue operations (mutex held) ----------------------------------------- */
+
+static struct virtqueue *vq_of(struct rvio_virtio *v, u16 idx)
+{
+	lockdep_assert_held(&v->lock);
+	return idx < v->drv->nvqs ? v->vqs[idx] : NULL;
+}
+
+int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
+		       unsigned int len, void *token)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+	struct scatterlist sg;
+
+	if (!vq || !token || !len)
+		return -EINVAL;
+	if (!virt_addr_valid(buf))
+		return -EFAULT;
+	sg_init_one(&sg, buf, len);
+	return virtqueue_add_inbuf(vq, &sg, 1, token, GFP_KERNEL);
+}
+
+int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
+			unsigned int hlen, const void *buf, unsigned int len,
+			void *token)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+	struct scatterlist sg[2], *sgs[2];
+	unsigned int n = 0;
+
+	if (!vq || !token || (!hlen && !len))
+		return -EINVAL;
+	if ((hlen && !virt_addr_valid(hdr)) || (len && !virt_addr_valid(buf)))
+		return -EFAULT;
+	if (hlen) {
+		sg_init_one(&sg[n], hdr, hlen);
+		sgs[n] = &sg[n];
+		n++;
+	}
+	if (len) {
+		sg_init_one(&sg[n], buf, len);
+		sgs[n] = &sg[n];
+		n++;
+	}
+	return virtqueue_add_sgs(vq, sgs, n, 0, token, GFP_KERNEL);
+}
+
+void *rvio_virtio_get_buf(struct rvio_virtio *v, u16 idx, unsigned int *len)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	return vq ? virtqueue_get_buf(vq, len) : NULL;
+}
+
+void rvio_virtio_kick(struct rvio_virtio *v, u16 idx)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	if (vq)
+		virtqueue_kick(vq);
+}
+
+void rvio_virtio_disable_cb(struct rvio_virtio *v, u16 idx)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	if (vq)
+		virtqueue_disable_cb(vq);
+}
+
+bool rvio_virtio_enable_cb(struct rvio_virtio *v, u16 idx)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	return vq ? virtqueue_enable_cb(vq) : true;
+}
+
+unsigned int rvio_virtio_num_free(struct rvio_virtio *v, u16 idx)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	return vq ? vq->num_free : 0;
+}
+
+unsigned int rvio_virtio_vring_size(struct rvio_virtio *v, u16 idx)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	return vq ? virtqueue_get_vring_size(vq) : 0;
+}

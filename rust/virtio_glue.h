@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C half of rvio's virtio driver abstraction (rust/virtio.rs is the Rust
+ * half; rust/virtio_glue.c the implementation). The C half owns the kernel
+ * structures (struct virtio_driver, virtio_device, virtqueue, scatterlist),
+ * the probe/remove order (find_vqs, DRIVER_OK, reset, detach, del_vqs) and a
+ * per-device work item that the queue callbacks schedule; the driver's
+ * logic is the Rust driver's, called through struct rvio_virtio_driver.
+ *
+ * Locking: start, process and the queue functions run with the device's
+ * mutex held, so ring operations are serialized; queue callbacks only
+ * schedule the work item (they may run in hard interrupt context).
+ */
+#ifndef RVIO_VIRTIO_GLUE_H
+#define RVIO_VIRTIO_GLUE_H
+
+#include <linux/types.h>
+
+struct rvio_virtio;
+struct rvio_virtio_reg;
+
+struct rvio_virtio_driver {
+	const char *name;
+	u32 device_id;
+	unsigned int nvqs;
+	const char *const *vq_names;
+	/* Read the configuration space (rvio_virtio_cread) and hand the
+	 * driver state over with rvio_virtio_set_state(). No queue access. */
+	int (*probe)(struct rvio_virtio *v);
+	/* The device is live (queues found, DRIVER_OK): post buffers. */
+	void (*start)(void *state, struct rvio_virtio *v);
+	/* A work pass (after a queue callback or rvio_virtio_schedule());
+	 * return true to be called again. */
+	bool (*process)(void *state, struct rvio_virtio *v);
+	/* A buffer the device never used, after reset (remove). */
+	void (*free_token)(void *state, u16 idx, void *token);
+	/* The device is gone: free the state. */
+	void (*free)(void *state);
+};
+
+struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv,
+					     int *err);
+void rvio_virtio_unregister(struct rvio_virtio_reg *reg);
+
+/* From probe only. */
+int rvio_virtio_set_state(struct rvio_virtio *v, void *state);
+/* Process context (may sleep), not from process(): the generation-checked
+ * configuration space bytes at off. */
+void rvio_virtio_cread(struct rvio_virtio *v, unsigned int off, void *buf,
+		       unsigned int len);
+
+const char *rvio_virtio_name(struct rvio_virtio *v);
+/* Ask for a work pass. Any context. */
+void rvio_virtio_schedule(struct rvio_virtio *v);
+
+/* Queue operations, from start/process only (mutex held). The token must
+ * be non-NULL; on error it was not queued. Buffers must be kmalloc memory
+ * (-EFAULT otherwise). */
+int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
+		       unsigned int len, void *token);
+int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
+			unsigned int hlen, const void *buf, unsigned int len,
+			void *token);
+void *rvio_virtio_get_buf(struct rvio_virtio *v, u16 idx, unsigned int *len);
+void rvio_virtio_kick(struct rvio_virtio *v, u16 idx);
+void rvio_virtio_disable_cb(struct rvio_virtio *v, u16 idx);
+/* false: used buffers arrived meanwhile (process them before sleeping). */
+bool rvio_virtio_enable_cb(struct rvio_virtio *v, u16 idx);
+unsigned int rvio_virtio_num_free(struct rvio_virtio *v, u16 idx);
+unsigned int rvio_virtio_vring_size(struct rvio_virtio *v, u16 idx);
+
+#endif /* RVIO_VIRTIO_GLUE_H */

@@ -10,3 +10,12 @@
 #include "virtio_glue.h"
 /* Epochs of the VMPI control protocol. */
 #include <linux/random.h>
+#include <linux/errno.h>
+/* The C half of rust/miscdev.rs. */
+#include "miscdev_glue.h"
+/* VMPI's in-kernel API (vmpi.ko) and char device ABI. */
+#include <rvio/vmpi.h>
+#include <uapi/rvio/vmpi.h>
+/* vmpi/vmpi_core_exports.c: device ids. */
+int vmpi_core_id_alloc(void);
+void vmpi_core_id_free(int id);

@@ -27,8 +27,12 @@ pub trait Device: Sized + Send {
     /// Device-specific feature bits offered.
     const FEATURES: u64;
 
-    /// `vdpa dev add` creates a device named `name`.
-    fn new(name: &CStr) -> Result<Self>;
+    /// `vdpa dev add` creates a device named `name`; `dev` can schedule
+    /// its work passes for as long as the state lives.
+    fn new(name: &CStr, dev: Handle) -> Result<Self>;
+    /// The device is being deleted: drop whatever outside the device may
+    /// still call [`Handle::schedule`] (called once, before the release).
+    fn remove(&mut self);
     /// Writes the (immutable) configuration space; returns its length.
     fn config_space(&self, buf: &mut [u8; CONFIG_MAX]) -> usize;
     /// The driver reset the device: forget every queue-related state.
@@ -66,6 +70,7 @@ impl<T: Device> Registration<T> {
                 device_id: T::DEVICE_ID,
                 features: T::FEATURES,
                 dev_add: Some(Self::dev_add),
+                remove: Some(Self::remove),
                 reset: Some(Self::reset),
                 start: Some(Self::start),
                 process: Some(Self::process),
@@ -93,7 +98,9 @@ impl<T: Device> Registration<T> {
         // SAFETY: the C half passes the device's NUL-terminated name, valid
         // for the call.
         let name = unsafe { CStr::from_char_ptr(name) };
-        let dev = match T::new(name) {
+        // INVARIANT: the state (which owns the handle) is freed before the
+        // device (the C half's ->free).
+        let dev = match T::new(name, Handle { r }) {
             Ok(d) => d,
             Err(e) => return e.to_errno(),
         };
@@ -117,6 +124,15 @@ impl<T: Device> Registration<T> {
     ///
     /// `state` is the pointer handed over in `dev_add`, and the device's
     /// mutex is held (no other reference to the state exists).
+    unsafe extern "C" fn remove(state: *mut c_void) {
+        // SAFETY: by the function's contract.
+        let dev = unsafe { &mut *state.cast::<T>() };
+        dev.remove();
+    }
+
+    /// # Safety
+    ///
+    /// As for `remove`.
     unsafe extern "C" fn reset(state: *mut c_void) {
         // SAFETY: by the function's contract.
         let dev = unsafe { &mut *state.cast::<T>() };
@@ -160,6 +176,35 @@ impl<T: Device> Drop for Registration<T> {
         // SAFETY: `mgmt` came from a successful registration and is
         // unregistered once; the driver table is still alive.
         unsafe { bindings::rvio_vdpa_mgmt_unregister(self.mgmt) };
+    }
+}
+
+/// A device, for scheduling its work passes.
+///
+/// # Invariants
+///
+/// `r` is a device that outlives this handle (the handle is owned by the
+/// device's state, which the C half frees before the device).
+pub struct Handle {
+    r: *mut bindings::rvio_vdpa,
+}
+
+// SAFETY: `rvio_vdpa_schedule` may be called from any context.
+unsafe impl Send for Handle {}
+// SAFETY: as above.
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    /// Asks for a work pass.
+    pub fn schedule(&self) {
+        // SAFETY: by the type invariant the device is alive.
+        unsafe { bindings::rvio_vdpa_schedule(self.r) };
+    }
+
+    /// The device pointer, for a C callback that calls
+    /// `rvio_vdpa_schedule` (valid as long as this handle).
+    pub fn as_ptr(&self) -> *mut bindings::rvio_vdpa {
+        self.r
     }
 }
 

@@ -479,15 +479,23 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 	struct rvio_vdpa_mgmt *m = r->mgmt;
 	int i;
 
+	void *state;
+
+	/* No work pass uses the state after this; then free it (the driver
+	 * stops whatever may still schedule us) and wait for any queued pass,
+	 * which finds no state. */
+	mutex_lock(&r->lock);
+	state = r->state;
+	r->state = NULL;
+	mutex_unlock(&r->lock);
+	if (state)
+		m->drv->free(state);
 	cancel_work_sync(&r->work);
 	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
 		vringh_kiov_cleanup(&r->vq[i].riov);
 		vringh_kiov_cleanup(&r->vq[i].wiov);
 	}
 	vhost_iotlb_reset(&r->iotlb);
-	if (r->state)
-		m->drv->free(r->state);
-	r->state = NULL;
 	/* The vdpa core kfree()s r after this returns. */
 	if (atomic_dec_and_test(&m->live))
 		wake_up(&m->released);
@@ -590,6 +598,12 @@ put:
 
 static void rvio_vdpa_dev_del(struct vdpa_mgmt_dev *mdev, struct vdpa_device *vdpa)
 {
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	mutex_lock(&r->lock);
+	if (r->state)
+		drv_of(r)->remove(r->state);
+	mutex_unlock(&r->lock);
 	/* The release (->free) comes when the last reference goes, which
 	 * can be after this returns. */
 	_vdpa_unregister_device(vdpa);

@@ -33,6 +33,9 @@ struct rvio_vdpa_driver {
 	/* A device is being added: create the driver state and hand it over
 	 * with rvio_vdpa_set_state() (no other call is allowed here). */
 	int (*dev_add)(struct rvio_vdpa *r, const char *name);
+	/* The device is being deleted (vdpa dev del, module unload): stop
+	 * using anything outside the device. Called once, lock held. */
+	void (*remove)(void *state);
 	/* The driver (re)set the device (status 0): forget everything. */
 	void (*reset)(void *state);
 	/* The driver set DRIVER_OK. */
@@ -53,7 +56,7 @@ void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m);
 int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
 			size_t config_len);
 
-/* Ask for a work pass. Any context. */
+/* Ask for a work pass. Any context, until the device is released. */
 void rvio_vdpa_schedule(struct rvio_vdpa *r);
 
 /* The name of the device (vdpa dev show). */

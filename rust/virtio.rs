@@ -51,6 +51,9 @@ pub trait Driver: Sized + Send {
     fn probe(dev: &Device<'_>) -> Result<Self>;
     /// The device is live: post buffers, send.
     fn start(&mut self, queues: &mut Queues<'_, Self::Buf>);
+    /// The device is going away: drop whatever outside the device may still
+    /// schedule work passes (called once, before the reset).
+    fn stop(&mut self);
     /// A work pass after a queue callback (or [`Queues::schedule`]); return
     /// `true` to be called again (do a bounded amount of work per pass).
     fn process(&mut self, queues: &mut Queues<'_, Self::Buf>) -> bool;
@@ -114,6 +117,7 @@ impl<T: Driver> Registration<T> {
                 probe: Some(Self::probe),
                 start: Some(Self::start),
                 process: Some(Self::process),
+                stop: Some(Self::stop),
                 free_token: Some(Self::free_token),
                 free: Some(Self::free),
             },
@@ -173,6 +177,15 @@ impl<T: Driver> Registration<T> {
 
     /// # Safety
     ///
+    /// As for `start` (without the device being live).
+    unsafe extern "C" fn stop(state: *mut c_void) {
+        // SAFETY: by the function's contract, no other reference exists.
+        let s = unsafe { &mut *state.cast::<T>() };
+        s.stop();
+    }
+
+    /// # Safety
+    ///
     /// `token` is a buffer this abstraction posted (a `KBox<T::Buf>`) that
     /// the reset device no longer uses.
     unsafe extern "C" fn free_token(_state: *mut c_void, _idx: u16, token: *mut c_void) {
@@ -212,6 +225,12 @@ impl<B: Buffer> Queues<'_, B> {
     pub fn schedule(&self) {
         // SAFETY: by the type invariant `v` is live.
         unsafe { bindings::rvio_virtio_schedule(self.v) };
+    }
+
+    /// The device pointer, for a C callback that calls
+    /// `rvio_virtio_schedule`: valid until [`Driver::stop`] returns.
+    pub fn device_ptr(&self) -> *mut bindings::rvio_virtio {
+        self.v
     }
 
     /// The device's name.

@@ -153,6 +153,7 @@ static void rvio_virtio_remove(struct virtio_device *vdev)
 
 	mutex_lock(&v->lock);
 	v->running = false;
+	v->drv->stop(v->state);
 	mutex_unlock(&v->lock);
 	virtio_reset_device(vdev);
 	teardown(v);

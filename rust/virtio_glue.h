@@ -32,6 +32,9 @@ struct rvio_virtio_driver {
 	/* A work pass (after a queue callback or rvio_virtio_schedule());
 	 * return true to be called again. */
 	bool (*process)(void *state, struct rvio_virtio *v);
+	/* The device is going away (remove): stop using anything outside
+	 * the device; called once, lock held, before the reset. */
+	void (*stop)(void *state);
 	/* A buffer the device never used, after reset (remove). */
 	void (*free_token)(void *state, u16 idx, void *token);
 	/* The device is gone: free the state. */

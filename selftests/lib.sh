@@ -41,3 +41,32 @@ expect_fail_with() {
 # The kernel log since the last call of klog_mark.
 klog_mark() { KLOG_MARK=$(dmesg | wc -l); }
 klog_since_mark() { dmesg | tail -n +$((${KLOG_MARK:-0} + 1)); }
+
+# VMPI: the /dev/vmpiN (N printed) of the side ($1: host or guest) of the
+# device whose transport name is $2 (vDPA device name on the host side,
+# virtio device name on the guest side), from /sys/class/misc/vmpi*/.
+vmpi_core_dev() {
+	local d
+	for d in /sys/class/misc/vmpi*; do
+		[ -r "$d/role" ] || continue
+		if [ "$(cat "$d/role")" = "$1" ] && [ "$(cat "$d/transport")" = "$2" ]; then
+			basename "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# The virtio device (virtioN) that virtio_vdpa made of vDPA device $1.
+vdpa_virtio_of() {
+	basename "$(ls -d /sys/bus/vdpa/devices/"$1"/virtio* 2>/dev/null | head -n 1)" 2>/dev/null
+}
+
+# Both sides of VMPI vDPA device $1 (bound to virtio_vdpa and vmpi_guest)
+# report the link up.
+vmpi_link_up() {
+	local v h g
+	v=$(vdpa_virtio_of "$1") && [ -n "$v" ] &&
+		h=$(vmpi_core_dev host "$1") && g=$(vmpi_core_dev guest "$v") &&
+		[ "$(cat /sys/class/misc/"$h"/link)" = up ] && [ "$(cat /sys/class/misc/"$g"/link)" = up ]
+}

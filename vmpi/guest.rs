@@ -7,6 +7,7 @@
 //! runs the control protocol through the shared [`proto::endpoint`].
 
 use kernel::c_str;
+use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -15,14 +16,14 @@ mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
 #[path = "../rust/virtio.rs"]
 pub mod virtio;
+#[path = "../rust/vmpi_transport.rs"]
+pub mod vmpi_transport;
 // Pure logic, shared with the host crate rust/pure.
 #[path = "proto/mod.rs"]
 pub mod proto;
 
-use proto::ctrl::MAX_CTRL_LEN;
-use proto::endpoint::{Endpoint, Received};
-use proto::link::{Chan, Event, Role};
-use proto::wire::{self, Config, CONFIG_LEN, HDR_LEN};
+use proto::wire::{self, Config, CONFIG_LEN};
+use vmpi_transport::{Side, Transport};
 
 module! {
     type: VmpiGuestModule,
@@ -40,56 +41,47 @@ const RX_POSTED_MAX: usize = 256;
 /// Most rxq buffers handled per work pass.
 const RX_BUDGET: usize = 64;
 
-/// A buffer of either queue: rxq buffers use `data` only; txq chains send
-/// `hdr` then `data`.
+/// A buffer of either queue: an rxq buffer, or one txq fragment (header
+/// and payload, as the core wrote it).
 struct Buf {
-    hdr: [u8; HDR_LEN],
     data: KVec<u8>,
 }
 
-// SAFETY: both slices are in memory the box owns: `hdr` in the (kmalloc)
-// box itself, `data` in the KVec's kmalloc buffer; neither moves nor
+// SAFETY: the slices are the KVec's kmalloc buffer, which neither moves nor
 // changes unless the `Buf` is mutated.
 unsafe impl virtio::Buffer for Buf {
     fn in_part(&mut self) -> &mut [u8] {
         &mut self.data
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {
-        (&self.hdr, &self.data)
+        (&self.data, &[])
     }
 }
 
 impl Buf {
-    fn rx() -> Result<KBox<Self>> {
-        Ok(KBox::new(Self { hdr: [0; HDR_LEN], data: KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)? }, GFP_KERNEL)?)
-    }
-
-    /// A txq chain of one fragment (header and payload).
-    fn tx(frag: &[u8]) -> Result<KBox<Self>> {
-        if frag.len() < HDR_LEN {
-            return Err(EINVAL);
-        }
-        let (h, payload) = frag.split_at(HDR_LEN);
-        let mut hdr = [0u8; HDR_LEN];
-        hdr.copy_from_slice(h);
-        let mut data = KVec::with_capacity(payload.len(), GFP_KERNEL)?;
-        data.extend_from_slice(payload, GFP_KERNEL)?;
-        Ok(KBox::new(Self { hdr, data }, GFP_KERNEL)?)
+    fn new(len: usize) -> Result<KBox<Self>> {
+        Ok(KBox::new(Self { data: KVec::from_elem(0u8, len, GFP_KERNEL)? }, GFP_KERNEL)?)
     }
 }
+
+/// The core's kick: schedule the device's work pass.
+///
+/// # Safety
+///
+/// `dev` is a device whose driver has not stopped yet.
+unsafe extern "C" fn kick(dev: *mut c_void) {
+    // SAFETY: by the function's contract; any context.
+    unsafe { bindings::rvio_virtio_schedule(dev.cast()) };
+}
+
+static OPS: bindings::vmpi_transport_ops = bindings::vmpi_transport_ops { kick: Some(kick) };
 
 /// One VMPI device of this guest.
 struct VmpiGuest {
-    ep: Endpoint,
-    chans: KVec<Chan>,
-    /// The message being reassembled.
-    msg: KVec<u8>,
+    config: [u8; CONFIG_LEN],
+    /// Registered with the core from start to stop.
+    transport: Option<Transport>,
     rx_posted: usize,
-}
-
-fn random_epoch() -> u32 {
-    // SAFETY: `get_random_u32` has no preconditions.
-    unsafe { bindings::get_random_u32() }.max(1)
 }
 
 impl VmpiGuest {
@@ -98,7 +90,7 @@ impl VmpiGuest {
     fn refill(&mut self, q: &mut virtio::Queues<'_, Buf>) {
         let mut added = false;
         while self.rx_posted < RX_POSTED_MAX && q.num_free(wire::RXQ) > 0 {
-            let Ok(b) = Buf::rx() else { break };
+            let Ok(b) = Buf::new(RX_BUF) else { break };
             if q.add_in(wire::RXQ, b).is_err() {
                 break;
             }
@@ -110,34 +102,27 @@ impl VmpiGuest {
         }
     }
 
-    /// Reclaims sent txq chains and sends queued control messages.
-    fn flush_tx(&mut self, q: &mut virtio::Queues<'_, Buf>) {
+    /// Reclaims sent txq chains and sends what the core has.
+    fn flush_tx(t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
         while q.get_buf(wire::TXQ).is_some() {}
         let mut sent = false;
-        let mut whole = [0u8; HDR_LEN + MAX_CTRL_LEN];
-        // Two descriptors per chain at most: only pop what fits.
-        while q.num_free(wire::TXQ) >= 2 {
-            let Some(n) = self.ep.outbox.pop_whole(&mut whole) else { break };
-            let Ok(b) = Buf::tx(&whole[..n]) else {
-                self.ep.counters.ctrl_dropped += 1;
-                continue;
-            };
+        while q.num_free(wire::TXQ) >= 1 {
+            let n = t.tx_len();
+            if n == 0 {
+                break;
+            }
+            let Ok(mut b) = Buf::new(n) else { break };
+            match t.tx(&mut b.data) {
+                Ok(m) if m == n => {}
+                _ => break,
+            }
             if q.add_out(wire::TXQ, b).is_err() {
-                self.ep.counters.ctrl_dropped += 1;
-                continue;
+                break;
             }
             sent = true;
         }
         if sent {
             q.kick(wire::TXQ);
-        }
-    }
-
-    fn event(&mut self, name: &CStr, ev: Event) {
-        match ev {
-            Event::LinkUp => pr_info!("{}: link up\n", name),
-            Event::PeerRestarted => pr_info!("{}: host restarted: flows reset\n", name),
-            _ => {}
         }
     }
 }
@@ -149,28 +134,38 @@ impl virtio::Driver for VmpiGuest {
     type Buf = Buf;
 
     fn probe(dev: &virtio::Device<'_>) -> Result<Self> {
-        let mut raw = [0u8; CONFIG_LEN];
-        dev.read_config(0, &mut raw);
-        let cfg = Config::from_bytes(&raw).map_err(|e| {
+        let mut config = [0u8; CONFIG_LEN];
+        dev.read_config(0, &mut config);
+        let cfg = Config::from_bytes(&config).map_err(|e| {
             pr_err!("{}: unusable configuration space ({:?}): not binding\n", dev.name(), e);
             EINVAL
         })?;
-        let mut chans = KVec::with_capacity(usize::from(cfg.num_channels), GFP_KERNEL)?;
-        for _ in 0..cfg.num_channels {
-            chans.push(Chan::Free, GFP_KERNEL)?;
-        }
-        let msg = KVec::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?;
         pr_info!("{}: VMPI device, {} channels, max SDU {}\n", dev.name(), cfg.num_channels, cfg.max_sdu);
-        Ok(Self { ep: Endpoint::new(Role::Driver, cfg, random_epoch()), chans, msg, rx_posted: 0 })
+        Ok(Self { config, transport: None, rx_posted: 0 })
     }
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
+        // SAFETY: `kick` schedules this device's work from any context;
+        // the transport is dropped in `stop`, before the device goes.
+        match unsafe { Transport::register(Side::Guest, q.name(), &self.config, &OPS, q.device_ptr().cast()) } {
+            Ok(t) => self.transport = Some(t),
+            Err(e) => {
+                pr_err!("{}: VMPI core refused the device: {:?}\n", q.name(), e);
+                return;
+            }
+        }
         self.refill(q);
-        self.ep.restart(&mut self.chans, random_epoch());
-        self.flush_tx(q);
+        if let Some(t) = &self.transport {
+            Self::flush_tx(t, q);
+        }
+    }
+
+    fn stop(&mut self) {
+        self.transport = None;
     }
 
     fn process(&mut self, q: &mut virtio::Queues<'_, Buf>) -> bool {
+        let Some(t) = self.transport.take() else { return false };
         let mut more = false;
         let mut done = 0;
         while done < RX_BUDGET {
@@ -185,11 +180,7 @@ impl virtio::Driver for VmpiGuest {
             };
             done += 1;
             self.rx_posted -= 1;
-            match self.ep.on_fragment(&mut self.chans, &b.data[..len], &mut self.msg) {
-                Received::Event(ev) => self.event(q.name(), ev),
-                // No flow can exist yet: the channel layer is not wired.
-                Received::Data { .. } | Received::Nothing => {}
-            }
+            t.rx(&b.data[..len]);
             // Recycle the buffer.
             match q.add_in(wire::RXQ, b) {
                 Ok(()) => self.rx_posted += 1,
@@ -204,13 +195,14 @@ impl virtio::Driver for VmpiGuest {
             // Memory is short: try again on the next pass.
             more = true;
         }
-        self.flush_tx(q);
+        Self::flush_tx(&t, q);
         if !q.enable_cb(wire::TXQ) {
             more = true;
         }
         if done > 0 {
             q.kick(wire::RXQ);
         }
+        self.transport = Some(t);
         more
     }
 }

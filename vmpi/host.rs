@@ -12,6 +12,7 @@
 
 use kernel::prelude::*;
 use kernel::c_str;
+use kernel::ffi::c_void;
 use kernel::str::CStr;
 
 #[path = "../rust/bindings.rs"]
@@ -19,13 +20,14 @@ mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
 #[path = "../rust/vdpa.rs"]
 pub mod vdpa;
+#[path = "../rust/vmpi_transport.rs"]
+pub mod vmpi_transport;
 // Pure logic, shared with the host crate rust/pure.
 #[path = "proto/mod.rs"]
 pub mod proto;
 
-use proto::endpoint::{Endpoint, Received};
-use proto::link::{Chan, Event, Role};
 use proto::wire::{self, Config, DropReason, HDR_LEN};
+use vmpi_transport::{Side, Transport};
 
 module! {
     type: VmpiHostModule,
@@ -38,77 +40,77 @@ module! {
 /// Channels of every device (`docs/vmpi-protocol.md`, `num_channels`).
 const NUM_CHANNELS: u16 = 256;
 
-fn random_epoch() -> u32 {
-    // SAFETY: `get_random_u32` has no preconditions.
-    unsafe { bindings::get_random_u32() }.max(1)
+/// The core's kick: schedule the device's work pass.
+///
+/// # Safety
+///
+/// `dev` is a device that is not yet released.
+unsafe extern "C" fn kick(dev: *mut c_void) {
+    // SAFETY: by the function's contract; any context.
+    unsafe { bindings::rvio_vdpa_schedule(dev.cast()) };
 }
+
+static OPS: bindings::vmpi_transport_ops = bindings::vmpi_transport_ops { kick: Some(kick) };
 
 /// One VMPI device (one guest).
 struct VmpiHost {
-    ep: Endpoint,
-    chans: KVec<Chan>,
+    cfg: Config,
+    /// Registered with the core until the device is deleted.
+    transport: Option<Transport>,
     /// One fragment, either direction: header and payload.
     frag: KVec<u8>,
-    /// The message being reassembled.
-    msg: KVec<u8>,
+    _dev: vdpa::Handle,
 }
 
 impl VmpiHost {
-    /// Writes queued control messages into the driver's rxq buffers.
-    /// Returns whether any buffer was used.
-    fn flush_rx(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+    /// Fills the driver's rxq buffers with what the core has to send.
+    fn flush_rx(t: &Transport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) {
         let mut used = false;
-        while !self.ep.outbox.is_empty() {
+        while t.tx_len() > 0 {
             let mut chain = match q.pop(wire::RXQ) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(vdpa::BadRing) => {
-                    self.ep.counters.drop_one(DropReason::BadDesc);
+                    t.count_drop(DropReason::BadDesc as u32);
                     break;
                 }
             };
             used = true;
-            let room = chain.writable_len().min(self.frag.len());
             if chain.readable_len() != 0 {
                 // An rxq buffer the driver wants us to read: unusable.
-                self.ep.counters.drop_one(DropReason::BadDesc);
+                t.count_drop(DropReason::BadDesc as u32);
                 continue;
             }
-            let cfg = self.ep.link.config();
-            let Some(n) = self.ep.outbox.next_fragment(&mut self.frag[..room], cfg.min_rx_buf) else {
+            let room = chain.writable_len().min(frag.len());
+            match t.tx(&mut frag[..room]) {
+                Ok(n) if n > 0 => {
+                    if chain.push(&frag[..n]) != Ok(n) {
+                        t.count_drop(DropReason::BadDesc as u32);
+                    }
+                }
                 // Below min_rx_buf: returned unused (used length 0).
-                self.ep.counters.drop_one(DropReason::BadDesc);
-                continue;
-            };
-            if chain.push(&self.frag[..n]) != Ok(n) {
-                self.ep.counters.drop_one(DropReason::BadDesc);
+                _ => t.count_drop(DropReason::BadDesc as u32),
             }
             // Dropping the chain completes it with what was written.
         }
         if used {
             q.notify(wire::RXQ);
         }
-        used
     }
 
-    /// Checks and takes one txq chain; returns what it came to.
-    fn take_tx(&mut self, chain: &mut vdpa::Chain<'_>) -> Received {
+    /// Checks one txq chain and hands its fragment to the core.
+    fn take_tx(t: &Transport, frag: &mut [u8], chain: &mut vdpa::Chain<'_>) {
         let len = chain.readable_len();
         if chain.writable_len() != 0 {
             // A txq buffer the device could write: not a message.
-            self.ep.counters.drop_one(DropReason::BadDesc);
-            return Received::Nothing;
+            return t.count_drop(DropReason::BadDesc as u32);
         }
-        if len > self.frag.len() {
-            self.ep.counters.drop_one(DropReason::Oversized);
-            return Received::Nothing;
+        if len > frag.len() {
+            return t.count_drop(DropReason::Oversized as u32);
         }
-        match chain.pull(&mut self.frag[..len]) {
-            Ok(n) if n == len => self.ep.on_fragment(&mut self.chans, &self.frag[..n], &mut self.msg),
-            _ => {
-                self.ep.counters.drop_one(DropReason::BadDesc);
-                Received::Nothing
-            }
+        match chain.pull(&mut frag[..len]) {
+            Ok(n) if n == len => t.rx(&frag[..n]),
+            _ => t.count_drop(DropReason::BadDesc as u32),
         }
     }
 }
@@ -117,61 +119,60 @@ impl vdpa::Device for VmpiHost {
     const DEVICE_ID: u32 = wire::DEVICE_ID;
     const FEATURES: u64 = 0;
 
-    fn new(name: &CStr) -> Result<Self> {
+    fn new(name: &CStr, dev: vdpa::Handle) -> Result<Self> {
         let cfg = Config::new(NUM_CHANNELS).map_err(|_| EINVAL)?;
         let frag = KVec::from_elem(0u8, HDR_LEN + cfg.max_sdu as usize, GFP_KERNEL)?;
-        let msg = KVec::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?;
-        let mut chans = KVec::with_capacity(usize::from(cfg.num_channels), GFP_KERNEL)?;
-        for _ in 0..cfg.num_channels {
-            chans.push(Chan::Free, GFP_KERNEL)?;
-        }
+        // SAFETY: `kick` schedules `dev`'s work from any context, and the
+        // device outlives this state, which owns the transport (dropped in
+        // `remove`, or with the state before the device is released).
+        let t = unsafe { Transport::register(Side::Host, name, &cfg.to_bytes(), &OPS, dev.as_ptr().cast()) }?;
         pr_info!("{}: VMPI device, {} channels\n", name, cfg.num_channels);
-        Ok(Self { ep: Endpoint::new(Role::Device, cfg, random_epoch()), chans, frag, msg })
+        Ok(Self { cfg, transport: Some(t), frag, _dev: dev })
+    }
+
+    fn remove(&mut self) {
+        self.transport = None;
     }
 
     fn config_space(&self, buf: &mut [u8; vdpa::CONFIG_MAX]) -> usize {
-        let b = self.ep.link.config().to_bytes();
+        let b = self.cfg.to_bytes();
         buf[..b.len()].copy_from_slice(&b);
         b.len()
     }
 
     fn reset(&mut self) {
-        // The rings are gone: forget the link; a HELLO waits for the next
-        // DRIVER_OK and rxq buffers.
-        self.ep.restart(&mut self.chans, random_epoch());
+        // The rings are gone: the core resets the link and queues a HELLO
+        // for the next DRIVER_OK and rxq buffers.
+        if let Some(t) = &self.transport {
+            t.restart();
+        }
     }
 
     fn start(&mut self, _queues: &mut vdpa::Queues<'_>) {}
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
-        self.flush_rx(q);
+        let Self { transport: Some(t), frag, .. } = self else { return false };
+        Self::flush_rx(t, frag, q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
             let mut chain = match q.pop(wire::TXQ) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(vdpa::BadRing) => {
-                    self.ep.counters.drop_one(DropReason::BadDesc);
+                    t.count_drop(DropReason::BadDesc as u32);
                     break;
                 }
             };
-            let got = self.take_tx(&mut chain);
+            Self::take_tx(t, frag, &mut chain);
             // Dropping the chain completes it.
             drop(chain);
             done += 1;
-            match got {
-                Received::Event(Event::LinkUp) => pr_info!("{}: link up\n", q.name()),
-                Received::Event(Event::PeerRestarted) => pr_info!("{}: guest restarted: flows reset\n", q.name()),
-                // No flow can exist yet: the channel layer (flows, char
-                // device) is not wired to the device yet.
-                Received::Event(_) | Received::Data { .. } | Received::Nothing => {}
-            }
         }
         if done > 0 {
             q.notify(wire::TXQ);
         }
         // Replies to what came in.
-        self.flush_rx(q);
+        Self::flush_rx(t, frag, q);
         done == wire::TX_BUDGET
     }
 }

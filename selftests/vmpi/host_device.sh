@@ -8,12 +8,14 @@
 # unloading the module while devices exist.
 source "$(dirname "$0")/../lib.sh"
 
+core_ko=$(rvio_ko vmpi)
 ko=$(rvio_ko vmpi_host)
 query=$(dirname "$0")/vhost_vdpa_query.py
 
 cleanup() {
 	for d in vmpi0 vmpi1 vmpi2; do vdpa dev del $d 2>/dev/null; done
 	rmmod vmpi_host 2>/dev/null
+	rmmod vmpi 2>/dev/null
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 }
 trap cleanup EXIT
@@ -23,11 +25,11 @@ virtio_of() { basename "$(ls -d /sys/bus/vdpa/devices/$1/virtio* 2>/dev/null | h
 has_virtio() { [ -n "$(virtio_of "$1")" ]; }
 
 ktap_print_header
-[ -f "$ko" ] || ktap_exit_fail_msg "vmpi_host.ko not built: run 'make' at the top of the repository"
+[ -f "$ko" ] && [ -f "$core_ko" ] || ktap_exit_fail_msg "vmpi_host.ko or vmpi.ko not built: run 'make' at the top of the repository"
 ktap_set_plan 9
 
 if modprobe vdpa && modprobe vringh && modprobe vhost_iotlb && modprobe virtio_vdpa &&
-	insmod "$ko" && vdpa mgmtdev show vmpi >/dev/null; then
+	insmod "$core_ko" && insmod "$ko" && vdpa mgmtdev show vmpi >/dev/null; then
 	ktap_test_pass "vmpi_host loads and registers vDPA management device vmpi"
 else
 	ktap_exit_fail_msg "vmpi_host did not load or register its management device"

@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # VMPI end to end in one kernel: vmpi_host's vDPA device bound to
-# virtio_vdpa, driven by vmpi_guest. The two sides exchange HELLO over the
-# virtqueues (guest txq -> host, host -> guest rxq) and each reports the
-# link up; resets on either side (driver unbind, device delete, module
-# reload) bring it up again with no kernel report.
+# virtio_vdpa, driven by vmpi_guest, both registered with the core (vmpi).
+# The two sides exchange HELLO over the virtqueues (guest txq -> host, host
+# -> guest rxq) and each reports the link up in sysfs; resets on either
+# side (driver reload, device delete, module unload) bring it up again, or
+# remove it, with no kernel report.
 source "$(dirname "$0")/../lib.sh"
 
+core_ko=$(rvio_ko vmpi)
 host_ko=$(rvio_ko vmpi_host)
 guest_ko=$(rvio_ko vmpi_guest)
 
@@ -15,33 +17,28 @@ cleanup() {
 	for d in vmpi0 vmpi1; do vdpa dev del $d 2>/dev/null; done
 	rmmod vmpi_guest 2>/dev/null
 	rmmod vmpi_host 2>/dev/null
+	rmmod vmpi 2>/dev/null
 	modprobe -r virtio_vdpa 2>/dev/null
 }
 trap cleanup EXIT
 
-virtio_of() { basename "$(ls -d /sys/bus/vdpa/devices/$1/virtio* 2>/dev/null | head -n 1)" 2>/dev/null; }
-# Both sides of vDPA device $1 said "link up" since the last klog_mark.
-link_up() {
-	local v
-	v=$(virtio_of "$1") && [ -n "$v" ] &&
-		klog_since_mark | grep -q "vmpi_host: $1: link up" &&
-		klog_since_mark | grep -q "vmpi_guest: $v: link up"
-}
+virtio_of() { vdpa_virtio_of "$1"; }
+link_up() { vmpi_link_up "$1"; }
 bound() { [ "$(basename "$(readlink -f "/sys/bus/virtio/devices/$(virtio_of "$1")/driver")")" = vmpi_guest ]; }
 
 ktap_print_header
-[ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
+[ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
 	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
 ktap_set_plan 6
 modprobe -r vhost_vdpa 2>/dev/null
 
-if modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$host_ko" && insmod "$guest_ko"; then
-	ktap_test_pass "vmpi_host and vmpi_guest load"
+if modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&
+	insmod "$guest_ko"; then
+	ktap_test_pass "vmpi, vmpi_host and vmpi_guest load"
 else
-	ktap_exit_fail_msg "vmpi_host or vmpi_guest did not load"
+	ktap_exit_fail_msg "vmpi, vmpi_host or vmpi_guest did not load"
 fi
 
-klog_mark
 if vdpa dev add mgmtdev vmpi name vmpi0 && wait_for bound vmpi0 && WAIT_SECS=20 wait_for link_up vmpi0; then
 	ktap_test_pass "vmpi_guest binds the device and HELLO brings the link up on both sides"
 else
@@ -49,7 +46,6 @@ else
 	ktap_test_fail "vmpi_guest binds the device and HELLO brings the link up on both sides"
 fi
 
-klog_mark
 if vdpa dev add mgmtdev vmpi name vmpi1 && WAIT_SECS=20 wait_for link_up vmpi1; then
 	ktap_test_pass "a second device comes up on its own"
 else
@@ -58,7 +54,9 @@ fi
 
 # The guest driver goes away (remove: reset, detach buffers) and comes back.
 klog_mark
-if rmmod vmpi_guest && insmod "$guest_ko" && WAIT_SECS=20 wait_for link_up vmpi0 &&
+if rmmod vmpi_guest && ! vmpi_core_dev guest "$(virtio_of vmpi0)" >/dev/null &&
+	[ "$(cat /sys/class/misc/"$(vmpi_core_dev host vmpi0)"/link)" = down ] &&
+	insmod "$guest_ko" && WAIT_SECS=20 wait_for link_up vmpi0 &&
 	WAIT_SECS=20 wait_for link_up vmpi1; then
 	ktap_test_pass "reloading vmpi_guest resets and brings both links up again"
 else
@@ -74,10 +72,11 @@ else
 fi
 
 # Host module unloaded while the guest driver is bound to its device.
-if rmmod vmpi_host && [ -z "$(ls /sys/bus/vdpa/devices/)" ] && rmmod vmpi_guest; then
-	ktap_test_pass "rmmod vmpi_host under a bound guest, then rmmod vmpi_guest"
+if rmmod vmpi_host && [ -z "$(ls /sys/bus/vdpa/devices/)" ] && rmmod vmpi_guest &&
+	! compgen -G '/sys/class/misc/vmpi*' >/dev/null && rmmod vmpi; then
+	ktap_test_pass "rmmod vmpi_host under a bound guest, then vmpi_guest and vmpi: every /dev/vmpiN gone"
 else
-	ktap_test_fail "rmmod vmpi_host under a bound guest, then rmmod vmpi_guest"
+	ktap_test_fail "rmmod vmpi_host under a bound guest, then vmpi_guest and vmpi: every /dev/vmpiN gone"
 fi
 
 ktap_finished

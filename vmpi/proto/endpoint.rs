@@ -53,6 +53,15 @@ impl Outbox {
         self.count = 0;
     }
 
+    /// Bytes of the first message not yet sent (0 if none).
+    pub fn head_remaining(&self) -> usize {
+        if self.count == 0 {
+            return 0;
+        }
+        let m = &self.q[self.head];
+        m.len - m.sent
+    }
+
     /// Queues a message.
     pub fn push(&mut self, m: &Ctrl) -> Result<(), OutboxFull> {
         if self.count == OUTBOX_LEN {

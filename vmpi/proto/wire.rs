@@ -204,10 +204,14 @@ impl Header {
 /// follow. `None` if the buffer is below `min_rx_buf` (the sender returns
 /// it unused). An empty SDU is one fragment with no payload.
 pub fn next_fragment(remaining: usize, buf_len: usize, min_rx_buf: u32) -> Option<(usize, bool)> {
-    if buf_len < min_rx_buf as usize || buf_len <= HDR_LEN {
+    if buf_len < min_rx_buf as usize || buf_len < HDR_LEN {
         return None;
     }
     let n = remaining.min(buf_len - HDR_LEN);
+    if n == 0 && remaining > 0 {
+        // A header-only buffer cannot carry any of a non-empty SDU.
+        return None;
+    }
     Some((n, n < remaining))
 }
 
@@ -400,6 +404,10 @@ mod tests {
         }
         assert_eq!(next_fragment(10, 63, MIN_RX_BUF), None);
         assert_eq!(next_fragment(10, 4, 4), None);
+        assert_eq!(next_fragment(10, 3, 0), None);
+        // A buffer sized to the fragment: an empty SDU is a bare header.
+        assert_eq!(next_fragment(0, 4, 4), Some((0, false)));
+        assert_eq!(next_fragment(7, 11, 4), Some((7, false)));
     }
 
     #[test]

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * VMPI in-kernel C-ABI of vmpi.ko, the transport-independent part of VMPI
+ * (the paper's VMPI-HL): channels, the control protocol, the char devices.
+ * Declared once here, implemented in Rust (vmpi/vmpi_core.rs), exported by
+ * vmpi/vmpi_core_exports.c.
+ *
+ * Transports (the paper's VMPI-LL: vmpi_guest's virtio driver, vmpi_host's
+ * vDPA device) register each device and move fragments (one ring buffer
+ * each: 4-byte header and payload, docs/vmpi-protocol.md) between their
+ * rings and the core. Lock order: a transport may hold its own lock when
+ * it calls vmpi_transport_*(); the core never calls a transport with its
+ * own lock held except ops->kick, which must only schedule work.
+ */
+#ifndef _RVIO_VMPI_H
+#define _RVIO_VMPI_H
+
+#include <linux/types.h>
+
+#define VMPI_ABI_VERSION 1
+
+struct device;
+struct vmpi_transport;
+
+enum vmpi_role {
+	VMPI_ROLE_HOST = 0,	/* the device side (vDPA) */
+	VMPI_ROLE_GUEST = 1,	/* the driver side (virtio) */
+};
+
+struct vmpi_transport_ops {
+	/* The core has something to send: schedule the transport's work,
+	 * which calls vmpi_transport_tx(). Any context; must not block. */
+	void (*kick)(void *priv);
+};
+
+/*
+ * Registers one device with configuration space @cfg (@cfg_len bytes, as
+ * the device offers it); @name names it on the transport's side (the vDPA
+ * or virtio device). Returns the core's handle, or NULL and *@err
+ * (-EINVAL bad configuration, -ENOMEM). The device gets /dev/vmpiN and
+ * /sys/class/misc/vmpiN/ (docs/vmpi-sysfs.md). Process context.
+ */
+struct vmpi_transport *vmpi_transport_register(enum vmpi_role role, const char *name,
+					       const void *cfg, size_t cfg_len,
+					       const struct vmpi_transport_ops *ops,
+					       void *priv, int *err);
+/*
+ * The device goes away: its users get -ENODEV, /dev/vmpiN is removed.
+ * After this returns the core does not call @ops or use @priv again.
+ * Process context.
+ */
+void vmpi_transport_unregister(struct vmpi_transport *t);
+/*
+ * The rings were reset (this side or the peer restarted): the core resets
+ * every channel (users get -ECONNRESET) and queues a HELLO.
+ */
+void vmpi_transport_restart(struct vmpi_transport *t);
+/* One received fragment (a whole ring buffer). Process context. */
+void vmpi_transport_rx(struct vmpi_transport *t, const void *frag, size_t len);
+/*
+ * Writes the next fragment to send into @buf, a ring buffer of @room bytes
+ * of the peer: returns its length (header included), 0 if nothing waits,
+ * -EMSGSIZE if @room is below the peer's minimum. Process context.
+ */
+ssize_t vmpi_transport_tx(struct vmpi_transport *t, void *buf, size_t room);
+/*
+ * The length the next fragment would have with unlimited room (a whole
+ * message), 0 if nothing waits: for a transport that sizes each buffer.
+ */
+size_t vmpi_transport_tx_len(struct vmpi_transport *t);
+/* Counts a drop the transport saw (a bad descriptor chain: reason 4). */
+void vmpi_transport_drop(struct vmpi_transport *t, unsigned int reason);
+
+#endif /* _RVIO_VMPI_H */

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Error codes the 6.12 `kernel::error::code` lacks, from the C headers
+//! (through the module-local bindings). Include with `#[path =
+//! ".../rust/errno.rs"] mod errno;` and use as `errno::emsgsize()`.
+
+use crate::bindings;
+use kernel::error::Error;
+
+fn code(e: u32) -> Error {
+    Error::from_errno(-(e as i32))
+}
+
+/// `EMSGSIZE`: message too long.
+pub fn emsgsize() -> Error {
+    code(bindings::EMSGSIZE)
+}
+
+/// `ENOTCONN`: not connected (not bound).
+pub fn enotconn() -> Error {
+    code(bindings::ENOTCONN)
+}
+
+/// `ECONNRESET`: the peer reset the flow.
+pub fn econnreset() -> Error {
+    code(bindings::ECONNRESET)
+}

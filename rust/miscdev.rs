@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstraction for a misc char device (the Rust half; the C half is
+//! `rust/miscdev_glue.c`, which owns the `struct miscdevice`, the file
+//! operations and the wait queue). A device type implements [`FileOps`];
+//! its read and write never block (they return `EAGAIN`), and the C half
+//! blocks a blocking caller until the next [`Registration::wake`], so
+//! `poll(2)` and blocking calls agree.
+//!
+//! Include with `#[path = ".../rust/miscdev.rs"] pub mod miscdev;` next to
+//! `mod bindings;`, and link `rust/miscdev_glue.o` into the module.
+
+use crate::bindings;
+use core::marker::PhantomData;
+use kernel::error::to_result;
+use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::{Arc, ArcBorrow};
+use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
+
+/// `poll(2)` bits.
+pub const POLLIN: u32 = 0x1;
+/// `poll(2)` bits.
+pub const POLLOUT: u32 = 0x4;
+/// `poll(2)` bits.
+pub const POLLERR: u32 = 0x8;
+/// `poll(2)` bits.
+pub const POLLHUP: u32 = 0x10;
+
+/// The file operations of a device type.
+pub trait FileOps: Sized + Send + Sync {
+    /// The state of one open file.
+    type File: Send + Sync;
+
+    /// A file is opened on `dev`.
+    fn open(dev: ArcBorrow<'_, Self>) -> Result<Self::File>;
+    /// Copies out at most one message; `EAGAIN` if there is none yet.
+    fn read(file: &Self::File, out: &mut UserSliceWriter) -> Result<usize>;
+    /// Takes one message of `len` bytes; `EAGAIN` if there is no room yet.
+    fn write(file: &Self::File, input: &mut UserSliceReader, len: usize) -> Result<usize>;
+    /// Readiness now ([`POLLIN`] etc.).
+    fn poll(file: &Self::File) -> u32;
+    /// An ioctl.
+    fn ioctl(file: &Self::File, cmd: u32, arg: usize) -> Result<isize>;
+    /// The read-only sysfs attributes of the device, by name.
+    const ATTRS: &'static [&'static CStr];
+    /// Writes attribute `idx` of [`FileOps::ATTRS`] (one value and a
+    /// newline, as sysfs wants).
+    fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
+}
+
+/// The buffer of a sysfs `show`: `write!` into it; output past its end is
+/// cut.
+pub struct SysfsBuf<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl core::fmt::Write for SysfsBuf<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// A registered misc device of `T`.
+///
+/// # Invariants
+///
+/// `m` is a registration of the C half this value holds a reference to;
+/// `dev` is the pointer of an `Arc<T>` this value holds one count of.
+pub struct Registration<T: FileOps> {
+    m: *mut bindings::rvio_misc,
+    dev: *const T,
+    registered: bool,
+    _ops: KBox<bindings::rvio_misc_ops>,
+    _attrs: KVec<*const kernel::ffi::c_char>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: the pointers are used from any thread under the C half's and
+// `T`'s own locking; `T: Send + Sync`.
+unsafe impl<T: FileOps> Send for Registration<T> {}
+// SAFETY: `wake` is callable from any thread.
+unsafe impl<T: FileOps> Sync for Registration<T> {}
+
+impl<T: FileOps> Registration<T> {
+    /// Registers `/dev/<name>` for `dev`.
+    pub fn new(name: &CStr, dev: Arc<T>) -> Result<Self> {
+        let ops = KBox::new(
+            bindings::rvio_misc_ops {
+                open: Some(Self::open),
+                release: Some(Self::release),
+                read: Some(Self::read),
+                write: Some(Self::write),
+                poll: Some(Self::poll),
+                ioctl: Some(Self::ioctl),
+                show: Some(Self::show),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut attrs = KVec::with_capacity(T::ATTRS.len() + 1, GFP_KERNEL)?;
+        for a in T::ATTRS {
+            attrs.push(a.as_char_ptr(), GFP_KERNEL)?;
+        }
+        attrs.push(core::ptr::null(), GFP_KERNEL)?;
+        let dev = Arc::into_raw(dev);
+        let mut err: c_int = 0;
+        // SAFETY: `ops`, `attrs` (NULL-terminated, static names) and `dev`
+        // stay valid while registered (dropped after
+        // `rvio_misc_unregister`); `name` is NUL-terminated.
+        let m = unsafe {
+            bindings::rvio_misc_register(name.as_char_ptr(), &*ops, dev as *mut c_void, attrs.as_ptr(), &mut err)
+        };
+        if m.is_null() {
+            // SAFETY: from `into_raw` above, not handed to anyone.
+            drop(unsafe { Arc::from_raw(dev) });
+            to_result(err)?;
+            return Err(ENOMEM);
+        }
+        // INVARIANT: `m` is registered with one reference for us; we hold
+        // `dev`'s count.
+        Ok(Self { m, dev, registered: true, _ops: ops, _attrs: attrs, _t: PhantomData })
+    }
+
+    /// Removes the device node (no open runs after this returns); open
+    /// files stay usable until closed. Idempotent.
+    pub fn unregister(&mut self) {
+        if self.registered {
+            self.registered = false;
+            // SAFETY: by the type invariant `m` is registered.
+            unsafe { bindings::rvio_misc_unregister(self.m) };
+        }
+    }
+
+    /// Wakes blocked readers, writers and pollers to look again.
+    pub fn wake(&self) {
+        // SAFETY: by the type invariant we hold a reference to `m`.
+        unsafe { bindings::rvio_misc_wake(self.m) };
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half, while registered, with our `dev` pointer.
+    unsafe extern "C" fn open(dev: *mut c_void, fpriv: *mut *mut c_void) -> c_int {
+        // SAFETY: while registered we hold a count of the `Arc<T>` whose
+        // pointer `dev` is, so it is alive for the call.
+        let dev = unsafe { ArcBorrow::from_raw(dev as *const T) };
+        match T::open(dev).and_then(|f| Ok(KBox::new(f, GFP_KERNEL)?)) {
+            Ok(b) => {
+                // SAFETY: `fpriv` is valid for a write.
+                unsafe { *fpriv = KBox::into_raw(b).cast() };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `fpriv` came from `open` and is not used after this.
+    unsafe extern "C" fn release(fpriv: *mut c_void) {
+        // SAFETY: by the function's contract we own it again.
+        drop(unsafe { KBox::from_raw(fpriv.cast::<T::File>()) });
+    }
+
+    /// # Safety
+    ///
+    /// `fpriv` came from `open` and is not released during the call.
+    unsafe fn file<'a>(fpriv: *mut c_void) -> &'a T::File {
+        // SAFETY: by the function's contract.
+        unsafe { &*fpriv.cast::<T::File>() }
+    }
+
+    /// # Safety
+    ///
+    /// `fpriv` as for `file`; `buf` is a user pointer of `len` bytes.
+    unsafe extern "C" fn read(fpriv: *mut c_void, buf: *mut c_void, len: usize) -> isize {
+        let mut out = UserSlice::new(buf as usize, len).writer();
+        // SAFETY: by the function's contract.
+        match T::read(unsafe { Self::file(fpriv) }, &mut out) {
+            Ok(n) => n as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for `read`.
+    unsafe extern "C" fn write(fpriv: *mut c_void, buf: *const c_void, len: usize) -> isize {
+        let mut input = UserSlice::new(buf as usize, len).reader();
+        // SAFETY: by the function's contract.
+        match T::write(unsafe { Self::file(fpriv) }, &mut input, len) {
+            Ok(n) => n as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for `file`.
+    unsafe extern "C" fn poll(fpriv: *mut c_void) -> c_uint {
+        // SAFETY: by the function's contract.
+        T::poll(unsafe { Self::file(fpriv) })
+    }
+
+    /// # Safety
+    ///
+    /// As for `file`.
+    unsafe extern "C" fn ioctl(fpriv: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: by the function's contract.
+        match T::ioctl(unsafe { Self::file(fpriv) }, cmd, arg) {
+            Ok(n) => n as c_long,
+            Err(e) => e.to_errno() as c_long,
+        }
+    }
+}
+
+impl<T: FileOps> Registration<T> {
+    /// # Safety
+    ///
+    /// Called by the C half while registered (the attribute exists), with
+    /// our `dev` pointer and a buffer of `len` bytes.
+    unsafe extern "C" fn show(dev: *mut c_void, idx: c_uint, buf: *mut kernel::ffi::c_char, len: usize) -> isize {
+        // SAFETY: while registered we hold a count of `dev`'s `Arc<T>`.
+        let dev = unsafe { &*(dev as *const T) };
+        // SAFETY: the C half passes a writable buffer of `len` bytes.
+        let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        let mut out = SysfsBuf { buf, len: 0 };
+        dev.show(idx as usize, &mut out);
+        out.len as isize
+    }
+}
+
+impl<T: FileOps> Drop for Registration<T> {
+    fn drop(&mut self) {
+        self.unregister();
+        // SAFETY: by the type invariant we hold a reference to `m` and a
+        // count of `dev`; no open can run any more (unregistered).
+        unsafe {
+            bindings::rvio_misc_put(self.m);
+            drop(Arc::from_raw(self.dev));
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C half of rvio's misc char device abstraction (rust/miscdev.rs is the
+ * Rust half). The C half owns the struct miscdevice, the file_operations,
+ * the wait queue and blocking: the Rust half's read and write never block
+ * (-EAGAIN), and the C half waits for the next rvio_misc_wake() when the
+ * file is blocking, so poll(2) and blocking calls share one wait queue.
+ */
+#ifndef RVIO_MISCDEV_GLUE_H
+#define RVIO_MISCDEV_GLUE_H
+
+#include <linux/types.h>
+
+struct rvio_misc;
+
+struct rvio_misc_ops {
+	/* A file is opened on the device: create its state in *fpriv. */
+	int (*open)(void *dev, void **fpriv);
+	void (*release)(void *fpriv);
+	/* Never block: -EAGAIN when there is nothing to read / no room. */
+	ssize_t (*read)(void *fpriv, void __user *buf, size_t len);
+	ssize_t (*write)(void *fpriv, const void __user *buf, size_t len);
+	/* Readiness now: EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP bits. */
+	unsigned int (*poll)(void *fpriv);
+	long (*ioctl)(void *fpriv, unsigned int cmd, unsigned long arg);
+	/* Read-only sysfs attribute @idx (of the names given at register)
+	 * of the device: write at most @len bytes into @buf, return the
+	 * length. */
+	ssize_t (*show)(void *dev, unsigned int idx, char *buf, size_t len);
+};
+
+#define RVIO_MISC_MAX_ATTRS 32
+
+/* Registers /dev/@name (dynamic minor) for @dev, with read-only sysfs
+ * attributes @attrs (NULL-terminated names, at most RVIO_MISC_MAX_ATTRS;
+ * in /sys/class/misc/@name/). The returned object holds one reference
+ * for the caller (rvio_misc_put). */
+struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_ops *ops,
+				     void *dev, const char *const *attrs, int *err);
+/* Removes /dev/@name: no open() runs after this returns. Open files stay
+ * usable until they are closed. */
+void rvio_misc_unregister(struct rvio_misc *m);
+void rvio_misc_put(struct rvio_misc *m);
+/* Something changed: blocked readers/writers and pollers look again. */
+void rvio_misc_wake(struct rvio_misc *m);
+
+#endif /* RVIO_MISCDEV_GLUE_H */

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrapper of VMPI's transport C-ABI (`include/rvio/vmpi.h`, provided
+//! by `vmpi.ko`) for the transport modules: a [`Transport`] is one device
+//! registered with the core, unregistered when dropped.
+
+use crate::bindings;
+use kernel::error::to_result;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// Which side of a VMPI device a transport is.
+pub enum Side {
+    /// The host: the vDPA device.
+    Host,
+    /// The guest: the virtio driver.
+    Guest,
+}
+
+/// One device registered with the VMPI core.
+///
+/// # Invariants
+///
+/// `t` is a registered handle, unregistered only by `drop`.
+pub struct Transport {
+    t: *mut bindings::vmpi_transport,
+}
+
+// SAFETY: the core's functions may be called from any thread (it locks).
+unsafe impl Send for Transport {}
+// SAFETY: as above.
+unsafe impl Sync for Transport {}
+
+impl Transport {
+    /// Registers a device with configuration space `cfg`.
+    ///
+    /// # Safety
+    ///
+    /// `ops.kick(priv_)` must be callable from any context, without
+    /// blocking, until this `Transport` is dropped.
+    pub unsafe fn register(
+        side: Side,
+        name: &kernel::str::CStr,
+        cfg: &[u8],
+        ops: &'static bindings::vmpi_transport_ops,
+        priv_: *mut c_void,
+    ) -> Result<Self> {
+        let role = match side {
+            Side::Host => bindings::vmpi_role_VMPI_ROLE_HOST,
+            Side::Guest => bindings::vmpi_role_VMPI_ROLE_GUEST,
+        };
+        let mut err: c_int = 0;
+        // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length; `ops` is static and
+        // `priv_` valid as the function's contract says; `err` is valid.
+        let t = unsafe { bindings::vmpi_transport_register(role, name.as_char_ptr(), cfg.as_ptr().cast(), cfg.len(), ops, priv_, &mut err) };
+        if t.is_null() {
+            to_result(err)?;
+            return Err(ENOMEM);
+        }
+        // INVARIANT: registered just now.
+        Ok(Self { t })
+    }
+
+    /// One received fragment.
+    pub fn rx(&self, frag: &[u8]) {
+        // SAFETY: by the type invariant `t` is registered; `frag` is valid.
+        unsafe { bindings::vmpi_transport_rx(self.t, frag.as_ptr().cast(), frag.len()) };
+    }
+
+    /// Writes the next fragment to send into `buf` (one ring buffer of the
+    /// peer); `Ok(0)` if nothing waits.
+    pub fn tx(&self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: by the type invariant `t` is registered; `buf` is valid
+        // for its length.
+        let n = unsafe { bindings::vmpi_transport_tx(self.t, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
+    }
+
+    /// Length of the next fragment with unlimited room; 0 if nothing waits.
+    pub fn tx_len(&self) -> usize {
+        // SAFETY: by the type invariant `t` is registered.
+        unsafe { bindings::vmpi_transport_tx_len(self.t) }
+    }
+
+    /// The rings were reset.
+    pub fn restart(&self) {
+        // SAFETY: by the type invariant `t` is registered.
+        unsafe { bindings::vmpi_transport_restart(self.t) };
+    }
+
+    /// Counts a drop the transport saw (`DropReason` as number).
+    pub fn count_drop(&self, reason: u32) {
+        // SAFETY: by the type invariant `t` is registered.
+        unsafe { bindings::vmpi_transport_drop(self.t, reason) };
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `t` is registered; not used again.
+        unsafe { bindings::vmpi_transport_unregister(self.t) };
+    }
+}

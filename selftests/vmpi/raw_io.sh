@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# VMPI data path in one kernel: the host and guest sides of one device
+# (vmpi_host + virtio_vdpa + vmpi_guest, both on the core vmpi) bind raw
+# channel 5 through their /dev/vmpiN, and SDUs of 0 to 65535 bytes cross
+# both ways byte for byte (fragments in the guest's 4 KiB rx buffers);
+# the char device's errors (vmpi_raw_io.py); counters in sysfs.
+source "$(dirname "$0")/../lib.sh"
+
+core_ko=$(rvio_ko vmpi)
+host_ko=$(rvio_ko vmpi_host)
+guest_ko=$(rvio_ko vmpi_guest)
+io=$(dirname "$0")/vmpi_raw_io.py
+
+cleanup() {
+	vdpa dev del vmpi0 2>/dev/null
+	rmmod vmpi_guest vmpi_host vmpi 2>/dev/null
+	modprobe -r virtio_vdpa 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap_print_header
+[ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
+	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
+modprobe -r vhost_vdpa 2>/dev/null
+modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&
+	insmod "$guest_ko" && vdpa dev add mgmtdev vmpi name vmpi0 &&
+	WAIT_SECS=20 wait_for vmpi_link_up vmpi0 ||
+	ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
+h=$(vmpi_core_dev host vmpi0)
+g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+ktap_print_msg "host side /dev/$h, guest side /dev/$g"
+
+ktap_set_plan 12
+while IFS= read -r line; do
+	case "$line" in
+	"ok - "*) ktap_test_pass "${line#ok - }" ;;
+	"not ok - "*) ktap_test_fail "${line#not ok - }" ;;
+	*) echo "$line" ;;
+	esac
+done < <(timeout 240 python3 "$io" "/dev/$h" "/dev/$g" 2>&1)
+
+# 21 SDUs of the transfers each way, 2 more from the guest; none dropped.
+counters() {
+	local d=/sys/class/misc/$1 f
+	for f in rx_sdus tx_sdus ctrl_rx drops_bad_header drops_bad_channel drops_oversized drops_bad_fragment \
+		drops_bad_desc drops_no_credit drops_bad_control drops_rx_full; do
+		printf '%s=%s ' $f "$(cat $d/$f)"
+	done
+}
+ktap_print_msg "host: $(counters "$h")"
+ktap_print_msg "guest: $(counters "$g")"
+sums_ok() {
+	[ "$(cat /sys/class/misc/$h/rx_sdus)" = 23 ] && [ "$(cat /sys/class/misc/$g/tx_sdus)" = 23 ] &&
+		[ "$(cat /sys/class/misc/$g/rx_sdus)" = 21 ] && [ "$(cat /sys/class/misc/$h/tx_sdus)" = 21 ] &&
+		[ "$(cat /sys/class/misc/$h/drops_bad_fragment)" = 0 ] && [ "$(cat /sys/class/misc/$g/drops_bad_fragment)" = 0 ]
+}
+ktap_test_result "sysfs counters: every SDU counted once each way, no drops" sums_ok
+
+ktap_finished

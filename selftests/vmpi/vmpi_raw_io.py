@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""SDUs through raw channels of two /dev/vmpiN (the host and guest sides of
+one VMPI device): every size of the issue in both directions, byte for
+byte, and the char device's errors. Prints `ok - ...` / `not ok - ...`
+lines (raw_io.sh turns them into KTAP) and exits 1 on any failure.
+
+usage: vmpi_raw_io.py HOST_DEV GUEST_DEV"""
+import errno
+import fcntl
+import os
+import select
+import struct
+import sys
+
+BIND_RAW = (1 << 30) | (4 << 16) | (0xB9 << 8) | 1
+CHANNEL = 5
+SIZES = list(range(0, 4001, 250)) + [1, 4096, 16384, 65535]
+failed = 0
+
+
+def result(ok, what):
+    global failed
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    if not ok:
+        failed += 1
+
+
+def bind(fd, ch):
+    fcntl.ioctl(fd, BIND_RAW, struct.pack("I", ch))
+
+
+def errno_of(fn):
+    try:
+        fn()
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def recv(fd, timeout=20.0):
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        raise TimeoutError("no SDU within %ss" % timeout)
+    return os.read(fd, 65536)
+
+
+def transfer(src, dst, name):
+    bad = []
+    for n in SIZES:
+        data = os.urandom(n)
+        try:
+            w = os.write(src, data)
+            got = recv(dst)
+        except (OSError, TimeoutError) as e:
+            bad.append("%d: %s" % (n, e))
+            continue
+        if w != n or got != data:
+            bad.append("%d: wrote %d, read %d bytes%s" % (n, w, len(got), "" if len(got) != n else ", content differs"))
+    for b in bad[:5]:
+        print("# %s: %s" % (name, b))
+    result(not bad, "%s: SDUs of %s bytes arrive byte for byte" % (name, ",".join(map(str, sorted(set(SIZES))))))
+
+
+host_path, guest_path = sys.argv[1], sys.argv[2]
+host = os.open(host_path, os.O_RDWR)
+guest = os.open(guest_path, os.O_RDWR)
+
+unbound = os.open(host_path, os.O_RDWR)
+result(errno_of(lambda: os.write(unbound, b"x")) == errno.ENOTCONN, "write on an unbound file: ENOTCONN")
+result(errno_of(lambda: bind(unbound, 0)) == errno.EINVAL, "bind channel 0 (control): EINVAL")
+result(errno_of(lambda: bind(unbound, 1 << 16)) == errno.EINVAL, "bind channel 65536: EINVAL")
+
+bind(host, CHANNEL)
+bind(guest, CHANNEL)
+result(errno_of(lambda: bind(unbound, CHANNEL)) == errno.EBUSY, "bind a channel bound by another file: EBUSY")
+result(errno_of(lambda: bind(host, CHANNEL + 1)) == errno.EINVAL, "bind a file twice: EINVAL")
+os.close(unbound)
+
+transfer(host, guest, "host to guest")
+transfer(guest, host, "guest to host")
+
+result(errno_of(lambda: os.write(host, bytes(65536))) == errno.EMSGSIZE, "write of 65536 bytes: EMSGSIZE")
+os.write(guest, b"0123456789")
+select.select([host], [], [], 20)
+small = errno_of(lambda: os.read(host, 4))
+result(small == errno.EMSGSIZE and recv(host) == b"0123456789",
+       "read into a smaller buffer: EMSGSIZE, and the SDU stays for a bigger read")
+os.set_blocking(host, False)
+result(errno_of(lambda: os.read(host, 100)) == errno.EAGAIN, "O_NONBLOCK read with nothing queued: EAGAIN")
+os.set_blocking(host, True)
+p = select.poll()
+p.register(host, select.POLLIN | select.POLLOUT)
+ev_idle = dict(p.poll(0)).get(host, 0)
+os.write(guest, b"ping")
+# Wait for POLLIN alone: POLLOUT is ready all the time.
+p_in = select.poll()
+p_in.register(host, select.POLLIN)
+ev_ready = dict(p_in.poll(20000)).get(host, 0)
+print("# poll: idle %#x, after the peer wrote %#x" % (ev_idle, ev_ready))
+result(ev_idle & select.POLLOUT and not ev_idle & select.POLLIN and ev_ready & select.POLLIN,
+       "poll: POLLOUT when idle, POLLIN once the peer wrote")
+os.read(host, 10)
+
+os.close(host)
+os.close(guest)
+sys.exit(1 if failed else 0)

@@ -76,7 +76,6 @@ pub struct Registration<T: FileOps> {
     m: *mut bindings::rvio_misc,
     dev: *const T,
     registered: bool,
-    _ops: KBox<bindings::rvio_misc_ops>,
     _attrs: KVec<*const kernel::ffi::c_char>,
     _t: PhantomData<T>,
 }
@@ -90,8 +89,7 @@ unsafe impl<T: FileOps> Sync for Registration<T> {}
 impl<T: FileOps> Registration<T> {
     /// Registers `/dev/<name>` for `dev`.
     pub fn new(name: &CStr, dev: Arc<T>) -> Result<Self> {
-        let ops = KBox::new(
-            bindings::rvio_misc_ops {
+        let ops = bindings::rvio_misc_ops {
                 open: Some(Self::open),
                 release: Some(Self::release),
                 read: Some(Self::read),
@@ -99,9 +97,7 @@ impl<T: FileOps> Registration<T> {
                 poll: Some(Self::poll),
                 ioctl: Some(Self::ioctl),
                 show: Some(Self::show),
-            },
-            GFP_KERNEL,
-        )?;
+        };
         let mut attrs = KVec::with_capacity(T::ATTRS.len() + 1, GFP_KERNEL)?;
         for a in T::ATTRS {
             attrs.push(a.as_char_ptr(), GFP_KERNEL)?;
@@ -109,11 +105,12 @@ impl<T: FileOps> Registration<T> {
         attrs.push(core::ptr::null(), GFP_KERNEL)?;
         let dev = Arc::into_raw(dev);
         let mut err: c_int = 0;
-        // SAFETY: `ops`, `attrs` (NULL-terminated, static names) and `dev`
-        // stay valid while registered (dropped after
-        // `rvio_misc_unregister`); `name` is NUL-terminated.
+        // SAFETY: the C half copies `ops` (open files use the copy after we
+        // are gone); `attrs` (NULL-terminated, static names) and `dev` stay
+        // valid while registered (dropped after `rvio_misc_unregister`);
+        // `name` is NUL-terminated.
         let m = unsafe {
-            bindings::rvio_misc_register(name.as_char_ptr(), &*ops, dev as *mut c_void, attrs.as_ptr(), &mut err)
+            bindings::rvio_misc_register(name.as_char_ptr(), &ops, dev as *mut c_void, attrs.as_ptr(), &mut err)
         };
         if m.is_null() {
             // SAFETY: from `into_raw` above, not handed to anyone.
@@ -123,7 +120,7 @@ impl<T: FileOps> Registration<T> {
         }
         // INVARIANT: `m` is registered with one reference for us; we hold
         // `dev`'s count.
-        Ok(Self { m, dev, registered: true, _ops: ops, _attrs: attrs, _t: PhantomData })
+        Ok(Self { m, dev, registered: true, _attrs: attrs, _t: PhantomData })
     }
 
     /// Removes the device node (no open runs after this returns); open

@@ -15,6 +15,8 @@
 
 struct rvio_misc {
 	struct miscdevice misc;
+	/* A copy: open files call it after the registrant is gone. */
+	struct rvio_misc_ops ops_copy;
 	const struct rvio_misc_ops *ops;
 	void *dev;
 	struct kref ref;		/* the registrant's, and one per open file */
@@ -165,7 +167,8 @@ struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_op
 		return NULL;
 	}
 	strscpy(m->name, name, sizeof(m->name));
-	m->ops = ops;
+	m->ops_copy = *ops;
+	m->ops = &m->ops_copy;
 	m->dev = dev;
 	kref_init(&m->ref);
 	init_waitqueue_head(&m->wq);

@@ -31,7 +31,7 @@ struct rvio_misc_ops {
 
 #define RVIO_MISC_MAX_ATTRS 32
 
-/* Registers /dev/@name (dynamic minor) for @dev, with read-only sysfs
+/* Registers /dev/@name (dynamic minor) for @dev (@ops is copied), with read-only sysfs
  * attributes @attrs (NULL-terminated names, at most RVIO_MISC_MAX_ATTRS;
  * in /sys/class/misc/@name/). The returned object holds one reference
  * for the caller (rvio_misc_put). */

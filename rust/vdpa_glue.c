@@ -11,6 +11,7 @@
  * with reset_map. The identity map lets a vhost-vdpa user aim rings at any
  * host memory until its first set_map: /dev/vhost-vdpa-N is root-only.
  */
+#include <linux/completion.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/mutex.h>
@@ -37,9 +38,10 @@ struct rvio_vdpa_mgmt {
 	struct virtio_device_id id_table[2];
 	const struct rvio_vdpa_driver *drv;
 	struct device *root;
-	/* Devices not yet released: module exit waits for 0. */
+	/* Devices not yet released, plus one for the registration: module
+	 * exit drops its one and waits for the last release. */
 	atomic_t live;
-	wait_queue_head_t released;
+	struct completion released;
 };
 
 struct rvio_vdpa_vq {
@@ -498,7 +500,7 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 	vhost_iotlb_reset(&r->iotlb);
 	/* The vdpa core kfree()s r after this returns. */
 	if (atomic_dec_and_test(&m->live))
-		wake_up(&m->released);
+		complete(&m->released);
 }
 
 static const struct vdpa_config_ops rvio_vdpa_ops = {
@@ -626,8 +628,8 @@ struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *dr
 		return NULL;
 	}
 	m->drv = drv;
-	atomic_set(&m->live, 0);
-	init_waitqueue_head(&m->released);
+	atomic_set(&m->live, 1);
+	init_completion(&m->released);
 	m->id_table[0].device = drv->device_id;
 	m->id_table[0].vendor = VIRTIO_DEV_ANY_ID;
 	m->root = root_device_register(drv->name);
@@ -657,8 +659,10 @@ void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m)
 	/* Deletes every device of ours (dev_del under the vdpa lock). */
 	vdpa_mgmtdev_unregister(&m->mdev);
 	/* Their release can come later, from whoever held the last
-	 * reference: ->free is our code, so wait for it. */
-	wait_event(m->released, !atomic_read(&m->live));
+	 * reference: ->free is our code, so wait for it. (A completion: the
+	 * releasing thread is done with m once the waiter can return.) */
+	if (!atomic_dec_and_test(&m->live))
+		wait_for_completion(&m->released);
 	root_device_unregister(m->root);
 	kfree(m);
 }

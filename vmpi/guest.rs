@@ -102,8 +102,10 @@ impl VmpiGuest {
         }
     }
 
-    /// Reclaims sent txq chains and sends what the core has.
-    fn flush_tx(t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
+    /// Reclaims sent txq chains and sends what the core has; returns
+    /// whether to try again on the next pass (memory was short).
+    fn flush_tx(t: &Transport, q: &mut virtio::Queues<'_, Buf>) -> bool {
+        let mut retry = false;
         while q.get_buf(wire::TXQ).is_some() {}
         let mut sent = false;
         while q.num_free(wire::TXQ) >= 1 {
@@ -111,7 +113,10 @@ impl VmpiGuest {
             if n == 0 {
                 break;
             }
-            let Ok(mut b) = Buf::new(n) else { break };
+            let Ok(mut b) = Buf::new(n) else {
+                retry = true;
+                break;
+            };
             match t.tx(&mut b.data) {
                 Ok(m) if m == n => {}
                 _ => break,
@@ -124,6 +129,7 @@ impl VmpiGuest {
         if sent {
             q.kick(wire::TXQ);
         }
+        retry
     }
 }
 
@@ -156,7 +162,9 @@ impl virtio::Driver for VmpiGuest {
         }
         self.refill(q);
         if let Some(t) = &self.transport {
-            Self::flush_tx(t, q);
+            if Self::flush_tx(t, q) {
+                q.schedule();
+            }
         }
     }
 
@@ -195,7 +203,7 @@ impl virtio::Driver for VmpiGuest {
             // Memory is short: try again on the next pass.
             more = true;
         }
-        Self::flush_tx(&t, q);
+        more |= Self::flush_tx(&t, q);
         if !q.enable_cb(wire::TXQ) {
             more = true;
         }

@@ -39,6 +39,9 @@ module! {
 
 /// Channels of every device (`docs/vmpi-protocol.md`, `num_channels`).
 const NUM_CHANNELS: u16 = 256;
+/// Most rxq buffers filled per work pass (the guest may post tiny or bad
+/// ones: each costs work).
+const RX_BUDGET: usize = 64;
 
 /// The core's kick: schedule the device's work pass.
 ///
@@ -63,10 +66,14 @@ struct VmpiHost {
 }
 
 impl VmpiHost {
-    /// Fills the driver's rxq buffers with what the core has to send.
-    fn flush_rx(t: &Transport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) {
-        let mut used = false;
+    /// Fills the driver's rxq buffers with what the core has to send, at
+    /// most `RX_BUDGET` of them; returns whether the budget ran out.
+    fn flush_rx(t: &Transport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) -> bool {
+        let mut used = 0;
         while t.tx_len() > 0 {
+            if used == RX_BUDGET {
+                break;
+            }
             let mut chain = match q.pop(wire::RXQ) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
@@ -75,7 +82,7 @@ impl VmpiHost {
                     break;
                 }
             };
-            used = true;
+            used += 1;
             if chain.readable_len() != 0 {
                 // An rxq buffer the driver wants us to read: unusable.
                 t.count_drop(DropReason::BadDesc as u32);
@@ -93,9 +100,10 @@ impl VmpiHost {
             }
             // Dropping the chain completes it with what was written.
         }
-        if used {
+        if used > 0 {
             q.notify(wire::RXQ);
         }
+        used == RX_BUDGET
     }
 
     /// Checks one txq chain and hands its fragment to the core.
@@ -152,7 +160,7 @@ impl vdpa::Device for VmpiHost {
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
         let Self { transport: Some(t), frag, .. } = self else { return false };
-        Self::flush_rx(t, frag, q);
+        let mut more = Self::flush_rx(t, frag, q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
             let mut chain = match q.pop(wire::TXQ) {
@@ -172,8 +180,8 @@ impl vdpa::Device for VmpiHost {
             q.notify(wire::TXQ);
         }
         // Replies to what came in.
-        Self::flush_rx(t, frag, q);
-        done == wire::TX_BUDGET
+        more |= Self::flush_rx(t, frag, q);
+        more || done == wire::TX_BUDGET
     }
 }
 

@@ -31,6 +31,7 @@ pub mod miscdev;
 pub mod proto;
 
 use miscdev::{POLLERR, POLLIN, POLLOUT};
+use proto::ctrl::AllocResult;
 use proto::endpoint::{Endpoint, Received};
 use proto::link::{Chan, Event, Role};
 use proto::wire::{next_fragment, Config, DropReason, Header, CONFIG_LEN, HDR_LEN};
@@ -226,9 +227,17 @@ impl Dev {
                 Self::wake(inner);
             }
             Received::Event(Event::PeerRestarted) => {
-                pr_info!("vmpi{}: peer restarted\n", self.id);
+                // Not logged: a peer could flood the log with HELLOs.
                 Self::rebind_raw(inner);
                 Self::wake(inner);
+            }
+            Received::Event(Event::Incoming { channel, .. }) => {
+                // No application registry yet (flow allocation is not
+                // wired to the char device): every name is unknown.
+                let Inner { ep, chans, .. } = inner;
+                if let Ok(m) = ep.link.refuse(chans, channel, AllocResult::NoSuchApp) {
+                    ep.send_ctrl(&m);
+                }
             }
             Received::Event(_) | Received::Nothing => {}
         }
@@ -664,7 +673,10 @@ pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, r
     // SAFETY: by the function's contract.
     let dev = unsafe { dev(t) };
     if let Some(&why) = DropReason::ALL.get(reason as usize) {
-        dev.inner.lock().ep.counters.drop_one(why);
+        let mut g = dev.inner.lock();
+        g.ep.counters.drop_one(why);
+        // The lost buffer may have been part of a message.
+        g.ep.rx_lost();
     }
 }
 

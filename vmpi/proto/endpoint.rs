@@ -194,6 +194,15 @@ impl Endpoint {
         }
     }
 
+    /// A fragment was lost before it reached us (the transport dropped a
+    /// bad buffer): an open message cannot be whole any more; it is
+    /// dropped (counted `bad_fragment`).
+    pub fn rx_lost(&mut self) {
+        if self.rx.reset() {
+            self.counters.drop_one(DropReason::BadFragment);
+        }
+    }
+
     /// Takes one received fragment (a whole buffer: header and payload).
     /// `msg` is the message buffer, at least [`Endpoint::max_sdu`] bytes,
     /// kept by the caller across calls; a [`Received::Data`] is in its
@@ -372,6 +381,22 @@ mod tests {
         let Side { ep, chans, .. } = &mut *drv;
         ep.restart(chans, 3);
         assert_eq!(pump(&mut drv, &mut dev, 4096)[0], Some(Received::Event(Event::PeerRestarted)));
+    }
+
+    #[test]
+    fn lost_fragment_drops_the_open_message() {
+        let mut dev = Side::new(Role::Device, 1);
+        dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
+        let mut f = [0u8; 14];
+        f[..4].copy_from_slice(&Header { channel: 5, more: true }.to_bytes());
+        assert_eq!(dev.take(&f), Received::Nothing);
+        dev.ep.rx_lost();
+        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
+        // The last fragment alone is a new (whole) message, not A + C.
+        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 10 });
+        assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
+        dev.ep.rx_lost();
+        assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub struct Config {
 pub enum ConfigError {
     /// Fewer than [`MIN_CHANNELS`] channels.
     TooFewChannels,
-    /// `max_sdu` below [`MAX_SDU`].
+    /// `max_sdu` other than [`MAX_SDU`] (version 1).
     SduTooSmall,
     /// `min_rx_buf` of 0 or above a page, or a reserved field set.
     Invalid,
@@ -124,7 +124,9 @@ impl Config {
         if self.num_channels < MIN_CHANNELS {
             return Err(ConfigError::TooFewChannels);
         }
-        if self.max_sdu < MAX_SDU {
+        // Version 1: exactly MAX_SDU (a larger value from a hostile
+        // device would size our buffers).
+        if self.max_sdu != MAX_SDU {
             return Err(ConfigError::SduTooSmall);
         }
         if self.min_rx_buf < HDR_LEN as u32 + 1 || self.min_rx_buf > 4096 {
@@ -351,6 +353,8 @@ mod tests {
         assert_eq!(Config::new(3), Err(ConfigError::TooFewChannels));
         let mut b = c.to_bytes();
         b[4..8].copy_from_slice(&4096u32.to_le_bytes());
+        assert_eq!(Config::from_bytes(&b), Err(ConfigError::SduTooSmall));
+        b[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(Config::from_bytes(&b), Err(ConfigError::SduTooSmall));
         let mut b = c.to_bytes();
         b[3] = 1;

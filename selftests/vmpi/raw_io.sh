@@ -32,7 +32,7 @@ h=$(vmpi_core_dev host vmpi0)
 g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
-ktap_set_plan 12
+ktap_set_plan 13
 while IFS= read -r line; do
 	case "$line" in
 	"ok - "*) ktap_test_pass "${line#ok - }" ;;
@@ -57,5 +57,35 @@ sums_ok() {
 		[ "$(cat /sys/class/misc/$h/drops_bad_fragment)" = 0 ] && [ "$(cat /sys/class/misc/$g/drops_bad_fragment)" = 0 ]
 }
 ktap_test_result "sysfs counters: every SDU counted once each way, no drops" sums_ok
+
+# A reader blocked on the host side while the device is deleted: it gets
+# ENODEV, and closes its file after the device (and its char device) are
+# gone.
+out=$(mktemp)
+python3 - "/dev/$h" >"$out" 2>&1 <<'PY' &
+import errno, fcntl, os, struct, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.ioctl(fd, (1 << 30) | (4 << 16) | (0xB9 << 8) | 1, struct.pack("I", 7))
+print("bound", flush=True)
+try:
+    os.read(fd, 100)
+    print("read returned", flush=True)
+except OSError as e:
+    print("errno", errno.errorcode[e.errno], flush=True)
+time.sleep(2)
+os.close(fd)
+print("closed", flush=True)
+PY
+reader=$!
+bound() { grep -q bound "$out"; }
+closed() { grep -q closed "$out"; }
+if wait_for bound && sleep 1 && vdpa dev del vmpi0 && WAIT_SECS=20 wait_for closed &&
+	grep -q "errno ENODEV" "$out" && wait $reader; then
+	ktap_test_pass "vdpa dev del under a blocked reader: ENODEV, close afterwards is clean"
+else
+	sed 's/^/# reader: /' "$out"
+	ktap_test_fail "vdpa dev del under a blocked reader: ENODEV, close afterwards is clean"
+fi
+rm -f "$out"
 
 ktap_finished

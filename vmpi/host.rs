@@ -66,6 +66,18 @@ struct VmpiHost {
 }
 
 impl VmpiHost {
+    /// The next chain of queue `idx`, if any; a ring the device cannot
+    /// walk is counted (and stays stopped until the driver resets).
+    fn pop<'a>(t: &Transport, q: &'a mut vdpa::Queues<'_>, idx: u16) -> Option<vdpa::Chain<'a>> {
+        match q.pop(idx) {
+            Ok(c) => c,
+            Err(vdpa::BadRing) => {
+                t.count_drop(DropReason::BadDesc as u32);
+                None
+            }
+        }
+    }
+
     /// Fills the driver's rxq buffers with what the core has to send, at
     /// most `RX_BUDGET` of them; returns whether the budget ran out.
     fn flush_rx(t: &Transport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) -> bool {
@@ -74,14 +86,7 @@ impl VmpiHost {
             if used == RX_BUDGET {
                 break;
             }
-            let mut chain = match q.pop(wire::RXQ) {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(vdpa::BadRing) => {
-                    t.count_drop(DropReason::BadDesc as u32);
-                    break;
-                }
-            };
+            let Some(mut chain) = Self::pop(t, q, wire::RXQ) else { break };
             used += 1;
             if chain.readable_len() != 0 {
                 // An rxq buffer the driver wants us to read: unusable.
@@ -163,14 +168,7 @@ impl vdpa::Device for VmpiHost {
         let mut more = Self::flush_rx(t, frag, q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
-            let mut chain = match q.pop(wire::TXQ) {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(vdpa::BadRing) => {
-                    t.count_drop(DropReason::BadDesc as u32);
-                    break;
-                }
-            };
+            let Some(mut chain) = Self::pop(t, q, wire::TXQ) else { break };
             Self::take_tx(t, frag, &mut chain);
             // Dropping the chain completes it.
             drop(chain);

@@ -105,10 +105,9 @@ impl<T: FileOps> Registration<T> {
         attrs.push(core::ptr::null(), GFP_KERNEL)?;
         let dev = Arc::into_raw(dev);
         let mut err: c_int = 0;
-        // SAFETY: the C half copies `ops` (open files use the copy after we
-        // are gone); `attrs` (NULL-terminated, static names) and `dev` stay
-        // valid while registered (dropped after `rvio_misc_unregister`);
-        // `name` is NUL-terminated.
+        // SAFETY: the C half copies `ops`; `attrs` (NULL-terminated, static
+        // names) and `dev` stay valid while registered (dropped after
+        // `rvio_misc_unregister`); `name` is NUL-terminated.
         let m = unsafe {
             bindings::rvio_misc_register(name.as_char_ptr(), &ops, dev as *mut c_void, attrs.as_ptr(), &mut err)
         };

@@ -47,6 +47,11 @@ vm: setup
 	+$(MAKE) modules
 	scripts/vm-run.sh --igb --name shell
 
+# VMPI benchmark (not a test): results/vmpi/, table in README.md.
+bench-vmpi: setup
+	+$(MAKE) modules
+	scripts/bench-vmpi.sh $(or $(REPEAT),3)
+
 # Fuzz the pure-logic parsers (nightly + cargo-fuzz); FUZZ_SECS per target.
 fuzz:
 	scripts/fuzz.sh $(or $(FUZZ_SECS),60)
@@ -57,6 +62,7 @@ help:
 	@echo "  make kernel  (re)build the cached test kernel only"
 	@echo "  make vm      interactive shell in the test VM"
 	@echo "  make fuzz    fuzz the parsers of untrusted bytes (FUZZ_SECS=60 per target)"
+	@echo "  make bench-vmpi  VMPI vs UDP/veth and virtio-net/vdpa_sim_net (REPEAT=3): results/vmpi/"
 	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
 
-.PHONY: all modules clippy clean setup kernel check demo vm fuzz help
+.PHONY: all modules clippy clean setup kernel check demo vm fuzz bench-vmpi help

@@ -16,6 +16,7 @@
 /* VMPI's in-kernel API (vmpi.ko) and char device ABI. */
 #include <rvio/vmpi.h>
 #include <uapi/rvio/vmpi.h>
-/* vmpi/vmpi_core_exports.c: device ids. */
-int vmpi_core_id_alloc(void);
-void vmpi_core_id_free(int id);
+/* vmpi/vmpi_core_exports.c: the device registry. */
+#include "../vmpi/vmpi_core_exports.h"
+/* The C half of rust/dwork.rs. */
+#include "dwork_glue.h"

@@ -25,3 +25,23 @@ pub fn enotconn() -> Error {
 pub fn econnreset() -> Error {
     code(bindings::ECONNRESET)
 }
+
+/// `ETIMEDOUT`: no answer in time.
+pub fn etimedout() -> Error {
+    code(bindings::ETIMEDOUT)
+}
+
+/// `ECONNREFUSED`: the peer refused.
+pub fn econnrefused() -> Error {
+    code(bindings::ECONNREFUSED)
+}
+
+/// `EADDRINUSE`: the name is taken.
+pub fn eaddrinuse() -> Error {
+    code(bindings::EADDRINUSE)
+}
+
+/// `EISCONN`: already connected.
+pub fn eisconn() -> Error {
+    code(bindings::EISCONN)
+}

@@ -3,12 +3,13 @@
 //! Safe abstraction for a misc char device (the Rust half; the C half is
 //! `rust/miscdev_glue.c`, which owns the `struct miscdevice`, the file
 //! operations and the wait queue). A device type implements [`FileOps`];
-//! its read and write never block (they return `EAGAIN`), and the C half
-//! blocks a blocking caller until the next [`Registration::wake`], so
+//! its read, write and ioctl never block (they return `EAGAIN`), and the C
+//! half blocks a blocking caller until the next [`Registration::wake`], so
 //! `poll(2)` and blocking calls agree.
 //!
-//! Include with `#[path = ".../rust/miscdev.rs"] pub mod miscdev;` next to
-//! `mod bindings;`, and link `rust/miscdev_glue.o` into the module.
+//! Include with `#[path = ".../rust/miscdev.rs"] pub mod miscdev;` and
+//! `#[path = ".../rust/sysfs_buf.rs"] pub mod sysfs_buf;` next to `mod
+//! bindings;`, and link `rust/miscdev_glue.o` into the module.
 
 use crate::bindings;
 use core::marker::PhantomData;
@@ -18,6 +19,8 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::{Arc, ArcBorrow};
 use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
+
+pub use crate::sysfs_buf::SysfsBuf;
 
 /// `poll(2)` bits.
 pub const POLLIN: u32 = 0x1;
@@ -41,29 +44,14 @@ pub trait FileOps: Sized + Send + Sync {
     fn write(file: &Self::File, input: &mut UserSliceReader, len: usize) -> Result<usize>;
     /// Readiness now ([`POLLIN`] etc.).
     fn poll(file: &Self::File) -> u32;
-    /// An ioctl.
+    /// An ioctl; like `read` and `write` it never blocks: `EAGAIN` makes
+    /// a blocking caller call it again after the next wake.
     fn ioctl(file: &Self::File, cmd: u32, arg: usize) -> Result<isize>;
     /// The read-only sysfs attributes of the device, by name.
     const ATTRS: &'static [&'static CStr];
     /// Writes attribute `idx` of [`FileOps::ATTRS`] (one value and a
     /// newline, as sysfs wants).
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
-}
-
-/// The buffer of a sysfs `show`: `write!` into it; output past its end is
-/// cut.
-pub struct SysfsBuf<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl core::fmt::Write for SysfsBuf<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }
 
 /// A registered misc device of `T`.
@@ -225,9 +213,9 @@ impl<T: FileOps> Registration<T> {
         let dev = unsafe { &*(dev as *const T) };
         // SAFETY: the C half passes a writable buffer of `len` bytes.
         let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        let mut out = SysfsBuf { buf, len: 0 };
+        let mut out = SysfsBuf::new(buf);
         dev.show(idx as usize, &mut out);
-        out.len as isize
+        out.len() as isize
     }
 }
 

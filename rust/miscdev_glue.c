@@ -131,7 +131,7 @@ static long rvio_misc_ioctl(struct file *file, unsigned int cmd, unsigned long a
 {
 	struct rvio_misc_file *f = file->private_data;
 
-	return f->m->ops->ioctl(f->fpriv, cmd, arg);
+	return RVIO_MISC_BLOCKING(file, f->m->ops->ioctl(f->fpriv, cmd, arg));
 }
 
 static ssize_t rvio_misc_show(struct device *d, struct device_attribute *attr, char *buf)

@@ -22,6 +22,8 @@ struct rvio_misc_ops {
 	ssize_t (*write)(void *fpriv, const void __user *buf, size_t len);
 	/* Readiness now: EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP bits. */
 	unsigned int (*poll)(void *fpriv);
+	/* Blocks like read and write: -EAGAIN means "call again after the
+	 * next wake" unless the file is non-blocking. */
 	long (*ioctl)(void *fpriv, unsigned int cmd, unsigned long arg);
 	/* Read-only sysfs attribute @idx (of the names given at register)
 	 * of the device: write at most @len bytes into @buf, return the

@@ -70,3 +70,24 @@ vmpi_link_up() {
 		h=$(vmpi_core_dev host "$1") && g=$(vmpi_core_dev guest "$v") &&
 		[ "$(cat /sys/class/misc/"$h"/link)" = up ] && [ "$(cat /sys/class/misc/"$g"/link)" = up ]
 }
+
+# Run "$@" (a program that prints `ok - DESC` / `not ok - DESC` lines, and
+# anything else as comments) for at most $1 seconds and report its lines
+# as KTAP results. A program that fails without a `not ok` line (a crash,
+# the timeout) adds one failed result.
+run_py_ktap() {
+	local secs=$1 line notok=0 rc=none
+	shift
+	while IFS= read -r line; do
+		case "$line" in
+		"ok - "*) ktap_test_pass "${line#ok - }" ;;
+		"not ok - "*) ktap_test_fail "${line#not ok - }"; notok=1 ;;
+		"run_py_ktap exit "*) rc=${line#run_py_ktap exit } ;;
+		*) echo "# $line" ;;
+		esac
+	done < <(timeout "$secs" "$@" 2>&1; echo "run_py_ktap exit $?")
+	if [ "$rc" != 0 ] && [ $notok = 0 ]; then
+		ktap_test_fail "$(basename "${2:-$1}") exited $rc (crash or timeout) before its remaining results"
+	fi
+}
+

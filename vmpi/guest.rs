@@ -42,9 +42,10 @@ const RX_POSTED_MAX: usize = 256;
 const RX_BUDGET: usize = 64;
 
 /// A buffer of either queue: an rxq buffer, or one txq fragment (header
-/// and payload, as the core wrote it).
+/// and payload, as the core wrote it: the first `len` bytes).
 struct Buf {
     data: KVec<u8>,
+    len: usize,
 }
 
 // SAFETY: the slices are the KVec's kmalloc buffer, which neither moves nor
@@ -54,13 +55,13 @@ unsafe impl virtio::Buffer for Buf {
         &mut self.data
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {
-        (&self.data, &[])
+        (&self.data[..self.len], &[])
     }
 }
 
 impl Buf {
     fn new(len: usize) -> Result<KBox<Self>> {
-        Ok(KBox::new(Self { data: KVec::from_elem(0u8, len, GFP_KERNEL)? }, GFP_KERNEL)?)
+        Ok(KBox::new(Self { data: KVec::from_elem(0u8, len, GFP_KERNEL)?, len }, GFP_KERNEL)?)
     }
 }
 
@@ -117,8 +118,10 @@ impl VmpiGuest {
                 retry = true;
                 break;
             };
+            // Users may have queued a control message since `tx_len`: it
+            // goes first and may be shorter.
             match t.tx(&mut b.data) {
-                Ok(m) if m == n => {}
+                Ok(m) if m > 0 && m <= n => b.len = m,
                 _ => break,
             }
             if q.add_out(wire::TXQ, b).is_err() {

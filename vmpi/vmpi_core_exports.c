@@ -2,25 +2,67 @@
 /*
  * Rust code cannot EXPORT_SYMBOL in 6.12: this C file exports the C-ABI
  * that vmpi/vmpi_core.rs implements (include/rvio/vmpi.h), and keeps the
- * device ids (one IDA: /dev/vmpiN, N small and local to this kernel).
+ * registry of devices: ids (/dev/vmpiN, N small and local to this kernel)
+ * and their objects, for the in-kernel users' lookups.
  */
 #include <linux/export.h>
 #include <linux/idr.h>
+#include <linux/mutex.h>
+#include <linux/xarray.h>
 #include <rvio/vmpi.h>
 
-static DEFINE_IDA(vmpi_ids);
+#include "vmpi_core_exports.h"
 
-int vmpi_core_id_alloc(void);
-void vmpi_core_id_free(int id);
+static DEFINE_IDA(vmpi_ids);
+static DEFINE_XARRAY(vmpi_devs);
+static DEFINE_MUTEX(vmpi_devs_lock);
 
 int vmpi_core_id_alloc(void)
 {
-	return ida_alloc(&vmpi_ids, GFP_KERNEL);
+	return ida_alloc_max(&vmpi_ids, INT_MAX, GFP_KERNEL);
 }
 
 void vmpi_core_id_free(int id)
 {
 	ida_free(&vmpi_ids, id);
+}
+
+int vmpi_core_dev_add(int id, void *dev)
+{
+	int ret;
+
+	mutex_lock(&vmpi_devs_lock);
+	ret = xa_err(xa_store(&vmpi_devs, id, dev, GFP_KERNEL));
+	mutex_unlock(&vmpi_devs_lock);
+	return ret;
+}
+
+void vmpi_core_dev_del(int id)
+{
+	mutex_lock(&vmpi_devs_lock);
+	xa_erase(&vmpi_devs, id);
+	mutex_unlock(&vmpi_devs_lock);
+}
+
+void vmpi_core_devs_lock(void)
+{
+	mutex_lock(&vmpi_devs_lock);
+}
+
+void vmpi_core_devs_unlock(void)
+{
+	mutex_unlock(&vmpi_devs_lock);
+}
+
+void *vmpi_core_devs_next(unsigned long *idx)
+{
+	void *dev;
+
+	lockdep_assert_held(&vmpi_devs_lock);
+	dev = xa_find(&vmpi_devs, idx, ULONG_MAX, XA_PRESENT);
+	if (dev)
+		(*idx)++;
+	return dev;
 }
 
 EXPORT_SYMBOL_GPL(vmpi_transport_register);
@@ -30,3 +72,7 @@ EXPORT_SYMBOL_GPL(vmpi_transport_rx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_len);
 EXPORT_SYMBOL_GPL(vmpi_transport_drop);
+EXPORT_SYMBOL_GPL(vmpi_dev_find);
+EXPORT_SYMBOL_GPL(vmpi_port_open);
+EXPORT_SYMBOL_GPL(vmpi_port_send);
+EXPORT_SYMBOL_GPL(vmpi_port_close);

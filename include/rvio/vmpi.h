@@ -71,4 +71,57 @@ size_t vmpi_transport_tx_len(struct vmpi_transport *t);
 /* Counts a drop the transport saw (a bad descriptor chain: reason 4). */
 void vmpi_transport_drop(struct vmpi_transport *t, unsigned int reason);
 
+/*
+ * In-kernel users (other modules, e.g. the envelope netfront): the same
+ * channels as /dev/vmpiN's files, with callbacks instead of read(2).
+ */
+struct vmpi_port;
+
+struct vmpi_port_ops {
+	/*
+	 * An SDU arrived on the port; @sdu is valid during the call only.
+	 * Process context (a work item of the device, or, for down(-ENODEV),
+	 * the transport's vmpi_transport_unregister()), one callback of a
+	 * device at a time. Callbacks may call vmpi_port_send() but must not
+	 * call vmpi_port_close() for any port of the device (it waits for
+	 * the callbacks to finish): close from another context, e.g. a work
+	 * item the callback queues.
+	 */
+	void (*rx)(struct vmpi_port *port, void *priv, const void *sdu, size_t len);
+	/* vmpi_port_send() said -EAGAIN and there is room now. */
+	void (*write_space)(struct vmpi_port *port, void *priv);
+	/*
+	 * The port cannot carry SDUs any more: -ENODEV (the device is being
+	 * removed) or -ECONNRESET. Called once; the user then closes it
+	 * (not from this callback, see rx).
+	 */
+	void (*down)(struct vmpi_port *port, void *priv, int err);
+};
+
+/*
+ * The id (the N of /dev/vmpiN) of the first device of @role whose
+ * transport is named @transport (the vDPA or virtio device; NULL: any), or
+ * -ENODEV. Process context.
+ */
+int vmpi_dev_find(enum vmpi_role role, const char *transport);
+/*
+ * Binds raw channel @channel of device @id for @ops (no allocation, no
+ * credit, docs/vmpi-sysfs.md). Returns the port, or NULL and *@err:
+ * -ENODEV no such device, -EINVAL bad channel or @ops without rx or down,
+ * -EBUSY channel in use on this side, -ENOMEM. Process context.
+ */
+struct vmpi_port *vmpi_port_open(int id, u16 channel, const struct vmpi_port_ops *ops,
+				 void *priv, int *err);
+/*
+ * Queues one SDU of 0 to max_sdu bytes (copied). Returns 0; -EAGAIN when
+ * the send queue is full (ops->write_space follows); -EMSGSIZE too long;
+ * -EPIPE or -ENODEV once the port is down. Process context.
+ */
+int vmpi_port_send(struct vmpi_port *p, const void *sdu, size_t len);
+/*
+ * Releases the port. When it returns no callback of the port runs or will
+ * run. Process context, not from a callback of any port of the device.
+ */
+void vmpi_port_close(struct vmpi_port *p);
+
 #endif /* _RVIO_VMPI_H */

@@ -33,13 +33,7 @@ g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
 ktap_set_plan 13
-while IFS= read -r line; do
-	case "$line" in
-	"ok - "*) ktap_test_pass "${line#ok - }" ;;
-	"not ok - "*) ktap_test_fail "${line#not ok - }" ;;
-	*) echo "$line" ;;
-	esac
-done < <(timeout 240 python3 "$io" "/dev/$h" "/dev/$g" 2>&1)
+run_py_ktap 240 python3 "$io" "/dev/$h" "/dev/$g"
 
 # 21 SDUs of the transfers each way, 2 more from the guest; none dropped.
 counters() {

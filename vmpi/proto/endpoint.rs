@@ -155,6 +155,9 @@ pub struct Endpoint {
     pub counters: Counters,
     rx: Reassembler,
     max_sdu: usize,
+    /// A `CREDIT` found the outbox full: [`Endpoint::retry_credits`] has
+    /// work.
+    credit_owed: bool,
 }
 
 impl Endpoint {
@@ -167,6 +170,7 @@ impl Endpoint {
             counters: Counters::default(),
             rx: Reassembler::new(cfg.max_sdu, cfg.num_channels),
             max_sdu: cfg.max_sdu as usize,
+            credit_owed: false,
         }
     }
 
@@ -184,7 +188,40 @@ impl Endpoint {
         self.link.reset(chans);
         self.rx.reset();
         self.outbox.clear();
+        self.credit_owed = false;
         self.send_ctrl(&self.link.hello());
+    }
+
+    /// Our user consumed an SDU of `len` bytes from `channel`: queues the
+    /// `CREDIT` due, if any. A `CREDIT` that finds the outbox full is not
+    /// lost: it stays owed, and [`Endpoint::retry_credits`] queues it when
+    /// there is room (a lost one would stall the flow for good).
+    pub fn consumed(&mut self, chans: &mut [Chan], channel: u16, len: usize) {
+        self.link.consume(chans, channel, len);
+        self.queue_credit(chans, channel);
+    }
+
+    /// Queues what [`Link::credit_due`] says; `false` if the outbox is full.
+    fn queue_credit(&mut self, chans: &mut [Chan], channel: u16) -> bool {
+        let Some(m) = self.link.credit_due(chans, channel) else { return true };
+        if self.outbox.push(&m).is_err() {
+            self.credit_owed = true;
+            return false;
+        }
+        self.link.credit_queued(chans, channel);
+        true
+    }
+
+    /// Queues the `CREDIT`s that found the outbox full, as room allows.
+    pub fn retry_credits(&mut self, chans: &mut [Chan]) {
+        if !core::mem::take(&mut self.credit_owed) {
+            return;
+        }
+        for channel in 0..chans.len() {
+            if !self.queue_credit(chans, channel as u16) {
+                break;
+            }
+        }
     }
 
     /// Queues a control message (counted if the outbox is full).
@@ -370,6 +407,30 @@ mod tests {
         // The first HELLO of restart() is in there too.
         assert_eq!(dev.ep.counters.ctrl_dropped, 100 + 1 - OUTBOX_LEN as u64);
         assert_eq!(dev.ep.counters.ctrl_rx, 100);
+    }
+
+    #[test]
+    fn credit_that_finds_the_outbox_full_is_sent_later() {
+        use super::super::link::Credit;
+        let mut dev = Side::new(Role::Device, 1);
+        let Side { ep, chans, .. } = &mut *dev;
+        chans[5] = Chan::Open(Credit { window: 1000, ..Credit::default() });
+        while ep.outbox.len() < OUTBOX_LEN {
+            ep.send_ctrl(&Ctrl::DeallocAck { channel: 1 });
+        }
+        ep.consumed(chans, 5, 2000);
+        assert_eq!(ep.counters.ctrl_dropped, 0);
+        // Still owed: nothing is queued until there is room.
+        ep.retry_credits(chans);
+        assert_eq!(ep.outbox.len(), OUTBOX_LEN);
+        let mut frag = [0u8; 4096];
+        while ep.outbox.next_fragment(&mut frag, 64).is_some() {}
+        ep.retry_credits(chans);
+        let n = ep.outbox.next_fragment(&mut frag, 64).unwrap();
+        assert_eq!(Ctrl::parse(&frag[HDR_LEN..n]), Ok(Ctrl::Credit { channel: 5, consumed: 2000 + 64 }));
+        // Sent once.
+        ep.retry_credits(chans);
+        assert!(ep.outbox.is_empty());
     }
 
     #[test]

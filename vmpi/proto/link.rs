@@ -486,17 +486,39 @@ impl Link {
     }
 
     /// Our user consumed an SDU of `len` bytes from `channel`; returns the
-    /// `CREDIT` to send when half a window was consumed since the last.
+    /// `CREDIT` to send when half a window was consumed since the last
+    /// (as [`Link::consume`], then [`Link::credit_due`] and
+    /// [`Link::credit_queued`]).
     pub fn consumed(&mut self, chans: &mut [Chan], channel: u16, len: usize) -> Option<Ctrl> {
-        let Some(Chan::Open(c)) = chans.get_mut(channel as usize) else {
-            return None;
-        };
-        c.consumed = c.consumed.wrapping_add(cost(len));
-        if c.consumed.wrapping_sub(c.advertised) >= c.window / 2 {
-            c.advertised = c.consumed;
-            return Some(Ctrl::Credit { channel, consumed: c.consumed });
+        self.consume(chans, channel, len);
+        let m = self.credit_due(chans, channel)?;
+        self.credit_queued(chans, channel);
+        Some(m)
+    }
+
+    /// Our user consumed an SDU of `len` bytes from `channel`.
+    pub fn consume(&mut self, chans: &mut [Chan], channel: u16, len: usize) {
+        if let Some(Chan::Open(c)) = chans.get_mut(channel as usize) {
+            c.consumed = c.consumed.wrapping_add(cost(len));
         }
-        None
+    }
+
+    /// The `CREDIT` that open flow `channel` owes its peer: half a window
+    /// or more was consumed since the last one queued.
+    pub fn credit_due(&self, chans: &[Chan], channel: u16) -> Option<Ctrl> {
+        match chans.get(channel as usize) {
+            Some(Chan::Open(c)) if c.consumed.wrapping_sub(c.advertised) >= c.window / 2 => {
+                Some(Ctrl::Credit { channel, consumed: c.consumed })
+            }
+            _ => None,
+        }
+    }
+
+    /// The `CREDIT` from [`Link::credit_due`] was queued.
+    pub fn credit_queued(&mut self, chans: &mut [Chan], channel: u16) {
+        if let Some(Chan::Open(c)) = chans.get_mut(channel as usize) {
+            c.advertised = c.consumed;
+        }
     }
 }
 

@@ -13,3 +13,4 @@ pub mod provider_sum;
 /// VMPI's wire format and control protocol (`vmpi/proto/`).
 #[path = "../../../vmpi/proto/mod.rs"]
 pub mod vmpi_proto;
+

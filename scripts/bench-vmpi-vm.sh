@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test VM (scripts/bench-vmpi.sh boots it): VMPI's goodput and
+# SDU rate over the size sweep, both ways, and side by side in the same
+# run the baselines: UDP over a veth pair between two network namespaces,
+# and virtio-net through vdpa_sim_net + virtio_vdpa (Ethernet frames out
+# and back in on one interface, sizes up to its MTU). Every measurement is
+# one `result ...` line of vmpi-perf in $1/raw.txt.
+#
+# usage: scripts/bench-vmpi-vm.sh OUTDIR [REPEAT]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../selftests/lib.sh
+source "$root/selftests/lib.sh"
+out=$1 repeat=${2:-3}
+perf=$root/target/release/vmpi-perf
+raw=$out/raw.txt
+mkdir -p "$out"
+: >"$raw"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	ip netns del rvio-a 2>/dev/null || true
+	ip netns del rvio-b 2>/dev/null || true
+	vdpa dev del vmpi0 2>/dev/null || true
+	vdpa dev del simnet0 2>/dev/null || true
+}
+trap cleanup EXIT
+
+{
+	echo "kernel $(uname -r), $(grep -c processor /proc/cpuinfo) CPUs"
+	config=$(bash -c ". '$root/scripts/lib.sh' && rvio_kdir")/.config
+	echo "debug options: $(for o in KASAN PROVE_LOCKING KFENCE DEBUG_KMEMLEAK; do
+		grep -qs "^CONFIG_$o=y" "$config" && printf '%s ' $o; done)"
+} >"$out/vm.txt"
+
+echo "== VMPI: vmpi_host + virtio_vdpa + vmpi_guest"
+modprobe -a vdpa vringh vhost_iotlb virtio_vdpa
+insmod "$root/vmpi.ko"
+insmod "$root/vmpi_host.ko"
+insmod "$root/vmpi_guest.ko"
+vdpa dev add mgmtdev vmpi name vmpi0
+WAIT_SECS=20 wait_for vmpi_link_up vmpi0
+h=$(vmpi_core_dev host vmpi0)
+g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+"$perf" server --dev "/dev/$h" --name perf &
+pids+=($!)
+sleep 1
+"$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" | tee -a "$raw"
+"$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" --down | tee -a "$raw"
+
+echo "== UDP over veth between two network namespaces"
+ip netns add rvio-a
+ip netns add rvio-b
+ip link add va netns rvio-a type veth peer name vb netns rvio-b
+ip -n rvio-a addr add 10.99.0.1/24 dev va
+ip -n rvio-b addr add 10.99.0.2/24 dev vb
+ip -n rvio-a link set va up
+ip -n rvio-b link set vb up
+ip -n rvio-a link set lo up
+ip -n rvio-b link set lo up
+ip netns exec rvio-b "$perf" udp-server --port 5201 &
+pids+=($!)
+ip netns exec rvio-a "$perf" udp-server --port 5301 &
+pids+=($!)
+sleep 1
+ip netns exec rvio-a "$perf" udp-client --to 10.99.0.2 --port 5201 --sweep --repeat "$repeat" | tee -a "$raw"
+ip netns exec rvio-b "$perf" udp-client --to 10.99.0.1 --port 5301 --sweep --repeat "$repeat" --down | tee -a "$raw"
+
+echo "== virtio-net: vdpa_sim_net + virtio_vdpa (frames loop back on one interface)"
+modprobe vdpa_sim_net
+vdpa dev add mgmtdev vdpasim_net name simnet0
+ifname=
+wait_ifname() {
+	ifname=$(basename "$(ls -d /sys/bus/vdpa/devices/simnet0/virtio*/net/* 2>/dev/null | head -n 1)" 2>/dev/null)
+	[ -n "$ifname" ] && [ "$ifname" != . ]
+}
+WAIT_SECS=20 wait_for wait_ifname
+ip link set "$ifname" up
+sleep 1
+"$perf" packet --ifname "$ifname" --sweep --repeat "$repeat" | tee -a "$raw"
+echo "== bench done"

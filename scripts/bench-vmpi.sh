@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench-vmpi`: VMPI's goodput and SDU rate against UDP over veth and
+# virtio-net over vdpa_sim_net, side by side in one test-VM run
+# (scripts/bench-vmpi-vm.sh), each point repeated. Writes
+# results/vmpi/{raw.txt,results.csv,results.md,goodput.png} and the table
+# into README.md between the bench-vmpi markers. A benchmark, not a test:
+# this machine is emulated (TCG) and noisy; compare the ratios.
+#
+# usage: scripts/bench-vmpi.sh [REPEAT]   (default 3)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$RVIO_ROOT"
+repeat=${1:-3}
+out=results/vmpi
+if ! python3 -c 'import matplotlib' 2>/dev/null; then
+	sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get install -y -q python3-matplotlib >/dev/null || rvio_log "bench: no matplotlib, no plot"
+fi
+PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
+rm -rf "$out"
+mkdir -p "$out"
+scripts/vm-run.sh --timeout 3600 --name bench-vmpi -- scripts/bench-vmpi-vm.sh "$RVIO_ROOT/$out" "$repeat"
+commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || echo "+changes")
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+note="commit $commit, $(date -u +%Y-%m-%d), $(sed -n 1p "$out/vm.txt"), debug: $(sed -n 's/^debug options: //p' "$out/vm.txt")under $(cat "$RVIO_CACHE"/accel-* 2>/dev/null | head -n 1 || echo '?') on $cpu, $repeat repeats"
+python3 scripts/bench-report.py "$out" "$note"
+# The latest table goes into the README.
+python3 - "$out/results.md" <<'PY'
+import re, sys
+table = open(sys.argv[1]).read()
+readme = open("README.md").read()
+begin, end = "<!-- bench-vmpi:begin -->", "<!-- bench-vmpi:end -->"
+if begin in readme:
+    readme = re.sub(re.escape(begin) + ".*?" + re.escape(end), begin + "\n" + table + end, readme, flags=re.S)
+    open("README.md", "w").write(readme)
+PY
+rvio_log "bench: results in $out/ (README.md table updated)"

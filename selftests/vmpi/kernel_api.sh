@@ -1,0 +1,125 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# VMPI's in-kernel API (include/rvio/vmpi.h: vmpi_dev_find, vmpi_port_*),
+# used by the test module vmpi_echo on the host side of a device in one
+# kernel: its rx callback and sends echo SDUs from a guest file byte for
+# byte; a flood of 2000 SDUs hits back-pressure (-EAGAIN) and resumes on
+# write_space with nothing lost; rmmod of the user under traffic; vdpa dev
+# del under an open port calls down (-ENODEV) and the user closes cleanly.
+source "$(dirname "$0")/../lib.sh"
+
+core_ko=$(rvio_ko vmpi)
+host_ko=$(rvio_ko vmpi_host)
+guest_ko=$(rvio_ko vmpi_guest)
+echo_ko=$(rvio_ko vmpi_echo)
+BIND_RAW=$(((1 << 30) | (4 << 16) | (0xB9 << 8) | 1))
+
+cleanup() {
+	[ -n "${traffic:-}" ] && kill "$traffic" 2>/dev/null
+	rmmod vmpi_echo 2>/dev/null
+	vdpa dev del vmpi0 2>/dev/null
+	rmmod vmpi_guest vmpi_host vmpi 2>/dev/null
+	modprobe -r virtio_vdpa 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap_print_header
+[ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] && [ -f "$echo_ko" ] ||
+	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
+modprobe -r vhost_vdpa 2>/dev/null
+modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&
+	insmod "$guest_ko" && vdpa dev add mgmtdev vmpi name vmpi0 &&
+	WAIT_SECS=20 wait_for vmpi_link_up vmpi0 ||
+	ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
+h=$(vmpi_core_dev host vmpi0)
+g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+ktap_print_msg "host side /dev/$h, guest side /dev/$g"
+ktap_set_plan 7
+
+unbound_before=$(cat /sys/class/misc/"$g"/drops_bad_channel)
+klog_mark
+ktap_test_result "vmpi_echo finds the host side and opens channels 9 and 10" insmod "$echo_ko"
+
+echo_ok() {
+	python3 - "/dev/$g" "$BIND_RAW" <<'PY'
+import os, select, struct, sys, fcntl
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.ioctl(fd, int(sys.argv[2]), struct.pack("I", 9))
+bad = 0
+for n in list(range(0, 4001, 250)) + [1, 4096, 16384, 65535] * 3:
+    data = os.urandom(n)
+    os.write(fd, data)
+    if not select.select([fd], [], [], 20)[0]:
+        print("# no echo of %d bytes" % n)
+        sys.exit(1)
+    got = os.read(fd, 65536)
+    if got != data:
+        print("# echo of %d bytes came back as %d bytes" % (n, len(got)))
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+}
+ktap_test_result "rx callback and send: 29 SDUs of 0 to 65535 bytes echoed byte for byte" echo_ok
+
+flood_done() { klog_since_mark | grep -q "vmpi_echo: flood of 2000 SDUs sent"; }
+flood_waited() {
+	local w
+	w=$(klog_since_mark | sed -n 's/.*flood of 2000 SDUs sent, waited for room \([0-9]*\) times.*/\1/p')
+	ktap_print_msg "the flood waited for room ${w:-?} times"
+	[ "${w:-0}" -gt 0 ]
+}
+flood_arrived() {
+	local n
+	n=$(($(cat /sys/class/misc/"$g"/drops_bad_channel) - unbound_before))
+	ktap_print_msg "guest counted $n flood SDUs (channel 10 is unbound there: drops_bad_channel)"
+	[ "$n" = 2000 ]
+}
+WAIT_SECS=120 wait_for flood_done
+ktap_test_result "back-pressure: send said EAGAIN, write_space resumed the flood" flood_waited
+ktap_test_result "the flood's 2000 SDUs all crossed, none lost" flood_arrived
+
+# Guest traffic on the echo channel while the in-kernel user goes.
+traffic_start() {
+	python3 - "/dev/$g" "$BIND_RAW" <<'PY' &
+import errno, fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+fcntl.ioctl(fd, int(sys.argv[2]), struct.pack("I", 9))
+while True:
+    for _ in range(16):
+        try:
+            os.write(fd, os.urandom(1500))
+        except OSError as e:
+            if e.errno != errno.EAGAIN:
+                sys.exit(0)
+    while True:
+        try:
+            os.read(fd, 65536)
+        except OSError as e:
+            if e.errno != errno.EAGAIN:
+                sys.exit(0)
+            break
+PY
+	traffic=$!
+}
+traffic_start
+sleep 2
+klog_mark
+unload_ok() {
+	rmmod vmpi_echo && klog_since_mark | grep "vmpi_echo: unloading" | sed 's/^/# /'
+}
+ktap_test_result "rmmod of the in-kernel user under traffic" unload_ok
+insmod "$echo_ko"
+sleep 2
+klog_mark
+del_ok() {
+	vdpa dev del vmpi0 &&
+		WAIT_SECS=10 wait_for eval 'klog_since_mark | grep -q "echo port down (ENODEV)"' &&
+		klog_since_mark | grep -q "flood port down (ENODEV)"
+}
+ktap_test_result "vdpa dev del under an open port: down(ENODEV) for each port" del_ok
+ktap_test_result "the user closes its ports after the device went away" rmmod vmpi_echo
+kill "$traffic" 2>/dev/null
+wait "$traffic" 2>/dev/null
+traffic=
+ktap_finished

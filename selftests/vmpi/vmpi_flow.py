@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Flows by application name between the host and guest sides of one VMPI
+device (two /dev/vmpiN in one kernel): registration, allocation and
+acceptance, an unknown name, an allocation that times out, the ioctls'
+errors, credit (back-pressure without drops), close and reopen, and 64
+flows at once with interleaved traffic both ways. Prints `ok - ...` /
+`not ok - ...` lines (flows.sh turns them into KTAP); exits 1 on any
+failure.
+
+usage: vmpi_flow.py HOST_DEV GUEST_DEV GUEST_KO"""
+import errno
+import fcntl
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+NAME_MAX = 64
+
+
+def iow(nr, size):
+    return (1 << 30) | (size << 16) | (0xB9 << 8) | nr
+
+
+REGISTER = iow(2, NAME_MAX)
+ACCEPT = iow(3, NAME_MAX)
+ALLOC = iow(4, 2 * NAME_MAX + 8)
+# Flow credit: a window of 4 * (65535 + 64) units, an SDU costs len + 64.
+WINDOW_SDUS_64K = 4
+failed = 0
+
+
+def result(ok, what):
+    global failed
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    if not ok:
+        failed += 1
+
+
+def name(s):
+    b = s.encode() if isinstance(s, str) else s
+    return b.ljust(NAME_MAX, b"\0")
+
+
+def register(fd, app):
+    return fcntl.ioctl(fd, REGISTER, name(app))
+
+
+def accept(fd, app):
+    # A mutable buffer: fcntl.ioctl returns the ioctl's value (the channel).
+    return fcntl.ioctl(fd, ACCEPT, bytearray(name(app)))
+
+
+def alloc(fd, dst, src="", timeout_ms=0, reserved=0):
+    return fcntl.ioctl(fd, ALLOC, bytearray(name(dst) + name(src) + struct.pack("II", timeout_ms, reserved)))
+
+
+def errno_of(fn):
+    try:
+        fn()
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def recv(fd, timeout=20.0):
+    r, _, _ = select.select([fd], [], [], timeout)
+    if not r:
+        raise TimeoutError("no SDU within %ss" % timeout)
+    return os.read(fd, 65536)
+
+
+def readable(fd, timeout):
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+def writable(fd, timeout):
+    return bool(select.select([], [fd], [], timeout)[1])
+
+
+def connect(host_path, guest_path, app, reg):
+    """A flow guest -> host application `app` registered on `reg`."""
+    g = os.open(guest_path, os.O_RDWR)
+    h = os.open(host_path, os.O_RDWR)
+    out = {}
+
+    def do_alloc():
+        try:
+            out["ch"] = alloc(g, app, "client")
+        except OSError as e:
+            out["err"] = e
+
+    t = threading.Thread(target=do_alloc)
+    t.start()
+    hch = accept(h, app)
+    t.join(20)
+    if "err" in out:
+        raise out["err"]
+    return g, h, out.get("ch"), hch
+
+
+host_path, guest_path = sys.argv[1], sys.argv[2]
+channels = int(open("/sys/class/misc/%s/channels" % os.path.basename(host_path)).read())
+half = channels // 2
+
+# --- registration and its errors --------------------------------------------
+reg = os.open(host_path, os.O_RDWR)
+register(reg, "srv")
+other = os.open(host_path, os.O_RDWR)
+result(errno_of(lambda: register(other, "srv")) == errno.EADDRINUSE, "register a registered name: EADDRINUSE")
+result(errno_of(lambda: register(other, "")) == errno.EINVAL, "register an empty name: EINVAL")
+result(errno_of(lambda: register(other, "a b")) == errno.EINVAL, "register a name with a space: EINVAL")
+result(errno_of(lambda: register(other, b"a\0b")) == errno.EINVAL, "register a name with a NUL inside: EINVAL")
+result(errno_of(lambda: accept(other, "nosuch")) == errno.ENOENT, "accept for an unregistered name: ENOENT")
+fl = fcntl.fcntl(other, fcntl.F_GETFL)
+fcntl.fcntl(other, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+result(errno_of(lambda: accept(other, "srv")) == errno.EAGAIN, "non-blocking accept with an empty backlog: EAGAIN")
+os.close(other)
+result(errno_of(lambda: os.write(reg, b"x")) == errno.ENOTCONN, "write on a registration: ENOTCONN")
+
+g = os.open(guest_path, os.O_RDWR)
+result(errno_of(lambda: alloc(g, "srv", reserved=1)) == errno.EINVAL, "alloc with a nonzero reserved field: EINVAL")
+result(errno_of(lambda: alloc(g, "srv", timeout_ms=60001)) == errno.EINVAL, "alloc with a timeout above 60 s: EINVAL")
+result(errno_of(lambda: alloc(g, "")) == errno.EINVAL, "alloc to an empty name: EINVAL")
+result(errno_of(lambda: alloc(g, "nosuch")) == errno.ENOENT, "alloc to an unknown name: ENOENT")
+os.close(g)
+
+# --- one flow: allocation, data both ways, credit ---------------------------
+g, h, gch, hch = connect(host_path, guest_path, "srv", reg)
+result(gch == hch and half <= gch < channels,
+       "alloc by name: guest and host agree on channel %s, from the guest's half" % gch)
+result(errno_of(lambda: alloc(g, "srv")) == errno.EISCONN, "alloc on an open flow: EISCONN")
+result(errno_of(lambda: accept(g, "srv")) == errno.EINVAL, "accept on an open flow: EINVAL")
+flows = int(open("/sys/class/misc/%s/flows" % os.path.basename(host_path)).read())
+result(flows == 1, "sysfs flows: 1 open flow on the host side (%d)" % flows)
+
+sizes = list(range(0, 4001, 250)) + [1, 4096, 16384, 65535]
+bad = []
+for src, dst, way in ((g, h, "guest to host"), (h, g, "host to guest")):
+    for n in sizes:
+        data = os.urandom(n)
+        os.write(src, data)
+        got = recv(dst)
+        if got != data:
+            bad.append("%s %d: read %d bytes" % (way, n, len(got)))
+for b in bad[:5]:
+    print("# " + b)
+result(not bad, "flow: SDUs of 0 to 65535 bytes both ways, byte for byte")
+
+# Credit, on a fresh flow (a used one may have credit not yet given back:
+# CREDIT goes out per half window): without a reader, the window takes
+# exactly 4 SDUs of 64 KiB.
+os.close(g)
+os.close(h)
+g, h, _, _ = connect(host_path, guest_path, "srv", reg)
+fcntl.fcntl(g, fcntl.F_SETFL, fcntl.fcntl(g, fcntl.F_GETFL) | os.O_NONBLOCK)
+big = [os.urandom(65535) for _ in range(WINDOW_SDUS_64K + 1)]
+sent = 0
+for b in big:
+    if errno_of(lambda: os.write(g, b)) != 0:
+        break
+    sent += 1
+result(sent == WINDOW_SDUS_64K, "credit: %d SDUs of 64 KiB fit the window, then EAGAIN (%d)" % (WINDOW_SDUS_64K, sent))
+result(not writable(g, 0.5), "credit: poll reports no POLLOUT while the window is full")
+got = [recv(h), recv(h)]
+result(writable(g, 10), "credit: reading half the window gives POLLOUT back (CREDIT message)")
+os.write(g, big[sent])
+got += [recv(h) for _ in range(sent - 1)]
+result(got == big[:sent + 1], "credit: every SDU arrives, in order, none dropped")
+hd = "/sys/class/misc/%s/" % os.path.basename(host_path)
+drops = [int(open(hd + f).read()) for f in ("drops_no_credit", "drops_rx_full")]
+result(drops == [0, 0], "credit: no drops (no_credit, rx_full = %s)" % drops)
+
+# --- close and reopen ----------------------------------------------------
+os.write(g, b"last words")
+os.close(g)
+result(recv(h) == b"last words", "close: an SDU written before close is delivered")
+result(errno_of(lambda: os.read(h, 100)) == errno.ECONNRESET, "close: then the peer's read says ECONNRESET")
+result(errno_of(lambda: os.write(h, b"x")) == errno.EPIPE, "close: and the peer's write says EPIPE")
+os.close(h)
+g, h, gch2, hch2 = connect(host_path, guest_path, "srv", reg)
+os.write(h, b"again")
+result(gch2 == hch2 and recv(g) == b"again", "reopen: a new flow to the same name works (channel %s)" % gch2)
+os.close(g)
+os.close(h)
+
+# --- timeout: a registered name that never accepts ------------------------
+slow = os.open(host_path, os.O_RDWR)
+register(slow, "slow")
+g = os.open(guest_path, os.O_RDWR)
+t0 = time.monotonic()
+e = errno_of(lambda: alloc(g, "slow", timeout_ms=500))
+dt = time.monotonic() - t0
+result(e == errno.ETIMEDOUT and 0.45 <= dt < 5, "alloc to a name that never accepts: ETIMEDOUT after %.2f s" % dt)
+time.sleep(0.5)
+result(not readable(slow, 0.2), "timeout: the peer's pending request was cancelled (backlog empty)")
+# The file is idle again: a second allocation works.
+out = {}
+t = threading.Thread(target=lambda: out.setdefault("ch", alloc(g, "slow", timeout_ms=10000)))
+t.start()
+acc = os.open(host_path, os.O_RDWR)
+result(readable(slow, 10), "registration: poll reports POLLIN while an allocation waits")
+ach = accept(acc, "slow")
+t.join(20)
+result(out.get("ch") == ach, "after a timeout the same file allocates again (channel %s)" % ach)
+for fd in (g, acc, slow):
+    os.close(fd)
+
+# --- 64 flows at once, interleaved traffic both ways ------------------------
+N = 64
+gfd, hfd = [], []
+while len(gfd) < N:
+    batch = []
+    for _ in range(min(16, N - len(gfd))):
+        fd = os.open(guest_path, os.O_RDWR | os.O_NONBLOCK)
+        result_e = errno_of(lambda: alloc(fd, "srv"))
+        if result_e != errno.EAGAIN:
+            print("# non-blocking alloc said %s" % os.strerror(result_e))
+        batch.append(fd)
+    for _ in batch:
+        fd = os.open(host_path, os.O_RDWR)
+        accept(fd, "srv")
+        hfd.append(fd)
+    for fd in batch:
+        writable(fd, 10)
+        alloc(fd, "srv")  # the result: the channel
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        gfd.append(fd)
+flows = int(open(hd + "flows").read())
+result(flows == N, "64 flows: all allocated (host flows = %d)" % flows)
+ROUNDS = 8
+bad = []
+for r in range(ROUNDS):
+    for i in range(N):
+        os.write(gfd[i], b"g%d.%d:" % (i, r) + os.urandom(r * 97))
+        os.write(hfd[i], b"h%d.%d:" % (i, r) + os.urandom(r * 131))
+for r in range(ROUNDS):
+    for i in range(N):
+        a, b = recv(hfd[i]), recv(gfd[i])
+        if not a.startswith(b"g%d.%d:" % (i, r)) or len(a) != len(b"g%d.%d:" % (i, r)) + r * 97:
+            bad.append("host flow %d round %d got %r" % (i, r, a[:12]))
+        if not b.startswith(b"h%d.%d:" % (i, r)) or len(b) != len(b"h%d.%d:" % (i, r)) + r * 131:
+            bad.append("guest flow %d round %d got %r" % (i, r, b[:12]))
+for b in bad[:5]:
+    print("# " + b)
+result(not bad, "64 flows: %d interleaved SDUs each way arrive on their own flow, in order" % (N * ROUNDS))
+for fd in gfd + hfd:
+    os.close(fd)
+
+# --- the guest side goes away under an open flow --------------------------
+g, h, _, _ = connect(host_path, guest_path, "srv", reg)
+os.write(g, b"before")
+recv(h)
+rc = subprocess.run(["rmmod", "vmpi_guest"]).returncode
+e_guest = errno_of(lambda: os.write(g, b"x"))
+e_host = errno_of(lambda: recv(h, 10))
+result(rc == 0 and e_guest == errno.ENODEV and e_host == errno.ECONNRESET,
+       "guest driver removed under a flow: guest file ENODEV (%s), host flow ECONNRESET (%s)"
+       % (errno.errorcode.get(e_guest), errno.errorcode.get(e_host)))
+os.close(g)
+os.close(h)
+subprocess.run(["insmod", sys.argv[3]], check=True)
+guest_path = None
+for _ in range(200):
+    for d in os.listdir("/sys/class/misc"):
+        try:
+            if d.startswith("vmpi") and open("/sys/class/misc/%s/role" % d).read().strip() == "guest" and \
+                    open("/sys/class/misc/%s/link" % d).read().strip() == "up":
+                guest_path = "/dev/" + d
+        except OSError:
+            pass
+    if guest_path:
+        break
+    time.sleep(0.1)
+ok = False
+if guest_path:
+    g, h, _, _ = connect(host_path, guest_path, "srv", reg)
+    os.write(g, b"back")
+    ok = recv(h) == b"back"
+    os.close(g)
+    os.close(h)
+result(ok, "guest driver reloaded: a new flow to the registered name works (%s)" % guest_path)
+os.close(reg)
+time.sleep(0.5)
+flows = int(open(hd + "flows").read())
+apps = int(open(hd + "apps").read())
+result(flows == 0 and apps == 0, "closing every file releases every flow and name (flows %d, apps %d)" % (flows, apps))
+sys.exit(1 if failed else 0)

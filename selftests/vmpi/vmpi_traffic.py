@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Traffic through a VMPI device until it goes away: FLOWS flows from the
+guest side to application "sink" on the host side, plus raw channel 7,
+each with a writer and a reader thread on both sides, all blocking. Prints
+`running` once traffic flows, then waits for every thread to end with an
+error and prints one line per side: `host ENODEV=4 ...` (the errno names
+the threads ended with, counted). Exits 1 if a thread saw an unexpected
+result (a corrupt SDU, a clean end).
+
+usage: vmpi_traffic.py HOST_DEV GUEST_DEV FLOWS"""
+import collections
+import errno
+import fcntl
+import os
+import struct
+import sys
+import threading
+
+NAME_MAX = 64
+REGISTER = (1 << 30) | (NAME_MAX << 16) | (0xB9 << 8) | 2
+ACCEPT = (1 << 30) | (NAME_MAX << 16) | (0xB9 << 8) | 3
+ALLOC = (1 << 30) | ((2 * NAME_MAX + 8) << 16) | (0xB9 << 8) | 4
+BIND_RAW = (1 << 30) | (4 << 16) | (0xB9 << 8) | 1
+
+
+def name(s):
+    return s.encode().ljust(NAME_MAX, b"\0")
+
+
+host_path, guest_path, nflows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ends = {"host": collections.Counter(), "guest": collections.Counter()}
+bad = []
+lock = threading.Lock()
+started = threading.Barrier(4 * (nflows + 1) + 1)
+
+
+def writer(side, fd, tag):
+    started.wait()
+    n = 0
+    try:
+        while True:
+            os.write(fd, tag + struct.pack("<I", n) + bytes(n % 3000))
+            n += 1
+    except OSError as e:
+        with lock:
+            ends[side][errno.errorcode[e.errno]] += 1
+
+
+def reader(side, fd, tag, raw):
+    started.wait()
+    n = 0
+    try:
+        while True:
+            sdu = os.read(fd, 65536)
+            if not raw:
+                # A flow is lossless and in order.
+                if sdu[:len(tag)] != tag or struct.unpack("<I", sdu[len(tag):len(tag) + 4])[0] != n:
+                    with lock:
+                        bad.append("%s %r: SDU %d out of order" % (side, tag, n))
+                    return
+            n += 1
+    except OSError as e:
+        with lock:
+            ends[side][errno.errorcode[e.errno]] += 1
+
+
+reg = os.open(host_path, os.O_RDWR)
+fcntl.ioctl(reg, REGISTER, name("sink"))
+pairs = []
+for i in range(nflows):
+    g = os.open(guest_path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        fcntl.ioctl(g, ALLOC, bytearray(name("sink") + name("traffic") + struct.pack("II", 10000, 0)))
+    except BlockingIOError:
+        pass
+    h = os.open(host_path, os.O_RDWR)
+    fcntl.ioctl(h, ACCEPT, bytearray(name("sink")))
+    fcntl.fcntl(g, fcntl.F_SETFL, 0)
+    fcntl.ioctl(g, ALLOC, bytearray(name("sink") + name("traffic") + struct.pack("II", 10000, 0)))
+    pairs.append((g, h, False))
+g = os.open(guest_path, os.O_RDWR)
+h = os.open(host_path, os.O_RDWR)
+fcntl.ioctl(g, BIND_RAW, struct.pack("I", 7))
+fcntl.ioctl(h, BIND_RAW, struct.pack("I", 7))
+pairs.append((g, h, True))
+# (thread, side, raw): the host's raw channel outlives a guest restart.
+threads = []
+for i, (g, h, raw) in enumerate(pairs):
+    for side, w, r in (("guest", g, h), ("host", h, g)):
+        tag = b"%s%d:" % (side.encode(), i)
+        other = "host" if side == "guest" else "guest"
+        threads.append((threading.Thread(target=writer, args=(side, w, tag), daemon=True), side, raw))
+        threads.append((threading.Thread(target=reader, args=(other, r, tag, raw), daemon=True), other, raw))
+for t, _, _ in threads:
+    t.start()
+started.wait()
+print("running", flush=True)
+for t, side, raw in threads:
+    if not (side == "host" and raw):
+        t.join()
+for t, side, raw in threads:
+    if side == "host" and raw:
+        t.join(3)
+alive = sum(1 for t, _, _ in threads if t.is_alive())
+for side in ("host", "guest"):
+    print(side, " ".join("%s=%d" % kv for kv in sorted(ends[side].items())), flush=True)
+print("host raw threads still running: %d" % alive, flush=True)
+for b in bad[:5]:
+    print("# " + b)
+sys.exit(1 if bad else 0)

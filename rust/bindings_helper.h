@@ -20,3 +20,7 @@
 #include "../vmpi/vmpi_core_exports.h"
 /* The C half of rust/dwork.rs. */
 #include "dwork_glue.h"
+/* The C halves of rust/sysfs_dir.rs and rust/vf_hook.rs (sriov_hook). */
+#include "sysfs_dir_glue.h"
+#include "vf_hook_glue.h"
+#include <linux/rtnetlink.h>

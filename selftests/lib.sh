@@ -14,6 +14,18 @@ rvio_ko() {
 	echo "$RVIO_ROOT/$1.ko"
 }
 
+# ktap_test_result with its command's words kept as given (the kernel's
+# helper runs an unquoted $@, which splits arguments with spaces).
+ktap_check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		ktap_test_pass "$desc"
+	else
+		ktap_test_fail "$desc"
+	fi
+}
+
 # Retry "$@" every 0.1 s for up to ${WAIT_SECS:-5} s.
 wait_for() {
 	local i
@@ -91,3 +103,21 @@ run_py_ktap() {
 	fi
 }
 
+# SR-IOV hook: write "$2" (a line) to /sys/kernel/sriov_hook/$1.
+hook_w() {
+	printf '%s\n' "$2" >"/sys/kernel/sriov_hook/$1"
+}
+
+# The `ip link show` line of VF $2 of PF $1.
+vf_line() {
+	ip link show dev "$1" | grep -E "^ +vf $2 "
+}
+
+# A new netdevsim device with id $1, one port and $2 VFs: prints the
+# port's interface name.
+nsim_pf() {
+	local sysdev=/sys/bus/netdevsim/devices/netdevsim$1 ifname
+	modprobe netdevsim && echo "$1 1" >/sys/bus/netdevsim/new_device &&
+		wait_for [ -d $sysdev/net ] && ifname=$(ls $sysdev/net | head -n 1) && [ -n "$ifname" ] &&
+		echo "$2" >$sysdev/sriov_numvfs && echo "$ifname"
+}

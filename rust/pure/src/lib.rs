@@ -14,3 +14,7 @@ pub mod provider_sum;
 #[path = "../../../vmpi/proto/mod.rs"]
 pub mod vmpi_proto;
 
+/// The SR-IOV hook's sysfs lines, VF policy and its checks, routes
+/// (`drivers/sriov_hook/policy.rs`).
+#[path = "../../../drivers/sriov_hook/policy.rs"]
+pub mod sriov_policy;

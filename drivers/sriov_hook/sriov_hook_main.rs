@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `sriov_hook`: the SR-IOV hook (docs/sriov-hook.md). Attached to an
+//! SR-IOV PF `net_device` through `/sys/kernel/sriov_hook/`, it sits in
+//! the PF driver's VF-configuration path (`ndo_set_vf_*`, through
+//! `rust/vf_hook.rs`): every `ip link set PF vf N ...` is checked against
+//! the VF's policy ([`policy::check`]), passed to the driver's own op and
+//! counted. A policy assigns a VF to a domain with its MAC, VLANs, rate
+//! cap, spoof checking and trust; the hook applies it through the driver
+//! and reports the domain's MAC as a route "direct via VF" while the VF
+//! exists, the software path otherwise. The number of VFs of a PCI PF is
+//! set as through its `sriov_numvfs`.
+//!
+//! Locking: RTNL, then the state mutex. `ip link` calls come with RTNL;
+//! the sysfs files take it; only enabling VFs runs without it (the PF
+//! driver may take it).
+
+use core::fmt::Write;
+use kernel::fmt;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
+
+#[path = "../../rust/bindings.rs"]
+mod bindings;
+#[path = "../../rust/errno.rs"]
+pub mod errno;
+// Pure logic, shared with the host crate rust/pure.
+#[path = "policy.rs"]
+pub mod policy;
+#[path = "../../rust/sysfs_buf.rs"]
+pub mod sysfs_buf;
+#[path = "../../rust/sysfs_dir.rs"]
+pub mod sysfs_dir;
+#[path = "../../rust/vf_hook.rs"]
+pub mod vf_hook;
+
+use policy::{IfName, Mac, MacFmt, Policy, PolicyCmd, VfRequest, Violation};
+use sysfs_buf::SysfsBuf;
+use sysfs_dir::{Attrs, Dir, Mode};
+use vf_hook::{HookId, Hooks, Rtnl, RtnlGuard, VfHandler};
+
+module! {
+    type: SriovHookModule,
+    name: "sriov_hook",
+    author: "rvio developers",
+    description: "SR-IOV hook: VF configuration through PF drivers checked against policy, VF routes",
+    license: "GPL",
+}
+
+/// PFs attached at once.
+const MAX_PFS: usize = 64;
+/// VF policies kept at once.
+const MAX_POLICIES: usize = 1024;
+
+/// An attached PF.
+struct Pf {
+    name: IfName,
+    id: HookId,
+    /// `ip link` VF requests passed to the driver, and refused.
+    accepted: u64,
+    refused: u64,
+}
+
+/// The policy of VF `vf` of the PF named `pf` (kept while the PF is
+/// detached or gone, applied when it is attached again).
+struct Assigned {
+    pf: IfName,
+    vf: u32,
+    policy: Policy,
+}
+
+/// Slots that keep their place, so that removing needs no memory (6.12's
+/// `KVec` has no `remove`).
+struct Slots<T> {
+    v: KVec<Option<T>>,
+    limit: usize,
+}
+
+impl<T> Slots<T> {
+    const fn new(limit: usize) -> Self {
+        Self { v: KVec::new(), limit }
+    }
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.v.iter().flatten()
+    }
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.v.iter_mut().flatten()
+    }
+    /// Takes the first item that `f` says yes to.
+    fn take(&mut self, f: impl Fn(&T) -> bool) -> Option<T> {
+        self.v.iter_mut().find(|s| s.as_ref().is_some_and(&f)).and_then(Option::take)
+    }
+    /// Makes sure that [`Slots::put`] cannot fail: `ENOSPC` at the limit.
+    fn reserve(&mut self) -> Result {
+        if self.v.iter().any(Option::is_none) {
+            return Ok(());
+        }
+        if self.v.len() >= self.limit {
+            return Err(ENOSPC);
+        }
+        Ok(self.v.reserve(1, GFP_KERNEL)?)
+    }
+    /// Adds `x`, in room that [`Slots::reserve`] made.
+    fn put(&mut self, x: T) {
+        match self.v.iter_mut().find(|s| s.is_none()) {
+            Some(s) => *s = Some(x),
+            // Cannot fail after `reserve`.
+            None => drop(self.v.push(Some(x), GFP_KERNEL)),
+        }
+    }
+}
+
+struct State {
+    pfs: Slots<Pf>,
+    assigned: Slots<Assigned>,
+}
+
+impl State {
+    fn pf(&mut self, name: &IfName) -> Option<&mut Pf> {
+        self.pfs.iter_mut().find(|p| p.name == *name)
+    }
+
+    /// The domain that MAC `m` is assigned to, on any VF but `except`.
+    fn owner(&self, m: &Mac, except: (&IfName, u32)) -> Option<u16> {
+        self.assigned
+            .iter()
+            .find(|a| a.policy.mac == *m && (a.pf != *except.0 || a.vf != except.1))
+            .map(|a| a.policy.domain)
+    }
+}
+
+#[pin_data]
+struct Core {
+    #[pin]
+    state: Mutex<State>,
+}
+
+fn violation_errno(v: Violation) -> Error {
+    match v {
+        Violation::OtherDomainMac => errno::eaddrinuse(),
+        Violation::Rate => ERANGE,
+        _ => EPERM,
+    }
+}
+
+/// Applies `p` to VF `vf` of hooked PF `id` through its driver.
+fn apply_policy(rtnl: &Rtnl, id: HookId, vf: u32, p: &Policy) -> Result {
+    let vf = i32::try_from(vf).map_err(|_| EINVAL)?;
+    for req in policy::apply_requests(p).iter().flatten() {
+        vf_hook::apply(rtnl, id, vf, req)?;
+    }
+    Ok(())
+}
+
+/// Applies the policies of the VFs that PF `pf` (hook `id`) has; a
+/// failure is logged and the rest are applied.
+fn apply_all(rtnl: &Rtnl, st: &State, pf: &IfName, id: HookId) {
+    let n = vf_hook::num_vfs(rtnl, id).unwrap_or(0);
+    for a in st.assigned.iter().filter(|a| a.pf == *pf && a.vf < n) {
+        if let Err(e) = apply_policy(rtnl, id, a.vf, &a.policy) {
+            pr_warn!("{} vf {}: policy not applied: error {}\n", pf, a.vf, e.to_errno());
+        }
+    }
+}
+
+fn ifname_cstr(n: &IfName) -> Result<CString> {
+    CString::try_from_fmt(fmt!("{}", n))
+}
+
+impl Core {
+    fn attach(this: ArcBorrow<'_, Self>, name: IfName) -> Result {
+        let rtnl = RtnlGuard::lock();
+        let mut st = this.state.lock();
+        if st.pf(&name).is_some() {
+            return Err(EEXIST);
+        }
+        st.pfs.reserve()?;
+        let id = Hooks::attach(&rtnl, &ifname_cstr(&name)?, &this.into())?;
+        st.pfs.put(Pf { name, id, accepted: 0, refused: 0 });
+        apply_all(&rtnl, &st, &name, id);
+        pr_info!("attached to {}\n", name);
+        Ok(())
+    }
+
+    fn detach(&self, name: IfName) -> Result {
+        let rtnl = RtnlGuard::lock();
+        let mut st = self.state.lock();
+        let pf = st.pfs.take(|p| p.name == name).ok_or(ENOENT)?;
+        vf_hook::detach(&rtnl, pf.id);
+        pr_info!("detached from {}\n", name);
+        Ok(())
+    }
+
+    fn set_num_vfs(&self, name: IfName, n: u16) -> Result {
+        let pci = {
+            let rtnl = RtnlGuard::lock();
+            let mut st = self.state.lock();
+            let id = st.pf(&name).ok_or(ENOENT)?.id;
+            vf_hook::pci_pf(&rtnl, id)?
+        };
+        // Without RTNL: the PF driver may take it.
+        pci.set_num_vfs(n)?;
+        let rtnl = RtnlGuard::lock();
+        let mut st = self.state.lock();
+        if let Some(id) = st.pf(&name).map(|p| p.id) {
+            apply_all(&rtnl, &st, &name, id);
+        }
+        Ok(())
+    }
+
+    fn set_policy(&self, cmd: PolicyCmd) -> Result {
+        let rtnl = RtnlGuard::lock();
+        let mut st = self.state.lock();
+        let (pf, vf) = match cmd {
+            PolicyCmd::Set { pf, vf, .. } | PolicyCmd::Clear { pf, vf } => (pf, vf),
+        };
+        let PolicyCmd::Set { policy, .. } = cmd else {
+            st.assigned.take(|a| a.pf == pf && a.vf == vf).ok_or(ENOENT)?;
+            return Ok(());
+        };
+        if st.owner(&policy.mac, (&pf, vf)).is_some() {
+            return Err(errno::eaddrinuse());
+        }
+        let known = st.assigned.iter().any(|a| a.pf == pf && a.vf == vf);
+        if !known {
+            st.assigned.reserve()?;
+        }
+        if let Some(id) = st.pf(&pf).map(|p| p.id) {
+            if vf < vf_hook::num_vfs(&rtnl, id)? {
+                apply_policy(&rtnl, id, vf, &policy)?;
+            }
+        }
+        if !known {
+            st.assigned.put(Assigned { pf, vf, policy });
+        } else if let Some(a) = st.assigned.iter_mut().find(|a| a.pf == pf && a.vf == vf) {
+            a.policy = policy;
+        }
+        Ok(())
+    }
+}
+
+/// The files of `/sys/kernel/sriov_hook/` (docs/sriov-hook.md).
+const ATTACH: usize = 0;
+const DETACH: usize = 1;
+const ATTACHED: usize = 2;
+const NUMVFS: usize = 3;
+const POLICY: usize = 4;
+const ROUTES: usize = 5;
+
+impl Attrs for Core {
+    const ATTRS: &'static [(&'static kernel::str::CStr, Mode)] = &[
+        (kernel::c_str!("attach"), Mode::WriteOnly),
+        (kernel::c_str!("detach"), Mode::WriteOnly),
+        (kernel::c_str!("attached"), Mode::ReadOnly),
+        (kernel::c_str!("numvfs"), Mode::WriteOnly),
+        (kernel::c_str!("policy"), Mode::ReadWrite),
+        (kernel::c_str!("routes"), Mode::ReadOnly),
+    ];
+
+    fn show(&self, idx: usize, out: &mut SysfsBuf<'_>) {
+        let rtnl = RtnlGuard::lock();
+        let st = self.state.lock();
+        let num_vfs = |name: &IfName| {
+            st.pfs.iter().find(|p| p.name == *name).map(|p| vf_hook::num_vfs(&rtnl, p.id).unwrap_or(0))
+        };
+        match idx {
+            ATTACHED => {
+                for p in st.pfs.iter() {
+                    let n = vf_hook::num_vfs(&rtnl, p.id).unwrap_or(0);
+                    let _ = writeln!(out, "{} num_vfs={} accepted={} refused={}", p.name, n, p.accepted, p.refused);
+                }
+            }
+            POLICY => {
+                for a in st.assigned.iter() {
+                    let _ = writeln!(out, "{} {} {}", a.pf, a.vf, a.policy);
+                }
+            }
+            ROUTES => {
+                for a in st.assigned.iter() {
+                    let n = num_vfs(&a.pf);
+                    let r = policy::route(a.pf, a.vf, n.is_some(), n.unwrap_or(0));
+                    let _ = writeln!(out, "{} domain={} {}", MacFmt(&a.policy.mac), a.policy.domain, r);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn store(this: ArcBorrow<'_, Self>, idx: usize, input: &[u8]) -> Result {
+        let r = match idx {
+            ATTACH => policy::parse_pf(input).map(|n| Core::attach(this, n)),
+            DETACH => policy::parse_pf(input).map(|n| this.detach(n)),
+            NUMVFS => policy::parse_numvfs(input).map(|(pf, n)| this.set_num_vfs(pf, n)),
+            POLICY => policy::parse_policy(input).map(|c| this.set_policy(c)),
+            _ => return Err(EINVAL),
+        };
+        r.map_err(|_| EINVAL)?
+    }
+}
+
+impl VfHandler for Core {
+    fn set(&self, rtnl: &Rtnl, id: HookId, vf: i32, req: &VfRequest) -> Result {
+        let mut st = self.state.lock();
+        let Some(name) = st.pfs.iter().find(|p| p.id == id).map(|p| p.name) else {
+            // Not ours any more (cannot happen under RTNL): pass it on.
+            return vf_hook::apply(rtnl, id, vf, req);
+        };
+        let verdict = match u32::try_from(vf) {
+            Ok(v) => {
+                let policy = st.assigned.iter().find(|a| a.pf == name && a.vf == v).map(|a| a.policy);
+                policy::check(policy.as_ref(), req, |m| st.owner(m, (&name, v)))
+            }
+            // The driver refuses a negative index itself.
+            Err(_) => Ok(()),
+        };
+        let pf = st.pf(&name).ok_or(ENODEV)?;
+        if let Err(v) = verdict {
+            pf.refused += 1;
+            if vf_hook::warn_ratelimit() {
+                pr_warn!("{} vf {}: refused: {}\n", name, vf, v.what());
+            }
+            return Err(violation_errno(v));
+        }
+        let r = vf_hook::apply(rtnl, id, vf, req);
+        if r.is_ok() {
+            pf.accepted += 1;
+        }
+        r
+    }
+
+    fn gone(&self, _rtnl: &Rtnl, id: HookId) {
+        if let Some(p) = self.state.lock().pfs.take(|p| p.id == id) {
+            pr_info!("{} unregistered: detached\n", p.name);
+        }
+    }
+}
+
+struct SriovHookModule {
+    // Dropped in this order: no sysfs call, then no hook, then the state.
+    _dir: Dir<Core>,
+    _hooks: Hooks<Core>,
+}
+
+impl kernel::Module for SriovHookModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let core = Arc::pin_init(
+            pin_init!(Core {
+                state <- new_mutex!(
+                    State { pfs: Slots::new(MAX_PFS), assigned: Slots::new(MAX_POLICIES) },
+                    "sriov_hook::Core::state"
+                ),
+            }),
+            GFP_KERNEL,
+        )?;
+        let hooks = Hooks::new()?;
+        let dir = Dir::new(kernel::c_str!("sriov_hook"), core)?;
+        Ok(Self { _dir: dir, _hooks: hooks })
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C half of rvio's sysfs directory abstraction: see rust/sysfs_dir_glue.h.
+ */
+#include <linux/kobject.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+
+#include "sysfs_dir_glue.h"
+
+struct rvio_sysfs_dir {
+	struct kobject kobj;
+	struct rvio_sysfs_dir_ops ops;
+	void *priv;
+	struct kobj_attribute attrs[RVIO_SYSFS_DIR_MAX_ATTRS];
+	struct attribute *attr_ptrs[RVIO_SYSFS_DIR_MAX_ATTRS + 1];
+	struct attribute_group group;
+};
+
+static struct rvio_sysfs_dir *to_dir(struct kobject *kobj)
+{
+	return container_of(kobj, struct rvio_sysfs_dir, kobj);
+}
+
+static void rvio_sysfs_dir_release(struct kobject *kobj)
+{
+	kfree(to_dir(kobj));
+}
+
+static const struct kobj_type rvio_sysfs_dir_ktype = {
+	.release	= rvio_sysfs_dir_release,
+	.sysfs_ops	= &kobj_sysfs_ops,
+};
+
+static ssize_t rvio_sysfs_dir_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct rvio_sysfs_dir *d = to_dir(kobj);
+
+	return d->ops.show(d->priv, attr - d->attrs, buf, PAGE_SIZE);
+}
+
+static ssize_t rvio_sysfs_dir_store(struct kobject *kobj, struct kobj_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct rvio_sysfs_dir *d = to_dir(kobj);
+	int ret = d->ops.store(d->priv, attr - d->attrs, buf, count);
+
+	return ret ? ret : count;
+}
+
+struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio_sysfs_dir_ops *ops,
+					     void *priv, const char *const *names,
+					     const u16 *modes, unsigned int n, int *err)
+{
+	struct rvio_sysfs_dir *d;
+	unsigned int i;
+	int ret;
+
+	if (n > RVIO_SYSFS_DIR_MAX_ATTRS || !ops->show || !ops->store) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (modes[i] != 0444 && modes[i] != 0200 && modes[i] != 0644) {
+			*err = -EINVAL;
+			return NULL;
+		}
+	}
+	d = kzalloc(sizeof(*d), GFP_KERNEL);
+	if (!d) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	d->ops = *ops;
+	d->priv = priv;
+	for (i = 0; i < n; i++) {
+		sysfs_attr_init(&d->attrs[i].attr);
+		d->attrs[i].attr.name = names[i];
+		d->attrs[i].attr.mode = modes[i];
+		if (modes[i] & 0444)
+			d->attrs[i].show = rvio_sysfs_dir_show;
+		if (modes[i] & 0200)
+			d->attrs[i].store = rvio_sysfs_dir_store;
+		d->attr_ptrs[i] = &d->attrs[i].attr;
+	}
+	d->group.attrs = d->attr_ptrs;
+	ret = kobject_init_and_add(&d->kobj, &rvio_sysfs_dir_ktype, kernel_kobj, "%s", name);
+	if (!ret)
+		ret = sysfs_create_group(&d->kobj, &d->group);
+	if (ret) {
+		/* Frees @d (release), also after a failed kobject_init_and_add. */
+		kobject_put(&d->kobj);
+		*err = ret;
+		return NULL;
+	}
+	return d;
+}
+
+void rvio_sysfs_dir_destroy(struct rvio_sysfs_dir *d)
+{
+	/* Removing the files waits for running show and store calls. */
+	sysfs_remove_group(&d->kobj, &d->group);
+	kobject_del(&d->kobj);
+	kobject_put(&d->kobj);
+}

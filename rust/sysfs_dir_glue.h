@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C half of rvio's sysfs directory abstraction (rust/sysfs_dir.rs is the
+ * Rust half): a directory /sys/kernel/<name>/ of attributes, each readable,
+ * writable or both, whose show and store go to the Rust half by index.
+ */
+#ifndef RVIO_SYSFS_DIR_GLUE_H
+#define RVIO_SYSFS_DIR_GLUE_H
+
+#include <linux/types.h>
+
+struct rvio_sysfs_dir;
+
+struct rvio_sysfs_dir_ops {
+	/* Attribute @idx: write at most @len bytes into @buf, return the
+	 * length. */
+	ssize_t (*show)(void *priv, unsigned int idx, char *buf, size_t len);
+	/* Attribute @idx was written @len bytes: 0 or -errno. */
+	int (*store)(void *priv, unsigned int idx, const char *buf, size_t len);
+};
+
+#define RVIO_SYSFS_DIR_MAX_ATTRS 16
+
+/*
+ * Creates /sys/kernel/@name/ with attributes @names[i] of mode @modes[i]
+ * (0444, 0200 or 0644; @n of them, at most RVIO_SYSFS_DIR_MAX_ATTRS; the
+ * names must outlive the directory). @ops is copied. NULL and *@err on
+ * failure (-EINVAL, -ENOMEM, -EEXIST).
+ */
+struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio_sysfs_dir_ops *ops,
+					     void *priv, const char *const *names,
+					     const u16 *modes, unsigned int n, int *err);
+/*
+ * Removes the directory. When this returns no show or store runs or will
+ * run. Process context, not holding a lock that show or store takes.
+ */
+void rvio_sysfs_dir_destroy(struct rvio_sysfs_dir *d);
+
+#endif /* RVIO_SYSFS_DIR_GLUE_H */

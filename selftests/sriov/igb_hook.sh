@@ -1,0 +1,65 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The SR-IOV hook on QEMU's igb (an 82576: a real PCI SR-IOV PF under the
+# igb driver): VFs enabled through the hook's numvfs with the kernel's
+# errors (EBUSY, ERANGE), a policy applied through the driver and checked
+# in `ip link show`, igb's missing ndo_set_vf_link_state answered
+# EOPNOTSUPP, a refused VLAN, and routes that follow the VFs. Needs the VM
+# started with --igb (`make check` does); skipped otherwise.
+source "$(dirname "$0")/../lib.sh"
+
+hook_ko=$(rvio_ko sriov_hook)
+pci=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat $d/vendor)" = 0x8086 ] && [ "$(cat $d/device)" = 0x10c9 ]; then
+		pci=$d
+		break
+	fi
+done
+cleanup() {
+	rmmod sriov_hook 2>/dev/null
+	[ -n "$pci" ] && [ -w $pci/sriov_numvfs ] && echo 0 >$pci/sriov_numvfs 2>/dev/null
+	modprobe -r igbvf igb 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap_print_header
+if [ -z "$pci" ] && [ "${RVIO_EXPECT_IGB:-0}" = 1 ]; then
+	ktap_exit_fail_msg "no 82576 (igb) PCI device although the VM was started with --igb"
+elif [ -z "$pci" ]; then
+	ktap_skip_all "no 82576 (igb) PCI device in this VM: start it with scripts/vm-run.sh --igb"
+	exit "$KSFT_SKIP"
+fi
+[ -f "$hook_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
+# The VFs stay unbound: they are for guests.
+echo 0 >$pci/sriov_drivers_autoprobe
+modprobe igb && wait_for [ -d $pci/net ] && pf=$(ls $pci/net | head -n 1) && [ -n "$pf" ] ||
+	ktap_exit_fail_msg "igb did not bind the 82576 at $(basename $pci)"
+insmod "$hook_ko" && hook_w attach "$pf" || ktap_exit_fail_msg "cannot attach sriov_hook to $pf"
+ktap_print_msg "igb PF $pf at $(basename $pci), sriov_totalvfs $(cat $pci/sriov_totalvfs)"
+ktap_set_plan 9
+
+H=/sys/kernel/sriov_hook
+enabled() { [ "$(cat $pci/sriov_numvfs)" = "$1" ] && grep -q "^$pf num_vfs=$1 " $H/attached; }
+ktap_check "numvfs 2 through the hook enables two VFs" eval 'hook_w numvfs "$pf 2" && enabled 2'
+ktap_check "numvfs 3 while 2 are enabled: EBUSY" expect_fail_with "Device or resource busy" hook_w numvfs "$pf 3"
+ktap_check "numvfs above sriov_totalvfs: ERANGE" \
+	expect_fail_with "Numerical result out of range" hook_w numvfs "$pf $(($(cat $pci/sriov_totalvfs) + 1))"
+
+mac=02:52:56:00:30:01
+shows() { vf_line "$pf" 0 | grep -q "$1" || { vf_line "$pf" 0 | sed 's/^/# /'; return 1; }; }
+applied() { shows "link/ether $mac" && shows "vlan 100," && shows "spoof checking on" && shows "trust off"; }
+ktap_check "a policy (MAC, VLAN 100, spoof checking, trust) applied through igb" \
+	eval 'hook_w policy "$pf 0 domain=4 mac=$mac vlans=100,101 spoofchk=on trust=off" && applied'
+ktap_check "igb has no ndo_set_vf_link_state: state answers EOPNOTSUPP" \
+	expect_fail_with "Operation not supported" ip link set dev "$pf" vf 0 state enable
+ktap_check "a VLAN outside the policy: EPERM" \
+	expect_fail_with "Operation not permitted" ip link set dev "$pf" vf 0 vlan 200
+ktap_check "a VLAN of the policy passes" eval 'ip link set dev "$pf" vf 0 vlan 101 && shows "vlan 101,"'
+ktap_check "routes: direct through VF 0, software once the VFs are gone" \
+	eval 'grep -qx "$mac domain=4 vf $pf 0" $H/routes && hook_w numvfs "$pf 0" && enabled 0 &&
+		grep -qx "$mac domain=4 software" $H/routes'
+ktap_check "VFs enabled again through the hook get the policy again" \
+	eval 'hook_w numvfs "$pf 2" && enabled 2 && shows "link/ether $mac" && shows "vlan 100,"'
+ktap_finished

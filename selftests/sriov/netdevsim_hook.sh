@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The SR-IOV hook on a netdevsim PF with 4 VFs: attach, a policy applied
+# through the driver (each attribute checked in `ip link show`), `ip link
+# set ... vf` changes that break the policy refused with the documented
+# errno and a rate-limited log line while allowed ones pass, routes for
+# the forwarding table, detach restoring the driver exactly, re-attach
+# re-applying the policy, netdevsim unloaded while attached, and rmmod of
+# the hook while attached. The VM's kernel-log check covers KASAN, lockdep
+# and kmemleak.
+source "$(dirname "$0")/../lib.sh"
+
+hook_ko=$(rvio_ko sriov_hook)
+id=$((500 + RANDOM % 100))
+sysdev=/sys/bus/netdevsim/devices/netdevsim$id
+cleanup() {
+	rmmod sriov_hook 2>/dev/null
+	[ -e $sysdev ] && echo $id >/sys/bus/netdevsim/del_device
+	modprobe -r netdevsim 2>/dev/null
+}
+trap cleanup EXIT
+
+ktap_print_header
+[ -f "$hook_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
+pf=$(nsim_pf $id 4) || ktap_exit_fail_msg "cannot create a netdevsim PF with 4 VFs"
+insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
+ktap_print_msg "netdevsim PF $pf with 4 VFs"
+ktap_set_plan 21
+
+H=/sys/kernel/sriov_hook
+attached_has() { grep -q "^$pf num_vfs=4 " $H/attached; }
+ktap_check "attach: the PF is listed with its 4 VFs" eval 'hook_w attach "$pf" && attached_has'
+
+mac=02:52:56:00:10:01
+hook_w policy "$pf 0 domain=1 mac=$mac vlans=10,20 max_rate=100 spoofchk=on trust=off"
+ktap_check "policy of VF 0 accepted and read back" \
+	grep -qx "$pf 0 domain=1 mac=$mac vlans=10,20 max_rate=100 spoofchk=on trust=off" $H/policy
+shows() { vf_line "$pf" 0 | grep -q "$1" || { vf_line "$pf" 0 | sed 's/^/# /'; return 1; }; }
+applied() {
+	shows "link/ether $mac" && shows "vlan 10," && shows "max_tx_rate 100Mbps" &&
+		shows "spoof checking on" && shows "trust off"
+}
+ktap_check "the policy is applied through the driver: MAC, VLAN 10, rate cap, spoof checking, trust" applied
+
+klog_mark
+refused() {
+	local want=$1
+	shift
+	expect_fail_with "$want" ip link set dev "$pf" vf "$@"
+}
+ktap_check "another MAC on VF 0: EPERM" refused "Operation not permitted" 0 mac 02:52:56:00:10:02
+ktap_check "VF 0's domain MAC on VF 1: EADDRINUSE" refused "Address already in use" 1 mac $mac
+ktap_check "a VLAN outside the policy: EPERM" refused "Operation not permitted" 0 vlan 30
+ktap_check "a rate above the cap: ERANGE" refused "Numerical result out of range" 0 max_tx_rate 200
+ktap_check "no rate limit under a cap: ERANGE" refused "Numerical result out of range" 0 max_tx_rate 0
+ktap_check "spoof checking off: EPERM" refused "Operation not permitted" 0 spoofchk off
+ktap_check "trust on: EPERM" refused "Operation not permitted" 0 trust on
+ktap_check "refused changes left the VF as the policy set it" applied
+
+allowed() {
+	ip link set dev "$pf" vf 0 vlan 20 && ip link set dev "$pf" vf 0 max_tx_rate 50 &&
+		ip link set dev "$pf" vf 0 state disable && ip link set dev "$pf" vf 1 mac 02:52:56:00:10:11 &&
+		shows "vlan 20," && shows "max_tx_rate 50Mbps" && shows "link-state disable" &&
+		vf_line "$pf" 1 | grep -q "link/ether 02:52:56:00:10:11"
+}
+ktap_check "changes within the policy, and on an unassigned VF, pass" allowed
+counted() {
+	grep "^$pf " $H/attached | sed 's/^/# /'
+	grep -q "^$pf num_vfs=4 accepted=4 refused=7$" $H/attached
+}
+ktap_check "the hook counted 4 accepted and 7 refused requests" counted
+logged() { klog_since_mark | grep -q "sriov_hook: $pf vf 0: refused: spoof checking must stay on"; }
+ktap_check "a refusal is logged with its reason" logged
+
+ktap_check "routes: the domain's MAC goes directly through VF 0" \
+	grep -qx "$mac domain=1 vf $pf 0" $H/routes
+ktap_check "numvfs on a PF that is not PCI: EOPNOTSUPP" \
+	expect_fail_with "Operation not supported" hook_w numvfs "$pf 2"
+software_without_vf() {
+	echo 0 >$sysdev/sriov_numvfs && grep -qx "$mac domain=1 software" $H/routes &&
+		echo 4 >$sysdev/sriov_numvfs && grep -qx "$mac domain=1 vf $pf 0" $H/routes
+}
+ktap_check "without the VF the route falls back to software and keeps the entry" software_without_vf
+
+restored() {
+	hook_w detach "$pf" && [ -z "$(cat $H/attached)" ] && grep -qx "$mac domain=1 software" $H/routes &&
+		ip link set dev "$pf" vf 0 trust on && ip link set dev "$pf" vf 0 mac 02:52:56:00:10:02 &&
+		shows "trust on" && shows "link/ether 02:52:56:00:10:02"
+}
+ktap_check "detach: the driver takes every change again, the route is software" restored
+ktap_check "re-attach applies the policy again" eval 'hook_w attach "$pf" && applied'
+
+klog_mark
+gone() {
+	echo $id >/sys/bus/netdevsim/del_device && modprobe -r netdevsim && [ -z "$(cat $H/attached)" ] &&
+		klog_since_mark | grep -q "sriov_hook: $pf unregistered: detached" &&
+		grep -qx "$mac domain=1 software" $H/routes
+}
+ktap_check "netdevsim unloaded while attached: detached, the policy and route stay" gone
+
+unload() {
+	pf=$(nsim_pf $id 2) && hook_w attach "$pf" && rmmod sriov_hook && [ ! -e $H ] &&
+		ip link set dev "$pf" vf 0 trust on && ip link set dev "$pf" vf 0 mac $mac
+}
+ktap_check "rmmod sriov_hook while attached: the driver works as before" unload
+ktap_finished

@@ -16,11 +16,15 @@
 /* VMPI's in-kernel API (vmpi.ko) and char device ABI. */
 #include <rvio/vmpi.h>
 #include <uapi/rvio/vmpi.h>
+/* vmpi/guest_params.c: vmpi_guest's module parameters. */
+#include "../vmpi/guest_params.h"
 /* vmpi/vmpi_core_exports.c: the device registry. */
 #include "../vmpi/vmpi_core_exports.h"
 /* The C half of rust/dwork.rs. */
 #include "dwork_glue.h"
-/* The C halves of rust/sysfs_dir.rs and rust/vf_hook.rs (sriov_hook). */
+/* sriov_hook.ko's in-kernel API; the C halves of rust/sysfs_dir.rs and
+ * rust/vf_hook.rs (sriov_hook). */
+#include <rvio/sriov_hook.h>
 #include "sysfs_dir_glue.h"
 #include "vf_hook_glue.h"
 #include <linux/rtnetlink.h>

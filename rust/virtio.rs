@@ -227,6 +227,13 @@ impl<B: Buffer> Queues<'_, B> {
         unsafe { bindings::rvio_virtio_schedule(self.v) };
     }
 
+    /// Asks for a work pass a little later (10 ms): memory was short, and
+    /// a pass now would spin on the same failure.
+    pub fn retry_later(&self) {
+        // SAFETY: by the type invariant `v` is live.
+        unsafe { bindings::rvio_virtio_retry_later(self.v) };
+    }
+
     /// The device pointer, for a C callback that calls
     /// `rvio_virtio_schedule`: valid until [`Driver::stop`] returns.
     pub fn device_ptr(&self) -> *mut bindings::rvio_virtio {

@@ -27,6 +27,7 @@ struct rvio_virtio {
 	const struct rvio_virtio_driver *drv;
 	struct mutex lock;	/* the rings, running, the driver state */
 	struct work_struct work;
+	struct delayed_work retry;	/* a pass later: memory was short */
 	struct virtqueue *vqs[RVIO_VIRTIO_MAX_VQS];
 	bool running;
 	void *state;
@@ -35,6 +36,17 @@ struct rvio_virtio {
 void rvio_virtio_schedule(struct rvio_virtio *v)
 {
 	queue_work(system_wq, &v->work);
+}
+
+void rvio_virtio_retry_later(struct rvio_virtio *v)
+{
+	/* A pending retry stays as it is: it is soon enough. */
+	queue_delayed_work(system_wq, &v->retry, msecs_to_jiffies(RVIO_VIRTIO_RETRY_MS));
+}
+
+static void rvio_virtio_retry(struct work_struct *work)
+{
+	rvio_virtio_schedule(container_of(to_delayed_work(work), struct rvio_virtio, retry));
 }
 
 const char *rvio_virtio_name(struct rvio_virtio *v)
@@ -84,7 +96,11 @@ static void teardown(struct rvio_virtio *v)
 	unsigned int i;
 	void *token;
 
+	/* A pass may queue a retry, and a retry a pass: cancel both, then
+	 * the retry a last pass may have queued. */
+	cancel_delayed_work_sync(&v->retry);
 	cancel_work_sync(&v->work);
+	cancel_delayed_work_sync(&v->retry);
 	for (i = 0; i < v->drv->nvqs; i++) {
 		if (!v->vqs[i])
 			continue;
@@ -115,6 +131,7 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 	v->drv = drv;
 	mutex_init(&v->lock);
 	INIT_WORK(&v->work, rvio_virtio_work);
+	INIT_DELAYED_WORK(&v->retry, rvio_virtio_retry);
 
 	ret = drv->probe(v);
 	if (!ret && !v->state)

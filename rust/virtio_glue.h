@@ -55,6 +55,10 @@ void rvio_virtio_cread(struct rvio_virtio *v, unsigned int off, void *buf,
 const char *rvio_virtio_name(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
+/* Ask for a work pass in RVIO_VIRTIO_RETRY_MS (memory was short: a pass
+ * now would likely fail again). Any context. */
+#define RVIO_VIRTIO_RETRY_MS 10
+void rvio_virtio_retry_later(struct rvio_virtio *v);
 
 /* Queue operations, from start/process only (mutex held). The token must
  * be non-NULL; on error it was not queued. Buffers must be kmalloc memory

@@ -6,18 +6,17 @@
 # run the baselines: UDP over a veth pair between two network namespaces,
 # and virtio-net through vdpa_sim_net + virtio_vdpa (Ethernet frames out
 # and back in on one interface, sizes up to its MTU). Every measurement is
-# one `result ...` line of vmpi-perf in $1/raw.txt.
+# one `result ...` line of vmpi-perf on standard output (the VM's file
+# system is read-only: scripts/bench-vmpi.sh collects them), and facts
+# about the VM are `vm: ...` lines.
 #
-# usage: scripts/bench-vmpi-vm.sh OUTDIR [REPEAT]
+# usage: scripts/bench-vmpi-vm.sh [REPEAT]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../selftests/lib.sh
 source "$root/selftests/lib.sh"
-out=$1 repeat=${2:-3}
+repeat=${1:-3}
 perf=$root/target/release/vmpi-perf
-raw=$out/raw.txt
-mkdir -p "$out"
-: >"$raw"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -28,12 +27,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-{
-	echo "kernel $(uname -r), $(grep -c processor /proc/cpuinfo) CPUs"
-	config=$(bash -c ". '$root/scripts/lib.sh' && rvio_kdir")/.config
-	echo "debug options: $(for o in KASAN PROVE_LOCKING KFENCE DEBUG_KMEMLEAK; do
-		grep -qs "^CONFIG_$o=y" "$config" && printf '%s ' $o; done)"
-} >"$out/vm.txt"
+echo "vm: kernel $(uname -r), $(grep -c processor /proc/cpuinfo) CPUs"
+config=$(bash -c ". '$root/scripts/lib.sh' && rvio_kdir")/.config
+echo "vm: debug options: $(for o in KASAN PROVE_LOCKING KFENCE DEBUG_KMEMLEAK; do
+	grep -qs "^CONFIG_$o=y" "$config" && printf '%s ' $o; done)"
 
 echo "== VMPI: vmpi_host + virtio_vdpa + vmpi_guest"
 modprobe -a vdpa vringh vhost_iotlb virtio_vdpa
@@ -47,8 +44,8 @@ g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
 "$perf" server --dev "/dev/$h" --name perf &
 pids+=($!)
 sleep 1
-"$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" | tee -a "$raw"
-"$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" --down | tee -a "$raw"
+"$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat"
+"$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" --down
 
 echo "== UDP over veth between two network namespaces"
 ip netns add rvio-a
@@ -65,8 +62,8 @@ pids+=($!)
 ip netns exec rvio-a "$perf" udp-server --port 5301 &
 pids+=($!)
 sleep 1
-ip netns exec rvio-a "$perf" udp-client --to 10.99.0.2 --port 5201 --sweep --repeat "$repeat" | tee -a "$raw"
-ip netns exec rvio-b "$perf" udp-client --to 10.99.0.1 --port 5301 --sweep --repeat "$repeat" --down | tee -a "$raw"
+ip netns exec rvio-a "$perf" udp-client --to 10.99.0.2 --port 5201 --sweep --repeat "$repeat"
+ip netns exec rvio-b "$perf" udp-client --to 10.99.0.1 --port 5301 --sweep --repeat "$repeat" --down
 
 echo "== virtio-net: vdpa_sim_net + virtio_vdpa (frames loop back on one interface)"
 modprobe vdpa_sim_net
@@ -79,5 +76,5 @@ wait_ifname() {
 WAIT_SECS=20 wait_for wait_ifname
 ip link set "$ifname" up
 sleep 1
-"$perf" packet --ifname "$ifname" --sweep --repeat "$repeat" | tee -a "$raw"
+"$perf" packet --ifname "$ifname" --sweep --repeat "$repeat"
 echo "== bench done"

@@ -21,7 +21,10 @@ fi
 PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
 rm -rf "$out"
 mkdir -p "$out"
-scripts/vm-run.sh --timeout 3600 --name bench-vmpi -- scripts/bench-vmpi-vm.sh "$RVIO_ROOT/$out" "$repeat"
+# The VM cannot write here: its output comes back on standard output.
+scripts/vm-run.sh --timeout 3600 --name bench-vmpi -- scripts/bench-vmpi-vm.sh "$repeat" | tee "$out/vm-output.txt"
+grep '^result ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench: no results (see $out/vm-output.txt)"
+sed -n 's/^vm: //p' "$out/vm-output.txt" >"$out/vm.txt"
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || echo "+changes")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 note="commit $commit, $(date -u +%Y-%m-%d), $(sed -n 1p "$out/vm.txt"), debug: $(sed -n 's/^debug options: //p' "$out/vm.txt")under $(cat "$RVIO_CACHE"/accel-* 2>/dev/null | head -n 1 || echo '?') on $cpu, $repeat repeats"

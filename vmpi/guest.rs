@@ -2,8 +2,8 @@
 
 //! `vmpi_guest`: the guest side of VMPI, a virtio driver for device id 63
 //! (`docs/vmpi-protocol.md`). It keeps the rxq full of page-sized buffers
-//! (refilled from the work pass; a failed allocation is retried on the next
-//! pass, so no slot is lost), sends every message as one txq chain, and
+//! (refilled from the work pass; a failed allocation is retried 10 ms
+//! later, so no slot is lost and nothing spins), sends every message as one txq chain, and
 //! runs the control protocol through the shared [`proto::endpoint`].
 
 use kernel::c_str;
@@ -36,8 +36,13 @@ module! {
 
 /// Size of an rxq buffer (header included): one page.
 const RX_BUF: usize = 4096;
-/// Most rxq buffers posted (1 MiB).
-const RX_POSTED_MAX: usize = 256;
+
+/// Most rxq buffers posted: module parameter `rx_buffers` (16 to 256,
+/// default 64: 256 KiB per device, four 64 KiB SDUs or 64 small ones).
+fn rx_posted_max() -> usize {
+    // SAFETY: no preconditions (reads a module parameter).
+    unsafe { bindings::vmpi_guest_rx_buffers() as usize }
+}
 /// Most rxq buffers handled per work pass.
 const RX_BUDGET: usize = 64;
 
@@ -90,8 +95,13 @@ impl VmpiGuest {
     /// pass) when memory or descriptors run out.
     fn refill(&mut self, q: &mut virtio::Queues<'_, Buf>) {
         let mut added = false;
-        while self.rx_posted < RX_POSTED_MAX && q.num_free(wire::RXQ) > 0 {
-            let Ok(b) = Buf::new(RX_BUF) else { break };
+        let max = rx_posted_max();
+        while self.rx_posted < max && q.num_free(wire::RXQ) > 0 {
+            let Ok(b) = Buf::new(RX_BUF) else {
+                // Memory is short: try again a little later.
+                q.retry_later();
+                break;
+            };
             if q.add_in(wire::RXQ, b).is_err() {
                 break;
             }
@@ -103,10 +113,9 @@ impl VmpiGuest {
         }
     }
 
-    /// Reclaims sent txq chains and sends what the core has; returns
-    /// whether to try again on the next pass (memory was short).
-    fn flush_tx(t: &Transport, q: &mut virtio::Queues<'_, Buf>) -> bool {
-        let mut retry = false;
+    /// Reclaims sent txq chains and sends what the core has (a little
+    /// later if memory is short).
+    fn flush_tx(t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
         while q.get_buf(wire::TXQ).is_some() {}
         let mut sent = false;
         while q.num_free(wire::TXQ) >= 1 {
@@ -115,7 +124,7 @@ impl VmpiGuest {
                 break;
             }
             let Ok(mut b) = Buf::new(n) else {
-                retry = true;
+                q.retry_later();
                 break;
             };
             // Users may have queued a control message since `tx_len`: it
@@ -132,7 +141,6 @@ impl VmpiGuest {
         if sent {
             q.kick(wire::TXQ);
         }
-        retry
     }
 }
 
@@ -165,9 +173,7 @@ impl virtio::Driver for VmpiGuest {
         }
         self.refill(q);
         if let Some(t) = &self.transport {
-            if Self::flush_tx(t, q) {
-                q.schedule();
-            }
+            Self::flush_tx(t, q);
         }
     }
 
@@ -202,11 +208,7 @@ impl virtio::Driver for VmpiGuest {
             more = true;
         }
         self.refill(q);
-        if self.rx_posted == 0 {
-            // Memory is short: try again on the next pass.
-            more = true;
-        }
-        more |= Self::flush_tx(&t, q);
+        Self::flush_tx(&t, q);
         if !q.enable_cb(wire::TXQ) {
             more = true;
         }

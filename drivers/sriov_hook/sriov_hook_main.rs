@@ -16,6 +16,8 @@
 //! driver may take it).
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::ffi::c_int;
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
@@ -35,7 +37,7 @@ pub mod sysfs_dir;
 #[path = "../../rust/vf_hook.rs"]
 pub mod vf_hook;
 
-use policy::{IfName, Mac, MacFmt, Policy, PolicyCmd, VfRequest, Violation};
+use policy::{IfName, Mac, MacFmt, Policy, PolicyCmd, Route, VfRequest, Violation};
 use sysfs_buf::SysfsBuf;
 use sysfs_dir::{Attrs, Dir, Mode};
 use vf_hook::{HookId, Hooks, Rtnl, RtnlGuard, VfHandler};
@@ -134,6 +136,16 @@ impl State {
 struct Core {
     #[pin]
     state: Mutex<State>,
+}
+
+/// The module's state, for `rvio_sriov_route` (set while loaded).
+static CORE: AtomicPtr<Core> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The route of policy `a`: through its VF while the hook is attached to
+/// the PF and the PF has the VF.
+fn route_of(rtnl: &Rtnl, st: &State, a: &Assigned) -> Route {
+    let n = st.pfs.iter().find(|p| p.name == a.pf).map(|p| vf_hook::num_vfs(rtnl, p.id).unwrap_or(0));
+    policy::route(a.pf, a.vf, n.is_some(), n.unwrap_or(0))
 }
 
 fn violation_errno(v: Violation) -> Error {
@@ -261,9 +273,6 @@ impl Attrs for Core {
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>) {
         let rtnl = RtnlGuard::lock();
         let st = self.state.lock();
-        let num_vfs = |name: &IfName| {
-            st.pfs.iter().find(|p| p.name == *name).map(|p| vf_hook::num_vfs(&rtnl, p.id).unwrap_or(0))
-        };
         match idx {
             ATTACHED => {
                 for p in st.pfs.iter() {
@@ -278,8 +287,7 @@ impl Attrs for Core {
             }
             ROUTES => {
                 for a in st.assigned.iter() {
-                    let n = num_vfs(&a.pf);
-                    let r = policy::route(a.pf, a.vf, n.is_some(), n.unwrap_or(0));
+                    let r = route_of(&rtnl, &st, a);
                     let _ = writeln!(out, "{} domain={} {}", MacFmt(&a.policy.mac), a.policy.domain, r);
                 }
             }
@@ -336,10 +344,51 @@ impl VfHandler for Core {
     }
 }
 
+/// See `include/rvio/sriov_hook.h`.
+///
+/// # Safety
+///
+/// `mac` is NULL or valid for 6 reads; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn rvio_sriov_route(mac: *const u8, out: *mut bindings::rvio_sriov_route) -> c_int {
+    let core = CORE.load(Ordering::Acquire);
+    if mac.is_null() || out.is_null() || core.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `mac` is valid for 6 reads (the function's contract).
+    let mac: Mac = unsafe { core::ptr::read_unaligned(mac.cast::<Mac>()) };
+    // SAFETY: set while the module is loaded, and callers are modules
+    // that depend on this one, so it cannot be unloaded under them.
+    let core = unsafe { &*core };
+    let rtnl = RtnlGuard::lock();
+    let st = core.state.lock();
+    let Some(a) = st.assigned.iter().find(|a| a.policy.mac == mac) else {
+        return ENOENT.to_errno();
+    };
+    let mut r = bindings::rvio_sriov_route { domain: a.policy.domain, vf: a.vf, ..Default::default() };
+    r.via_vf = matches!(route_of(&rtnl, &st, a), Route::Vf { .. }).into();
+    // The kernel's `char` is unsigned: the name's bytes as they are.
+    let name = a.pf.as_bytes();
+    r.pf[..name.len()].copy_from_slice(name);
+    // SAFETY: `out` is valid for a write (the function's contract).
+    unsafe { out.write(r) };
+    0
+}
+
+// The header's declaration (through bindgen) and the definition agree.
+const _: [unsafe extern "C" fn(*const u8, *mut bindings::rvio_sriov_route) -> c_int; 2] =
+    [bindings::rvio_sriov_route, rvio_sriov_route];
+
 struct SriovHookModule {
     // Dropped in this order: no sysfs call, then no hook, then the state.
     _dir: Dir<Core>,
     _hooks: Hooks<Core>,
+}
+
+impl Drop for SriovHookModule {
+    fn drop(&mut self) {
+        CORE.store(core::ptr::null_mut(), Ordering::Release);
+    }
 }
 
 impl kernel::Module for SriovHookModule {
@@ -355,6 +404,8 @@ impl kernel::Module for SriovHookModule {
         )?;
         let hooks = Hooks::new()?;
         let dir = Dir::new(kernel::c_str!("sriov_hook"), core)?;
+        // The directory holds the state for as long as the module lives.
+        CORE.store(&**dir.owner() as *const Core as *mut Core, Ordering::Release);
         Ok(Self { _dir: dir, _hooks: hooks })
     }
 }

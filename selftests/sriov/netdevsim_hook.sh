@@ -12,21 +12,22 @@
 source "$(dirname "$0")/../lib.sh"
 
 hook_ko=$(rvio_ko sriov_hook)
+probe_ko=$(rvio_ko sriov_route_probe)
 id=$((500 + RANDOM % 100))
 sysdev=/sys/bus/netdevsim/devices/netdevsim$id
 cleanup() {
-	rmmod sriov_hook 2>/dev/null
+	rmmod sriov_route_probe sriov_hook 2>/dev/null
 	[ -e $sysdev ] && echo $id >/sys/bus/netdevsim/del_device
 	modprobe -r netdevsim 2>/dev/null
 }
 trap cleanup EXIT
 
 ktap_print_header
-[ -f "$hook_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
+[ -f "$hook_ko" ] && [ -f "$probe_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
 pf=$(nsim_pf $id 4) || ktap_exit_fail_msg "cannot create a netdevsim PF with 4 VFs"
 insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
 ktap_print_msg "netdevsim PF $pf with 4 VFs"
-ktap_set_plan 21
+ktap_set_plan 23
 
 H=/sys/kernel/sriov_hook
 attached_has() { grep -q "^$pf num_vfs=4 " $H/attached; }
@@ -75,6 +76,17 @@ ktap_check "a refusal is logged with its reason" logged
 
 ktap_check "routes: the domain's MAC goes directly through VF 0" \
 	grep -qx "$mac domain=1 vf $pf 0" $H/routes
+# The in-kernel lookup (rvio_sriov_route) of sriov_route_probe says $1
+# for the policy's MAC, and ENOENT for a MAC without a policy.
+probe_says() {
+	klog_mark
+	insmod "$probe_ko" && rmmod sriov_route_probe &&
+		klog_since_mark | grep -q "sriov_route_probe: $mac: domain 1 $1\$" &&
+		klog_since_mark | grep -q "sriov_route_probe: 02:52:56:00:99:99: error -2\$" ||
+		{ klog_since_mark | grep sriov_route_probe | sed 's/^/# /'; return 1; }
+}
+ktap_check "in-kernel route lookup: direct via VF 0; ENOENT for a MAC without policy" \
+	probe_says "direct via $pf vf 0"
 ktap_check "numvfs on a PF that is not PCI: EOPNOTSUPP" \
 	expect_fail_with "Operation not supported" hook_w numvfs "$pf 2"
 software_without_vf() {
@@ -98,6 +110,7 @@ gone() {
 		grep -qx "$mac domain=1 software" $H/routes
 }
 ktap_check "netdevsim unloaded while attached: detached, the policy and route stay" gone
+ktap_check "in-kernel route lookup after the PF went: software" probe_says "software, was $pf vf 0"
 
 unload() {
 	pf=$(nsim_pf $id 2) && hook_w attach "$pf" && rmmod sriov_hook && [ ! -e $H ] &&

@@ -106,11 +106,12 @@ fn parse(args: &[String]) -> Opts {
     o
 }
 
-/// SDUs per measurement: `--count`, else about 4 MiB (400 to 10000 SDUs).
+/// SDUs per measurement: `--count`, else about 1 MiB (200 to 3000 SDUs:
+/// a few seconds each in an emulated VM).
 fn count_for(o: &Opts, size: usize) -> usize {
     match o.count {
         Some(n) => n.max(2),
-        None => ((4 << 20) / size.max(400)).clamp(400, 10_000),
+        None => ((1 << 20) / size.max(350)).clamp(200, 3000),
     }
 }
 

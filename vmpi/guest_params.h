@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* vmpi_guest's module parameters (vmpi/guest_params.c). */
+#ifndef RVIO_VMPI_GUEST_PARAMS_H
+#define RVIO_VMPI_GUEST_PARAMS_H
+
+/* rxq buffers (one page each) a device keeps posted: 16 to 256. */
+unsigned int vmpi_guest_rx_buffers(void);
+
+#endif /* RVIO_VMPI_GUEST_PARAMS_H */

@@ -23,6 +23,8 @@ use kernel::sync::{Arc, ArcBorrow};
 pub enum Mode {
     /// Read by anyone (0444).
     ReadOnly,
+    /// Read by root (0400).
+    RootReadOnly,
     /// Written by root (0200).
     WriteOnly,
     /// Read by anyone, written by root (0644).
@@ -33,6 +35,7 @@ impl Mode {
     const fn bits(self) -> u16 {
         match self {
             Mode::ReadOnly => 0o444,
+            Mode::RootReadOnly => 0o400,
             Mode::WriteOnly => 0o200,
             Mode::ReadWrite => 0o644,
         }

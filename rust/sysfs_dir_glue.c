@@ -61,7 +61,7 @@ struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
-		if (modes[i] != 0444 && modes[i] != 0200 && modes[i] != 0644) {
+		if (modes[i] != 0444 && modes[i] != 0400 && modes[i] != 0200 && modes[i] != 0644) {
 			*err = -EINVAL;
 			return NULL;
 		}
@@ -77,7 +77,7 @@ struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio
 		sysfs_attr_init(&d->attrs[i].attr);
 		d->attrs[i].attr.name = names[i];
 		d->attrs[i].attr.mode = modes[i];
-		if (modes[i] & 0444)
+		if (modes[i] & 0400)
 			d->attrs[i].show = rvio_sysfs_dir_show;
 		if (modes[i] & 0200)
 			d->attrs[i].store = rvio_sysfs_dir_store;

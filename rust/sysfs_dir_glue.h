@@ -23,7 +23,7 @@ struct rvio_sysfs_dir_ops {
 
 /*
  * Creates /sys/kernel/@name/ with attributes @names[i] of mode @modes[i]
- * (0444, 0200 or 0644; @n of them, at most RVIO_SYSFS_DIR_MAX_ATTRS; the
+ * (0444, 0400, 0200 or 0644; @n of them, at most RVIO_SYSFS_DIR_MAX_ATTRS; the
  * names must outlive the directory). @ops is copied. NULL and *@err on
  * failure (-EINVAL, -ENOMEM, -EEXIST).
  */

@@ -62,7 +62,8 @@ pub trait VfHandler: Send + Sync + Sized {
     /// decide, and pass it to the PF driver with [`Hooks::apply`] if it
     /// may go. What this returns is what `ip link` gets.
     fn set(&self, rtnl: &Rtnl, id: HookId, vf: i32, req: &VfRequest) -> Result;
-    /// PF `id` is being unregistered; its hook is detached already.
+    /// PF `id` is being unregistered or was renamed; its hook is
+    /// detached already.
     fn gone(&self, rtnl: &Rtnl, id: HookId);
 }
 
@@ -200,7 +201,8 @@ impl<T: VfHandler> Drop for Hooks<T> {
     }
 }
 
-/// Restores the PF driver's ops: `false` if `id` was not attached.
+/// Restores the PF driver's ops: `false` if `id` was not attached, or
+/// when called from a [`VfHandler`] callback (the hook stays).
 pub fn detach(_rtnl: &Rtnl, id: HookId) -> bool {
     // SAFETY: RTNL is held.
     unsafe { bindings::rvio_vf_hook_detach(id.0) }
@@ -213,6 +215,15 @@ pub fn apply(_rtnl: &Rtnl, id: HookId, vf: i32, req: &VfRequest) -> Result {
     let r = to_c(vf, req);
     // SAFETY: RTNL is held; `r` is valid for the call.
     to_result(unsafe { bindings::rvio_vf_hook_apply(id.0, &r) })
+}
+
+/// The MAC that VF `vf` of the PF of `id` has now (the driver's
+/// `ndo_get_vf_config`).
+pub fn vf_mac(_rtnl: &Rtnl, id: HookId, vf: i32) -> Result<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    // SAFETY: RTNL is held; `mac` is valid for 6 writes.
+    to_result(unsafe { bindings::rvio_vf_hook_vf_mac(id.0, vf, mac.as_mut_ptr()) })?;
+    Ok(mac)
 }
 
 /// The number of VFs the PF of `id` has enabled.

@@ -33,11 +33,14 @@ struct rvio_vf_hook {
 	const struct rvio_vf_hook_ops *hops;
 	void *priv;
 	struct list_head node;
+	struct rcu_head rcu;
 };
 
 static LIST_HEAD(rvio_vf_hooks);
 static bool rvio_vf_registered;
 static u64 rvio_vf_next_id;
+/* Callbacks running (under RTNL): no hook is removed meanwhile. */
+static unsigned int rvio_vf_in_callback;
 
 static struct rvio_vf_hook *rvio_vf_hook_find(u64 id)
 {
@@ -54,8 +57,13 @@ static int rvio_vf_hook_call(struct net_device *dev, const struct rvio_vf_req *r
 {
 	struct rvio_vf_hook *h = container_of(dev->netdev_ops, struct rvio_vf_hook, ops);
 
+	int ret;
+
 	ASSERT_RTNL();
-	return h->hops->set(h->priv, h->id, req);
+	rvio_vf_in_callback++;
+	ret = h->hops->set(h->priv, h->id, req);
+	rvio_vf_in_callback--;
+	return ret;
 }
 
 static int rvio_hook_set_vf_mac(struct net_device *dev, int vf, u8 *mac)
@@ -197,19 +205,24 @@ static void rvio_vf_hook_remove(struct rvio_vf_hook *h, bool gone)
 	else
 		netdev_warn(h->dev, "rvio: netdev_ops changed while hooked; left as they are\n");
 	netdev_put(h->dev, &h->tracker);
-	if (gone)
+	if (gone) {
+		rvio_vf_in_callback++;
 		h->hops->gone(h->priv, h->id);
+		rvio_vf_in_callback--;
+	}
 	h->hops->release(h->priv);
-	/* Lockless readers of the old pointer are done with the copy. */
-	synchronize_net();
-	kfree(h);
+	/* Lockless readers of the old pointer (under RCU or BH) are done
+	 * with the copy after a grace period. */
+	kfree_rcu(h, rcu);
 }
 
 bool rvio_vf_hook_detach(u64 id)
 {
 	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
 
-	if (!h)
+	/* Not from a callback: the caller's state or the notifier's walk
+	 * could go with the hook. */
+	if (!h || rvio_vf_in_callback)
 		return false;
 	rvio_vf_hook_remove(h, false);
 	return true;
@@ -222,6 +235,20 @@ int rvio_vf_hook_apply(u64 id, const struct rvio_vf_req *req)
 	if (!h)
 		return -ENODEV;
 	return rvio_vf_do(h->orig, h->dev, req);
+}
+
+int rvio_vf_hook_vf_mac(u64 id, int vf, u8 *mac)
+{
+	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
+	struct ifla_vf_info ivi = {};
+	int ret;
+
+	if (!h)
+		return -ENODEV;
+	ret = h->orig->ndo_get_vf_config(h->dev, vf, &ivi);
+	if (!ret)
+		memcpy(mac, ivi.mac, ETH_ALEN);
+	return ret;
 }
 
 int rvio_vf_hook_num_vfs(u64 id)
@@ -278,10 +305,9 @@ int rvio_pci_sriov_set_numvfs(struct pci_dev *pdev, u16 num_vfs)
 	pci_lock_rescan_remove();
 	ret = pdev->driver->sriov_configure(pdev, num_vfs);
 	pci_unlock_rescan_remove();
-	if (ret >= 0 && ret != num_vfs) {
+	/* As sriov_numvfs_store(): fewer VFs than asked is a warning. */
+	if (ret >= 0 && ret != num_vfs)
 		pci_warn(pdev, "%d VFs requested; only %d enabled\n", num_vfs, ret);
-		ret = -EIO;
-	}
 out:
 	device_unlock(&pdev->dev);
 	return ret < 0 ? ret : 0;
@@ -292,7 +318,8 @@ static int rvio_vf_netdev_event(struct notifier_block *nb, unsigned long event, 
 	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
 	struct rvio_vf_hook *h, *tmp;
 
-	if (event != NETDEV_UNREGISTER)
+	/* A renamed PF is detached too: policies and the files name PFs. */
+	if (event != NETDEV_UNREGISTER && event != NETDEV_CHANGENAME)
 		return NOTIFY_DONE;
 	list_for_each_entry_safe(h, tmp, &rvio_vf_hooks, node)
 		if (h->dev == dev)

@@ -45,7 +45,8 @@ struct rvio_vf_hook_ops {
 	 * rvio_vf_hook_apply() if it may go. Returns what `ip link` gets.
 	 */
 	int (*set)(void *priv, u64 id, const struct rvio_vf_req *req);
-	/* PF @id is being unregistered: it is detached already. */
+	/* PF @id is being unregistered or was renamed: it is detached
+	 * already. */
 	void (*gone)(void *priv, u64 id);
 	/* Drops the hook's reference to @priv (after detach or gone). */
 	void (*release)(void *priv);
@@ -65,12 +66,15 @@ void rvio_vf_hooks_exit(void);
  */
 s64 rvio_vf_hook_attach(const char *ifname, const struct rvio_vf_hook_ops *hops, void *priv);
 /* Detaches hook @id (restores the driver's ops): true if it was attached.
- * Under RTNL. */
+ * Under RTNL, not from a callback (false then). */
 bool rvio_vf_hook_detach(u64 id);
 /* Passes @req to the PF driver of hook @id directly (no ->set): its
  * result, -EOPNOTSUPP if the driver lacks the op, -ENODEV if no such
  * hook. Under RTNL. */
 int rvio_vf_hook_apply(u64 id, const struct rvio_vf_req *req);
+/* The MAC VF @vf of hook @id's PF has now (ndo_get_vf_config): 0, the
+ * driver's error, or -ENODEV. Under RTNL. */
+int rvio_vf_hook_vf_mac(u64 id, int vf, u8 *mac);
 /* The number of VFs the PF of hook @id has enabled, or -ENODEV. Under
  * RTNL. */
 int rvio_vf_hook_num_vfs(u64 id);
@@ -81,7 +85,8 @@ void rvio_pci_put(struct pci_dev *pdev);
 /*
  * What writing @num_vfs to the PF's sriov_numvfs does, with its errors:
  * -ERANGE above sriov_totalvfs, -ENOENT no driver or no sriov_configure,
- * -EBUSY VFs enabled already (set 0 first), the driver's error. Not under
+ * -EBUSY VFs enabled already (set 0 first), the driver's error (fewer
+ * VFs than asked: a warning, as there). Not under
  * RTNL (the PF driver may take it).
  */
 int rvio_pci_sriov_set_numvfs(struct pci_dev *pdev, u16 num_vfs);

@@ -67,7 +67,7 @@ ip netns exec rvio-b "$perf" udp-client --to 10.99.0.1 --port 5301 --sweep --rep
 
 echo "== virtio-net: vdpa_sim_net + virtio_vdpa (frames loop back on one interface)"
 modprobe vdpa_sim_net
-vdpa dev add mgmtdev vdpasim_net name simnet0
+vdpa dev add mgmtdev vdpasim_net name simnet0 mac 02:52:56:00:03:01
 ifname=
 wait_ifname() {
 	ifname=$(basename "$(ls -d /sys/bus/vdpa/devices/simnet0/virtio*/net/* 2>/dev/null | head -n 1)" 2>/dev/null)

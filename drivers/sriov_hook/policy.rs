@@ -365,6 +365,9 @@ pub enum Violation {
     NotPolicyMac,
     /// The VLAN id is not one the domain may use (`EPERM`).
     Vlan,
+    /// An 802.1ad (S-VLAN) tag under a VLAN policy, which lists 802.1Q
+    /// ids (`EPERM`).
+    VlanProto,
     /// The maximum rate is above the cap, or unlimited under a cap
     /// (`ERANGE`).
     Rate,
@@ -381,6 +384,7 @@ impl Violation {
             Self::OtherDomainMac => "MAC belongs to another domain",
             Self::NotPolicyMac => "MAC differs from the domain's",
             Self::Vlan => "VLAN not allowed for the domain",
+            Self::VlanProto => "only 802.1Q VLANs for the domain",
             Self::Rate => "rate above the domain's cap",
             Self::SpoofChk => "spoof checking must stay on",
             Self::Trust => "trust not allowed for the domain",
@@ -389,23 +393,25 @@ impl Violation {
 }
 
 /// Checks request `req` on a VF whose policy is `policy` (`None`: not
-/// assigned). `owner(mac)` is the domain a MAC is assigned to on any VF
-/// of any PF, if any.
+/// assigned). `owner(mac)` is the domain a MAC is assigned to on any
+/// other VF of any PF, if any.
 pub fn check(
     policy: Option<&Policy>,
     req: &VfRequest,
     owner: impl Fn(&Mac) -> Option<u16>,
 ) -> Result<(), Violation> {
     if let VfRequest::Mac(m) = req {
-        match (policy, owner(m)) {
-            (Some(p), _) if p.mac != *m => return Err(Violation::NotPolicyMac),
-            (None, Some(_)) => return Err(Violation::OtherDomainMac),
-            _ => {}
+        if owner(m).is_some() {
+            return Err(Violation::OtherDomainMac);
+        }
+        if policy.is_some_and(|p| p.mac != *m) {
+            return Err(Violation::NotPolicyMac);
         }
     }
     let Some(p) = policy else { return Ok(()) };
     match *req {
-        VfRequest::Vlan { vlan, .. } => match &p.vlans {
+        VfRequest::Vlan { vlan, proto, .. } => match &p.vlans {
+            Some(_) if proto != ETH_P_8021Q => Err(Violation::VlanProto),
             Some(v) if !v.ids().contains(&vlan) => Err(Violation::Vlan),
             _ => Ok(()),
         },
@@ -448,10 +454,11 @@ pub enum Route {
     Software,
 }
 
-/// The route of an assignment of VF `vf`: direct while the hook is
-/// attached to its PF and the PF has that VF (`num_vfs` of them).
-pub fn route(pf: IfName, vf: u32, attached: bool, num_vfs: u32) -> Route {
-    if attached && vf < num_vfs {
+/// The route of an assignment of VF `vf`: direct while the VF is ready
+/// (the hook is attached to its PF and the VF has the policy's MAC) and
+/// the PF has that VF (`num_vfs` of them).
+pub fn route(pf: IfName, vf: u32, ready: bool, num_vfs: u32) -> Route {
+    if ready && vf < num_vfs {
         Route::Vf { pf, vf }
     } else {
         Route::Software
@@ -567,7 +574,8 @@ mod tests {
         let none = |_: &Mac| None;
         let owned = |m: &Mac| if *m == M2 { Some(9) } else { None };
         assert_eq!(check(Some(&p), &VfRequest::Mac(M1), none), Ok(()));
-        assert_eq!(check(Some(&p), &VfRequest::Mac(M2), owned), Err(Violation::NotPolicyMac));
+        assert_eq!(check(Some(&p), &VfRequest::Mac(M2), owned), Err(Violation::OtherDomainMac));
+        assert_eq!(check(Some(&p), &VfRequest::Mac([2, 0, 0, 0, 0, 9]), owned), Err(Violation::NotPolicyMac));
         assert_eq!(check(None, &VfRequest::Mac(M2), owned), Err(Violation::OtherDomainMac));
         assert_eq!(check(None, &VfRequest::Mac(M1), owned), Ok(()));
         let vlan = |vlan| VfRequest::Vlan { vlan, qos: 0, proto: ETH_P_8021Q };
@@ -575,6 +583,8 @@ mod tests {
         assert_eq!(check(Some(&p), &vlan(20), none), Ok(()));
         assert_eq!(check(Some(&p), &vlan(30), none), Err(Violation::Vlan));
         assert_eq!(check(Some(&p), &vlan(0), none), Err(Violation::Vlan));
+        let s_vlan = VfRequest::Vlan { vlan: 10, qos: 0, proto: 0x88a8 };
+        assert_eq!(check(Some(&p), &s_vlan, none), Err(Violation::VlanProto));
         assert_eq!(check(Some(&p), &VfRequest::Rate { min: 0, max: 100 }, none), Ok(()));
         assert_eq!(check(Some(&p), &VfRequest::Rate { min: 0, max: 101 }, none), Err(Violation::Rate));
         assert_eq!(check(Some(&p), &VfRequest::Rate { min: 0, max: 0 }, none), Err(Violation::Rate));
@@ -600,7 +610,8 @@ mod tests {
         let reqs = apply_requests(&p);
         assert_eq!(reqs[1], Some(VfRequest::Vlan { vlan: 20, qos: 0, proto: ETH_P_8021Q }));
         for r in reqs.iter().flatten() {
-            assert_eq!(check(Some(&p), r, |m| if *m == p.mac { Some(7) } else { None }), Ok(()), "{r:?}");
+            // No other VF has its MAC.
+            assert_eq!(check(Some(&p), r, |_| None), Ok(()), "{r:?}");
         }
         let q = pol("pf 0 domain=7 mac=02:00:00:00:00:01");
         assert_eq!(apply_requests(&q).iter().flatten().count(), 1);

@@ -50,10 +50,11 @@ module! {
     license: "GPL",
 }
 
-/// PFs attached at once.
-const MAX_PFS: usize = 64;
-/// VF policies kept at once.
-const MAX_POLICIES: usize = 1024;
+/// PFs attached at once (`attached` fits a page).
+const MAX_PFS: usize = 32;
+/// VF policies kept at once (`policy` fits a page: a line is at most
+/// about 160 bytes).
+const MAX_POLICIES: usize = 24;
 
 /// An attached PF.
 struct Pf {
@@ -142,10 +143,16 @@ struct Core {
 static CORE: AtomicPtr<Core> = AtomicPtr::new(core::ptr::null_mut());
 
 /// The route of policy `a`: through its VF while the hook is attached to
-/// the PF and the PF has the VF.
+/// the PF, the PF has the VF and the VF has the policy's MAC (a VF
+/// enabled again behind the hook's back, or whose policy did not apply,
+/// is not the domain's).
 fn route_of(rtnl: &Rtnl, st: &State, a: &Assigned) -> Route {
-    let n = st.pfs.iter().find(|p| p.name == a.pf).map(|p| vf_hook::num_vfs(rtnl, p.id).unwrap_or(0));
-    policy::route(a.pf, a.vf, n.is_some(), n.unwrap_or(0))
+    let Some(id) = st.pfs.iter().find(|p| p.name == a.pf).map(|p| p.id) else {
+        return Route::Software;
+    };
+    let n = vf_hook::num_vfs(rtnl, id).unwrap_or(0);
+    let has_mac = i32::try_from(a.vf).is_ok_and(|vf| vf_hook::vf_mac(rtnl, id, vf) == Ok(a.policy.mac));
+    policy::route(a.pf, a.vf, has_mac, n)
 }
 
 fn violation_errno(v: Violation) -> Error {
@@ -240,7 +247,14 @@ impl Core {
         }
         if let Some(id) = st.pf(&pf).map(|p| p.id) {
             if vf < vf_hook::num_vfs(&rtnl, id)? {
-                apply_policy(&rtnl, id, vf, &policy)?;
+                if let Err(e) = apply_policy(&rtnl, id, vf, &policy) {
+                    // Part of it may have been applied: back to the old
+                    // policy, as far as the driver lets us.
+                    if let Some(old) = st.assigned.iter().find(|a| a.pf == pf && a.vf == vf) {
+                        let _ = apply_policy(&rtnl, id, vf, &old.policy);
+                    }
+                    return Err(e);
+                }
             }
         }
         if !known {
@@ -264,13 +278,20 @@ impl Attrs for Core {
     const ATTRS: &'static [(&'static kernel::str::CStr, Mode)] = &[
         (kernel::c_str!("attach"), Mode::WriteOnly),
         (kernel::c_str!("detach"), Mode::WriteOnly),
-        (kernel::c_str!("attached"), Mode::ReadOnly),
+        // Reading them takes RTNL: root's only.
+        (kernel::c_str!("attached"), Mode::RootReadOnly),
         (kernel::c_str!("numvfs"), Mode::WriteOnly),
         (kernel::c_str!("policy"), Mode::ReadWrite),
-        (kernel::c_str!("routes"), Mode::ReadOnly),
+        (kernel::c_str!("routes"), Mode::RootReadOnly),
     ];
 
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>) {
+        if idx == POLICY {
+            for a in self.state.lock().assigned.iter() {
+                let _ = writeln!(out, "{} {} {}", a.pf, a.vf, a.policy);
+            }
+            return;
+        }
         let rtnl = RtnlGuard::lock();
         let st = self.state.lock();
         match idx {
@@ -278,11 +299,6 @@ impl Attrs for Core {
                 for p in st.pfs.iter() {
                     let n = vf_hook::num_vfs(&rtnl, p.id).unwrap_or(0);
                     let _ = writeln!(out, "{} num_vfs={} accepted={} refused={}", p.name, n, p.accepted, p.refused);
-                }
-            }
-            POLICY => {
-                for a in st.assigned.iter() {
-                    let _ = writeln!(out, "{} {} {}", a.pf, a.vf, a.policy);
                 }
             }
             ROUTES => {
@@ -339,7 +355,7 @@ impl VfHandler for Core {
 
     fn gone(&self, _rtnl: &Rtnl, id: HookId) {
         if let Some(p) = self.state.lock().pfs.take(|p| p.id == id) {
-            pr_info!("{} unregistered: detached\n", p.name);
+            pr_info!("{} unregistered or renamed: detached\n", p.name);
         }
     }
 }

@@ -27,7 +27,7 @@ ktap_print_header
 pf=$(nsim_pf $id 4) || ktap_exit_fail_msg "cannot create a netdevsim PF with 4 VFs"
 insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
 ktap_print_msg "netdevsim PF $pf with 4 VFs"
-ktap_set_plan 23
+ktap_set_plan 25
 
 H=/sys/kernel/sriov_hook
 attached_has() { grep -q "^$pf num_vfs=4 " $H/attached; }
@@ -53,6 +53,7 @@ refused() {
 ktap_check "another MAC on VF 0: EPERM" refused "Operation not permitted" 0 mac 02:52:56:00:10:02
 ktap_check "VF 0's domain MAC on VF 1: EADDRINUSE" refused "Address already in use" 1 mac $mac
 ktap_check "a VLAN outside the policy: EPERM" refused "Operation not permitted" 0 vlan 30
+ktap_check "an allowed VLAN id as an 802.1ad S-VLAN: EPERM" refused "Operation not permitted" 0 vlan 10 proto 802.1ad
 ktap_check "a rate above the cap: ERANGE" refused "Numerical result out of range" 0 max_tx_rate 200
 ktap_check "no rate limit under a cap: ERANGE" refused "Numerical result out of range" 0 max_tx_rate 0
 ktap_check "spoof checking off: EPERM" refused "Operation not permitted" 0 spoofchk off
@@ -68,9 +69,9 @@ allowed() {
 ktap_check "changes within the policy, and on an unassigned VF, pass" allowed
 counted() {
 	grep "^$pf " $H/attached | sed 's/^/# /'
-	grep -q "^$pf num_vfs=4 accepted=4 refused=7$" $H/attached
+	grep -q "^$pf num_vfs=4 accepted=4 refused=8$" $H/attached
 }
-ktap_check "the hook counted 4 accepted and 7 refused requests" counted
+ktap_check "the hook counted 4 accepted and 8 refused requests" counted
 logged() { klog_since_mark | grep -q "sriov_hook: $pf vf 0: refused: spoof checking must stay on"; }
 ktap_check "a refusal is logged with its reason" logged
 
@@ -102,11 +103,19 @@ restored() {
 }
 ktap_check "detach: the driver takes every change again, the route is software" restored
 ktap_check "re-attach applies the policy again" eval 'hook_w attach "$pf" && applied'
+klog_mark
+renamed() {
+	ip link set dev "$pf" name rvio-renamed0 && [ -z "$(cat $H/attached)" ] &&
+		klog_since_mark | grep -q "sriov_hook: $pf unregistered or renamed: detached" &&
+		ip link set dev rvio-renamed0 vf 0 trust on && ip link set dev rvio-renamed0 name "$pf" &&
+		hook_w attach "$pf" && applied
+}
+ktap_check "a renamed PF is detached (policies name PFs); attached again under its name" renamed
 
 klog_mark
 gone() {
 	echo $id >/sys/bus/netdevsim/del_device && modprobe -r netdevsim && [ -z "$(cat $H/attached)" ] &&
-		klog_since_mark | grep -q "sriov_hook: $pf unregistered: detached" &&
+		klog_since_mark | grep -q "sriov_hook: $pf unregistered or renamed: detached" &&
 		grep -qx "$mac domain=1 software" $H/routes
 }
 ktap_check "netdevsim unloaded while attached: detached, the policy and route stay" gone

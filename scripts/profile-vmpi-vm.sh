@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test VM (scripts/profile-vmpi.sh boots it): where the time of
+# VMPI's small-SDU path goes. Runs vmpi-perf with SDUs of $1 bytes (default
+# 250) in direction $2 (up: guest to host, the default; down) and samples
+# every CPU with perf (cpu-clock) meanwhile; prints perf's flat profile
+# (by symbol, then by module).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../selftests/lib.sh
+source "$root/selftests/lib.sh"
+size=${1:-250} dir=${2:-up}
+perf=$root/target/release/vmpi-perf
+modprobe -a vdpa vringh vhost_iotlb virtio_vdpa
+insmod "$root/vmpi.ko"
+insmod "$root/vmpi_host.ko"
+insmod "$root/vmpi_guest.ko"
+vdpa dev add mgmtdev vmpi name vmpi0
+WAIT_SECS=20 wait_for vmpi_link_up vmpi0
+h=$(vmpi_core_dev host vmpi0)
+g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+"$perf" server --dev "/dev/$h" --name perf &
+sleep 1
+down=()
+[ "$dir" = down ] && down=(--down)
+echo 0 >/proc/sys/kernel/kptr_restrict
+cd /tmp
+perf record -q -a -e cpu-clock -F 2000 -o /tmp/perf.data -- \
+	"$perf" client --dev "/dev/$g" --name perf --size "$size" --count 4000 --repeat 2 "${down[@]}"
+perf report -i /tmp/perf.data --stdio --no-children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+echo "== by module"
+perf report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+kill %1 2>/dev/null || true
+vdpa dev del vmpi0

@@ -33,14 +33,7 @@ echo "vm: debug options: $(for o in KASAN PROVE_LOCKING KFENCE DEBUG_KMEMLEAK; d
 	grep -qs "^CONFIG_$o=y" "$config" && printf '%s ' $o; done)"
 
 echo "== VMPI: vmpi_host + virtio_vdpa + vmpi_guest"
-modprobe -a vdpa vringh vhost_iotlb virtio_vdpa
-insmod "$root/vmpi.ko"
-insmod "$root/vmpi_host.ko"
-insmod "$root/vmpi_guest.ko"
-vdpa dev add mgmtdev vmpi name vmpi0
-WAIT_SECS=20 wait_for vmpi_link_up vmpi0
-h=$(vmpi_core_dev host vmpi0)
-g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+vmpi_load && vmpi_up
 "$perf" server --dev "/dev/$h" --name perf &
 pids+=($!)
 sleep 1

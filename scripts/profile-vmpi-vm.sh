@@ -12,14 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/selftests/lib.sh"
 size=${1:-250} dir=${2:-up}
 perf=$root/target/release/vmpi-perf
-modprobe -a vdpa vringh vhost_iotlb virtio_vdpa
-insmod "$root/vmpi.ko"
-insmod "$root/vmpi_host.ko"
-insmod "$root/vmpi_guest.ko"
-vdpa dev add mgmtdev vmpi name vmpi0
-WAIT_SECS=20 wait_for vmpi_link_up vmpi0
-h=$(vmpi_core_dev host vmpi0)
-g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+vmpi_load && vmpi_up
 "$perf" server --dev "/dev/$h" --name perf &
 sleep 1
 down=()

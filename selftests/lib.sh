@@ -83,6 +83,35 @@ vmpi_link_up() {
 		[ "$(cat /sys/class/misc/"$h"/link)" = up ] && [ "$(cat /sys/class/misc/"$g"/link)" = up ]
 }
 
+# VMPI in one kernel: vmpi, vmpi_host and vmpi_guest over virtio_vdpa
+# (not vhost_vdpa). vmpi_load loads them, after checking that they and
+# "$@" (the test's own .ko files) are built.
+vmpi_load() {
+	local ko
+	for ko in "$(rvio_ko vmpi)" "$(rvio_ko vmpi_host)" "$(rvio_ko vmpi_guest)" "$@"; do
+		[ -f "$ko" ] || ktap_exit_fail_msg "$(basename "$ko") not built: run 'make' at the top of the repository"
+	done
+	modprobe -r vhost_vdpa 2>/dev/null
+	modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$(rvio_ko vmpi)" &&
+		insmod "$(rvio_ko vmpi_host)" && insmod "$(rvio_ko vmpi_guest)"
+}
+
+# Creates VMPI device vmpi0 and waits for its link; sets h and g to the
+# names (vmpiN) of its host and guest side char devices.
+vmpi_up() {
+	vdpa dev add mgmtdev vmpi name vmpi0 && WAIT_SECS=20 wait_for vmpi_link_up vmpi0 &&
+		h=$(vmpi_core_dev host vmpi0) && g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+}
+
+# Undoes vmpi_up and vmpi_load (for trap EXIT), unloading modules "$@"
+# first.
+vmpi_unload() {
+	[ $# = 0 ] || rmmod "$@" 2>/dev/null
+	vdpa dev del vmpi0 2>/dev/null
+	rmmod vmpi_guest vmpi_host vmpi 2>/dev/null
+	modprobe -r virtio_vdpa 2>/dev/null
+}
+
 # Run "$@" (a program that prints `ok - DESC` / `not ok - DESC` lines, and
 # anything else as comments) for at most $1 seconds and report its lines
 # as KTAP results. A program that fails without a `not ok` line (a crash,

@@ -8,28 +8,12 @@
 # the char device's errors (vmpi_raw_io.py); counters in sysfs.
 source "$(dirname "$0")/../lib.sh"
 
-core_ko=$(rvio_ko vmpi)
-host_ko=$(rvio_ko vmpi_host)
-guest_ko=$(rvio_ko vmpi_guest)
 io=$(dirname "$0")/vmpi_raw_io.py
 
-cleanup() {
-	vdpa dev del vmpi0 2>/dev/null
-	rmmod vmpi_guest vmpi_host vmpi 2>/dev/null
-	modprobe -r virtio_vdpa 2>/dev/null
-}
-trap cleanup EXIT
+trap vmpi_unload EXIT
 
 ktap_print_header
-[ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
-	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
-modprobe -r vhost_vdpa 2>/dev/null
-modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&
-	insmod "$guest_ko" && vdpa dev add mgmtdev vmpi name vmpi0 &&
-	WAIT_SECS=20 wait_for vmpi_link_up vmpi0 ||
-	ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
-h=$(vmpi_core_dev host vmpi0)
-g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
 ktap_set_plan 13

@@ -21,8 +21,8 @@ echo 0 >/proc/sys/kernel/kptr_restrict
 cd /tmp
 perf record -q -a -e cpu-clock -F 2000 -o /tmp/perf.data -- \
 	"$perf" client --dev "/dev/$g" --name perf --size "$size" --count 4000 --repeat 2 "${down[@]}"
-perf report -i /tmp/perf.data --stdio --no-children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+perf report -i /tmp/perf.data --stdio --no-children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45 || true
 echo "== by module"
-perf report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+perf report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15 || true
 kill %1 2>/dev/null || true
 vdpa dev del vmpi0

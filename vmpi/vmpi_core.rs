@@ -1035,12 +1035,17 @@ impl miscdev::FileOps for Dev {
     }
 
     fn read(file: &File, out: &mut UserSliceWriter) -> Result<usize> {
-        let sdu = {
-            let mut g = file.dev.inner.lock();
-            file.dev.recv(&mut g, file.port, out.len())?
-        };
-        out.write_slice(&sdu)?;
-        Ok(sdu.len())
+        let room = out.len();
+        let mut g = file.dev.inner.lock();
+        // Copy out while the SDU is still queued, so that a fault (EFAULT)
+        // loses nothing; `recv` then takes it (and gives credit back).
+        let alive = g.alive;
+        if let Some(s) = g.port(file.port)?.q.front() {
+            if s.len() <= room && alive {
+                out.write_slice(s)?;
+            }
+        }
+        Ok(file.dev.recv(&mut g, file.port, room)?.len())
     }
 
     fn write(file: &File, input: &mut UserSliceReader, len: usize) -> Result<usize> {

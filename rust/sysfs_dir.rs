@@ -81,10 +81,9 @@ impl<T: Attrs> Dir<T> {
             modes.push(m.bits(), GFP_KERNEL)?;
         }
         let mut err: c_int = 0;
-        // SAFETY: `ops` is copied; `names` (static strings) and `modes`
-        // live as long as the directory (fields of the result); `name` is
-        // NUL-terminated; `owner`'s pointer stays valid while the
-        // directory exists (the result holds the `Arc`).
+        // SAFETY: `ops` is copied; `names`, `modes` and `owner` (whose
+        // pointer is the private data) live in the result, so as long as
+        // the directory; `name` is NUL-terminated.
         let d = unsafe {
             bindings::rvio_sysfs_dir_create(
                 name.as_char_ptr(),

@@ -74,12 +74,12 @@ ktap_test_result "a well-behaved guest gets the link up on the same host device"
 sdu_crosses() {
 	local g
 	g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)") || return 1
-	python3 - "/dev/$h" "/dev/$g" <<'PY'
-import fcntl, os, select, struct, sys
-BIND_RAW = (1 << 30) | (4 << 16) | (0xB9 << 8) | 1
+	PYTHONPATH=$(dirname "$0") python3 - "/dev/$h" "/dev/$g" <<'PY'
+import os, select, sys
+from vmpi_uapi import bind
 h, g = (os.open(p, os.O_RDWR) for p in sys.argv[1:3])
 for fd in (h, g):
-    fcntl.ioctl(fd, BIND_RAW, struct.pack("I", 5))
+    bind(fd, 5)
 os.write(g, b"hello host")
 sys.exit(0 if select.select([h], [], [], 20)[0] and os.read(h, 100) == b"hello host" else 1)
 PY

@@ -10,7 +10,6 @@
 source "$(dirname "$0")/../lib.sh"
 
 echo_ko=$(rvio_ko vmpi_echo)
-BIND_RAW=$(((1 << 30) | (4 << 16) | (0xB9 << 8) | 1))
 
 cleanup() {
 	[ -n "${traffic:-}" ] && kill "$traffic" 2>/dev/null
@@ -28,10 +27,11 @@ klog_mark
 ktap_test_result "vmpi_echo finds the host side and opens channels 9 and 10" insmod "$echo_ko"
 
 echo_ok() {
-	python3 - "/dev/$g" "$BIND_RAW" <<'PY'
-import os, select, struct, sys, fcntl
+	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" <<'PY'
+import os, select, sys
+from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR)
-fcntl.ioctl(fd, int(sys.argv[2]), struct.pack("I", 9))
+bind(fd, 9)
 bad = 0
 for n in list(range(0, 4001, 250)) + [1, 4096, 16384, 65535] * 3:
     data = os.urandom(n)
@@ -67,10 +67,11 @@ ktap_test_result "the flood's 2000 SDUs all crossed, none lost" flood_arrived
 
 # Guest traffic on the echo channel while the in-kernel user goes.
 traffic_start() {
-	python3 - "/dev/$g" "$BIND_RAW" <<'PY' &
-import errno, fcntl, os, struct, sys
+	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" <<'PY' &
+import errno, os, sys
+from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
-fcntl.ioctl(fd, int(sys.argv[2]), struct.pack("I", 9))
+bind(fd, 9)
 while True:
     for _ in range(16):
         try:

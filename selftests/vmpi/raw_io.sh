@@ -40,10 +40,11 @@ ktap_test_result "sysfs counters: every SDU counted once each way, no drops" sum
 # ENODEV, and closes its file after the device (and its char device) are
 # gone.
 out=$(mktemp)
-python3 - "/dev/$h" >"$out" 2>&1 <<'PY' &
-import errno, fcntl, os, struct, sys, time
+PYTHONPATH=$(dirname "$0") python3 - "/dev/$h" >"$out" 2>&1 <<'PY' &
+import errno, os, sys, time
+from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR)
-fcntl.ioctl(fd, (1 << 30) | (4 << 16) | (0xB9 << 8) | 1, struct.pack("I", 7))
+bind(fd, 7)
 print("bound", flush=True)
 try:
     os.read(fd, 100)

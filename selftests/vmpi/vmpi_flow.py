@@ -13,22 +13,13 @@ import errno
 import fcntl
 import os
 import select
-import struct
 import subprocess
 import sys
 import threading
 import time
 
-NAME_MAX = 64
+from vmpi_uapi import NAME_MAX, accept, alloc, errno_of, name, recv, register
 
-
-def iow(nr, size):
-    return (1 << 30) | (size << 16) | (0xB9 << 8) | nr
-
-
-REGISTER = iow(2, NAME_MAX)
-ACCEPT = iow(3, NAME_MAX)
-ALLOC = iow(4, 2 * NAME_MAX + 8)
 # Flow credit: a window of 4 * (65535 + 64) units, an SDU costs len + 64.
 WINDOW_SDUS_64K = 4
 failed = 0
@@ -39,39 +30,6 @@ def result(ok, what):
     print(("ok - " if ok else "not ok - ") + what, flush=True)
     if not ok:
         failed += 1
-
-
-def name(s):
-    b = s.encode() if isinstance(s, str) else s
-    return b.ljust(NAME_MAX, b"\0")
-
-
-def register(fd, app):
-    return fcntl.ioctl(fd, REGISTER, name(app))
-
-
-def accept(fd, app):
-    # A mutable buffer: fcntl.ioctl returns the ioctl's value (the channel).
-    return fcntl.ioctl(fd, ACCEPT, bytearray(name(app)))
-
-
-def alloc(fd, dst, src="", timeout_ms=0, reserved=0):
-    return fcntl.ioctl(fd, ALLOC, bytearray(name(dst) + name(src) + struct.pack("II", timeout_ms, reserved)))
-
-
-def errno_of(fn):
-    try:
-        fn()
-    except OSError as e:
-        return e.errno
-    return 0
-
-
-def recv(fd, timeout=20.0):
-    r, _, _ = select.select([fd], [], [], timeout)
-    if not r:
-        raise TimeoutError("no SDU within %ss" % timeout)
-    return os.read(fd, 65536)
 
 
 def readable(fd, timeout):

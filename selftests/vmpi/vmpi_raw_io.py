@@ -7,13 +7,12 @@ lines (raw_io.sh turns them into KTAP) and exits 1 on any failure.
 
 usage: vmpi_raw_io.py HOST_DEV GUEST_DEV"""
 import errno
-import fcntl
 import os
 import select
-import struct
 import sys
 
-BIND_RAW = (1 << 30) | (4 << 16) | (0xB9 << 8) | 1
+from vmpi_uapi import bind, errno_of, recv
+
 CHANNEL = 5
 SIZES = list(range(0, 4001, 250)) + [1, 4096, 16384, 65535]
 failed = 0
@@ -24,25 +23,6 @@ def result(ok, what):
     print(("ok - " if ok else "not ok - ") + what, flush=True)
     if not ok:
         failed += 1
-
-
-def bind(fd, ch):
-    fcntl.ioctl(fd, BIND_RAW, struct.pack("I", ch))
-
-
-def errno_of(fn):
-    try:
-        fn()
-    except OSError as e:
-        return e.errno
-    return 0
-
-
-def recv(fd, timeout=20.0):
-    r, _, _ = select.select([fd], [], [], timeout)
-    if not r:
-        raise TimeoutError("no SDU within %ss" % timeout)
-    return os.read(fd, 65536)
 
 
 def transfer(src, dst, name):

@@ -17,16 +17,7 @@ import struct
 import sys
 import threading
 
-NAME_MAX = 64
-REGISTER = (1 << 30) | (NAME_MAX << 16) | (0xB9 << 8) | 2
-ACCEPT = (1 << 30) | (NAME_MAX << 16) | (0xB9 << 8) | 3
-ALLOC = (1 << 30) | ((2 * NAME_MAX + 8) << 16) | (0xB9 << 8) | 4
-BIND_RAW = (1 << 30) | (4 << 16) | (0xB9 << 8) | 1
-
-
-def name(s):
-    return s.encode().ljust(NAME_MAX, b"\0")
-
+from vmpi_uapi import accept, alloc, bind, register
 
 host_path, guest_path, nflows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ends = {"host": collections.Counter(), "guest": collections.Counter()}
@@ -66,23 +57,23 @@ def reader(side, fd, tag, raw):
 
 
 reg = os.open(host_path, os.O_RDWR)
-fcntl.ioctl(reg, REGISTER, name("sink"))
+register(reg, "sink")
 pairs = []
 for i in range(nflows):
     g = os.open(guest_path, os.O_RDWR | os.O_NONBLOCK)
     try:
-        fcntl.ioctl(g, ALLOC, bytearray(name("sink") + name("traffic") + struct.pack("II", 10000, 0)))
+        alloc(g, "sink", "traffic", 10000)
     except BlockingIOError:
         pass
     h = os.open(host_path, os.O_RDWR)
-    fcntl.ioctl(h, ACCEPT, bytearray(name("sink")))
+    accept(h, "sink")
     fcntl.fcntl(g, fcntl.F_SETFL, 0)
-    fcntl.ioctl(g, ALLOC, bytearray(name("sink") + name("traffic") + struct.pack("II", 10000, 0)))
+    alloc(g, "sink", "traffic", 10000)
     pairs.append((g, h, False))
 g = os.open(guest_path, os.O_RDWR)
 h = os.open(host_path, os.O_RDWR)
-fcntl.ioctl(g, BIND_RAW, struct.pack("I", 7))
-fcntl.ioctl(h, BIND_RAW, struct.pack("I", 7))
+bind(g, 7)
+bind(h, 7)
 pairs.append((g, h, True))
 # (thread, side, raw): the host's raw channel outlives a guest restart.
 threads = []

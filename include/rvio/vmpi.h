@@ -108,7 +108,8 @@ int vmpi_dev_find(enum vmpi_role role, const char *transport);
  * Binds raw channel @channel of device @id for @ops (no allocation, no
  * credit, docs/vmpi-sysfs.md). Returns the port, or NULL and *@err:
  * -ENODEV no such device, -EINVAL bad channel or @ops without rx or down,
- * -EBUSY channel in use on this side, -ENOMEM. Process context.
+ * -EBUSY channel in use on this side, -EMFILE 4096 ports (files and
+ * in-kernel users) on the device already, -ENOMEM. Process context.
  */
 struct vmpi_port *vmpi_port_open(int id, u16 channel, const struct vmpi_port_ops *ops,
 				 void *priv, int *err);

@@ -70,7 +70,8 @@ struct vmpi_alloc {
  * again for the result. -ENOENT: no such application; -ECONNREFUSED: its
  * backlog is full; -ETIMEDOUT: no answer in time; -ENOTCONN: the link is
  * not up; -EBUSY: no free channel; -ECONNRESET: the peer restarted;
- * -EINVAL: bad names, timeout or reserved field, or file already in use.
+ * -EISCONN: the file is already an open flow; -EINVAL: bad names,
+ * timeout or reserved field, or the file is something else.
  */
 #define VMPI_IOC_ALLOC _IOW(VMPI_IOC_MAGIC, 4, struct vmpi_alloc)
 

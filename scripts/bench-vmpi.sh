@@ -8,12 +8,16 @@
 # into README.md between the bench-vmpi markers. A benchmark, not a test:
 # this machine is emulated (TCG) and noisy; compare the ratios.
 #
-# usage: scripts/bench-vmpi.sh [REPEAT]   (default 3)
+# usage: scripts/bench-vmpi.sh [REPEAT]   (default 3; RVIO_KFLAVOUR=nokasan:
+#        the kernel without KASAN, results in results/vmpi-nokasan/)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 repeat=${1:-3}
+# The default (debug) kernel's results feed the README; another flavour's
+# (RVIO_KFLAVOUR=nokasan) go beside them.
 out=results/vmpi
+[ "$RVIO_KFLAVOUR" = debug ] || out+=-$RVIO_KFLAVOUR
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
 	sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get install -y -q python3-matplotlib >/dev/null || rvio_log "bench: no matplotlib, no plot"
@@ -29,7 +33,8 @@ commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 note="commit $commit, $(date -u +%Y-%m-%d), $(sed -n 1p "$out/vm.txt"), debug: $(sed -n 's/^debug options: //p' "$out/vm.txt")under $(cat "$RVIO_CACHE"/accel-* 2>/dev/null | head -n 1 || echo '?') on $cpu, $repeat repeats"
 python3 scripts/bench-report.py "$out" "$note"
-# The latest table goes into the README.
+# The latest table of the debug kernel goes into the README.
+[ "$RVIO_KFLAVOUR" = debug ] || { rvio_log "bench: results in $out/"; exit 0; }
 python3 - "$out/results.md" <<'PY'
 import re, sys
 table = open(sys.argv[1]).read()

@@ -235,7 +235,8 @@ impl Port {
 struct Inner {
     /// The transport is registered (`false` once it went away).
     alive: bool,
-    ep: Endpoint,
+    /// Boxed, and made in place: it is kilobytes (see `new_endpoint`).
+    ep: KBox<Endpoint>,
     chans: KVec<Chan>,
     /// The message being reassembled.
     msg: Bytes,
@@ -1148,6 +1149,21 @@ unsafe fn dev<'a>(t: *mut bindings::vmpi_transport) -> ArcBorrow<'a, Dev> {
     unsafe { ArcBorrow::from_raw(t as *const Dev) }
 }
 
+/// A new endpoint, made in place on the heap: as a value it would take
+/// kilobytes of a 16 KiB kernel stack deep in the transports' probe paths.
+fn new_endpoint(role: Role, cfg: Config) -> Result<KBox<Endpoint>> {
+    let epoch = random_epoch();
+    // SAFETY: `init_at` initializes every field of the slot it is given,
+    // which is valid for writes; it cannot fail.
+    let init = unsafe {
+        kernel::init::init_from_closure(move |slot: *mut Endpoint| {
+            Endpoint::init_at(slot, role, cfg, epoch);
+            Ok::<(), core::convert::Infallible>(())
+        })
+    };
+    Ok(KBox::init(init, GFP_KERNEL)?)
+}
+
 fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc<Dev>> {
     // SAFETY: no preconditions.
     let id = unsafe { bindings::vmpi_core_id_alloc() };
@@ -1167,7 +1183,7 @@ fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc
         tx.grow()?;
         let mut inner = Inner {
             alive: true,
-            ep: Endpoint::new(role, cfg, random_epoch()),
+            ep: new_endpoint(role, cfg)?,
             chans,
             msg: Bytes::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?,
             ports: KVec::new(),

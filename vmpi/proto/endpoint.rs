@@ -174,6 +174,34 @@ impl Endpoint {
         }
     }
 
+    /// Initializes an endpoint at `slot` in place, like [`Endpoint::new`]
+    /// but without the endpoint (kilobytes: it holds its outbox) as a
+    /// temporary on the stack, which a kernel stack of 16 KiB cannot
+    /// afford deep in a probe path.
+    ///
+    /// # Safety
+    ///
+    /// `slot` is valid for writing an `Endpoint` and suitably aligned.
+    pub unsafe fn init_at(slot: *mut Self, role: Role, cfg: Config, epoch: u32) {
+        use core::ptr::addr_of_mut;
+        // SAFETY: every field of `*slot` is written once through `slot`,
+        // valid for writes (the function's contract); the outbox slot by
+        // slot, so no large value is built first.
+        unsafe {
+            addr_of_mut!((*slot).link).write(Link::new(role, cfg, epoch));
+            let q = addr_of_mut!((*slot).outbox.q).cast::<Pending>();
+            for i in 0..OUTBOX_LEN {
+                q.add(i).write(Pending { len: 0, sent: 0, buf: [0; MAX_CTRL_LEN] });
+            }
+            addr_of_mut!((*slot).outbox.head).write(0);
+            addr_of_mut!((*slot).outbox.count).write(0);
+            addr_of_mut!((*slot).counters).write(Counters::default());
+            addr_of_mut!((*slot).rx).write(Reassembler::new(cfg.max_sdu, cfg.num_channels));
+            addr_of_mut!((*slot).max_sdu).write(cfg.max_sdu as usize);
+            addr_of_mut!((*slot).credit_owed).write(false);
+        }
+    }
+
     /// The size the message buffer given to [`Endpoint::on_fragment`] needs.
     pub fn max_sdu(&self) -> usize {
         self.max_sdu
@@ -407,6 +435,27 @@ mod tests {
         // The first HELLO of restart() is in there too.
         assert_eq!(dev.ep.counters.ctrl_dropped, 100 + 1 - OUTBOX_LEN as u64);
         assert_eq!(dev.ep.counters.ctrl_rx, 100);
+    }
+
+    #[test]
+    fn initialized_in_place_works_as_new() {
+        extern crate std;
+        let cfg = Config { num_channels: 16, max_sdu: MAX_SDU, min_rx_buf: 64 };
+        let mut slot = std::boxed::Box::new(core::mem::MaybeUninit::<Endpoint>::uninit());
+        // SAFETY: `slot` is valid and aligned for an `Endpoint`; it is
+        // initialized by `init_at` before `assume_init`.
+        let mut ep = unsafe {
+            Endpoint::init_at(slot.as_mut_ptr(), Role::Device, cfg, 7);
+            slot.assume_init()
+        };
+        assert!(ep.outbox.is_empty());
+        assert_eq!(ep.counters, Counters::default());
+        assert_eq!(ep.max_sdu(), MAX_SDU as usize);
+        while ep.outbox.len() < OUTBOX_LEN {
+            ep.send_ctrl(&Ctrl::DeallocAck { channel: 1 });
+        }
+        ep.send_ctrl(&Ctrl::DeallocAck { channel: 1 });
+        assert_eq!(ep.counters.ctrl_dropped, 1);
     }
 
     #[test]

@@ -1161,7 +1161,7 @@ fn new_endpoint(role: Role, cfg: Config) -> Result<KBox<Endpoint>> {
             Ok::<(), core::convert::Infallible>(())
         })
     };
-    Ok(KBox::init(init, GFP_KERNEL)?)
+    KBox::init(init, GFP_KERNEL)
 }
 
 fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc<Dev>> {

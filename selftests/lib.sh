@@ -132,6 +132,19 @@ run_py_ktap() {
 	fi
 }
 
+# The sysfs directory of QEMU's igb PF (an 82576, 8086:10c9), if the VM
+# has one (scripts/vm-run.sh --igb).
+igb_pci() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat $d/vendor)" = 0x8086 ] && [ "$(cat $d/device)" = 0x10c9 ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # SR-IOV hook: write "$2" (a line) to /sys/kernel/sriov_hook/$1.
 hook_w() {
 	printf '%s\n' "$2" >"/sys/kernel/sriov_hook/$1"

@@ -8,13 +8,7 @@
 # device is a failure); skipped otherwise.
 source "$(dirname "$0")/../lib.sh"
 
-pf=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat $d/vendor)" = 0x8086 ] && [ "$(cat $d/device)" = 0x10c9 ]; then
-		pf=$d
-		break
-	fi
-done
+pf=$(igb_pci)
 
 cleanup() {
 	[ -n "$pf" ] && [ -w $pf/sriov_numvfs ] && echo 0 >$pf/sriov_numvfs 2>/dev/null

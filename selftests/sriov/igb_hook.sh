@@ -10,13 +10,7 @@
 source "$(dirname "$0")/../lib.sh"
 
 hook_ko=$(rvio_ko sriov_hook)
-pci=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat $d/vendor)" = 0x8086 ] && [ "$(cat $d/device)" = 0x10c9 ]; then
-		pci=$d
-		break
-	fi
-done
+pci=$(igb_pci)
 cleanup() {
 	rmmod sriov_hook 2>/dev/null
 	[ -n "$pci" ] && [ -w $pci/sriov_numvfs ] && echo 0 >$pci/sriov_numvfs 2>/dev/null

@@ -15,6 +15,7 @@ use crate::bindings;
 use core::marker::PhantomData;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::{Arc, ArcBorrow};
@@ -52,6 +53,17 @@ pub trait FileOps: Sized + Send + Sync {
     /// Writes attribute `idx` of [`FileOps::ATTRS`] (one value and a
     /// newline, as sysfs wants).
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
+}
+
+/// Reads `len` bytes of a write's input into a new kvmalloc'ed buffer
+/// (without zero-filling it first).
+pub fn read_new(input: &mut UserSliceReader, len: usize) -> Result<KVVec<u8>> {
+    let mut v = KVVec::with_capacity(len, GFP_KERNEL)?;
+    input.read_raw(v.spare_capacity_mut().get_mut(..len).ok_or(EINVAL)?)?;
+    // SAFETY: `read_raw` succeeded, so it initialized the first `len`
+    // bytes, which are within the capacity.
+    unsafe { v.set_len(len) };
+    Ok(v)
 }
 
 /// A registered misc device of `T`.

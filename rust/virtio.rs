@@ -26,14 +26,22 @@ use kernel::str::CStr;
 ///
 /// # Safety
 ///
-/// The slices returned point into kmalloc memory owned by `self` that does
-/// not move or change while `self` is neither moved nor mutated (the ring
-/// reads or writes it while it owns the buffer).
+/// The slices returned point into memory owned by `self` that does not
+/// move or change while `self` is neither moved nor mutated (the ring reads
+/// or writes it while it owns the buffer): kmalloc memory for `in_part`,
+/// kmalloc or vmalloc memory (kvmalloc) for `out_parts`.
 pub unsafe trait Buffer: Send {
     /// The device-writable part (receive queues).
     fn in_part(&mut self) -> &mut [u8];
     /// The device-readable parts, sent in order (transmit queues).
     fn out_parts(&self) -> (&[u8], &[u8]);
+}
+
+/// The most descriptors [`Queues::add_out`] uses for a header of at most a
+/// page and `len` payload bytes (kvmalloc memory: one per page when it is
+/// vmalloc memory).
+pub const fn out_descs_max(len: usize) -> usize {
+    1 + if len == 0 { 0 } else { len.div_ceil(kernel::page::PAGE_SIZE) + 1 }
 }
 
 /// A virtio driver's own logic.

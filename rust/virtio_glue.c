@@ -8,6 +8,7 @@
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/workqueue.h>
@@ -238,29 +239,54 @@ int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
 	return virtqueue_add_inbuf(vq, &sg, 1, token, GFP_KERNEL);
 }
 
+/* Adds @len bytes at @buf to @sg from index @n: one entry for kmalloc
+ * memory, one per page for vmalloc memory. Returns the next index, or
+ * -EFAULT (other memory) or -EMSGSIZE (more than @max entries). */
+static int rvio_sg_add(struct scatterlist *sg, int n, int max, const void *buf,
+		       unsigned int len)
+{
+	if (!len)
+		return n;
+	if (virt_addr_valid(buf)) {
+		if (n >= max)
+			return -EMSGSIZE;
+		sg_set_buf(&sg[n], buf, len);
+		return n + 1;
+	}
+	if (!is_vmalloc_addr(buf))
+		return -EFAULT;
+	while (len) {
+		unsigned int off = offset_in_page(buf);
+		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
+
+		if (n >= max)
+			return -EMSGSIZE;
+		sg_set_page(&sg[n], vmalloc_to_page(buf), chunk, off);
+		buf += chunk;
+		len -= chunk;
+		n++;
+	}
+	return n;
+}
+
 int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
 			unsigned int hlen, const void *buf, unsigned int len,
 			void *token)
 {
 	struct virtqueue *vq = vq_of(v, idx);
-	struct scatterlist sg[2], *sgs[2];
-	unsigned int n = 0;
+	struct scatterlist sg[RVIO_VIRTIO_MAX_SG];
+	int n;
 
 	if (!vq || !token || (!hlen && !len))
 		return -EINVAL;
-	if ((hlen && !virt_addr_valid(hdr)) || (len && !virt_addr_valid(buf)))
-		return -EFAULT;
-	if (hlen) {
-		sg_init_one(&sg[n], hdr, hlen);
-		sgs[n] = &sg[n];
-		n++;
-	}
-	if (len) {
-		sg_init_one(&sg[n], buf, len);
-		sgs[n] = &sg[n];
-		n++;
-	}
-	return virtqueue_add_sgs(vq, sgs, n, 0, token, GFP_KERNEL);
+	sg_init_table(sg, RVIO_VIRTIO_MAX_SG);
+	n = rvio_sg_add(sg, 0, RVIO_VIRTIO_MAX_SG, hdr, hlen);
+	if (n >= 0)
+		n = rvio_sg_add(sg, n, RVIO_VIRTIO_MAX_SG, buf, len);
+	if (n < 0)
+		return n;
+	sg_mark_end(&sg[n - 1]);
+	return virtqueue_add_outbuf(vq, sg, n, token, GFP_KERNEL);
 }
 
 void *rvio_virtio_get_buf(struct rvio_virtio *v, u16 idx, unsigned int *len)

@@ -7,6 +7,7 @@
 use crate::bindings;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_void};
+use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
 /// Which side of a VMPI device a transport is.
@@ -74,6 +75,24 @@ impl Transport {
         // for its length.
         let n = unsafe { bindings::vmpi_transport_tx(self.t, buf.as_mut_ptr().cast(), buf.len()) };
         usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
+    }
+
+    /// The next message if it is a data SDU that can go whole (the guest's
+    /// txq): its wire header and its bytes, handed over without a copy.
+    /// `None`: nothing waits, or a control message goes first ([`Self::tx`]).
+    pub fn take_sdu(&self) -> Option<([u8; 4], KVVec<u8>)> {
+        let mut sdu = core::mem::MaybeUninit::<bindings::vmpi_sdu>::uninit();
+        // SAFETY: by the type invariant `t` is registered; `sdu` is valid
+        // for a write.
+        if unsafe { bindings::vmpi_transport_tx_take(self.t, sdu.as_mut_ptr()) } != 1 {
+            return None;
+        }
+        // SAFETY: the call returned 1, so it wrote `sdu`.
+        let sdu = unsafe { sdu.assume_init() };
+        // SAFETY: the core built (data, len, cap) from a `KVVec<u8>`'s
+        // `into_raw_parts` and gave up its ownership (include/rvio/vmpi.h).
+        let data = unsafe { KVVec::from_raw_parts(sdu.data.cast::<u8>(), sdu.len, sdu.cap) };
+        Some((sdu.hdr, data))
     }
 
     /// Length of the next fragment with unlimited room; 0 if nothing waits.

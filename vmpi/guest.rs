@@ -22,7 +22,8 @@ pub mod vmpi_transport;
 #[path = "proto/mod.rs"]
 pub mod proto;
 
-use proto::wire::{self, Config, CONFIG_LEN};
+use kernel::alloc::KVVec;
+use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
 use vmpi_transport::{Side, Transport};
 
 module! {
@@ -46,27 +47,75 @@ fn rx_posted_max() -> usize {
 /// Most rxq buffers handled per work pass.
 const RX_BUDGET: usize = 64;
 
-/// A buffer of either queue: an rxq buffer, or one txq fragment (header
-/// and payload, as the core wrote it: the first `len` bytes).
+/// A buffer of either queue: an rxq buffer (`data`), or one txq message:
+/// a header (when `hdr_len` is 4) and the first `len` bytes of `data`.
+/// An SDU taken from the core is sent from its own bytes (no copy).
 struct Buf {
-    data: KVec<u8>,
+    hdr: [u8; HDR_LEN],
+    hdr_len: usize,
+    data: KVVec<u8>,
     len: usize,
 }
 
-// SAFETY: the slices are the KVec's kmalloc buffer, which neither moves nor
-// changes unless the `Buf` is mutated.
+// SAFETY: the slices are `hdr`, inside the `Buf` (a `KBox`: kmalloc), and
+// the KVVec's kvmalloc buffer; neither moves nor changes unless the `Buf`
+// is mutated. An rxq buffer's `data` is made by `Buf::rx` (kmalloc).
 unsafe impl virtio::Buffer for Buf {
     fn in_part(&mut self) -> &mut [u8] {
         &mut self.data
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {
-        (&self.data[..self.len], &[])
+        (&self.hdr[..self.hdr_len], &self.data[..self.len])
     }
 }
 
 impl Buf {
-    fn new(len: usize) -> Result<KBox<Self>> {
-        Ok(KBox::new(Self { data: KVec::from_elem(0u8, len, GFP_KERNEL)?, len }, GFP_KERNEL)?)
+    /// An empty txq buffer (for the pool).
+    fn empty() -> Result<KBox<Self>> {
+        Ok(KBox::new(Self { hdr: [0; HDR_LEN], hdr_len: 0, data: KVVec::new(), len: 0 }, GFP_KERNEL)?)
+    }
+
+    /// An rxq buffer of one page (kmalloc: `KVVec` allocates a page or
+    /// less with kmalloc).
+    fn rx() -> Result<KBox<Self>> {
+        let mut b = Self::empty()?;
+        b.data = KVVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?;
+        b.len = RX_BUF;
+        Ok(b)
+    }
+}
+
+/// Empty txq buffers kept for reuse, at most as many as the txq has
+/// descriptors (slots reserved at start, so keeping one never allocates).
+struct BufPool {
+    slots: KVec<Option<KBox<Buf>>>,
+    len: usize,
+}
+
+impl BufPool {
+    fn new() -> Self {
+        Self { slots: KVec::new(), len: 0 }
+    }
+
+    fn reserve(&mut self, n: usize) -> Result {
+        while self.slots.len() < n {
+            self.slots.push(None, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    fn pop(&mut self) -> Option<KBox<Buf>> {
+        let b = self.slots.get_mut(self.len.checked_sub(1)?)?.take();
+        self.len -= 1;
+        b
+    }
+
+    /// Keeps `b`, or frees it if the pool is full.
+    fn put(&mut self, b: KBox<Buf>) {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = Some(b);
+            self.len += 1;
+        }
     }
 }
 
@@ -88,6 +137,7 @@ struct VmpiGuest {
     /// Registered with the core from start to stop.
     transport: Option<Transport>,
     rx_posted: usize,
+    tx_pool: BufPool,
 }
 
 impl VmpiGuest {
@@ -97,7 +147,7 @@ impl VmpiGuest {
         let mut added = false;
         let max = rx_posted_max();
         while self.rx_posted < max && q.num_free(wire::RXQ) > 0 {
-            let Ok(b) = Buf::new(RX_BUF) else {
+            let Ok(b) = Buf::rx() else {
                 // Memory is short: try again a little later.
                 q.retry_later();
                 break;
@@ -113,27 +163,61 @@ impl VmpiGuest {
         }
     }
 
-    /// Reclaims sent txq chains and sends what the core has (a little
-    /// later if memory is short).
-    fn flush_tx(t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
-        while q.get_buf(wire::TXQ).is_some() {}
+    /// Reclaims sent txq buffers: their bytes are freed, the boxes kept
+    /// for the next messages (up to the ring's size).
+    fn reclaim_tx(&mut self, q: &mut virtio::Queues<'_, Buf>) {
+        while let Some((mut b, _)) = q.get_buf(wire::TXQ) {
+            b.data = KVVec::new();
+            b.len = 0;
+            self.tx_pool.put(b);
+        }
+    }
+
+    /// Sends what the core has: data SDUs whole from their own bytes,
+    /// control messages copied (a little later if memory is short).
+    fn flush_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
+        self.reclaim_tx(q);
         let mut sent = false;
-        while q.num_free(wire::TXQ) >= 1 {
+        loop {
             let n = t.tx_len();
-            if n == 0 {
+            if n == 0 || q.num_free(wire::TXQ) < virtio::out_descs_max(n) {
                 break;
             }
-            let Ok(mut b) = Buf::new(n) else {
-                q.retry_later();
-                break;
+            let mut b = match self.tx_pool.pop() {
+                Some(b) => b,
+                None => match Buf::empty() {
+                    Ok(b) => b,
+                    Err(_) => {
+                        q.retry_later();
+                        break;
+                    }
+                },
             };
-            // Users may have queued a control message since `tx_len`: it
-            // goes first and may be shorter.
-            match t.tx(&mut b.data) {
-                Ok(m) if m > 0 && m <= n => b.len = m,
-                _ => break,
+            if let Some((hdr, data)) = t.take_sdu() {
+                b.hdr = hdr;
+                b.hdr_len = HDR_LEN;
+                b.len = data.len();
+                b.data = data;
+            } else {
+                // A control message (or nothing, if it went meanwhile):
+                // copied out of the core's outbox.
+                let Ok(data) = KVVec::from_elem(0u8, n, GFP_KERNEL) else {
+                    q.retry_later();
+                    break;
+                };
+                b.data = data;
+                b.hdr_len = 0;
+                // A control message queued since `tx_len` goes first and
+                // may be shorter.
+                match t.tx(&mut b.data) {
+                    Ok(m) if m > 0 && m <= n => b.len = m,
+                    _ => break,
+                }
             }
             if q.add_out(wire::TXQ, b).is_err() {
+                // The ring had room: the device is broken. The message is
+                // lost, and counted.
+                t.count_drop(DropReason::BadDesc as u32);
                 break;
             }
             sent = true;
@@ -158,7 +242,7 @@ impl virtio::Driver for VmpiGuest {
             EINVAL
         })?;
         pr_info!("{}: VMPI device, {} channels, max SDU {}\n", dev.name(), cfg.num_channels, cfg.max_sdu);
-        Ok(Self { config, transport: None, rx_posted: 0 })
+        Ok(Self { config, transport: None, rx_posted: 0, tx_pool: BufPool::new() })
     }
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
@@ -171,9 +255,12 @@ impl virtio::Driver for VmpiGuest {
                 return;
             }
         }
+        // Without a pool every message allocates its box: slower, not wrong.
+        let _ = self.tx_pool.reserve(q.size(wire::TXQ));
         self.refill(q);
-        if let Some(t) = &self.transport {
-            Self::flush_tx(t, q);
+        if let Some(t) = self.transport.take() {
+            self.flush_tx(&t, q);
+            self.transport = Some(t);
         }
     }
 
@@ -208,7 +295,7 @@ impl virtio::Driver for VmpiGuest {
             more = true;
         }
         self.refill(q);
-        Self::flush_tx(&t, q);
+        self.flush_tx(&t, q);
         if !q.enable_cb(wire::TXQ) {
             more = true;
         }

@@ -484,9 +484,11 @@ impl Dev {
             ep.on_fragment(chans, frag, msg)
         };
         match got {
-            Received::Data { channel, len } => {
-                let copy = Bytes::with_capacity(len, GFP_KERNEL).and_then(|mut v| {
-                    v.extend_from_slice(&inner.msg[..len], GFP_KERNEL)?;
+            Received::Data { channel, len, in_frag } => {
+                let sdu = if in_frag { frag.get(HDR_LEN..HDR_LEN + len) } else { inner.msg.get(..len) };
+                let copy = sdu.ok_or(EINVAL).and_then(|sdu| -> Result<Bytes> {
+                    let mut v = Bytes::with_capacity(len, GFP_KERNEL)?;
+                    v.extend_from_slice(sdu, GFP_KERNEL)?;
                     Ok(v)
                 });
                 let port = inner.by_chan.get(usize::from(channel)).copied().flatten();
@@ -600,18 +602,42 @@ impl Dev {
         buf[HDR_LEN..HDR_LEN + n].copy_from_slice(&sdu.data[sdu.sent..sdu.sent + n]);
         sdu.sent += n;
         if !more {
-            let (channel, len) = (sdu.channel, sdu.data.len());
-            inner.tx.pop();
-            if channel != CONTROL_CHANNEL {
-                inner.ep.counters.tx_sdus += 1;
-                inner.ep.counters.tx_bytes += len as u64;
-            }
-            // Room in the send queue: writers look again.
-            if inner.tx.len() == TXQ_LEN - 1 {
-                Self::wake(this, inner);
+            if let Some(sdu) = inner.tx.pop() {
+                Self::sent_whole(this, inner, &sdu);
             }
         }
         Ok(HDR_LEN + n)
+    }
+
+    /// Hands the next message over whole if it is a data SDU not yet
+    /// started (a guest's txq buffer has no size limit): its header and
+    /// bytes, no copy. `None`: nothing waits, or control goes first (use
+    /// [`Dev::tx`]).
+    fn tx_take(this: ArcBorrow<'_, Self>) -> Option<([u8; HDR_LEN], Bytes)> {
+        let mut g = this.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return None;
+        }
+        inner.ep.retry_credits(&mut inner.chans);
+        if inner.ctrl_partial || !inner.ep.outbox.is_empty() || inner.tx.front().is_none_or(|s| s.sent > 0) {
+            return None;
+        }
+        let sdu = inner.tx.pop()?;
+        Self::sent_whole(this, inner, &sdu);
+        Some((Header { channel: sdu.channel, more: false }.to_bytes(), sdu.data))
+    }
+
+    /// The transport took the last of `sdu`: counts it; writers look again
+    /// if the send queue has room now.
+    fn sent_whole(this: ArcBorrow<'_, Self>, inner: &mut Inner, sdu: &TxSdu) {
+        if sdu.channel != CONTROL_CHANNEL {
+            inner.ep.counters.tx_sdus += 1;
+            inner.ep.counters.tx_bytes += sdu.data.len() as u64;
+        }
+        if inner.tx.len() == TXQ_LEN - 1 {
+            Self::wake(this, inner);
+        }
     }
 
     fn tx_len(&self) -> usize {
@@ -1053,8 +1079,7 @@ impl miscdev::FileOps for Dev {
         if len > file.dev.cfg.max_sdu as usize {
             return Err(errno::emsgsize());
         }
-        let mut data = Bytes::from_elem(0u8, len, GFP_KERNEL)?;
-        input.read_slice(&mut data)?;
+        let data = miscdev::read_new(input, len)?;
         let mut g = file.dev.inner.lock();
         let r = Dev::send(file.dev.as_arc_borrow(), &mut g, file.port, data);
         if r == Err(EAGAIN) {
@@ -1379,6 +1404,29 @@ pub unsafe extern "C" fn vmpi_transport_tx(t: *mut bindings::vmpi_transport, buf
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `sdu` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_take(t: *mut bindings::vmpi_transport, sdu: *mut bindings::vmpi_sdu) -> c_int {
+    if sdu.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: by the function's contract.
+    let dev = unsafe { dev(t) };
+    if dev.role != Role::Driver {
+        return EINVAL.to_errno();
+    }
+    let Some((hdr, data)) = Dev::tx_take(dev) else { return 0 };
+    let (data, len, cap) = data.into_raw_parts();
+    // SAFETY: `sdu` is valid for a write (the function's contract); the
+    // taker owns the bytes from here (see the header).
+    unsafe { sdu.write(bindings::vmpi_sdu { hdr, data: data.cast(), len, cap }) };
+    1
 }
 
 /// See `include/rvio/vmpi.h`.

@@ -71,6 +71,7 @@ EXPORT_SYMBOL_GPL(vmpi_transport_restart);
 EXPORT_SYMBOL_GPL(vmpi_transport_rx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_len);
+EXPORT_SYMBOL_GPL(vmpi_transport_tx_take);
 EXPORT_SYMBOL_GPL(vmpi_transport_drop);
 EXPORT_SYMBOL_GPL(vmpi_dev_find);
 EXPORT_SYMBOL_GPL(vmpi_port_open);

@@ -68,6 +68,26 @@ ssize_t vmpi_transport_tx(struct vmpi_transport *t, void *buf, size_t room);
  * message), 0 if nothing waits: for a transport that sizes each buffer.
  */
 size_t vmpi_transport_tx_len(struct vmpi_transport *t);
+/*
+ * An SDU handed over whole: @hdr is its wire header, @data its @len bytes
+ * (kvmalloc'ed; @cap bytes allocated, 0 if none: then @data is not a
+ * pointer to free). The taker owns it: Rust rebuilds the KVVec<u8> from
+ * (data, len, cap), C calls kvfree(data) when @cap is not 0.
+ */
+struct vmpi_sdu {
+	__u8 hdr[4];
+	void *data;
+	size_t len;
+	size_t cap;
+};
+/*
+ * For a transport whose buffers have no size limit (the guest's txq): if
+ * the next message is a data SDU not yet started, hands it over whole in
+ * @sdu (no copy) and returns 1; returns 0 if nothing waits or the next
+ * fragment is a control message (use vmpi_transport_tx()), -EINVAL on the
+ * host side. Process context.
+ */
+int vmpi_transport_tx_take(struct vmpi_transport *t, struct vmpi_sdu *sdu);
 /* Counts a drop the transport saw (a bad descriptor chain: reason 4). */
 void vmpi_transport_drop(struct vmpi_transport *t, unsigned int reason);
 

@@ -134,12 +134,16 @@ pub enum Received {
     /// Nothing for the caller (a fragment of a message, a drop, a control
     /// message with no event).
     Nothing,
-    /// A data SDU of `len` bytes on `channel` is in the message buffer.
+    /// A data SDU of `len` bytes on `channel`: in the message buffer, or
+    /// (`in_frag`, an SDU in one fragment) the fragment's payload,
+    /// `frag[HDR_LEN..]`, not copied.
     Data {
         /// Its channel.
         channel: u16,
         /// Its length.
         len: usize,
+        /// It is the fragment's payload.
+        in_frag: bool,
     },
     /// A control message had this consequence.
     Event(Event),
@@ -288,6 +292,10 @@ impl Endpoint {
         let Some(a) = pushed.accepted else {
             return Received::Nothing;
         };
+        let in_frag = a.offset == 0 && a.complete && a.channel != CONTROL_CHANNEL;
+        if in_frag {
+            return self.data_received(chans, a.channel, a.total, true);
+        }
         let Some(dst) = msg.get_mut(a.offset..a.total) else {
             // A caller's buffer below max_sdu: the message cannot be kept.
             self.rx.reset();
@@ -320,11 +328,17 @@ impl Endpoint {
                 ev => Received::Event(ev),
             };
         }
-        match self.link.on_data(chans, a.channel, a.total) {
+        self.data_received(chans, a.channel, a.total, false)
+    }
+
+    /// A whole data SDU arrived: checked against the channel (open, within
+    /// credit) and counted.
+    fn data_received(&mut self, chans: &mut [Chan], channel: u16, len: usize, in_frag: bool) -> Received {
+        match self.link.on_data(chans, channel, len) {
             Ok(()) => {
                 self.counters.rx_sdus += 1;
-                self.counters.rx_bytes += a.total as u64;
-                Received::Data { channel: a.channel, len: a.total }
+                self.counters.rx_bytes += len as u64;
+                Received::Data { channel, len, in_frag }
             }
             Err(why) => {
                 self.counters.drop_one(why);
@@ -407,8 +421,16 @@ mod tests {
         let mut f = [0u8; 10];
         f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
         f[4..].copy_from_slice(b"abcdef");
-        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 6 });
-        assert_eq!(&dev.msg[..6], b"abcdef");
+        // One fragment: the SDU is its payload, not copied.
+        dev.msg[..6].fill(0xaa);
+        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 6, in_frag: true });
+        assert_eq!(dev.msg[..6], [0xaa; 6]);
+        // Two fragments: reassembled in the message buffer.
+        f[..4].copy_from_slice(&Header { channel: 5, more: true }.to_bytes());
+        assert_eq!(dev.take(&f), Received::Nothing);
+        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
+        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 12, in_frag: false });
+        assert_eq!(&dev.msg[..12], b"abcdefabcdef");
         // Unbound channel, garbage header, garbage control.
         f[0] = 6;
         assert_eq!(dev.take(&f), Received::Nothing);
@@ -419,7 +441,7 @@ mod tests {
         assert_eq!(c.drops[DropReason::BadChannel as usize], 1);
         assert_eq!(c.drops[DropReason::BadHeader as usize], 1);
         assert_eq!(c.drops[DropReason::BadControl as usize], 1);
-        assert_eq!((c.rx_sdus, c.rx_bytes), (1, 6));
+        assert_eq!((c.rx_sdus, c.rx_bytes), (2, 18));
     }
 
     #[test]
@@ -503,7 +525,7 @@ mod tests {
         dev.ep.rx_lost();
         f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
         // The last fragment alone is a new (whole) message, not A + C.
-        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 10 });
+        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 10, in_frag: true });
         assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
         dev.ep.rx_lost();
         assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
@@ -514,9 +536,12 @@ mod tests {
         let mut dev = Side::new(Role::Device, 1);
         dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
         let mut f = [0u8; 104];
-        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
+        f[..4].copy_from_slice(&Header { channel: 5, more: true }.to_bytes());
         let Side { ep, chans, msg } = &mut *dev;
         assert_eq!(ep.on_fragment(chans, &f, &mut msg[..50]), Received::Nothing);
         assert_eq!(ep.counters.drops[DropReason::Oversized as usize], 1);
+        // A message in one fragment needs no message buffer.
+        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
+        assert_eq!(ep.on_fragment(chans, &f, &mut msg[..50]), Received::Data { channel: 5, len: 100, in_frag: true });
     }
 }

@@ -55,15 +55,16 @@ pub trait FileOps: Sized + Send + Sync {
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
 }
 
-/// Reads `len` bytes of a write's input into a new kvmalloc'ed buffer
-/// (without zero-filling it first).
-pub fn read_new(input: &mut UserSliceReader, len: usize) -> Result<KVVec<u8>> {
-    let mut v = KVVec::with_capacity(len, GFP_KERNEL)?;
+/// Appends `len` bytes of a write's input to `v` (without zero-filling
+/// them first).
+pub fn read_append(input: &mut UserSliceReader, v: &mut KVVec<u8>, len: usize) -> Result {
+    v.reserve(len, GFP_KERNEL)?;
+    let old = v.len();
     input.read_raw(v.spare_capacity_mut().get_mut(..len).ok_or(EINVAL)?)?;
-    // SAFETY: `read_raw` succeeded, so it initialized the first `len`
-    // bytes, which are within the capacity.
-    unsafe { v.set_len(len) };
-    Ok(v)
+    // SAFETY: `read_raw` succeeded, so it initialized the `len` bytes after
+    // the old length, which are within the capacity.
+    unsafe { v.set_len(old + len) };
+    Ok(())
 }
 
 /// A registered misc device of `T`.

@@ -2,6 +2,7 @@
 /*
  * C half of rvio's sysfs directory abstraction: see rust/sysfs_dir_glue.h.
  */
+#include <linux/completion.h>
 #include <linux/kobject.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
@@ -15,6 +16,9 @@ struct rvio_sysfs_dir {
 	struct kobj_attribute attrs[RVIO_SYSFS_DIR_MAX_ATTRS];
 	struct attribute *attr_ptrs[RVIO_SYSFS_DIR_MAX_ATTRS + 1];
 	struct attribute_group group;
+	/* Completed by the release, which destroy waits for: the release is
+	 * module code (and CONFIG_DEBUG_KOBJECT_RELEASE delays it). */
+	struct completion *released;
 };
 
 static struct rvio_sysfs_dir *to_dir(struct kobject *kobj)
@@ -24,7 +28,12 @@ static struct rvio_sysfs_dir *to_dir(struct kobject *kobj)
 
 static void rvio_sysfs_dir_release(struct kobject *kobj)
 {
-	kfree(to_dir(kobj));
+	struct rvio_sysfs_dir *d = to_dir(kobj);
+	struct completion *released = d->released;
+
+	kfree(d);
+	if (released)
+		complete(released);
 }
 
 static const struct kobj_type rvio_sysfs_dir_ktype = {
@@ -98,8 +107,12 @@ struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio
 
 void rvio_sysfs_dir_destroy(struct rvio_sysfs_dir *d)
 {
+	DECLARE_COMPLETION_ONSTACK(released);
+
+	d->released = &released;
 	/* Removing the files waits for running show and store calls. */
 	sysfs_remove_group(&d->kobj, &d->group);
 	kobject_del(&d->kobj);
 	kobject_put(&d->kobj);
+	wait_for_completion(&released);
 }

@@ -258,6 +258,20 @@ impl Queues<'_> {
         // SAFETY: by the type invariant the mutex is held.
         unsafe { bindings::rvio_vdpa_vq_notify(self.r, idx) };
     }
+
+    /// Asks the driver not to kick queue `idx` (while the device works
+    /// through it; a hint).
+    pub fn kicks_off(&mut self, idx: u16) {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_vdpa_vq_notify_disable(self.r, idx) };
+    }
+
+    /// Asks the driver to kick queue `idx` again (the device goes idle);
+    /// `false` if buffers were added meanwhile: no kick comes for those.
+    pub fn kicks_on(&mut self, idx: u16) -> bool {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_vdpa_vq_notify_enable(self.r, idx) }
+    }
 }
 
 /// A descriptor chain taken from a queue; completed (returned to the driver

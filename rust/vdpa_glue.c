@@ -753,3 +753,20 @@ void rvio_vdpa_vq_notify(struct rvio_vdpa *r, u16 idx)
 		vq->cb.callback(vq->cb.private);
 	local_bh_enable();
 }
+
+void rvio_vdpa_vq_notify_disable(struct rvio_vdpa *r, u16 idx)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (vq && vq->started && !vq->broken)
+		vringh_notify_disable_iotlb(&vq->vring);
+}
+
+bool rvio_vdpa_vq_notify_enable(struct rvio_vdpa *r, u16 idx)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (!vq || !vq->started || vq->broken)
+		return true;
+	return vringh_notify_enable_iotlb(&vq->vring);
+}

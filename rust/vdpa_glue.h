@@ -77,5 +77,12 @@ ssize_t rvio_vdpa_vq_push(struct rvio_vdpa *r, u16 idx, const void *buf,
 void rvio_vdpa_vq_done(struct rvio_vdpa *r, u16 idx, u32 written);
 /* Interrupt the driver if the ring asks for it after completions. */
 void rvio_vdpa_vq_notify(struct rvio_vdpa *r, u16 idx);
+/* The driver's notifications (kicks) of queue @idx: disabled while the
+ * device works through the queue; enabled again when it goes idle, which
+ * returns false if buffers were added meanwhile (no kick comes for
+ * those: look again). With VIRTIO_RING_F_EVENT_IDX they set avail_event,
+ * else the used ring's NO_NOTIFY flag. */
+void rvio_vdpa_vq_notify_disable(struct rvio_vdpa *r, u16 idx);
+bool rvio_vdpa_vq_notify_enable(struct rvio_vdpa *r, u16 idx);
 
 #endif /* RVIO_VDPA_GLUE_H */

@@ -44,6 +44,11 @@ pub const fn out_descs_max(len: usize) -> usize {
     1 + if len == 0 { 0 } else { len.div_ceil(kernel::page::PAGE_SIZE) + 1 }
 }
 
+/// The longest payload that [`out_descs_max`] fits in `descs` descriptors.
+pub const fn out_len_max(descs: usize) -> usize {
+    descs.saturating_sub(2) * kernel::page::PAGE_SIZE
+}
+
 /// A virtio driver's own logic.
 pub trait Driver: Sized + Send {
     /// Driver name.
@@ -65,6 +70,11 @@ pub trait Driver: Sized + Send {
     /// A work pass after a queue callback (or [`Queues::schedule`]); return
     /// `true` to be called again (do a bounded amount of work per pass).
     fn process(&mut self, queues: &mut Queues<'_, Self::Buf>) -> bool;
+    /// Feature bits to turn down although the device offers them (asked
+    /// before each device's features are final).
+    fn refused_features() -> u64 {
+        0
+    }
 }
 
 /// A device during probe.
@@ -128,6 +138,7 @@ impl<T: Driver> Registration<T> {
                 stop: Some(Self::stop),
                 free_token: Some(Self::free_token),
                 free: Some(Self::free),
+                refused_features: Some(Self::refused_features),
             },
             GFP_KERNEL,
         )?;
@@ -199,6 +210,10 @@ impl<T: Driver> Registration<T> {
     unsafe extern "C" fn free_token(_state: *mut c_void, _idx: u16, token: *mut c_void) {
         // SAFETY: by the function's contract we own the box again.
         drop(unsafe { KBox::from_raw(token.cast::<T::Buf>()) });
+    }
+
+    extern "C" fn refused_features() -> u64 {
+        T::refused_features()
     }
 
     /// # Safety

@@ -4,6 +4,7 @@
  * Linked into each module that drives a virtio device (Kbuild), next to
  * the Rust half rust/virtio.rs.
  */
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
@@ -30,6 +31,8 @@ struct rvio_virtio {
 	struct work_struct work;
 	struct delayed_work retry;	/* a pass later: memory was short */
 	struct virtqueue *vqs[RVIO_VIRTIO_MAX_VQS];
+	/* add_out's scatterlist (under lock: not on the stack). */
+	struct scatterlist sg[RVIO_VIRTIO_MAX_SG];
 	bool running;
 	void *state;
 };
@@ -109,6 +112,20 @@ static void teardown(struct rvio_virtio *v)
 			v->drv->free_token(v->state, i, token);
 	}
 	v->vdev->config->del_vqs(v->vdev);
+}
+
+/* Before features are final: drop those the driver turns down. */
+static int rvio_virtio_validate(struct virtio_device *vdev)
+{
+	struct rvio_virtio_reg *reg =
+		container_of(drv_to_virtio(vdev->dev.driver), struct rvio_virtio_reg, vdrv);
+	u64 refused = reg->drv->refused_features ? reg->drv->refused_features() : 0;
+	unsigned int bit;
+
+	for (bit = 0; bit < 64; bit++)
+		if (refused & BIT_ULL(bit))
+			__virtio_clear_bit(vdev, bit);
+	return 0;
 }
 
 static int rvio_virtio_probe(struct virtio_device *vdev)
@@ -200,6 +217,7 @@ struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *dr
 	reg->ids[0].vendor = VIRTIO_DEV_ANY_ID;
 	reg->vdrv.driver.name = drv->name;
 	reg->vdrv.id_table = reg->ids;
+	reg->vdrv.validate = rvio_virtio_validate;
 	reg->vdrv.probe = rvio_virtio_probe;
 	reg->vdrv.remove = rvio_virtio_remove;
 	ret = register_virtio_driver(&reg->vdrv);
@@ -255,6 +273,9 @@ static int rvio_sg_add(struct scatterlist *sg, int n, int max, const void *buf,
 	}
 	if (!is_vmalloc_addr(buf))
 		return -EFAULT;
+	/* The device reads it through the pages' own mapping (a no-op
+	 * where caches do not alias, as on x86). */
+	flush_kernel_vmap_range((void *)buf, len);
 	while (len) {
 		unsigned int off = offset_in_page(buf);
 		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
@@ -274,7 +295,7 @@ int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
 			void *token)
 {
 	struct virtqueue *vq = vq_of(v, idx);
-	struct scatterlist sg[RVIO_VIRTIO_MAX_SG];
+	struct scatterlist *sg = v->sg;
 	int n;
 
 	if (!vq || !token || (!hlen && !len))

@@ -39,6 +39,9 @@ struct rvio_virtio_driver {
 	void (*free_token)(void *state, u16 idx, void *token);
 	/* The device is gone: free the state. */
 	void (*free)(void *state);
+	/* Feature bits the driver turns down although the device offers
+	 * them (checked at each probe). */
+	u64 (*refused_features)(void);
 };
 
 struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv,

@@ -77,14 +77,15 @@ impl Transport {
         usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
     }
 
-    /// The next message if it is a data SDU that can go whole (the guest's
-    /// txq): its wire header and its bytes, handed over without a copy.
-    /// `None`: nothing waits, or a control message goes first ([`Self::tx`]).
-    pub fn take_sdu(&self) -> Option<([u8; 4], KVVec<u8>)> {
+    /// The next message if it is a data SDU of at most `max_len` bytes
+    /// that can go whole (the guest's txq): its wire header and its bytes,
+    /// handed over without a copy. `None`: nothing waits, a control message
+    /// goes first, or the SDU is longer ([`Self::tx`]).
+    pub fn take_sdu(&self, max_len: usize) -> Option<([u8; 4], KVVec<u8>)> {
         let mut sdu = core::mem::MaybeUninit::<bindings::vmpi_sdu>::uninit();
         // SAFETY: by the type invariant `t` is registered; `sdu` is valid
         // for a write.
-        if unsafe { bindings::vmpi_transport_tx_take(self.t, sdu.as_mut_ptr()) } != 1 {
+        if unsafe { bindings::vmpi_transport_tx_take(self.t, max_len, sdu.as_mut_ptr()) } != 1 {
             return None;
         }
         // SAFETY: the call returned 1, so it wrote `sdu`.
@@ -93,6 +94,16 @@ impl Transport {
         // `into_raw_parts` and gave up its ownership (include/rvio/vmpi.h).
         let data = unsafe { KVVec::from_raw_parts(sdu.data.cast::<u8>(), sdu.len, sdu.cap) };
         Some((sdu.hdr, data))
+    }
+
+    /// Gives the bytes of an SDU from [`Self::take_sdu`] back to the core,
+    /// once the peer has it (reused for a later SDU, or freed).
+    pub fn sdu_done(&self, data: KVVec<u8>) {
+        let (ptr, len, cap) = data.into_raw_parts();
+        let mut sdu = bindings::vmpi_sdu { hdr: [0; 4], data: ptr.cast(), len, cap };
+        // SAFETY: by the type invariant `t` is registered; `sdu` holds a
+        // `KVVec<u8>`'s raw parts, whose ownership passes to the core.
+        unsafe { bindings::vmpi_transport_tx_done(self.t, &mut sdu) };
     }
 
     /// Length of the next fragment with unlimited room; 0 if nothing waits.

@@ -32,6 +32,9 @@ config=$(bash -c ". '$root/scripts/lib.sh' && rvio_kdir")/.config
 echo "vm: debug options: $(for o in KASAN PROVE_LOCKING KFENCE DEBUG_KMEMLEAK; do
 	grep -qs "^CONFIG_$o=y" "$config" && printf '%s ' $o; done)"
 
+echo "== VMPI: memory of an idle device"
+for _ in $(seq 1 "$repeat"); do "$root/scripts/mem-vmpi-vm.sh" 16; done
+
 echo "== VMPI: vmpi_host + virtio_vdpa + vmpi_guest"
 vmpi_load && vmpi_up
 "$perf" server --dev "/dev/$h" --name perf &
@@ -39,6 +42,21 @@ pids+=($!)
 sleep 1
 "$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat"
 "$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" --down
+
+echo "== VMPI with the guest declining VIRTIO_RING_F_EVENT_IDX"
+rmmod vmpi_guest
+insmod "$(rvio_ko vmpi_guest)" event_idx=0
+WAIT_SECS=20 wait_for vmpi_link_up vmpi0
+g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+# The guest's restart ended the server's registration: a new server.
+kill "${pids[-1]}" 2>/dev/null || true
+"$perf" server --dev "/dev/$h" --name perf &
+pids+=($!)
+sleep 1
+for d in "" --down; do
+	"$perf" client --dev "/dev/$g" --name perf --size 250,1000,4000,65535 --repeat "$repeat" $d |
+		sed 's/transport=vmpi /transport=vmpi-no-event-idx /'
+done
 
 echo "== UDP over veth between two network namespaces"
 ip netns add rvio-a

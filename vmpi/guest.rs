@@ -23,6 +23,7 @@ pub mod vmpi_transport;
 pub mod proto;
 
 use kernel::alloc::KVVec;
+use kernel::page::PAGE_SIZE;
 use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
 use vmpi_transport::{Side, Transport};
 
@@ -138,6 +139,8 @@ struct VmpiGuest {
     transport: Option<Transport>,
     rx_posted: usize,
     tx_pool: BufPool,
+    /// A txq message the ring refused (no memory): posted first next time.
+    tx_pending: Option<KBox<Buf>>,
 }
 
 impl VmpiGuest {
@@ -163,11 +166,15 @@ impl VmpiGuest {
         }
     }
 
-    /// Reclaims sent txq buffers: their bytes are freed, the boxes kept
-    /// for the next messages (up to the ring's size).
-    fn reclaim_tx(&mut self, q: &mut virtio::Queues<'_, Buf>) {
+    /// Reclaims sent txq buffers: an SDU's bytes go back to the core,
+    /// the boxes are kept for the next messages (up to the ring's size).
+    fn reclaim_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
         while let Some((mut b, _)) = q.get_buf(wire::TXQ) {
-            b.data = KVVec::new();
+            let data = core::mem::replace(&mut b.data, KVVec::new());
+            if b.hdr_len != 0 {
+                // An SDU taken from the core: its bytes go back there.
+                t.sdu_done(data);
+            }
             b.len = 0;
             self.tx_pool.put(b);
         }
@@ -176,32 +183,44 @@ impl VmpiGuest {
     /// Sends what the core has: data SDUs whole from their own bytes,
     /// control messages copied (a little later if memory is short).
     fn flush_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
-        self.reclaim_tx(q);
+        self.reclaim_tx(t, q);
         let mut sent = false;
+        // A message the ring refused last time goes first.
+        if let Some(b) = self.tx_pending.take() {
+            if !self.post_tx(t, q, b) {
+                return;
+            }
+            sent = true;
+        }
         loop {
             let n = t.tx_len();
-            if n == 0 || q.num_free(wire::TXQ) < virtio::out_descs_max(n) {
+            let free = q.num_free(wire::TXQ);
+            if n == 0 || free == 0 {
                 break;
             }
-            let mut b = match self.tx_pool.pop() {
-                Some(b) => b,
-                None => match Buf::empty() {
-                    Ok(b) => b,
-                    Err(_) => {
-                        q.retry_later();
-                        break;
-                    }
-                },
+            // An SDU the ring can hold whole waits for descriptors to come
+            // back; one it never can (a ring of fewer descriptors than a
+            // vmalloc'ed 64 KiB SDU needs) goes in page-size fragments.
+            let whole = q.size(wire::TXQ) >= virtio::out_descs_max(n - HDR_LEN);
+            let max_len = virtio::out_len_max(free);
+            if whole && n - HDR_LEN > max_len {
+                break;
+            }
+            let Some(mut b) = self.tx_pool.pop().or_else(|| Buf::empty().ok()) else {
+                q.retry_later();
+                break;
             };
-            if let Some((hdr, data)) = t.take_sdu() {
+            if let Some((hdr, data)) = t.take_sdu(if whole { max_len } else { 0 }) {
                 b.hdr = hdr;
                 b.hdr_len = HDR_LEN;
                 b.len = data.len();
                 b.data = data;
             } else {
-                // A control message (or nothing, if it went meanwhile):
-                // copied out of the core's outbox.
-                let Ok(data) = KVVec::from_elem(0u8, n, GFP_KERNEL) else {
+                // A control message (or nothing, if it went meanwhile), or
+                // a fragment of an SDU: copied out of the core, into one
+                // kmalloc'ed buffer of at most a page.
+                let Ok(data) = KVVec::from_elem(0u8, n.min(PAGE_SIZE), GFP_KERNEL) else {
+                    self.tx_pool.put(b);
                     q.retry_later();
                     break;
                 };
@@ -210,20 +229,45 @@ impl VmpiGuest {
                 // A control message queued since `tx_len` goes first and
                 // may be shorter.
                 match t.tx(&mut b.data) {
-                    Ok(m) if m > 0 && m <= n => b.len = m,
-                    _ => break,
+                    Ok(m) if m > 0 && m <= b.data.len() => b.len = m,
+                    _ => {
+                        self.tx_pool.put(b);
+                        break;
+                    }
                 }
             }
-            if q.add_out(wire::TXQ, b).is_err() {
-                // The ring had room: the device is broken. The message is
-                // lost, and counted.
-                t.count_drop(DropReason::BadDesc as u32);
+            if !self.post_tx(t, q, b) {
                 break;
             }
             sent = true;
         }
         if sent {
             q.kick(wire::TXQ);
+        }
+    }
+
+    /// Posts one txq message; `false` if the ring refused it: it waits in
+    /// `tx_pending` for a pass a little later, or, if the device is
+    /// broken, is lost and counted.
+    fn post_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>, b: KBox<Buf>) -> bool {
+        match q.add_out(wire::TXQ, b) {
+            Ok(()) => true,
+            Err((e, mut b)) if e == EIO => {
+                t.count_drop(DropReason::BadDesc as u32);
+                let data = core::mem::replace(&mut b.data, KVVec::new());
+                if b.hdr_len != 0 {
+                    t.sdu_done(data);
+                }
+                self.tx_pool.put(b);
+                false
+            }
+            Err((_, b)) => {
+                // No memory to map it, or (if the core's queue changed
+                // since `tx_len`) no room: try again later.
+                self.tx_pending = Some(b);
+                q.retry_later();
+                false
+            }
         }
     }
 }
@@ -242,7 +286,7 @@ impl virtio::Driver for VmpiGuest {
             EINVAL
         })?;
         pr_info!("{}: VMPI device, {} channels, max SDU {}\n", dev.name(), cfg.num_channels, cfg.max_sdu);
-        Ok(Self { config, transport: None, rx_posted: 0, tx_pool: BufPool::new() })
+        Ok(Self { config, transport: None, rx_posted: 0, tx_pool: BufPool::new(), tx_pending: None })
     }
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
@@ -266,6 +310,15 @@ impl virtio::Driver for VmpiGuest {
 
     fn stop(&mut self) {
         self.transport = None;
+    }
+
+    fn refused_features() -> u64 {
+        // SAFETY: no preconditions (reads a module parameter).
+        if unsafe { bindings::vmpi_guest_event_idx() } {
+            0
+        } else {
+            wire::DEVICE_FEATURES
+        }
     }
 
     fn process(&mut self, q: &mut virtio::Queues<'_, Buf>) -> bool {

@@ -14,6 +14,17 @@ module_param(rx_buffers, uint, 0644);
 MODULE_PARM_DESC(rx_buffers,
 		 "rxq buffers (one page each) posted per device: 16 to 256, default 64 (256 KiB)");
 
+static bool event_idx = true;
+/* Writable: a device follows it when it is next probed. */
+module_param(event_idx, bool, 0644);
+MODULE_PARM_DESC(event_idx,
+		 "use VIRTIO_RING_F_EVENT_IDX if the device offers it (default 1); 0 for comparison");
+
+bool vmpi_guest_event_idx(void)
+{
+	return event_idx;
+}
+
 unsigned int vmpi_guest_rx_buffers(void)
 {
 	return clamp(rx_buffers, 16U, 256U);

@@ -130,7 +130,7 @@ impl VmpiHost {
 
 impl vdpa::Device for VmpiHost {
     const DEVICE_ID: u32 = wire::DEVICE_ID;
-    const FEATURES: u64 = 0;
+    const FEATURES: u64 = wire::DEVICE_FEATURES;
 
     fn new(name: &CStr, dev: vdpa::Handle) -> Result<Self> {
         let cfg = Config::new(NUM_CHANNELS).map_err(|_| EINVAL)?;
@@ -165,6 +165,9 @@ impl vdpa::Device for VmpiHost {
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
         let Self { transport: Some(t), frag, .. } = self else { return false };
+        // No kicks while this pass works through the queues.
+        q.kicks_off(wire::TXQ);
+        q.kicks_off(wire::RXQ);
         let mut more = Self::flush_rx(t, frag, q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
@@ -179,7 +182,14 @@ impl vdpa::Device for VmpiHost {
         }
         // Replies to what came in.
         more |= Self::flush_rx(t, frag, q);
-        more || done == wire::TX_BUDGET
+        more |= done == wire::TX_BUDGET;
+        if !more {
+            // Going idle: kicks on again, and a look at what came
+            // meanwhile. rxq buffers matter only with something to send.
+            more |= !q.kicks_on(wire::TXQ);
+            more |= t.tx_len() > 0 && !q.kicks_on(wire::RXQ);
+        }
+        more
     }
 }
 

@@ -25,11 +25,12 @@ use kernel::fmt;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
+use kernel::sync::{new_mutex, new_spinlock, Arc, ArcBorrow, Mutex, SpinLock};
 use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
 
 #[path = "../rust/bindings.rs"]
 mod bindings;
+mod buf_cache;
 #[path = "../rust/dwork.rs"]
 pub mod dwork;
 #[path = "../rust/errno.rs"]
@@ -76,9 +77,9 @@ const MAX_PORTS: usize = 4096;
 /// SDUs handed to in-kernel users per run of the device's work.
 const DELIVER_BUDGET: usize = 64;
 
-/// An SDU's bytes: up to 64 KiB, so kvmalloc'ed (a fragmented memory
-/// does not fail an order-4 allocation).
-type Bytes = KVVec<u8>;
+// An SDU's bytes: up to 64 KiB, so kvmalloc'ed (a fragmented memory does
+// not fail an order-4 allocation); small ones are reused (`buf_cache`).
+use buf_cache::{BufCache, Bytes};
 
 /// A bounded FIFO that grows on demand up to its limit.
 struct Ring<T> {
@@ -101,7 +102,7 @@ impl<T> Ring<T> {
         self.count == 0
     }
     fn grow(&mut self) -> Result {
-        let cap = (self.slots.len() * 2).clamp(4, self.limit);
+        let cap = (self.slots.len() * 2).max(4).min(self.limit);
         let mut slots = KVVec::with_capacity(cap, GFP_KERNEL)?;
         while let Some(v) = self.pop() {
             slots.push(Some(v), GFP_KERNEL)?;
@@ -273,6 +274,9 @@ struct Dev {
     /// Held while in-kernel users' callbacks run.
     #[pin]
     callbacks: Mutex<()>,
+    /// Small SDU buffers for reuse (taken inside `inner` or alone).
+    #[pin]
+    cache: SpinLock<BufCache>,
 }
 
 // SAFETY: `ops` is used only under `inner`'s lock while the transport is
@@ -440,6 +444,24 @@ impl Inner {
 }
 
 impl Dev {
+    /// An empty buffer for an SDU of `len` bytes (reused if one waits).
+    fn new_bytes(&self, len: usize) -> Result<Bytes> {
+        // Not in the `match`: its guard would live on through `alloc`,
+        // which may sleep.
+        let cached = self.cache.lock().take(len);
+        match cached {
+            Some(b) => Ok(b),
+            None => buf_cache::alloc(len),
+        }
+    }
+
+    /// An SDU's buffer is done with: kept for reuse, or freed (outside
+    /// the cache's lock).
+    fn free_bytes(&self, b: Bytes) {
+        let rejected = self.cache.lock().give(b);
+        drop(rejected);
+    }
+
     /// Asks the transport for a pass (it calls `vmpi_transport_tx`).
     fn kick(&self, inner: &Inner) {
         if inner.alive {
@@ -487,7 +509,7 @@ impl Dev {
             Received::Data { channel, len, in_frag } => {
                 let sdu = if in_frag { frag.get(HDR_LEN..HDR_LEN + len) } else { inner.msg.get(..len) };
                 let copy = sdu.ok_or(EINVAL).and_then(|sdu| -> Result<Bytes> {
-                    let mut v = Bytes::with_capacity(len, GFP_KERNEL)?;
+                    let mut v = this.new_bytes(len)?;
                     v.extend_from_slice(sdu, GFP_KERNEL)?;
                     Ok(v)
                 });
@@ -604,23 +626,27 @@ impl Dev {
         if !more {
             if let Some(sdu) = inner.tx.pop() {
                 Self::sent_whole(this, inner, &sdu);
+                this.free_bytes(sdu.data);
             }
         }
         Ok(HDR_LEN + n)
     }
 
     /// Hands the next message over whole if it is a data SDU not yet
-    /// started (a guest's txq buffer has no size limit): its header and
-    /// bytes, no copy. `None`: nothing waits, or control goes first (use
-    /// [`Dev::tx`]).
-    fn tx_take(this: ArcBorrow<'_, Self>) -> Option<([u8; HDR_LEN], Bytes)> {
+    /// started of at most `max_len` bytes (a guest's txq buffer has no size
+    /// limit): its header and bytes, no copy. `None`: nothing waits,
+    /// control goes first, or the SDU is longer (use [`Dev::tx`]).
+    fn tx_take(this: ArcBorrow<'_, Self>, max_len: usize) -> Option<([u8; HDR_LEN], Bytes)> {
         let mut g = this.inner.lock();
         let inner = &mut *g;
         if !inner.alive {
             return None;
         }
         inner.ep.retry_credits(&mut inner.chans);
-        if inner.ctrl_partial || !inner.ep.outbox.is_empty() || inner.tx.front().is_none_or(|s| s.sent > 0) {
+        if inner.ctrl_partial
+            || !inner.ep.outbox.is_empty()
+            || !inner.tx.front().is_some_and(|s| s.sent == 0 && s.data.len() <= max_len)
+        {
             return None;
         }
         let sdu = inner.tx.pop()?;
@@ -655,11 +681,26 @@ impl Dev {
     }
 
     /// Queues one SDU of port `i` (taken by the caller before the lock).
-    fn send(this: ArcBorrow<'_, Self>, inner: &mut Inner, i: usize, data: Bytes) -> Result<usize> {
+    /// On error the SDU comes back (for the buffer cache).
+    fn send(this: ArcBorrow<'_, Self>, inner: &mut Inner, i: usize, data: Bytes) -> core::result::Result<usize, (Error, Bytes)> {
+        let len = data.len();
+        let ch = match Self::send_channel(inner, i, len) {
+            Ok(ch) => ch,
+            Err(e) => return Err((e, data)),
+        };
+        if let Err(s) = inner.tx.push(TxSdu { channel: ch, about: ch, data, sent: 0 }) {
+            return Err((ENOMEM, s.data));
+        }
+        inner.ep.link.sent(&mut inner.chans, ch, len);
+        this.kick(inner);
+        Ok(len)
+    }
+
+    /// The channel on which port `i` can send an SDU of `len` bytes now.
+    fn send_channel(inner: &mut Inner, i: usize, len: usize) -> Result<u16> {
         if !inner.alive {
             return Err(ENODEV);
         }
-        let len = data.len();
         let ch = match inner.port(i)?.state {
             PortState::Raw(c) | PortState::Open(c) => c,
             PortState::Dead(_) => return Err(EPIPE),
@@ -674,10 +715,7 @@ impl Dev {
             inner.port(i)?.want_space = true;
             return Err(EAGAIN);
         }
-        inner.tx.push(TxSdu { channel: ch, about: ch, data, sent: 0 }).map_err(|_| ENOMEM)?;
-        inner.ep.link.sent(&mut inner.chans, ch, len);
-        this.kick(inner);
-        Ok(len)
+        Ok(ch)
     }
 
     /// Takes the next SDU of port `i` if it fits in `room` bytes, and
@@ -746,6 +784,11 @@ impl Dev {
             let _cb = this.callbacks.lock();
             for c in calls.iter() {
                 c.run();
+            }
+        }
+        for c in calls {
+            if let Call::Rx(_, sdu) = c {
+                this.free_bytes(sdu);
             }
         }
         // Credit to give back, more to deliver.
@@ -1072,23 +1115,34 @@ impl miscdev::FileOps for Dev {
                 out.write_slice(s)?;
             }
         }
-        Ok(file.dev.recv(&mut g, file.port, room)?.len())
+        let sdu = file.dev.recv(&mut g, file.port, room)?;
+        drop(g);
+        let n = sdu.len();
+        file.dev.free_bytes(sdu);
+        Ok(n)
     }
 
     fn write(file: &File, input: &mut UserSliceReader, len: usize) -> Result<usize> {
         if len > file.dev.cfg.max_sdu as usize {
             return Err(errno::emsgsize());
         }
-        let data = miscdev::read_new(input, len)?;
+        let mut data = file.dev.new_bytes(len)?;
+        miscdev::read_append(input, &mut data, len)?;
         let mut g = file.dev.inner.lock();
-        let r = Dev::send(file.dev.as_arc_borrow(), &mut g, file.port, data);
-        if r == Err(EAGAIN) {
-            // Files wait on the wait queue, not for write_space.
-            if let Ok(p) = g.port(file.port) {
-                p.want_space = false;
+        match Dev::send(file.dev.as_arc_borrow(), &mut g, file.port, data) {
+            Ok(n) => Ok(n),
+            Err((e, data)) => {
+                if e == EAGAIN {
+                    // Files wait on the wait queue, not for write_space.
+                    if let Ok(p) = g.port(file.port) {
+                        p.want_space = false;
+                    }
+                }
+                drop(g);
+                file.dev.free_bytes(data);
+                Err(e)
             }
         }
-        r
     }
 
     fn poll(file: &File) -> u32 {
@@ -1219,6 +1273,7 @@ fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc
         };
         inner.restart();
         let work = DelayedWork::new()?;
+        let cache = BufCache::new()?;
         let dev = Arc::pin_init(
             pin_init!(Dev {
                 id,
@@ -1229,6 +1284,7 @@ fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc
                 work,
                 inner <- new_mutex!(inner, "vmpi::Dev::inner"),
                 callbacks <- new_mutex!((), "vmpi::Dev::callbacks"),
+                cache <- new_spinlock!(cache, "vmpi::Dev::cache"),
             }),
             GFP_KERNEL,
         )?;
@@ -1412,7 +1468,11 @@ pub unsafe extern "C" fn vmpi_transport_tx(t: *mut bindings::vmpi_transport, buf
 ///
 /// `t` is a registered handle; `sdu` is valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn vmpi_transport_tx_take(t: *mut bindings::vmpi_transport, sdu: *mut bindings::vmpi_sdu) -> c_int {
+pub unsafe extern "C" fn vmpi_transport_tx_take(
+    t: *mut bindings::vmpi_transport,
+    max_len: usize,
+    sdu: *mut bindings::vmpi_sdu,
+) -> c_int {
     if sdu.is_null() {
         return EINVAL.to_errno();
     }
@@ -1421,12 +1481,31 @@ pub unsafe extern "C" fn vmpi_transport_tx_take(t: *mut bindings::vmpi_transport
     if dev.role != Role::Driver {
         return EINVAL.to_errno();
     }
-    let Some((hdr, data)) = Dev::tx_take(dev) else { return 0 };
+    let Some((hdr, data)) = Dev::tx_take(dev, max_len) else { return 0 };
     let (data, len, cap) = data.into_raw_parts();
     // SAFETY: `sdu` is valid for a write (the function's contract); the
     // taker owns the bytes from here (see the header).
     unsafe { sdu.write(bindings::vmpi_sdu { hdr, data: data.cast(), len, cap }) };
     1
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `sdu` is valid for reads and came from
+/// `vmpi_transport_tx_take` of any device (the caller gives up its bytes).
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_done(t: *mut bindings::vmpi_transport, sdu: *mut bindings::vmpi_sdu) {
+    if sdu.is_null() {
+        return;
+    }
+    // SAFETY: by the function's contract.
+    let (dev, sdu) = unsafe { (dev(t), sdu.read()) };
+    // SAFETY: (data, len, cap) are a `Bytes`'s raw parts, from
+    // `vmpi_transport_tx_take`, whose ownership the caller gives back.
+    let data = unsafe { Bytes::from_raw_parts(sdu.data.cast::<u8>(), sdu.len, sdu.cap) };
+    dev.free_bytes(data);
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -1590,13 +1669,17 @@ pub unsafe extern "C" fn vmpi_port_send(p: *mut bindings::vmpi_port, sdu: *const
         if sdu.is_null() && len > 0 {
             return Err(EINVAL);
         }
-        let mut data = Bytes::with_capacity(len, GFP_KERNEL)?;
+        let mut data = kp.dev.new_bytes(len)?;
         if len > 0 {
             // SAFETY: `sdu` is valid for `len` reads.
             data.extend_from_slice(unsafe { core::slice::from_raw_parts(sdu.cast::<u8>(), len) }, GFP_KERNEL)?;
         }
         let mut g = kp.dev.inner.lock();
-        Dev::send(kp.dev.as_arc_borrow(), &mut g, kp.port, data)
+        Dev::send(kp.dev.as_arc_borrow(), &mut g, kp.port, data).map_err(|(e, data)| {
+            drop(g);
+            kp.dev.free_bytes(data);
+            e
+        })
     })();
     match r {
         Ok(_) => 0,

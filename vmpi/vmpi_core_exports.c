@@ -72,6 +72,7 @@ EXPORT_SYMBOL_GPL(vmpi_transport_rx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_len);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_take);
+EXPORT_SYMBOL_GPL(vmpi_transport_tx_done);
 EXPORT_SYMBOL_GPL(vmpi_transport_drop);
 EXPORT_SYMBOL_GPL(vmpi_dev_find);
 EXPORT_SYMBOL_GPL(vmpi_port_open);

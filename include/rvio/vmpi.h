@@ -82,12 +82,19 @@ struct vmpi_sdu {
 };
 /*
  * For a transport whose buffers have no size limit (the guest's txq): if
- * the next message is a data SDU not yet started, hands it over whole in
- * @sdu (no copy) and returns 1; returns 0 if nothing waits or the next
- * fragment is a control message (use vmpi_transport_tx()), -EINVAL on the
- * host side. Process context.
+ * the next message is a data SDU not yet started, of at most @max_len
+ * bytes, hands it over whole in @sdu (no copy) and returns 1; returns 0 if
+ * nothing waits, the next fragment is a control message or the SDU is
+ * longer (use vmpi_transport_tx()), -EINVAL on the host side. Process
+ * context.
  */
-int vmpi_transport_tx_take(struct vmpi_transport *t, struct vmpi_sdu *sdu);
+int vmpi_transport_tx_take(struct vmpi_transport *t, size_t max_len, struct vmpi_sdu *sdu);
+/*
+ * The transport is done with @sdu from vmpi_transport_tx_take() (the peer
+ * has it): the core keeps its bytes for reuse or frees them. Instead of
+ * freeing it; process context.
+ */
+void vmpi_transport_tx_done(struct vmpi_transport *t, struct vmpi_sdu *sdu);
 /* Counts a drop the transport saw (a bad descriptor chain: reason 4). */
 void vmpi_transport_drop(struct vmpi_transport *t, unsigned int reason);
 

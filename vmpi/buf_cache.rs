@@ -8,8 +8,10 @@
 //! Classes are the powers of two from 64 to 4096 bytes (what kmalloc
 //! rounds such sizes to anyway, so a class buffer costs no more memory
 //! than an exact one); bigger SDUs are allocated and freed as before. Each
-//! class keeps at most [`PER_CLASS`] buffers and the whole cache at most
-//! [`MAX_CACHED`] bytes: what an idle device can hold on to.
+//! class keeps at most [`PER_CLASS`] buffers, so an idle device holds on
+//! to at most 32 × (64 + 128 + ... + 4096) bytes, about 254 KiB. (A cap on
+//! the whole cache was tried: buffers of the sizes used first filled it,
+//! and a stream of bigger SDUs then found no room and allocated each.)
 
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -23,8 +25,6 @@ const MAX_SHIFT: u32 = 12;
 const CLASSES: usize = (MAX_SHIFT - MIN_SHIFT + 1) as usize;
 /// Buffers kept per class.
 pub(crate) const PER_CLASS: usize = 32;
-/// Bytes kept in all.
-pub(crate) const MAX_CACHED: usize = 128 * 1024;
 
 /// The class of a buffer for `len` bytes, if it is small enough.
 fn class_of(len: usize) -> Option<usize> {
@@ -50,7 +50,6 @@ pub(crate) struct BufCache {
     /// buffers (slots are made up front: keeping one never allocates).
     slots: KVec<Option<Bytes>>,
     count: [usize; CLASSES],
-    cached: usize,
 }
 
 impl BufCache {
@@ -59,7 +58,7 @@ impl BufCache {
         for _ in 0..CLASSES * PER_CLASS {
             slots.push(None, GFP_KERNEL)?;
         }
-        Ok(Self { slots, count: [0; CLASSES], cached: 0 })
+        Ok(Self { slots, count: [0; CLASSES] })
     }
 
     /// A kept empty buffer with room for `len` bytes, if one waits (else
@@ -69,7 +68,6 @@ impl BufCache {
         let n = self.count[class].checked_sub(1)?;
         let b = self.slots.get_mut(class * PER_CLASS + n).and_then(Option::take)?;
         self.count[class] = n;
-        self.cached -= b.capacity();
         Some(b)
     }
 
@@ -79,7 +77,7 @@ impl BufCache {
         let cap = b.capacity();
         let Some(class) = class_of(cap).filter(|&c| class_size(c) == cap) else { return Some(b) };
         let n = self.count[class];
-        if n >= PER_CLASS || self.cached + cap > MAX_CACHED {
+        if n >= PER_CLASS {
             return Some(b);
         }
         // SAFETY: 0 is within the capacity, and `u8`s need no drop.
@@ -90,7 +88,6 @@ impl BufCache {
         };
         *slot = Some(b);
         self.count[class] = n + 1;
-        self.cached += cap;
         None
     }
 }

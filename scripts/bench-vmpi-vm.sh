@@ -43,20 +43,28 @@ sleep 1
 "$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat"
 "$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" --down
 
+# VMPI again with vmpi_guest's parameters "${@:2}", results labelled $1.
+vmpi_guest_with() {
+	local label=$1 d
+	shift
+	rmmod vmpi_guest
+	insmod "$(rvio_ko vmpi_guest)" "$@"
+	WAIT_SECS=20 wait_for vmpi_link_up vmpi0
+	g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+	# The guest's restart ended the server's registration: a new server.
+	kill "${pids[-1]}" 2>/dev/null || true
+	"$perf" server --dev "/dev/$h" --name perf &
+	pids+=($!)
+	sleep 1
+	for d in "" --down; do
+		"$perf" client --dev "/dev/$g" --name perf --size 250,1000,4000,65535 --repeat "$repeat" $d |
+			sed "s/transport=vmpi /transport=$label /"
+	done
+}
 echo "== VMPI with the guest declining VIRTIO_RING_F_EVENT_IDX"
-rmmod vmpi_guest
-insmod "$(rvio_ko vmpi_guest)" event_idx=0
-WAIT_SECS=20 wait_for vmpi_link_up vmpi0
-g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
-# The guest's restart ended the server's registration: a new server.
-kill "${pids[-1]}" 2>/dev/null || true
-"$perf" server --dev "/dev/$h" --name perf &
-pids+=($!)
-sleep 1
-for d in "" --down; do
-	"$perf" client --dev "/dev/$g" --name perf --size 250,1000,4000,65535 --repeat "$repeat" $d |
-		sed 's/transport=vmpi /transport=vmpi-no-event-idx /'
-done
+vmpi_guest_with vmpi-no-event-idx event_idx=0
+echo "== VMPI with the guest using VIRTIO_RING_F_INDIRECT_DESC"
+vmpi_guest_with vmpi-indirect indirect_desc=1
 
 echo "== UDP over veth between two network namespaces"
 ip netns add rvio-a

@@ -313,12 +313,16 @@ impl virtio::Driver for VmpiGuest {
     }
 
     fn refused_features() -> u64 {
-        // SAFETY: no preconditions (reads a module parameter).
-        if unsafe { bindings::vmpi_guest_event_idx() } {
-            0
-        } else {
-            wire::DEVICE_FEATURES
+        // SAFETY: no preconditions (reads module parameters).
+        let (event_idx, indirect) = unsafe { (bindings::vmpi_guest_event_idx(), bindings::vmpi_guest_indirect_desc()) };
+        let mut refused = 0;
+        if !event_idx {
+            refused |= wire::F_EVENT_IDX;
         }
+        if !indirect {
+            refused |= wire::F_INDIRECT_DESC;
+        }
+        refused
     }
 
     fn process(&mut self, q: &mut virtio::Queues<'_, Buf>) -> bool {

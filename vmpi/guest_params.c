@@ -25,6 +25,17 @@ bool vmpi_guest_event_idx(void)
 	return event_idx;
 }
 
+static bool indirect_desc;
+/* Writable: a device follows it when it is next probed. */
+module_param(indirect_desc, bool, 0644);
+MODULE_PARM_DESC(indirect_desc,
+		 "use VIRTIO_RING_F_INDIRECT_DESC if the device offers it (default 0: an indirect table costs an allocation per message)");
+
+bool vmpi_guest_indirect_desc(void)
+{
+	return indirect_desc;
+}
+
 unsigned int vmpi_guest_rx_buffers(void)
 {
 	return clamp(rx_buffers, 16U, 256U);

@@ -9,5 +9,7 @@
 unsigned int vmpi_guest_rx_buffers(void);
 /* Whether to negotiate VIRTIO_RING_F_EVENT_IDX. */
 bool vmpi_guest_event_idx(void);
+/* Whether to negotiate VIRTIO_RING_F_INDIRECT_DESC. */
+bool vmpi_guest_indirect_desc(void);
 
 #endif /* RVIO_VMPI_GUEST_PARAMS_H */

@@ -30,9 +30,13 @@ pub const MIN_CHANNELS: u16 = 4;
 pub const MIN_RX_BUF: u32 = 64;
 /// Most txq chains the device handles per kick before it yields.
 pub const TX_BUDGET: usize = 64;
+/// `VIRTIO_RING_F_INDIRECT_DESC`.
+pub const F_INDIRECT_DESC: u64 = 1 << 28;
+/// `VIRTIO_RING_F_EVENT_IDX`.
+pub const F_EVENT_IDX: u64 = 1 << 29;
 /// Feature bits the device offers beyond `VIRTIO_F_VERSION_1` and
-/// `VIRTIO_F_ACCESS_PLATFORM`: `VIRTIO_RING_F_EVENT_IDX` (29).
-pub const DEVICE_FEATURES: u64 = 1 << 29;
+/// `VIRTIO_F_ACCESS_PLATFORM`.
+pub const DEVICE_FEATURES: u64 = F_INDIRECT_DESC | F_EVENT_IDX;
 
 const MORE_BIT: u32 = 1 << 31;
 const RESERVED_BITS: u32 = 0x7fff_0000;

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The ring features the host device offers, negotiated or declined by
+# vmpi_guest's parameters: VIRTIO_RING_F_EVENT_IDX (bit 29, on by
+# default: the device keeps avail_event, turning the guest's kicks off
+# while it works through a queue; with event_idx=0 the rings use the
+# NO_NOTIFY / NO_INTERRUPT flags) and VIRTIO_RING_F_INDIRECT_DESC (bit 28,
+# off by default; indirect_desc=1: a message's header and payload go in an
+# indirect table). In each mode bursts of SDUs cross both ways byte for
+# byte (vmpi_burst.py), and nothing is dropped.
+source "$(dirname "$0")/../lib.sh"
+
+burst=$(dirname "$0")/vmpi_burst.py
+
+trap vmpi_unload EXIT
+
+# Bit $1 of the guest's virtio device's negotiated features.
+feature_bit() {
+	cut -c $(($1 + 1)) "/sys/bus/virtio/devices/$(vdpa_virtio_of vmpi0)/features"
+}
+
+no_drops() {
+	local d f
+	for d in "$h" "$g"; do
+		for f in /sys/class/misc/"$d"/drops_*; do
+			[ "$(cat "$f")" = 0 ] || { ktap_print_msg "$d $(basename "$f") = $(cat "$f")"; return 1; }
+		done
+	done
+}
+
+# vmpi_guest again with "$@" (few rxq buffers: the host runs out of them
+# and waits for the guest's kick); sets g.
+reload_guest() {
+	rmmod vmpi_guest && insmod "$(rvio_ko vmpi_guest)" rx_buffers=16 "$@" &&
+		WAIT_SECS=20 wait_for vmpi_link_up vmpi0 && g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)")
+}
+
+# One mode: reload with "${@:3}", check bits 29 and 28 are $1 and $2,
+# send bursts.
+mode() {
+	local evidx=$1 indirect=$2 desc
+	shift 2
+	desc="vmpi_guest ${*:-(defaults)}: EVENT_IDX $evidx, INDIRECT_DESC $indirect, the link comes up"
+	if reload_guest "$@"; then
+		ktap_check "$desc" [ "$(feature_bit 29)$(feature_bit 28)" = "$evidx$indirect" ]
+	else
+		ktap_test_fail "$desc"
+	fi
+	run_py_ktap 240 python3 "$burst" "/dev/$h" "/dev/$g" 4
+}
+
+ktap_print_header
+vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
+ktap_set_plan 10
+
+mode 1 0
+mode 0 0 event_idx=0
+mode 1 1 indirect_desc=1
+ktap_test_result "no drops counted on either side" no_drops
+ktap_finished

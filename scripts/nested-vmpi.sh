@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# VMPI through stock QEMU's vhost-vdpa-device-pci, end to end: the test VM
+# (the debug kernel) is the host, with vmpi_host's device bound to
+# vhost_vdpa; a QEMU inside it boots the kernel without KASAN (the
+# nokasan flavour, scripts/build-kernel.sh) as the guest, where vmpi_guest
+# binds the device as PCI 1af4:107f. vmpi-perf's client in the nested
+# guest allocates a flow by name to its server on the host side and moves
+# SDUs both ways (scripts/nested-vmpi-vm.sh). Not a part of `make check`:
+# TCG inside TCG takes many minutes here.
+#
+# usage: scripts/nested-vmpi.sh   (needs both kernel flavours built)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$RVIO_ROOT"
+nk=$(RVIO_KFLAVOUR=nokasan; RVIO_KDIR_LINK=$RVIO_CACHE/kernel/current-nokasan; rvio_kdir)
+# The nested guest's modules, built for its kernel, kept aside; then the
+# test VM's own again.
+make clean >/dev/null
+RVIO_KFLAVOUR=nokasan make >/dev/null
+mkdir -p build/nested
+cp vmpi.ko vmpi_guest.ko build/nested/
+make clean >/dev/null
+make >/dev/null
+PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
+RVIO_VM_MEM=3G scripts/vm-run.sh --timeout 3400 --name nested-vmpi -- scripts/nested-vmpi-vm.sh outer "$nk" |
+	tr -d '\r'

@@ -3,7 +3,8 @@
 //! `vmpi_host`: the host side of VMPI, a software vDPA device. Loaded, it
 //! registers the vDPA management device `vmpi`; `vdpa dev add mgmtdev vmpi
 //! name vmpi0` creates one VMPI device (one guest), which `vhost_vdpa`
-//! serves to QEMU (`-device vhost-vdpa-device-pci`) or `virtio_vdpa` binds
+//! would serve to QEMU (`-device vhost-vdpa-device-pci`, in a QEMU that
+//! knows device id 63: stock QEMU refuses unknown ids) or `virtio_vdpa` binds
 //! in the same kernel. `docs/vmpi-protocol.md` is the device's contract.
 //!
 //! The guest is untrusted: every txq chain is checked (direction, length,

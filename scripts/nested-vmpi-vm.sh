@@ -46,7 +46,9 @@ append+=" init=$root/scripts/vm-init.sh rvio.root=$root rvio.cwd=$root"
 append+=" rvio.mods=$kdir/.rvio-mods/lib/modules rvio.cmd=$cmd"
 echo "outer: booting the nested guest ($(date +%T))"
 start=$(date +%s)
-timeout 3000 "${RVIO_NESTED_QEMU:-qemu-system-x86_64}" -name rvio-nested -machine q35 -accel tcg -cpu max,la57=off \
+# shellcheck disable=SC2086 # RVIO_NESTED_QEMU_ARGS: words
+timeout 3000 "${RVIO_NESTED_QEMU:-qemu-system-x86_64}" ${RVIO_NESTED_QEMU_ARGS:-} \
+	-name rvio-nested -machine q35 -accel tcg -cpu max,la57=off \
 	-smp 1 -m 1G -nodefaults -display none -no-reboot \
 	-kernel "$kdir/arch/x86/boot/bzImage" -append "$append" \
 	-fsdev local,id=r,path=/,readonly=on,security_model=none,multidevs=remap \
@@ -54,7 +56,7 @@ timeout 3000 "${RVIO_NESTED_QEMU:-qemu-system-x86_64}" -name rvio-nested -machin
 	-chardev file,id=con,path=/tmp/nested.console -serial chardev:con \
 	-chardev file,id=out,path=/tmp/nested.out -serial chardev:out \
 	-chardev file,id=ret,path=/tmp/nested.ret -serial chardev:ret \
-	-device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0 </dev/null
+	-device vhost-vdpa-device-pci,vhostdev=/dev/vhost-vdpa-0,disable-legacy=on </dev/null
 qrc=$?
 echo "outer: nested guest done after $(($(date +%s) - start)) s, QEMU exit $qrc"
 tr -d '\r' </tmp/nested.out

@@ -15,7 +15,8 @@
 # one (README, "Trying VMPI by hand"); RVIO_NESTED_QEMU names a QEMU binary
 # that knows it.
 #
-# usage: [RVIO_NESTED_QEMU=qemu-system-x86_64] scripts/nested-vmpi.sh
+# usage: [RVIO_NESTED_QEMU=qemu-system-x86_64] [RVIO_NESTED_QEMU_ARGS=...]
+#        scripts/nested-vmpi.sh
 #        (needs both kernel flavours built)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -31,5 +32,6 @@ make clean >/dev/null
 make >/dev/null
 PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
 RVIO_VM_MEM=3G scripts/vm-run.sh --timeout 3400 --name nested-vmpi -- \
-	env RVIO_NESTED_QEMU="${RVIO_NESTED_QEMU:-qemu-system-x86_64}" scripts/nested-vmpi-vm.sh outer "$nk" |
+	env RVIO_NESTED_QEMU="${RVIO_NESTED_QEMU:-qemu-system-x86_64}" \
+	RVIO_NESTED_QEMU_ARGS="${RVIO_NESTED_QEMU_ARGS:-}" scripts/nested-vmpi-vm.sh outer "$nk" |
 	tr -d '\r'

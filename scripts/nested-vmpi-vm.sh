@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # scripts/nested-vmpi.sh's two halves.
-#   outer KDIR: in the test VM: vmpi_host's device vmpi0 on vhost_vdpa,
+#   outer KDIR MODS: in the test VM: vmpi_host's device vmpi0 on vhost_vdpa,
 #     vmpi-perf server on its host side, and QEMU with
 #     -device vhost-vdpa-device-pci booting kernel tree KDIR, whose init
 #     runs the inner half; then the results.
-#   inner: in the nested guest: vmpi_guest binds the PCI device; vmpi-perf
+#   inner MODS: in the nested guest (MODS: vmpi.ko and vmpi_guest.ko
+#     built for KDIR): vmpi_guest binds the PCI device; vmpi-perf
 #     client, both ways.
 # Prints `ok ...` / `not ok ...` lines; exits non-zero on a failure.
 set -uo pipefail
@@ -14,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 perf=$root/target/release/vmpi-perf
 
 if [ "$1" = inner ]; then
-	insmod "$root/build/nested/vmpi.ko" && insmod "$root/build/nested/vmpi_guest.ko" || exit 1
+	insmod "$2/vmpi.ko" && insmod "$2/vmpi_guest.ko" || exit 1
 	lspci -n 2>/dev/null | grep -i '1af4:107f' && echo "ok nested guest: PCI 1af4:107f present"
 	for _ in $(seq 600); do
 		[ "$(cat /sys/class/misc/vmpi0/link 2>/dev/null)" = up ] && break
@@ -39,7 +40,7 @@ for _ in $(seq 50); do [ -c /dev/vhost-vdpa-0 ] && break; sleep 0.2; done
 h=$(basename "$(dirname "$(grep -lx vmpi0 /sys/class/misc/vmpi*/transport)")")
 "$perf" server --dev "/dev/$h" --name perf &
 server=$!
-cmd=$(printf '%q ' "$root/scripts/nested-vmpi-vm.sh" inner | base64 -w0)
+cmd=$(printf '%q ' "$root/scripts/nested-vmpi-vm.sh" inner "$3" | base64 -w0)
 append="console=ttyS0 panic=-1 root=rvio-root rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose ro"
 append+=" init=$root/scripts/vm-init.sh rvio.root=$root rvio.cwd=$root"

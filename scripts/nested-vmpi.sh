@@ -22,16 +22,16 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 nk=$(RVIO_KFLAVOUR=nokasan; RVIO_KDIR_LINK=$RVIO_CACHE/kernel/current-nokasan; rvio_kdir)
-# The nested guest's modules, built for its kernel, kept aside; then the
-# test VM's own again.
+# The nested guest's modules, built for its kernel, kept aside (outside the
+# tree: `make clean` removes every .ko in it); then the test VM's own again.
 make clean >/dev/null
 RVIO_KFLAVOUR=nokasan make >/dev/null
-mkdir -p build/nested
-cp vmpi.ko vmpi_guest.ko build/nested/
+mkdir -p "$RVIO_CACHE/nested-vmpi"
+cp vmpi.ko vmpi_guest.ko "$RVIO_CACHE/nested-vmpi/"
 make clean >/dev/null
 make >/dev/null
 PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
 RVIO_VM_MEM=3G scripts/vm-run.sh --timeout 3400 --name nested-vmpi -- \
 	env RVIO_NESTED_QEMU="${RVIO_NESTED_QEMU:-qemu-system-x86_64}" \
-	RVIO_NESTED_QEMU_ARGS="${RVIO_NESTED_QEMU_ARGS:-}" scripts/nested-vmpi-vm.sh outer "$nk" |
+	RVIO_NESTED_QEMU_ARGS="${RVIO_NESTED_QEMU_ARGS:-}" scripts/nested-vmpi-vm.sh outer "$nk" "$RVIO_CACHE/nested-vmpi" |
 	tr -d '\r'

@@ -26,7 +26,7 @@ PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
 rm -rf "$out"
 mkdir -p "$out"
 # The VM cannot write here: its output comes back on standard output.
-scripts/vm-run.sh --timeout 3600 --name bench-vmpi -- scripts/bench-vmpi-vm.sh "$repeat" | tr -d '\r' | tee "$out/vm-output.txt"
+scripts/vm-run.sh --timeout 3600 --name bench-vmpi -- scripts/bench-vmpi-vm.sh "$repeat" | tee "$out/vm-output.txt"
 grep -E '^(result|memory) ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench: no results (see $out/vm-output.txt)"
 sed -n 's/^vm: //p' "$out/vm-output.txt" >"$out/vm.txt"
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || echo "+changes")

@@ -3,8 +3,9 @@
 #
 # Fail (exit 1) and print the offending lines if a kernel console log shows a
 # report from the kernel's bug detectors: WARN/BUG/Oops, KASAN, KFENCE,
-# lockdep, UBSAN, kmemleak (as written by vm-guest.sh), hung tasks, RCU
-# stalls, soft/hard lockups, panics.
+# lockdep, UBSAN, kmemleak, hung tasks, RCU stalls, soft/hard lockups,
+# panics; and what scripts/vm-guest.sh reports after a command (`rvio-vm:
+# kmemleak:`, `rvio-vm: lockdep:` off, `rvio-vm: taint:`).
 #
 # usage: scripts/klog-check.sh CONSOLE_LOG
 set -euo pipefail
@@ -12,7 +13,8 @@ log=${1:?usage: klog-check.sh CONSOLE_LOG}
 [ -r "$log" ] || { echo "klog-check: cannot read $log" >&2; exit 1; }
 
 pattern='-+\[ cut here \]-+|WARNING:|BUG:|kernel BUG at|Oops|general protection fault|'
-pattern+='KASAN:|KFENCE:|UBSAN:|rvio-vm: kmemleak:|kmemleak: [0-9]+ new suspected|kmemleak: .*[Dd]isabl|INFO: task .* blocked for more than|'
+pattern+='KASAN:|KFENCE:|UBSAN:|rvio-vm: (kmemleak|lockdep|taint):|kmemleak: [0-9]+ new suspected|kmemleak: .*[Dd]isabl|INFO: task .* blocked for more than|'
+pattern+='INFO: trying to register non-static key|turning off the locking correctness validator|'
 pattern+='rcu: INFO: .* stall|watchdog: .* lockup|Kernel panic|RTNL: assertion failed|'
 pattern+='list_(add|del) corruption|refcount_t: |unregister_netdevice: waiting for'
 

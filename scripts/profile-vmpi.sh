@@ -9,4 +9,4 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
-scripts/vm-run.sh --timeout 1200 --name profile-vmpi -- scripts/profile-vmpi-vm.sh "${1:-250}" "${2:-up}" "${3:-flat}" | tr -d '\r'
+scripts/vm-run.sh --timeout 1200 --name profile-vmpi -- scripts/profile-vmpi-vm.sh "${1:-250}" "${2:-up}" "${3:-flat}"

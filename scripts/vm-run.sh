@@ -8,7 +8,9 @@
 # paths; /tmp, /run and /var/tmp are fresh tmpfs, and /lib/modules is
 # the test kernel's. Why not virtme-ng: see docs/build.md.
 #
-# The serial console is kept in $RVIO_LOG_DIR (default build/logs). A run
+# The command's output comes back on stdout with the guest tty's \r\n line
+# ends made \n. The serial console is kept in $RVIO_LOG_DIR (default
+# build/logs), with every message the kernel logs (ignore_loglevel). A run
 # whose kernel log shows a splat (WARNING, BUG, Oops, KASAN, KFENCE, lockdep,
 # kmemleak, hung task, stall) fails with status 3 even if the command passed.
 #
@@ -70,7 +72,7 @@ mods=$kdir/.rvio-mods/lib/modules
 ret=$log_dir/$name.ret
 rm -f "$ret"
 
-append="console=ttyS0 panic=-1 root=rvio-root rootfstype=9p"
+append="console=ttyS0 ignore_loglevel panic=-1 root=rvio-root rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose ro"
 case "$RVIO_ROOT $PWD $mods" in
 *[[:space:]]*[[:space:]]*[[:space:]]*) rvio_die "vm-run: paths with spaces cannot go on the kernel command line ($RVIO_ROOT, $PWD)" ;;
@@ -115,9 +117,11 @@ set +e
 if [ $interactive = 1 ]; then
 	"${qemu[@]}"
 else
-	timeout -k 20 "$timeout" "${qemu[@]}" </dev/null
+	# The guest's tty turns \n into \r\n: strip \r here, once, for
+	# every reader of the output.
+	timeout -k 20 "$timeout" "${qemu[@]}" </dev/null | stdbuf -o0 tr -d '\r'
 fi
-qemu_rc=$?
+qemu_rc=${PIPESTATUS[0]}
 set -e
 rc=$(tr -dc 0-9 <"$ret" 2>/dev/null || true)
 if [ $interactive = 1 ]; then

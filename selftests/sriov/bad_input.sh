@@ -23,10 +23,13 @@ pf=$(nsim_pf $id 2) || ktap_exit_fail_msg "cannot create a netdevsim PF with 2 V
 insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
 ktap_set_plan 10
 
+# Writing each line "$@" to file $2 fails with a message containing $1. The
+# file must exist: a missing file fails with ENOENT too.
 fails() {
 	local want=$1 file=$2
 	shift 2
 	local line
+	[ -f "/sys/kernel/sriov_hook/$file" ] || { ktap_print_msg "no file /sys/kernel/sriov_hook/$file"; return 1; }
 	for line in "$@"; do
 		expect_fail_with "$want" hook_w "$file" "$line" || return 1
 	done

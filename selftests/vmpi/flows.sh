@@ -5,7 +5,8 @@
 # vmpi_guest on the core vmpi): registration, allocation from the guest
 # and acceptance on the host, unknown names, a timed-out allocation, the
 # ioctls' errors, credit without drops, close and reopen, 64 flows with
-# interleaved traffic, and the guest driver going away under a flow
+# interleaved traffic (random payloads, some in several fragments) on 64
+# distinct channels, and the guest driver going away under a flow
 # (vmpi_flow.py).
 source "$(dirname "$0")/../lib.sh"
 
@@ -18,6 +19,6 @@ ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
-ktap_set_plan 34
+ktap_set_plan 35
 run_py_ktap 300 python3 "$flow" "/dev/$h" "/dev/$g" "$guest_ko"
 ktap_finished

@@ -54,7 +54,9 @@ fi
 
 # The guest driver goes away (remove: reset, detach buffers) and comes back.
 klog_mark
-if rmmod vmpi_guest && ! vmpi_core_dev guest "$(virtio_of vmpi0)" >/dev/null &&
+v0=$(virtio_of vmpi0)
+if [ -n "$v0" ] && vmpi_core_dev guest "$v0" >/dev/null &&
+	rmmod vmpi_guest && ! vmpi_core_dev guest "$v0" >/dev/null &&
 	[ "$(cat /sys/class/misc/"$(vmpi_core_dev host vmpi0)"/link)" = down ] &&
 	insmod "$guest_ko" && WAIT_SECS=20 wait_for link_up vmpi0 &&
 	WAIT_SECS=20 wait_for link_up vmpi1; then

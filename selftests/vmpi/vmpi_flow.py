@@ -170,7 +170,7 @@ for fd in (g, acc, slow):
 
 # --- 64 flows at once, interleaved traffic both ways ------------------------
 N = 64
-gfd, hfd = [], []
+gfd, hfd, gchs, hchs = [], [], [], []
 while len(gfd) < N:
     batch = []
     for _ in range(min(16, N - len(gfd))):
@@ -181,31 +181,49 @@ while len(gfd) < N:
         batch.append(fd)
     for _ in batch:
         fd = os.open(host_path, os.O_RDWR)
-        accept(fd, "srv")
+        hchs.append(accept(fd, "srv"))
         hfd.append(fd)
     for fd in batch:
         writable(fd, 10)
-        alloc(fd, "srv")  # the result: the channel
+        gchs.append(alloc(fd, "srv"))  # the result: the channel
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         gfd.append(fd)
 flows = int(open(hd + "flows").read())
 result(flows == N, "64 flows: all allocated (host flows = %d)" % flows)
+result(len(set(gchs)) == N and sorted(gchs) == sorted(hchs) and all(half <= c < channels for c in gchs),
+       "64 flows: 64 distinct channels from the guest's half, the same set on both sides")
+# Payloads of random bytes, small ones and ones of several 4 KiB receive
+# buffers (fragments), interleaved over the flows both ways.
 ROUNDS = 8
+
+
+def payload_len(i, r, way):
+    if r % 2 == 0:
+        return (r * 97 + i * 7 + way) % 1500
+    return 4096 * (1 + (i + r + way) % 4) + (i * 131 + r * 17) % 4096
+
+
+sent = {}
+for r in range(ROUNDS):
+    for i in range(N):
+        for way, fd in ((0, gfd[i]), (1, hfd[i])):
+            data = b"%d.%d.%d:" % (way, i, r) + os.urandom(payload_len(i, r, way))
+            sent[way, i, r] = data
+            os.write(fd, data)
 bad = []
+frags = sum(1 for v in sent.values() if len(v) > 4096)
 for r in range(ROUNDS):
     for i in range(N):
-        os.write(gfd[i], b"g%d.%d:" % (i, r) + os.urandom(r * 97))
-        os.write(hfd[i], b"h%d.%d:" % (i, r) + os.urandom(r * 131))
-for r in range(ROUNDS):
-    for i in range(N):
-        a, b = recv(hfd[i]), recv(gfd[i])
-        if not a.startswith(b"g%d.%d:" % (i, r)) or len(a) != len(b"g%d.%d:" % (i, r)) + r * 97:
-            bad.append("host flow %d round %d got %r" % (i, r, a[:12]))
-        if not b.startswith(b"h%d.%d:" % (i, r)) or len(b) != len(b"h%d.%d:" % (i, r)) + r * 131:
-            bad.append("guest flow %d round %d got %r" % (i, r, b[:12]))
+        for way, fd in ((0, hfd[i]), (1, gfd[i])):
+            got = recv(fd)
+            if got != sent[way, i, r]:
+                bad.append("%s flow %d round %d: %d bytes %r, want %d bytes %r" %
+                           ("host" if way == 0 else "guest", i, r, len(got), got[:12],
+                            len(sent[way, i, r]), sent[way, i, r][:12]))
 for b in bad[:5]:
     print("# " + b)
-result(not bad, "64 flows: %d interleaved SDUs each way arrive on their own flow, in order" % (N * ROUNDS))
+result(not bad, "64 flows: %d interleaved SDUs each way (%d of them over 4 KiB) arrive on their own flow, "
+       "in order, byte for byte" % (N * ROUNDS, frags))
 for fd in gfd + hfd:
     os.close(fd)
 

@@ -6,7 +6,8 @@ each with a writer and a reader thread on both sides, all blocking. Prints
 `running` once traffic flows, then waits for every thread to end with an
 error and prints one line per side: `host ENODEV=4 ...` (the errno names
 the threads ended with, counted). Exits 1 if a thread saw an unexpected
-result (a corrupt SDU, a clean end).
+result (a corrupt, foreign or out-of-order SDU, a lost one on a flow, a
+clean end).
 
 usage: vmpi_traffic.py HOST_DEV GUEST_DEV FLOWS"""
 import collections
@@ -38,19 +39,32 @@ def writer(side, fd, tag):
             ends[side][errno.errorcode[e.errno]] += 1
 
 
+def sdu_error(sdu, tag, want, raw):
+    """Why SDU is not the one `writer` sends with sequence number `want` (on
+    a raw channel, which may drop, any later one), or None."""
+    if sdu[:len(tag)] != tag or len(sdu) < len(tag) + 4:
+        return "foreign or short SDU %r" % sdu[:12]
+    n = struct.unpack("<I", sdu[len(tag):len(tag) + 4])[0]
+    if n < want or (n != want and not raw):
+        return "SDU %d where %d was due" % (n, want)
+    if sdu[len(tag) + 4:] != bytes(n % 3000):
+        return "SDU %d: %d payload bytes, not its %d zeros" % (n, len(sdu) - len(tag) - 4, n % 3000)
+    return None
+
+
 def reader(side, fd, tag, raw):
     started.wait()
     n = 0
     try:
         while True:
             sdu = os.read(fd, 65536)
-            if not raw:
-                # A flow is lossless and in order.
-                if sdu[:len(tag)] != tag or struct.unpack("<I", sdu[len(tag):len(tag) + 4])[0] != n:
-                    with lock:
-                        bad.append("%s %r: SDU %d out of order" % (side, tag, n))
-                    return
-            n += 1
+            # A flow is lossless and in order; a raw channel in order.
+            err = sdu_error(sdu, tag, n, raw)
+            if err:
+                with lock:
+                    bad.append("%s %r: %s" % (side, tag, err))
+                return
+            n = struct.unpack("<I", sdu[len(tag):len(tag) + 4])[0] + 1
     except OSError as e:
         with lock:
             ends[side][errno.errorcode[e.errno]] += 1

@@ -222,8 +222,8 @@ for r in range(ROUNDS):
                             len(sent[way, i, r]), sent[way, i, r][:12]))
 for b in bad[:5]:
     print("# " + b)
-result(not bad, "64 flows: %d interleaved SDUs each way (%d of them over 4 KiB) arrive on their own flow, "
-       "in order, byte for byte" % (N * ROUNDS, frags))
+result(not bad, "64 flows: %d interleaved SDUs each way (%d of the %d over 4 KiB) arrive on their own flow, "
+       "in order, byte for byte" % (N * ROUNDS, frags, len(sent)))
 for fd in gfd + hfd:
     os.close(fd)
 

@@ -106,7 +106,7 @@ busy_then_free() {
 	vdpa dev del vmpi0 && rmmod vmpi_guest vmpi_host || { exec {f}<&-; return 1; }
 	n=$(ls /sys/module/vmpi/holders)
 	if [ -n "$n" ] || [ "$(refcnt)" != 1 ]; then
-		ktap_print_msg "vmpi held by more than the file: holders '$n', refcnt $(refcnt)"
+		ktap_print_msg "with the file open: holders '$n', refcnt $(refcnt); want no holder and refcnt 1 (the file)"
 		exec {f}<&-
 		return 1
 	fi

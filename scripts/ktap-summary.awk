@@ -15,7 +15,8 @@
 #   purpose); more results than planned is one failure;
 # - results without a plan is one failure; no plan and no results with the
 #   pass status is one failure (it checked nothing), with the skip status
-#   one skip; `# 1..0 # SKIP` is one skip;
+#   one skip; `# 1..0 # SKIP` is one skip, unless the program failed or
+#   printed results after it (one failure); a second plan is one failure;
 # - a program that failed (exit status, timeout) without a failing subtest
 #   or a missing result is one failure more;
 # - programs that never reported (the VM stopped in or before them) count
@@ -40,7 +41,12 @@ function end_program(top_fail, top_skip, name,    got, missing) {
 	got = np + nf + ns
 	P += np; F += nf; S += ns
 	if (skip_all) {
-		S++
+		if (top_fail || got > 0) {
+			F++
+			problem(name ": " (top_fail ? "failed" : "printed results") " after a skip-all plan")
+		} else {
+			S++
+		}
 	} else if (plan >= 0) {
 		missing = plan - got
 		if (missing > 0) {
@@ -106,8 +112,10 @@ BEGIN {
 
 /^# 1\.\.0( |$)/ { skip_all = 1; plan = 0; next }
 /^# 1\.\.[0-9]+$/ {
-	if (plan >= 0)
+	if (plan >= 0) {
+		F++
 		problem(current ": a second plan")
+	}
 	plan = substr($0, 6) + 0
 	next
 }

@@ -169,5 +169,23 @@ TAP version 13
 ok 1 selftests: vmpi: a.sh
 EOF
 
+case_ "a skip-all plan, then a failed exit: a failure, not a skip" "0 1 0" 0 <<'EOF'
+TAP version 13
+1..1
+# selftests: vmpi: a.sh
+# 1..0 # SKIP nothing to do
+not ok 1 selftests: vmpi: a.sh # exit=1
+EOF
+
+case_ "a second plan: one failure" "1 1 0" 0 <<'EOF'
+TAP version 13
+1..1
+# selftests: vmpi: a.sh
+# 1..3
+# 1..1
+# ok 1 one
+ok 1 selftests: vmpi: a.sh
+EOF
+
 echo "# passed $((n - failed)) failed $failed"
 [ $failed = 0 ]

@@ -42,15 +42,6 @@ taint_before=$(</proc/sys/kernel/tainted)
 "$@"
 rc=$?
 
-if [ -r /proc/lockdep_stats ] && [ "$(debug_locks)" != 1 ]; then
-	report "lockdep: turned itself off during the command (debug_locks $(debug_locks)): later lock bugs went unseen"
-fi
-taint_after=$(</proc/sys/kernel/tainted)
-new_taint=$(((taint_after & ~taint_before) & taint_bad_mask))
-if [ "$new_taint" != 0 ]; then
-	report "taint: the command tainted the kernel with $new_taint (/proc/sys/kernel/tainted $taint_before -> $taint_after: bits 5 bad page, 7 die, 9 warn, 14 soft lockup)"
-fi
-
 if [ -w $kmemleak ]; then
 	echo "rvio-vm: command done, kmemleak scan" >/dev/kmsg
 	sleep 6 # kmemleak does not report objects younger than 5 s
@@ -70,5 +61,16 @@ if [ -w $kmemleak ]; then
 	fi
 else
 	report "kmemleak: $kmemleak missing or not writable (debugfs not mounted? kmemleak off?): no leak check"
+fi
+
+# Last, so that what the command left running (work items, RCU callbacks)
+# had the kmemleak scan's time to trip a detector too.
+if [ -r /proc/lockdep_stats ] && [ "$(debug_locks)" != 1 ]; then
+	report "lockdep: turned itself off during the command (debug_locks $(debug_locks)): later lock bugs went unseen"
+fi
+taint_after=$(</proc/sys/kernel/tainted)
+new_taint=$(((taint_after & ~taint_before) & taint_bad_mask))
+if [ "$new_taint" != 0 ]; then
+	report "taint: the command tainted the kernel with $new_taint (/proc/sys/kernel/tainted $taint_before -> $taint_after: bits 5 bad page, 7 die, 9 warn, 14 soft lockup)"
 fi
 exit $rc

@@ -683,7 +683,8 @@ mod tests {
             let mut b = line.into_bytes();
             if !b.is_empty() && next() % 4 == 0 {
                 let at = next() as usize % b.len();
-                b[at] = b"eth0 1=:,\n\x00\xffclear"[next() as usize % 16];
+                const MUTATIONS: &[u8] = b"eth0 1=:,\n\x00\xffclear";
+                b[at] = MUTATIONS[next() as usize % MUTATIONS.len()];
             }
             if next() % 2 == 0 {
                 b.push(b'\n');

@@ -13,6 +13,7 @@ echo_ko=$(rvio_ko vmpi_echo)
 
 cleanup() {
 	[ -n "${traffic:-}" ] && kill "$traffic" 2>/dev/null
+	rm -f "${traffic_out:-}"
 	vmpi_unload vmpi_echo
 }
 trap cleanup EXIT
@@ -66,13 +67,23 @@ ktap_test_result "back-pressure: send said EAGAIN, write_space resumed the flood
 ktap_test_result "the flood's 2000 SDUs all crossed, none lost" flood_arrived
 
 # Guest traffic on the echo channel while the in-kernel user goes.
+traffic_out=$(mktemp)
 traffic_start() {
-	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" <<'PY' &
+	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" >"$traffic_out" 2>&1 <<'PY' &
 import errno, os, sys
 from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
 bind(fd, 9)
+first = True
 while True:
+    if first:
+        # One SDU written and its echo read: traffic flows.
+        os.set_blocking(fd, True)
+        os.write(fd, b"first")
+        os.read(fd, 65536)
+        os.set_blocking(fd, False)
+        print("running", flush=True)
+        first = False
     for _ in range(16):
         try:
             os.write(fd, os.urandom(1500))
@@ -90,18 +101,21 @@ PY
 	traffic=$!
 }
 traffic_start
-sleep 2
+WAIT_SECS=30 wait_for grep -q running "$traffic_out" || sed 's/^/# traffic: /' "$traffic_out"
 klog_mark
 # The guest's traffic goes on after its echo is gone: writes to a channel
 # the host no longer binds are the host's drops, not the guest's errors.
 unload_ok() {
-	local lines
+	local lines sent
+	grep -q running "$traffic_out" || { ktap_print_msg "the guest traffic never started"; return 1; }
 	kill -0 "$traffic" 2>/dev/null || { ktap_print_msg "the guest traffic had stopped before rmmod"; return 1; }
 	rmmod vmpi_echo || return 1
 	lines=$(klog_since_mark | grep "vmpi_echo: unloading") || { ktap_print_msg "no unloading line in the log"; return 1; }
 	printf '%s\n' "$lines" | sed 's/^/# /'
+	sent=$(cat /sys/class/misc/"$g"/tx_sdus)
 	sleep 1
 	kill -0 "$traffic" 2>/dev/null || { ktap_print_msg "the guest traffic stopped with the in-kernel user"; return 1; }
+	[ "$(cat /sys/class/misc/"$g"/tx_sdus)" -gt "$sent" ] || { ktap_print_msg "the guest sends no more SDUs"; return 1; }
 }
 ktap_test_result "rmmod of the in-kernel user under traffic: the guest's traffic goes on" unload_ok
 insmod "$echo_ko"

@@ -112,6 +112,7 @@ busy_then_free() {
 	fi
 	if rmmod vmpi 2>/dev/null; then
 		ktap_print_msg "rmmod vmpi succeeded with /dev/$h open"
+		exec {f}<&-
 		return 1
 	fi
 	exec {f}<&-

@@ -22,6 +22,14 @@ modules:
 clippy:
 	+$(KMAKE) CLIPPY=1 modules
 
+# Format every Rust file as the kernel's .rustfmt.toml says; `make style`
+# checks rustfmt and clippy (make check does too).
+rustfmt:
+	scripts/style.sh --fix
+
+style:
+	scripts/style.sh
+
 clean:
 	+$(KMAKE) clean
 	rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.cmd
@@ -59,10 +67,12 @@ fuzz:
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "  make clippy  build the modules with clippy (CLIPPY=1)"
+	@echo "  make rustfmt format every Rust file (the kernel's .rustfmt.toml)"
+	@echo "  make style   check rustfmt and clippy (also part of make check)"
 	@echo "  make kernel  (re)build the cached test kernel only"
 	@echo "  make vm      interactive shell in the test VM"
 	@echo "  make fuzz    fuzz the parsers of untrusted bytes (FUZZ_SECS=60 per target)"
 	@echo "  make bench-vmpi  VMPI vs UDP/veth and virtio-net/vdpa_sim_net (REPEAT=3): results/vmpi/"
 	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
 
-.PHONY: all modules clippy clean setup kernel check demo vm fuzz bench-vmpi help
+.PHONY: all modules clippy rustfmt style clean setup kernel check demo vm fuzz bench-vmpi help

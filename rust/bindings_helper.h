@@ -16,10 +16,10 @@
 /* VMPI's in-kernel API (vmpi.ko) and char device ABI. */
 #include <rvio/vmpi.h>
 #include <uapi/rvio/vmpi.h>
-/* vmpi/guest_params.c: vmpi_guest's module parameters. */
-#include "../vmpi/guest_params.h"
-/* vmpi/vmpi_core_exports.c: the device registry. */
-#include "../vmpi/vmpi_core_exports.h"
+/* vmpi/guest/guest_params.c: vmpi_guest's module parameters. */
+#include "../vmpi/guest/guest_params.h"
+/* vmpi/core/vmpi_core_exports.c: the device registry. */
+#include "../vmpi/core/vmpi_core_exports.h"
 /* The C half of rust/dwork.rs. */
 #include "dwork_glue.h"
 /* sriov_hook.ko's in-kernel API; the C halves of rust/sysfs_dir.rs and

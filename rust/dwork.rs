@@ -57,7 +57,10 @@ impl<T: DelayedWorkItem> DelayedWork<T> {
         // SAFETY: `run` has the signature the C half calls.
         let w = unsafe { bindings::rvio_dwork_new(Some(Self::run)) };
         // INVARIANT: a new item has no queued run.
-        Ok(Self { w: NonNull::new(w).ok_or(ENOMEM)?, _t: PhantomData })
+        Ok(Self {
+            w: NonNull::new(w).ok_or(ENOMEM)?,
+            _t: PhantomData,
+        })
     }
 
     /// Runs `T::run(this)` in `delay_ms`, or moves a queued run to then.

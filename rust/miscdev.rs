@@ -13,9 +13,9 @@
 
 use crate::bindings;
 use core::marker::PhantomData;
+use kernel::alloc::KVVec;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
-use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::{Arc, ArcBorrow};
@@ -91,13 +91,13 @@ impl<T: FileOps> Registration<T> {
     /// Registers `/dev/<name>` for `dev`.
     pub fn new(name: &CStr, dev: Arc<T>) -> Result<Self> {
         let ops = bindings::rvio_misc_ops {
-                open: Some(Self::open),
-                release: Some(Self::release),
-                read: Some(Self::read),
-                write: Some(Self::write),
-                poll: Some(Self::poll),
-                ioctl: Some(Self::ioctl),
-                show: Some(Self::show),
+            open: Some(Self::open),
+            release: Some(Self::release),
+            read: Some(Self::read),
+            write: Some(Self::write),
+            poll: Some(Self::poll),
+            ioctl: Some(Self::ioctl),
+            show: Some(Self::show),
         };
         let mut attrs = KVec::with_capacity(T::ATTRS.len() + 1, GFP_KERNEL)?;
         for a in T::ATTRS {
@@ -110,7 +110,13 @@ impl<T: FileOps> Registration<T> {
         // names) and `dev` stay valid while registered (dropped after
         // `rvio_misc_unregister`); `name` is NUL-terminated.
         let m = unsafe {
-            bindings::rvio_misc_register(name.as_char_ptr(), &ops, dev as *mut c_void, attrs.as_ptr(), &mut err)
+            bindings::rvio_misc_register(
+                name.as_char_ptr(),
+                &ops,
+                dev as *mut c_void,
+                attrs.as_ptr(),
+                &mut err,
+            )
         };
         if m.is_null() {
             // SAFETY: from `into_raw` above, not handed to anyone.
@@ -120,7 +126,13 @@ impl<T: FileOps> Registration<T> {
         }
         // INVARIANT: `m` is registered with one reference for us; we hold
         // `dev`'s count.
-        Ok(Self { m, dev, registered: true, _attrs: attrs, _t: PhantomData })
+        Ok(Self {
+            m,
+            dev,
+            registered: true,
+            _attrs: attrs,
+            _t: PhantomData,
+        })
     }
 
     /// Removes the device node (no open runs after this returns); open
@@ -221,7 +233,12 @@ impl<T: FileOps> Registration<T> {
     ///
     /// Called by the C half while registered (the attribute exists), with
     /// our `dev` pointer and a buffer of `len` bytes.
-    unsafe extern "C" fn show(dev: *mut c_void, idx: c_uint, buf: *mut kernel::ffi::c_char, len: usize) -> isize {
+    unsafe extern "C" fn show(
+        dev: *mut c_void,
+        idx: c_uint,
+        buf: *mut kernel::ffi::c_char,
+        len: usize,
+    ) -> isize {
         // SAFETY: while registered we hold a count of `dev`'s `Arc<T>`.
         let dev = unsafe { &*(dev as *const T) };
         // SAFETY: the C half passes a writable buffer of `len` bytes.

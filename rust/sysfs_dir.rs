@@ -73,7 +73,10 @@ unsafe impl<T: Attrs> Sync for Dir<T> {}
 impl<T: Attrs> Dir<T> {
     /// Creates `/sys/kernel/<name>/` for `owner`.
     pub fn new(name: &CStr, owner: Arc<T>) -> Result<Self> {
-        let ops = bindings::rvio_sysfs_dir_ops { show: Some(Self::show), store: Some(Self::store) };
+        let ops = bindings::rvio_sysfs_dir_ops {
+            show: Some(Self::show),
+            store: Some(Self::store),
+        };
         let mut names = KVec::with_capacity(T::ATTRS.len(), GFP_KERNEL)?;
         let mut modes = KVec::with_capacity(T::ATTRS.len(), GFP_KERNEL)?;
         for (n, m) in T::ATTRS {
@@ -100,7 +103,12 @@ impl<T: Attrs> Dir<T> {
             return Err(ENOMEM);
         };
         // INVARIANT: created just now with `owner`'s pointer.
-        Ok(Self { d, owner, _names: names, _modes: modes })
+        Ok(Self {
+            d,
+            owner,
+            _names: names,
+            _modes: modes,
+        })
     }
 
     /// The owner.
@@ -112,7 +120,12 @@ impl<T: Attrs> Dir<T> {
     ///
     /// Called by the C half while the directory exists, with `owner`'s
     /// pointer and a buffer of `len` bytes.
-    unsafe extern "C" fn show(owner: *mut c_void, idx: c_uint, buf: *mut c_char, len: usize) -> isize {
+    unsafe extern "C" fn show(
+        owner: *mut c_void,
+        idx: c_uint,
+        buf: *mut c_char,
+        len: usize,
+    ) -> isize {
         // SAFETY: the directory holds an `Arc` of the owner.
         let owner = unsafe { &*(owner as *const T) };
         // SAFETY: the C half passes a writable buffer of `len` bytes.
@@ -126,7 +139,12 @@ impl<T: Attrs> Dir<T> {
     ///
     /// Called by the C half while the directory exists, with `owner`'s
     /// pointer and `len` readable bytes at `buf`.
-    unsafe extern "C" fn store(owner: *mut c_void, idx: c_uint, buf: *const c_char, len: usize) -> c_int {
+    unsafe extern "C" fn store(
+        owner: *mut c_void,
+        idx: c_uint,
+        buf: *const c_char,
+        len: usize,
+    ) -> c_int {
         // SAFETY: the directory holds a count of the owner's `Arc`.
         let owner = unsafe { ArcBorrow::from_raw(owner as *const T) };
         // SAFETY: the C half passes `len` readable bytes (sysfs's copy of

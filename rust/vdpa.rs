@@ -87,7 +87,11 @@ impl<T: Device> Registration<T> {
             to_result(err)?;
             return Err(ENOMEM);
         }
-        Ok(Self { mgmt, _drv: drv, _t: PhantomData })
+        Ok(Self {
+            mgmt,
+            _drv: drv,
+            _t: PhantomData,
+        })
     }
 
     /// # Safety
@@ -112,7 +116,8 @@ impl<T: Device> Registration<T> {
         };
         // SAFETY: `r` is the device being added; `state` is a valid owned
         // pointer and `cfg` is valid for `len` reads during the call.
-        let ret = unsafe { bindings::rvio_vdpa_set_state(r, state.cast(), cfg.as_ptr().cast(), len) };
+        let ret =
+            unsafe { bindings::rvio_vdpa_set_state(r, state.cast(), cfg.as_ptr().cast(), len) };
         if ret != 0 {
             // SAFETY: the C half did not take `state`: we still own it.
             drop(unsafe { KBox::from_raw(state) });
@@ -247,7 +252,14 @@ impl Queues<'_> {
         // `Queues` is out (a `Chain` borrows `self` mutably).
         let ret = unsafe { bindings::rvio_vdpa_vq_pop(self.r, idx, &mut readable, &mut writable) };
         match ret {
-            1 => Ok(Some(Chain { r: self.r, idx, readable, writable, written: 0, _p: PhantomData })),
+            1 => Ok(Some(Chain {
+                r: self.r,
+                idx,
+                readable,
+                writable,
+                written: 0,
+                _p: PhantomData,
+            })),
             0 => Ok(None),
             _ => Err(BadRing),
         }
@@ -301,14 +313,18 @@ impl Chain<'_> {
         // SAFETY: the chain is out on queue `idx` of a device whose mutex is
         // held (the `Queues` invariant, borrowed by `self`); `buf` is valid
         // for `buf.len()` writes.
-        let n = unsafe { bindings::rvio_vdpa_vq_pull(self.r, self.idx, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = unsafe {
+            bindings::rvio_vdpa_vq_pull(self.r, self.idx, buf.as_mut_ptr().cast(), buf.len())
+        };
         usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
     }
 
     /// Copies `buf` into the next writable bytes; returns how many.
     pub fn push(&mut self, buf: &[u8]) -> Result<usize> {
         // SAFETY: as in `pull`; `buf` is valid for `buf.len()` reads.
-        let n = unsafe { bindings::rvio_vdpa_vq_push(self.r, self.idx, buf.as_ptr().cast(), buf.len()) };
+        let n = unsafe {
+            bindings::rvio_vdpa_vq_push(self.r, self.idx, buf.as_ptr().cast(), buf.len())
+        };
         let n = usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))?;
         self.written = self.written.saturating_add(n as u32);
         Ok(n)

@@ -34,7 +34,11 @@ impl RtnlGuard {
     pub fn lock() -> Self {
         // SAFETY: no preconditions; process context (we may sleep).
         unsafe { bindings::rtnl_lock() };
-        Self { token: Rtnl { _not_send: PhantomData } }
+        Self {
+            token: Rtnl {
+                _not_send: PhantomData,
+            },
+        }
     }
 }
 
@@ -76,7 +80,10 @@ pub struct Hooks<T: VfHandler> {
 
 /// A VF request in the C half's form.
 fn to_c(vf: i32, req: &VfRequest) -> bindings::rvio_vf_req {
-    let mut r = bindings::rvio_vf_req { vf, ..Default::default() };
+    let mut r = bindings::rvio_vf_req {
+        vf,
+        ..Default::default()
+    };
     match *req {
         VfRequest::Mac(m) => {
             r.kind = bindings::rvio_vf_req_kind_RVIO_VF_MAC;
@@ -110,8 +117,15 @@ fn to_c(vf: i32, req: &VfRequest) -> bindings::rvio_vf_req {
 fn from_c(r: &bindings::rvio_vf_req) -> Option<VfRequest> {
     Some(match r.kind {
         bindings::rvio_vf_req_kind_RVIO_VF_MAC => VfRequest::Mac(r.mac),
-        bindings::rvio_vf_req_kind_RVIO_VF_VLAN => VfRequest::Vlan { vlan: r.vlan, qos: r.qos, proto: r.proto },
-        bindings::rvio_vf_req_kind_RVIO_VF_RATE => VfRequest::Rate { min: r.min_rate, max: r.max_rate },
+        bindings::rvio_vf_req_kind_RVIO_VF_VLAN => VfRequest::Vlan {
+            vlan: r.vlan,
+            qos: r.qos,
+            proto: r.proto,
+        },
+        bindings::rvio_vf_req_kind_RVIO_VF_RATE => VfRequest::Rate {
+            min: r.min_rate,
+            max: r.max_rate,
+        },
         bindings::rvio_vf_req_kind_RVIO_VF_SPOOFCHK => VfRequest::SpoofChk(r.setting != 0),
         bindings::rvio_vf_req_kind_RVIO_VF_TRUST => VfRequest::Trust(r.setting != 0),
         bindings::rvio_vf_req_kind_RVIO_VF_LINK_STATE => VfRequest::LinkState(r.setting),
@@ -163,11 +177,19 @@ impl<T: VfHandler> Hooks<T> {
     ///
     /// Called by the C half under RTNL for a hook of ours, with its
     /// `priv_`; `req` is valid for the call.
-    unsafe extern "C" fn set_cb(priv_: *mut c_void, id: u64, req: *const bindings::rvio_vf_req) -> c_int {
+    unsafe extern "C" fn set_cb(
+        priv_: *mut c_void,
+        id: u64,
+        req: *const bindings::rvio_vf_req,
+    ) -> c_int {
         // SAFETY: the C half passes a valid request.
         let r = unsafe { &*req };
-        let Some(req) = from_c(r) else { return EINVAL.to_errno() };
-        let rtnl = Rtnl { _not_send: PhantomData };
+        let Some(req) = from_c(r) else {
+            return EINVAL.to_errno();
+        };
+        let rtnl = Rtnl {
+            _not_send: PhantomData,
+        };
         // SAFETY: by the function's contract.
         match unsafe { Self::handler(priv_) }.set(&rtnl, HookId(id), r.vf, &req) {
             Ok(()) => 0,
@@ -179,7 +201,9 @@ impl<T: VfHandler> Hooks<T> {
     ///
     /// As for `set_cb`.
     unsafe extern "C" fn gone_cb(priv_: *mut c_void, id: u64) {
-        let rtnl = Rtnl { _not_send: PhantomData };
+        let rtnl = Rtnl {
+            _not_send: PhantomData,
+        };
         // SAFETY: by the function's contract.
         unsafe { Self::handler(priv_) }.gone(&rtnl, HookId(id));
     }

@@ -41,7 +41,11 @@ pub unsafe trait Buffer: Send {
 /// page and `len` payload bytes (kvmalloc memory: one per page when it is
 /// vmalloc memory).
 pub const fn out_descs_max(len: usize) -> usize {
-    1 + if len == 0 { 0 } else { len.div_ceil(kernel::page::PAGE_SIZE) + 1 }
+    1 + if len == 0 {
+        0
+    } else {
+        len.div_ceil(kernel::page::PAGE_SIZE) + 1
+    }
 }
 
 /// The longest payload that [`out_descs_max`] fits in `descs` descriptors.
@@ -93,7 +97,14 @@ impl Device<'_> {
     pub fn read_config(&self, offset: u32, buf: &mut [u8]) {
         // SAFETY: by the type invariant `v` is valid; `buf` is valid for
         // `buf.len()` writes.
-        unsafe { bindings::rvio_virtio_cread(self.v, offset, buf.as_mut_ptr().cast(), buf.len() as c_uint) };
+        unsafe {
+            bindings::rvio_virtio_cread(
+                self.v,
+                offset,
+                buf.as_mut_ptr().cast(),
+                buf.len() as c_uint,
+            )
+        };
     }
 
     /// The device's name.
@@ -150,7 +161,12 @@ impl<T: Driver> Registration<T> {
             to_result(err)?;
             return Err(ENOMEM);
         }
-        Ok(Self { reg, _drv: drv, _names: names, _t: PhantomData })
+        Ok(Self {
+            reg,
+            _drv: drv,
+            _names: names,
+            _t: PhantomData,
+        })
     }
 
     /// # Safety
@@ -290,7 +306,11 @@ impl<B: Buffer> Queues<'_, B> {
 
     /// Posts `buf`'s `out_parts` as one device-readable chain on queue
     /// `idx`. On error the buffer comes back.
-    pub fn add_out(&mut self, idx: u16, buf: KBox<B>) -> core::result::Result<(), (Error, KBox<B>)> {
+    pub fn add_out(
+        &mut self,
+        idx: u16,
+        buf: KBox<B>,
+    ) -> core::result::Result<(), (Error, KBox<B>)> {
         let raw = KBox::into_raw(buf);
         // SAFETY: as in `add_in`.
         let (a, b) = unsafe { (*raw).out_parts() };

@@ -95,7 +95,13 @@ impl<T: PortUser> Port<T> {
         // SAFETY: the ops table is static; `user`'s pointer stays valid
         // until `drop` closes the port (we hold the `Arc`).
         let p = unsafe {
-            bindings::vmpi_port_open(id, channel, &Self::OPS, &*user as *const T as *mut c_void, &mut err)
+            bindings::vmpi_port_open(
+                id,
+                channel,
+                &Self::OPS,
+                &*user as *const T as *mut c_void,
+                &mut err,
+            )
         };
         if p.is_null() {
             to_result(err)?;
@@ -107,7 +113,10 @@ impl<T: PortUser> Port<T> {
 
     /// The port, to send on.
     pub fn port(&self) -> PortRef<'_> {
-        PortRef { p: self.p, _l: PhantomData }
+        PortRef {
+            p: self.p,
+            _l: PhantomData,
+        }
     }
 
     /// The user.
@@ -126,7 +135,12 @@ impl<T: PortUser> Port<T> {
     /// # Safety
     ///
     /// Called by the core for an open port of this type, with its `priv`.
-    unsafe extern "C" fn rx(p: *mut bindings::vmpi_port, priv_: *mut c_void, sdu: *const c_void, len: usize) {
+    unsafe extern "C" fn rx(
+        p: *mut bindings::vmpi_port,
+        priv_: *mut c_void,
+        sdu: *const c_void,
+        len: usize,
+    ) {
         let sdu = if len == 0 {
             &[][..]
         } else {
@@ -150,7 +164,8 @@ impl<T: PortUser> Port<T> {
     /// Called by the core for an open port of this type, with its `priv`.
     unsafe extern "C" fn down(p: *mut bindings::vmpi_port, priv_: *mut c_void, err: c_int) {
         // SAFETY: called by the core for an open port.
-        unsafe { Self::user_of(priv_) }.down(&PortRef { p, _l: PhantomData }, Error::from_errno(err));
+        unsafe { Self::user_of(priv_) }
+            .down(&PortRef { p, _l: PhantomData }, Error::from_errno(err));
     }
 }
 

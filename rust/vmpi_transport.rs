@@ -5,9 +5,9 @@
 //! registered with the core, unregistered when dropped.
 
 use crate::bindings;
+use kernel::alloc::KVVec;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_void};
-use kernel::alloc::KVVec;
 use kernel::prelude::*;
 
 /// Which side of a VMPI device a transport is.
@@ -53,7 +53,17 @@ impl Transport {
         let mut err: c_int = 0;
         // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length; `ops` is static and
         // `priv_` valid as the function's contract says; `err` is valid.
-        let t = unsafe { bindings::vmpi_transport_register(role, name.as_char_ptr(), cfg.as_ptr().cast(), cfg.len(), ops, priv_, &mut err) };
+        let t = unsafe {
+            bindings::vmpi_transport_register(
+                role,
+                name.as_char_ptr(),
+                cfg.as_ptr().cast(),
+                cfg.len(),
+                ops,
+                priv_,
+                &mut err,
+            )
+        };
         if t.is_null() {
             to_result(err)?;
             return Err(ENOMEM);
@@ -100,7 +110,12 @@ impl Transport {
     /// once the peer has it (reused for a later SDU, or freed).
     pub fn sdu_done(&self, data: KVVec<u8>) {
         let (ptr, len, cap) = data.into_raw_parts();
-        let mut sdu = bindings::vmpi_sdu { hdr: [0; 4], data: ptr.cast(), len, cap };
+        let mut sdu = bindings::vmpi_sdu {
+            hdr: [0; 4],
+            data: ptr.cast(),
+            len,
+            cap,
+        };
         // SAFETY: by the type invariant `t` is registered; `sdu` holds a
         // `KVVec<u8>`'s raw parts, whose ownership passes to the core.
         unsafe { bindings::vmpi_transport_tx_done(self.t, &mut sdu) };

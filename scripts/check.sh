@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# All of rvio's tests: host-side `cargo test` of the pure-logic crates, then
-# the kselftests in the test VM (KTAP), then the VM's kernel log check. Ends
+# All of rvio's tests: host-side `cargo test` of the pure-logic crates, the
+# style checks (rustfmt, clippy) and the KTAP counter's tests, then the
+# kselftests in the test VM (KTAP), then the VM's kernel log check. Ends
 # with one line `N passed, N failed, N skipped`; exits non-zero on any
 # failure. `make check` builds what is needed first.
 #
@@ -33,6 +34,16 @@ if [ -f Cargo.toml ]; then
 		echo "not ok cargo test (host): exit $cargo_rc, $f failed"
 		[ "$f" = 0 ] && fail=$((fail + 1))
 	fi
+fi
+
+# --- host: rustfmt and clippy, as upstream enforces them --------------------
+rvio_log "check: style (rustfmt, clippy)"
+scripts/style.sh | tee "$out/style.log"
+read -r p f < <(awk '/^ok / { p++ } /^not ok / { f++ } END { print p+0, f+0 }' "$out/style.log")
+pass=$((pass + p)) fail=$((fail + f))
+# A clippy failure leaves the modules unbuilt: build them for the VM.
+if grep -q '^not ok clippy' "$out/style.log"; then
+	scripts/kmake.sh M="$RVIO_ROOT" modules >/dev/null 2>&1
 fi
 
 # --- host: the KTAP counter this script relies on ---------------------------
@@ -81,10 +92,12 @@ for c in "${order[@]}"; do
 		vm_cmd+=" TEST_PROGS='${progs[$c]% }'"
 		n=$(wc -w <<<"${progs[$c]}")
 	else
-		n=$(make -s --no-print-directory -C "selftests/$c" list_tests | wc -w)
+		n=$(make -s --no-print-directory -C "selftests/$c" list_tests) ||
+			rvio_die "check: cannot list the programs of selftests/$c"
+		n=$(wc -w <<<"$n")
 	fi
 	expected=$((expected + n))
-	vm_cmd+=' || { [ $rc != 0 ] || rc=$?; }; '
+	vm_cmd+=' || { st=$?; [ $rc != 0 ] || rc=$st; }; '
 done
 vm_cmd+='exit $rc'
 
@@ -103,8 +116,9 @@ pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 if [ $((p + f + s)) = 0 ]; then
 	echo "not ok kselftests produced no results (vm-run exit $vm_rc)"
 	fail=$((fail + 1))
-elif [ "$vm_rc" = 124 ] || [ "$vm_rc" = 125 ]; then
-	# Timed out or the VM died: the program it was in has no result line.
+elif [ "$vm_rc" = 125 ]; then
+	# Timed out or the VM died (vm-run.sh): the program it was in has no
+	# result line.
 	echo "not ok the VM stopped before the tests finished (vm-run exit $vm_rc)"
 	fail=$((fail + 1))
 elif [ "$vm_rc" != 0 ] && [ "$vm_rc" != 3 ] && [ "$f" = 0 ]; then

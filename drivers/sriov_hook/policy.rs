@@ -58,7 +58,10 @@ impl IfName {
         }
         let mut buf = [0u8; IFNAME_MAX];
         buf[..b.len()].copy_from_slice(b);
-        Ok(Self { len: b.len() as u8, buf })
+        Ok(Self {
+            len: b.len() as u8,
+            buf,
+        })
     }
 
     /// The name's bytes.
@@ -90,7 +93,11 @@ pub struct MacFmt<'a>(pub &'a Mac);
 impl core::fmt::Display for MacFmt<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -111,7 +118,10 @@ impl Vlans {
         let mut v = Self::default();
         for w in s.split(',') {
             let id = parse_u32(w).map_err(|_| ParseError::Vlans)?;
-            if id > u32::from(MAX_VLAN) || usize::from(v.len) == MAX_VLANS || v.ids().contains(&(id as u16)) {
+            if id > u32::from(MAX_VLAN)
+                || usize::from(v.len) == MAX_VLANS
+                || v.ids().contains(&(id as u16))
+            {
                 return Err(ParseError::Vlans);
             }
             v.ids[usize::from(v.len)] = id as u16;
@@ -253,7 +263,14 @@ pub fn parse_policy(b: &[u8]) -> Result<PolicyCmd, ParseError> {
         };
     }
     let (mut domain, mut mac) = (None, None);
-    let mut policy = Policy { domain: 0, mac: [0; 6], vlans: None, max_rate: None, spoofchk: None, trust: None };
+    let mut policy = Policy {
+        domain: 0,
+        mac: [0; 6],
+        vlans: None,
+        max_rate: None,
+        spoofchk: None,
+        trust: None,
+    };
     let mut seen = 0u8;
     for w in rest {
         let (k, v) = w.split_once('=').ok_or(ParseError::Key)?;
@@ -430,7 +447,11 @@ pub fn check(
 pub fn apply_requests(p: &Policy) -> [Option<VfRequest>; 5] {
     [
         Some(VfRequest::Mac(p.mac)),
-        p.vlans.map(|v| VfRequest::Vlan { vlan: v.ids().first().copied().unwrap_or(0), qos: 0, proto: ETH_P_8021Q }),
+        p.vlans.map(|v| VfRequest::Vlan {
+            vlan: v.ids().first().copied().unwrap_or(0),
+            qos: 0,
+            proto: ETH_P_8021Q,
+        }),
         p.max_rate.map(|r| VfRequest::Rate { min: 0, max: r }),
         p.spoofchk.map(VfRequest::SpoofChk),
         p.trust.map(VfRequest::Trust),
@@ -495,10 +516,22 @@ mod tests {
     fn names() {
         assert!(IfName::new(b"eth0").is_ok());
         assert!(IfName::new(b"a23456789012345").is_ok());
-        for bad in [&b""[..], b"a234567890123456", b"a/b", b"a:b", b"a b", b".", b"..", b"\xc3\xa9"] {
+        for bad in [
+            &b""[..],
+            b"a234567890123456",
+            b"a/b",
+            b"a:b",
+            b"a b",
+            b".",
+            b"..",
+            b"\xc3\xa9",
+        ] {
             assert_eq!(IfName::new(bad), Err(ParseError::IfName), "{bad:?}");
         }
-        assert_eq!(parse_pf(b"eth0\n").map(|n| String::from(n.as_str())), Ok("eth0".into()));
+        assert_eq!(
+            parse_pf(b"eth0\n").map(|n| String::from(n.as_str())),
+            Ok("eth0".into())
+        );
         assert_eq!(parse_pf(b"eth0 eth1"), Err(ParseError::Words));
         assert_eq!(parse_pf(b"\n"), Err(ParseError::Empty));
         assert_eq!(parse_pf(b"eth0\n\n"), Err(ParseError::Words));
@@ -509,7 +542,15 @@ mod tests {
     fn numvfs() {
         assert_eq!(parse_numvfs(b"eth0 7\n").map(|(_, n)| n), Ok(7));
         assert_eq!(parse_numvfs(b"eth0 0").map(|(_, n)| n), Ok(0));
-        for bad in [&b"eth0"[..], b"eth0 -1", b"eth0 +1", b"eth0 65536", b"eth0 1 2", b"eth0 0x2", b"eth0 99999999999"] {
+        for bad in [
+            &b"eth0"[..],
+            b"eth0 -1",
+            b"eth0 +1",
+            b"eth0 65536",
+            b"eth0 1 2",
+            b"eth0 0x2",
+            b"eth0 99999999999",
+        ] {
             assert!(parse_numvfs(bad).is_err(), "{bad:?}");
         }
     }
@@ -518,10 +559,22 @@ mod tests {
     fn macs() {
         assert_eq!(parse_mac("02:00:00:00:00:01"), Ok(M1));
         assert_eq!(parse_mac("0A:bB:00:00:00:01"), Ok([0x0a, 0xbb, 0, 0, 0, 1]));
-        for bad in ["01:00:00:00:00:01", "00:00:00:00:00:00", "02:00:00:00:00", "02:00:00:00:00:00:00", "2:00:00:00:00:01", "02-00-00-00-00-01", "0g:00:00:00:00:01", ""] {
+        for bad in [
+            "01:00:00:00:00:01",
+            "00:00:00:00:00:00",
+            "02:00:00:00:00",
+            "02:00:00:00:00:00:00",
+            "2:00:00:00:00:01",
+            "02-00-00-00-00-01",
+            "0g:00:00:00:00:01",
+            "",
+        ] {
             assert_eq!(parse_mac(bad), Err(ParseError::Mac), "{bad}");
         }
-        assert_eq!(format!("{}", MacFmt(&[0x0a, 0xbb, 0, 0, 0, 1])), "0a:bb:00:00:00:01");
+        assert_eq!(
+            format!("{}", MacFmt(&[0x0a, 0xbb, 0, 0, 0, 1])),
+            "0a:bb:00:00:00:01"
+        );
     }
 
     #[test]
@@ -529,13 +582,22 @@ mod tests {
         let p = pol("eth0 3 domain=7 mac=02:00:00:00:00:01 vlans=10,0,20 max_rate=1000 spoofchk=on trust=off\n");
         assert_eq!(p.domain, 7);
         assert_eq!(p.mac, M1);
-        assert_eq!(p.vlans.map(|v| v.ids().to_vec()), Some(std::vec![10, 0, 20]));
-        assert_eq!((p.max_rate, p.spoofchk, p.trust), (Some(1000), Some(true), Some(false)));
+        assert_eq!(
+            p.vlans.map(|v| v.ids().to_vec()),
+            Some(std::vec![10, 0, 20])
+        );
+        assert_eq!(
+            (p.max_rate, p.spoofchk, p.trust),
+            (Some(1000), Some(true), Some(false))
+        );
         // What Display writes, parse reads back.
         let line = format!("eth0 3 {p}");
         assert_eq!(pol(&line), p);
         let q = pol("eth0 0 mac=02:00:00:00:00:02 domain=1");
-        assert_eq!((q.vlans, q.max_rate, q.spoofchk, q.trust), (None, None, None, None));
+        assert_eq!(
+            (q.vlans, q.max_rate, q.spoofchk, q.trust),
+            (None, None, None, None)
+        );
         assert_eq!(format!("{q}"), "domain=1 mac=02:00:00:00:00:02");
         match parse_policy(b"eth0 2 clear\n") {
             Ok(PolicyCmd::Clear { pf, vf }) => assert_eq!((pf.as_str(), vf), ("eth0", 2)),
@@ -546,16 +608,46 @@ mod tests {
             ("eth0 1 domain=1", ParseError::Missing),
             ("eth0 1 mac=02:00:00:00:00:01", ParseError::Missing),
             ("eth0 1 domain=0 mac=02:00:00:00:00:01", ParseError::Number),
-            ("eth0 1 domain=32752 mac=02:00:00:00:00:01", ParseError::Number),
-            ("eth0 1 domain=1 domain=2 mac=02:00:00:00:00:01", ParseError::Key),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 color=red", ParseError::Key),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 trust", ParseError::Key),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 trust=yes", ParseError::Bool),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=4095", ParseError::Vlans),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=1,1", ParseError::Vlans),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=1,2,3,4,5,6,7,8,9", ParseError::Vlans),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=", ParseError::Vlans),
-            ("eth0 1 domain=1 mac=02:00:00:00:00:01 max_rate=0", ParseError::Number),
+            (
+                "eth0 1 domain=32752 mac=02:00:00:00:00:01",
+                ParseError::Number,
+            ),
+            (
+                "eth0 1 domain=1 domain=2 mac=02:00:00:00:00:01",
+                ParseError::Key,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 color=red",
+                ParseError::Key,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 trust",
+                ParseError::Key,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 trust=yes",
+                ParseError::Bool,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=4095",
+                ParseError::Vlans,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=1,1",
+                ParseError::Vlans,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=1,2,3,4,5,6,7,8,9",
+                ParseError::Vlans,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 vlans=",
+                ParseError::Vlans,
+            ),
+            (
+                "eth0 1 domain=1 mac=02:00:00:00:00:01 max_rate=0",
+                ParseError::Number,
+            ),
             ("eth0 1 domain=1 mac=ff:ff:ff:ff:ff:ff", ParseError::Mac),
             ("eth0 x domain=1 mac=02:00:00:00:00:01", ParseError::Number),
             ("eth0 2147483648 clear", ParseError::Number),
@@ -570,45 +662,98 @@ mod tests {
 
     #[test]
     fn checks() {
-        let p = pol("pf 0 domain=7 mac=02:00:00:00:00:01 vlans=10,20 max_rate=100 spoofchk=on trust=off");
+        let p = pol(
+            "pf 0 domain=7 mac=02:00:00:00:00:01 vlans=10,20 max_rate=100 spoofchk=on trust=off",
+        );
         let none = |_: &Mac| None;
         let owned = |m: &Mac| if *m == M2 { Some(9) } else { None };
         assert_eq!(check(Some(&p), &VfRequest::Mac(M1), none), Ok(()));
-        assert_eq!(check(Some(&p), &VfRequest::Mac(M2), owned), Err(Violation::OtherDomainMac));
-        assert_eq!(check(Some(&p), &VfRequest::Mac([2, 0, 0, 0, 0, 9]), owned), Err(Violation::NotPolicyMac));
-        assert_eq!(check(None, &VfRequest::Mac(M2), owned), Err(Violation::OtherDomainMac));
+        assert_eq!(
+            check(Some(&p), &VfRequest::Mac(M2), owned),
+            Err(Violation::OtherDomainMac)
+        );
+        assert_eq!(
+            check(Some(&p), &VfRequest::Mac([2, 0, 0, 0, 0, 9]), owned),
+            Err(Violation::NotPolicyMac)
+        );
+        assert_eq!(
+            check(None, &VfRequest::Mac(M2), owned),
+            Err(Violation::OtherDomainMac)
+        );
         assert_eq!(check(None, &VfRequest::Mac(M1), owned), Ok(()));
-        let vlan = |vlan| VfRequest::Vlan { vlan, qos: 0, proto: ETH_P_8021Q };
+        let vlan = |vlan| VfRequest::Vlan {
+            vlan,
+            qos: 0,
+            proto: ETH_P_8021Q,
+        };
         assert_eq!(check(Some(&p), &vlan(10), none), Ok(()));
         assert_eq!(check(Some(&p), &vlan(20), none), Ok(()));
         assert_eq!(check(Some(&p), &vlan(30), none), Err(Violation::Vlan));
         assert_eq!(check(Some(&p), &vlan(0), none), Err(Violation::Vlan));
-        let s_vlan = VfRequest::Vlan { vlan: 10, qos: 0, proto: 0x88a8 };
+        let s_vlan = VfRequest::Vlan {
+            vlan: 10,
+            qos: 0,
+            proto: 0x88a8,
+        };
         assert_eq!(check(Some(&p), &s_vlan, none), Err(Violation::VlanProto));
-        assert_eq!(check(Some(&p), &VfRequest::Rate { min: 0, max: 100 }, none), Ok(()));
-        assert_eq!(check(Some(&p), &VfRequest::Rate { min: 0, max: 101 }, none), Err(Violation::Rate));
-        assert_eq!(check(Some(&p), &VfRequest::Rate { min: 0, max: 0 }, none), Err(Violation::Rate));
+        assert_eq!(
+            check(Some(&p), &VfRequest::Rate { min: 0, max: 100 }, none),
+            Ok(())
+        );
+        assert_eq!(
+            check(Some(&p), &VfRequest::Rate { min: 0, max: 101 }, none),
+            Err(Violation::Rate)
+        );
+        assert_eq!(
+            check(Some(&p), &VfRequest::Rate { min: 0, max: 0 }, none),
+            Err(Violation::Rate)
+        );
         assert_eq!(check(Some(&p), &VfRequest::SpoofChk(true), none), Ok(()));
-        assert_eq!(check(Some(&p), &VfRequest::SpoofChk(false), none), Err(Violation::SpoofChk));
+        assert_eq!(
+            check(Some(&p), &VfRequest::SpoofChk(false), none),
+            Err(Violation::SpoofChk)
+        );
         assert_eq!(check(Some(&p), &VfRequest::Trust(false), none), Ok(()));
-        assert_eq!(check(Some(&p), &VfRequest::Trust(true), none), Err(Violation::Trust));
+        assert_eq!(
+            check(Some(&p), &VfRequest::Trust(true), none),
+            Err(Violation::Trust)
+        );
         assert_eq!(check(Some(&p), &VfRequest::LinkState(1), none), Ok(()));
         // What the policy leaves out is not checked.
         let q = pol("pf 0 domain=7 mac=02:00:00:00:00:01 spoofchk=off trust=on");
-        for r in [vlan(30), VfRequest::Rate { min: 0, max: 0 }, VfRequest::SpoofChk(true), VfRequest::Trust(false)] {
+        for r in [
+            vlan(30),
+            VfRequest::Rate { min: 0, max: 0 },
+            VfRequest::SpoofChk(true),
+            VfRequest::Trust(false),
+        ] {
             assert_eq!(check(Some(&q), &r, none), Ok(()), "{r:?}");
         }
         // Unassigned VFs: only other domains' MACs are refused.
-        for r in [vlan(30), VfRequest::SpoofChk(false), VfRequest::Trust(true), VfRequest::Rate { min: 0, max: 0 }] {
+        for r in [
+            vlan(30),
+            VfRequest::SpoofChk(false),
+            VfRequest::Trust(true),
+            VfRequest::Rate { min: 0, max: 0 },
+        ] {
             assert_eq!(check(None, &r, owned), Ok(()), "{r:?}");
         }
     }
 
     #[test]
     fn applying_passes_its_own_check() {
-        let p = pol("pf 0 domain=7 mac=02:00:00:00:00:01 vlans=20,10 max_rate=100 spoofchk=on trust=off");
+        let p = pol(
+            "pf 0 domain=7 mac=02:00:00:00:00:01 vlans=20,10 max_rate=100 spoofchk=on trust=off",
+        );
         let reqs = apply_requests(&p);
-        assert_eq!(reqs[1], Some(VfRequest::Vlan { vlan: 20, qos: 0, proto: ETH_P_8021Q }));
+        assert_eq!(
+            reqs[1],
+            Some(VfRequest::Vlan {
+                vlan: 20,
+                qos: 0,
+                proto: ETH_P_8021Q
+            })
+        );
         for r in reqs.iter().flatten() {
             // No other VF has its MAC.
             assert_eq!(check(Some(&p), r, |_| None), Ok(()), "{r:?}");
@@ -636,10 +781,27 @@ mod tests {
         const PFS: &[&str] = &["eth0", "pf1", "a23456789012345678", "a/b", "0"];
         const VFS: &[&str] = &["0", "3", "2147483647", "2147483648", "x", "-1", "clear"];
         const ATTRS: &[&str] = &[
-            "domain=1", "domain=32767", "domain=0", "mac=02:00:00:00:00:01", "mac=0A:bb:00:00:00:09",
-            "mac=01:00:00:00:00:01", "vlans=10,20", "vlans=0", "vlans=4095", "vlans=", "max_rate=100",
-            "max_rate=0", "spoofchk=on", "spoofchk=off", "trust=on", "trust=maybe", "color=red", "mac", "=",
-            "clear", "\u{e9}",
+            "domain=1",
+            "domain=32767",
+            "domain=0",
+            "mac=02:00:00:00:00:01",
+            "mac=0A:bb:00:00:00:09",
+            "mac=01:00:00:00:00:01",
+            "vlans=10,20",
+            "vlans=0",
+            "vlans=4095",
+            "vlans=",
+            "max_rate=100",
+            "max_rate=0",
+            "spoofchk=on",
+            "spoofchk=off",
+            "trust=on",
+            "trust=maybe",
+            "color=red",
+            "mac",
+            "=",
+            "clear",
+            "\u{e9}",
         ];
         let mut x = 0x1234_5678u32;
         let mut next = || {
@@ -662,7 +824,10 @@ mod tests {
                 words.push("clear");
             } else {
                 // Mostly a domain and a MAC, in either order, then others.
-                let mut attrs = std::vec![ATTRS[(next() % 2) as usize], ATTRS[3 + (next() % 2) as usize]];
+                let mut attrs = std::vec![
+                    ATTRS[(next() % 2) as usize],
+                    ATTRS[3 + (next() % 2) as usize]
+                ];
                 if next() % 2 == 0 {
                     attrs.swap(0, 1);
                 }
@@ -693,7 +858,11 @@ mod tests {
                 Ok(PolicyCmd::Set { pf, vf, policy }) => {
                     set += 1;
                     let again = format!("{} {vf} {policy}", pf.as_str());
-                    assert_eq!(parse_policy(again.as_bytes()), Ok(PolicyCmd::Set { pf, vf, policy }), "{again}");
+                    assert_eq!(
+                        parse_policy(again.as_bytes()),
+                        Ok(PolicyCmd::Set { pf, vf, policy }),
+                        "{again}"
+                    );
                 }
                 Ok(PolicyCmd::Clear { .. }) => clear += 1,
                 Err(e) => {
@@ -702,15 +871,26 @@ mod tests {
             }
             if let Ok((p, n)) = parse_numvfs(&b) {
                 numvfs += 1;
-                assert_eq!(parse_numvfs(format!("{} {n}", p.as_str()).as_bytes()), Ok((p, n)));
+                assert_eq!(
+                    parse_numvfs(format!("{} {n}", p.as_str()).as_bytes()),
+                    Ok((p, n))
+                );
             }
             if parse_pf(&b).is_ok() {
                 pf += 1;
             }
         }
-        assert!(set > 500 && clear > 500 && numvfs > 500 && pf > 500, "set {set} clear {clear} numvfs {numvfs} pf {pf}");
-        for e in ["Empty", "Words", "IfName", "Number", "Key", "Mac", "Vlans", "Bool", "Missing"] {
-            assert!(errors.iter().any(|got| got.starts_with(e)), "no line gave {e}: {errors:?}");
+        assert!(
+            set > 500 && clear > 500 && numvfs > 500 && pf > 500,
+            "set {set} clear {clear} numvfs {numvfs} pf {pf}"
+        );
+        for e in [
+            "Empty", "Words", "IfName", "Number", "Key", "Mac", "Vlans", "Bool", "Missing",
+        ] {
+            assert!(
+                errors.iter().any(|got| got.starts_with(e)),
+                "no line gave {e}: {errors:?}"
+            );
         }
     }
 }

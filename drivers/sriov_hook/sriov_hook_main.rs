@@ -82,7 +82,10 @@ struct Slots<T> {
 
 impl<T> Slots<T> {
     const fn new(limit: usize) -> Self {
-        Self { v: KVec::new(), limit }
+        Self {
+            v: KVec::new(),
+            limit,
+        }
     }
     fn iter(&self) -> impl Iterator<Item = &T> {
         self.v.iter().flatten()
@@ -92,7 +95,10 @@ impl<T> Slots<T> {
     }
     /// Takes the first item that `f` says yes to.
     fn take(&mut self, f: impl Fn(&T) -> bool) -> Option<T> {
-        self.v.iter_mut().find(|s| s.as_ref().is_some_and(&f)).and_then(Option::take)
+        self.v
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(&f))
+            .and_then(Option::take)
     }
     /// Makes sure that [`Slots::put`] cannot fail: `ENOSPC` at the limit.
     fn reserve(&mut self) -> Result {
@@ -151,7 +157,8 @@ fn route_of(rtnl: &Rtnl, st: &State, a: &Assigned) -> Route {
         return Route::Software;
     };
     let n = vf_hook::num_vfs(rtnl, id).unwrap_or(0);
-    let has_mac = i32::try_from(a.vf).is_ok_and(|vf| vf_hook::vf_mac(rtnl, id, vf) == Ok(a.policy.mac));
+    let has_mac =
+        i32::try_from(a.vf).is_ok_and(|vf| vf_hook::vf_mac(rtnl, id, vf) == Ok(a.policy.mac));
     policy::route(a.pf, a.vf, has_mac, n)
 }
 
@@ -178,7 +185,12 @@ fn apply_all(rtnl: &Rtnl, st: &State, pf: &IfName, id: HookId) {
     let n = vf_hook::num_vfs(rtnl, id).unwrap_or(0);
     for a in st.assigned.iter().filter(|a| a.pf == *pf && a.vf < n) {
         if let Err(e) = apply_policy(rtnl, id, a.vf, &a.policy) {
-            pr_warn!("{} vf {}: policy not applied: error {}\n", pf, a.vf, e.to_errno());
+            pr_warn!(
+                "{} vf {}: policy not applied: error {}\n",
+                pf,
+                a.vf,
+                e.to_errno()
+            );
         }
     }
 }
@@ -196,7 +208,12 @@ impl Core {
         }
         st.pfs.reserve()?;
         let id = Hooks::attach(&rtnl, &ifname_cstr(&name)?, &this.into())?;
-        st.pfs.put(Pf { name, id, accepted: 0, refused: 0 });
+        st.pfs.put(Pf {
+            name,
+            id,
+            accepted: 0,
+            refused: 0,
+        });
         apply_all(&rtnl, &st, &name, id);
         pr_info!("attached to {}\n", name);
         Ok(())
@@ -235,7 +252,9 @@ impl Core {
             PolicyCmd::Set { pf, vf, .. } | PolicyCmd::Clear { pf, vf } => (pf, vf),
         };
         let PolicyCmd::Set { policy, .. } = cmd else {
-            st.assigned.take(|a| a.pf == pf && a.vf == vf).ok_or(ENOENT)?;
+            st.assigned
+                .take(|a| a.pf == pf && a.vf == vf)
+                .ok_or(ENOENT)?;
             return Ok(());
         };
         if st.owner(&policy.mac, (&pf, vf)).is_some() {
@@ -298,13 +317,23 @@ impl Attrs for Core {
             ATTACHED => {
                 for p in st.pfs.iter() {
                     let n = vf_hook::num_vfs(&rtnl, p.id).unwrap_or(0);
-                    let _ = writeln!(out, "{} num_vfs={} accepted={} refused={}", p.name, n, p.accepted, p.refused);
+                    let _ = writeln!(
+                        out,
+                        "{} num_vfs={} accepted={} refused={}",
+                        p.name, n, p.accepted, p.refused
+                    );
                 }
             }
             ROUTES => {
                 for a in st.assigned.iter() {
                     let r = route_of(&rtnl, &st, a);
-                    let _ = writeln!(out, "{} domain={} {}", MacFmt(&a.policy.mac), a.policy.domain, r);
+                    let _ = writeln!(
+                        out,
+                        "{} domain={} {}",
+                        MacFmt(&a.policy.mac),
+                        a.policy.domain,
+                        r
+                    );
                 }
             }
             _ => {}
@@ -332,7 +361,11 @@ impl VfHandler for Core {
         };
         let verdict = match u32::try_from(vf) {
             Ok(v) => {
-                let policy = st.assigned.iter().find(|a| a.pf == name && a.vf == v).map(|a| a.policy);
+                let policy = st
+                    .assigned
+                    .iter()
+                    .find(|a| a.pf == name && a.vf == v)
+                    .map(|a| a.policy);
                 policy::check(policy.as_ref(), req, |m| st.owner(m, (&name, v)))
             }
             // The driver refuses a negative index itself.
@@ -366,7 +399,10 @@ impl VfHandler for Core {
 ///
 /// `mac` is NULL or valid for 6 reads; `out` is NULL or valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn rvio_sriov_route(mac: *const u8, out: *mut bindings::rvio_sriov_route) -> c_int {
+pub unsafe extern "C" fn rvio_sriov_route(
+    mac: *const u8,
+    out: *mut bindings::rvio_sriov_route,
+) -> c_int {
     let core = CORE.load(Ordering::Acquire);
     if mac.is_null() || out.is_null() || core.is_null() {
         return EINVAL.to_errno();
@@ -381,7 +417,11 @@ pub unsafe extern "C" fn rvio_sriov_route(mac: *const u8, out: *mut bindings::rv
     let Some(a) = st.assigned.iter().find(|a| a.policy.mac == mac) else {
         return ENOENT.to_errno();
     };
-    let mut r = bindings::rvio_sriov_route { domain: a.policy.domain, vf: a.vf, ..Default::default() };
+    let mut r = bindings::rvio_sriov_route {
+        domain: a.policy.domain,
+        vf: a.vf,
+        ..Default::default()
+    };
     r.via_vf = matches!(route_of(&rtnl, &st, a), Route::Vf { .. }).into();
     // The kernel's `char` is unsigned: the name's bytes as they are.
     let name = a.pf.as_bytes();
@@ -421,7 +461,13 @@ impl kernel::Module for SriovHookModule {
         let hooks = Hooks::new()?;
         let dir = Dir::new(kernel::c_str!("sriov_hook"), core)?;
         // The directory holds the state for as long as the module lives.
-        CORE.store(&**dir.owner() as *const Core as *mut Core, Ordering::Release);
-        Ok(Self { _dir: dir, _hooks: hooks })
+        CORE.store(
+            &**dir.owner() as *const Core as *mut Core,
+            Ordering::Release,
+        );
+        Ok(Self {
+            _dir: dir,
+            _hooks: hooks,
+        })
     }
 }

@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_numvfs(data);
     if let Ok(PolicyCmd::Set { pf, vf, policy }) = parse_policy(data) {
         let shown = format!("{} {} {}", pf, vf, policy);
-        assert_eq!(parse_policy(shown.as_bytes()), Ok(PolicyCmd::Set { pf, vf, policy }));
+        assert_eq!(
+            parse_policy(shown.as_bytes()),
+            Ok(PolicyCmd::Set { pf, vf, policy })
+        );
     }
 });

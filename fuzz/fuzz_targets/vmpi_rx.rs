@@ -16,8 +16,14 @@ const N: u16 = 16;
 const MAX_SDU: u32 = 65535;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&role, mut rest)) = data.split_first() else { return };
-    let role = if role & 1 == 0 { Role::Device } else { Role::Driver };
+    let Some((&role, mut rest)) = data.split_first() else {
+        return;
+    };
+    let role = if role & 1 == 0 {
+        Role::Device
+    } else {
+        Role::Driver
+    };
     let Ok(cfg) = Config::new(N) else { return };
     let mut link = Link::new(role, cfg, 7);
     let mut chans = [Chan::Free; N as usize];
@@ -29,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
         let frag = &rest[2..(2 + len).min(rest.len())];
         rest = &rest[2 + frag.len()..];
-        let Ok(hdr) = Header::parse(frag) else { continue };
+        let Ok(hdr) = Header::parse(frag) else {
+            continue;
+        };
         let payload = &frag[HDR_LEN..];
         let p = r.push(hdr, payload.len());
         let Some(a) = p.accepted else { continue };

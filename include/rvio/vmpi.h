@@ -2,8 +2,8 @@
 /*
  * VMPI in-kernel C-ABI of vmpi.ko, the transport-independent part of VMPI
  * (the paper's VMPI-HL): channels, the control protocol, the char devices.
- * Declared once here, implemented in Rust (vmpi/vmpi_core.rs), exported by
- * vmpi/vmpi_core_exports.c.
+ * Declared once here, implemented in Rust (vmpi/core/ffi.rs), exported by
+ * vmpi/core/vmpi_core_exports.c.
  *
  * Transports (the paper's VMPI-LL: vmpi_guest's virtio driver, vmpi_host's
  * vDPA device) register each device and move fragments (one ring buffer

@@ -53,7 +53,11 @@ pub extern "C" fn rvio_test_provider_abi_version() -> u32 {
 /// `vals` must be NULL or valid for `n` reads of `u32`, and `sum` NULL or
 /// valid for one write of `u64`, for the duration of the call.
 #[no_mangle]
-pub unsafe extern "C" fn rvio_test_provider_sum(vals: *const u32, n: usize, sum: *mut u64) -> c_int {
+pub unsafe extern "C" fn rvio_test_provider_sum(
+    vals: *const u32,
+    n: usize,
+    sum: *mut u64,
+) -> c_int {
     if vals.is_null() || sum.is_null() || provider_sum::check_len(n).is_err() {
         return EINVAL.to_errno();
     }

@@ -19,7 +19,10 @@ module! {
     license: "GPL",
 }
 
-const MACS: [[u8; 6]; 2] = [[0x02, 0x52, 0x56, 0, 0x10, 0x01], [0x02, 0x52, 0x56, 0, 0x99, 0x99]];
+const MACS: [[u8; 6]; 2] = [
+    [0x02, 0x52, 0x56, 0, 0x10, 0x01],
+    [0x02, 0x52, 0x56, 0, 0x99, 0x99],
+];
 
 struct SriovRouteProbe;
 
@@ -34,7 +37,13 @@ impl kernel::Module for SriovRouteProbe {
             if ret < 0 {
                 pr_info!(
                     "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}: error {}\n",
-                    m[0], m[1], m[2], m[3], m[4], m[5], ret
+                    m[0],
+                    m[1],
+                    m[2],
+                    m[3],
+                    m[4],
+                    m[5],
+                    ret
                 );
                 continue;
             }
@@ -43,9 +52,18 @@ impl kernel::Module for SriovRouteProbe {
             let pf = core::str::from_utf8(&r.pf[..len]).unwrap_or("?");
             pr_info!(
                 "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}: domain {} {} {} vf {}\n",
-                m[0], m[1], m[2], m[3], m[4], m[5],
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                m[4],
+                m[5],
                 r.domain,
-                if r.via_vf != 0 { "direct via" } else { "software, was" },
+                if r.via_vf != 0 {
+                    "direct via"
+                } else {
+                    "software, was"
+                },
                 pf,
                 r.vf
             );

@@ -111,8 +111,11 @@ impl Flood {
             match port.send(&sdu) {
                 Ok(()) => {
                     if self.sent.fetch_add(1, Ordering::Relaxed) + 1 == FLOOD_SDUS {
-                        pr_info!("flood of {} SDUs sent, waited for room {} times\n",
-                            FLOOD_SDUS, self.waits.load(Ordering::Relaxed));
+                        pr_info!(
+                            "flood of {} SDUs sent, waited for room {} times\n",
+                            FLOOD_SDUS,
+                            self.waits.load(Ordering::Relaxed)
+                        );
                     }
                 }
                 Err(e) if e == EAGAIN => {
@@ -157,9 +160,20 @@ impl kernel::Module for VmpiEcho {
             GFP_KERNEL,
         )?;
         let echo = Port::open(id, ECHO_CHANNEL, echo)?;
-        let flood = Arc::new(Flood { sent: AtomicU32::new(0), waits: AtomicU32::new(0) }, GFP_KERNEL)?;
+        let flood = Arc::new(
+            Flood {
+                sent: AtomicU32::new(0),
+                waits: AtomicU32::new(0),
+            },
+            GFP_KERNEL,
+        )?;
         let flood = Port::open(id, FLOOD_CHANNEL, flood)?;
-        pr_info!("on vmpi{} channels {} (echo) and {} (flood)\n", id, ECHO_CHANNEL, FLOOD_CHANNEL);
+        pr_info!(
+            "on vmpi{} channels {} (echo) and {} (flood)\n",
+            id,
+            ECHO_CHANNEL,
+            FLOOD_CHANNEL
+        );
         flood.user().run(&flood.port());
         Ok(VmpiEcho { echo, flood })
     }
@@ -173,7 +187,11 @@ impl Drop for VmpiEcho {
             e.echoed.load(Ordering::Relaxed),
             e.dropped.load(Ordering::Relaxed),
             e.waits.load(Ordering::Relaxed),
-            self.flood.user().sent.load(Ordering::Relaxed).min(FLOOD_SDUS)
+            self.flood
+                .user()
+                .sent
+                .load(Ordering::Relaxed)
+                .min(FLOOD_SDUS)
         );
     }
 }

@@ -15,10 +15,10 @@ use kernel::str::CStr;
 
 #[path = "../../rust/bindings.rs"]
 mod bindings;
-#[path = "../../rust/virtio.rs"]
-pub mod virtio;
 #[path = "../../vmpi/proto/mod.rs"]
 pub mod proto;
+#[path = "../../rust/virtio.rs"]
+pub mod virtio;
 
 use proto::ctrl::{Ctrl, MAX_CTRL_LEN};
 use proto::wire::{Header, DEVICE_ID, HDR_LEN, RXQ, TXQ};
@@ -107,12 +107,28 @@ fn script(out: &mut KVec<Buf>) -> Result {
     push(Buf::Out(frag(hdr(6, false), 10)?))?;
     // bad_control: another version; an unknown type; a HELLO cut short;
     // CREDIT for a channel with no flow; DEALLOC_ACK out of range.
-    let hello = Ctrl::Hello { reply: false, epoch: 0x0bad_cafe, num_channels: CHANNELS, max_sdu: 65535 };
+    let hello = Ctrl::Hello {
+        reply: false,
+        epoch: 0x0bad_cafe,
+        num_channels: CHANNELS,
+        max_sdu: 65535,
+    };
     push(Buf::Out(ctrl(&hello, MAX_CTRL_LEN, |m| m[0] = 2)?))?;
     push(Buf::Out(ctrl(&hello, MAX_CTRL_LEN, |m| m[1] = 0x77)?))?;
     push(Buf::Out(ctrl(&hello, 8, |_| {})?))?;
-    push(Buf::Out(ctrl(&Ctrl::Credit { channel: 7, consumed: 0 }, MAX_CTRL_LEN, |_| {})?))?;
-    push(Buf::Out(ctrl(&Ctrl::DeallocAck { channel: 1000 }, MAX_CTRL_LEN, |_| {})?))?;
+    push(Buf::Out(ctrl(
+        &Ctrl::Credit {
+            channel: 7,
+            consumed: 0,
+        },
+        MAX_CTRL_LEN,
+        |_| {},
+    )?))?;
+    push(Buf::Out(ctrl(
+        &Ctrl::DeallocAck { channel: 1000 },
+        MAX_CTRL_LEN,
+        |_| {},
+    )?))?;
     // A flood of HELLOs: each asks for a reply, and the host has only
     // RX_BUFS rxq buffers to reply in.
     for _ in 0..HELLOS {
@@ -138,7 +154,8 @@ impl virtio::Driver for VmpiEvil {
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
         for _ in 0..RX_BUFS {
-            let Ok(b) = KVec::from_elem(0u8, 4096, GFP_KERNEL).and_then(|v| KBox::new(Buf::In(v), GFP_KERNEL))
+            let Ok(b) = KVec::from_elem(0u8, 4096, GFP_KERNEL)
+                .and_then(|v| KBox::new(Buf::In(v), GFP_KERNEL))
             else {
                 break;
             };
@@ -155,8 +172,14 @@ impl virtio::Driver for VmpiEvil {
         let mut n = 0;
         for b in bufs {
             let is_in = matches!(b, Buf::In(_));
-            let Ok(b) = KBox::new(b, GFP_KERNEL) else { break };
-            let r = if is_in { q.add_in(TXQ, b) } else { q.add_out(TXQ, b) };
+            let Ok(b) = KBox::new(b, GFP_KERNEL) else {
+                break;
+            };
+            let r = if is_in {
+                q.add_in(TXQ, b)
+            } else {
+                q.add_out(TXQ, b)
+            };
             if r.is_err() {
                 pr_err!("txq full after {} buffers\n", n);
                 break;
@@ -184,6 +207,8 @@ struct VmpiEvilModule {
 
 impl kernel::Module for VmpiEvilModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(Self { _driver: virtio::Registration::new()? })
+        Ok(Self {
+            _driver: virtio::Registration::new()?,
+        })
     }
 }

@@ -39,7 +39,10 @@ impl Name {
         }
         let mut buf = [0u8; MAX_NAME];
         buf[..b.len()].copy_from_slice(b);
-        Ok(Self { len: b.len() as u8, buf })
+        Ok(Self {
+            len: b.len() as u8,
+            buf,
+        })
     }
 
     /// The name's bytes.
@@ -249,7 +252,12 @@ impl Ctrl {
                 if epoch == 0 {
                     return Err(CtrlError::BadField);
                 }
-                Ctrl::Hello { reply: flags & HELLO_REPLY != 0, epoch, num_channels, max_sdu }
+                Ctrl::Hello {
+                    reply: flags & HELLO_REPLY != 0,
+                    epoch,
+                    num_channels,
+                    max_sdu,
+                }
             }
             T_ALLOC_REQ => {
                 let channel = r.u16()?;
@@ -257,11 +265,21 @@ impl Ctrl {
                 let src_len = r.u8()? as usize;
                 let window = r.u32()?;
                 let dst = Name::new(r.take(dst_len)?)?;
-                let src = if src_len == 0 { None } else { Some(Name::new(r.take(src_len)?)?) };
+                let src = if src_len == 0 {
+                    None
+                } else {
+                    Some(Name::new(r.take(src_len)?)?)
+                };
                 if channel == 0 {
                     return Err(CtrlError::BadField);
                 }
-                Ctrl::AllocReq { xid, channel, window, dst, src }
+                Ctrl::AllocReq {
+                    xid,
+                    channel,
+                    window,
+                    dst,
+                    src,
+                }
             }
             T_ALLOC_RESP => {
                 let channel = r.u16()?;
@@ -270,7 +288,12 @@ impl Ctrl {
                 if channel == 0 {
                     return Err(CtrlError::BadField);
                 }
-                Ctrl::AllocResp { xid, channel, result, window }
+                Ctrl::AllocResp {
+                    xid,
+                    channel,
+                    result,
+                    window,
+                }
             }
             T_DEALLOC | T_DEALLOC_ACK => {
                 let channel = r.u16()?;
@@ -313,13 +336,24 @@ impl Ctrl {
         w.u16(flags);
         w.u32(xid);
         match *self {
-            Ctrl::Hello { epoch, num_channels, max_sdu, .. } => {
+            Ctrl::Hello {
+                epoch,
+                num_channels,
+                max_sdu,
+                ..
+            } => {
                 w.u32(epoch);
                 w.u16(num_channels);
                 w.u16(0);
                 w.u32(max_sdu);
             }
-            Ctrl::AllocReq { channel, window, ref dst, ref src, .. } => {
+            Ctrl::AllocReq {
+                channel,
+                window,
+                ref dst,
+                ref src,
+                ..
+            } => {
                 w.u16(channel);
                 w.put(&[dst.len, src.as_ref().map_or(0, |s| s.len)]);
                 w.u32(window);
@@ -328,7 +362,12 @@ impl Ctrl {
                     w.put(s.as_bytes());
                 }
             }
-            Ctrl::AllocResp { channel, result, window, .. } => {
+            Ctrl::AllocResp {
+                channel,
+                result,
+                window,
+                ..
+            } => {
                 w.u16(channel);
                 w.u16(result as u16);
                 w.u32(window);
@@ -357,21 +396,59 @@ mod tests {
 
     fn samples() -> [Ctrl; 8] {
         [
-            Ctrl::Hello { reply: false, epoch: 0xdead_beef, num_channels: 256, max_sdu: 65535 },
-            Ctrl::Hello { reply: true, epoch: 1, num_channels: 4, max_sdu: 70000 },
-            Ctrl::AllocReq { xid: 7, channel: 200, window: 1 << 18, dst: name("server"), src: Some(name("client-1")) },
-            Ctrl::AllocReq { xid: 8, channel: 1, window: 0, dst: name(&"x".repeat(64)), src: None },
-            Ctrl::AllocResp { xid: 7, channel: 200, result: AllocResult::Accepted, window: 4096 },
-            Ctrl::AllocResp { xid: 9, channel: 3, result: AllocResult::NoSuchApp, window: 0 },
+            Ctrl::Hello {
+                reply: false,
+                epoch: 0xdead_beef,
+                num_channels: 256,
+                max_sdu: 65535,
+            },
+            Ctrl::Hello {
+                reply: true,
+                epoch: 1,
+                num_channels: 4,
+                max_sdu: 70000,
+            },
+            Ctrl::AllocReq {
+                xid: 7,
+                channel: 200,
+                window: 1 << 18,
+                dst: name("server"),
+                src: Some(name("client-1")),
+            },
+            Ctrl::AllocReq {
+                xid: 8,
+                channel: 1,
+                window: 0,
+                dst: name(&"x".repeat(64)),
+                src: None,
+            },
+            Ctrl::AllocResp {
+                xid: 7,
+                channel: 200,
+                result: AllocResult::Accepted,
+                window: 4096,
+            },
+            Ctrl::AllocResp {
+                xid: 9,
+                channel: 3,
+                result: AllocResult::NoSuchApp,
+                window: 0,
+            },
             Ctrl::Dealloc { channel: 65535 },
-            Ctrl::Credit { channel: 2, consumed: u32::MAX },
+            Ctrl::Credit {
+                channel: 2,
+                consumed: u32::MAX,
+            },
         ]
     }
 
     #[test]
     fn round_trip() {
         let mut buf = [0u8; MAX_CTRL_LEN];
-        for m in samples().into_iter().chain([Ctrl::DeallocAck { channel: 9 }]) {
+        for m in samples()
+            .into_iter()
+            .chain([Ctrl::DeallocAck { channel: 9 }])
+        {
             let n = m.encode(&mut buf);
             assert_eq!(Ctrl::parse(&buf[..n]), Ok(m), "{m:?}");
             // Every shorter prefix is truncated, one more byte is trailing.
@@ -386,14 +463,38 @@ mod tests {
     #[test]
     fn wire_layout() {
         let mut buf = [0u8; MAX_CTRL_LEN];
-        let n = Ctrl::Credit { channel: 0x0102, consumed: 0x0a0b0c0d }.encode(&mut buf);
-        assert_eq!(&buf[..n], &[1, 6, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0x0d, 0x0c, 0x0b, 0x0a]);
-        let m = Ctrl::AllocReq { xid: 0x11223344, channel: 5, window: 9, dst: name("ab"), src: Some(name("c")) };
+        let n = Ctrl::Credit {
+            channel: 0x0102,
+            consumed: 0x0a0b0c0d,
+        }
+        .encode(&mut buf);
+        assert_eq!(
+            &buf[..n],
+            &[1, 6, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0x0d, 0x0c, 0x0b, 0x0a]
+        );
+        let m = Ctrl::AllocReq {
+            xid: 0x11223344,
+            channel: 5,
+            window: 9,
+            dst: name("ab"),
+            src: Some(name("c")),
+        };
         let n = m.encode(&mut buf);
-        assert_eq!(&buf[..n], &[1, 2, 0, 0, 0x44, 0x33, 0x22, 0x11, 5, 0, 2, 1, 9, 0, 0, 0, b'a', b'b', b'c']);
-        let m = Ctrl::Hello { reply: true, epoch: 2, num_channels: 8, max_sdu: 65535 };
+        assert_eq!(
+            &buf[..n],
+            &[1, 2, 0, 0, 0x44, 0x33, 0x22, 0x11, 5, 0, 2, 1, 9, 0, 0, 0, b'a', b'b', b'c']
+        );
+        let m = Ctrl::Hello {
+            reply: true,
+            epoch: 2,
+            num_channels: 8,
+            max_sdu: 65535,
+        };
         let n = m.encode(&mut buf);
-        assert_eq!(&buf[..n], &[1, 1, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 0xff, 0xff, 0, 0]);
+        assert_eq!(
+            &buf[..n],
+            &[1, 1, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 0xff, 0xff, 0, 0]
+        );
     }
 
     #[test]
@@ -416,10 +517,22 @@ mod tests {
             assert_eq!(Ctrl::parse(&b[..n]), Err(e), "byte {at} = {v}");
         }
         // HELLO with epoch 0; ALLOC_RESP with an unknown result.
-        let n = Ctrl::Hello { reply: false, epoch: 1, num_channels: 4, max_sdu: 1 }.encode(&mut buf);
+        let n = Ctrl::Hello {
+            reply: false,
+            epoch: 1,
+            num_channels: 4,
+            max_sdu: 1,
+        }
+        .encode(&mut buf);
         buf[8] = 0;
         assert_eq!(Ctrl::parse(&buf[..n]), Err(CtrlError::BadField));
-        let n = Ctrl::AllocResp { xid: 1, channel: 1, result: AllocResult::Invalid, window: 0 }.encode(&mut buf);
+        let n = Ctrl::AllocResp {
+            xid: 1,
+            channel: 1,
+            result: AllocResult::Invalid,
+            window: 0,
+        }
+        .encode(&mut buf);
         buf[10] = 4;
         assert_eq!(Ctrl::parse(&buf[..n]), Err(CtrlError::BadField));
     }
@@ -434,7 +547,14 @@ mod tests {
         assert!(Name::new(b"rina.app/1:x").is_ok());
         // A bad name inside an ALLOC_REQ, and a dst_len past the end.
         let mut buf = [0u8; MAX_CTRL_LEN];
-        let n = Ctrl::AllocReq { xid: 1, channel: 9, window: 0, dst: name("ab"), src: None }.encode(&mut buf);
+        let n = Ctrl::AllocReq {
+            xid: 1,
+            channel: 9,
+            window: 0,
+            dst: name("ab"),
+            src: None,
+        }
+        .encode(&mut buf);
         let mut b = buf;
         b[16] = b' ';
         assert_eq!(Ctrl::parse(&b[..n]), Err(CtrlError::BadName));

@@ -8,7 +8,9 @@
 
 use super::ctrl::{Ctrl, MAX_CTRL_LEN};
 use super::link::{Chan, Event, Link, Role};
-use super::wire::{next_fragment, Config, DropReason, Header, Reassembler, CONTROL_CHANNEL, HDR_LEN};
+use super::wire::{
+    next_fragment, Config, DropReason, Header, Reassembler, CONTROL_CHANNEL, HDR_LEN,
+};
 
 /// Control messages an [`Outbox`] holds.
 pub const OUTBOX_LEN: usize = 32;
@@ -33,7 +35,15 @@ pub struct OutboxFull;
 
 impl Default for Outbox {
     fn default() -> Self {
-        Self { q: [Pending { len: 0, sent: 0, buf: [0; MAX_CTRL_LEN] }; OUTBOX_LEN], head: 0, count: 0 }
+        Self {
+            q: [Pending {
+                len: 0,
+                sent: 0,
+                buf: [0; MAX_CTRL_LEN],
+            }; OUTBOX_LEN],
+            head: 0,
+            count: 0,
+        }
     }
 }
 
@@ -84,7 +94,13 @@ impl Outbox {
         }
         let m = &mut self.q[self.head];
         let (n, more) = next_fragment(m.len - m.sent, out.len(), min_rx_buf)?;
-        out[..HDR_LEN].copy_from_slice(&Header { channel: CONTROL_CHANNEL, more }.to_bytes());
+        out[..HDR_LEN].copy_from_slice(
+            &Header {
+                channel: CONTROL_CHANNEL,
+                more,
+            }
+            .to_bytes(),
+        );
         out[HDR_LEN..HDR_LEN + n].copy_from_slice(&m.buf[m.sent..m.sent + n]);
         m.sent += n;
         if !more {
@@ -195,7 +211,11 @@ impl Endpoint {
             addr_of_mut!((*slot).link).write(Link::new(role, cfg, epoch));
             let q = addr_of_mut!((*slot).outbox.q).cast::<Pending>();
             for i in 0..OUTBOX_LEN {
-                q.add(i).write(Pending { len: 0, sent: 0, buf: [0; MAX_CTRL_LEN] });
+                q.add(i).write(Pending {
+                    len: 0,
+                    sent: 0,
+                    buf: [0; MAX_CTRL_LEN],
+                });
             }
             addr_of_mut!((*slot).outbox.head).write(0);
             addr_of_mut!((*slot).outbox.count).write(0);
@@ -235,7 +255,9 @@ impl Endpoint {
 
     /// Queues what [`Link::credit_due`] says; `false` if the outbox is full.
     fn queue_credit(&mut self, chans: &mut [Chan], channel: u16) -> bool {
-        let Some(m) = self.link.credit_due(chans, channel) else { return true };
+        let Some(m) = self.link.credit_due(chans, channel) else {
+            return true;
+        };
         if self.outbox.push(&m).is_err() {
             self.credit_owed = true;
             return false;
@@ -333,12 +355,22 @@ impl Endpoint {
 
     /// A whole data SDU arrived: checked against the channel (open, within
     /// credit) and counted.
-    fn data_received(&mut self, chans: &mut [Chan], channel: u16, len: usize, in_frag: bool) -> Received {
+    fn data_received(
+        &mut self,
+        chans: &mut [Chan],
+        channel: u16,
+        len: usize,
+        in_frag: bool,
+    ) -> Received {
         match self.link.on_data(chans, channel, len) {
             Ok(()) => {
                 self.counters.rx_sdus += 1;
                 self.counters.rx_bytes += len as u64;
-                Received::Data { channel, len, in_frag }
+                Received::Data {
+                    channel,
+                    len,
+                    in_frag,
+                }
             }
             Err(why) => {
                 self.counters.drop_one(why);
@@ -350,8 +382,8 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::wire::MAX_SDU;
+    use super::*;
 
     const N: u16 = 16;
 
@@ -401,8 +433,14 @@ mod tests {
         let mut dev = Side::new(Role::Device, 1);
         let mut drv = Side::new(Role::Driver, 2);
         // Buffers of 64 bytes: control messages still fit (fragments).
-        assert_eq!(pump(&mut drv, &mut dev, 64)[0], Some(Received::Event(Event::LinkUp)));
-        assert_eq!(pump(&mut dev, &mut drv, 64)[0], Some(Received::Event(Event::LinkUp)));
+        assert_eq!(
+            pump(&mut drv, &mut dev, 64)[0],
+            Some(Received::Event(Event::LinkUp))
+        );
+        assert_eq!(
+            pump(&mut dev, &mut drv, 64)[0],
+            Some(Received::Event(Event::LinkUp))
+        );
         // The device's HELLO made the driver answer; nothing new for the device.
         assert_eq!(pump(&mut drv, &mut dev, 64)[0], None);
         assert!(dev.ep.link.is_up() && drv.ep.link.is_up());
@@ -419,17 +457,49 @@ mod tests {
         pump(&mut dev, &mut drv, 4096);
         dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
         let mut f = [0u8; 10];
-        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: false,
+            }
+            .to_bytes(),
+        );
         f[4..].copy_from_slice(b"abcdef");
         // One fragment: the SDU is its payload, not copied.
         dev.msg[..6].fill(0xaa);
-        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 6, in_frag: true });
+        assert_eq!(
+            dev.take(&f),
+            Received::Data {
+                channel: 5,
+                len: 6,
+                in_frag: true
+            }
+        );
         assert_eq!(dev.msg[..6], [0xaa; 6]);
         // Two fragments: reassembled in the message buffer.
-        f[..4].copy_from_slice(&Header { channel: 5, more: true }.to_bytes());
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: true,
+            }
+            .to_bytes(),
+        );
         assert_eq!(dev.take(&f), Received::Nothing);
-        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
-        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 12, in_frag: false });
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: false,
+            }
+            .to_bytes(),
+        );
+        assert_eq!(
+            dev.take(&f),
+            Received::Data {
+                channel: 5,
+                len: 12,
+                in_frag: false
+            }
+        );
         assert_eq!(&dev.msg[..12], b"abcdefabcdef");
         // Unbound channel, garbage header, garbage control.
         f[0] = 6;
@@ -462,7 +532,11 @@ mod tests {
     #[test]
     fn initialized_in_place_works_as_new() {
         extern crate std;
-        let cfg = Config { num_channels: 16, max_sdu: MAX_SDU, min_rx_buf: 64 };
+        let cfg = Config {
+            num_channels: 16,
+            max_sdu: MAX_SDU,
+            min_rx_buf: 64,
+        };
         let mut slot = std::boxed::Box::new(core::mem::MaybeUninit::<Endpoint>::uninit());
         // SAFETY: `slot` is valid and aligned for an `Endpoint`; it is
         // initialized by `init_at` before `assume_init`.
@@ -485,7 +559,10 @@ mod tests {
         use super::super::link::Credit;
         let mut dev = Side::new(Role::Device, 1);
         let Side { ep, chans, .. } = &mut *dev;
-        chans[5] = Chan::Open(Credit { window: 1000, ..Credit::default() });
+        chans[5] = Chan::Open(Credit {
+            window: 1000,
+            ..Credit::default()
+        });
         while ep.outbox.len() < OUTBOX_LEN {
             ep.send_ctrl(&Ctrl::DeallocAck { channel: 1 });
         }
@@ -498,7 +575,13 @@ mod tests {
         while ep.outbox.next_fragment(&mut frag, 64).is_some() {}
         ep.retry_credits(chans);
         let n = ep.outbox.next_fragment(&mut frag, 64).unwrap();
-        assert_eq!(Ctrl::parse(&frag[HDR_LEN..n]), Ok(Ctrl::Credit { channel: 5, consumed: 2000 + 64 }));
+        assert_eq!(
+            Ctrl::parse(&frag[HDR_LEN..n]),
+            Ok(Ctrl::Credit {
+                channel: 5,
+                consumed: 2000 + 64
+            })
+        );
         // Sent once.
         ep.retry_credits(chans);
         assert!(ep.outbox.is_empty());
@@ -512,7 +595,10 @@ mod tests {
         pump(&mut dev, &mut drv, 4096);
         let Side { ep, chans, .. } = &mut *drv;
         ep.restart(chans, 3);
-        assert_eq!(pump(&mut drv, &mut dev, 4096)[0], Some(Received::Event(Event::PeerRestarted)));
+        assert_eq!(
+            pump(&mut drv, &mut dev, 4096)[0],
+            Some(Received::Event(Event::PeerRestarted))
+        );
     }
 
     #[test]
@@ -520,12 +606,31 @@ mod tests {
         let mut dev = Side::new(Role::Device, 1);
         dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
         let mut f = [0u8; 14];
-        f[..4].copy_from_slice(&Header { channel: 5, more: true }.to_bytes());
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: true,
+            }
+            .to_bytes(),
+        );
         assert_eq!(dev.take(&f), Received::Nothing);
         dev.ep.rx_lost();
-        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: false,
+            }
+            .to_bytes(),
+        );
         // The last fragment alone is a new (whole) message, not A + C.
-        assert_eq!(dev.take(&f), Received::Data { channel: 5, len: 10, in_frag: true });
+        assert_eq!(
+            dev.take(&f),
+            Received::Data {
+                channel: 5,
+                len: 10,
+                in_frag: true
+            }
+        );
         assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
         dev.ep.rx_lost();
         assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
@@ -536,12 +641,31 @@ mod tests {
         let mut dev = Side::new(Role::Device, 1);
         dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
         let mut f = [0u8; 104];
-        f[..4].copy_from_slice(&Header { channel: 5, more: true }.to_bytes());
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: true,
+            }
+            .to_bytes(),
+        );
         let Side { ep, chans, msg } = &mut *dev;
         assert_eq!(ep.on_fragment(chans, &f, &mut msg[..50]), Received::Nothing);
         assert_eq!(ep.counters.drops[DropReason::Oversized as usize], 1);
         // A message in one fragment needs no message buffer.
-        f[..4].copy_from_slice(&Header { channel: 5, more: false }.to_bytes());
-        assert_eq!(ep.on_fragment(chans, &f, &mut msg[..50]), Received::Data { channel: 5, len: 100, in_frag: true });
+        f[..4].copy_from_slice(
+            &Header {
+                channel: 5,
+                more: false,
+            }
+            .to_bytes(),
+        );
+        assert_eq!(
+            ep.on_fragment(chans, &f, &mut msg[..50]),
+            Received::Data {
+                channel: 5,
+                len: 100,
+                in_frag: true
+            }
+        );
     }
 }

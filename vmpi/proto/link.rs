@@ -175,7 +175,13 @@ impl Link {
     /// A link for `role` with the device's configuration; `epoch` must be
     /// nonzero and new for each (re)start of this side.
     pub fn new(role: Role, cfg: Config, epoch: u32) -> Self {
-        Self { role, cfg, epoch: epoch.max(1), peer_epoch: None, next_xid: 1 }
+        Self {
+            role,
+            cfg,
+            epoch: epoch.max(1),
+            peer_epoch: None,
+            next_xid: 1,
+        }
     }
 
     /// This side's role.
@@ -204,7 +210,12 @@ impl Link {
     }
 
     fn hello_msg(&self, reply: bool) -> Ctrl {
-        Ctrl::Hello { reply, epoch: self.epoch, num_channels: self.cfg.num_channels, max_sdu: self.cfg.max_sdu }
+        Ctrl::Hello {
+            reply,
+            epoch: self.epoch,
+            num_channels: self.cfg.num_channels,
+            max_sdu: self.cfg.max_sdu,
+        }
     }
 
     /// The channels this side allocates from.
@@ -216,7 +227,9 @@ impl Link {
     }
 
     fn is_peers(&self, channel: u16) -> bool {
-        channel != CONTROL_CHANNEL && channel < self.cfg.num_channels && !self.own_half().contains(&channel)
+        channel != CONTROL_CHANNEL
+            && channel < self.cfg.num_channels
+            && !self.own_half().contains(&channel)
     }
 
     fn xid(&mut self) -> u32 {
@@ -248,33 +261,74 @@ impl Link {
             .ok_or(AllocError::NoChannel)?;
         let xid = self.xid();
         if let Some(slot) = chans.get_mut(channel as usize) {
-            *slot = Chan::Requesting { xid, deadline: now.saturating_add(timeout), window };
+            *slot = Chan::Requesting {
+                xid,
+                deadline: now.saturating_add(timeout),
+                window,
+            };
         }
-        Ok((channel, Ctrl::AllocReq { xid, channel, window, dst, src }))
+        Ok((
+            channel,
+            Ctrl::AllocReq {
+                xid,
+                channel,
+                window,
+                dst,
+                src,
+            },
+        ))
     }
 
     /// The application accepted the incoming flow on `channel`: it opens,
     /// and the returned `ALLOC_RESP` goes to the peer.
-    pub fn accept(&mut self, chans: &mut [Chan], channel: u16, window: u32) -> Result<Ctrl, ChanError> {
+    pub fn accept(
+        &mut self,
+        chans: &mut [Chan],
+        channel: u16,
+        window: u32,
+    ) -> Result<Ctrl, ChanError> {
         let slot = chans.get_mut(channel as usize).ok_or(ChanError::Invalid)?;
         let Chan::Incoming { xid, peer_window } = *slot else {
             return Err(ChanError::WrongState);
         };
         let window = window.max(MIN_WINDOW);
-        *slot = Chan::Open(Credit { peer_window, window, ..Credit::default() });
-        Ok(Ctrl::AllocResp { xid, channel, result: AllocResult::Accepted, window })
+        *slot = Chan::Open(Credit {
+            peer_window,
+            window,
+            ..Credit::default()
+        });
+        Ok(Ctrl::AllocResp {
+            xid,
+            channel,
+            result: AllocResult::Accepted,
+            window,
+        })
     }
 
     /// The incoming request on `channel` is refused (no such application,
     /// backlog full, or the application went away before accepting).
-    pub fn refuse(&mut self, chans: &mut [Chan], channel: u16, result: AllocResult) -> Result<Ctrl, ChanError> {
+    pub fn refuse(
+        &mut self,
+        chans: &mut [Chan],
+        channel: u16,
+        result: AllocResult,
+    ) -> Result<Ctrl, ChanError> {
         let slot = chans.get_mut(channel as usize).ok_or(ChanError::Invalid)?;
         let Chan::Incoming { xid, .. } = *slot else {
             return Err(ChanError::WrongState);
         };
         *slot = Chan::Free;
-        let result = if result == AllocResult::Accepted { AllocResult::Refused } else { result };
-        Ok(Ctrl::AllocResp { xid, channel, result, window: 0 })
+        let result = if result == AllocResult::Accepted {
+            AllocResult::Refused
+        } else {
+            result
+        };
+        Ok(Ctrl::AllocResp {
+            xid,
+            channel,
+            result,
+            window: 0,
+        })
     }
 
     /// Binds a raw channel (no allocation, no credit).
@@ -342,11 +396,20 @@ impl Link {
     /// back, if any, and what else to do.
     pub fn on_ctrl(&mut self, chans: &mut [Chan], msg: Ctrl) -> (Option<Ctrl>, Event) {
         match msg {
-            Ctrl::Hello { reply, epoch, num_channels, max_sdu } => {
+            Ctrl::Hello {
+                reply,
+                epoch,
+                num_channels,
+                max_sdu,
+            } => {
                 if num_channels != self.cfg.num_channels || max_sdu < MAX_SDU {
                     return (None, Event::Bad);
                 }
-                let answer = if reply { None } else { Some(self.hello_msg(true)) };
+                let answer = if reply {
+                    None
+                } else {
+                    Some(self.hello_msg(true))
+                };
                 let ev = match self.peer_epoch {
                     Some(e) if e == epoch => Event::None,
                     Some(_) => {
@@ -358,8 +421,24 @@ impl Link {
                 self.peer_epoch = Some(epoch);
                 (answer, ev)
             }
-            Ctrl::AllocReq { xid, channel, window, dst, src } => {
-                let refuse = |result| (Some(Ctrl::AllocResp { xid, channel, result, window: 0 }), Event::None);
+            Ctrl::AllocReq {
+                xid,
+                channel,
+                window,
+                dst,
+                src,
+            } => {
+                let refuse = |result| {
+                    (
+                        Some(Ctrl::AllocResp {
+                            xid,
+                            channel,
+                            result,
+                            window: 0,
+                        }),
+                        Event::None,
+                    )
+                };
                 if !self.is_peers(channel) || window < MIN_WINDOW {
                     return refuse(AllocResult::Invalid);
                 }
@@ -369,26 +448,51 @@ impl Link {
                 if *slot != Chan::Free || !self.is_up() {
                     return refuse(AllocResult::Refused);
                 }
-                *slot = Chan::Incoming { xid, peer_window: window };
+                *slot = Chan::Incoming {
+                    xid,
+                    peer_window: window,
+                };
                 (None, Event::Incoming { channel, dst, src })
             }
-            Ctrl::AllocResp { xid, channel, result, window } => {
+            Ctrl::AllocResp {
+                xid,
+                channel,
+                result,
+                window,
+            } => {
                 let Some(slot) = chans.get_mut(channel as usize) else {
                     return (None, Event::Bad);
                 };
                 match *slot {
-                    Chan::Requesting { xid: x, window: ours, .. } if x == xid => {
+                    Chan::Requesting {
+                        xid: x,
+                        window: ours,
+                        ..
+                    } if x == xid => {
                         let result = match result {
                             AllocResult::Accepted if window >= MIN_WINDOW => {
-                                *slot = Chan::Open(Credit { peer_window: window, window: ours, ..Credit::default() });
-                                return (None, Event::Allocated { channel, result: Ok(()) });
+                                *slot = Chan::Open(Credit {
+                                    peer_window: window,
+                                    window: ours,
+                                    ..Credit::default()
+                                });
+                                return (
+                                    None,
+                                    Event::Allocated {
+                                        channel,
+                                        result: Ok(()),
+                                    },
+                                );
                             }
                             AllocResult::Accepted => {
                                 // Accepted with an unusable window: close it.
                                 *slot = Chan::Closing;
                                 return (
                                     Some(Ctrl::Dealloc { channel }),
-                                    Event::Allocated { channel, result: Err(AllocError::Invalid) },
+                                    Event::Allocated {
+                                        channel,
+                                        result: Err(AllocError::Invalid),
+                                    },
                                 );
                             }
                             AllocResult::NoSuchApp => AllocError::NoSuchApp,
@@ -396,7 +500,13 @@ impl Link {
                             AllocResult::Invalid => AllocError::Invalid,
                         };
                         *slot = Chan::Free;
-                        (None, Event::Allocated { channel, result: Err(result) })
+                        (
+                            None,
+                            Event::Allocated {
+                                channel,
+                                result: Err(result),
+                            },
+                        )
                     }
                     // Crossed with our DEALLOC (timeout or close): that
                     // DEALLOC settles it.
@@ -412,7 +522,10 @@ impl Link {
                 let ev = match *slot {
                     Chan::Open(_) => Event::PeerClosed { channel },
                     Chan::Incoming { .. } => Event::Cancelled { channel },
-                    Chan::Requesting { .. } => Event::Allocated { channel, result: Err(AllocError::Reset) },
+                    Chan::Requesting { .. } => Event::Allocated {
+                        channel,
+                        result: Err(AllocError::Reset),
+                    },
                     // Both sides closed at once: their ACK will find the
                     // channel free (or reused) and be ignored.
                     Chan::Closing => Event::Closed { channel },
@@ -446,7 +559,12 @@ impl Link {
 
     /// Checks an SDU of `len` bytes received on data channel `channel`;
     /// accounts it on success.
-    pub fn on_data(&mut self, chans: &mut [Chan], channel: u16, len: usize) -> Result<(), DropReason> {
+    pub fn on_data(
+        &mut self,
+        chans: &mut [Chan],
+        channel: u16,
+        len: usize,
+    ) -> Result<(), DropReason> {
         match chans.get_mut(channel as usize) {
             Some(Chan::Raw) if channel != CONTROL_CHANNEL => Ok(()),
             Some(Chan::Open(c)) => {
@@ -471,7 +589,9 @@ impl Link {
             Some(Chan::Raw) => Ok(true),
             Some(Chan::Open(c)) => {
                 let in_flight = c.sent.wrapping_sub(c.peer_consumed);
-                Ok(in_flight.checked_add(cost(len)).is_some_and(|t| t <= c.peer_window))
+                Ok(in_flight
+                    .checked_add(cost(len))
+                    .is_some_and(|t| t <= c.peer_window))
             }
             _ => Err(ChanError::WrongState),
         }
@@ -508,7 +628,10 @@ impl Link {
     pub fn credit_due(&self, chans: &[Chan], channel: u16) -> Option<Ctrl> {
         match chans.get(channel as usize) {
             Some(Chan::Open(c)) if c.consumed.wrapping_sub(c.advertised) >= c.window / 2 => {
-                Some(Ctrl::Credit { channel, consumed: c.consumed })
+                Some(Ctrl::Credit {
+                    channel,
+                    consumed: c.consumed,
+                })
             }
             _ => None,
         }
@@ -567,12 +690,24 @@ mod tests {
 
         /// The driver allocates a flow to "srv" and the device accepts.
         fn open_from_driver(&mut self) -> u16 {
-            let (c, req) = self.drv.request(&mut self.gchans, name("srv"), None, 0, 0, 100).unwrap();
+            let (c, req) = self
+                .drv
+                .request(&mut self.gchans, name("srv"), None, 0, 0, 100)
+                .unwrap();
             let (none, ev) = self.send_dev(req);
             assert_eq!(none, None);
             assert!(matches!(ev, Event::Incoming { channel, .. } if channel == c));
             let resp = self.dev.accept(&mut self.dchans, c, 0).unwrap();
-            assert_eq!(self.send_drv(resp), (None, Event::Allocated { channel: c, result: Ok(()) }));
+            assert_eq!(
+                self.send_drv(resp),
+                (
+                    None,
+                    Event::Allocated {
+                        channel: c,
+                        result: Ok(())
+                    }
+                )
+            );
             c
         }
     }
@@ -589,12 +724,27 @@ mod tests {
         let cfg = Config::new(N).unwrap();
         let mut l = Link::new(Role::Driver, cfg, 1);
         let mut chans = [Chan::Free; N as usize];
-        assert_eq!(l.request(&mut chans, name("a"), None, 0, 0, 1), Err(AllocError::NotConnected));
+        assert_eq!(
+            l.request(&mut chans, name("a"), None, 0, 0, 1),
+            Err(AllocError::NotConnected)
+        );
         // And a request from a peer we have not heard from is refused.
         let mut dev = Link::new(Role::Device, cfg, 2);
-        let req = Ctrl::AllocReq { xid: 1, channel: 9, window: MIN_WINDOW, dst: name("a"), src: None };
+        let req = Ctrl::AllocReq {
+            xid: 1,
+            channel: 9,
+            window: MIN_WINDOW,
+            dst: name("a"),
+            src: None,
+        };
         let (resp, _) = dev.on_ctrl(&mut chans, req);
-        assert!(matches!(resp, Some(Ctrl::AllocResp { result: AllocResult::Refused, .. })));
+        assert!(matches!(
+            resp,
+            Some(Ctrl::AllocResp {
+                result: AllocResult::Refused,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -604,7 +754,10 @@ mod tests {
         assert!(p.drv.own_half().contains(&c));
         assert!(matches!(p.dchans[c as usize], Chan::Open(_)));
         // Device-side allocation picks from the device half at the same time.
-        let (d, req) = p.dev.request(&mut p.dchans, name("cli"), Some(name("me")), 0, 0, 100).unwrap();
+        let (d, req) = p
+            .dev
+            .request(&mut p.dchans, name("cli"), Some(name("me")), 0, 0, 100)
+            .unwrap();
         assert!(p.dev.own_half().contains(&d));
         let (_, ev) = p.send_drv(req);
         assert!(matches!(ev, Event::Incoming { channel, src: Some(_), .. } if channel == d));
@@ -613,7 +766,10 @@ mod tests {
         let (ack, ev) = p.send_drv(dealloc);
         assert_eq!(ev, Event::PeerClosed { channel: c });
         assert_eq!(p.gchans[c as usize], Chan::Free);
-        assert_eq!(p.send_dev(ack.unwrap()), (None, Event::Closed { channel: c }));
+        assert_eq!(
+            p.send_dev(ack.unwrap()),
+            (None, Event::Closed { channel: c })
+        );
         assert_eq!(p.dchans[c as usize], Chan::Free);
     }
 
@@ -621,24 +777,68 @@ mod tests {
     fn refusals() {
         let mut p = Pair::new();
         // No such application.
-        let (c, req) = p.drv.request(&mut p.gchans, name("nobody"), None, 0, 0, 100).unwrap();
+        let (c, req) = p
+            .drv
+            .request(&mut p.gchans, name("nobody"), None, 0, 0, 100)
+            .unwrap();
         let (_, ev) = p.send_dev(req);
         assert!(matches!(ev, Event::Incoming { .. }));
-        let resp = p.dev.refuse(&mut p.dchans, c, AllocResult::NoSuchApp).unwrap();
-        assert_eq!(p.send_drv(resp).1, Event::Allocated { channel: c, result: Err(AllocError::NoSuchApp) });
+        let resp = p
+            .dev
+            .refuse(&mut p.dchans, c, AllocResult::NoSuchApp)
+            .unwrap();
+        assert_eq!(
+            p.send_drv(resp).1,
+            Event::Allocated {
+                channel: c,
+                result: Err(AllocError::NoSuchApp)
+            }
+        );
         assert_eq!(p.gchans[c as usize], Chan::Free);
         // A channel from the wrong half, channel 0, or a small window.
-        for (ch, w) in [(3u16, MIN_WINDOW), (0, MIN_WINDOW), (9, MIN_WINDOW - 1), (N, MIN_WINDOW)] {
-            let req = Ctrl::AllocReq { xid: 5, channel: ch, window: w, dst: name("x"), src: None };
+        for (ch, w) in [
+            (3u16, MIN_WINDOW),
+            (0, MIN_WINDOW),
+            (9, MIN_WINDOW - 1),
+            (N, MIN_WINDOW),
+        ] {
+            let req = Ctrl::AllocReq {
+                xid: 5,
+                channel: ch,
+                window: w,
+                dst: name("x"),
+                src: None,
+            };
             let (resp, ev) = p.send_dev(req);
             assert_eq!(ev, Event::None);
-            assert!(matches!(resp, Some(Ctrl::AllocResp { result: AllocResult::Invalid, .. })), "{ch} {w}");
+            assert!(
+                matches!(
+                    resp,
+                    Some(Ctrl::AllocResp {
+                        result: AllocResult::Invalid,
+                        ..
+                    })
+                ),
+                "{ch} {w}"
+            );
         }
         // A busy channel (bound raw on the device).
         p.dev.bind_raw(&mut p.dchans, 9).unwrap();
         assert_eq!(p.dev.bind_raw(&mut p.dchans, 9), Err(ChanError::WrongState));
-        let req = Ctrl::AllocReq { xid: 6, channel: 9, window: MIN_WINDOW, dst: name("x"), src: None };
-        assert!(matches!(p.send_dev(req).0, Some(Ctrl::AllocResp { result: AllocResult::Refused, .. })));
+        let req = Ctrl::AllocReq {
+            xid: 6,
+            channel: 9,
+            window: MIN_WINDOW,
+            dst: name("x"),
+            src: None,
+        };
+        assert!(matches!(
+            p.send_dev(req).0,
+            Some(Ctrl::AllocResp {
+                result: AllocResult::Refused,
+                ..
+            })
+        ));
         assert_eq!(p.dev.bind_raw(&mut p.dchans, 0), Err(ChanError::Invalid));
         assert_eq!(p.dev.bind_raw(&mut p.dchans, N), Err(ChanError::Invalid));
     }
@@ -647,15 +847,23 @@ mod tests {
     fn own_half_exhaustion() {
         let mut p = Pair::new();
         for _ in p.drv.own_half() {
-            p.drv.request(&mut p.gchans, name("a"), None, 0, 0, 100).unwrap();
+            p.drv
+                .request(&mut p.gchans, name("a"), None, 0, 0, 100)
+                .unwrap();
         }
-        assert_eq!(p.drv.request(&mut p.gchans, name("a"), None, 0, 0, 100), Err(AllocError::NoChannel));
+        assert_eq!(
+            p.drv.request(&mut p.gchans, name("a"), None, 0, 0, 100),
+            Err(AllocError::NoChannel)
+        );
     }
 
     #[test]
     fn timeout_then_late_answer() {
         let mut p = Pair::new();
-        let (c, req) = p.drv.request(&mut p.gchans, name("slow"), None, 0, 1000, 5000).unwrap();
+        let (c, req) = p
+            .drv
+            .request(&mut p.gchans, name("slow"), None, 0, 1000, 5000)
+            .unwrap();
         assert_eq!(p.drv.next_deadline(&p.gchans), Some(6000));
         assert_eq!(p.drv.expire(&mut p.gchans, 5999), None);
         let (_, ev) = p.send_dev(req);
@@ -668,14 +876,23 @@ mod tests {
         assert_eq!(p.send_drv(resp), (None, Event::None));
         let (ack, ev) = p.send_dev(dealloc);
         assert_eq!(ev, Event::PeerClosed { channel: c });
-        assert_eq!(p.send_drv(ack.unwrap()), (None, Event::Closed { channel: c }));
+        assert_eq!(
+            p.send_drv(ack.unwrap()),
+            (None, Event::Closed { channel: c })
+        );
         // Or the DEALLOC cancels a request still in the backlog.
-        let (c, req) = p.drv.request(&mut p.gchans, name("slow"), None, 0, 0, 10).unwrap();
+        let (c, req) = p
+            .drv
+            .request(&mut p.gchans, name("slow"), None, 0, 0, 10)
+            .unwrap();
         p.send_dev(req);
         let (_, dealloc) = p.drv.expire(&mut p.gchans, 10).unwrap();
         let (ack, ev) = p.send_dev(dealloc);
         assert_eq!(ev, Event::Cancelled { channel: c });
-        assert_eq!(p.dev.accept(&mut p.dchans, c, 0), Err(ChanError::WrongState));
+        assert_eq!(
+            p.dev.accept(&mut p.dchans, c, 0),
+            Err(ChanError::WrongState)
+        );
         assert_eq!(p.send_drv(ack.unwrap()).1, Event::Closed { channel: c });
     }
 
@@ -687,19 +904,33 @@ mod tests {
         let d2 = p.dev.close(&mut p.dchans, c).unwrap().unwrap();
         let (a1, e1) = p.send_dev(d1);
         let (a2, e2) = p.send_drv(d2);
-        assert_eq!((e1, e2), (Event::Closed { channel: c }, Event::Closed { channel: c }));
+        assert_eq!(
+            (e1, e2),
+            (Event::Closed { channel: c }, Event::Closed { channel: c })
+        );
         // The driver reuses c before the device's ACK arrives; the ACK is
         // ignored and the new request proceeds.
-        let (c2, req) = p.drv.request(&mut p.gchans, name("srv"), None, 0, 0, 100).unwrap();
+        let (c2, req) = p
+            .drv
+            .request(&mut p.gchans, name("srv"), None, 0, 0, 100)
+            .unwrap();
         assert_eq!(c2, c);
         assert_eq!(p.send_drv(a1.unwrap()), (None, Event::None));
         assert_eq!(p.send_dev(a2.unwrap()), (None, Event::None));
         assert!(matches!(p.send_dev(req).1, Event::Incoming { .. }));
         // Stale or unknown messages.
         assert_eq!(p.send_drv(Ctrl::DeallocAck { channel: N }).1, Event::Bad);
-        let stale = Ctrl::AllocResp { xid: 999, channel: c, result: AllocResult::Accepted, window: MIN_WINDOW };
+        let stale = Ctrl::AllocResp {
+            xid: 999,
+            channel: c,
+            result: AllocResult::Accepted,
+            window: MIN_WINDOW,
+        };
         assert_eq!(p.send_drv(stale).1, Event::Bad);
-        assert_eq!(p.send_drv(Ctrl::Dealloc { channel: 3 }), (Some(Ctrl::DeallocAck { channel: 3 }), Event::None));
+        assert_eq!(
+            p.send_drv(Ctrl::Dealloc { channel: 3 }),
+            (Some(Ctrl::DeallocAck { channel: 3 }), Event::None)
+        );
     }
 
     #[test]
@@ -718,9 +949,20 @@ mod tests {
         assert_eq!(ev, Event::PeerRestarted);
         assert!(p.dchans.iter().all(|c| *c == Chan::Free));
         assert_eq!(p.send_drv(reply.unwrap()).1, Event::LinkUp);
-        assert!(p.send_dev(Ctrl::Credit { channel: c, consumed: 0 }).1 == Event::Bad);
+        assert!(
+            p.send_dev(Ctrl::Credit {
+                channel: c,
+                consumed: 0
+            })
+            .1 == Event::Bad
+        );
         // A HELLO with another channel count is refused.
-        let bad = Ctrl::Hello { reply: false, epoch: 5, num_channels: N + 1, max_sdu: MAX_SDU };
+        let bad = Ctrl::Hello {
+            reply: false,
+            epoch: 5,
+            num_channels: N + 1,
+            max_sdu: MAX_SDU,
+        };
         assert_eq!(p.send_dev(bad), (None, Event::Bad));
     }
 
@@ -738,7 +980,10 @@ mod tests {
         }
         assert_eq!(n, MIN_WINDOW / cost(sdu));
         // One more is a protocol violation at the receiver.
-        assert_eq!(p.dev.on_data(&mut p.dchans, c, sdu), Err(DropReason::NoCredit));
+        assert_eq!(
+            p.dev.on_data(&mut p.dchans, c, sdu),
+            Err(DropReason::NoCredit)
+        );
         // The device's user reads; a CREDIT goes out after half a window.
         let mut credit = None;
         for _ in 0..n {
@@ -748,7 +993,10 @@ mod tests {
             }
         }
         let credit = credit.unwrap();
-        assert_eq!(p.send_drv(credit), (None, Event::CreditGranted { channel: c }));
+        assert_eq!(
+            p.send_drv(credit),
+            (None, Event::CreditGranted { channel: c })
+        );
         assert!(p.drv.can_send(&p.gchans, c, sdu).unwrap());
         // A CREDIT claiming more than was sent is refused.
         let (sent, consumed) = match p.gchans[c as usize] {
@@ -756,13 +1004,29 @@ mod tests {
             _ => unreachable!(),
         };
         assert!(consumed <= sent);
-        assert_eq!(p.send_drv(Ctrl::Credit { channel: c, consumed: sent + 1 }).1, Event::Bad);
+        assert_eq!(
+            p.send_drv(Ctrl::Credit {
+                channel: c,
+                consumed: sent + 1
+            })
+            .1,
+            Event::Bad
+        );
         // Data on free, closing or control channels is dropped.
-        assert_eq!(p.dev.on_data(&mut p.dchans, 5, 1), Err(DropReason::BadChannel));
-        assert_eq!(p.dev.on_data(&mut p.dchans, 0, 1), Err(DropReason::BadChannel));
+        assert_eq!(
+            p.dev.on_data(&mut p.dchans, 5, 1),
+            Err(DropReason::BadChannel)
+        );
+        assert_eq!(
+            p.dev.on_data(&mut p.dchans, 0, 1),
+            Err(DropReason::BadChannel)
+        );
         assert_eq!(p.drv.can_send(&p.gchans, 5, 1), Err(ChanError::WrongState));
         p.dev.close(&mut p.dchans, c).unwrap();
-        assert_eq!(p.dev.on_data(&mut p.dchans, c, 1), Err(DropReason::BadChannel));
+        assert_eq!(
+            p.dev.on_data(&mut p.dchans, c, 1),
+            Err(DropReason::BadChannel)
+        );
     }
 
     #[test]

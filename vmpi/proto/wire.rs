@@ -121,7 +121,11 @@ pub enum ConfigError {
 impl Config {
     /// A device's configuration with `num_channels` channels.
     pub fn new(num_channels: u16) -> Result<Self, ConfigError> {
-        let c = Self { num_channels, max_sdu: MAX_SDU, min_rx_buf: MIN_RX_BUF };
+        let c = Self {
+            num_channels,
+            max_sdu: MAX_SDU,
+            min_rx_buf: MIN_RX_BUF,
+        };
         c.check()?;
         Ok(c)
     }
@@ -203,7 +207,10 @@ impl Header {
         if h & RESERVED_BITS != 0 {
             return Err(DropReason::BadHeader);
         }
-        Ok(Self { channel: (h & 0xffff) as u16, more: h & MORE_BIT != 0 })
+        Ok(Self {
+            channel: (h & 0xffff) as u16,
+            more: h & MORE_BIT != 0,
+        })
     }
 }
 
@@ -251,9 +258,14 @@ pub struct Pushed {
 enum State {
     Idle,
     /// A message on `channel` is open with `len` bytes so far.
-    Open { channel: u16, len: usize },
+    Open {
+        channel: u16,
+        len: usize,
+    },
     /// An oversized message on `channel` is being skipped.
-    Skipping { channel: u16 },
+    Skipping {
+        channel: u16,
+    },
 }
 
 /// Reassembles the fragments of one queue into messages. It decides only:
@@ -270,7 +282,11 @@ impl Reassembler {
     /// A reassembler for messages up to `max_sdu` bytes on channels
     /// `0..num_channels`.
     pub fn new(max_sdu: u32, num_channels: u16) -> Self {
-        Self { max_sdu: max_sdu as usize, num_channels, state: State::Idle }
+        Self {
+            max_sdu: max_sdu as usize,
+            num_channels,
+            state: State::Idle,
+        }
     }
 
     /// Whether a message is partly received.
@@ -290,7 +306,10 @@ impl Reassembler {
         let mut dropped = None;
         if hdr.channel >= self.num_channels {
             // Not for any message: the open one (if any) stays open.
-            return Pushed { accepted: None, dropped: Some(DropReason::BadChannel) };
+            return Pushed {
+                accepted: None,
+                dropped: Some(DropReason::BadChannel),
+            };
         }
         let offset = match self.state {
             State::Open { channel, len } if channel == hdr.channel => len,
@@ -298,7 +317,10 @@ impl Reassembler {
                 if !hdr.more {
                     self.state = State::Idle;
                 }
-                return Pushed { accepted: None, dropped: None };
+                return Pushed {
+                    accepted: None,
+                    dropped: None,
+                };
             }
             State::Idle => 0,
             State::Open { .. } | State::Skipping { .. } => {
@@ -312,12 +334,33 @@ impl Reassembler {
         };
         let total = offset.saturating_add(payload_len);
         if total > self.max_sdu {
-            self.state = if hdr.more { State::Skipping { channel: hdr.channel } } else { State::Idle };
-            return Pushed { accepted: None, dropped: Some(DropReason::Oversized) };
+            self.state = if hdr.more {
+                State::Skipping {
+                    channel: hdr.channel,
+                }
+            } else {
+                State::Idle
+            };
+            return Pushed {
+                accepted: None,
+                dropped: Some(DropReason::Oversized),
+            };
         }
-        self.state = if hdr.more { State::Open { channel: hdr.channel, len: total } } else { State::Idle };
+        self.state = if hdr.more {
+            State::Open {
+                channel: hdr.channel,
+                len: total,
+            }
+        } else {
+            State::Idle
+        };
         Pushed {
-            accepted: Some(Accepted { channel: hdr.channel, offset, complete: !hdr.more, total }),
+            accepted: Some(Accepted {
+                channel: hdr.channel,
+                offset,
+                complete: !hdr.more,
+                total,
+            }),
             dropped,
         }
     }
@@ -428,13 +471,28 @@ mod tests {
         let p = r.push(h(3, true), 60);
         assert_eq!((p.accepted, p.dropped), (None, Some(DropReason::Oversized)));
         // The rest of that message is skipped silently (counted once).
-        assert_eq!(r.push(h(3, true), 60), Pushed { accepted: None, dropped: None });
-        assert_eq!(r.push(h(3, false), 60), Pushed { accepted: None, dropped: None });
+        assert_eq!(
+            r.push(h(3, true), 60),
+            Pushed {
+                accepted: None,
+                dropped: None
+            }
+        );
+        assert_eq!(
+            r.push(h(3, false), 60),
+            Pushed {
+                accepted: None,
+                dropped: None
+            }
+        );
         // The next message is whole again.
         let a = r.push(h(3, false), 100).accepted.unwrap();
         assert_eq!((a.offset, a.total, a.complete), (0, 100, true));
         // A single oversized fragment.
-        assert_eq!(r.push(h(3, false), 101).dropped, Some(DropReason::Oversized));
+        assert_eq!(
+            r.push(h(3, false), 101).dropped,
+            Some(DropReason::Oversized)
+        );
         assert!(!r.is_open());
     }
 
@@ -444,7 +502,15 @@ mod tests {
         r.push(h(3, true), 10);
         let p = r.push(h(4, false), 5);
         assert_eq!(p.dropped, Some(DropReason::BadFragment));
-        assert_eq!(p.accepted, Some(Accepted { channel: 4, offset: 0, complete: true, total: 5 }));
+        assert_eq!(
+            p.accepted,
+            Some(Accepted {
+                channel: 4,
+                offset: 0,
+                complete: true,
+                total: 5
+            })
+        );
         // While skipping, another channel starts over without a second count.
         r.push(h(3, true), 70000);
         let p = r.push(h(4, false), 5);
@@ -456,7 +522,10 @@ mod tests {
     fn bad_channel_leaves_open_message() {
         let mut r = Reassembler::new(MAX_SDU, 16);
         r.push(h(3, true), 10);
-        assert_eq!(r.push(h(16, false), 1).dropped, Some(DropReason::BadChannel));
+        assert_eq!(
+            r.push(h(16, false), 1).dropped,
+            Some(DropReason::BadChannel)
+        );
         let a = r.push(h(3, false), 10).accepted.unwrap();
         assert_eq!((a.offset, a.total), (10, 20));
         assert!(!r.reset());
@@ -490,7 +559,11 @@ mod tests {
                     Some((c, off)) if c == a.channel && a.offset != 0 => assert_eq!(a.offset, off),
                     _ => assert_eq!(a.offset, 0),
                 }
-                expect_off = if a.complete { None } else { Some((a.channel, a.total)) };
+                expect_off = if a.complete {
+                    None
+                } else {
+                    Some((a.channel, a.total))
+                };
             } else if p.dropped != Some(DropReason::BadChannel) {
                 expect_off = None;
             }

@@ -68,9 +68,14 @@ fn ioctl_ptr(f: &File, request: u64, arg: *const u8) -> io::Result<i32> {
 /// ASCII bytes, NUL-padded (empty allowed where `allow_empty`).
 pub fn encode_name(name: &str, allow_empty: bool) -> io::Result<[u8; NAME_MAX]> {
     let b = name.as_bytes();
-    let ok = b.len() <= NAME_MAX && (allow_empty || !b.is_empty()) && b.iter().all(|c| (0x21..=0x7e).contains(c));
+    let ok = b.len() <= NAME_MAX
+        && (allow_empty || !b.is_empty())
+        && b.iter().all(|c| (0x21..=0x7e).contains(c));
     if !ok {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad VMPI application name {name:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad VMPI application name {name:?}"),
+        ));
     }
     let mut out = [0u8; NAME_MAX];
     out[..b.len()].copy_from_slice(b);
@@ -78,7 +83,11 @@ pub fn encode_name(name: &str, allow_empty: bool) -> io::Result<[u8; NAME_MAX]> 
 }
 
 /// `struct vmpi_alloc`.
-pub fn encode_alloc(dst: &str, src: Option<&str>, timeout: Duration) -> io::Result<[u8; ALLOC_LEN]> {
+pub fn encode_alloc(
+    dst: &str,
+    src: Option<&str>,
+    timeout: Duration,
+) -> io::Result<[u8; ALLOC_LEN]> {
     let ms = u32::try_from(timeout.as_millis())
         .ok()
         .filter(|&ms| ms <= 60_000)
@@ -102,7 +111,11 @@ pub struct Device {
 }
 
 fn sysfs(dev: &str, attr: &str) -> io::Result<String> {
-    Ok(std::fs::read_to_string(format!("/sys/class/misc/{dev}/{attr}"))?.trim().to_string())
+    Ok(
+        std::fs::read_to_string(format!("/sys/class/misc/{dev}/{attr}"))?
+            .trim()
+            .to_string(),
+    )
 }
 
 impl Device {
@@ -111,11 +124,21 @@ impl Device {
         let mut out = Vec::new();
         for e in std::fs::read_dir("/sys/class/misc")? {
             let name = e?.file_name().to_string_lossy().into_owned();
-            if !name.strip_prefix("vmpi").is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())) {
+            if !name
+                .strip_prefix("vmpi")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+            {
                 continue;
             }
-            let (Ok(role), Ok(transport)) = (sysfs(&name, "role"), sysfs(&name, "transport")) else { continue };
-            out.push(Device { path: PathBuf::from(format!("/dev/{name}")), role, transport });
+            let (Ok(role), Ok(transport)) = (sysfs(&name, "role"), sysfs(&name, "transport"))
+            else {
+                continue;
+            };
+            out.push(Device {
+                path: PathBuf::from(format!("/dev/{name}")),
+                role,
+                transport,
+            });
         }
         out.sort_by_key(|d| d.id());
         Ok(out)
@@ -127,24 +150,43 @@ impl Device {
         Self::list()?
             .into_iter()
             .find(|d| d.role == role && transport.is_none_or(|t| t == d.transport))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no VMPI {role} device")))
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("no VMPI {role} device"))
+            })
     }
 
     /// The device at `path` (`/dev/vmpiN`).
     pub fn at(path: &Path) -> io::Result<Device> {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        Ok(Device { path: path.to_path_buf(), role: sysfs(name, "role")?, transport: sysfs(name, "transport")? })
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        Ok(Device {
+            path: path.to_path_buf(),
+            role: sysfs(name, "role")?,
+            transport: sysfs(name, "transport")?,
+        })
     }
 
     /// N of `/dev/vmpiN`.
     pub fn id(&self) -> u32 {
-        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         name.trim_start_matches("vmpi").parse().unwrap_or(u32::MAX)
     }
 
     /// A sysfs attribute of the device (`docs/vmpi-sysfs.md`).
     pub fn attr(&self, attr: &str) -> io::Result<String> {
-        sysfs(self.path.file_name().and_then(|n| n.to_str()).unwrap_or_default(), attr)
+        sysfs(
+            self.path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default(),
+            attr,
+        )
     }
 
     fn open(&self) -> io::Result<File> {
@@ -164,7 +206,11 @@ impl Device {
         let f = self.open()?;
         let arg = encode_name(name, false)?;
         ioctl_ptr(&f, IOC_REGISTER, arg.as_ptr())?;
-        Ok(Registration { file: f, dev: self.clone(), name: name.to_string() })
+        Ok(Registration {
+            file: f,
+            dev: self.clone(),
+            name: name.to_string(),
+        })
     }
 
     /// Allocates a flow to application `dst` of the peer; blocks until the
@@ -173,7 +219,10 @@ impl Device {
         let f = self.open()?;
         let arg = encode_alloc(dst, src, timeout)?;
         let channel = ioctl_ptr(&f, IOC_ALLOC, arg.as_ptr())?;
-        Ok(Flow { file: f, channel: channel as u16 })
+        Ok(Flow {
+            file: f,
+            channel: channel as u16,
+        })
     }
 }
 
@@ -192,7 +241,10 @@ impl Registration {
         let f = self.dev.open()?;
         let arg = encode_name(&self.name, false)?;
         let channel = ioctl_ptr(&f, IOC_ACCEPT, arg.as_ptr())?;
-        Ok(Flow { file: f, channel: channel as u16 })
+        Ok(Flow {
+            file: f,
+            channel: channel as u16,
+        })
     }
 
     /// The registration's file (poll it for `POLLIN`: an allocation waits).

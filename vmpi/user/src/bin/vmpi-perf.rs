@@ -87,7 +87,10 @@ fn parse(args: &[String]) -> Opts {
             "--role" => o.role = Some(val()),
             "--name" => o.name = val(),
             "--size" => {
-                o.sizes = val().split(',').map(|s| s.parse().unwrap_or_else(|_| usage())).collect();
+                o.sizes = val()
+                    .split(',')
+                    .map(|s| s.parse().unwrap_or_else(|_| usage()))
+                    .collect();
             }
             "--sweep" => o.sizes = sweep(),
             "--count" => o.count = Some(val().parse().unwrap_or_else(|_| usage())),
@@ -124,7 +127,11 @@ struct Measure {
 
 impl Measure {
     fn new() -> Self {
-        Measure { received: 0, first: None, last: None }
+        Measure {
+            received: 0,
+            first: None,
+            last: None,
+        }
     }
     fn got(&mut self) {
         let now = Instant::now();
@@ -146,7 +153,11 @@ impl Measure {
 fn report(transport: &str, dir: &str, size: usize, count: usize, received: usize, secs: f64) {
     // Rates over the intervals between the first and last SDU.
     let n = received.saturating_sub(1) as f64;
-    let (rate, mbit) = if secs > 0.0 { (n / secs, n * size as f64 * 8.0 / secs / 1e6) } else { (0.0, 0.0) };
+    let (rate, mbit) = if secs > 0.0 {
+        (n / secs, n * size as f64 * 8.0 / secs / 1e6)
+    } else {
+        (0.0, 0.0)
+    };
     println!(
         "result transport={transport} dir={dir} size={size} count={count} received={received} secs={secs:.6} sdus_per_s={rate:.0} mbit_per_s={mbit:.2}"
     );
@@ -176,9 +187,13 @@ fn serve_vmpi(o: &Opts) -> io::Result<()> {
         let n = flow.recv(&mut buf)?;
         let hdr = String::from_utf8_lossy(&buf[..n]).into_owned();
         let f: Vec<&str> = hdr.split_whitespace().collect();
-        let (Some(&"VMPI-PERF"), Some(&"1"), Some(dir), Some(size), Some(count)) =
-            (f.first(), f.get(1), f.get(2), f.get(3).and_then(|s| s.parse::<usize>().ok()), f.get(4).and_then(|s| s.parse::<usize>().ok()))
-        else {
+        let (Some(&"VMPI-PERF"), Some(&"1"), Some(dir), Some(size), Some(count)) = (
+            f.first(),
+            f.get(1),
+            f.get(2),
+            f.get(3).and_then(|s| s.parse::<usize>().ok()),
+            f.get(4).and_then(|s| s.parse::<usize>().ok()),
+        ) else {
             eprintln!("vmpi-perf: bad request {hdr:?}");
             continue;
         };
@@ -293,11 +308,20 @@ fn client_udp(o: &Opts) -> io::Result<()> {
                     break;
                 }
             }
-            let done = done.ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "no answer from udp-server"))?;
+            let done = done.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::TimedOut, "no answer from udp-server")
+            })?;
             let f: Vec<&str> = done.split_whitespace().collect();
             let received = f.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
             let secs = f.get(2).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-            report("udp", if o.down { "down" } else { "up" }, size, count, received, secs);
+            report(
+                "udp",
+                if o.down { "down" } else { "up" },
+                size,
+                count,
+                received,
+                secs,
+            );
         }
     }
     Ok(())
@@ -335,7 +359,14 @@ extern "C" {
     fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
     fn bind(fd: c_int, addr: *const SockaddrLl, len: u32) -> c_int;
     fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize;
-    fn recvfrom(fd: c_int, buf: *mut c_void, len: usize, flags: c_int, from: *mut SockaddrLl, fromlen: *mut u32) -> isize;
+    fn recvfrom(
+        fd: c_int,
+        buf: *mut c_void,
+        len: usize,
+        flags: c_int,
+        from: *mut SockaddrLl,
+        fromlen: *mut u32,
+    ) -> isize;
     fn poll(fds: *mut PollFd, nfds: u64, timeout_ms: c_int) -> c_int;
     fn if_nametoindex(name: *const std::ffi::c_char) -> u32;
     fn close(fd: c_int) -> c_int;
@@ -379,17 +410,38 @@ impl PacketSocket {
     /// after `timeout_ms` without one.
     fn recv_in(&self, buf: &mut [u8], timeout_ms: c_int) -> io::Result<Option<usize>> {
         loop {
-            let mut p = PollFd { fd: self.0, events: 1, revents: 0 };
+            let mut p = PollFd {
+                fd: self.0,
+                events: 1,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             match unsafe { poll(&mut p, 1, timeout_ms) } {
                 0 => return Ok(None),
                 r if r < 0 => return Err(io::Error::last_os_error()),
                 _ => {}
             }
-            let mut from = SockaddrLl { family: 0, protocol: 0, ifindex: 0, hatype: 0, pkttype: 0, halen: 0, addr: [0; 8] };
+            let mut from = SockaddrLl {
+                family: 0,
+                protocol: 0,
+                ifindex: 0,
+                hatype: 0,
+                pkttype: 0,
+                halen: 0,
+                addr: [0; 8],
+            };
             let mut len = std::mem::size_of::<SockaddrLl>() as u32;
             // SAFETY: `buf` and `from` are valid for writes of their sizes.
-            let n = unsafe { recvfrom(self.0, buf.as_mut_ptr().cast(), buf.len(), 0, &mut from, &mut len) };
+            let n = unsafe {
+                recvfrom(
+                    self.0,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    &mut from,
+                    &mut len,
+                )
+            };
             if n < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -408,15 +460,23 @@ impl Drop for PacketSocket {
 }
 
 fn packet_loop(o: &Opts) -> io::Result<()> {
-    let name = CString::new(o.ifname.clone()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let name =
+        CString::new(o.ifname.clone()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `name` is NUL-terminated.
     let ifindex = unsafe { if_nametoindex(name.as_ptr()) };
     if ifindex == 0 {
         return Err(io::Error::last_os_error());
     }
     let mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", o.ifname))?;
-    let mac: Vec<u8> = mac.trim().split(':').filter_map(|h| u8::from_str_radix(h, 16).ok()).collect();
-    let mtu: usize = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", o.ifname))?.trim().parse().unwrap_or(1500);
+    let mac: Vec<u8> = mac
+        .trim()
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    let mtu: usize = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", o.ifname))?
+        .trim()
+        .parse()
+        .unwrap_or(1500);
     for &size in &o.sizes {
         if size > mtu {
             continue;
@@ -445,7 +505,9 @@ fn packet_loop(o: &Opts) -> io::Result<()> {
             for _ in 0..count {
                 let _ = tx.send(&frame);
             }
-            let m = receiver.join().map_err(|_| io::Error::other("receiver panicked"))?;
+            let m = receiver
+                .join()
+                .map_err(|_| io::Error::other("receiver panicked"))?;
             report("virtio-net", "loop", size, count, m.received, m.secs());
         }
     }

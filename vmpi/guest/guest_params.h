@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* vmpi_guest's module parameters (vmpi/guest_params.c). */
+/* vmpi_guest's module parameters (vmpi/guest/guest_params.c). */
 #ifndef RVIO_VMPI_GUEST_PARAMS_H
 #define RVIO_VMPI_GUEST_PARAMS_H
 

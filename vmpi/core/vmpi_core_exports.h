@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vmpi/vmpi_core_exports.c: the device registry, for vmpi/vmpi_core.rs
- * only. Under the registry lock a listed object is alive (the core erases
- * it before dropping the registry's reference).
+ * vmpi/core/vmpi_core_exports.c: the device registry, for vmpi/core/
+ * (device.rs, ffi.rs) only. Under the registry lock a listed object is
+ * alive (the core erases it before dropping the registry's reference).
  */
 #ifndef RVIO_VMPI_CORE_EXPORTS_H
 #define RVIO_VMPI_CORE_EXPORTS_H

@@ -58,7 +58,10 @@ impl BufCache {
         for _ in 0..CLASSES * PER_CLASS {
             slots.push(None, GFP_KERNEL)?;
         }
-        Ok(Self { slots, count: [0; CLASSES] })
+        Ok(Self {
+            slots,
+            count: [0; CLASSES],
+        })
     }
 
     /// A kept empty buffer with room for `len` bytes, if one waits (else
@@ -66,7 +69,10 @@ impl BufCache {
     pub(crate) fn take(&mut self, len: usize) -> Option<Bytes> {
         let class = class_of(len)?;
         let n = self.count[class].checked_sub(1)?;
-        let b = self.slots.get_mut(class * PER_CLASS + n).and_then(Option::take)?;
+        let b = self
+            .slots
+            .get_mut(class * PER_CLASS + n)
+            .and_then(Option::take)?;
         self.count[class] = n;
         Some(b)
     }
@@ -75,7 +81,9 @@ impl BufCache {
     /// gives it back otherwise (for the caller to free outside the lock).
     pub(crate) fn give(&mut self, mut b: Bytes) -> Option<Bytes> {
         let cap = b.capacity();
-        let Some(class) = class_of(cap).filter(|&c| class_size(c) == cap) else { return Some(b) };
+        let Some(class) = class_of(cap).filter(|&c| class_size(c) == cap) else {
+            return Some(b);
+        };
         let n = self.count[class];
         if n >= PER_CLASS {
             return Some(b);

@@ -11,15 +11,15 @@ use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-#[path = "../rust/bindings.rs"]
+#[path = "../../rust/bindings.rs"]
 mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
-#[path = "../rust/virtio.rs"]
+#[path = "../../rust/virtio.rs"]
 pub mod virtio;
-#[path = "../rust/vmpi_transport.rs"]
+#[path = "../../rust/vmpi_transport.rs"]
 pub mod vmpi_transport;
 // Pure logic, shared with the host crate rust/pure.
-#[path = "proto/mod.rs"]
+#[path = "../proto/mod.rs"]
 pub mod proto;
 
 use kernel::alloc::KVVec;
@@ -73,7 +73,15 @@ unsafe impl virtio::Buffer for Buf {
 impl Buf {
     /// An empty txq buffer (for the pool).
     fn empty() -> Result<KBox<Self>> {
-        Ok(KBox::new(Self { hdr: [0; HDR_LEN], hdr_len: 0, data: KVVec::new(), len: 0 }, GFP_KERNEL)?)
+        Ok(KBox::new(
+            Self {
+                hdr: [0; HDR_LEN],
+                hdr_len: 0,
+                data: KVVec::new(),
+                len: 0,
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     /// An rxq buffer of one page (kmalloc: `KVVec` allocates a page or
@@ -95,7 +103,10 @@ struct BufPool {
 
 impl BufPool {
     fn new() -> Self {
-        Self { slots: KVec::new(), len: 0 }
+        Self {
+            slots: KVec::new(),
+            len: 0,
+        }
     }
 
     fn reserve(&mut self, n: usize) -> Result {
@@ -282,17 +293,40 @@ impl virtio::Driver for VmpiGuest {
         let mut config = [0u8; CONFIG_LEN];
         dev.read_config(0, &mut config);
         let cfg = Config::from_bytes(&config).map_err(|e| {
-            pr_err!("{}: unusable configuration space ({:?}): not binding\n", dev.name(), e);
+            pr_err!(
+                "{}: unusable configuration space ({:?}): not binding\n",
+                dev.name(),
+                e
+            );
             EINVAL
         })?;
-        pr_info!("{}: VMPI device, {} channels, max SDU {}\n", dev.name(), cfg.num_channels, cfg.max_sdu);
-        Ok(Self { config, transport: None, rx_posted: 0, tx_pool: BufPool::new(), tx_pending: None })
+        pr_info!(
+            "{}: VMPI device, {} channels, max SDU {}\n",
+            dev.name(),
+            cfg.num_channels,
+            cfg.max_sdu
+        );
+        Ok(Self {
+            config,
+            transport: None,
+            rx_posted: 0,
+            tx_pool: BufPool::new(),
+            tx_pending: None,
+        })
     }
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
         // SAFETY: `kick` schedules this device's work from any context;
         // the transport is dropped in `stop`, before the device goes.
-        match unsafe { Transport::register(Side::Guest, q.name(), &self.config, &OPS, q.device_ptr().cast()) } {
+        match unsafe {
+            Transport::register(
+                Side::Guest,
+                q.name(),
+                &self.config,
+                &OPS,
+                q.device_ptr().cast(),
+            )
+        } {
             Ok(t) => self.transport = Some(t),
             Err(e) => {
                 pr_err!("{}: VMPI core refused the device: {:?}\n", q.name(), e);
@@ -314,7 +348,12 @@ impl virtio::Driver for VmpiGuest {
 
     fn refused_features() -> u64 {
         // SAFETY: no preconditions (reads module parameters).
-        let (event_idx, indirect) = unsafe { (bindings::vmpi_guest_event_idx(), bindings::vmpi_guest_indirect_desc()) };
+        let (event_idx, indirect) = unsafe {
+            (
+                bindings::vmpi_guest_event_idx(),
+                bindings::vmpi_guest_indirect_desc(),
+            )
+        };
         let mut refused = 0;
         if !event_idx {
             refused |= wire::F_EVENT_IDX;
@@ -326,7 +365,9 @@ impl virtio::Driver for VmpiGuest {
     }
 
     fn process(&mut self, q: &mut virtio::Queues<'_, Buf>) -> bool {
-        let Some(t) = self.transport.take() else { return false };
+        let Some(t) = self.transport.take() else {
+            return false;
+        };
         let mut more = false;
         let mut done = 0;
         while done < RX_BUDGET {
@@ -370,6 +411,8 @@ struct VmpiGuestModule {
 
 impl kernel::Module for VmpiGuestModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        Ok(Self { _driver: virtio::Registration::new()? })
+        Ok(Self {
+            _driver: virtio::Registration::new()?,
+        })
     }
 }

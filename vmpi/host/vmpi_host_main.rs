@@ -11,20 +11,20 @@
 //! header, fragments) and a bad one is counted by reason and dropped; a
 //! work pass handles at most `TX_BUDGET` chains.
 
-use kernel::prelude::*;
 use kernel::c_str;
 use kernel::ffi::c_void;
+use kernel::prelude::*;
 use kernel::str::CStr;
 
-#[path = "../rust/bindings.rs"]
+#[path = "../../rust/bindings.rs"]
 mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
-#[path = "../rust/vdpa.rs"]
+#[path = "../../rust/vdpa.rs"]
 pub mod vdpa;
-#[path = "../rust/vmpi_transport.rs"]
+#[path = "../../rust/vmpi_transport.rs"]
 pub mod vmpi_transport;
 // Pure logic, shared with the host crate rust/pure.
-#[path = "proto/mod.rs"]
+#[path = "../proto/mod.rs"]
 pub mod proto;
 
 use proto::wire::{self, Config, DropReason, HDR_LEN};
@@ -87,7 +87,9 @@ impl VmpiHost {
             if used == RX_BUDGET {
                 break;
             }
-            let Some(mut chain) = Self::pop(t, q, wire::RXQ) else { break };
+            let Some(mut chain) = Self::pop(t, q, wire::RXQ) else {
+                break;
+            };
             used += 1;
             if chain.readable_len() != 0 {
                 // An rxq buffer the driver wants us to read: unusable.
@@ -139,9 +141,16 @@ impl vdpa::Device for VmpiHost {
         // SAFETY: `kick` schedules `dev`'s work from any context, and the
         // device outlives this state, which owns the transport (dropped in
         // `remove`, or with the state before the device is released).
-        let t = unsafe { Transport::register(Side::Host, name, &cfg.to_bytes(), &OPS, dev.as_ptr().cast()) }?;
+        let t = unsafe {
+            Transport::register(Side::Host, name, &cfg.to_bytes(), &OPS, dev.as_ptr().cast())
+        }?;
         pr_info!("{}: VMPI device, {} channels\n", name, cfg.num_channels);
-        Ok(Self { cfg, transport: Some(t), frag, _dev: dev })
+        Ok(Self {
+            cfg,
+            transport: Some(t),
+            frag,
+            _dev: dev,
+        })
     }
 
     fn remove(&mut self) {
@@ -165,14 +174,23 @@ impl vdpa::Device for VmpiHost {
     fn start(&mut self, _queues: &mut vdpa::Queues<'_>) {}
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
-        let Self { transport: Some(t), frag, .. } = self else { return false };
+        let Self {
+            transport: Some(t),
+            frag,
+            ..
+        } = self
+        else {
+            return false;
+        };
         // No kicks while this pass works through the queues.
         q.kicks_off(wire::TXQ);
         q.kicks_off(wire::RXQ);
         let mut more = Self::flush_rx(t, frag, q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
-            let Some(mut chain) = Self::pop(t, q, wire::TXQ) else { break };
+            let Some(mut chain) = Self::pop(t, q, wire::TXQ) else {
+                break;
+            };
             Self::take_tx(t, frag, &mut chain);
             // Dropping the chain completes it.
             drop(chain);
@@ -201,7 +219,10 @@ struct VmpiHostModule {
 impl kernel::Module for VmpiHostModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let mgmt = vdpa::Registration::new(c_str!("vmpi"))?;
-        pr_info!("vDPA management device vmpi registered (virtio device id {})\n", wire::DEVICE_ID);
+        pr_info!(
+            "vDPA management device vmpi registered (virtio device id {})\n",
+            wire::DEVICE_ID
+        );
         Ok(Self { _mgmt: mgmt })
     }
 }

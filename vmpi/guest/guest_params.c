@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * vmpi_guest's module parameters: 6.12's Rust module! has none, so they
- * live here and vmpi/guest.rs reads them through getters.
+ * live here and vmpi/guest/vmpi_guest_main.rs reads them through getters.
  */
 #include <linux/minmax.h>
 #include <linux/moduleparam.h>

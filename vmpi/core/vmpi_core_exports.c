@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Rust code cannot EXPORT_SYMBOL in 6.12: this C file exports the C-ABI
- * that vmpi/vmpi_core.rs implements (include/rvio/vmpi.h), and keeps the
+ * that vmpi/core/ffi.rs implements (include/rvio/vmpi.h), and keeps the
  * registry of devices: ids (/dev/vmpiN, N small and local to this kernel)
  * and their objects, for the in-kernel users' lookups.
  */

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The char device `/dev/vmpiN`: open files, ioctls, read/write/poll,
+//! and its sysfs attributes.
+
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow};
+use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
+
+use crate::bindings;
+use crate::device::{alloc_errno, role_name, Dev, Inner};
+use crate::dwork::now_ms;
+use crate::errno;
+use crate::miscdev::{self, POLLERR, POLLHUP, POLLIN, POLLOUT};
+use crate::port::PortState;
+use crate::proto::ctrl::{Name, MAX_NAME};
+use crate::proto::wire::{DropReason, CONTROL_CHANNEL};
+use crate::ring::Ring;
+use crate::{ALLOC_TIMEOUT_MAX_MS, ALLOC_TIMEOUT_MS, BACKLOG_LEN, FLOW_WINDOW, TXQ_LEN};
+
+/// An open `/dev/vmpiN`: its port.
+pub(crate) struct File {
+    dev: Arc<Dev>,
+    port: usize,
+}
+
+/// Names of the sysfs attributes (`docs/vmpi-sysfs.md`), in `show` order;
+/// the drop counters follow, one per `DropReason`.
+const ATTRS: [&kernel::str::CStr; 15 + DropReason::COUNT] = [
+    kernel::c_str!("id"),
+    kernel::c_str!("role"),
+    kernel::c_str!("transport"),
+    kernel::c_str!("channels"),
+    kernel::c_str!("max_sdu"),
+    kernel::c_str!("link"),
+    kernel::c_str!("bound_channels"),
+    kernel::c_str!("flows"),
+    kernel::c_str!("apps"),
+    kernel::c_str!("rx_sdus"),
+    kernel::c_str!("rx_bytes"),
+    kernel::c_str!("tx_sdus"),
+    kernel::c_str!("tx_bytes"),
+    kernel::c_str!("ctrl_rx"),
+    kernel::c_str!("ctrl_dropped"),
+    kernel::c_str!("drops_bad_header"),
+    kernel::c_str!("drops_bad_channel"),
+    kernel::c_str!("drops_oversized"),
+    kernel::c_str!("drops_bad_fragment"),
+    kernel::c_str!("drops_bad_desc"),
+    kernel::c_str!("drops_no_credit"),
+    kernel::c_str!("drops_bad_control"),
+    kernel::c_str!("drops_rx_full"),
+];
+
+/// The application name in a `struct vmpi_name` (NUL-padded); `None` if
+/// empty.
+fn parse_name(b: &[u8]) -> Result<Option<Name>> {
+    let len = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    if b[len..].iter().any(|&c| c != 0) {
+        return Err(EINVAL);
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    Name::new(&b[..len]).map(Some).map_err(|_| EINVAL)
+}
+
+fn read_arg<const N: usize>(arg: usize) -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    UserSlice::new(arg, N).reader().read_slice(&mut b)?;
+    Ok(b)
+}
+
+const IOC_BIND_RAW: u32 = kernel::ioctl::_IOW::<u32>(bindings::VMPI_IOC_MAGIC, 1);
+const IOC_REGISTER: u32 = kernel::ioctl::_IOW::<bindings::vmpi_name>(bindings::VMPI_IOC_MAGIC, 2);
+const IOC_ACCEPT: u32 = kernel::ioctl::_IOW::<bindings::vmpi_name>(bindings::VMPI_IOC_MAGIC, 3);
+const IOC_ALLOC: u32 = kernel::ioctl::_IOW::<bindings::vmpi_alloc>(bindings::VMPI_IOC_MAGIC, 4);
+const NAME_LEN: usize = core::mem::size_of::<bindings::vmpi_name>();
+const ALLOC_LEN: usize = core::mem::size_of::<bindings::vmpi_alloc>();
+const _: () = assert!(NAME_LEN == MAX_NAME && ALLOC_LEN == 2 * MAX_NAME + 8);
+
+impl File {
+    fn bind_raw(&self, inner: &mut Inner, want: u32) -> Result<isize> {
+        let ch = u16::try_from(want).map_err(|_| EINVAL)?;
+        if ch == CONTROL_CHANNEL || ch >= self.dev.cfg.num_channels {
+            return Err(EINVAL);
+        }
+        if !matches!(inner.port(self.port)?.state, PortState::Idle) {
+            return Err(EINVAL);
+        }
+        inner
+            .ep
+            .link
+            .bind_raw(&mut inner.chans, ch)
+            .map_err(|_| EBUSY)?;
+        inner.bind(self.port, PortState::Raw(ch), ch)?;
+        Ok(0)
+    }
+
+    fn register(&self, inner: &mut Inner, name: Name) -> Result<isize> {
+        if !matches!(inner.port(self.port)?.state, PortState::Idle) {
+            return Err(EINVAL);
+        }
+        let taken = inner
+            .ports
+            .iter()
+            .flatten()
+            .any(|p| matches!(&p.state, PortState::Registered { name: n, .. } if *n == name));
+        if taken {
+            return Err(errno::eaddrinuse());
+        }
+        inner.port(self.port)?.state = PortState::Registered {
+            name,
+            backlog: Ring::new(BACKLOG_LEN),
+        };
+        Ok(0)
+    }
+
+    fn accept(&self, inner: &mut Inner, name: Name) -> Result<isize> {
+        if !matches!(inner.port(self.port)?.state, PortState::Idle) {
+            return Err(EINVAL);
+        }
+        loop {
+            let backlog = inner
+                .ports
+                .iter_mut()
+                .flatten()
+                .find_map(|p| match &mut p.state {
+                    PortState::Registered { name: n, backlog } if *n == name => Some(backlog),
+                    _ => None,
+                })
+                .ok_or(ENOENT)?;
+            let ch = backlog.pop().ok_or(EAGAIN)?;
+            // The request may have been cancelled or reset meanwhile.
+            if let Ok(m) = inner.ep.link.accept(&mut inner.chans, ch, FLOW_WINDOW) {
+                inner.ep.send_ctrl(&m);
+                inner.bind(self.port, PortState::Open(ch), ch)?;
+                self.dev.kick(inner);
+                return Ok(ch as isize);
+            }
+        }
+    }
+
+    fn alloc(&self, inner: &mut Inner, arg: &[u8; ALLOC_LEN]) -> Result<isize> {
+        let p = inner.port(self.port)?;
+        match p.state {
+            PortState::Idle => {}
+            PortState::Allocating(_) => return Err(EAGAIN),
+            PortState::Open(ch) if p.connecting => {
+                p.connecting = false;
+                return Ok(ch as isize);
+            }
+            PortState::Failed(e) => {
+                p.state = PortState::Idle;
+                p.connecting = false;
+                return Err(e);
+            }
+            PortState::Open(_) => return Err(errno::eisconn()),
+            _ => return Err(EINVAL),
+        }
+        let dst = parse_name(&arg[..MAX_NAME])?.ok_or(EINVAL)?;
+        let src = parse_name(&arg[MAX_NAME..2 * MAX_NAME])?;
+        let word = |o: usize| u32::from_ne_bytes([arg[o], arg[o + 1], arg[o + 2], arg[o + 3]]);
+        let (timeout, reserved) = (word(2 * MAX_NAME), word(2 * MAX_NAME + 4));
+        if reserved != 0 || timeout > ALLOC_TIMEOUT_MAX_MS {
+            return Err(EINVAL);
+        }
+        let timeout = if timeout == 0 {
+            ALLOC_TIMEOUT_MS
+        } else {
+            timeout
+        };
+        let (ch, m) = inner
+            .ep
+            .link
+            .request(
+                &mut inner.chans,
+                dst,
+                src,
+                FLOW_WINDOW,
+                now_ms(),
+                timeout.into(),
+            )
+            .map_err(alloc_errno)?;
+        inner.ep.send_ctrl(&m);
+        inner.bind(self.port, PortState::Allocating(ch), ch)?;
+        inner.port(self.port)?.connecting = true;
+        self.dev.kick(inner);
+        Dev::schedule_expiry(self.dev.as_arc_borrow(), inner);
+        // The answer comes later: a blocking caller waits for it.
+        Err(EAGAIN)
+    }
+}
+
+impl miscdev::FileOps for Dev {
+    type File = File;
+    const ATTRS: &'static [&'static kernel::str::CStr] = &ATTRS;
+
+    fn show(&self, idx: usize, out: &mut miscdev::SysfsBuf<'_>) {
+        use core::fmt::Write;
+        let g = self.inner.lock();
+        let c = &g.ep.counters;
+        let count =
+            |f: fn(&PortState) -> bool| g.ports.iter().flatten().filter(|p| f(&p.state)).count();
+        let _ = match idx {
+            0 => writeln!(out, "{}", self.id),
+            1 => writeln!(out, "{}", role_name(self.role)),
+            2 => writeln!(out, "{}", &*self.transport),
+            3 => writeln!(out, "{}", self.cfg.num_channels),
+            4 => writeln!(out, "{}", self.cfg.max_sdu),
+            5 => writeln!(
+                out,
+                "{}",
+                if g.alive && g.ep.link.is_up() {
+                    "up"
+                } else {
+                    "down"
+                }
+            ),
+            6 => writeln!(out, "{}", count(|s| matches!(s, PortState::Raw(_)))),
+            7 => writeln!(out, "{}", count(|s| matches!(s, PortState::Open(_)))),
+            8 => writeln!(
+                out,
+                "{}",
+                count(|s| matches!(s, PortState::Registered { .. }))
+            ),
+            9 => writeln!(out, "{}", c.rx_sdus),
+            10 => writeln!(out, "{}", c.rx_bytes),
+            11 => writeln!(out, "{}", c.tx_sdus),
+            12 => writeln!(out, "{}", c.tx_bytes),
+            13 => writeln!(out, "{}", c.ctrl_rx),
+            14 => writeln!(out, "{}", c.ctrl_dropped),
+            i => writeln!(out, "{}", c.drops.get(i - 15).copied().unwrap_or(0)),
+        };
+    }
+
+    fn open(dev: ArcBorrow<'_, Self>) -> Result<File> {
+        let port = dev.inner.lock().new_port(None)?;
+        Ok(File {
+            dev: dev.into(),
+            port,
+        })
+    }
+
+    fn read(file: &File, out: &mut UserSliceWriter) -> Result<usize> {
+        let room = out.len();
+        let mut g = file.dev.inner.lock();
+        // Copy out while the SDU is still queued, so that a fault (EFAULT)
+        // loses nothing; `recv` then takes it (and gives credit back).
+        let alive = g.alive;
+        if let Some(s) = g.port(file.port)?.q.front() {
+            if s.len() <= room && alive {
+                out.write_slice(s)?;
+            }
+        }
+        let sdu = file.dev.recv(&mut g, file.port, room)?;
+        drop(g);
+        let n = sdu.len();
+        file.dev.free_bytes(sdu);
+        Ok(n)
+    }
+
+    fn write(file: &File, input: &mut UserSliceReader, len: usize) -> Result<usize> {
+        if len > file.dev.cfg.max_sdu as usize {
+            return Err(errno::emsgsize());
+        }
+        let mut data = file.dev.new_bytes(len)?;
+        miscdev::read_append(input, &mut data, len)?;
+        let mut g = file.dev.inner.lock();
+        match Dev::send(file.dev.as_arc_borrow(), &mut g, file.port, data) {
+            Ok(n) => Ok(n),
+            Err((e, data)) => {
+                if e == EAGAIN {
+                    // Files wait on the wait queue, not for write_space.
+                    if let Ok(p) = g.port(file.port) {
+                        p.want_space = false;
+                    }
+                }
+                drop(g);
+                file.dev.free_bytes(data);
+                Err(e)
+            }
+        }
+    }
+
+    fn poll(file: &File) -> u32 {
+        let mut g = file.dev.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return POLLERR;
+        }
+        let room = inner.tx.len() < TXQ_LEN;
+        let Ok(p) = inner.port(file.port) else {
+            return POLLERR;
+        };
+        let readable = if p.q.is_empty() { 0 } else { POLLIN };
+        match &p.state {
+            PortState::Raw(_) => readable | if room { POLLOUT } else { 0 },
+            PortState::Open(c) => {
+                let c = *c;
+                let credit = inner.ep.link.can_send(&inner.chans, c, 0).unwrap_or(false);
+                readable | if room && credit { POLLOUT } else { 0 }
+            }
+            PortState::Registered { backlog, .. } => {
+                if backlog.is_empty() {
+                    0
+                } else {
+                    POLLIN
+                }
+            }
+            PortState::Failed(_) => POLLOUT | POLLERR,
+            PortState::Dead(_) => readable | POLLERR | POLLHUP,
+            PortState::Idle | PortState::Allocating(_) => 0,
+        }
+    }
+
+    fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        // User memory first, outside the lock.
+        let mut name_arg = [0u8; NAME_LEN];
+        let mut alloc_arg = [0u8; ALLOC_LEN];
+        let mut raw_arg = 0u32;
+        match cmd {
+            IOC_BIND_RAW => raw_arg = u32::from_ne_bytes(read_arg::<4>(arg)?),
+            IOC_REGISTER | IOC_ACCEPT => name_arg = read_arg::<NAME_LEN>(arg)?,
+            IOC_ALLOC => alloc_arg = read_arg::<ALLOC_LEN>(arg)?,
+            _ => return Err(ENOTTY),
+        }
+        let name = || parse_name(&name_arg)?.ok_or(EINVAL);
+        let mut g = file.dev.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return Err(ENODEV);
+        }
+        match cmd {
+            IOC_BIND_RAW => file.bind_raw(inner, raw_arg),
+            IOC_REGISTER => file.register(inner, name()?),
+            IOC_ACCEPT => file.accept(inner, name()?),
+            _ => file.alloc(inner, &alloc_arg),
+        }
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        let mut g = self.dev.inner.lock();
+        let registered = matches!(
+            g.port(self.port).map(|p| &p.state),
+            Ok(PortState::Registered { .. })
+        );
+        g.detach(self.port);
+        if let Some(slot) = g.ports.get_mut(self.port) {
+            *slot = None;
+        }
+        // A blocked VMPI_IOC_ACCEPT on the name gets ENOENT now.
+        if let (true, Some(m)) = (registered, &g.misc) {
+            m.wake();
+        }
+        self.dev.kick(&g);
+    }
+}

@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One VMPI device: its state under the device mutex, the data path
+//! (receive, send, the transport's pulls), the delayed work, creation and
+//! lookup.
+
+use kernel::ffi::{c_int, c_void};
+use kernel::fmt;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{new_mutex, new_spinlock, Arc, ArcBorrow, Mutex, SpinLock};
+
+use crate::bindings;
+// An SDU's bytes: up to 64 KiB, so kvmalloc'ed (a fragmented memory does
+// not fail an order-4 allocation); small ones are reused (`buf_cache`).
+use crate::buf_cache::{self, BufCache, Bytes};
+use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
+use crate::errno;
+use crate::kernel_port::{Call, KernelPort};
+use crate::miscdev;
+use crate::port::{Port, PortState, TxSdu};
+use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
+use crate::proto::endpoint::{Endpoint, Received};
+use crate::proto::link::{AllocError, Chan, Event, Role};
+use crate::proto::wire::{next_fragment, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN};
+use crate::ring::Ring;
+use crate::{ALLOC_TIMEOUT_MAX_MS, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS, RAW_RXQ_LEN, TXQ_LEN};
+
+/// Everything of a device that its mutex covers.
+pub(crate) struct Inner {
+    /// The transport is registered (`false` once it went away).
+    pub(crate) alive: bool,
+    /// Boxed, and made in place: it is kilobytes (see `new_endpoint`).
+    pub(crate) ep: KBox<Endpoint>,
+    pub(crate) chans: KVec<Chan>,
+    /// The message being reassembled.
+    msg: Bytes,
+    /// Ports by index; a file or in-kernel user keeps its index.
+    pub(crate) ports: KVec<Option<Port>>,
+    /// The port holding each channel.
+    by_chan: KVec<Option<usize>>,
+    pub(crate) tx: Ring<TxSdu>,
+    /// Whether a control message from the outbox is being fragmented (it
+    /// goes before data).
+    ctrl_partial: bool,
+    pub(crate) misc: Option<miscdev::Registration<Dev>>,
+}
+
+/// The transport's ops and private pointer, used only while alive.
+pub(crate) struct Ops {
+    pub(crate) ops: *const bindings::vmpi_transport_ops,
+    pub(crate) priv_: *mut c_void,
+}
+
+/// One VMPI device (one side of it).
+#[pin_data]
+pub(crate) struct Dev {
+    pub(crate) id: c_int,
+    pub(crate) role: Role,
+    /// The transport's name of the device (vDPA or virtio device).
+    pub(crate) transport: CString,
+    pub(crate) cfg: Config,
+    ops: Ops,
+    /// Allocation timeouts and in-kernel users' callbacks.
+    pub(crate) work: DelayedWork<Dev>,
+    #[pin]
+    pub(crate) inner: Mutex<Inner>,
+    /// Held while in-kernel users' callbacks run.
+    #[pin]
+    pub(crate) callbacks: Mutex<()>,
+    /// Small SDU buffers for reuse (taken inside `inner` or alone).
+    #[pin]
+    cache: SpinLock<BufCache>,
+}
+
+// SAFETY: `ops` is used only under `inner`'s lock while the transport is
+// registered, which the transport guarantees to be any-context safe
+// (`include/rvio/vmpi.h`); everything else is `Send`.
+unsafe impl Send for Dev {}
+// SAFETY: as above; shared access goes through `inner`.
+unsafe impl Sync for Dev {}
+
+fn random_epoch() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { bindings::get_random_u32() }.max(1)
+}
+
+pub(crate) fn alloc_errno(e: AllocError) -> Error {
+    match e {
+        AllocError::NotConnected => errno::enotconn(),
+        AllocError::NoChannel => EBUSY,
+        AllocError::NoSuchApp => ENOENT,
+        AllocError::Refused => errno::econnrefused(),
+        AllocError::Invalid => EINVAL,
+        AllocError::TimedOut => errno::etimedout(),
+        AllocError::Reset => errno::econnreset(),
+    }
+}
+
+pub(crate) fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Device => "host",
+        Role::Driver => "guest",
+    }
+}
+
+impl Inner {
+    pub(crate) fn port(&mut self, i: usize) -> Result<&mut Port> {
+        self.ports.get_mut(i).and_then(Option::as_mut).ok_or(EINVAL)
+    }
+
+    pub(crate) fn new_port(&mut self, user: Option<Arc<KernelPort>>) -> Result<usize> {
+        if let Some(i) = self.ports.iter().position(Option::is_none) {
+            self.ports[i] = Some(Port::new(user));
+            return Ok(i);
+        }
+        if self.ports.len() >= MAX_PORTS {
+            return Err(EMFILE);
+        }
+        self.ports.push(Some(Port::new(user)), GFP_KERNEL)?;
+        Ok(self.ports.len() - 1)
+    }
+
+    /// Makes idle port `i` hold `state` on `channel`.
+    pub(crate) fn bind(&mut self, i: usize, state: PortState, channel: u16) -> Result {
+        let limit = if matches!(state, PortState::Raw(_)) {
+            RAW_RXQ_LEN
+        } else {
+            FLOW_RXQ_LEN
+        };
+        let p = self.port(i)?;
+        p.state = state;
+        p.q = Ring::new(limit);
+        self.by_chan[usize::from(channel)] = Some(i);
+        Ok(())
+    }
+
+    /// Sends control message `m` about `channel` after the data already
+    /// queued for that channel (a `DEALLOC` must not overtake it).
+    fn send_ctrl_after_data(&mut self, channel: u16, m: &Ctrl) {
+        if self.tx.iter().any(|s| s.channel == channel) {
+            let mut buf = [0u8; MAX_CTRL_LEN];
+            let n = m.encode(&mut buf);
+            let mut data = Bytes::new();
+            if data.extend_from_slice(&buf[..n], GFP_KERNEL).is_ok()
+                && self
+                    .tx
+                    .push(TxSdu {
+                        channel: CONTROL_CHANNEL,
+                        about: channel,
+                        data,
+                        sent: 0,
+                    })
+                    .is_ok()
+            {
+                return;
+            }
+            // No memory: the data for the closed channel goes first and
+            // then counts as bad_channel at the peer.
+        }
+        self.ep.send_ctrl(m);
+    }
+
+    /// Releases what port `i` holds; it becomes idle.
+    pub(crate) fn detach(&mut self, i: usize) {
+        let Some(Some(p)) = self.ports.get_mut(i) else {
+            return;
+        };
+        let state = core::mem::replace(&mut p.state, PortState::Idle);
+        p.q = Ring::new(0);
+        p.connecting = false;
+        if let Some(c) = state.channel() {
+            self.by_chan[usize::from(c)] = None;
+            if let Ok(Some(m)) = self.ep.link.close(&mut self.chans, c) {
+                self.send_ctrl_after_data(c, &m);
+            }
+        }
+        if let PortState::Registered { mut backlog, .. } = state {
+            while let Some(c) = backlog.pop() {
+                if let Ok(m) = self
+                    .ep
+                    .link
+                    .refuse(&mut self.chans, c, AllocResult::NoSuchApp)
+                {
+                    self.ep.send_ctrl(&m);
+                }
+            }
+        }
+    }
+
+    /// Flow `c` ended and its channel is free, so the peer may reuse it
+    /// once it has our answer (which goes before queued data): what we
+    /// had not started sending about `c` (its SDUs, our own `DEALLOC`)
+    /// must not reach the next flow on `c`.
+    fn forget_tx(&mut self, c: u16) {
+        self.tx.retain(|s| s.sent > 0 || s.about != c);
+    }
+
+    /// Every flow ends with `err` (a restart of either side): open flows
+    /// die, allocations fail, backlogs empty. Raw channels stay.
+    fn end_flows(&mut self, err: Error) {
+        for (i, slot) in self.ports.iter_mut().enumerate() {
+            let Some(p) = slot else { continue };
+            match p.state {
+                PortState::Open(c) | PortState::Allocating(c) => {
+                    if self.by_chan.get(usize::from(c)) == Some(&Some(i)) {
+                        self.by_chan[usize::from(c)] = None;
+                    }
+                    p.state = if matches!(p.state, PortState::Open(_)) {
+                        if p.user.is_some() {
+                            p.down = Some(err);
+                        }
+                        PortState::Dead(err)
+                    } else {
+                        PortState::Failed(err)
+                    };
+                }
+                PortState::Registered {
+                    ref mut backlog, ..
+                } => backlog.clear(),
+                _ => {}
+            }
+        }
+    }
+
+    /// After a reset of the channel table: raw bindings survive it.
+    fn rebind_raw(&mut self) {
+        let Inner {
+            ep, chans, ports, ..
+        } = self;
+        for p in ports.iter().flatten() {
+            if let PortState::Raw(c) = p.state {
+                let _ = ep.link.bind_raw(chans, c);
+            }
+        }
+    }
+
+    /// This side restarts: new epoch, every flow ends, the send queue and
+    /// the raw channels' queues empty.
+    pub(crate) fn restart(&mut self) {
+        let Inner { ep, chans, .. } = self;
+        ep.restart(chans, random_epoch());
+        self.end_flows(errno::econnreset());
+        self.tx.clear();
+        for p in self.ports.iter_mut().flatten() {
+            if matches!(p.state, PortState::Raw(_)) {
+                p.q.clear();
+            }
+        }
+        self.ctrl_partial = false;
+        self.rebind_raw();
+    }
+
+    /// Whether in-kernel users have something for [`Dev::service`].
+    fn users_pending(&self) -> bool {
+        self.ports.iter().flatten().any(|p| {
+            p.user.is_some()
+                && (p.down.is_some()
+                    || (p.want_space && self.tx.len() < TXQ_LEN)
+                    || !p.q.is_empty())
+        })
+    }
+}
+
+impl Dev {
+    /// An empty buffer for an SDU of `len` bytes (reused if one waits).
+    pub(crate) fn new_bytes(&self, len: usize) -> Result<Bytes> {
+        // Not in the `match`: its guard would live on through `alloc`,
+        // which may sleep.
+        let cached = self.cache.lock().take(len);
+        match cached {
+            Some(b) => Ok(b),
+            None => buf_cache::alloc(len),
+        }
+    }
+
+    /// An SDU's buffer is done with: kept for reuse, or freed (outside
+    /// the cache's lock).
+    pub(crate) fn free_bytes(&self, b: Bytes) {
+        let rejected = self.cache.lock().give(b);
+        drop(rejected);
+    }
+
+    /// Asks the transport for a pass (it calls `vmpi_transport_tx`).
+    pub(crate) fn kick(&self, inner: &Inner) {
+        if inner.alive {
+            // SAFETY: while alive the transport's ops and priv are valid
+            // and `kick` may be called with our lock held (it only
+            // schedules work).
+            unsafe {
+                if let Some(k) = (*self.ops.ops).kick {
+                    k(self.ops.priv_);
+                }
+            }
+        }
+    }
+
+    /// Blocked and polling files look again; in-kernel users get their
+    /// callbacks.
+    pub(crate) fn wake(this: ArcBorrow<'_, Self>, inner: &Inner) {
+        if let Some(m) = &inner.misc {
+            m.wake();
+        }
+        if inner.alive && inner.users_pending() {
+            DelayedWork::schedule(&this.into(), 0);
+        }
+    }
+
+    /// Queues the allocation timeout work for the earliest deadline.
+    pub(crate) fn schedule_expiry(this: ArcBorrow<'_, Self>, inner: &Inner) {
+        if let Some(d) = inner.ep.link.next_deadline(&inner.chans) {
+            let delay = d
+                .saturating_sub(now_ms())
+                .min(u64::from(ALLOC_TIMEOUT_MAX_MS)) as u32;
+            DelayedWork::schedule(&this.into(), delay);
+        }
+    }
+
+    pub(crate) fn rx(this: ArcBorrow<'_, Self>, frag: &[u8]) {
+        let mut g = this.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return;
+        }
+        let got = {
+            let Inner { ep, chans, msg, .. } = inner;
+            ep.on_fragment(chans, frag, msg)
+        };
+        match got {
+            Received::Data {
+                channel,
+                len,
+                in_frag,
+            } => {
+                let sdu = if in_frag {
+                    frag.get(HDR_LEN..HDR_LEN + len)
+                } else {
+                    inner.msg.get(..len)
+                };
+                let copy = sdu.ok_or(EINVAL).and_then(|sdu| -> Result<Bytes> {
+                    let mut v = this.new_bytes(len)?;
+                    v.extend_from_slice(sdu, GFP_KERNEL)?;
+                    Ok(v)
+                });
+                let port = inner.by_chan.get(usize::from(channel)).copied().flatten();
+                let queued = match (
+                    port.and_then(|i| inner.ports.get_mut(i))
+                        .and_then(Option::as_mut),
+                    copy,
+                ) {
+                    (Some(p), Ok(v)) => p.q.push(v).is_ok(),
+                    _ => false,
+                };
+                if !queued {
+                    inner.ep.counters.drop_one(DropReason::RxFull);
+                    // The credit it took is given back.
+                    inner.ep.consumed(&mut inner.chans, channel, len);
+                }
+            }
+            Received::Event(Event::LinkUp) => {
+                pr_info!("vmpi{}: link up ({})\n", this.id, role_name(this.role));
+                inner.rebind_raw();
+            }
+            Received::Event(Event::PeerRestarted) => {
+                // Not logged: a peer could flood the log with HELLOs.
+                inner.end_flows(errno::econnreset());
+                inner.rebind_raw();
+                // Data of ended flows must not reach the restarted peer
+                // (its channels may carry new flows soon); raw channels
+                // are bound again by now.
+                let Inner { tx, chans, .. } = inner;
+                let mut first = true;
+                tx.retain(|s| {
+                    let raw = chans.get(usize::from(s.channel)) == Some(&Chan::Raw);
+                    let keep = (first && s.sent > 0) || raw;
+                    first = false;
+                    keep
+                });
+            }
+            Received::Event(Event::Incoming { channel, dst, .. }) => {
+                let reg = inner
+                    .ports
+                    .iter_mut()
+                    .flatten()
+                    .find_map(|p| match &mut p.state {
+                        PortState::Registered { name, backlog } if *name == dst => Some(backlog),
+                        _ => None,
+                    });
+                let refuse = match reg {
+                    None => Some(AllocResult::NoSuchApp),
+                    Some(b) => b.push(channel).err().map(|_| AllocResult::Refused),
+                };
+                if let Some(why) = refuse {
+                    if let Ok(m) = inner.ep.link.refuse(&mut inner.chans, channel, why) {
+                        inner.ep.send_ctrl(&m);
+                    }
+                }
+            }
+            Received::Event(Event::Allocated { channel, result }) => {
+                if let Some(i) = inner.by_chan.get(usize::from(channel)).copied().flatten() {
+                    match result {
+                        Ok(()) => {
+                            let _ = inner.bind(i, PortState::Open(channel), channel);
+                        }
+                        Err(e) => {
+                            inner.by_chan[usize::from(channel)] = None;
+                            if let Ok(p) = inner.port(i) {
+                                p.state = PortState::Failed(alloc_errno(e));
+                            }
+                        }
+                    }
+                }
+            }
+            Received::Event(Event::Cancelled { channel }) => {
+                for p in inner.ports.iter_mut().flatten() {
+                    if let PortState::Registered { backlog, .. } = &mut p.state {
+                        backlog.retain(|&c| c != channel);
+                    }
+                }
+            }
+            Received::Event(Event::Closed { channel }) => inner.forget_tx(channel),
+            Received::Event(Event::PeerClosed { channel }) => {
+                inner.forget_tx(channel);
+                if let Some(i) = inner
+                    .by_chan
+                    .get_mut(usize::from(channel))
+                    .and_then(Option::take)
+                {
+                    if let Ok(p) = inner.port(i) {
+                        p.state = PortState::Dead(errno::econnreset());
+                        if p.user.is_some() {
+                            p.down = Some(errno::econnreset());
+                        }
+                    }
+                }
+            }
+            Received::Event(_) | Received::Nothing => {}
+        }
+        Self::wake(this, inner);
+        if !inner.ep.outbox.is_empty() {
+            this.kick(inner);
+        }
+    }
+
+    pub(crate) fn tx(this: ArcBorrow<'_, Self>, buf: &mut [u8]) -> Result<usize> {
+        let mut g = this.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return Ok(0);
+        }
+        // rxq buffers (written by the host) have a minimum; the guest
+        // sizes each txq buffer to the fragment (a bare header for an
+        // empty SDU).
+        let min = if this.role == Role::Device {
+            this.cfg.min_rx_buf
+        } else {
+            HDR_LEN as u32
+        };
+        inner.ep.retry_credits(&mut inner.chans);
+        let data_partial = inner.tx.front().is_some_and(|s| s.sent > 0);
+        if !data_partial && (inner.ctrl_partial || !inner.ep.outbox.is_empty()) {
+            let n = inner
+                .ep
+                .outbox
+                .next_fragment(buf, min)
+                .ok_or_else(errno::emsgsize)?;
+            inner.ctrl_partial = Header::parse(buf).is_ok_and(|h| h.more);
+            return Ok(n);
+        }
+        let Some(sdu) = inner.tx.front_mut() else {
+            return Ok(0);
+        };
+        let (n, more) =
+            next_fragment(sdu.data.len() - sdu.sent, buf.len(), min).ok_or_else(errno::emsgsize)?;
+        buf[..HDR_LEN].copy_from_slice(
+            &Header {
+                channel: sdu.channel,
+                more,
+            }
+            .to_bytes(),
+        );
+        buf[HDR_LEN..HDR_LEN + n].copy_from_slice(&sdu.data[sdu.sent..sdu.sent + n]);
+        sdu.sent += n;
+        if !more {
+            if let Some(sdu) = inner.tx.pop() {
+                Self::sent_whole(this, inner, &sdu);
+                this.free_bytes(sdu.data);
+            }
+        }
+        Ok(HDR_LEN + n)
+    }
+
+    /// Hands the next message over whole if it is a data SDU not yet
+    /// started of at most `max_len` bytes (a guest's txq buffer has no size
+    /// limit): its header and bytes, no copy. `None`: nothing waits,
+    /// control goes first, or the SDU is longer (use [`Dev::tx`]).
+    pub(crate) fn tx_take(
+        this: ArcBorrow<'_, Self>,
+        max_len: usize,
+    ) -> Option<([u8; HDR_LEN], Bytes)> {
+        let mut g = this.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return None;
+        }
+        inner.ep.retry_credits(&mut inner.chans);
+        if inner.ctrl_partial
+            || !inner.ep.outbox.is_empty()
+            || !inner
+                .tx
+                .front()
+                .is_some_and(|s| s.sent == 0 && s.data.len() <= max_len)
+        {
+            return None;
+        }
+        let sdu = inner.tx.pop()?;
+        Self::sent_whole(this, inner, &sdu);
+        Some((
+            Header {
+                channel: sdu.channel,
+                more: false,
+            }
+            .to_bytes(),
+            sdu.data,
+        ))
+    }
+
+    /// The transport took the last of `sdu`: counts it; writers look again
+    /// if the send queue has room now.
+    fn sent_whole(this: ArcBorrow<'_, Self>, inner: &mut Inner, sdu: &TxSdu) {
+        if sdu.channel != CONTROL_CHANNEL {
+            inner.ep.counters.tx_sdus += 1;
+            inner.ep.counters.tx_bytes += sdu.data.len() as u64;
+        }
+        if inner.tx.len() == TXQ_LEN - 1 {
+            Self::wake(this, inner);
+        }
+    }
+
+    pub(crate) fn tx_len(&self) -> usize {
+        let mut g = self.inner.lock();
+        let inner = &mut *g;
+        if !inner.alive {
+            return 0;
+        }
+        inner.ep.retry_credits(&mut inner.chans);
+        let data_partial = inner.tx.front().is_some_and(|s| s.sent > 0);
+        if !data_partial && (inner.ctrl_partial || !inner.ep.outbox.is_empty()) {
+            return HDR_LEN + inner.ep.outbox.head_remaining();
+        }
+        inner
+            .tx
+            .front()
+            .map_or(0, |s| HDR_LEN + s.data.len() - s.sent)
+    }
+
+    /// Queues one SDU of port `i` (taken by the caller before the lock).
+    /// On error the SDU comes back (for the buffer cache).
+    pub(crate) fn send(
+        this: ArcBorrow<'_, Self>,
+        inner: &mut Inner,
+        i: usize,
+        data: Bytes,
+    ) -> core::result::Result<usize, (Error, Bytes)> {
+        let len = data.len();
+        let ch = match Self::send_channel(inner, i, len) {
+            Ok(ch) => ch,
+            Err(e) => return Err((e, data)),
+        };
+        if let Err(s) = inner.tx.push(TxSdu {
+            channel: ch,
+            about: ch,
+            data,
+            sent: 0,
+        }) {
+            return Err((ENOMEM, s.data));
+        }
+        inner.ep.link.sent(&mut inner.chans, ch, len);
+        this.kick(inner);
+        Ok(len)
+    }
+
+    /// The channel on which port `i` can send an SDU of `len` bytes now.
+    fn send_channel(inner: &mut Inner, i: usize, len: usize) -> Result<u16> {
+        if !inner.alive {
+            return Err(ENODEV);
+        }
+        let ch = match inner.port(i)?.state {
+            PortState::Raw(c) | PortState::Open(c) => c,
+            PortState::Dead(_) => return Err(EPIPE),
+            _ => return Err(errno::enotconn()),
+        };
+        let room = inner.tx.len() < TXQ_LEN
+            && match inner.ep.link.can_send(&inner.chans, ch, len) {
+                Ok(ok) => ok,
+                Err(_) => return Err(errno::econnreset()),
+            };
+        if !room {
+            inner.port(i)?.want_space = true;
+            return Err(EAGAIN);
+        }
+        Ok(ch)
+    }
+
+    /// Takes the next SDU of port `i` if it fits in `room` bytes, and
+    /// gives the flow's credit back.
+    pub(crate) fn recv(&self, inner: &mut Inner, i: usize, room: usize) -> Result<Bytes> {
+        if !inner.alive {
+            return Err(ENODEV);
+        }
+        let p = inner.port(i)?;
+        let ch = match p.state {
+            PortState::Raw(c) | PortState::Open(c) => Some(c),
+            PortState::Dead(e) if p.q.is_empty() => return Err(e),
+            PortState::Dead(_) => None,
+            _ => return Err(errno::enotconn()),
+        };
+        match p.q.front() {
+            None => return Err(EAGAIN),
+            Some(s) if s.len() > room => return Err(errno::emsgsize()),
+            Some(_) => {}
+        }
+        let sdu = p.q.pop().ok_or(EAGAIN)?;
+        if let Some(ch) = ch {
+            inner.ep.consumed(&mut inner.chans, ch, sdu.len());
+            if !inner.ep.outbox.is_empty() {
+                self.kick(inner);
+            }
+        }
+        Ok(sdu)
+    }
+
+    /// The work: times out allocations, then runs in-kernel users'
+    /// callbacks (a budget per run).
+    fn service(this: Arc<Self>) {
+        let mut calls = KVec::new();
+        {
+            let mut g = this.inner.lock();
+            let inner = &mut *g;
+            if !inner.alive {
+                // `vmpi_transport_unregister` tells the users itself.
+                return;
+            }
+            let now = now_ms();
+            let mut expired = false;
+            while let Some((channel, m)) = inner.ep.link.expire(&mut inner.chans, now) {
+                expired = true;
+                inner.ep.send_ctrl(&m);
+                if let Some(i) = inner
+                    .by_chan
+                    .get_mut(usize::from(channel))
+                    .and_then(Option::take)
+                {
+                    if let Ok(p) = inner.port(i) {
+                        p.state = PortState::Failed(errno::etimedout());
+                    }
+                }
+            }
+            if expired {
+                if let Some(m) = &inner.misc {
+                    m.wake();
+                }
+                this.kick(inner);
+            }
+            Self::schedule_expiry(this.as_arc_borrow(), inner);
+            Self::take_calls(inner, &mut calls);
+        }
+        if calls.is_empty() {
+            return;
+        }
+        {
+            let _cb = this.callbacks.lock();
+            for c in calls.iter() {
+                c.run();
+            }
+        }
+        for c in calls {
+            if let Call::Rx(_, sdu) = c {
+                this.free_bytes(sdu);
+            }
+        }
+        // Credit to give back, more to deliver.
+        let g = this.inner.lock();
+        if g.alive && g.users_pending() {
+            DelayedWork::schedule(&this, 0);
+        }
+        this.kick(&g);
+    }
+
+    /// Collects the in-kernel users' callbacks due (under `inner`).
+    pub(crate) fn take_calls(inner: &mut Inner, calls: &mut KVec<Call>) {
+        let mut budget = DELIVER_BUDGET;
+        for i in 0..inner.ports.len() {
+            let room = inner.tx.len() < TXQ_LEN;
+            let Some(Some(p)) = inner.ports.get_mut(i) else {
+                continue;
+            };
+            let Some(user) = p.user.clone() else { continue };
+            if p.want_space && room {
+                p.want_space = false;
+                if calls
+                    .push(Call::WriteSpace(user.clone()), GFP_KERNEL)
+                    .is_err()
+                {
+                    p.want_space = true;
+                }
+            }
+            while budget > 0 && inner.alive {
+                let Ok(sdu) = Self::recv_any(inner, i) else {
+                    break;
+                };
+                budget -= 1;
+                if calls.push(Call::Rx(user.clone(), sdu), GFP_KERNEL).is_err() {
+                    break;
+                }
+            }
+            let Some(Some(p)) = inner.ports.get_mut(i) else {
+                continue;
+            };
+            if p.q.is_empty() {
+                if let Some(e) = p.down.take() {
+                    if calls.push(Call::Down(user, e), GFP_KERNEL).is_err() {
+                        p.down = Some(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Dev::recv`] without a size limit or a kick (the caller kicks).
+    fn recv_any(inner: &mut Inner, i: usize) -> Result<Bytes> {
+        let p = inner.port(i)?;
+        let ch = p.state.data_channel();
+        let sdu = p.q.pop().ok_or(EAGAIN)?;
+        if let Some(ch) = ch {
+            inner.ep.consumed(&mut inner.chans, ch, sdu.len());
+        }
+        Ok(sdu)
+    }
+}
+
+// SAFETY: `dwork` returns the device's own work item.
+unsafe impl DelayedWorkItem for Dev {
+    fn dwork(&self) -> &DelayedWork<Self> {
+        &self.work
+    }
+    fn run(this: Arc<Self>) {
+        Self::service(this);
+    }
+}
+
+/// A new endpoint, made in place on the heap: as a value it would take
+/// kilobytes of a 16 KiB kernel stack deep in the transports' probe paths.
+fn new_endpoint(role: Role, cfg: Config) -> Result<KBox<Endpoint>> {
+    let epoch = random_epoch();
+    // SAFETY: `init_at` initializes every field of the slot it is given,
+    // which is valid for writes; it cannot fail.
+    let init = unsafe {
+        kernel::init::init_from_closure(move |slot: *mut Endpoint| {
+            Endpoint::init_at(slot, role, cfg, epoch);
+            Ok::<(), core::convert::Infallible>(())
+        })
+    };
+    KBox::init(init, GFP_KERNEL)
+}
+
+pub(crate) fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc<Dev>> {
+    // SAFETY: no preconditions.
+    let id = unsafe { bindings::vmpi_core_id_alloc() };
+    if id < 0 {
+        return Err(Error::from_errno(id));
+    }
+    let r = (|| {
+        let n = usize::from(cfg.num_channels);
+        let mut chans = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut by_chan = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            chans.push(Chan::Free, GFP_KERNEL)?;
+            by_chan.push(None, GFP_KERNEL)?;
+        }
+        let mut tx = Ring::new(TXQ_LEN + n);
+        // Room for the first message, not allocated on the data path.
+        tx.grow()?;
+        let mut inner = Inner {
+            alive: true,
+            ep: new_endpoint(role, cfg)?,
+            chans,
+            msg: Bytes::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?,
+            ports: KVec::new(),
+            by_chan,
+            tx,
+            ctrl_partial: false,
+            misc: None,
+        };
+        inner.restart();
+        let work = DelayedWork::new()?;
+        let cache = BufCache::new()?;
+        let dev = Arc::pin_init(
+            pin_init!(Dev {
+                id,
+                role,
+                transport,
+                cfg,
+                ops,
+                work,
+                inner <- new_mutex!(inner, "vmpi::Dev::inner"),
+                callbacks <- new_mutex!((), "vmpi::Dev::callbacks"),
+                cache <- new_spinlock!(cache, "vmpi::Dev::cache"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let name = CString::try_from_fmt(fmt!("vmpi{}", id))?;
+        let misc = miscdev::Registration::new(&name, dev.clone())?;
+        dev.inner.lock().misc = Some(misc);
+        // SAFETY: the pointer stays valid while listed: the transport's
+        // handle holds a count until `vmpi_transport_unregister` unlists it.
+        let r = unsafe { bindings::vmpi_core_dev_add(id, &*dev as *const Dev as *mut c_void) };
+        if r < 0 {
+            // A file opened meanwhile gets ENODEV; dropping the
+            // registration (not under `inner`: removing the node waits for
+            // sysfs readers, which take it) breaks the device <->
+            // registration cycle.
+            let misc = {
+                let mut g = dev.inner.lock();
+                g.alive = false;
+                g.misc.take()
+            };
+            drop(misc);
+            return Err(Error::from_errno(r));
+        }
+        pr_info!(
+            "vmpi{}: {} side of {}, {} channels\n",
+            id,
+            role_name(role),
+            &*dev.transport,
+            cfg.num_channels
+        );
+        Ok(dev)
+    })();
+    if r.is_err() {
+        // SAFETY: `id` came from `vmpi_core_id_alloc` and is unused.
+        unsafe { bindings::vmpi_core_id_free(id) };
+    }
+    r
+}
+
+/// The device with id `id`, if registered.
+pub(crate) fn find(mut pred: impl FnMut(&Dev) -> bool) -> Option<Arc<Dev>> {
+    let mut idx: kernel::ffi::c_ulong = 0;
+    let mut found = None;
+    // SAFETY: no preconditions; paired with the unlock below.
+    unsafe { bindings::vmpi_core_devs_lock() };
+    loop {
+        // SAFETY: we hold the registry lock; `idx` is valid for writes.
+        let p = unsafe { bindings::vmpi_core_devs_next(&mut idx) };
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: a listed device is alive under the registry lock (the
+        // transport's handle holds a count until it is unlisted).
+        let d = unsafe { ArcBorrow::from_raw(p as *const Dev) };
+        if pred(&d) {
+            found = Some(d.into());
+            break;
+        }
+    }
+    // SAFETY: we hold the lock.
+    unsafe { bindings::vmpi_core_devs_unlock() };
+    found
+}

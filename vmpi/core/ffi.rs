@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C-ABI of `include/rvio/vmpi.h` (exported by `vmpi_core_exports.c`):
+//! every `#[no_mangle]` function, and the compile-time checks that they
+//! match the header.
+
+use core::sync::atomic::Ordering;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::fmt;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{Arc, ArcBorrow};
+
+use crate::bindings;
+use crate::buf_cache::Bytes;
+use crate::device::{find, register, Dev, Ops};
+use crate::errno;
+use crate::kernel_port::{port_open, KernelPort};
+use crate::proto::link::Role;
+use crate::proto::wire::{Config, DropReason, CONFIG_LEN};
+
+/// # Safety
+///
+/// `t` is a handle returned by `vmpi_transport_register` and not yet
+/// unregistered.
+unsafe fn dev<'a>(t: *mut bindings::vmpi_transport) -> ArcBorrow<'a, Dev> {
+    // SAFETY: the handle is `Arc::into_raw` of a `Dev` whose count it
+    // holds until `vmpi_transport_unregister`.
+    unsafe { ArcBorrow::from_raw(t as *const Dev) }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `name` is NUL-terminated; `cfg` is valid for `cfg_len` reads; `ops` and
+/// `priv_` stay valid until
+/// `vmpi_transport_unregister` (and `ops->kick` may be called from any
+/// context); `err` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_register(
+    role: c_uint,
+    name: *const c_char,
+    cfg: *const c_void,
+    cfg_len: usize,
+    ops: *const bindings::vmpi_transport_ops,
+    priv_: *mut c_void,
+    err: *mut c_int,
+) -> *mut bindings::vmpi_transport {
+    let r = (|| {
+        let role = match role {
+            bindings::vmpi_role_VMPI_ROLE_HOST => Role::Device,
+            bindings::vmpi_role_VMPI_ROLE_GUEST => Role::Driver,
+            _ => return Err(EINVAL),
+        };
+        if name.is_null() || cfg.is_null() || ops.is_null() || cfg_len < CONFIG_LEN {
+            return Err(EINVAL);
+        }
+        // SAFETY: `name` is a NUL-terminated string (the header's contract).
+        let name = unsafe { kernel::str::CStr::from_char_ptr(name) };
+        let name = CString::try_from_fmt(fmt!("{}", name))?;
+        let mut raw = [0u8; CONFIG_LEN];
+        // SAFETY: `cfg` is valid for `cfg_len >= CONFIG_LEN` reads.
+        raw.copy_from_slice(unsafe { core::slice::from_raw_parts(cfg.cast::<u8>(), CONFIG_LEN) });
+        let cfg = Config::from_bytes(&raw).map_err(|_| EINVAL)?;
+        register(role, name, cfg, Ops { ops, priv_ })
+    })();
+    match r {
+        Ok(dev) => Arc::into_raw(dev) as *mut bindings::vmpi_transport,
+        Err(e) => {
+            // SAFETY: `err` is valid for a write.
+            unsafe { *err = e.to_errno() };
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; it is not used after this.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_unregister(t: *mut bindings::vmpi_transport) {
+    // SAFETY: by the function's contract we take back the handle's count.
+    let dev = unsafe { Arc::from_raw(t as *const Dev) };
+    // SAFETY: no preconditions; no new lookups find the device.
+    unsafe { bindings::vmpi_core_dev_del(dev.id) };
+    {
+        let mut g = dev.inner.lock();
+        g.alive = false;
+        if let Some(m) = &g.misc {
+            m.wake();
+        }
+        for p in g.ports.iter_mut().flatten() {
+            if p.user.is_some() {
+                p.down = Some(ENODEV);
+                p.q.clear();
+            }
+        }
+    }
+    // No run is queued after this (nothing schedules once not alive),
+    // and a running one finished its callbacks.
+    dev.work.cancel();
+    // In-kernel users learn that the device goes away.
+    let mut calls = KVec::new();
+    Dev::take_calls(&mut dev.inner.lock(), &mut calls);
+    {
+        let _cb = dev.callbacks.lock();
+        for c in calls.iter() {
+            c.run();
+        }
+    }
+    let misc = dev.inner.lock().misc.take();
+    // Removes /dev/vmpiN and wakes blocked callers (they see ENODEV);
+    // dropping it breaks the device <-> registration cycle.
+    drop(misc);
+    pr_info!("vmpi{}: removed\n", dev.id);
+    // SAFETY: the id came from `vmpi_core_id_alloc`; the node is gone.
+    unsafe { bindings::vmpi_core_id_free(dev.id) };
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport) {
+    // SAFETY: by the function's contract.
+    let dev = unsafe { dev(t) };
+    let mut g = dev.inner.lock();
+    g.restart();
+    Dev::wake(dev, &g);
+    dev.kick(&g);
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `frag` is valid for `len` reads.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_rx(
+    t: *mut bindings::vmpi_transport,
+    frag: *const c_void,
+    len: usize,
+) {
+    if frag.is_null() {
+        return;
+    }
+    // SAFETY: by the function's contract.
+    let (dev, frag) = unsafe { (dev(t), core::slice::from_raw_parts(frag.cast::<u8>(), len)) };
+    Dev::rx(dev, frag);
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `buf` is valid for `room` writes.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx(
+    t: *mut bindings::vmpi_transport,
+    buf: *mut c_void,
+    room: usize,
+) -> isize {
+    if buf.is_null() {
+        return EINVAL.to_errno() as isize;
+    }
+    // SAFETY: by the function's contract.
+    let (dev, buf) = unsafe {
+        (
+            dev(t),
+            core::slice::from_raw_parts_mut(buf.cast::<u8>(), room),
+        )
+    };
+    match Dev::tx(dev, buf) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `sdu` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_take(
+    t: *mut bindings::vmpi_transport,
+    max_len: usize,
+    sdu: *mut bindings::vmpi_sdu,
+) -> c_int {
+    if sdu.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: by the function's contract.
+    let dev = unsafe { dev(t) };
+    if dev.role != Role::Driver {
+        return EINVAL.to_errno();
+    }
+    let Some((hdr, data)) = Dev::tx_take(dev, max_len) else {
+        return 0;
+    };
+    let (data, len, cap) = data.into_raw_parts();
+    // SAFETY: `sdu` is valid for a write (the function's contract); the
+    // taker owns the bytes from here (see the header).
+    unsafe {
+        sdu.write(bindings::vmpi_sdu {
+            hdr,
+            data: data.cast(),
+            len,
+            cap,
+        })
+    };
+    1
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `sdu` is valid for reads and came from
+/// `vmpi_transport_tx_take` of any device (the caller gives up its bytes).
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_done(
+    t: *mut bindings::vmpi_transport,
+    sdu: *mut bindings::vmpi_sdu,
+) {
+    if sdu.is_null() {
+        return;
+    }
+    // SAFETY: by the function's contract.
+    let (dev, sdu) = unsafe { (dev(t), sdu.read()) };
+    // SAFETY: (data, len, cap) are a `Bytes`'s raw parts, from
+    // `vmpi_transport_tx_take`, whose ownership the caller gives back.
+    let data = unsafe { Bytes::from_raw_parts(sdu.data.cast::<u8>(), sdu.len, sdu.cap) };
+    dev.free_bytes(data);
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_len(t: *mut bindings::vmpi_transport) -> usize {
+    // SAFETY: by the function's contract.
+    unsafe { dev(t) }.tx_len()
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, reason: c_uint) {
+    // SAFETY: by the function's contract.
+    let dev = unsafe { dev(t) };
+    if let Some(&why) = DropReason::ALL.get(reason as usize) {
+        let mut g = dev.inner.lock();
+        g.ep.counters.drop_one(why);
+        // The lost buffer may have been part of a message.
+        g.ep.rx_lost();
+    }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `transport` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_dev_find(role: c_uint, transport: *const c_char) -> c_int {
+    let role = match role {
+        bindings::vmpi_role_VMPI_ROLE_HOST => Role::Device,
+        bindings::vmpi_role_VMPI_ROLE_GUEST => Role::Driver,
+        _ => return ENODEV.to_errno(),
+    };
+    let name = if transport.is_null() {
+        None
+    } else {
+        // SAFETY: NUL-terminated by the function's contract.
+        Some(unsafe { kernel::str::CStr::from_char_ptr(transport) })
+    };
+    match find(|d| d.role == role && name.is_none_or_eq(&d.transport)) {
+        Some(d) => d.id,
+        None => ENODEV.to_errno(),
+    }
+}
+
+/// `Option<&CStr>` matches a name: `None` matches any.
+trait NameFilter {
+    fn is_none_or_eq(&self, name: &kernel::str::CStr) -> bool;
+}
+
+impl NameFilter for Option<&kernel::str::CStr> {
+    fn is_none_or_eq(&self, name: &kernel::str::CStr) -> bool {
+        self.map_or(true, |n| n.as_bytes() == name.as_bytes())
+    }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `ops` and `priv_` stay valid until `vmpi_port_close`; `err` is valid
+/// for a write.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_open(
+    id: c_int,
+    channel: u16,
+    ops: *const bindings::vmpi_port_ops,
+    priv_: *mut c_void,
+    err: *mut c_int,
+) -> *mut bindings::vmpi_port {
+    // SAFETY: `ops` is NULL or valid (the function's contract).
+    let usable = !ops.is_null() && unsafe { (*ops).rx.is_some() && (*ops).down.is_some() };
+    let r = if usable {
+        port_open(id, channel, ops, priv_)
+    } else {
+        Err(EINVAL)
+    };
+    match r {
+        Ok(kp) => Arc::into_raw(kp) as *mut bindings::vmpi_port,
+        Err(e) => {
+            // SAFETY: `err` is valid for a write.
+            unsafe { *err = e.to_errno() };
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; `sdu` is valid for `len` reads.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_send(
+    p: *mut bindings::vmpi_port,
+    sdu: *const c_void,
+    len: usize,
+) -> c_int {
+    // SAFETY: an open port is `Arc::into_raw` of a `KernelPort`.
+    let kp = unsafe { ArcBorrow::from_raw(p as *const KernelPort) };
+    let r = (|| {
+        if len > kp.dev.cfg.max_sdu as usize {
+            return Err(errno::emsgsize());
+        }
+        if sdu.is_null() && len > 0 {
+            return Err(EINVAL);
+        }
+        let mut data = kp.dev.new_bytes(len)?;
+        if len > 0 {
+            // SAFETY: the caller passes `sdu` valid for `len` reads
+            // (`vmpi_port_send()` in include/rvio/vmpi.h), and it is not
+            // null here.
+            let bytes = unsafe { core::slice::from_raw_parts(sdu.cast::<u8>(), len) };
+            data.extend_from_slice(bytes, GFP_KERNEL)?;
+        }
+        let mut g = kp.dev.inner.lock();
+        Dev::send(kp.dev.as_arc_borrow(), &mut g, kp.port, data).map_err(|(e, data)| {
+            drop(g);
+            kp.dev.free_bytes(data);
+            e
+        })
+    })();
+    match r {
+        Ok(_) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; it is not used after this.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_close(p: *mut bindings::vmpi_port) {
+    // SAFETY: by the function's contract we take back the user's count.
+    let kp = unsafe { Arc::from_raw(p as *const KernelPort) };
+    kp.closed.store(true, Ordering::Release);
+    {
+        let mut g = kp.dev.inner.lock();
+        g.detach(kp.port);
+        if let Some(slot) = g.ports.get_mut(kp.port) {
+            *slot = None;
+        }
+        kp.dev.kick(&g);
+    }
+    // A callback that started before `closed` was set has finished.
+    drop(kp.dev.callbacks.lock());
+}
+
+// The header's declarations (through bindgen) and these definitions must
+// agree: each pair must coerce to one function pointer type.
+const _: [unsafe extern "C" fn(
+    c_uint,
+    *const c_char,
+    *const c_void,
+    usize,
+    *const bindings::vmpi_transport_ops,
+    *mut c_void,
+    *mut c_int,
+) -> *mut bindings::vmpi_transport; 2] =
+    [bindings::vmpi_transport_register, vmpi_transport_register];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 3] = [
+    bindings::vmpi_transport_unregister,
+    vmpi_transport_unregister,
+    vmpi_transport_restart,
+];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, *const c_void, usize); 2] =
+    [bindings::vmpi_transport_rx, vmpi_transport_rx];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, *mut c_void, usize) -> isize; 2] =
+    [bindings::vmpi_transport_tx, vmpi_transport_tx];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport) -> usize; 2] =
+    [bindings::vmpi_transport_tx_len, vmpi_transport_tx_len];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, c_uint); 2] =
+    [bindings::vmpi_transport_drop, vmpi_transport_drop];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 2] =
+    [bindings::vmpi_transport_restart, vmpi_transport_restart];
+const _: [unsafe extern "C" fn(c_uint, *const c_char) -> c_int; 2] =
+    [bindings::vmpi_dev_find, vmpi_dev_find];
+const _: [unsafe extern "C" fn(
+    c_int,
+    u16,
+    *const bindings::vmpi_port_ops,
+    *mut c_void,
+    *mut c_int,
+) -> *mut bindings::vmpi_port; 2] = [bindings::vmpi_port_open, vmpi_port_open];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *const c_void, usize) -> c_int; 2] =
+    [bindings::vmpi_port_send, vmpi_port_send];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port); 2] =
+    [bindings::vmpi_port_close, vmpi_port_close];

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C half of rvio's delayed work abstraction: see rust/dwork_glue.h.
+ *
+ * Why C: 6.12's kernel crate has work items but no delayed work; the
+ * timer and work embedding and the container_of() from the work back to
+ * its owner stay here until kernel::workqueue has delayed work.
  */
 #include <linux/jiffies.h>
 #include <linux/slab.h>

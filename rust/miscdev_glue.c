@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C half of rvio's misc char device abstraction: see rust/miscdev_glue.h.
+ *
+ * Why C: 6.12's kernel crate has no misc device (later kernels have
+ * kernel::miscdevice) and no attribute-group builder; the
+ * fops table, compat ioctl and sysfs attribute glue stay here until then.
  */
 #include <linux/compat.h>
 #include <linux/fs.h>

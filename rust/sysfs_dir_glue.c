@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * C half of rvio's sysfs directory abstraction: see rust/sysfs_dir_glue.h.
+ *
+ * Why C: 6.12's kernel crate has no kobject or sysfs attribute
+ * abstraction; kobj_type, the attribute tables and the release that
+ * waits for the last reference stay here until it does.
  */
 #include <linux/completion.h>
 #include <linux/kobject.h>

@@ -4,6 +4,11 @@
  * Linked into each module that offers a vDPA device (Kbuild), next to the
  * Rust half rust/vdpa.rs.
  *
+ * Why C: 6.12's kernel crate has no vDPA, vringh or IOTLB abstraction;
+ * struct vdpa_config_ops, the vdpa_alloc_device() embedding, vringh's
+ * static inlines and the device's status/reset ordering under its lock
+ * stay here until such abstractions exist; the rest is in Rust.
+ *
  * Address translation: the device reaches the driver's buffers through
  * vringh and one IOTLB. It starts as an identity map (virtio_vdpa in the
  * same kernel hands over physical addresses); vhost_vdpa replaces it with

@@ -2,6 +2,10 @@
 /*
  * C half of rvio's VF-configuration hook: see rust/vf_hook_glue.h.
  *
+ * Why C: 6.12's kernel crate has no net_device, net_device_ops, RTNL or
+ * netdevice-notifier abstraction; copying a driver's ops table, the
+ * setters' trampolines and the notifier stay here until it has them.
+ *
  * The hook is a copy of the PF's netdev_ops with the VF setters replaced,
  * embedded in struct rvio_vf_hook, so a setter finds its hook from
  * dev->netdev_ops. Every VF setter is called by rtnetlink under RTNL, and

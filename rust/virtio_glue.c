@@ -3,6 +3,10 @@
  * C half of rvio's virtio driver abstraction: see rust/virtio_glue.h.
  * Linked into each module that drives a virtio device (Kbuild), next to
  * the Rust half rust/virtio.rs.
+ *
+ * Why C: 6.12's kernel crate has no virtio abstraction; struct
+ * virtio_driver and its id table, virtqueue set-up and the
+ * scatterlist-building helpers stay here until it has one.
  */
 #include <linux/highmem.h>
 #include <linux/mm.h>

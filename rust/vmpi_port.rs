@@ -9,7 +9,7 @@
 
 use crate::bindings;
 use core::marker::PhantomData;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -91,22 +91,12 @@ impl<T: PortUser> Port<T> {
 
     /// Binds raw channel `channel` of device `id` for `user`.
     pub fn open(id: i32, channel: u16, user: Arc<T>) -> Result<Self> {
-        let mut err: c_int = 0;
         // SAFETY: the ops table is static; `user`'s pointer stays valid
-        // until `drop` closes the port (we hold the `Arc`).
-        let p = unsafe {
-            bindings::vmpi_port_open(
-                id,
-                channel,
-                &Self::OPS,
-                &*user as *const T as *mut c_void,
-                &mut err,
-            )
-        };
-        if p.is_null() {
-            to_result(err)?;
-            return Err(ENOMEM);
-        }
+        // until `drop` closes the port (we hold the `Arc`). The core
+        // returns a port or an `ERR_PTR()` (include/rvio/vmpi.h).
+        let p = from_err_ptr(unsafe {
+            bindings::vmpi_port_open(id, channel, &Self::OPS, &*user as *const T as *mut c_void)
+        })?;
         // INVARIANT: opened just now with `user`'s pointer.
         Ok(Self { p, user })
     }

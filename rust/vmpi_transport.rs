@@ -6,7 +6,7 @@
 
 use crate::bindings;
 use kernel::alloc::KVVec;
-use kernel::error::to_result;
+use kernel::error::from_err_ptr;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -50,10 +50,11 @@ impl Transport {
             Side::Host => bindings::vmpi_role_VMPI_ROLE_HOST,
             Side::Guest => bindings::vmpi_role_VMPI_ROLE_GUEST,
         };
-        let mut err: c_int = 0;
-        // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length; `ops` is static and
-        // `priv_` valid as the function's contract says; `err` is valid.
-        let t = unsafe {
+        // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length;
+        // `ops` is static and `priv_` valid as this function's contract
+        // says. The core returns a handle or an `ERR_PTR()`
+        // (include/rvio/vmpi.h).
+        let t = from_err_ptr(unsafe {
             bindings::vmpi_transport_register(
                 role,
                 name.as_char_ptr(),
@@ -61,13 +62,8 @@ impl Transport {
                 cfg.len(),
                 ops,
                 priv_,
-                &mut err,
             )
-        };
-        if t.is_null() {
-            to_result(err)?;
-            return Err(ENOMEM);
-        }
+        })?;
         // INVARIANT: registered just now.
         Ok(Self { t })
     }

@@ -36,14 +36,14 @@ struct vmpi_transport_ops {
 /*
  * Registers one device with configuration space @cfg (@cfg_len bytes, as
  * the device offers it); @name names it on the transport's side (the vDPA
- * or virtio device). Returns the core's handle, or NULL and *@err
- * (-EINVAL bad configuration, -ENOMEM). The device gets /dev/vmpiN and
+ * or virtio device). Returns the core's handle, or an ERR_PTR() (-EINVAL
+ * bad configuration, -ENOMEM). The device gets /dev/vmpiN and
  * /sys/class/misc/vmpiN/ (docs/vmpi-sysfs.md). Process context.
  */
 struct vmpi_transport *vmpi_transport_register(enum vmpi_role role, const char *name,
 					       const void *cfg, size_t cfg_len,
 					       const struct vmpi_transport_ops *ops,
-					       void *priv, int *err);
+					       void *priv);
 /*
  * The device goes away: its users get -ENODEV, /dev/vmpiN is removed.
  * After this returns the core does not call @ops or use @priv again.
@@ -133,13 +133,13 @@ struct vmpi_port_ops {
 int vmpi_dev_find(enum vmpi_role role, const char *transport);
 /*
  * Binds raw channel @channel of device @id for @ops (no allocation, no
- * credit, docs/vmpi-sysfs.md). Returns the port, or NULL and *@err:
+ * credit, docs/vmpi-sysfs.md). Returns the port, or an ERR_PTR():
  * -ENODEV no such device, -EINVAL bad channel or @ops without rx or down,
  * -EBUSY channel in use on this side, -EMFILE 4096 ports (files and
  * in-kernel users) on the device already, -ENOMEM. Process context.
  */
 struct vmpi_port *vmpi_port_open(int id, u16 channel, const struct vmpi_port_ops *ops,
-				 void *priv, int *err);
+				 void *priv);
 /*
  * Queues one SDU of 0 to max_sdu bytes (copied). Returns 0; -EAGAIN when
  * the send queue is full (ops->write_space follows); -EMSGSIZE too long;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Rust code cannot EXPORT_SYMBOL in 6.12: this C file exports the C-ABI
+ * Why C: Rust code cannot EXPORT_SYMBOL in 6.12, so this file exports the C-ABI
  * that rvio_test_provider_main.rs implements (include/rvio/test_provider.h).
  */
 #include <linux/export.h>

@@ -34,9 +34,8 @@ unsafe fn dev<'a>(t: *mut bindings::vmpi_transport) -> ArcBorrow<'a, Dev> {
 /// # Safety
 ///
 /// `name` is NUL-terminated; `cfg` is valid for `cfg_len` reads; `ops` and
-/// `priv_` stay valid until
-/// `vmpi_transport_unregister` (and `ops->kick` may be called from any
-/// context); `err` is valid for a write.
+/// `priv_` stay valid until `vmpi_transport_unregister` (and `ops->kick`
+/// may be called from any context).
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_register(
     role: c_uint,
@@ -45,7 +44,6 @@ pub unsafe extern "C" fn vmpi_transport_register(
     cfg_len: usize,
     ops: *const bindings::vmpi_transport_ops,
     priv_: *mut c_void,
-    err: *mut c_int,
 ) -> *mut bindings::vmpi_transport {
     let r = (|| {
         let role = match role {
@@ -67,11 +65,7 @@ pub unsafe extern "C" fn vmpi_transport_register(
     })();
     match r {
         Ok(dev) => Arc::into_raw(dev) as *mut bindings::vmpi_transport,
-        Err(e) => {
-            // SAFETY: `err` is valid for a write.
-            unsafe { *err = e.to_errno() };
-            core::ptr::null_mut()
-        }
+        Err(e) => e.to_ptr(),
     }
 }
 
@@ -306,15 +300,13 @@ impl NameFilter for Option<&kernel::str::CStr> {
 ///
 /// # Safety
 ///
-/// `ops` and `priv_` stay valid until `vmpi_port_close`; `err` is valid
-/// for a write.
+/// `ops` and `priv_` stay valid until `vmpi_port_close`.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_port_open(
     id: c_int,
     channel: u16,
     ops: *const bindings::vmpi_port_ops,
     priv_: *mut c_void,
-    err: *mut c_int,
 ) -> *mut bindings::vmpi_port {
     // SAFETY: `ops` is NULL or valid (the function's contract).
     let usable = !ops.is_null() && unsafe { (*ops).rx.is_some() && (*ops).down.is_some() };
@@ -325,11 +317,7 @@ pub unsafe extern "C" fn vmpi_port_open(
     };
     match r {
         Ok(kp) => Arc::into_raw(kp) as *mut bindings::vmpi_port,
-        Err(e) => {
-            // SAFETY: `err` is valid for a write.
-            unsafe { *err = e.to_errno() };
-            core::ptr::null_mut()
-        }
+        Err(e) => e.to_ptr(),
     }
 }
 
@@ -405,7 +393,6 @@ const _: [unsafe extern "C" fn(
     usize,
     *const bindings::vmpi_transport_ops,
     *mut c_void,
-    *mut c_int,
 ) -> *mut bindings::vmpi_transport; 2] =
     [bindings::vmpi_transport_register, vmpi_transport_register];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 3] = [
@@ -430,7 +417,6 @@ const _: [unsafe extern "C" fn(
     u16,
     *const bindings::vmpi_port_ops,
     *mut c_void,
-    *mut c_int,
 ) -> *mut bindings::vmpi_port; 2] = [bindings::vmpi_port_open, vmpi_port_open];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *const c_void, usize) -> c_int; 2] =
     [bindings::vmpi_port_send, vmpi_port_send];

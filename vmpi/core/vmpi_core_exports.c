@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Rust code cannot EXPORT_SYMBOL in 6.12: this C file exports the C-ABI
- * that vmpi/core/ffi.rs implements (include/rvio/vmpi.h), and keeps the
- * registry of devices: ids (/dev/vmpiN, N small and local to this kernel)
- * and their objects, for the in-kernel users' lookups.
+ * Why C: Rust code cannot EXPORT_SYMBOL in 6.12, so this file exports the
+ * C-ABI that vmpi/core/ffi.rs implements (include/rvio/vmpi.h). It also
+ * keeps the registry of devices (ids for /dev/vmpiN, N small and local to
+ * this kernel, and the objects behind them, for in-kernel users' lookups):
+ * 6.12's kernel crate has no IDA, XArray or statically initialised mutex.
+ * The registry moves to Rust with those abstractions (later kernels have
+ * kernel::xarray); the exports stay C until Rust can export symbols.
  */
 #include <linux/export.h>
 #include <linux/idr.h>

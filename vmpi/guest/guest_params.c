@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vmpi_guest's module parameters: 6.12's Rust module! has none, so they
- * live here and vmpi/guest/vmpi_guest_main.rs reads them through getters.
+ * vmpi_guest's module parameters: 6.12's Rust module! takes none, so they
+ * live here, in C until the module's Rust moves to a kernel whose module!
+ * has parameters; vmpi/guest/params.rs reads them through these getters.
  */
+#include <linux/compiler.h>
 #include <linux/minmax.h>
 #include <linux/moduleparam.h>
 
@@ -22,7 +24,7 @@ MODULE_PARM_DESC(event_idx,
 
 bool vmpi_guest_event_idx(void)
 {
-	return event_idx;
+	return READ_ONCE(event_idx);
 }
 
 static bool indirect_desc;
@@ -33,10 +35,10 @@ MODULE_PARM_DESC(indirect_desc,
 
 bool vmpi_guest_indirect_desc(void)
 {
-	return indirect_desc;
+	return READ_ONCE(indirect_desc);
 }
 
 unsigned int vmpi_guest_rx_buffers(void)
 {
-	return clamp(rx_buffers, 16U, 256U);
+	return clamp(READ_ONCE(rx_buffers), 16U, 256U);
 }

@@ -22,6 +22,8 @@ pub mod vmpi_transport;
 #[path = "../proto/mod.rs"]
 pub mod proto;
 
+mod params;
+
 use kernel::alloc::KVVec;
 use kernel::page::PAGE_SIZE;
 use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
@@ -42,8 +44,7 @@ const RX_BUF: usize = 4096;
 /// Most rxq buffers posted: module parameter `rx_buffers` (16 to 256,
 /// default 64: 256 KiB per device, four 64 KiB SDUs or 64 small ones).
 fn rx_posted_max() -> usize {
-    // SAFETY: no preconditions (reads a module parameter).
-    unsafe { bindings::vmpi_guest_rx_buffers() as usize }
+    params::rx_buffers()
 }
 /// Most rxq buffers handled per work pass.
 const RX_BUDGET: usize = 64;
@@ -347,18 +348,11 @@ impl virtio::Driver for VmpiGuest {
     }
 
     fn refused_features() -> u64 {
-        // SAFETY: no preconditions (reads module parameters).
-        let (event_idx, indirect) = unsafe {
-            (
-                bindings::vmpi_guest_event_idx(),
-                bindings::vmpi_guest_indirect_desc(),
-            )
-        };
         let mut refused = 0;
-        if !event_idx {
+        if !params::event_idx() {
             refused |= wire::F_EVENT_IDX;
         }
-        if !indirect {
+        if !params::indirect_desc() {
             refused |= wire::F_INDIRECT_DESC;
         }
         refused

@@ -18,9 +18,8 @@ RVIO_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 
 RVIO_BINDGEN=$RVIO_CACHE/tools/bindgen-$RVIO_BINDGEN_VERSION/bin/bindgen
 # Kernel flavour: "debug" (the default: lockdep, KASAN, KFENCE, kmemleak,
-# UBSAN) or
-# "nokasan" or "noubsan" (the same without KASAN or UBSAN, for measuring
-# what each costs: scripts/flavour-cost.sh).
+# UBSAN) or "nokasan" or "noubsan" (the same without KASAN or UBSAN, for
+# measuring what each costs: scripts/flavour-cost.sh).
 RVIO_KFLAVOUR=${RVIO_KFLAVOUR:-debug}
 case $RVIO_KFLAVOUR in
 debug | nokasan | noubsan) ;;

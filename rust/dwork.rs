@@ -42,7 +42,13 @@ pub struct DelayedWork<T: DelayedWorkItem> {
 
 // SAFETY: the C half may be called from any thread; `T: Send + Sync`.
 unsafe impl<T: DelayedWorkItem> Send for DelayedWork<T> {}
-// SAFETY: as above; `schedule` and `cancel` are thread-safe.
+// SAFETY: through `&DelayedWork` only `schedule` (via `T::dwork()`) and
+// `cancel` reach `w`, calling `rvio_dwork_schedule()` and
+// `rvio_dwork_cancel()` in rust/dwork_glue.c: `mod_delayed_work()` and
+// `cancel_delayed_work{,_sync}()` may run concurrently from any thread, and
+// the one field written after `rvio_dwork_new()`, `w->arg`, is accessed
+// with `READ_ONCE()`/`WRITE_ONCE()` and always set to the same pointer, that
+// of the owning `T` (the `DelayedWorkItem` contract), which is `Send + Sync`.
 unsafe impl<T: DelayedWorkItem> Sync for DelayedWork<T> {}
 
 /// Monotonic clock in milliseconds.

@@ -172,7 +172,12 @@ impl<T: FileOps> Registration<T> {
     ///
     /// `fpriv` came from `open` and is not used after this.
     unsafe extern "C" fn release(fpriv: *mut c_void) {
-        // SAFETY: by the function's contract we own it again.
+        // SAFETY: `rvio_misc_release()` in rust/miscdev_glue.c passes the
+        // file's `f->fpriv`, which `rvio_misc_open()` keeps only when `open`
+        // returned 0, i.e. `KBox::into_raw` of a `T::File`; the VFS calls
+        // `->release` once per file, after every read, write, poll and ioctl
+        // on it, and `f` is freed right after (see `# Safety`), so we own the
+        // box again.
         drop(unsafe { KBox::from_raw(fpriv.cast::<T::File>()) });
     }
 
@@ -180,7 +185,11 @@ impl<T: FileOps> Registration<T> {
     ///
     /// `fpriv` came from `open` and is not released during the call.
     unsafe fn file<'a>(fpriv: *mut c_void) -> &'a T::File {
-        // SAFETY: by the function's contract.
+        // SAFETY: the caller guarantees that `fpriv` came from `open`, so it
+        // is `KBox::into_raw` of a `T::File`, and is not released during the
+        // call (see `# Safety`); the C half only ever passes it to `read`,
+        // `write`, `poll` and `ioctl`, which take shared references, and to
+        // `release`. So it points to a live `T::File` for the caller's call.
         unsafe { &*fpriv.cast::<T::File>() }
     }
 
@@ -189,7 +198,10 @@ impl<T: FileOps> Registration<T> {
     /// `fpriv` as for `file`; `buf` is a user pointer of `len` bytes.
     unsafe extern "C" fn read(fpriv: *mut c_void, buf: *mut c_void, len: usize) -> isize {
         let mut out = UserSlice::new(buf as usize, len).writer();
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_misc_read()` in rust/miscdev_glue.c passes the open
+        // file's `f->fpriv` (set from `open`), and the VFS does not call
+        // `->release` while a `read` on the file runs (it holds a reference
+        // to the file), which is what `file` needs.
         match T::read(unsafe { Self::file(fpriv) }, &mut out) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
@@ -201,7 +213,10 @@ impl<T: FileOps> Registration<T> {
     /// As for `read`.
     unsafe extern "C" fn write(fpriv: *mut c_void, buf: *const c_void, len: usize) -> isize {
         let mut input = UserSlice::new(buf as usize, len).reader();
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_misc_write()` in rust/miscdev_glue.c passes the open
+        // file's `f->fpriv` (set from `open`), and the VFS does not call
+        // `->release` while a `write` on the file runs (it holds a reference
+        // to the file), which is what `file` needs.
         match T::write(unsafe { Self::file(fpriv) }, &mut input, len) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
@@ -212,7 +227,10 @@ impl<T: FileOps> Registration<T> {
     ///
     /// As for `file`.
     unsafe extern "C" fn poll(fpriv: *mut c_void) -> c_uint {
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_misc_poll()` in rust/miscdev_glue.c passes the open
+        // file's `f->fpriv` (set from `open`), and the VFS does not call
+        // `->release` while a `poll` on the file runs (it holds a reference
+        // to the file), which is what `file` needs.
         T::poll(unsafe { Self::file(fpriv) })
     }
 
@@ -220,7 +238,11 @@ impl<T: FileOps> Registration<T> {
     ///
     /// As for `file`.
     unsafe extern "C" fn ioctl(fpriv: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long {
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_misc_ioctl()` in rust/miscdev_glue.c (also reached
+        // through `compat_ptr_ioctl()`) passes the open file's `f->fpriv`
+        // (set from `open`), and the VFS does not call `->release` while an
+        // ioctl on the file runs (it holds a reference to the file), which
+        // is what `file` needs.
         match T::ioctl(unsafe { Self::file(fpriv) }, cmd, arg) {
             Ok(n) => n as c_long,
             Err(e) => e.to_errno() as c_long,

@@ -67,7 +67,11 @@ pub struct Dir<T: Attrs> {
 
 // SAFETY: the C half may be used from any thread; `T: Send + Sync`.
 unsafe impl<T: Attrs> Send for Dir<T> {}
-// SAFETY: as above; `Dir` has no `&self` methods that mutate.
+// SAFETY: the only `&self` method, `owner`, hands out `&Arc<T>`, which is
+// `Sync` because `T: Send + Sync` (`Attrs`); `d` is used only by `Drop`
+// (`&mut self`), and `_names` (pointers to `'static` names) and `_modes`
+// are never read through `&Dir`, so sharing a `&Dir` between threads
+// gives no concurrent access to them.
 unsafe impl<T: Attrs> Sync for Dir<T> {}
 
 impl<T: Attrs> Dir<T> {

@@ -130,7 +130,13 @@ impl<T: Device> Registration<T> {
     /// `state` is the pointer handed over in `dev_add`, and the device's
     /// mutex is held (no other reference to the state exists).
     unsafe extern "C" fn remove(state: *mut c_void) {
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_vdpa_dev_del()` in rust/vdpa_glue.c calls `remove`
+        // with `r->state`, the `KBox<T>` pointer `dev_add` gave
+        // `rvio_vdpa_set_state()`, and `r->lock` held (see `# Safety`). The
+        // other callbacks that get the state (`reset`, `start`, `process`)
+        // hold that mutex too, and `rvio_vdpa_free()` takes it out of
+        // `r->state` under the mutex before `free`, so this is the only
+        // reference to the `T`.
         let dev = unsafe { &mut *state.cast::<T>() };
         dev.remove();
     }
@@ -139,7 +145,12 @@ impl<T: Device> Registration<T> {
     ///
     /// As for `remove`.
     unsafe extern "C" fn reset(state: *mut c_void) {
-        // SAFETY: by the function's contract.
+        // SAFETY: `do_reset()` in rust/vdpa_glue.c (from
+        // `rvio_vdpa_set_status()` with status 0 and `rvio_vdpa_reset()`)
+        // calls `reset` with `r->lock` held and a non-NULL `r->state`, the
+        // `KBox<T>` pointer from `dev_add`; every other use of the state
+        // holds that mutex, and `free` gets it only after `rvio_vdpa_free()`
+        // cleared `r->state` under it, so this is the only reference.
         let dev = unsafe { &mut *state.cast::<T>() };
         dev.reset();
     }
@@ -148,7 +159,12 @@ impl<T: Device> Registration<T> {
     ///
     /// As for `reset`, and `r` is the state's device.
     unsafe extern "C" fn start(state: *mut c_void, r: *mut bindings::rvio_vdpa) {
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_vdpa_set_status()` in rust/vdpa_glue.c calls `start`
+        // when the driver sets DRIVER_OK, with `r->lock` held, a non-NULL
+        // `r->state` (the `KBox<T>` pointer from `dev_add`) and its own `r`;
+        // every other use of the state holds that mutex, and `free` gets it
+        // only after `rvio_vdpa_free()` cleared `r->state` under it, so this
+        // is the only reference.
         let dev = unsafe { &mut *state.cast::<T>() };
         // INVARIANT: the device's mutex is held for the life of `q`.
         let mut q = Queues { r, _p: PhantomData };
@@ -159,7 +175,11 @@ impl<T: Device> Registration<T> {
     ///
     /// As for `start`.
     unsafe extern "C" fn process(state: *mut c_void, r: *mut bindings::rvio_vdpa) -> bool {
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_vdpa_work()` in rust/vdpa_glue.c calls `process` with
+        // `r->lock` held, a non-NULL `r->state` (the `KBox<T>` pointer from
+        // `dev_add`) and its own `r`; every other use of the state holds that
+        // mutex, and `free` gets it only after `rvio_vdpa_free()` cleared
+        // `r->state` under it, so this is the only reference.
         let dev = unsafe { &mut *state.cast::<T>() };
         // INVARIANT: the device's mutex is held for the life of `q`.
         let mut q = Queues { r, _p: PhantomData };
@@ -171,7 +191,11 @@ impl<T: Device> Registration<T> {
     /// `state` is the pointer handed over in `dev_add`; the device is being
     /// released and nothing uses the state any more.
     unsafe extern "C" fn free(state: *mut c_void) {
-        // SAFETY: by the function's contract we own the box again.
+        // SAFETY: `rvio_vdpa_free()` in rust/vdpa_glue.c (the device's
+        // release) calls `free` once, with the state it took out of
+        // `r->state` under `r->lock`, so no callback gets it any more (see
+        // `# Safety`); it is the `KBox::into_raw` pointer `dev_add` gave
+        // `rvio_vdpa_set_state()`, so we own the box again.
         drop(unsafe { KBox::from_raw(state.cast::<T>()) });
     }
 }
@@ -196,7 +220,11 @@ pub struct Handle {
 
 // SAFETY: `rvio_vdpa_schedule` may be called from any context.
 unsafe impl Send for Handle {}
-// SAFETY: as above.
+// SAFETY: `&Handle` allows `schedule`, which calls `rvio_vdpa_schedule()`
+// (`queue_work()`; rust/vdpa_glue.h: any context, until the device is
+// released, which the type invariant rules out), and `as_ptr`, which copies
+// the pointer. Neither needs exclusive access, so `&Handle` may be shared
+// between threads.
 unsafe impl Sync for Handle {}
 
 impl Handle {

@@ -169,7 +169,10 @@ impl<T: VfHandler> Hooks<T> {
     ///
     /// `priv_` is a hook's count of an `Arc<T>`, held during the call.
     unsafe fn handler<'a>(priv_: *mut c_void) -> &'a T {
-        // SAFETY: by the function's contract.
+        // SAFETY: the caller guarantees that `priv_` is a hook's count of an
+        // `Arc<T>` (the `Arc::into_raw` pointer `attach` gave the C half),
+        // held during the call (see `# Safety`), so it points to a live `T`
+        // for as long as the caller uses the reference, within that call.
         unsafe { &*(priv_ as *const T) }
     }
 
@@ -190,7 +193,14 @@ impl<T: VfHandler> Hooks<T> {
         let rtnl = Rtnl {
             _not_send: PhantomData,
         };
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_vf_hook_call()` in rust/vf_hook_glue.c passes the
+        // hook's `h->priv`, the `priv_` that `attach` gave
+        // `rvio_vf_hook_attach()`, i.e. the hook's count of an `Arc<T>`. The
+        // count is dropped only by `->release` in `rvio_vf_hook_remove()`,
+        // which needs RTNL: no other thread runs it during this call (we are
+        // called under RTNL, see `# Safety`), and `rvio_vf_hook_detach()`
+        // refuses from within a callback (`rvio_vf_in_callback`). So the
+        // count is held for the call, as `handler` needs.
         match unsafe { Self::handler(priv_) }.set(&rtnl, HookId(id), r.vf, &req) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
@@ -204,7 +214,10 @@ impl<T: VfHandler> Hooks<T> {
         let rtnl = Rtnl {
             _not_send: PhantomData,
         };
-        // SAFETY: by the function's contract.
+        // SAFETY: `rvio_vf_hook_remove()` in rust/vf_hook_glue.c calls
+        // `->gone` with the hook's `h->priv` (the `Arc::into_raw` count that
+        // `attach` gave `rvio_vf_hook_attach()`) before `->release(h->priv)`
+        // drops that count, so it is held for the call, as `handler` needs.
         unsafe { Self::handler(priv_) }.gone(&rtnl, HookId(id));
     }
 

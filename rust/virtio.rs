@@ -192,7 +192,12 @@ impl<T: Driver> Registration<T> {
     ///
     /// `state` is the probe's state of device `v`, whose mutex is held.
     unsafe extern "C" fn start(state: *mut c_void, v: *mut bindings::rvio_virtio) {
-        // SAFETY: by the function's contract, no other reference exists.
+        // SAFETY: `rvio_virtio_probe()` in rust/virtio_glue.c calls `start`
+        // with `v->state`, the `KBox<T>` pointer `probe` gave
+        // `rvio_virtio_set_state()`, and `v->lock` held (see `# Safety`).
+        // Every other use of the state (`process`, `stop`) holds that mutex
+        // too, and `free` runs only when none of them can, so no other
+        // reference to the `T` exists during the call.
         let s = unsafe { &mut *state.cast::<T>() };
         // INVARIANT: the mutex is held for the life of `q`.
         let mut q = Queues { v, _p: PhantomData };
@@ -203,7 +208,12 @@ impl<T: Driver> Registration<T> {
     ///
     /// As for `start`.
     unsafe extern "C" fn process(state: *mut c_void, v: *mut bindings::rvio_virtio) -> bool {
-        // SAFETY: by the function's contract, no other reference exists.
+        // SAFETY: `rvio_virtio_work()` in rust/virtio_glue.c calls `process`
+        // with `v->state` (the `KBox<T>` pointer from `probe`) and `v->lock`
+        // held, and only while `v->running`, which `rvio_virtio_remove()`
+        // clears under that mutex before `stop`; `start` and `stop` hold the
+        // mutex too, and `free` comes after `teardown()` cancelled the work,
+        // so no other reference to the `T` exists during the call.
         let s = unsafe { &mut *state.cast::<T>() };
         // INVARIANT: the mutex is held for the life of `q`.
         let mut q = Queues { v, _p: PhantomData };
@@ -214,7 +224,11 @@ impl<T: Driver> Registration<T> {
     ///
     /// As for `start` (without the device being live).
     unsafe extern "C" fn stop(state: *mut c_void) {
-        // SAFETY: by the function's contract, no other reference exists.
+        // SAFETY: `rvio_virtio_remove()` in rust/virtio_glue.c calls `stop`
+        // once, with `v->state` (the `KBox<T>` pointer from `probe`) and
+        // `v->lock` held, after clearing `v->running`; `start` and `process`
+        // also run under that mutex, and `free` only after this returns, so
+        // no other reference to the `T` exists during the call.
         let s = unsafe { &mut *state.cast::<T>() };
         s.stop();
     }
@@ -224,7 +238,12 @@ impl<T: Driver> Registration<T> {
     /// `token` is a buffer this abstraction posted (a `KBox<T::Buf>`) that
     /// the reset device no longer uses.
     unsafe extern "C" fn free_token(_state: *mut c_void, _idx: u16, token: *mut c_void) {
-        // SAFETY: by the function's contract we own the box again.
+        // SAFETY: `teardown()` in rust/virtio_glue.c passes the tokens that
+        // `virtqueue_detach_unused_buf()` returns after
+        // `virtio_reset_device()`: the device no longer uses them (see
+        // `# Safety`). Every token was posted by `Queues::add_in` or
+        // `add_out` (of `Queues<'_, T::Buf>`) as `KBox::into_raw` of a
+        // `T::Buf`, owned by the ring until returned, so we own the box again.
         drop(unsafe { KBox::from_raw(token.cast::<T::Buf>()) });
     }
 
@@ -236,7 +255,12 @@ impl<T: Driver> Registration<T> {
     ///
     /// `state` is the probe's state; the device is gone.
     unsafe extern "C" fn free(state: *mut c_void) {
-        // SAFETY: by the function's contract we own the box again.
+        // SAFETY: `state` is `v->state`, the `KBox::into_raw` pointer `probe`
+        // gave `rvio_virtio_set_state()`. rust/virtio_glue.c calls `free`
+        // once per device and uses the state no more: from
+        // `rvio_virtio_remove()` after `stop`, the reset and `teardown()`
+        // (work cancelled), or from `rvio_virtio_probe()` when
+        // `virtio_find_vqs()` failed, before `start`. So we own the box again.
         drop(unsafe { KBox::from_raw(state.cast::<T>()) });
     }
 }

@@ -8,6 +8,7 @@
 //! to `mod bindings;`; the module depends on `vmpi.ko`.
 
 use crate::bindings;
+use crate::proto::link::Role;
 use core::marker::PhantomData;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_void};
@@ -15,25 +16,12 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
 
-/// Which side of a VMPI device.
-#[derive(Clone, Copy)]
-pub enum Side {
-    /// The host (vDPA device).
-    Host,
-    /// The guest (virtio driver).
-    Guest,
-}
-
-/// The id (`N` of `/dev/vmpiN`) of the first device of `side` whose
+/// The id (`N` of `/dev/vmpiN`) of the first device of `role` whose
 /// transport is `transport` (any if `None`).
-pub fn find(side: Side, transport: Option<&CStr>) -> Result<i32> {
-    let role = match side {
-        Side::Host => bindings::vmpi_role_VMPI_ROLE_HOST,
-        Side::Guest => bindings::vmpi_role_VMPI_ROLE_GUEST,
-    };
+pub fn find(role: Role, transport: Option<&CStr>) -> Result<i32> {
     let name = transport.map_or(core::ptr::null(), CStr::as_char_ptr);
     // SAFETY: `name` is NULL or NUL-terminated.
-    let id = unsafe { bindings::vmpi_dev_find(role, name) };
+    let id = unsafe { bindings::vmpi_dev_find(role as u32, name) };
     to_result(id.min(0))?;
     Ok(id)
 }
@@ -79,7 +67,11 @@ pub struct Port<T: PortUser> {
 
 // SAFETY: the core's functions may be called from any thread.
 unsafe impl<T: PortUser> Send for Port<T> {}
-// SAFETY: as above.
+// SAFETY: `&Port` gives out `&Arc<T>` (`Sync`, as `T: Send + Sync`) and
+// `PortRef`s whose `send` calls `vmpi_port_send()` on `p`. The header
+// (include/rvio/vmpi.h) does not say that sends may run concurrently; its
+// implementation in vmpi/core/ffi.rs takes the device's `inner` mutex (and
+// `cache` spinlock), so concurrent sends from several threads are serialized.
 unsafe impl<T: PortUser> Sync for Port<T> {}
 
 impl<T: PortUser> Port<T> {

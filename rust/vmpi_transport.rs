@@ -5,18 +5,11 @@
 //! registered with the core, unregistered when dropped.
 
 use crate::bindings;
+use crate::proto::link::Role;
 use kernel::alloc::KVVec;
 use kernel::error::from_err_ptr;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
-
-/// Which side of a VMPI device a transport is.
-pub enum Side {
-    /// The host: the vDPA device.
-    Host,
-    /// The guest: the virtio driver.
-    Guest,
-}
 
 /// One device registered with the VMPI core.
 ///
@@ -29,7 +22,11 @@ pub struct Transport {
 
 // SAFETY: the core's functions may be called from any thread (it locks).
 unsafe impl Send for Transport {}
-// SAFETY: as above.
+// SAFETY: `&Transport` only passes `t` to the core's `vmpi_transport_*()`
+// (include/rvio/vmpi.h). The header does not say that they may run
+// concurrently; this relies on their implementation in vmpi/core/ffi.rs,
+// which works on the `Dev` behind `t` (an `Arc<Dev>`, `Dev: Sync`) under its
+// `inner` mutex or `cache` spinlock, so concurrent calls are serialized.
 unsafe impl Sync for Transport {}
 
 impl Transport {
@@ -40,23 +37,19 @@ impl Transport {
     /// `ops.kick(priv_)` must be callable from any context, without
     /// blocking, until this `Transport` is dropped.
     pub unsafe fn register(
-        side: Side,
+        role: Role,
         name: &kernel::str::CStr,
         cfg: &[u8],
         ops: &'static bindings::vmpi_transport_ops,
         priv_: *mut c_void,
     ) -> Result<Self> {
-        let role = match side {
-            Side::Host => bindings::vmpi_role_VMPI_ROLE_HOST,
-            Side::Guest => bindings::vmpi_role_VMPI_ROLE_GUEST,
-        };
         // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length;
         // `ops` is static and `priv_` valid as this function's contract
         // says. The core returns a handle or an `ERR_PTR()`
         // (include/rvio/vmpi.h).
         let t = from_err_ptr(unsafe {
             bindings::vmpi_transport_register(
-                role,
+                role as u32,
                 name.as_char_ptr(),
                 cfg.as_ptr().cast(),
                 cfg.len(),

@@ -407,7 +407,9 @@ pub unsafe extern "C" fn rvio_sriov_route(
     if mac.is_null() || out.is_null() || core.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: `mac` is valid for 6 reads (the function's contract).
+    // SAFETY: `mac` is not NULL (checked above), so the caller guarantees it
+    // is valid for 6 reads (see `# Safety`; include/rvio/sriov_hook.h: "@mac
+    // (6 bytes)"), the size of `Mac`; `read_unaligned` needs no alignment.
     let mac: Mac = unsafe { core::ptr::read_unaligned(mac.cast::<Mac>()) };
     // SAFETY: set while the module is loaded, and callers are modules
     // that depend on this one, so it cannot be unloaded under them.
@@ -426,7 +428,10 @@ pub unsafe extern "C" fn rvio_sriov_route(
     // The kernel's `char` is unsigned: the name's bytes as they are.
     let name = a.pf.as_bytes();
     r.pf[..name.len()].copy_from_slice(name);
-    // SAFETY: `out` is valid for a write (the function's contract).
+    // SAFETY: `out` is not NULL (checked above), so the caller guarantees it
+    // is valid for a write (see `# Safety`; include/rvio/sriov_hook.h fills
+    // `*@out`); it is assumed aligned, as C requires of a
+    // `struct rvio_sriov_route *`.
     unsafe { out.write(r) };
     0
 }

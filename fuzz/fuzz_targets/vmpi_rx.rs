@@ -20,9 +20,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let role = if role & 1 == 0 {
-        Role::Device
+        Role::Host
     } else {
-        Role::Driver
+        Role::Guest
     };
     let Ok(cfg) = Config::new(N) else { return };
     let mut link = Link::new(role, cfg, 7);

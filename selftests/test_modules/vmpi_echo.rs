@@ -15,8 +15,12 @@ use kernel::sync::{new_mutex, Arc, Mutex};
 mod bindings;
 #[path = "../../rust/vmpi_port.rs"]
 pub mod vmpi_port;
+// The VMPI protocol's pure logic, for its `Role` type.
+#[path = "../../vmpi/proto/mod.rs"]
+pub mod proto;
 
-use vmpi_port::{Port, PortRef, PortUser, Side};
+use proto::link::Role;
+use vmpi_port::{Port, PortRef, PortUser};
 
 module! {
     type: VmpiEcho,
@@ -149,7 +153,7 @@ struct VmpiEcho {
 
 impl kernel::Module for VmpiEcho {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let id = vmpi_port::find(Side::Host, None)?;
+        let id = vmpi_port::find(Role::Host, None)?;
         let echo = Arc::pin_init(
             pin_init!(Echo {
                 pending <- new_mutex!(Pending { q: KVec::new(), head: 0 }, "vmpi_echo::pending"),

@@ -8,7 +8,7 @@ use kernel::sync::{Arc, ArcBorrow};
 use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
 
 use crate::bindings;
-use crate::device::{alloc_errno, role_name, Dev, Inner};
+use crate::device::{alloc_errno, Dev, Inner};
 use crate::dwork::now_ms;
 use crate::errno;
 use crate::miscdev::{self, POLLERR, POLLHUP, POLLIN, POLLOUT};
@@ -204,7 +204,7 @@ impl miscdev::FileOps for Dev {
             |f: fn(&PortState) -> bool| g.ports.iter().flatten().filter(|p| f(&p.state)).count();
         let _ = match idx {
             0 => writeln!(out, "{}", self.id),
-            1 => writeln!(out, "{}", role_name(self.role)),
+            1 => writeln!(out, "{}", self.role.name()),
             2 => writeln!(out, "{}", &*self.transport),
             3 => writeln!(out, "{}", self.cfg.num_channels),
             4 => writeln!(out, "{}", self.cfg.max_sdu),

@@ -77,7 +77,14 @@ pub(crate) struct Dev {
 // registered, which the transport guarantees to be any-context safe
 // (`include/rvio/vmpi.h`); everything else is `Send`.
 unsafe impl Send for Dev {}
-// SAFETY: as above; shared access goes through `inner`.
+// SAFETY: `ops` is the only field that is not `Sync` (raw pointers). It is
+// never written after `register` and is read only by `Dev::kick`, whose
+// callers pass the `&Inner` of the `inner` mutex's guard (so calls are
+// serialized), and which calls `ops->kick` only while `alive`, as
+// include/rvio/vmpi.h allows (any context, until
+// `vmpi_transport_unregister()`). The other fields are `Sync`: plain data,
+// `work`, and the `inner`, `callbacks` and `cache` locks, whose contents
+// are `Send`.
 unsafe impl Sync for Dev {}
 
 fn random_epoch() -> u32 {
@@ -94,13 +101,6 @@ pub(crate) fn alloc_errno(e: AllocError) -> Error {
         AllocError::Invalid => EINVAL,
         AllocError::TimedOut => errno::etimedout(),
         AllocError::Reset => errno::econnreset(),
-    }
-}
-
-pub(crate) fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Device => "host",
-        Role::Driver => "guest",
     }
 }
 
@@ -358,7 +358,7 @@ impl Dev {
                 }
             }
             Received::Event(Event::LinkUp) => {
-                pr_info!("vmpi{}: link up ({})\n", this.id, role_name(this.role));
+                pr_info!("vmpi{}: link up ({})\n", this.id, this.role.name());
                 inner.rebind_raw();
             }
             Received::Event(Event::PeerRestarted) => {
@@ -451,7 +451,7 @@ impl Dev {
         // rxq buffers (written by the host) have a minimum; the guest
         // sizes each txq buffer to the fragment (a bare header for an
         // empty SDU).
-        let min = if this.role == Role::Device {
+        let min = if this.role == Role::Host {
             this.cfg.min_rx_buf
         } else {
             HDR_LEN as u32
@@ -831,7 +831,7 @@ pub(crate) fn register(role: Role, transport: CString, cfg: Config, ops: Ops) ->
         pr_info!(
             "vmpi{}: {} side of {}, {} channels\n",
             id,
-            role_name(role),
+            role.name(),
             &*dev.transport,
             cfg.num_channels
         );

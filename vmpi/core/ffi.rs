@@ -46,11 +46,7 @@ pub unsafe extern "C" fn vmpi_transport_register(
     priv_: *mut c_void,
 ) -> *mut bindings::vmpi_transport {
     let r = (|| {
-        let role = match role {
-            bindings::vmpi_role_VMPI_ROLE_HOST => Role::Device,
-            bindings::vmpi_role_VMPI_ROLE_GUEST => Role::Driver,
-            _ => return Err(EINVAL),
-        };
+        let role = Role::from_abi(role).ok_or(EINVAL)?;
         if name.is_null() || cfg.is_null() || ops.is_null() || cfg_len < CONFIG_LEN {
             return Err(EINVAL);
         }
@@ -76,7 +72,10 @@ pub unsafe extern "C" fn vmpi_transport_register(
 /// `t` is a registered handle; it is not used after this.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_unregister(t: *mut bindings::vmpi_transport) {
-    // SAFETY: by the function's contract we take back the handle's count.
+    // SAFETY: the caller guarantees that `t` is a registered handle, not used
+    // after this (see `# Safety`; include/rvio/vmpi.h). A handle is
+    // `Arc::into_raw` of a `Dev` (`vmpi_transport_register` above) holding
+    // one count, which this takes back, once.
     let dev = unsafe { Arc::from_raw(t as *const Dev) };
     // SAFETY: no preconditions; no new lookups find the device.
     unsafe { bindings::vmpi_core_dev_del(dev.id) };
@@ -121,7 +120,10 @@ pub unsafe extern "C" fn vmpi_transport_unregister(t: *mut bindings::vmpi_transp
 /// `t` is a registered handle.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport) {
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle (see
+    // `# Safety`; include/rvio/vmpi.h: a handle from
+    // `vmpi_transport_register()` not yet unregistered), which is what `dev`
+    // needs.
     let dev = unsafe { dev(t) };
     let mut g = dev.inner.lock();
     g.restart();
@@ -143,7 +145,9 @@ pub unsafe extern "C" fn vmpi_transport_rx(
     if frag.is_null() {
         return;
     }
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle, which is
+    // what `dev` needs, and that `frag` is valid for `len` reads (see
+    // `# Safety`; include/rvio/vmpi.h); `frag` is not NULL (checked above).
     let (dev, frag) = unsafe { (dev(t), core::slice::from_raw_parts(frag.cast::<u8>(), len)) };
     Dev::rx(dev, frag);
 }
@@ -162,7 +166,10 @@ pub unsafe extern "C" fn vmpi_transport_tx(
     if buf.is_null() {
         return EINVAL.to_errno() as isize;
     }
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle, which is
+    // what `dev` needs, and that `buf` is valid for `room` writes (see
+    // `# Safety`; include/rvio/vmpi.h: "a ring buffer of @room bytes");
+    // `buf` is not NULL (checked above).
     let (dev, buf) = unsafe {
         (
             dev(t),
@@ -189,17 +196,19 @@ pub unsafe extern "C" fn vmpi_transport_tx_take(
     if sdu.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle (see
+    // `# Safety`; include/rvio/vmpi.h), which is what `dev` needs.
     let dev = unsafe { dev(t) };
-    if dev.role != Role::Driver {
+    if dev.role != Role::Guest {
         return EINVAL.to_errno();
     }
     let Some((hdr, data)) = Dev::tx_take(dev, max_len) else {
         return 0;
     };
     let (data, len, cap) = data.into_raw_parts();
-    // SAFETY: `sdu` is valid for a write (the function's contract); the
-    // taker owns the bytes from here (see the header).
+    // SAFETY: the caller guarantees that `sdu` is valid for a write (see
+    // `# Safety`), and it is not NULL (checked above); the taker owns the
+    // bytes from here (`struct vmpi_sdu` in include/rvio/vmpi.h).
     unsafe {
         sdu.write(bindings::vmpi_sdu {
             hdr,
@@ -225,7 +234,9 @@ pub unsafe extern "C" fn vmpi_transport_tx_done(
     if sdu.is_null() {
         return;
     }
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle, which is
+    // what `dev` needs, and that `sdu` is valid for reads (see `# Safety`;
+    // include/rvio/vmpi.h); `sdu` is not NULL (checked above).
     let (dev, sdu) = unsafe { (dev(t), sdu.read()) };
     // SAFETY: (data, len, cap) are a `Bytes`'s raw parts, from
     // `vmpi_transport_tx_take`, whose ownership the caller gives back.
@@ -240,7 +251,10 @@ pub unsafe extern "C" fn vmpi_transport_tx_done(
 /// `t` is a registered handle.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_tx_len(t: *mut bindings::vmpi_transport) -> usize {
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle (see
+    // `# Safety`; include/rvio/vmpi.h: a handle from
+    // `vmpi_transport_register()` not yet unregistered), which is what `dev`
+    // needs.
     unsafe { dev(t) }.tx_len()
 }
 
@@ -251,7 +265,10 @@ pub unsafe extern "C" fn vmpi_transport_tx_len(t: *mut bindings::vmpi_transport)
 /// `t` is a registered handle.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, reason: c_uint) {
-    // SAFETY: by the function's contract.
+    // SAFETY: the caller guarantees that `t` is a registered handle (see
+    // `# Safety`; include/rvio/vmpi.h: a handle from
+    // `vmpi_transport_register()` not yet unregistered), which is what `dev`
+    // needs.
     let dev = unsafe { dev(t) };
     if let Some(&why) = DropReason::ALL.get(reason as usize) {
         let mut g = dev.inner.lock();
@@ -268,15 +285,15 @@ pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, r
 /// `transport` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_dev_find(role: c_uint, transport: *const c_char) -> c_int {
-    let role = match role {
-        bindings::vmpi_role_VMPI_ROLE_HOST => Role::Device,
-        bindings::vmpi_role_VMPI_ROLE_GUEST => Role::Driver,
-        _ => return ENODEV.to_errno(),
+    let Some(role) = Role::from_abi(role) else {
+        return ENODEV.to_errno();
     };
     let name = if transport.is_null() {
         None
     } else {
-        // SAFETY: NUL-terminated by the function's contract.
+        // SAFETY: the caller guarantees that `transport` is NULL or
+        // NUL-terminated (see `# Safety`; include/rvio/vmpi.h: "NULL: any"),
+        // and it is not NULL here, so it is a NUL-terminated string.
         Some(unsafe { kernel::str::CStr::from_char_ptr(transport) })
     };
     match find(|d| d.role == role && name.is_none_or_eq(&d.transport)) {
@@ -308,7 +325,9 @@ pub unsafe extern "C" fn vmpi_port_open(
     ops: *const bindings::vmpi_port_ops,
     priv_: *mut c_void,
 ) -> *mut bindings::vmpi_port {
-    // SAFETY: `ops` is NULL or valid (the function's contract).
+    // SAFETY: `ops` is not NULL (checked first), and the caller guarantees it
+    // stays valid until `vmpi_port_close` (see `# Safety`), so it points to
+    // a readable `struct vmpi_port_ops` now.
     let usable = !ops.is_null() && unsafe { (*ops).rx.is_some() && (*ops).down.is_some() };
     let r = if usable {
         port_open(id, channel, ops, priv_)
@@ -369,7 +388,10 @@ pub unsafe extern "C" fn vmpi_port_send(
 /// `p` is an open port; it is not used after this.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_port_close(p: *mut bindings::vmpi_port) {
-    // SAFETY: by the function's contract we take back the user's count.
+    // SAFETY: the caller guarantees that `p` is an open port, not used after
+    // this (see `# Safety`; include/rvio/vmpi.h). An open port is
+    // `Arc::into_raw` of a `KernelPort` (`vmpi_port_open` above) holding the
+    // user's count, which this takes back, once.
     let kp = unsafe { Arc::from_raw(p as *const KernelPort) };
     kp.closed.store(true, Ordering::Release);
     {
@@ -422,3 +444,8 @@ const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *const c_void, usize) -
     [bindings::vmpi_port_send, vmpi_port_send];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port); 2] =
     [bindings::vmpi_port_close, vmpi_port_close];
+// `Role` has the C-ABI's values.
+const _: () = assert!(
+    Role::Host as u32 == bindings::vmpi_role_VMPI_ROLE_HOST
+        && Role::Guest as u32 == bindings::vmpi_role_VMPI_ROLE_GUEST
+);

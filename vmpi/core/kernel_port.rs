@@ -42,19 +42,39 @@ impl Call {
         match self {
             Call::Rx(_, sdu) => {
                 if let Some(f) = ops.rx {
-                    // SAFETY: as above; `sdu` is valid for the call.
+                    // SAFETY: `f` is the user's `rx`, valid with `priv_`
+                    // until `vmpi_port_close` returns, which it cannot while
+                    // we hold `callbacks` with `closed` unset (checked
+                    // above). We call it as `struct vmpi_port_ops` in
+                    // include/rvio/vmpi.h promises: with the port
+                    // `vmpi_port_open` returned (`Arc::into_raw` of this
+                    // `KernelPort`), the user's `priv_`, and `sdu`, bytes this
+                    // `Call` owns, valid for `len` during the call; in process
+                    // context, holding `callbacks` (one callback at a time).
                     unsafe { f(port, u.priv_, sdu.as_ptr().cast(), sdu.len()) };
                 }
             }
             Call::WriteSpace(_) => {
                 if let Some(f) = ops.write_space {
-                    // SAFETY: as above.
+                    // SAFETY: `f` is the user's `write_space`, valid with
+                    // `priv_` until `vmpi_port_close` returns, which it
+                    // cannot while we hold `callbacks` with `closed` unset
+                    // (checked above); called with the port
+                    // `vmpi_port_open` returned and the user's `priv_`, in
+                    // process context and holding `callbacks`, as
+                    // include/rvio/vmpi.h promises.
                     unsafe { f(port, u.priv_) };
                 }
             }
             Call::Down(_, e) => {
                 if let Some(f) = ops.down {
-                    // SAFETY: as above.
+                    // SAFETY: `f` is the user's `down`, valid with `priv_`
+                    // until `vmpi_port_close` returns, which it cannot while
+                    // we hold `callbacks` with `closed` unset (checked
+                    // above); called with the port `vmpi_port_open`
+                    // returned, the user's `priv_` and a negative errno, in
+                    // process context and holding `callbacks`, as
+                    // include/rvio/vmpi.h promises.
                     unsafe { f(port, u.priv_, e.to_errno()) };
                 }
             }
@@ -74,7 +94,13 @@ pub(crate) struct KernelPort {
 // SAFETY: `ops` and `priv_` are the user's, valid from any thread until
 // `vmpi_port_close` (the header's contract).
 unsafe impl Send for KernelPort {}
-// SAFETY: as above.
+// SAFETY: `closed` is atomic and `dev` an `Arc<Dev>` (`Dev: Sync`); `port`,
+// `ops` and `priv_` are never written after `port_open`. `ops` and `priv_`
+// are only read, in `Call::run`, which calls the user's callbacks holding
+// `dev.callbacks` (one at a time), from the device's work item or
+// `vmpi_transport_unregister()`, so possibly on another thread than the
+// opener's, which include/rvio/vmpi.h (`struct vmpi_port_ops`) tells the
+// user to expect.
 unsafe impl Sync for KernelPort {}
 
 pub(crate) fn port_open(

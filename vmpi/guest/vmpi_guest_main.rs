@@ -26,8 +26,9 @@ mod params;
 
 use kernel::alloc::KVVec;
 use kernel::page::PAGE_SIZE;
+use proto::link::Role;
 use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
-use vmpi_transport::{Side, Transport};
+use vmpi_transport::Transport;
 
 module! {
     type: VmpiGuestModule,
@@ -138,7 +139,13 @@ impl BufPool {
 ///
 /// `dev` is a device whose driver has not stopped yet.
 unsafe extern "C" fn kick(dev: *mut c_void) {
-    // SAFETY: by the function's contract; any context.
+    // SAFETY: the core calls `kick` only with the `priv` given to
+    // `vmpi_transport_register()`, and not after `vmpi_transport_unregister()`
+    // returns (include/rvio/vmpi.h). `VmpiGuest::start` gave it
+    // `q.device_ptr()`, valid until `Driver::stop` returns, and `stop` drops
+    // the `Transport`; so `dev` is a device whose driver has not stopped (see
+    // `# Safety`), and `rvio_virtio_schedule()` may be called from any context
+    // (rust/virtio_glue.h).
     unsafe { bindings::rvio_virtio_schedule(dev.cast()) };
 }
 
@@ -321,7 +328,7 @@ impl virtio::Driver for VmpiGuest {
         // the transport is dropped in `stop`, before the device goes.
         match unsafe {
             Transport::register(
-                Side::Guest,
+                Role::Guest,
                 q.name(),
                 &self.config,
                 &OPS,

@@ -27,8 +27,9 @@ pub mod vmpi_transport;
 #[path = "../proto/mod.rs"]
 pub mod proto;
 
+use proto::link::Role;
 use proto::wire::{self, Config, DropReason, HDR_LEN};
-use vmpi_transport::{Side, Transport};
+use vmpi_transport::Transport;
 
 module! {
     type: VmpiHostModule,
@@ -50,7 +51,13 @@ const RX_BUDGET: usize = 64;
 ///
 /// `dev` is a device that is not yet released.
 unsafe extern "C" fn kick(dev: *mut c_void) {
-    // SAFETY: by the function's contract; any context.
+    // SAFETY: the core calls `kick` only with the `priv` given to
+    // `vmpi_transport_register()`, and not after `vmpi_transport_unregister()`
+    // returns (include/rvio/vmpi.h). `VmpiHost::new` gave it `dev.as_ptr()`,
+    // and the `Transport` is dropped in `remove` or with the state, which the
+    // C half frees before releasing the device; so `dev` is not yet released
+    // (see `# Safety`), and `rvio_vdpa_schedule()` may be called from any
+    // context until then (rust/vdpa_glue.h).
     unsafe { bindings::rvio_vdpa_schedule(dev.cast()) };
 }
 
@@ -142,7 +149,7 @@ impl vdpa::Device for VmpiHost {
         // device outlives this state, which owns the transport (dropped in
         // `remove`, or with the state before the device is released).
         let t = unsafe {
-            Transport::register(Side::Host, name, &cfg.to_bytes(), &OPS, dev.as_ptr().cast())
+            Transport::register(Role::Host, name, &cfg.to_bytes(), &OPS, dev.as_ptr().cast())
         }?;
         pr_info!("{}: VMPI device, {} channels\n", name, cfg.num_channels);
         Ok(Self {

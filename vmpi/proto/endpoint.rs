@@ -430,8 +430,8 @@ mod tests {
 
     #[test]
     fn hello_brings_both_sides_up_through_small_buffers() {
-        let mut dev = Side::new(Role::Device, 1);
-        let mut drv = Side::new(Role::Driver, 2);
+        let mut dev = Side::new(Role::Host, 1);
+        let mut drv = Side::new(Role::Guest, 2);
         // Buffers of 64 bytes: control messages still fit (fragments).
         assert_eq!(
             pump(&mut drv, &mut dev, 64)[0],
@@ -449,8 +449,8 @@ mod tests {
 
     #[test]
     fn whole_messages_and_data() {
-        let mut dev = Side::new(Role::Device, 1);
-        let mut drv = Side::new(Role::Driver, 2);
+        let mut dev = Side::new(Role::Host, 1);
+        let mut drv = Side::new(Role::Guest, 2);
         let mut whole = [0u8; HDR_LEN + MAX_CTRL_LEN];
         let n = drv.ep.outbox.pop_whole(&mut whole).unwrap();
         assert_eq!(dev.take(&whole[..n]), Received::Event(Event::LinkUp));
@@ -516,8 +516,8 @@ mod tests {
 
     #[test]
     fn hello_flood_fills_outbox_and_is_counted() {
-        let mut dev = Side::new(Role::Device, 1);
-        let mut drv = Side::new(Role::Driver, 2);
+        let mut dev = Side::new(Role::Host, 1);
+        let mut drv = Side::new(Role::Guest, 2);
         let mut whole = [0u8; HDR_LEN + MAX_CTRL_LEN];
         let n = drv.ep.outbox.pop_whole(&mut whole).unwrap();
         for _ in 0..100 {
@@ -541,7 +541,7 @@ mod tests {
         // SAFETY: `slot` is valid and aligned for an `Endpoint`; it is
         // initialized by `init_at` before `assume_init`.
         let mut ep = unsafe {
-            Endpoint::init_at(slot.as_mut_ptr(), Role::Device, cfg, 7);
+            Endpoint::init_at(slot.as_mut_ptr(), Role::Host, cfg, 7);
             slot.assume_init()
         };
         assert!(ep.outbox.is_empty());
@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn credit_that_finds_the_outbox_full_is_sent_later() {
         use super::super::link::Credit;
-        let mut dev = Side::new(Role::Device, 1);
+        let mut dev = Side::new(Role::Host, 1);
         let Side { ep, chans, .. } = &mut *dev;
         chans[5] = Chan::Open(Credit {
             window: 1000,
@@ -589,8 +589,8 @@ mod tests {
 
     #[test]
     fn restart_is_seen_by_the_peer() {
-        let mut dev = Side::new(Role::Device, 1);
-        let mut drv = Side::new(Role::Driver, 2);
+        let mut dev = Side::new(Role::Host, 1);
+        let mut drv = Side::new(Role::Guest, 2);
         pump(&mut drv, &mut dev, 4096);
         pump(&mut dev, &mut drv, 4096);
         let Side { ep, chans, .. } = &mut *drv;
@@ -603,7 +603,7 @@ mod tests {
 
     #[test]
     fn lost_fragment_drops_the_open_message() {
-        let mut dev = Side::new(Role::Device, 1);
+        let mut dev = Side::new(Role::Host, 1);
         dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
         let mut f = [0u8; 14];
         f[..4].copy_from_slice(
@@ -638,7 +638,7 @@ mod tests {
 
     #[test]
     fn small_message_buffer_is_refused() {
-        let mut dev = Side::new(Role::Device, 1);
+        let mut dev = Side::new(Role::Host, 1);
         dev.ep.link.bind_raw(&mut dev.chans, 5).unwrap();
         let mut f = [0u8; 104];
         f[..4].copy_from_slice(

@@ -22,13 +22,34 @@ pub fn cost(len: usize) -> u32 {
 /// The smallest window a side may grant: one SDU of any size fits.
 pub const MIN_WINDOW: u32 = MAX_SDU + 64;
 
-/// Which side of the device this is.
+/// Which side of a VMPI device this is: the one role type of rvio's Rust,
+/// with the values of the C-ABI's `enum vmpi_role` (include/rvio/vmpi.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
 pub enum Role {
-    /// The host (the vDPA device).
-    Device,
-    /// The guest (the virtio driver).
-    Driver,
+    /// The host: the vDPA device (`VMPI_ROLE_HOST`).
+    Host = 0,
+    /// The guest: the virtio driver (`VMPI_ROLE_GUEST`).
+    Guest = 1,
+}
+
+impl Role {
+    /// The role with C-ABI value `v`, if any.
+    pub const fn from_abi(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Role::Host),
+            1 => Some(Role::Guest),
+            _ => None,
+        }
+    }
+
+    /// Its name in sysfs (`role`) and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Guest => "guest",
+        }
+    }
 }
 
 /// Credit state of an open flow.
@@ -221,8 +242,8 @@ impl Link {
     /// The channels this side allocates from.
     pub fn own_half(&self) -> core::ops::Range<u16> {
         match self.role {
-            Role::Device => self.cfg.device_first()..self.cfg.half(),
-            Role::Driver => self.cfg.half()..self.cfg.num_channels,
+            Role::Host => self.cfg.device_first()..self.cfg.half(),
+            Role::Guest => self.cfg.half()..self.cfg.num_channels,
         }
     }
 
@@ -667,8 +688,8 @@ mod tests {
         fn new() -> Self {
             let cfg = Config::new(N).unwrap();
             let mut p = Pair {
-                dev: Link::new(Role::Device, cfg, 11),
-                drv: Link::new(Role::Driver, cfg, 22),
+                dev: Link::new(Role::Host, cfg, 11),
+                drv: Link::new(Role::Guest, cfg, 22),
                 dchans: [Chan::Free; N as usize],
                 gchans: [Chan::Free; N as usize],
             };
@@ -722,14 +743,14 @@ mod tests {
     #[test]
     fn no_allocation_before_hello() {
         let cfg = Config::new(N).unwrap();
-        let mut l = Link::new(Role::Driver, cfg, 1);
+        let mut l = Link::new(Role::Guest, cfg, 1);
         let mut chans = [Chan::Free; N as usize];
         assert_eq!(
             l.request(&mut chans, name("a"), None, 0, 0, 1),
             Err(AllocError::NotConnected)
         );
         // And a request from a peer we have not heard from is refused.
-        let mut dev = Link::new(Role::Device, cfg, 2);
+        let mut dev = Link::new(Role::Host, cfg, 2);
         let req = Ctrl::AllocReq {
             xid: 1,
             channel: 9,
@@ -942,7 +963,7 @@ mod tests {
         let h = p.drv.hello();
         assert_eq!(p.send_dev(h).1, Event::None);
         // The driver restarts with a new epoch.
-        p.drv = Link::new(Role::Driver, Config::new(N).unwrap(), 23);
+        p.drv = Link::new(Role::Guest, Config::new(N).unwrap(), 23);
         p.gchans = [Chan::Free; N as usize];
         let h = p.drv.hello();
         let (reply, ev) = p.send_dev(h);

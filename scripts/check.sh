@@ -39,7 +39,9 @@ fi
 # --- host: rustfmt and clippy, as upstream enforces them --------------------
 rvio_log "check: style (rustfmt, clippy)"
 scripts/style.sh | tee "$out/style.log"
+style_rc=${PIPESTATUS[0]}
 read -r p f < <(awk '/^ok / { p++ } /^not ok / { f++ } END { print p+0, f+0 }' "$out/style.log")
+[ "$style_rc" = 0 ] || [ "$f" != 0 ] || f=1
 pass=$((pass + p)) fail=$((fail + f))
 # A clippy failure leaves the modules unbuilt: build them for the VM.
 if grep -q '^not ok clippy' "$out/style.log"; then

@@ -14,7 +14,7 @@
 use crate::bindings;
 use core::marker::PhantomData;
 use kernel::alloc::KVVec;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, from_result};
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -67,7 +67,24 @@ pub fn read_append(input: &mut UserSliceReader, v: &mut KVVec<u8>, len: usize) -
     Ok(())
 }
 
-/// A registered misc device of `T`.
+/// The C half's callback table for `T`: one `const` per type, which the C
+/// half keeps a pointer to (it is static in the module that links the C
+/// half, and open files pin that module through `fops.owner`).
+struct VTable<T: FileOps>(PhantomData<T>);
+
+impl<T: FileOps> VTable<T> {
+    const OPS: bindings::rvio_misc_ops = bindings::rvio_misc_ops {
+        open: Some(Registration::<T>::open),
+        release: Some(Registration::<T>::release),
+        read: Some(Registration::<T>::read),
+        write: Some(Registration::<T>::write),
+        poll: Some(Registration::<T>::poll),
+        ioctl: Some(Registration::<T>::ioctl),
+        show: Some(Registration::<T>::show),
+    };
+}
+
+/// A registered misc device of `T`: `/dev/<name>` exists while this lives.
 ///
 /// # Invariants
 ///
@@ -76,7 +93,6 @@ pub fn read_append(input: &mut UserSliceReader, v: &mut KVVec<u8>, len: usize) -
 pub struct Registration<T: FileOps> {
     m: *mut bindings::rvio_misc,
     dev: *const T,
-    registered: bool,
     _attrs: KVec<*const kernel::ffi::c_char>,
     _t: PhantomData<T>,
 }
@@ -84,71 +100,58 @@ pub struct Registration<T: FileOps> {
 // SAFETY: the pointers are used from any thread under the C half's and
 // `T`'s own locking; `T: Send + Sync`.
 unsafe impl<T: FileOps> Send for Registration<T> {}
-// SAFETY: `wake` is callable from any thread.
+// SAFETY: no `&self` method reaches the pointers.
 unsafe impl<T: FileOps> Sync for Registration<T> {}
 
 impl<T: FileOps> Registration<T> {
     /// Registers `/dev/<name>` for `dev`.
     pub fn new(name: &CStr, dev: Arc<T>) -> Result<Self> {
-        let ops = bindings::rvio_misc_ops {
-            open: Some(Self::open),
-            release: Some(Self::release),
-            read: Some(Self::read),
-            write: Some(Self::write),
-            poll: Some(Self::poll),
-            ioctl: Some(Self::ioctl),
-            show: Some(Self::show),
-        };
         let mut attrs = KVec::with_capacity(T::ATTRS.len() + 1, GFP_KERNEL)?;
         for a in T::ATTRS {
             attrs.push(a.as_char_ptr(), GFP_KERNEL)?;
         }
         attrs.push(core::ptr::null(), GFP_KERNEL)?;
         let dev = Arc::into_raw(dev);
-        let mut err: c_int = 0;
-        // SAFETY: the C half copies `ops`; `attrs` (NULL-terminated, static
-        // names) and `dev` stay valid while registered (dropped after
-        // `rvio_misc_unregister`); `name` is NUL-terminated.
-        let m = unsafe {
+        // SAFETY: `VTable::<T>::OPS` is a static table (a promoted
+        // constant); `attrs` (NULL-terminated, static names) and `dev` stay
+        // valid while registered (dropped after `rvio_misc_unregister`);
+        // `name` is NUL-terminated. The C half returns an object or an
+        // `ERR_PTR()` (rust/miscdev_glue.h).
+        let m = from_err_ptr(unsafe {
             bindings::rvio_misc_register(
                 name.as_char_ptr(),
-                &ops,
+                &VTable::<T>::OPS,
                 dev as *mut c_void,
                 attrs.as_ptr(),
-                &mut err,
             )
+        });
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                // SAFETY: from `into_raw` above, not handed to anyone (the
+                // C half failed).
+                drop(unsafe { Arc::from_raw(dev) });
+                return Err(e);
+            }
         };
-        if m.is_null() {
-            // SAFETY: from `into_raw` above, not handed to anyone.
-            drop(unsafe { Arc::from_raw(dev) });
-            to_result(err)?;
-            return Err(ENOMEM);
-        }
         // INVARIANT: `m` is registered with one reference for us; we hold
         // `dev`'s count.
         Ok(Self {
             m,
             dev,
-            registered: true,
             _attrs: attrs,
             _t: PhantomData,
         })
     }
 
-    /// Removes the device node (no open runs after this returns); open
-    /// files stay usable until closed. Idempotent.
-    pub fn unregister(&mut self) {
-        if self.registered {
-            self.registered = false;
-            // SAFETY: by the type invariant `m` is registered.
-            unsafe { bindings::rvio_misc_unregister(self.m) };
-        }
-    }
-
-    /// Wakes blocked readers, writers and pollers to look again.
-    pub fn wake(&self) {
-        // SAFETY: by the type invariant we hold a reference to `m`.
-        unsafe { bindings::rvio_misc_wake(self.m) };
+    /// What wakes the device's blocked callers and pollers; it may outlive
+    /// the registration (waking then is harmless).
+    pub fn waker(&self) -> Waker {
+        // SAFETY: by the type invariant we hold a reference to `m`, so it
+        // is alive for `rvio_misc_get()` to take another.
+        unsafe { bindings::rvio_misc_get(self.m) };
+        // INVARIANT: the reference taken just now.
+        Waker { m: self.m }
     }
 
     /// # Safety
@@ -158,14 +161,13 @@ impl<T: FileOps> Registration<T> {
         // SAFETY: while registered we hold a count of the `Arc<T>` whose
         // pointer `dev` is, so it is alive for the call.
         let dev = unsafe { ArcBorrow::from_raw(dev as *const T) };
-        match T::open(dev).and_then(|f| Ok(KBox::new(f, GFP_KERNEL)?)) {
-            Ok(b) => {
-                // SAFETY: `fpriv` is valid for a write.
-                unsafe { *fpriv = KBox::into_raw(b).cast() };
-                0
-            }
-            Err(e) => e.to_errno(),
-        }
+        from_result(|| {
+            let file = KBox::new(T::open(dev)?, GFP_KERNEL)?;
+            // SAFETY: `rvio_misc_open()` in rust/miscdev_glue.c passes
+            // `&f->fpriv` of the file it allocated, valid for a write.
+            unsafe { *fpriv = KBox::into_raw(file).cast() };
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -202,10 +204,8 @@ impl<T: FileOps> Registration<T> {
         // file's `f->fpriv` (set from `open`), and the VFS does not call
         // `->release` while a `read` on the file runs (it holds a reference
         // to the file), which is what `file` needs.
-        match T::read(unsafe { Self::file(fpriv) }, &mut out) {
-            Ok(n) => n as isize,
-            Err(e) => e.to_errno() as isize,
-        }
+        let file = unsafe { Self::file(fpriv) };
+        from_result(|| Ok(T::read(file, &mut out)? as isize))
     }
 
     /// # Safety
@@ -217,10 +217,8 @@ impl<T: FileOps> Registration<T> {
         // file's `f->fpriv` (set from `open`), and the VFS does not call
         // `->release` while a `write` on the file runs (it holds a reference
         // to the file), which is what `file` needs.
-        match T::write(unsafe { Self::file(fpriv) }, &mut input, len) {
-            Ok(n) => n as isize,
-            Err(e) => e.to_errno() as isize,
-        }
+        let file = unsafe { Self::file(fpriv) };
+        from_result(|| Ok(T::write(file, &mut input, len)? as isize))
     }
 
     /// # Safety
@@ -243,10 +241,8 @@ impl<T: FileOps> Registration<T> {
         // (set from `open`), and the VFS does not call `->release` while an
         // ioctl on the file runs (it holds a reference to the file), which
         // is what `file` needs.
-        match T::ioctl(unsafe { Self::file(fpriv) }, cmd, arg) {
-            Ok(n) => n as c_long,
-            Err(e) => e.to_errno() as c_long,
-        }
+        let file = unsafe { Self::file(fpriv) };
+        from_result(|| T::ioctl(file, cmd, arg))
     }
 }
 
@@ -273,12 +269,48 @@ impl<T: FileOps> Registration<T> {
 
 impl<T: FileOps> Drop for Registration<T> {
     fn drop(&mut self) {
-        self.unregister();
+        // SAFETY: by the type invariant `m` is registered; this is the one
+        // unregistration. `rvio_misc_unregister()` removes the node and its
+        // attributes (misc_deregister(): no `open` or `show` runs after it
+        // returns) and wakes blocked callers.
+        unsafe { bindings::rvio_misc_unregister(self.m) };
         // SAFETY: by the type invariant we hold a reference to `m` and a
-        // count of `dev`; no open can run any more (unregistered).
+        // count of `dev`, given back once here; nothing in the C half uses
+        // `dev` any more (only `open` and `show` did).
         unsafe {
             bindings::rvio_misc_put(self.m);
             drop(Arc::from_raw(self.dev));
         }
+    }
+}
+
+/// Wakes a misc device's blocked readers, writers and pollers to look
+/// again ([`Registration::waker`]).
+///
+/// # Invariants
+///
+/// `m` is an object of the C half this value holds a reference to.
+pub struct Waker {
+    m: *mut bindings::rvio_misc,
+}
+
+// SAFETY: `rvio_misc_wake()` and `rvio_misc_put()` may be called from any
+// thread (an atomic, a wait queue wake-up, a kref).
+unsafe impl Send for Waker {}
+// SAFETY: `&Waker` only allows `wake`, which may run concurrently (as above).
+unsafe impl Sync for Waker {}
+
+impl Waker {
+    /// Blocked callers and pollers look again.
+    pub fn wake(&self) {
+        // SAFETY: by the type invariant we hold a reference to `m`.
+        unsafe { bindings::rvio_misc_wake(self.m) };
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold a reference, given back once.
+        unsafe { bindings::rvio_misc_put(self.m) };
     }
 }

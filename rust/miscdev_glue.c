@@ -7,6 +7,7 @@
  * fops table, compat ioctl and sysfs attribute glue stay here until then.
  */
 #include <linux/compat.h>
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/miscdevice.h>
@@ -19,8 +20,7 @@
 
 struct rvio_misc {
 	struct miscdevice misc;
-	/* A copy: open files call it after the registrant is gone. */
-	struct rvio_misc_ops ops_copy;
+	/* Static in the registering module, which open files pin (fops.owner). */
 	const struct rvio_misc_ops *ops;
 	void *dev;
 	struct kref ref;		/* the registrant's, and one per open file */
@@ -41,6 +41,11 @@ struct rvio_misc_file {
 static void rvio_misc_free(struct kref *ref)
 {
 	kfree(container_of(ref, struct rvio_misc, ref));
+}
+
+void rvio_misc_get(struct rvio_misc *m)
+{
+	kref_get(&m->ref);
 }
 
 void rvio_misc_put(struct rvio_misc *m)
@@ -159,20 +164,17 @@ static const struct file_operations rvio_misc_fops = {
 };
 
 struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_ops *ops,
-				     void *dev, const char *const *attrs, int *err)
+				     void *dev, const char *const *attrs)
 {
 	struct rvio_misc *m;
 	unsigned int i;
 	int ret;
 
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
-	if (!m) {
-		*err = -ENOMEM;
-		return NULL;
-	}
+	if (!m)
+		return ERR_PTR(-ENOMEM);
 	strscpy(m->name, name, sizeof(m->name));
-	m->ops_copy = *ops;
-	m->ops = &m->ops_copy;
+	m->ops = ops;
 	m->dev = dev;
 	kref_init(&m->ref);
 	init_waitqueue_head(&m->wq);
@@ -183,8 +185,7 @@ struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_op
 	for (i = 0; attrs && attrs[i]; i++) {
 		if (i == RVIO_MISC_MAX_ATTRS) {
 			kfree(m);
-			*err = -EINVAL;
-			return NULL;
+			return ERR_PTR(-EINVAL);
 		}
 		sysfs_attr_init(&m->attrs[i].attr);
 		m->attrs[i].attr.name = attrs[i];
@@ -200,8 +201,7 @@ struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_op
 	ret = misc_register(&m->misc);
 	if (ret) {
 		kfree(m);
-		*err = ret;
-		return NULL;
+		return ERR_PTR(ret);
 	}
 	return m;
 }

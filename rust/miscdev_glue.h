@@ -33,15 +33,19 @@ struct rvio_misc_ops {
 
 #define RVIO_MISC_MAX_ATTRS 32
 
-/* Registers /dev/@name (dynamic minor) for @dev (@ops is copied), with read-only sysfs
+/* Registers /dev/@name (dynamic minor) for @dev, with read-only sysfs
  * attributes @attrs (NULL-terminated names, at most RVIO_MISC_MAX_ATTRS;
- * in /sys/class/misc/@name/). The returned object holds one reference
- * for the caller (rvio_misc_put). */
+ * in /sys/class/misc/@name/). @ops is kept, not copied: it must be static
+ * in the module that links this file (open files pin that module through
+ * the fops' owner). The returned object holds one reference for the
+ * caller (rvio_misc_put); ERR_PTR(-errno) on failure. */
 struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_ops *ops,
-				     void *dev, const char *const *attrs, int *err);
+				     void *dev, const char *const *attrs);
 /* Removes /dev/@name: no open() runs after this returns. Open files stay
  * usable until they are closed. */
 void rvio_misc_unregister(struct rvio_misc *m);
+/* Another reference (for rvio_misc_wake()), dropped by rvio_misc_put(). */
+void rvio_misc_get(struct rvio_misc *m);
 void rvio_misc_put(struct rvio_misc *m);
 /* Something changed: blocked readers/writers and pollers look again. */
 void rvio_misc_wake(struct rvio_misc *m);

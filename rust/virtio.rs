@@ -283,6 +283,33 @@ pub struct Queues<'a, B: Buffer> {
     _p: PhantomData<(&'a mut (), B)>,
 }
 
+/// A device, for scheduling its work passes from outside a callback (a
+/// kick from another module).
+///
+/// # Invariants
+///
+/// `v` is a device whose driver has not returned from [`Driver::stop`]:
+/// the driver's state holds the handle and drops it in `stop`, after which
+/// the C half cancels the work and frees the device.
+pub struct Handle {
+    v: *mut bindings::rvio_virtio,
+}
+
+// SAFETY: `rvio_virtio_schedule()` may be called from any context
+// (rust/virtio_glue.h), so from any thread.
+unsafe impl Send for Handle {}
+// SAFETY: `&Handle` only allows `schedule`, which may run concurrently
+// (`queue_work()`).
+unsafe impl Sync for Handle {}
+
+impl Handle {
+    /// Asks for a work pass.
+    pub fn schedule(&self) {
+        // SAFETY: by the type invariant the device is live.
+        unsafe { bindings::rvio_virtio_schedule(self.v) };
+    }
+}
+
 impl<B: Buffer> Queues<'_, B> {
     /// Asks for another work pass.
     pub fn schedule(&self) {
@@ -297,10 +324,12 @@ impl<B: Buffer> Queues<'_, B> {
         unsafe { bindings::rvio_virtio_retry_later(self.v) };
     }
 
-    /// The device pointer, for a C callback that calls
-    /// `rvio_virtio_schedule`: valid until [`Driver::stop`] returns.
-    pub fn device_ptr(&self) -> *mut bindings::rvio_virtio {
-        self.v
+    /// A handle that schedules the device's work passes, for the driver's
+    /// state to keep until [`Driver::stop`] returns.
+    pub fn handle(&self) -> Handle {
+        // INVARIANT: `v` is live now; the driver drops the handle by the
+        // end of `stop` (the `Handle` contract).
+        Handle { v: self.v }
     }
 
     /// The device's name.

@@ -6,59 +6,87 @@
 
 use crate::bindings;
 use crate::proto::link::Role;
+use core::marker::PhantomData;
 use kernel::alloc::KVVec;
 use kernel::error::from_err_ptr;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
+/// How a transport's device starts a pass when the core asks
+/// (`ops->kick`): schedule its work. Called from any context, with the
+/// core's locks held, so it must not block.
+pub trait Kick: Send + Sync {
+    /// Schedules a pass of the device's work.
+    fn kick(&self);
+}
+
+/// The core's table for a transport whose kick is `K` (one per type).
+struct KickVTable<K: Kick>(PhantomData<K>);
+
+impl<K: Kick> KickVTable<K> {
+    const OPS: bindings::vmpi_transport_ops = bindings::vmpi_transport_ops {
+        kick: Some(Self::kick),
+    };
+
+    /// # Safety
+    ///
+    /// `k` is the `priv` a [`Transport<K>`] registered: a live `K`.
+    unsafe extern "C" fn kick(k: *mut c_void) {
+        // SAFETY: the core calls `kick` only with the `priv` given to
+        // `vmpi_transport_register()` and not after
+        // `vmpi_transport_unregister()` returns (include/rvio/vmpi.h).
+        // `Transport::register` gave it the address of the boxed `K` that
+        // the `Transport` owns and drops only after unregistering.
+        let k = unsafe { &*k.cast::<K>() };
+        k.kick();
+    }
+}
+
 /// One device registered with the VMPI core.
 ///
 /// # Invariants
 ///
-/// `t` is a registered handle, unregistered only by `drop`.
-pub struct Transport {
+/// `t` is a registered handle, unregistered only by `drop`, whose `priv`
+/// is the address of `_kick`'s `K`.
+pub struct Transport<K: Kick> {
     t: *mut bindings::vmpi_transport,
+    _kick: KBox<K>,
 }
 
-// SAFETY: the core's functions may be called from any thread (it locks).
-unsafe impl Send for Transport {}
+// SAFETY: the core's functions may be called from any thread (it locks);
+// `K: Send`.
+unsafe impl<K: Kick> Send for Transport<K> {}
 // SAFETY: `&Transport` only passes `t` to the core's `vmpi_transport_*()`
 // (include/rvio/vmpi.h). The header does not say that they may run
 // concurrently; this relies on their implementation in vmpi/core/ffi.rs,
 // which works on the `Dev` behind `t` (an `Arc<Dev>`, `Dev: Sync`) under its
 // `inner` mutex or `cache` spinlock, so concurrent calls are serialized.
-unsafe impl Sync for Transport {}
+unsafe impl<K: Kick> Sync for Transport<K> {}
 
-impl Transport {
-    /// Registers a device with configuration space `cfg`.
-    ///
-    /// # Safety
-    ///
-    /// `ops.kick(priv_)` must be callable from any context, without
-    /// blocking, until this `Transport` is dropped.
-    pub unsafe fn register(
-        role: Role,
-        name: &kernel::str::CStr,
-        cfg: &[u8],
-        ops: &'static bindings::vmpi_transport_ops,
-        priv_: *mut c_void,
-    ) -> Result<Self> {
+impl<K: Kick> Transport<K> {
+    /// Registers a device with configuration space `cfg`; the core asks
+    /// for passes through `kick` until this `Transport` is dropped.
+    pub fn register(role: Role, name: &kernel::str::CStr, cfg: &[u8], kick: K) -> Result<Self> {
+        let kick = KBox::new(kick, GFP_KERNEL)?;
+        let priv_: *const K = &*kick;
         // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length;
-        // `ops` is static and `priv_` valid as this function's contract
-        // says. The core returns a handle or an `ERR_PTR()`
-        // (include/rvio/vmpi.h).
+        // `KickVTable::<K>::OPS` is static, and its `kick` may be called
+        // with `priv_` from any context until the `Transport` drops `kick`,
+        // which `drop` does after `vmpi_transport_unregister()` (`K::kick`
+        // does not block: the `Kick` contract). The core returns a handle
+        // or an `ERR_PTR()` (include/rvio/vmpi.h).
         let t = from_err_ptr(unsafe {
             bindings::vmpi_transport_register(
                 role as u32,
                 name.as_char_ptr(),
                 cfg.as_ptr().cast(),
                 cfg.len(),
-                ops,
-                priv_,
+                &KickVTable::<K>::OPS,
+                priv_ as *mut c_void,
             )
         })?;
-        // INVARIANT: registered just now.
-        Ok(Self { t })
+        // INVARIANT: registered just now, with `kick`'s address as `priv`.
+        Ok(Self { t, _kick: kick })
     }
 
     /// One received fragment.
@@ -129,9 +157,11 @@ impl Transport {
     }
 }
 
-impl Drop for Transport {
+impl<K: Kick> Drop for Transport<K> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `t` is registered; not used again.
+        // The core calls no `kick` after this returns, so `self.kick` may
+        // go (dropped after this, with the other fields).
         unsafe { bindings::vmpi_transport_unregister(self.t) };
     }
 }

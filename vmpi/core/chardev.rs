@@ -135,7 +135,7 @@ impl File {
             if let Ok(m) = inner.ep.link.accept(&mut inner.chans, ch, FLOW_WINDOW) {
                 inner.ep.send_ctrl(&m);
                 inner.bind(self.port, PortState::Open(ch), ch)?;
-                self.dev.kick(inner);
+                inner.kick();
                 return Ok(ch as isize);
             }
         }
@@ -185,7 +185,7 @@ impl File {
         inner.ep.send_ctrl(&m);
         inner.bind(self.port, PortState::Allocating(ch), ch)?;
         inner.port(self.port)?.connecting = true;
-        self.dev.kick(inner);
+        inner.kick();
         Dev::schedule_expiry(self.dev.as_arc_borrow(), inner);
         // The answer comes later: a blocking caller waits for it.
         Err(EAGAIN)
@@ -211,7 +211,7 @@ impl miscdev::FileOps for Dev {
             5 => writeln!(
                 out,
                 "{}",
-                if g.alive && g.ep.link.is_up() {
+                if g.is_live() && g.ep.link.is_up() {
                     "up"
                 } else {
                     "down"
@@ -247,7 +247,7 @@ impl miscdev::FileOps for Dev {
         let mut g = file.dev.inner.lock();
         // Copy out while the SDU is still queued, so that a fault (EFAULT)
         // loses nothing; `recv` then takes it (and gives credit back).
-        let alive = g.alive;
+        let alive = g.is_live();
         if let Some(s) = g.port(file.port)?.q.front() {
             if s.len() <= room && alive {
                 out.write_slice(s)?;
@@ -267,7 +267,7 @@ impl miscdev::FileOps for Dev {
         let mut data = file.dev.new_bytes(len)?;
         miscdev::read_append(input, &mut data, len)?;
         let mut g = file.dev.inner.lock();
-        match Dev::send(file.dev.as_arc_borrow(), &mut g, file.port, data) {
+        match Dev::send(&mut g, file.port, data) {
             Ok(n) => Ok(n),
             Err((e, data)) => {
                 if e == EAGAIN {
@@ -286,7 +286,7 @@ impl miscdev::FileOps for Dev {
     fn poll(file: &File) -> u32 {
         let mut g = file.dev.inner.lock();
         let inner = &mut *g;
-        if !inner.alive {
+        if !inner.is_live() {
             return POLLERR;
         }
         let room = inner.tx.len() < TXQ_LEN;
@@ -328,9 +328,7 @@ impl miscdev::FileOps for Dev {
         let name = || parse_name(&name_arg)?.ok_or(EINVAL);
         let mut g = file.dev.inner.lock();
         let inner = &mut *g;
-        if !inner.alive {
-            return Err(ENODEV);
-        }
+        inner.live()?;
         match cmd {
             IOC_BIND_RAW => file.bind_raw(inner, raw_arg),
             IOC_REGISTER => file.register(inner, name()?),
@@ -352,9 +350,9 @@ impl Drop for File {
             *slot = None;
         }
         // A blocked VMPI_IOC_ACCEPT on the name gets ENOENT now.
-        if let (true, Some(m)) = (registered, &g.misc) {
-            m.wake();
+        if registered {
+            g.wake_files();
         }
-        self.dev.kick(&g);
+        g.kick();
     }
 }

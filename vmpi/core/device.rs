@@ -23,13 +23,17 @@ use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
 use crate::proto::endpoint::{Endpoint, Received};
 use crate::proto::link::{AllocError, Chan, Event, Role};
 use crate::proto::wire::{next_fragment, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN};
+use crate::registry;
 use crate::ring::Ring;
 use crate::{ALLOC_TIMEOUT_MAX_MS, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS, RAW_RXQ_LEN, TXQ_LEN};
 
 /// Everything of a device that its mutex covers.
 pub(crate) struct Inner {
-    /// The transport is registered (`false` once it went away).
-    pub(crate) alive: bool,
+    /// The transport's kick while it is registered: the device is live
+    /// while this is `Some` ([`Inner::live`]).
+    transport: Option<Kick>,
+    /// Wakes `/dev/vmpiN`'s blocked callers and pollers (once it exists).
+    files: Option<miscdev::Waker>,
     /// Boxed, and made in place: it is kilobytes (see `new_endpoint`).
     pub(crate) ep: KBox<Endpoint>,
     pub(crate) chans: KVec<Chan>,
@@ -43,13 +47,46 @@ pub(crate) struct Inner {
     /// Whether a control message from the outbox is being fragmented (it
     /// goes before data).
     ctrl_partial: bool,
-    pub(crate) misc: Option<miscdev::Registration<Dev>>,
 }
 
-/// The transport's ops and private pointer, used only while alive.
-pub(crate) struct Ops {
-    pub(crate) ops: *const bindings::vmpi_transport_ops,
-    pub(crate) priv_: *mut c_void,
+/// How the core asks a registered transport for a pass: its `ops->kick`
+/// and private pointer (include/rvio/vmpi.h).
+///
+/// # Invariants
+///
+/// `ops` and `priv_` are valid, and `ops->kick(priv_)` may be called from
+/// any context, until `vmpi_transport_unregister()` (which drops this value
+/// first: [`Inner::shut_down`]).
+pub(crate) struct Kick {
+    ops: *const bindings::vmpi_transport_ops,
+    priv_: *mut c_void,
+}
+
+// SAFETY: by the type invariant `ops->kick(priv_)` may be called from any
+// context, so from any thread, and the pointers are only read.
+unsafe impl Send for Kick {}
+
+impl Kick {
+    /// # Safety
+    ///
+    /// `ops` and `priv_` stay valid, and `ops->kick(priv_)` callable from
+    /// any context, until the value is dropped (the contract of
+    /// `vmpi_transport_register()`'s caller, include/rvio/vmpi.h).
+    pub(crate) unsafe fn new(ops: *const bindings::vmpi_transport_ops, priv_: *mut c_void) -> Self {
+        // INVARIANT: as the caller guarantees.
+        Self { ops, priv_ }
+    }
+
+    fn kick(&self) {
+        // SAFETY: by the type invariant `ops` is readable and its `kick`
+        // may be called with `priv_` from any context (we may hold locks:
+        // a transport's kick only schedules its work).
+        unsafe {
+            if let Some(k) = (*self.ops).kick {
+                k(self.priv_);
+            }
+        }
+    }
 }
 
 /// One VMPI device (one side of it).
@@ -60,7 +97,6 @@ pub(crate) struct Dev {
     /// The transport's name of the device (vDPA or virtio device).
     pub(crate) transport: CString,
     pub(crate) cfg: Config,
-    ops: Ops,
     /// Allocation timeouts and in-kernel users' callbacks.
     pub(crate) work: DelayedWork<Dev>,
     #[pin]
@@ -72,20 +108,6 @@ pub(crate) struct Dev {
     #[pin]
     cache: SpinLock<BufCache>,
 }
-
-// SAFETY: `ops` is used only under `inner`'s lock while the transport is
-// registered, which the transport guarantees to be any-context safe
-// (`include/rvio/vmpi.h`); everything else is `Send`.
-unsafe impl Send for Dev {}
-// SAFETY: `ops` is the only field that is not `Sync` (raw pointers). It is
-// never written after `register` and is read only by `Dev::kick`, whose
-// callers pass the `&Inner` of the `inner` mutex's guard (so calls are
-// serialized), and which calls `ops->kick` only while `alive`, as
-// include/rvio/vmpi.h allows (any context, until
-// `vmpi_transport_unregister()`). The other fields are `Sync`: plain data,
-// `work`, and the `inner`, `callbacks` and `cache` locks, whose contents
-// are `Send`.
-unsafe impl Sync for Dev {}
 
 fn random_epoch() -> u32 {
     // SAFETY: no preconditions.
@@ -105,6 +127,48 @@ pub(crate) fn alloc_errno(e: AllocError) -> Error {
 }
 
 impl Inner {
+    /// `Ok` while the transport is registered, `ENODEV` once it went away.
+    pub(crate) fn live(&self) -> Result {
+        match self.transport {
+            Some(_) => Ok(()),
+            None => Err(ENODEV),
+        }
+    }
+
+    /// Whether the transport is registered.
+    pub(crate) fn is_live(&self) -> bool {
+        self.transport.is_some()
+    }
+
+    /// Asks the transport for a pass (it calls `vmpi_transport_tx`), if it
+    /// is still registered.
+    pub(crate) fn kick(&self) {
+        if let Some(k) = &self.transport {
+            k.kick();
+        }
+    }
+
+    /// Blocked and polling files look again.
+    pub(crate) fn wake_files(&self) {
+        if let Some(w) = &self.files {
+            w.wake();
+        }
+    }
+
+    /// The transport is going away: no more kicks, files see `ENODEV`,
+    /// in-kernel users' ports go down (their callbacks run from
+    /// `vmpi_transport_unregister`).
+    pub(crate) fn shut_down(&mut self) {
+        self.transport = None;
+        self.wake_files();
+        for p in self.ports.iter_mut().flatten() {
+            if p.user.is_some() {
+                p.down = Some(ENODEV);
+                p.q.clear();
+            }
+        }
+    }
+
     pub(crate) fn port(&mut self, i: usize) -> Result<&mut Port> {
         self.ports.get_mut(i).and_then(Option::as_mut).ok_or(EINVAL)
     }
@@ -281,27 +345,11 @@ impl Dev {
         drop(rejected);
     }
 
-    /// Asks the transport for a pass (it calls `vmpi_transport_tx`).
-    pub(crate) fn kick(&self, inner: &Inner) {
-        if inner.alive {
-            // SAFETY: while alive the transport's ops and priv are valid
-            // and `kick` may be called with our lock held (it only
-            // schedules work).
-            unsafe {
-                if let Some(k) = (*self.ops.ops).kick {
-                    k(self.ops.priv_);
-                }
-            }
-        }
-    }
-
     /// Blocked and polling files look again; in-kernel users get their
     /// callbacks.
     pub(crate) fn wake(this: ArcBorrow<'_, Self>, inner: &Inner) {
-        if let Some(m) = &inner.misc {
-            m.wake();
-        }
-        if inner.alive && inner.users_pending() {
+        inner.wake_files();
+        if inner.is_live() && inner.users_pending() {
             DelayedWork::schedule(&this.into(), 0);
         }
     }
@@ -319,7 +367,7 @@ impl Dev {
     pub(crate) fn rx(this: ArcBorrow<'_, Self>, frag: &[u8]) {
         let mut g = this.inner.lock();
         let inner = &mut *g;
-        if !inner.alive {
+        if !inner.is_live() {
             return;
         }
         let got = {
@@ -438,14 +486,14 @@ impl Dev {
         }
         Self::wake(this, inner);
         if !inner.ep.outbox.is_empty() {
-            this.kick(inner);
+            inner.kick();
         }
     }
 
     pub(crate) fn tx(this: ArcBorrow<'_, Self>, buf: &mut [u8]) -> Result<usize> {
         let mut g = this.inner.lock();
         let inner = &mut *g;
-        if !inner.alive {
+        if !inner.is_live() {
             return Ok(0);
         }
         // rxq buffers (written by the host) have a minimum; the guest
@@ -500,7 +548,7 @@ impl Dev {
     ) -> Option<([u8; HDR_LEN], Bytes)> {
         let mut g = this.inner.lock();
         let inner = &mut *g;
-        if !inner.alive {
+        if !inner.is_live() {
             return None;
         }
         inner.ep.retry_credits(&mut inner.chans);
@@ -540,7 +588,7 @@ impl Dev {
     pub(crate) fn tx_len(&self) -> usize {
         let mut g = self.inner.lock();
         let inner = &mut *g;
-        if !inner.alive {
+        if !inner.is_live() {
             return 0;
         }
         inner.ep.retry_credits(&mut inner.chans);
@@ -557,7 +605,6 @@ impl Dev {
     /// Queues one SDU of port `i` (taken by the caller before the lock).
     /// On error the SDU comes back (for the buffer cache).
     pub(crate) fn send(
-        this: ArcBorrow<'_, Self>,
         inner: &mut Inner,
         i: usize,
         data: Bytes,
@@ -576,15 +623,13 @@ impl Dev {
             return Err((ENOMEM, s.data));
         }
         inner.ep.link.sent(&mut inner.chans, ch, len);
-        this.kick(inner);
+        inner.kick();
         Ok(len)
     }
 
     /// The channel on which port `i` can send an SDU of `len` bytes now.
     fn send_channel(inner: &mut Inner, i: usize, len: usize) -> Result<u16> {
-        if !inner.alive {
-            return Err(ENODEV);
-        }
+        inner.live()?;
         let ch = match inner.port(i)?.state {
             PortState::Raw(c) | PortState::Open(c) => c,
             PortState::Dead(_) => return Err(EPIPE),
@@ -605,9 +650,7 @@ impl Dev {
     /// Takes the next SDU of port `i` if it fits in `room` bytes, and
     /// gives the flow's credit back.
     pub(crate) fn recv(&self, inner: &mut Inner, i: usize, room: usize) -> Result<Bytes> {
-        if !inner.alive {
-            return Err(ENODEV);
-        }
+        inner.live()?;
         let p = inner.port(i)?;
         let ch = match p.state {
             PortState::Raw(c) | PortState::Open(c) => Some(c),
@@ -624,7 +667,7 @@ impl Dev {
         if let Some(ch) = ch {
             inner.ep.consumed(&mut inner.chans, ch, sdu.len());
             if !inner.ep.outbox.is_empty() {
-                self.kick(inner);
+                inner.kick();
             }
         }
         Ok(sdu)
@@ -637,7 +680,7 @@ impl Dev {
         {
             let mut g = this.inner.lock();
             let inner = &mut *g;
-            if !inner.alive {
+            if !inner.is_live() {
                 // `vmpi_transport_unregister` tells the users itself.
                 return;
             }
@@ -657,10 +700,8 @@ impl Dev {
                 }
             }
             if expired {
-                if let Some(m) = &inner.misc {
-                    m.wake();
-                }
-                this.kick(inner);
+                inner.wake_files();
+                inner.kick();
             }
             Self::schedule_expiry(this.as_arc_borrow(), inner);
             Self::take_calls(inner, &mut calls);
@@ -681,10 +722,26 @@ impl Dev {
         }
         // Credit to give back, more to deliver.
         let g = this.inner.lock();
-        if g.alive && g.users_pending() {
+        if g.is_live() && g.users_pending() {
             DelayedWork::schedule(&this, 0);
         }
-        this.kick(&g);
+        g.kick();
+    }
+
+    /// The transport is going away: files and in-kernel users see
+    /// `ENODEV`, no work runs after this, and in-kernel users' `down`
+    /// callbacks have run when it returns.
+    fn shut_down(this: &Arc<Self>) {
+        this.inner.lock().shut_down();
+        // No run is queued after this (nothing schedules once not live),
+        // and a running one finished its callbacks.
+        this.work.cancel();
+        let mut calls = KVec::new();
+        Self::take_calls(&mut this.inner.lock(), &mut calls);
+        let _cb = this.callbacks.lock();
+        for c in calls.iter() {
+            c.run();
+        }
     }
 
     /// Collects the in-kernel users' callbacks due (under `inner`).
@@ -705,7 +762,7 @@ impl Dev {
                     p.want_space = true;
                 }
             }
-            while budget > 0 && inner.alive {
+            while budget > 0 && inner.is_live() {
                 let Ok(sdu) = Self::recv_any(inner, i) else {
                     break;
                 };
@@ -764,107 +821,83 @@ fn new_endpoint(role: Role, cfg: Config) -> Result<KBox<Endpoint>> {
     KBox::init(init, GFP_KERNEL)
 }
 
-pub(crate) fn register(role: Role, transport: CString, cfg: Config, ops: Ops) -> Result<Arc<Dev>> {
-    // SAFETY: no preconditions.
-    let id = unsafe { bindings::vmpi_core_id_alloc() };
-    if id < 0 {
-        return Err(Error::from_errno(id));
-    }
-    let r = (|| {
-        let n = usize::from(cfg.num_channels);
-        let mut chans = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut by_chan = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            chans.push(Chan::Free, GFP_KERNEL)?;
-            by_chan.push(None, GFP_KERNEL)?;
-        }
-        let mut tx = Ring::new(TXQ_LEN + n);
-        // Room for the first message, not allocated on the data path.
-        tx.grow()?;
-        let mut inner = Inner {
-            alive: true,
-            ep: new_endpoint(role, cfg)?,
-            chans,
-            msg: Bytes::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?,
-            ports: KVec::new(),
-            by_chan,
-            tx,
-            ctrl_partial: false,
-            misc: None,
-        };
-        inner.restart();
-        let work = DelayedWork::new()?;
-        let cache = BufCache::new()?;
-        let dev = Arc::pin_init(
-            pin_init!(Dev {
-                id,
-                role,
-                transport,
-                cfg,
-                ops,
-                work,
-                inner <- new_mutex!(inner, "vmpi::Dev::inner"),
-                callbacks <- new_mutex!((), "vmpi::Dev::callbacks"),
-                cache <- new_spinlock!(cache, "vmpi::Dev::cache"),
-            }),
-            GFP_KERNEL,
-        )?;
-        let name = CString::try_from_fmt(fmt!("vmpi{}", id))?;
-        let misc = miscdev::Registration::new(&name, dev.clone())?;
-        dev.inner.lock().misc = Some(misc);
-        // SAFETY: the pointer stays valid while listed: the transport's
-        // handle holds a count until `vmpi_transport_unregister` unlists it.
-        let r = unsafe { bindings::vmpi_core_dev_add(id, &*dev as *const Dev as *mut c_void) };
-        if r < 0 {
-            // A file opened meanwhile gets ENODEV; dropping the
-            // registration (not under `inner`: removing the node waits for
-            // sysfs readers, which take it) breaks the device <->
-            // registration cycle.
-            let misc = {
-                let mut g = dev.inner.lock();
-                g.alive = false;
-                g.misc.take()
-            };
-            drop(misc);
-            return Err(Error::from_errno(r));
-        }
-        pr_info!(
-            "vmpi{}: {} side of {}, {} channels\n",
-            id,
-            role.name(),
-            &*dev.transport,
-            cfg.num_channels
-        );
-        Ok(dev)
-    })();
-    if r.is_err() {
-        // SAFETY: `id` came from `vmpi_core_id_alloc` and is unused.
-        unsafe { bindings::vmpi_core_id_free(id) };
-    }
-    r
+/// A transport's handle of its device (the C-ABI's `struct
+/// vmpi_transport *`): the transport unregisters by dropping it. Dropping
+/// shuts the device down ([`Dev::shut_down`]), then the fields go in order:
+/// `/dev/vmpiN`, then the id (reused only once that node is gone), then the
+/// transport's count of the device.
+pub(crate) struct Registered {
+    files: miscdev::Registration<Dev>,
+    id: registry::Id,
+    pub(crate) dev: Arc<Dev>,
 }
 
-/// The device with id `id`, if registered.
-pub(crate) fn find(mut pred: impl FnMut(&Dev) -> bool) -> Option<Arc<Dev>> {
-    let mut idx: kernel::ffi::c_ulong = 0;
-    let mut found = None;
-    // SAFETY: no preconditions; paired with the unlock below.
-    unsafe { bindings::vmpi_core_devs_lock() };
-    loop {
-        // SAFETY: we hold the registry lock; `idx` is valid for writes.
-        let p = unsafe { bindings::vmpi_core_devs_next(&mut idx) };
-        if p.is_null() {
-            break;
-        }
-        // SAFETY: a listed device is alive under the registry lock (the
-        // transport's handle holds a count until it is unlisted).
-        let d = unsafe { ArcBorrow::from_raw(p as *const Dev) };
-        if pred(&d) {
-            found = Some(d.into());
-            break;
-        }
+impl Drop for Registered {
+    fn drop(&mut self) {
+        Dev::shut_down(&self.dev);
+        pr_info!("vmpi{}: removed\n", self.id.get());
     }
-    // SAFETY: we hold the lock.
-    unsafe { bindings::vmpi_core_devs_unlock() };
-    found
+}
+
+/// Registers a transport's device: its id, state and `/dev/vmpiN`.
+pub(crate) fn register(
+    role: Role,
+    transport: CString,
+    cfg: Config,
+    kick: Kick,
+) -> Result<KBox<Registered>> {
+    let id = registry::Id::new()?;
+    let id_num = id.get();
+    let n = usize::from(cfg.num_channels);
+    let mut chans = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut by_chan = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        chans.push(Chan::Free, GFP_KERNEL)?;
+        by_chan.push(None, GFP_KERNEL)?;
+    }
+    let mut tx = Ring::new(TXQ_LEN + n);
+    // Room for the first message, not allocated on the data path.
+    tx.grow()?;
+    let mut inner = Inner {
+        transport: Some(kick),
+        files: None,
+        ep: new_endpoint(role, cfg)?,
+        chans,
+        msg: Bytes::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?,
+        ports: KVec::new(),
+        by_chan,
+        tx,
+        ctrl_partial: false,
+    };
+    inner.restart();
+    let work = DelayedWork::new()?;
+    let cache = BufCache::new()?;
+    let dev = Arc::pin_init(
+        pin_init!(Dev {
+            id: id_num,
+            role,
+            transport,
+            cfg,
+            work,
+            inner <- new_mutex!(inner, "vmpi::Dev::inner"),
+            callbacks <- new_mutex!((), "vmpi::Dev::callbacks"),
+            cache <- new_spinlock!(cache, "vmpi::Dev::cache"),
+        }),
+        GFP_KERNEL,
+    )?;
+    let name = CString::try_from_fmt(fmt!("vmpi{}", id_num))?;
+    let files = miscdev::Registration::new(&name, dev.clone())?;
+    // From here on a file may be open: dropping `reg` shuts the device
+    // down before the transport's kick can go away.
+    let reg = Registered { files, id, dev };
+    reg.dev.inner.lock().files = Some(reg.files.waker());
+    reg.id.list(reg.dev.clone());
+    pr_info!(
+        "vmpi{}: {} side of {}, {} channels\n",
+        reg.id.get(),
+        role.name(),
+        &*reg.dev.transport,
+        cfg.num_channels
+    );
+    Ok(KBox::new(reg, GFP_KERNEL)?)
 }

@@ -13,20 +13,23 @@ use kernel::sync::{Arc, ArcBorrow};
 
 use crate::bindings;
 use crate::buf_cache::Bytes;
-use crate::device::{find, register, Dev, Ops};
+use crate::device::{register, Dev, Kick, Registered};
 use crate::errno;
 use crate::kernel_port::{port_open, KernelPort};
 use crate::proto::link::Role;
 use crate::proto::wire::{Config, DropReason, CONFIG_LEN};
+use crate::registry::find;
 
 /// # Safety
 ///
 /// `t` is a handle returned by `vmpi_transport_register` and not yet
 /// unregistered.
 unsafe fn dev<'a>(t: *mut bindings::vmpi_transport) -> ArcBorrow<'a, Dev> {
-    // SAFETY: the handle is `Arc::into_raw` of a `Dev` whose count it
-    // holds until `vmpi_transport_unregister`.
-    unsafe { ArcBorrow::from_raw(t as *const Dev) }
+    // SAFETY: a handle is `KBox::into_raw` of a `Registered`
+    // (`vmpi_transport_register` below), freed only by
+    // `vmpi_transport_unregister`, which the caller has not called yet.
+    let reg = unsafe { &*(t as *const Registered) };
+    reg.dev.as_arc_borrow()
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -57,10 +60,15 @@ pub unsafe extern "C" fn vmpi_transport_register(
         // SAFETY: `cfg` is valid for `cfg_len >= CONFIG_LEN` reads.
         raw.copy_from_slice(unsafe { core::slice::from_raw_parts(cfg.cast::<u8>(), CONFIG_LEN) });
         let cfg = Config::from_bytes(&raw).map_err(|_| EINVAL)?;
-        register(role, name, cfg, Ops { ops, priv_ })
+        // SAFETY: the caller keeps `ops` and `priv_` valid, and `ops->kick`
+        // callable from any context, until `vmpi_transport_unregister`
+        // (see `# Safety`), which drops the `Registered` that owns the
+        // device's `Kick`.
+        let kick = unsafe { Kick::new(ops, priv_) };
+        register(role, name, cfg, kick)
     })();
     match r {
-        Ok(dev) => Arc::into_raw(dev) as *mut bindings::vmpi_transport,
+        Ok(reg) => KBox::into_raw(reg).cast(),
         Err(e) => e.to_ptr(),
     }
 }
@@ -74,43 +82,10 @@ pub unsafe extern "C" fn vmpi_transport_register(
 pub unsafe extern "C" fn vmpi_transport_unregister(t: *mut bindings::vmpi_transport) {
     // SAFETY: the caller guarantees that `t` is a registered handle, not used
     // after this (see `# Safety`; include/rvio/vmpi.h). A handle is
-    // `Arc::into_raw` of a `Dev` (`vmpi_transport_register` above) holding
-    // one count, which this takes back, once.
-    let dev = unsafe { Arc::from_raw(t as *const Dev) };
-    // SAFETY: no preconditions; no new lookups find the device.
-    unsafe { bindings::vmpi_core_dev_del(dev.id) };
-    {
-        let mut g = dev.inner.lock();
-        g.alive = false;
-        if let Some(m) = &g.misc {
-            m.wake();
-        }
-        for p in g.ports.iter_mut().flatten() {
-            if p.user.is_some() {
-                p.down = Some(ENODEV);
-                p.q.clear();
-            }
-        }
-    }
-    // No run is queued after this (nothing schedules once not alive),
-    // and a running one finished its callbacks.
-    dev.work.cancel();
-    // In-kernel users learn that the device goes away.
-    let mut calls = KVec::new();
-    Dev::take_calls(&mut dev.inner.lock(), &mut calls);
-    {
-        let _cb = dev.callbacks.lock();
-        for c in calls.iter() {
-            c.run();
-        }
-    }
-    let misc = dev.inner.lock().misc.take();
-    // Removes /dev/vmpiN and wakes blocked callers (they see ENODEV);
-    // dropping it breaks the device <-> registration cycle.
-    drop(misc);
-    pr_info!("vmpi{}: removed\n", dev.id);
-    // SAFETY: the id came from `vmpi_core_id_alloc`; the node is gone.
-    unsafe { bindings::vmpi_core_id_free(dev.id) };
+    // `KBox::into_raw` of a `Registered` (`vmpi_transport_register` above);
+    // this takes the box back, once. Dropping it shuts the device down and
+    // removes `/dev/vmpiN` (`Registered`'s drop).
+    drop(unsafe { KBox::from_raw(t.cast::<Registered>()) });
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -128,7 +103,7 @@ pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport
     let mut g = dev.inner.lock();
     g.restart();
     Dev::wake(dev, &g);
-    dev.kick(&g);
+    g.kick();
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -369,7 +344,7 @@ pub unsafe extern "C" fn vmpi_port_send(
             data.extend_from_slice(bytes, GFP_KERNEL)?;
         }
         let mut g = kp.dev.inner.lock();
-        Dev::send(kp.dev.as_arc_borrow(), &mut g, kp.port, data).map_err(|(e, data)| {
+        Dev::send(&mut g, kp.port, data).map_err(|(e, data)| {
             drop(g);
             kp.dev.free_bytes(data);
             e
@@ -400,7 +375,7 @@ pub unsafe extern "C" fn vmpi_port_close(p: *mut bindings::vmpi_port) {
         if let Some(slot) = g.ports.get_mut(kp.port) {
             *slot = None;
         }
-        kp.dev.kick(&g);
+        g.kick();
     }
     // A callback that started before `closed` was set has finished.
     drop(kp.dev.callbacks.lock());

@@ -10,10 +10,11 @@ use kernel::sync::Arc;
 
 use crate::bindings;
 use crate::buf_cache::Bytes;
-use crate::device::{find, Dev};
+use crate::device::Dev;
 use crate::port::PortState;
 use crate::proto::link::ChanError;
 use crate::proto::wire::CONTROL_CHANNEL;
+use crate::registry::find;
 
 /// A callback of an in-kernel user, collected under `inner` and run
 /// without it.
@@ -115,9 +116,7 @@ pub(crate) fn port_open(
     }
     let mut g = dev.inner.lock();
     let inner = &mut *g;
-    if !inner.alive {
-        return Err(ENODEV);
-    }
+    inner.live()?;
     let port = inner.new_port(None)?;
     let r = (|| {
         let kp = Arc::new(

@@ -2,70 +2,27 @@
 /*
  * Why C: Rust code cannot EXPORT_SYMBOL in 6.12, so this file exports the
  * C-ABI that vmpi/core/ffi.rs implements (include/rvio/vmpi.h). It also
- * keeps the registry of devices (ids for /dev/vmpiN, N small and local to
- * this kernel, and the objects behind them, for in-kernel users' lookups):
- * 6.12's kernel crate has no IDA, XArray or statically initialised mutex.
- * The registry moves to Rust with those abstractions (later kernels have
- * kernel::xarray); the exports stay C until Rust can export symbols.
+ * defines the device registry's lock (the registry itself is
+ * vmpi/core/registry.rs): 6.12's kernel crate cannot make a statically
+ * initialised mutex (later kernels have kernel::sync::global_lock!). Both
+ * stay C until the kernel crate can do these.
  */
 #include <linux/export.h>
-#include <linux/idr.h>
 #include <linux/mutex.h>
-#include <linux/xarray.h>
 #include <rvio/vmpi.h>
 
 #include "vmpi_core_exports.h"
 
-static DEFINE_IDA(vmpi_ids);
-static DEFINE_XARRAY(vmpi_devs);
-static DEFINE_MUTEX(vmpi_devs_lock);
+static DEFINE_MUTEX(vmpi_registry_mutex);
 
-int vmpi_core_id_alloc(void)
+void vmpi_core_registry_lock(void)
 {
-	return ida_alloc_max(&vmpi_ids, INT_MAX, GFP_KERNEL);
+	mutex_lock(&vmpi_registry_mutex);
 }
 
-void vmpi_core_id_free(int id)
+void vmpi_core_registry_unlock(void)
 {
-	ida_free(&vmpi_ids, id);
-}
-
-int vmpi_core_dev_add(int id, void *dev)
-{
-	int ret;
-
-	mutex_lock(&vmpi_devs_lock);
-	ret = xa_err(xa_store(&vmpi_devs, id, dev, GFP_KERNEL));
-	mutex_unlock(&vmpi_devs_lock);
-	return ret;
-}
-
-void vmpi_core_dev_del(int id)
-{
-	mutex_lock(&vmpi_devs_lock);
-	xa_erase(&vmpi_devs, id);
-	mutex_unlock(&vmpi_devs_lock);
-}
-
-void vmpi_core_devs_lock(void)
-{
-	mutex_lock(&vmpi_devs_lock);
-}
-
-void vmpi_core_devs_unlock(void)
-{
-	mutex_unlock(&vmpi_devs_lock);
-}
-
-void *vmpi_core_devs_next(unsigned long *idx)
-{
-	void *dev;
-
-	lockdep_assert_held(&vmpi_devs_lock);
-	dev = xa_find(&vmpi_devs, idx, ULONG_MAX, XA_PRESENT);
-	if (dev)
-		(*idx)++;
-	return dev;
+	mutex_unlock(&vmpi_registry_mutex);
 }
 
 EXPORT_SYMBOL_GPL(vmpi_transport_register);

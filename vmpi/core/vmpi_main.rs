@@ -44,6 +44,7 @@ mod device;
 pub mod ffi;
 mod kernel_port;
 mod port;
+mod registry;
 mod ring;
 
 use proto::link::MIN_WINDOW;

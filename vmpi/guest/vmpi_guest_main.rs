@@ -7,7 +7,6 @@
 //! runs the control protocol through the shared [`proto::endpoint`].
 
 use kernel::c_str;
-use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -28,7 +27,9 @@ use kernel::alloc::KVVec;
 use kernel::page::PAGE_SIZE;
 use proto::link::Role;
 use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
-use vmpi_transport::Transport;
+use vmpi_transport::{Kick, Transport};
+
+type GuestTransport = Transport<virtio::Handle>;
 
 module! {
     type: VmpiGuestModule,
@@ -133,29 +134,18 @@ impl BufPool {
     }
 }
 
-/// The core's kick: schedule the device's work pass.
-///
-/// # Safety
-///
-/// `dev` is a device whose driver has not stopped yet.
-unsafe extern "C" fn kick(dev: *mut c_void) {
-    // SAFETY: the core calls `kick` only with the `priv` given to
-    // `vmpi_transport_register()`, and not after `vmpi_transport_unregister()`
-    // returns (include/rvio/vmpi.h). `VmpiGuest::start` gave it
-    // `q.device_ptr()`, valid until `Driver::stop` returns, and `stop` drops
-    // the `Transport`; so `dev` is a device whose driver has not stopped (see
-    // `# Safety`), and `rvio_virtio_schedule()` may be called from any context
-    // (rust/virtio_glue.h).
-    unsafe { bindings::rvio_virtio_schedule(dev.cast()) };
+/// The core's kick schedules the device's work pass.
+impl Kick for virtio::Handle {
+    fn kick(&self) {
+        self.schedule();
+    }
 }
-
-static OPS: bindings::vmpi_transport_ops = bindings::vmpi_transport_ops { kick: Some(kick) };
 
 /// One VMPI device of this guest.
 struct VmpiGuest {
     config: [u8; CONFIG_LEN],
     /// Registered with the core from start to stop.
-    transport: Option<Transport>,
+    transport: Option<GuestTransport>,
     rx_posted: usize,
     tx_pool: BufPool,
     /// A txq message the ring refused (no memory): posted first next time.
@@ -187,7 +177,7 @@ impl VmpiGuest {
 
     /// Reclaims sent txq buffers: an SDU's bytes go back to the core,
     /// the boxes are kept for the next messages (up to the ring's size).
-    fn reclaim_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
+    fn reclaim_tx(&mut self, t: &GuestTransport, q: &mut virtio::Queues<'_, Buf>) {
         while let Some((mut b, _)) = q.get_buf(wire::TXQ) {
             let data = core::mem::replace(&mut b.data, KVVec::new());
             if b.hdr_len != 0 {
@@ -201,7 +191,7 @@ impl VmpiGuest {
 
     /// Sends what the core has: data SDUs whole from their own bytes,
     /// control messages copied (a little later if memory is short).
-    fn flush_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>) {
+    fn flush_tx(&mut self, t: &GuestTransport, q: &mut virtio::Queues<'_, Buf>) {
         self.reclaim_tx(t, q);
         let mut sent = false;
         // A message the ring refused last time goes first.
@@ -268,7 +258,12 @@ impl VmpiGuest {
     /// Posts one txq message; `false` if the ring refused it: it waits in
     /// `tx_pending` for a pass a little later, or, if the device is
     /// broken, is lost and counted.
-    fn post_tx(&mut self, t: &Transport, q: &mut virtio::Queues<'_, Buf>, b: KBox<Buf>) -> bool {
+    fn post_tx(
+        &mut self,
+        t: &GuestTransport,
+        q: &mut virtio::Queues<'_, Buf>,
+        b: KBox<Buf>,
+    ) -> bool {
         match q.add_out(wire::TXQ, b) {
             Ok(()) => true,
             Err((e, mut b)) if e == EIO => {
@@ -324,17 +319,8 @@ impl virtio::Driver for VmpiGuest {
     }
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
-        // SAFETY: `kick` schedules this device's work from any context;
-        // the transport is dropped in `stop`, before the device goes.
-        match unsafe {
-            Transport::register(
-                Role::Guest,
-                q.name(),
-                &self.config,
-                &OPS,
-                q.device_ptr().cast(),
-            )
-        } {
+        // The transport (and the handle it owns) is dropped in `stop`.
+        match Transport::register(Role::Guest, q.name(), &self.config, q.handle()) {
             Ok(t) => self.transport = Some(t),
             Err(e) => {
                 pr_err!("{}: VMPI core refused the device: {:?}\n", q.name(), e);

@@ -12,7 +12,6 @@
 //! work pass handles at most `TX_BUDGET` chains.
 
 use kernel::c_str;
-use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -29,7 +28,9 @@ pub mod proto;
 
 use proto::link::Role;
 use proto::wire::{self, Config, DropReason, HDR_LEN};
-use vmpi_transport::Transport;
+use vmpi_transport::{Kick, Transport};
+
+type HostTransport = Transport<vdpa::Handle>;
 
 module! {
     type: VmpiHostModule,
@@ -45,38 +46,31 @@ const NUM_CHANNELS: u16 = 256;
 /// ones: each costs work).
 const RX_BUDGET: usize = 64;
 
-/// The core's kick: schedule the device's work pass.
-///
-/// # Safety
-///
-/// `dev` is a device that is not yet released.
-unsafe extern "C" fn kick(dev: *mut c_void) {
-    // SAFETY: the core calls `kick` only with the `priv` given to
-    // `vmpi_transport_register()`, and not after `vmpi_transport_unregister()`
-    // returns (include/rvio/vmpi.h). `VmpiHost::new` gave it `dev.as_ptr()`,
-    // and the `Transport` is dropped in `remove` or with the state, which the
-    // C half frees before releasing the device; so `dev` is not yet released
-    // (see `# Safety`), and `rvio_vdpa_schedule()` may be called from any
-    // context until then (rust/vdpa_glue.h).
-    unsafe { bindings::rvio_vdpa_schedule(dev.cast()) };
+/// The core's kick schedules the device's work pass.
+impl Kick for vdpa::Handle {
+    fn kick(&self) {
+        self.schedule();
+    }
 }
-
-static OPS: bindings::vmpi_transport_ops = bindings::vmpi_transport_ops { kick: Some(kick) };
 
 /// One VMPI device (one guest).
 struct VmpiHost {
     cfg: Config,
-    /// Registered with the core until the device is deleted.
-    transport: Option<Transport>,
+    /// Registered with the core until the device is deleted; it owns the
+    /// device's handle (for the core's kicks).
+    transport: Option<HostTransport>,
     /// One fragment, either direction: header and payload.
     frag: KVec<u8>,
-    _dev: vdpa::Handle,
 }
 
 impl VmpiHost {
     /// The next chain of queue `idx`, if any; a ring the device cannot
     /// walk is counted (and stays stopped until the driver resets).
-    fn pop<'a>(t: &Transport, q: &'a mut vdpa::Queues<'_>, idx: u16) -> Option<vdpa::Chain<'a>> {
+    fn pop<'a>(
+        t: &HostTransport,
+        q: &'a mut vdpa::Queues<'_>,
+        idx: u16,
+    ) -> Option<vdpa::Chain<'a>> {
         match q.pop(idx) {
             Ok(c) => c,
             Err(vdpa::BadRing) => {
@@ -88,7 +82,7 @@ impl VmpiHost {
 
     /// Fills the driver's rxq buffers with what the core has to send, at
     /// most `RX_BUDGET` of them; returns whether the budget ran out.
-    fn flush_rx(t: &Transport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) -> bool {
+    fn flush_rx(t: &HostTransport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) -> bool {
         let mut used = 0;
         while t.tx_len() > 0 {
             if used == RX_BUDGET {
@@ -122,7 +116,7 @@ impl VmpiHost {
     }
 
     /// Checks one txq chain and hands its fragment to the core.
-    fn take_tx(t: &Transport, frag: &mut [u8], chain: &mut vdpa::Chain<'_>) {
+    fn take_tx(t: &HostTransport, frag: &mut [u8], chain: &mut vdpa::Chain<'_>) {
         let len = chain.readable_len();
         if chain.writable_len() != 0 {
             // A txq buffer the device could write: not a message.
@@ -145,18 +139,12 @@ impl vdpa::Device for VmpiHost {
     fn new(name: &CStr, dev: vdpa::Handle) -> Result<Self> {
         let cfg = Config::new(NUM_CHANNELS).map_err(|_| EINVAL)?;
         let frag = KVec::from_elem(0u8, HDR_LEN + cfg.max_sdu as usize, GFP_KERNEL)?;
-        // SAFETY: `kick` schedules `dev`'s work from any context, and the
-        // device outlives this state, which owns the transport (dropped in
-        // `remove`, or with the state before the device is released).
-        let t = unsafe {
-            Transport::register(Role::Host, name, &cfg.to_bytes(), &OPS, dev.as_ptr().cast())
-        }?;
+        let t = Transport::register(Role::Host, name, &cfg.to_bytes(), dev)?;
         pr_info!("{}: VMPI device, {} channels\n", name, cfg.num_channels);
         Ok(Self {
             cfg,
             transport: Some(t),
             frag,
-            _dev: dev,
         })
     }
 

@@ -100,7 +100,8 @@ pub struct Registration<T: FileOps> {
 // SAFETY: the pointers are used from any thread under the C half's and
 // `T`'s own locking; `T: Send + Sync`.
 unsafe impl<T: FileOps> Send for Registration<T> {}
-// SAFETY: no `&self` method reaches the pointers.
+// SAFETY: the one `&self` method, `waker`, takes a reference to `m` with
+// `rvio_misc_get()` (`kref_get()`, atomic), which may run concurrently.
 unsafe impl<T: FileOps> Sync for Registration<T> {}
 
 impl<T: FileOps> Registration<T> {

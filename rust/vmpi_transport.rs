@@ -13,8 +13,9 @@ use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 /// How a transport's device starts a pass when the core asks
-/// (`ops->kick`): schedule its work. Called from any context, with the
-/// core's locks held, so it must not block.
+/// (`ops->kick`): schedule its work. include/rvio/vmpi.h lets the core call
+/// it from any context (today it does so holding a device mutex), so it
+/// must not block.
 pub trait Kick: Send + Sync {
     /// Schedules a pass of the device's work.
     fn kick(&self);
@@ -59,8 +60,9 @@ unsafe impl<K: Kick> Send for Transport<K> {}
 // SAFETY: `&Transport` only passes `t` to the core's `vmpi_transport_*()`
 // (include/rvio/vmpi.h). The header does not say that they may run
 // concurrently; this relies on their implementation in vmpi/core/ffi.rs,
-// which works on the `Dev` behind `t` (an `Arc<Dev>`, `Dev: Sync`) under its
-// `inner` mutex or `cache` spinlock, so concurrent calls are serialized.
+// which works on the `Dev` that the handle (a boxed `Registered`) holds an
+// `Arc` of (`Dev: Sync`) under its `inner` mutex or `cache` spinlock, so
+// concurrent calls are serialized.
 unsafe impl<K: Kick> Sync for Transport<K> {}
 
 impl<K: Kick> Transport<K> {
@@ -160,7 +162,7 @@ impl<K: Kick> Transport<K> {
 impl<K: Kick> Drop for Transport<K> {
     fn drop(&mut self) {
         // SAFETY: by the type invariant `t` is registered; not used again.
-        // The core calls no `kick` after this returns, so `self.kick` may
+        // The core calls no `kick` after this returns, so `self._kick` may
         // go (dropped after this, with the other fields).
         unsafe { bindings::vmpi_transport_unregister(self.t) };
     }

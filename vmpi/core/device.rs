@@ -823,19 +823,20 @@ fn new_endpoint(role: Role, cfg: Config) -> Result<KBox<Endpoint>> {
 
 /// A transport's handle of its device (the C-ABI's `struct
 /// vmpi_transport *`): the transport unregisters by dropping it. Dropping
-/// shuts the device down ([`Dev::shut_down`]), then the fields go in order:
-/// `/dev/vmpiN`, then the id (reused only once that node is gone), then the
-/// transport's count of the device.
+/// unlists the device (lookups no longer find it) and shuts it down
+/// ([`Dev::shut_down`]), then the fields go in order: `/dev/vmpiN`, then
+/// the id (reused only once that node is gone), then the transport's count
+/// of the device.
 pub(crate) struct Registered {
-    files: miscdev::Registration<Dev>,
+    _files: miscdev::Registration<Dev>,
     id: registry::Id,
     pub(crate) dev: Arc<Dev>,
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
+        self.id.unlist();
         Dev::shut_down(&self.dev);
-        pr_info!("vmpi{}: removed\n", self.id.get());
     }
 }
 
@@ -846,7 +847,9 @@ pub(crate) fn register(
     cfg: Config,
     kick: Kick,
 ) -> Result<KBox<Registered>> {
-    let id = registry::Id::new()?;
+    // Allocated first: nothing fails once the device is public.
+    let slot = KBox::<Registered>::new_uninit(GFP_KERNEL)?;
+    let mut id = registry::Id::new()?;
     let id_num = id.get();
     let n = usize::from(cfg.num_channels);
     let mut chans = KVec::with_capacity(n, GFP_KERNEL)?;
@@ -887,11 +890,13 @@ pub(crate) fn register(
     )?;
     let name = CString::try_from_fmt(fmt!("vmpi{}", id_num))?;
     let files = miscdev::Registration::new(&name, dev.clone())?;
-    // From here on a file may be open: dropping `reg` shuts the device
-    // down before the transport's kick can go away.
-    let reg = Registered { files, id, dev };
-    reg.dev.inner.lock().files = Some(reg.files.waker());
-    reg.id.list(reg.dev.clone());
+    dev.inner.lock().files = Some(files.waker());
+    id.list(dev.clone());
+    let reg = Registered {
+        _files: files,
+        id,
+        dev,
+    };
     pr_info!(
         "vmpi{}: {} side of {}, {} channels\n",
         reg.id.get(),
@@ -899,5 +904,5 @@ pub(crate) fn register(
         &*reg.dev.transport,
         cfg.num_channels
     );
-    Ok(KBox::new(reg, GFP_KERNEL)?)
+    Ok(KBox::write(slot, reg))
 }

@@ -67,7 +67,11 @@ impl Drop for Locked {
 }
 
 /// A device's id, reserved until dropped; listed once the device exists.
-pub(crate) struct Id(usize);
+pub(crate) struct Id {
+    i: usize,
+    /// Listed once: its removal is logged when the id is freed.
+    listed: bool,
+}
 
 impl Id {
     /// The lowest free id.
@@ -88,20 +92,33 @@ impl Id {
             slots[i] = None;
             return Err(ENOSPC);
         }
-        Ok(Self(i))
+        Ok(Self { i, listed: false })
     }
 
     /// The id as the C-ABI and `/dev/vmpiN` use it.
     pub(crate) fn get(&self) -> c_int {
         // `new` checked that it fits.
-        self.0 as c_int
+        self.i as c_int
     }
 
-    /// Lists `dev` under this id: lookups find it until the id is dropped.
-    pub(crate) fn list(&self, dev: Arc<Dev>) {
-        if let Some(slot) = Locked::new().slots().get_mut(self.0) {
+    /// Lists `dev` under this id: lookups find it until [`Id::unlist`].
+    pub(crate) fn list(&mut self, dev: Arc<Dev>) {
+        if let Some(slot) = Locked::new().slots().get_mut(self.i) {
             *slot = Some(Some(dev));
+            self.listed = true;
         }
+    }
+
+    /// Lookups no longer find the device; the id stays reserved until
+    /// dropped.
+    pub(crate) fn unlist(&self) {
+        let dev = Locked::new()
+            .slots()
+            .get_mut(self.i)
+            .and_then(Option::as_mut)
+            .and_then(Option::take);
+        // Outside the registry's lock: this may be the last count.
+        drop(dev);
     }
 }
 
@@ -110,7 +127,7 @@ impl Drop for Id {
         let dev = {
             let mut l = Locked::new();
             let slots = l.slots();
-            let dev = slots.get_mut(self.0).and_then(Option::take).flatten();
+            let dev = slots.get_mut(self.i).and_then(Option::take).flatten();
             if slots.iter().all(Option::is_none) {
                 // Nothing stays allocated once the last device is gone
                 // (the module can unload without a leak).
@@ -120,6 +137,9 @@ impl Drop for Id {
         };
         // Outside the registry's lock: this may be the last count.
         drop(dev);
+        if self.listed {
+            pr_info!("vmpi{}: removed\n", self.i);
+        }
     }
 }
 

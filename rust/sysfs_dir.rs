@@ -11,8 +11,9 @@
 
 use crate::bindings;
 use crate::sysfs_buf::SysfsBuf;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, from_result};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -57,67 +58,95 @@ pub trait Attrs: Send + Sync + Sized {
 /// # Invariants
 ///
 /// `d` is a directory of the C half created with `owner`'s pointer as its
-/// private data; `names` and `modes` are the arrays it was given.
+/// private data.
 pub struct Dir<T: Attrs> {
     d: NonNull<bindings::rvio_sysfs_dir>,
     owner: Arc<T>,
-    _names: KVec<*const c_char>,
-    _modes: KVec<u16>,
 }
 
 // SAFETY: the C half may be used from any thread; `T: Send + Sync`.
 unsafe impl<T: Attrs> Send for Dir<T> {}
 // SAFETY: the only `&self` method, `owner`, hands out `&Arc<T>`, which is
 // `Sync` because `T: Send + Sync` (`Attrs`); `d` is used only by `Drop`
-// (`&mut self`), and `_names` (pointers to `'static` names) and `_modes`
-// are never read through `&Dir`, so sharing a `&Dir` between threads
-// gives no concurrent access to them.
+// (`&mut self`), so sharing a `&Dir` between threads gives no concurrent
+// access to it.
 unsafe impl<T: Attrs> Sync for Dir<T> {}
 
 impl<T: Attrs> Dir<T> {
     /// Creates `/sys/kernel/<name>/` for `owner`.
     pub fn new(name: &CStr, owner: Arc<T>) -> Result<Self> {
-        let ops = bindings::rvio_sysfs_dir_ops {
-            show: Some(Self::show),
-            store: Some(Self::store),
-        };
-        let mut names = KVec::with_capacity(T::ATTRS.len(), GFP_KERNEL)?;
-        let mut modes = KVec::with_capacity(T::ATTRS.len(), GFP_KERNEL)?;
-        for (n, m) in T::ATTRS {
-            names.push(n.as_char_ptr(), GFP_KERNEL)?;
-            modes.push(m.bits(), GFP_KERNEL)?;
-        }
-        let mut err: c_int = 0;
-        // SAFETY: `ops` is copied; `names`, `modes` and `owner` (whose
-        // pointer is the private data) live in the result, so as long as
-        // the directory; `name` is NUL-terminated.
-        let d = unsafe {
+        // SAFETY: the table and the names and modes it points to are
+        // constants of `T`'s type, so they outlive the directory; `owner`
+        // (whose pointer is the private data) lives in the result, so as
+        // long as the directory; `name` is NUL-terminated (the kobject
+        // copies it).
+        let d = from_err_ptr(unsafe {
             bindings::rvio_sysfs_dir_create(
                 name.as_char_ptr(),
-                &ops,
+                VTable::<T>::build(),
                 &*owner as *const T as *mut c_void,
-                names.as_ptr(),
-                modes.as_ptr(),
-                T::ATTRS.len() as c_uint,
-                &mut err,
             )
-        };
-        let Some(d) = NonNull::new(d) else {
-            to_result(err)?;
-            return Err(ENOMEM);
-        };
+        })?;
+        let d = NonNull::new(d).ok_or(ENOMEM)?;
         // INVARIANT: created just now with `owner`'s pointer.
-        Ok(Self {
-            d,
-            owner,
-            _names: names,
-            _modes: modes,
-        })
+        Ok(Self { d, owner })
     }
 
     /// The owner.
     pub fn owner(&self) -> &Arc<T> {
         &self.owner
+    }
+}
+
+/// The most attributes a directory has.
+const MAX_ATTRS: usize = bindings::RVIO_SYSFS_DIR_MAX_ATTRS as usize;
+
+/// The C half's table for `T`'s directories: one constant per type, as
+/// `MiscdeviceVTable<T>` in upstream's `rust/kernel/miscdevice.rs`.
+struct VTable<T: Attrs>(PhantomData<T>);
+
+impl<T: Attrs> VTable<T> {
+    /// The names of `T::ATTRS` as C strings; `rvio_sysfs_dir_create()`
+    /// refuses more than [`MAX_ATTRS`] attributes.
+    const NAMES: [*const c_char; MAX_ATTRS] = {
+        let mut names = [core::ptr::null(); MAX_ATTRS];
+        let mut i = 0;
+        while i < T::ATTRS.len() && i < MAX_ATTRS {
+            names[i] = T::ATTRS[i].0.as_char_ptr();
+            i += 1;
+        }
+        names
+    };
+
+    /// The modes of `T::ATTRS`.
+    const MODES: [u16; MAX_ATTRS] = {
+        let mut modes = [0; MAX_ATTRS];
+        let mut i = 0;
+        while i < T::ATTRS.len() && i < MAX_ATTRS {
+            modes[i] = T::ATTRS[i].1.bits();
+            i += 1;
+        }
+        modes
+    };
+
+    const VTABLE: bindings::rvio_sysfs_dir_type = bindings::rvio_sysfs_dir_type {
+        show: Some(Self::show),
+        store: Some(Self::store),
+        names: Self::build_names().as_ptr(),
+        modes: Self::build_modes().as_ptr(),
+        n: T::ATTRS.len() as c_uint,
+    };
+
+    const fn build_names() -> &'static [*const c_char; MAX_ATTRS] {
+        &Self::NAMES
+    }
+
+    const fn build_modes() -> &'static [u16; MAX_ATTRS] {
+        &Self::MODES
+    }
+
+    const fn build() -> &'static bindings::rvio_sysfs_dir_type {
+        &Self::VTABLE
     }
 
     /// # Safety
@@ -130,13 +159,21 @@ impl<T: Attrs> Dir<T> {
         buf: *mut c_char,
         len: usize,
     ) -> isize {
-        // SAFETY: the directory holds an `Arc` of the owner.
-        let owner = unsafe { &*(owner as *const T) };
-        // SAFETY: the C half passes a writable buffer of `len` bytes.
-        let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        let mut out = SysfsBuf::new(buf);
-        owner.show(idx as usize, &mut out);
-        out.len() as isize
+        from_result(|| {
+            // SAFETY: `rvio_sysfs_dir_show()` in rust/sysfs_dir_glue.c passes
+            // the private data `Dir::new` gave `rvio_sysfs_dir_create()`,
+            // `owner`'s pointer, and runs only until `rvio_sysfs_dir_destroy()`
+            // (from `Dir::drop`, before the `Dir` drops its `Arc`) removed
+            // the files; so the owner is alive.
+            let owner = unsafe { &*(owner as *const T) };
+            // SAFETY: `rvio_sysfs_dir_show()` passes sysfs's page buffer and
+            // `PAGE_SIZE` as `len`: writable for `len` bytes, and ours
+            // during the call.
+            let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+            let mut out = SysfsBuf::new(buf);
+            owner.show(idx as usize, &mut out);
+            Ok(out.len() as isize)
+        })
     }
 
     /// # Safety
@@ -149,15 +186,19 @@ impl<T: Attrs> Dir<T> {
         buf: *const c_char,
         len: usize,
     ) -> c_int {
-        // SAFETY: the directory holds a count of the owner's `Arc`.
-        let owner = unsafe { ArcBorrow::from_raw(owner as *const T) };
-        // SAFETY: the C half passes `len` readable bytes (sysfs's copy of
-        // the write).
-        let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
-        match T::store(owner, idx as usize, input) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        from_result(|| {
+            // SAFETY: `rvio_sysfs_dir_store()` in rust/sysfs_dir_glue.c
+            // passes `owner`'s pointer, the private data `Dir::new` gave
+            // `rvio_sysfs_dir_create()`, from the `Arc<T>` the `Dir` holds
+            // until after `rvio_sysfs_dir_destroy()` (in `Dir::drop`) removed
+            // the files, so the `Arc` has a count for the whole call.
+            let owner = unsafe { ArcBorrow::from_raw(owner as *const T) };
+            // SAFETY: `rvio_sysfs_dir_store()` passes sysfs's copy of the
+            // write, `len` readable bytes, valid during the call.
+            let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
+            T::store(owner, idx as usize, input)?;
+            Ok(0)
+        })
     }
 }
 

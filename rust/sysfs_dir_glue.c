@@ -7,6 +7,7 @@
  * waits for the last reference stay here until it does.
  */
 #include <linux/completion.h>
+#include <linux/err.h>
 #include <linux/kobject.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
@@ -15,7 +16,7 @@
 
 struct rvio_sysfs_dir {
 	struct kobject kobj;
-	struct rvio_sysfs_dir_ops ops;
+	const struct rvio_sysfs_dir_type *type;
 	void *priv;
 	struct kobj_attribute attrs[RVIO_SYSFS_DIR_MAX_ATTRS];
 	struct attribute *attr_ptrs[RVIO_SYSFS_DIR_MAX_ATTRS + 1];
@@ -49,50 +50,46 @@ static ssize_t rvio_sysfs_dir_show(struct kobject *kobj, struct kobj_attribute *
 {
 	struct rvio_sysfs_dir *d = to_dir(kobj);
 
-	return d->ops.show(d->priv, attr - d->attrs, buf, PAGE_SIZE);
+	return d->type->show(d->priv, attr - d->attrs, buf, PAGE_SIZE);
 }
 
 static ssize_t rvio_sysfs_dir_store(struct kobject *kobj, struct kobj_attribute *attr,
 				    const char *buf, size_t count)
 {
 	struct rvio_sysfs_dir *d = to_dir(kobj);
-	int ret = d->ops.store(d->priv, attr - d->attrs, buf, count);
+	int ret = d->type->store(d->priv, attr - d->attrs, buf, count);
 
 	return ret ? ret : count;
 }
 
-struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio_sysfs_dir_ops *ops,
-					     void *priv, const char *const *names,
-					     const u16 *modes, unsigned int n, int *err)
+struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name,
+					     const struct rvio_sysfs_dir_type *type,
+					     void *priv)
 {
 	struct rvio_sysfs_dir *d;
-	unsigned int i;
+	unsigned int i, n = type->n;
 	int ret;
 
-	if (n > RVIO_SYSFS_DIR_MAX_ATTRS || !ops->show || !ops->store) {
-		*err = -EINVAL;
-		return NULL;
-	}
+	if (n > RVIO_SYSFS_DIR_MAX_ATTRS || !type->show || !type->store)
+		return ERR_PTR(-EINVAL);
 	for (i = 0; i < n; i++) {
-		if (modes[i] != 0444 && modes[i] != 0400 && modes[i] != 0200 && modes[i] != 0644) {
-			*err = -EINVAL;
-			return NULL;
-		}
+		u16 mode = type->modes[i];
+
+		if (mode != 0444 && mode != 0400 && mode != 0200 && mode != 0644)
+			return ERR_PTR(-EINVAL);
 	}
 	d = kzalloc(sizeof(*d), GFP_KERNEL);
-	if (!d) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	d->ops = *ops;
+	if (!d)
+		return ERR_PTR(-ENOMEM);
+	d->type = type;
 	d->priv = priv;
 	for (i = 0; i < n; i++) {
 		sysfs_attr_init(&d->attrs[i].attr);
-		d->attrs[i].attr.name = names[i];
-		d->attrs[i].attr.mode = modes[i];
-		if (modes[i] & 0400)
+		d->attrs[i].attr.name = type->names[i];
+		d->attrs[i].attr.mode = type->modes[i];
+		if (type->modes[i] & 0400)
 			d->attrs[i].show = rvio_sysfs_dir_show;
-		if (modes[i] & 0200)
+		if (type->modes[i] & 0200)
 			d->attrs[i].store = rvio_sysfs_dir_store;
 		d->attr_ptrs[i] = &d->attrs[i].attr;
 	}
@@ -103,8 +100,7 @@ struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio
 	if (ret) {
 		/* Frees @d (release), also after a failed kobject_init_and_add. */
 		kobject_put(&d->kobj);
-		*err = ret;
-		return NULL;
+		return ERR_PTR(ret);
 	}
 	return d;
 }

@@ -11,25 +11,31 @@
 
 struct rvio_sysfs_dir;
 
-struct rvio_sysfs_dir_ops {
+#define RVIO_SYSFS_DIR_MAX_ATTRS 16
+
+/* What a directory holds and does: one constant table per directory type
+ * of the Rust half, which outlives every directory made with it. */
+struct rvio_sysfs_dir_type {
 	/* Attribute @idx: write at most @len bytes into @buf, return the
-	 * length. */
+	 * length or -errno. */
 	ssize_t (*show)(void *priv, unsigned int idx, char *buf, size_t len);
 	/* Attribute @idx was written @len bytes: 0 or -errno. */
 	int (*store)(void *priv, unsigned int idx, const char *buf, size_t len);
+	/* Attributes @names[i] of mode @modes[i] (0444, 0400, 0200 or 0644),
+	 * @n of them, at most RVIO_SYSFS_DIR_MAX_ATTRS. */
+	const char *const *names;
+	const u16 *modes;
+	unsigned int n;
 };
 
-#define RVIO_SYSFS_DIR_MAX_ATTRS 16
-
 /*
- * Creates /sys/kernel/@name/ with attributes @names[i] of mode @modes[i]
- * (0444, 0400, 0200 or 0644; @n of them, at most RVIO_SYSFS_DIR_MAX_ATTRS; the
- * names must outlive the directory). @ops is copied. NULL and *@err on
- * failure (-EINVAL, -ENOMEM, -EEXIST).
+ * Creates /sys/kernel/@name/ with the attributes of @type (pointed to until
+ * the directory is destroyed), whose show and store get @priv. ERR_PTR() on
+ * failure (-EINVAL, -ENOMEM, -EEXIST), never NULL.
  */
-struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name, const struct rvio_sysfs_dir_ops *ops,
-					     void *priv, const char *const *names,
-					     const u16 *modes, unsigned int n, int *err);
+struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name,
+					     const struct rvio_sysfs_dir_type *type,
+					     void *priv);
 /*
  * Removes the directory. When this returns no show or store runs or will
  * run. Process context, not holding a lock that show or store takes.

@@ -12,7 +12,7 @@
 
 use crate::bindings;
 use core::marker::PhantomData;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -49,12 +49,10 @@ pub trait Device: Sized + Send {
 /// until each is released.
 pub struct Registration<T: Device> {
     mgmt: *mut bindings::rvio_vdpa_mgmt,
-    // The C half points at it until unregistration.
-    _drv: KBox<bindings::rvio_vdpa_driver>,
     _t: PhantomData<T>,
 }
 
-// SAFETY: the registration only holds pointers that the C half uses from
+// SAFETY: the registration only holds a pointer that the C half uses from
 // any thread under its own locking; `T: Send` is moved between threads only
 // by the C half's work item and ops.
 unsafe impl<T: Device> Send for Registration<T> {}
@@ -63,35 +61,47 @@ unsafe impl<T: Device> Sync for Registration<T> {}
 
 impl<T: Device> Registration<T> {
     /// Registers the management device `name`.
-    pub fn new(name: &'static CStr) -> Result<Self> {
-        let drv = KBox::new(
-            bindings::rvio_vdpa_driver {
-                name: name.as_char_ptr(),
-                device_id: T::DEVICE_ID,
-                features: T::FEATURES,
-                dev_add: Some(Self::dev_add),
-                remove: Some(Self::remove),
-                reset: Some(Self::reset),
-                start: Some(Self::start),
-                process: Some(Self::process),
-                free: Some(Self::free),
-            },
-            GFP_KERNEL,
-        )?;
-        let mut err: c_int = 0;
-        // SAFETY: `drv` is a valid driver table that outlives the
-        // registration (it is dropped after `rvio_vdpa_mgmt_unregister`);
-        // `err` is valid for a write.
-        let mgmt = unsafe { bindings::rvio_vdpa_mgmt_register(&*drv, &mut err) };
-        if mgmt.is_null() {
-            to_result(err)?;
-            return Err(ENOMEM);
-        }
+    pub fn new(name: &CStr) -> Result<Self> {
+        // SAFETY: the table is a constant of `T`'s type, so it outlives the
+        // registration; `name` is NUL-terminated and
+        // `rvio_vdpa_mgmt_register()` copies it (`root_device_register()`
+        // sets the device name from it).
+        let mgmt = from_err_ptr(unsafe {
+            bindings::rvio_vdpa_mgmt_register(VTable::<T>::build(), name.as_char_ptr())
+        })?;
         Ok(Self {
             mgmt,
-            _drv: drv,
             _t: PhantomData,
         })
+    }
+}
+
+impl<T: Device> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `mgmt` came from a successful registration and is
+        // unregistered once; the driver table is a constant.
+        unsafe { bindings::rvio_vdpa_mgmt_unregister(self.mgmt) };
+    }
+}
+
+/// The C half's table of callbacks into `T`: one constant per type, as
+/// `MiscdeviceVTable<T>` in upstream's `rust/kernel/miscdevice.rs`.
+struct VTable<T: Device>(PhantomData<T>);
+
+impl<T: Device> VTable<T> {
+    const VTABLE: bindings::rvio_vdpa_driver = bindings::rvio_vdpa_driver {
+        device_id: T::DEVICE_ID,
+        features: T::FEATURES,
+        dev_add: Some(Self::dev_add),
+        remove: Some(Self::remove),
+        reset: Some(Self::reset),
+        start: Some(Self::start),
+        process: Some(Self::process),
+        free: Some(Self::free),
+    };
+
+    const fn build() -> &'static bindings::rvio_vdpa_driver {
+        &Self::VTABLE
     }
 
     /// # Safety
@@ -99,30 +109,31 @@ impl<T: Device> Registration<T> {
     /// Called by the C half from `dev_add` with a device being added and its
     /// NUL-terminated name.
     unsafe extern "C" fn dev_add(r: *mut bindings::rvio_vdpa, name: *const c_char) -> c_int {
-        // SAFETY: the C half passes the device's NUL-terminated name, valid
-        // for the call.
-        let name = unsafe { CStr::from_char_ptr(name) };
-        // INVARIANT: the state (which owns the handle) is freed before the
-        // device (the C half's ->free).
-        let dev = match T::new(name, Handle { r }) {
-            Ok(d) => d,
-            Err(e) => return e.to_errno(),
-        };
-        let mut cfg = [0u8; CONFIG_MAX];
-        let len = dev.config_space(&mut cfg).min(CONFIG_MAX);
-        let state = match KBox::new(dev, GFP_KERNEL) {
-            Ok(b) => KBox::into_raw(b),
-            Err(_) => return ENOMEM.to_errno(),
-        };
-        // SAFETY: `r` is the device being added; `state` is a valid owned
-        // pointer and `cfg` is valid for `len` reads during the call.
-        let ret =
-            unsafe { bindings::rvio_vdpa_set_state(r, state.cast(), cfg.as_ptr().cast(), len) };
-        if ret != 0 {
-            // SAFETY: the C half did not take `state`: we still own it.
-            drop(unsafe { KBox::from_raw(state) });
-        }
-        ret
+        from_result(|| {
+            // SAFETY: `rvio_vdpa_dev_add()` in rust/vdpa_glue.c passes the
+            // name the vdpa core gave its `dev_add` op, NUL-terminated and
+            // valid for the call.
+            let name = unsafe { CStr::from_char_ptr(name) };
+            // INVARIANT: the state (which owns the handle) is freed before
+            // the device (the C half's ->free).
+            let dev = T::new(name, Handle { r })?;
+            let mut cfg = [0u8; CONFIG_MAX];
+            let len = dev.config_space(&mut cfg).min(CONFIG_MAX);
+            let state = KBox::into_raw(KBox::new(dev, GFP_KERNEL)?);
+            // SAFETY: `r` is the device being added (`rvio_vdpa_dev_add()`
+            // calls `dev_add` before it registers the device); `state` is a
+            // valid owned pointer and `cfg` is valid for `len` reads during
+            // the call.
+            let ret =
+                unsafe { bindings::rvio_vdpa_set_state(r, state.cast(), cfg.as_ptr().cast(), len) };
+            if let Err(e) = to_result(ret) {
+                // SAFETY: `rvio_vdpa_set_state()` failed, so it did not store
+                // `state`: we still own the box from `into_raw` above.
+                drop(unsafe { KBox::from_raw(state) });
+                return Err(e);
+            }
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -197,14 +208,6 @@ impl<T: Device> Registration<T> {
         // `# Safety`); it is the `KBox::into_raw` pointer `dev_add` gave
         // `rvio_vdpa_set_state()`, so we own the box again.
         drop(unsafe { KBox::from_raw(state.cast::<T>()) });
-    }
-}
-
-impl<T: Device> Drop for Registration<T> {
-    fn drop(&mut self) {
-        // SAFETY: `mgmt` came from a successful registration and is
-        // unregistered once; the driver table is still alive.
-        unsafe { bindings::rvio_vdpa_mgmt_unregister(self.mgmt) };
     }
 }
 

@@ -19,6 +19,7 @@
 #include <linux/completion.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
+#include <linux/err.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/vdpa.h>
@@ -622,22 +623,20 @@ static const struct vdpa_mgmtdev_ops rvio_vdpa_mgmt_ops = {
 };
 
 struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *drv,
-					       int *err)
+					       const char *name)
 {
 	struct rvio_vdpa_mgmt *m;
 	int ret;
 
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
-	if (!m) {
-		*err = -ENOMEM;
-		return NULL;
-	}
+	if (!m)
+		return ERR_PTR(-ENOMEM);
 	m->drv = drv;
 	atomic_set(&m->live, 1);
 	init_completion(&m->released);
 	m->id_table[0].device = drv->device_id;
 	m->id_table[0].vendor = VIRTIO_DEV_ANY_ID;
-	m->root = root_device_register(drv->name);
+	m->root = root_device_register(name);
 	if (IS_ERR(m->root)) {
 		ret = PTR_ERR(m->root);
 		goto free;
@@ -655,8 +654,7 @@ root:
 	root_device_unregister(m->root);
 free:
 	kfree(m);
-	*err = ret;
-	return NULL;
+	return ERR_PTR(ret);
 }
 
 void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m)

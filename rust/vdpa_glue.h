@@ -21,10 +21,10 @@
 struct rvio_vdpa;
 struct rvio_vdpa_mgmt;
 
-/* Set by the driver (Rust); all but dev_add take the driver's state. */
+/* The driver's (Rust) callbacks and constants, one constant table per
+ * driver type that outlives its registration; all callbacks but dev_add
+ * take the driver's state. */
 struct rvio_vdpa_driver {
-	/* Name of the management device (vdpa mgmtdev show). */
-	const char *name;
 	/* The virtio device id of every device. */
 	u32 device_id;
 	/* Device-specific feature bits offered (VERSION_1 and
@@ -47,8 +47,11 @@ struct rvio_vdpa_driver {
 	void (*free)(void *state);
 };
 
+/* Registers the management device @name (vdpa mgmtdev show; copied) whose
+ * devices @drv drives (pointed to until unregistration). ERR_PTR() on
+ * failure, never NULL. */
 struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *drv,
-					       int *err);
+					       const char *name);
 /* Deletes every device, waits until each is released, unregisters. */
 void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m);
 

@@ -17,7 +17,7 @@
 
 use crate::bindings;
 use core::marker::PhantomData;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -118,13 +118,10 @@ impl Device<'_> {
 /// Registration of the virtio driver `T`.
 pub struct Registration<T: Driver> {
     reg: *mut bindings::rvio_virtio_reg,
-    // The C half points at these until unregistration.
-    _drv: KBox<bindings::rvio_virtio_driver>,
-    _names: KVec<*const c_char>,
     _t: PhantomData<T>,
 }
 
-// SAFETY: the registration holds pointers the C half uses under its own
+// SAFETY: the registration holds a pointer the C half uses under its own
 // locking from any thread; the driver state is `Send`.
 unsafe impl<T: Driver> Send for Registration<T> {}
 // SAFETY: no `&self` method exists.
@@ -133,59 +130,86 @@ unsafe impl<T: Driver> Sync for Registration<T> {}
 impl<T: Driver> Registration<T> {
     /// Registers the driver: it binds every device of `T::DEVICE_ID`.
     pub fn new() -> Result<Self> {
-        let mut names = KVec::with_capacity(T::QUEUES.len(), GFP_KERNEL)?;
-        for n in T::QUEUES {
-            names.push(n.as_char_ptr(), GFP_KERNEL)?;
-        }
-        let drv = KBox::new(
-            bindings::rvio_virtio_driver {
-                name: T::NAME.as_char_ptr(),
-                device_id: T::DEVICE_ID,
-                nvqs: T::QUEUES.len() as c_uint,
-                vq_names: names.as_ptr(),
-                probe: Some(Self::probe),
-                start: Some(Self::start),
-                process: Some(Self::process),
-                stop: Some(Self::stop),
-                free_token: Some(Self::free_token),
-                free: Some(Self::free),
-                refused_features: Some(Self::refused_features),
-            },
-            GFP_KERNEL,
-        )?;
-        let mut err: c_int = 0;
-        // SAFETY: `drv` and the names it points to outlive the registration
-        // (dropped after `rvio_virtio_unregister`); `err` is valid.
-        let reg = unsafe { bindings::rvio_virtio_register(&*drv, &mut err) };
-        if reg.is_null() {
-            to_result(err)?;
-            return Err(ENOMEM);
-        }
+        // SAFETY: the table and the queue names it points to are constants
+        // of `T`'s type, so they outlive the registration.
+        let reg = from_err_ptr(unsafe { bindings::rvio_virtio_register(VTable::<T>::build()) })?;
         Ok(Self {
             reg,
-            _drv: drv,
-            _names: names,
             _t: PhantomData,
         })
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: `reg` came from a successful registration, unregistered
+        // once; this removes every bound device first.
+        unsafe { bindings::rvio_virtio_unregister(self.reg) };
+    }
+}
+
+/// The most queues a driver may have.
+const MAX_VQS: usize = bindings::RVIO_VIRTIO_MAX_VQS as usize;
+
+/// The C half's table of callbacks into `T`: one constant per type, as
+/// `MiscdeviceVTable<T>` in upstream's `rust/kernel/miscdevice.rs`.
+struct VTable<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> VTable<T> {
+    /// `T::QUEUES` as C strings; `rvio_virtio_register()` refuses more
+    /// than [`MAX_VQS`] queues.
+    const VQ_NAMES: [*const c_char; MAX_VQS] = {
+        let mut names = [core::ptr::null(); MAX_VQS];
+        let mut i = 0;
+        while i < T::QUEUES.len() && i < MAX_VQS {
+            names[i] = T::QUEUES[i].as_char_ptr();
+            i += 1;
+        }
+        names
+    };
+
+    const VTABLE: bindings::rvio_virtio_driver = bindings::rvio_virtio_driver {
+        name: T::NAME.as_char_ptr(),
+        device_id: T::DEVICE_ID,
+        nvqs: T::QUEUES.len() as c_uint,
+        vq_names: Self::build_vq_names().as_ptr(),
+        probe: Some(Self::probe),
+        start: Some(Self::start),
+        process: Some(Self::process),
+        stop: Some(Self::stop),
+        free_token: Some(Self::free_token),
+        free: Some(Self::free),
+        refused_features: Some(Self::refused_features),
+    };
+
+    const fn build_vq_names() -> &'static [*const c_char; MAX_VQS] {
+        &Self::VQ_NAMES
+    }
+
+    const fn build() -> &'static bindings::rvio_virtio_driver {
+        &Self::VTABLE
     }
 
     /// # Safety
     ///
     /// Called by the C half with a device being probed.
     unsafe extern "C" fn probe(v: *mut bindings::rvio_virtio) -> c_int {
-        // INVARIANT: `v` is being probed for the duration of this call.
-        let dev = Device { v, _p: PhantomData };
-        let state = match T::probe(&dev).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?)) {
-            Ok(b) => KBox::into_raw(b),
-            Err(e) => return e.to_errno(),
-        };
-        // SAFETY: `v` is being probed; `state` is a valid owned pointer.
-        let ret = unsafe { bindings::rvio_virtio_set_state(v, state.cast()) };
-        if ret != 0 {
-            // SAFETY: the C half did not take it: we own it again.
-            drop(unsafe { KBox::from_raw(state) });
-        }
-        ret
+        from_result(|| {
+            // INVARIANT: `v` is being probed for the duration of this call.
+            let dev = Device { v, _p: PhantomData };
+            let state = KBox::into_raw(KBox::new(T::probe(&dev)?, GFP_KERNEL)?);
+            // SAFETY: `rvio_virtio_probe()` in rust/virtio_glue.c calls
+            // `probe` with the device it is probing; `state` is a valid
+            // owned pointer.
+            let ret = unsafe { bindings::rvio_virtio_set_state(v, state.cast()) };
+            if let Err(e) = to_result(ret) {
+                // SAFETY: `rvio_virtio_set_state()` failed, so it did not
+                // store `state`: we still own the box from `into_raw` above.
+                drop(unsafe { KBox::from_raw(state) });
+                return Err(e);
+            }
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -262,14 +286,6 @@ impl<T: Driver> Registration<T> {
         // (work cancelled), or from `rvio_virtio_probe()` when
         // `virtio_find_vqs()` failed, before `start`. So we own the box again.
         drop(unsafe { KBox::from_raw(state.cast::<T>()) });
-    }
-}
-
-impl<T: Driver> Drop for Registration<T> {
-    fn drop(&mut self) {
-        // SAFETY: `reg` came from a successful registration, unregistered
-        // once; this removes every bound device first.
-        unsafe { bindings::rvio_virtio_unregister(self.reg) };
     }
 }
 

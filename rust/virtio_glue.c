@@ -8,6 +8,7 @@
  * virtio_driver and its id table, virtqueue set-up and the
  * scatterlist-building helpers stay here until it has one.
  */
+#include <linux/err.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
@@ -19,8 +20,6 @@
 #include <linux/workqueue.h>
 
 #include "virtio_glue.h"
-
-#define RVIO_VIRTIO_MAX_VQS 4
 
 struct rvio_virtio_reg {
 	struct virtio_driver vdrv;
@@ -201,21 +200,16 @@ static void rvio_virtio_remove(struct virtio_device *vdev)
 	kfree(v);
 }
 
-struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv,
-					     int *err)
+struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv)
 {
 	struct rvio_virtio_reg *reg;
 	int ret;
 
-	if (drv->nvqs > RVIO_VIRTIO_MAX_VQS) {
-		*err = -EINVAL;
-		return NULL;
-	}
+	if (drv->nvqs > RVIO_VIRTIO_MAX_VQS)
+		return ERR_PTR(-EINVAL);
 	reg = kzalloc(sizeof(*reg), GFP_KERNEL);
-	if (!reg) {
-		*err = -ENOMEM;
-		return NULL;
-	}
+	if (!reg)
+		return ERR_PTR(-ENOMEM);
 	reg->drv = drv;
 	reg->ids[0].device = drv->device_id;
 	reg->ids[0].vendor = VIRTIO_DEV_ANY_ID;
@@ -227,8 +221,7 @@ struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *dr
 	ret = register_virtio_driver(&reg->vdrv);
 	if (ret) {
 		kfree(reg);
-		*err = ret;
-		return NULL;
+		return ERR_PTR(ret);
 	}
 	return reg;
 }

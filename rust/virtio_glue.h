@@ -19,9 +19,15 @@
 struct rvio_virtio;
 struct rvio_virtio_reg;
 
+/* The most virtqueues a device may have. */
+#define RVIO_VIRTIO_MAX_VQS 4
+
+/* The driver's (Rust) callbacks and constants: one constant table per
+ * driver type, which outlives its registration. */
 struct rvio_virtio_driver {
 	const char *name;
 	u32 device_id;
+	/* At most RVIO_VIRTIO_MAX_VQS. */
 	unsigned int nvqs;
 	const char *const *vq_names;
 	/* Read the configuration space (rvio_virtio_cread) and hand the
@@ -44,8 +50,9 @@ struct rvio_virtio_driver {
 	u64 (*refused_features)(void);
 };
 
-struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv,
-					     int *err);
+/* Registers the driver @drv (pointed to until unregistration). ERR_PTR()
+ * on failure, never NULL. */
+struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *drv);
 void rvio_virtio_unregister(struct rvio_virtio_reg *reg);
 
 /* From probe only. */

@@ -114,9 +114,11 @@ impl<T: Device> VTable<T> {
             // name the vdpa core gave its `dev_add` op, NUL-terminated and
             // valid for the call.
             let name = unsafe { CStr::from_char_ptr(name) };
-            // INVARIANT: the state (which owns the handle) is freed before
-            // the device (the C half's ->free).
-            let dev = T::new(name, Handle { r })?;
+            // SAFETY: `rvio_vdpa_dev_add()` in rust/vdpa_glue.c made the
+            // device's handle before calling `dev_add`.
+            let h = unsafe { bindings::rvio_vdpa_handle_get(r) };
+            // INVARIANT: `rvio_vdpa_handle_get()` took a reference for us.
+            let dev = T::new(name, Handle { h })?;
             let mut cfg = [0u8; CONFIG_MAX];
             let len = dev.config_space(&mut cfg).min(CONFIG_MAX);
             let state = KBox::into_raw(KBox::new(dev, GFP_KERNEL)?);
@@ -211,36 +213,36 @@ impl<T: Device> VTable<T> {
     }
 }
 
-/// A device, for scheduling its work passes.
+/// A device, for scheduling its work passes from outside a callback (a
+/// kick from another module). Usable for as long as it lives: once the
+/// device is being released, [`Handle::schedule`] does nothing.
 ///
 /// # Invariants
 ///
-/// `r` is a device that outlives this handle (the handle is owned by the
-/// device's state, which the C half frees before the device).
+/// `h` is a handle of the C half that this value holds a reference to.
 pub struct Handle {
-    r: *mut bindings::rvio_vdpa,
+    h: *mut bindings::rvio_vdpa_handle,
 }
 
-// SAFETY: `rvio_vdpa_schedule` may be called from any context.
+// SAFETY: `rvio_vdpa_handle_schedule()` and `rvio_vdpa_handle_put()` may be
+// called from any context (rust/vdpa_glue.h), so from any thread.
 unsafe impl Send for Handle {}
-// SAFETY: `&Handle` allows `schedule`, which calls `rvio_vdpa_schedule()`
-// (`queue_work()`; rust/vdpa_glue.h: any context, until the device is
-// released, which the type invariant rules out), and `as_ptr`, which copies
-// the pointer. Neither needs exclusive access, so `&Handle` may be shared
-// between threads.
+// SAFETY: `&Handle` only allows `schedule`, which may run concurrently (it
+// takes the handle's spinlock).
 unsafe impl Sync for Handle {}
 
 impl Handle {
-    /// Asks for a work pass.
+    /// Asks for a work pass (nothing once the device is being released).
     pub fn schedule(&self) {
-        // SAFETY: by the type invariant the device is alive.
-        unsafe { bindings::rvio_vdpa_schedule(self.r) };
+        // SAFETY: by the type invariant we hold a reference to `h`.
+        unsafe { bindings::rvio_vdpa_handle_schedule(self.h) };
     }
+}
 
-    /// The device pointer, for a C callback that calls
-    /// `rvio_vdpa_schedule` (valid as long as this handle).
-    pub fn as_ptr(&self) -> *mut bindings::rvio_vdpa {
-        self.r
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold a reference, given back once.
+        unsafe { bindings::rvio_vdpa_handle_put(self.h) };
     }
 }
 

@@ -300,29 +300,35 @@ pub struct Queues<'a, B: Buffer> {
 }
 
 /// A device, for scheduling its work passes from outside a callback (a
-/// kick from another module).
+/// kick from another module). Usable for as long as it lives: once the
+/// driver has stopped, [`Handle::schedule`] does nothing.
 ///
 /// # Invariants
 ///
-/// `v` is a device whose driver has not returned from [`Driver::stop`]:
-/// the driver's state holds the handle and drops it in `stop`, after which
-/// the C half cancels the work and frees the device.
+/// `h` is a handle of the C half that this value holds a reference to.
 pub struct Handle {
-    v: *mut bindings::rvio_virtio,
+    h: *mut bindings::rvio_virtio_handle,
 }
 
-// SAFETY: `rvio_virtio_schedule()` may be called from any context
-// (rust/virtio_glue.h), so from any thread.
+// SAFETY: `rvio_virtio_handle_schedule()` and `rvio_virtio_handle_put()` may
+// be called from any context (rust/virtio_glue.h), so from any thread.
 unsafe impl Send for Handle {}
 // SAFETY: `&Handle` only allows `schedule`, which may run concurrently
-// (`queue_work()`).
+// (it takes the handle's spinlock).
 unsafe impl Sync for Handle {}
 
 impl Handle {
-    /// Asks for a work pass.
+    /// Asks for a work pass (nothing once the driver has stopped).
     pub fn schedule(&self) {
-        // SAFETY: by the type invariant the device is live.
-        unsafe { bindings::rvio_virtio_schedule(self.v) };
+        // SAFETY: by the type invariant we hold a reference to `h`.
+        unsafe { bindings::rvio_virtio_handle_schedule(self.h) };
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold a reference, given back once.
+        unsafe { bindings::rvio_virtio_handle_put(self.h) };
     }
 }
 
@@ -340,12 +346,14 @@ impl<B: Buffer> Queues<'_, B> {
         unsafe { bindings::rvio_virtio_retry_later(self.v) };
     }
 
-    /// A handle that schedules the device's work passes, for the driver's
-    /// state to keep until [`Driver::stop`] returns.
+    /// A handle that schedules the device's work passes from anywhere.
     pub fn handle(&self) -> Handle {
-        // INVARIANT: `v` is live now; the driver drops the handle by the
-        // end of `stop` (the `Handle` contract).
-        Handle { v: self.v }
+        // SAFETY: by the type invariant `v` is live (a callback runs), so
+        // its handle is too (the C half drops its own reference only after
+        // the driver stopped).
+        let h = unsafe { bindings::rvio_virtio_handle_get(self.v) };
+        // INVARIANT: `rvio_virtio_handle_get()` took a reference for us.
+        Handle { h }
     }
 
     /// The device's name.

@@ -8,6 +8,8 @@
 #include "vdpa_glue.h"
 /* The C half of rust/virtio.rs. */
 #include "virtio_glue.h"
+/* The C half of rust/work_handle.rs (vdpa and virtio hand its handles out). */
+#include "work_handle_glue.h"
 /* Epochs of the VMPI control protocol. */
 #include <linux/random.h>
 #include <linux/errno.h>

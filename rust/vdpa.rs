@@ -27,11 +27,12 @@ pub trait Device: Sized + Send {
     /// Device-specific feature bits offered.
     const FEATURES: u64;
 
-    /// `vdpa dev add` creates a device named `name`; `dev` can schedule
-    /// its work passes for as long as the state lives.
+    /// `vdpa dev add` creates a device named `name`; `dev` schedules its
+    /// work passes (until the device is released, then it does nothing).
     fn new(name: &CStr, dev: Handle) -> Result<Self>;
-    /// The device is being deleted: drop whatever outside the device may
-    /// still call [`Handle::schedule`] (called once, before the release).
+    /// The device is being deleted: detach it from whatever outside the
+    /// device uses it (called once, before the release, which waits for
+    /// the device's last user: e.g. `vhost_vdpa`'s open file).
     fn remove(&mut self);
     /// Writes the (immutable) configuration space; returns its length.
     fn config_space(&self, buf: &mut [u8; CONFIG_MAX]) -> usize;
@@ -115,10 +116,10 @@ impl<T: Device> VTable<T> {
             // valid for the call.
             let name = unsafe { CStr::from_char_ptr(name) };
             // SAFETY: `rvio_vdpa_dev_add()` in rust/vdpa_glue.c made the
-            // device's handle before calling `dev_add`.
-            let h = unsafe { bindings::rvio_vdpa_handle_get(r) };
-            // INVARIANT: `rvio_vdpa_handle_get()` took a reference for us.
-            let dev = T::new(name, Handle { h })?;
+            // device's work handle before calling `dev_add`, and the device
+            // holds its reference until its release.
+            let h = unsafe { Handle::get(bindings::rvio_vdpa_work_handle(r)) };
+            let dev = T::new(name, h)?;
             let mut cfg = [0u8; CONFIG_MAX];
             let len = dev.config_space(&mut cfg).min(CONFIG_MAX);
             let state = KBox::into_raw(KBox::new(dev, GFP_KERNEL)?);
@@ -213,38 +214,9 @@ impl<T: Device> VTable<T> {
     }
 }
 
-/// A device, for scheduling its work passes from outside a callback (a
-/// kick from another module). Usable for as long as it lives: once the
-/// device is being released, [`Handle::schedule`] does nothing.
-///
-/// # Invariants
-///
-/// `h` is a handle of the C half that this value holds a reference to.
-pub struct Handle {
-    h: *mut bindings::rvio_vdpa_handle,
-}
-
-// SAFETY: `rvio_vdpa_handle_schedule()` and `rvio_vdpa_handle_put()` may be
-// called from any context (rust/vdpa_glue.h), so from any thread.
-unsafe impl Send for Handle {}
-// SAFETY: `&Handle` only allows `schedule`, which may run concurrently (it
-// takes the handle's spinlock).
-unsafe impl Sync for Handle {}
-
-impl Handle {
-    /// Asks for a work pass (nothing once the device is being released).
-    pub fn schedule(&self) {
-        // SAFETY: by the type invariant we hold a reference to `h`.
-        unsafe { bindings::rvio_vdpa_handle_schedule(self.h) };
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold a reference, given back once.
-        unsafe { bindings::rvio_vdpa_handle_put(self.h) };
-    }
-}
+/// A device's work, for scheduling passes from outside a callback (a kick
+/// from another module); once the device is being released, scheduling does nothing.
+pub use crate::work_handle::Handle;
 
 /// The queues of a device during a callback.
 ///

@@ -20,7 +20,6 @@
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
-#include <linux/kref.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/vdpa.h>
@@ -32,6 +31,7 @@
 #include <uapi/linux/vhost_types.h>
 
 #include "vdpa_glue.h"
+#include "work_handle_glue.h"
 
 #define RVIO_VDPA_NVQS 2
 #define RVIO_VDPA_VQ_MAX 256
@@ -65,16 +65,10 @@ struct rvio_vdpa_vq {
 	bool popped;	/* a chain is out (rvio_vdpa_vq_pop) */
 };
 
-struct rvio_vdpa_handle {
-	struct kref ref;	/* the device's, and one per Rust Handle */
-	spinlock_t lock;
-	struct rvio_vdpa *r;	/* NULL once the device is being released */
-};
-
 struct rvio_vdpa {
 	struct vdpa_device vdpa;	/* first: the vdpa core kfree()s it */
 	struct rvio_vdpa_mgmt *mgmt;
-	struct rvio_vdpa_handle *handle;
+	struct rvio_work_handle *handle;	/* schedules work; detached at release */
 	struct mutex lock;		/* everything below, but the IOTLB */
 	spinlock_t iotlb_lock;		/* iotlb (vringh takes it too) */
 	struct vhost_iotlb iotlb;
@@ -103,44 +97,9 @@ void rvio_vdpa_schedule(struct rvio_vdpa *r)
 	queue_work(system_unbound_wq, &r->work);
 }
 
-struct rvio_vdpa_handle *rvio_vdpa_handle_get(struct rvio_vdpa *r)
+struct rvio_work_handle *rvio_vdpa_work_handle(struct rvio_vdpa *r)
 {
-	kref_get(&r->handle->ref);
 	return r->handle;
-}
-
-void rvio_vdpa_handle_schedule(struct rvio_vdpa_handle *h)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&h->lock, flags);
-	if (h->r)
-		rvio_vdpa_schedule(h->r);
-	spin_unlock_irqrestore(&h->lock, flags);
-}
-
-static void rvio_vdpa_handle_free(struct kref *ref)
-{
-	kfree(container_of(ref, struct rvio_vdpa_handle, ref));
-}
-
-void rvio_vdpa_handle_put(struct rvio_vdpa_handle *h)
-{
-	kref_put(&h->ref, rvio_vdpa_handle_free);
-}
-
-/* The device is being released: handles schedule nothing from now on (the
- * work is cancelled after this). */
-static void rvio_vdpa_handle_detach(struct rvio_vdpa *r)
-{
-	struct rvio_vdpa_handle *h = r->handle;
-
-	if (!h)
-		return;
-	spin_lock_irq(&h->lock);
-	h->r = NULL;
-	spin_unlock_irq(&h->lock);
-	rvio_vdpa_handle_put(h);
 }
 
 const char *rvio_vdpa_name(struct rvio_vdpa *r)
@@ -547,7 +506,8 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 	if (state)
 		m->drv->free(state);
 	/* Before the work is cancelled: no handle queues it again. */
-	rvio_vdpa_handle_detach(r);
+	if (r->handle)
+		rvio_work_handle_detach(r->handle);
 	cancel_work_sync(&r->work);
 	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
 		vringh_kiov_cleanup(&r->vq[i].riov);
@@ -624,14 +584,11 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 		vringh_kiov_init(&r->vq[i].riov, NULL, 0);
 		vringh_kiov_init(&r->vq[i].wiov, NULL, 0);
 	}
-	r->handle = kzalloc(sizeof(*r->handle), GFP_KERNEL);
+	r->handle = rvio_work_handle_new(system_unbound_wq, &r->work);
 	if (!r->handle) {
 		ret = -ENOMEM;
 		goto put;
 	}
-	kref_init(&r->handle->ref);
-	spin_lock_init(&r->handle->lock);
-	r->handle->r = r;
 	spin_lock(&r->iotlb_lock);
 	ret = identity_map(r);
 	spin_unlock(&r->iotlb_lock);

@@ -62,17 +62,10 @@ int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
 /* Ask for a work pass. Any context, until the device is released. */
 void rvio_vdpa_schedule(struct rvio_vdpa *r);
 
-/*
- * A counted handle of a device for scheduling its work from outside the
- * driver's callbacks (another module's kick): usable from any context until
- * rvio_vdpa_handle_put(); once the device is being released, scheduling
- * does nothing. rvio_vdpa_handle_get() may be called from dev_add and the
- * driver's callbacks.
- */
-struct rvio_vdpa_handle;
-struct rvio_vdpa_handle *rvio_vdpa_handle_get(struct rvio_vdpa *r);
-void rvio_vdpa_handle_schedule(struct rvio_vdpa_handle *h);
-void rvio_vdpa_handle_put(struct rvio_vdpa_handle *h);
+/* The device's work handle (rust/work_handle_glue.h; detached when the
+ * device is released), for rvio_work_handle_get() from dev_add or a
+ * callback. */
+struct rvio_work_handle *rvio_vdpa_work_handle(struct rvio_vdpa *r);
 
 /* The name of the device (vdpa dev show). */
 const char *rvio_vdpa_name(struct rvio_vdpa *r);

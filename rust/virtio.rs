@@ -299,38 +299,9 @@ pub struct Queues<'a, B: Buffer> {
     _p: PhantomData<(&'a mut (), B)>,
 }
 
-/// A device, for scheduling its work passes from outside a callback (a
-/// kick from another module). Usable for as long as it lives: once the
-/// driver has stopped, [`Handle::schedule`] does nothing.
-///
-/// # Invariants
-///
-/// `h` is a handle of the C half that this value holds a reference to.
-pub struct Handle {
-    h: *mut bindings::rvio_virtio_handle,
-}
-
-// SAFETY: `rvio_virtio_handle_schedule()` and `rvio_virtio_handle_put()` may
-// be called from any context (rust/virtio_glue.h), so from any thread.
-unsafe impl Send for Handle {}
-// SAFETY: `&Handle` only allows `schedule`, which may run concurrently
-// (it takes the handle's spinlock).
-unsafe impl Sync for Handle {}
-
-impl Handle {
-    /// Asks for a work pass (nothing once the driver has stopped).
-    pub fn schedule(&self) {
-        // SAFETY: by the type invariant we hold a reference to `h`.
-        unsafe { bindings::rvio_virtio_handle_schedule(self.h) };
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant we hold a reference, given back once.
-        unsafe { bindings::rvio_virtio_handle_put(self.h) };
-    }
-}
+/// A device's work, for scheduling passes from outside a callback (a kick
+/// from another module); once the driver has stopped, scheduling does nothing.
+pub use crate::work_handle::Handle;
 
 impl<B: Buffer> Queues<'_, B> {
     /// Asks for another work pass.
@@ -349,11 +320,10 @@ impl<B: Buffer> Queues<'_, B> {
     /// A handle that schedules the device's work passes from anywhere.
     pub fn handle(&self) -> Handle {
         // SAFETY: by the type invariant `v` is live (a callback runs), so
-        // its handle is too (the C half drops its own reference only after
-        // the driver stopped).
-        let h = unsafe { bindings::rvio_virtio_handle_get(self.v) };
-        // INVARIANT: `rvio_virtio_handle_get()` took a reference for us.
-        Handle { h }
+        // its work handle is too (`rvio_virtio_remove()` in
+        // rust/virtio_glue.c detaches it, dropping the device's reference,
+        // only after the driver stopped).
+        unsafe { Handle::get(bindings::rvio_virtio_work_handle(self.v)) }
     }
 
     /// The device's name.

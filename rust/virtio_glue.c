@@ -13,15 +13,14 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/scatterlist.h>
-#include <linux/kref.h>
 #include <linux/slab.h>
-#include <linux/spinlock.h>
 #include <linux/vmalloc.h>
 #include <linux/virtio.h>
 #include <linux/virtio_config.h>
 #include <linux/workqueue.h>
 
 #include "virtio_glue.h"
+#include "work_handle_glue.h"
 
 struct rvio_virtio_reg {
 	struct virtio_driver vdrv;
@@ -29,15 +28,9 @@ struct rvio_virtio_reg {
 	const struct rvio_virtio_driver *drv;
 };
 
-struct rvio_virtio_handle {
-	struct kref ref;	/* the device's, and one per Rust Handle */
-	spinlock_t lock;
-	struct rvio_virtio *v;	/* NULL once the driver has stopped */
-};
-
 struct rvio_virtio {
 	struct virtio_device *vdev;
-	struct rvio_virtio_handle *handle;
+	struct rvio_work_handle *handle;	/* schedules work; detached at stop */
 	const struct rvio_virtio_driver *drv;
 	struct mutex lock;	/* the rings, running, the driver state */
 	struct work_struct work;
@@ -54,42 +47,9 @@ void rvio_virtio_schedule(struct rvio_virtio *v)
 	queue_work(system_wq, &v->work);
 }
 
-struct rvio_virtio_handle *rvio_virtio_handle_get(struct rvio_virtio *v)
+struct rvio_work_handle *rvio_virtio_work_handle(struct rvio_virtio *v)
 {
-	kref_get(&v->handle->ref);
 	return v->handle;
-}
-
-void rvio_virtio_handle_schedule(struct rvio_virtio_handle *h)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&h->lock, flags);
-	if (h->v)
-		rvio_virtio_schedule(h->v);
-	spin_unlock_irqrestore(&h->lock, flags);
-}
-
-static void rvio_virtio_handle_free(struct kref *ref)
-{
-	kfree(container_of(ref, struct rvio_virtio_handle, ref));
-}
-
-void rvio_virtio_handle_put(struct rvio_virtio_handle *h)
-{
-	kref_put(&h->ref, rvio_virtio_handle_free);
-}
-
-/* The driver stopped: handles schedule nothing from now on (the work is
- * cancelled after this). */
-static void rvio_virtio_handle_detach(struct rvio_virtio *v)
-{
-	struct rvio_virtio_handle *h = v->handle;
-
-	spin_lock_irq(&h->lock);
-	h->v = NULL;
-	spin_unlock_irq(&h->lock);
-	rvio_virtio_handle_put(h);
 }
 
 void rvio_virtio_retry_later(struct rvio_virtio *v)
@@ -195,14 +155,11 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 	v = kzalloc(sizeof(*v), GFP_KERNEL);
 	if (!v)
 		return -ENOMEM;
-	v->handle = kzalloc(sizeof(*v->handle), GFP_KERNEL);
+	v->handle = rvio_work_handle_new(system_wq, &v->work);
 	if (!v->handle) {
 		kfree(v);
 		return -ENOMEM;
 	}
-	kref_init(&v->handle->ref);
-	spin_lock_init(&v->handle->lock);
-	v->handle->v = v;
 	v->vdev = vdev;
 	v->drv = drv;
 	mutex_init(&v->lock);
@@ -236,7 +193,7 @@ state:
 	vdev->priv = NULL;
 	drv->free(v->state);
 free:
-	rvio_virtio_handle_detach(v);
+	rvio_work_handle_detach(v->handle);
 	kfree(v);
 	return ret;
 }
@@ -250,7 +207,7 @@ static void rvio_virtio_remove(struct virtio_device *vdev)
 	v->drv->stop(v->state);
 	mutex_unlock(&v->lock);
 	/* Before teardown cancels the work: no handle queues it again. */
-	rvio_virtio_handle_detach(v);
+	rvio_work_handle_detach(v->handle);
 	virtio_reset_device(vdev);
 	teardown(v);
 	vdev->priv = NULL;

@@ -66,16 +66,9 @@ const char *rvio_virtio_name(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
 
-/*
- * A counted handle of a device for scheduling its work from outside the
- * driver's callbacks (another module's kick): usable from any context until
- * rvio_virtio_handle_put(); once the driver has stopped, scheduling does
- * nothing. rvio_virtio_handle_get() may be called during a callback.
- */
-struct rvio_virtio_handle;
-struct rvio_virtio_handle *rvio_virtio_handle_get(struct rvio_virtio *v);
-void rvio_virtio_handle_schedule(struct rvio_virtio_handle *h);
-void rvio_virtio_handle_put(struct rvio_virtio_handle *h);
+/* The device's work handle (rust/work_handle_glue.h; detached when the
+ * driver stops), for rvio_work_handle_get() from a callback. */
+struct rvio_work_handle *rvio_virtio_work_handle(struct rvio_virtio *v);
 /* Ask for a work pass in RVIO_VIRTIO_RETRY_MS (memory was short: a pass
  * now would likely fail again). Any context. */
 #define RVIO_VIRTIO_RETRY_MS 10

@@ -19,6 +19,8 @@ mod bindings;
 pub mod proto;
 #[path = "../../rust/virtio.rs"]
 pub mod virtio;
+#[path = "../../rust/work_handle.rs"]
+pub mod work_handle;
 
 use proto::ctrl::{Ctrl, MAX_CTRL_LEN};
 use proto::wire::{Header, DEVICE_ID, HDR_LEN, RXQ, TXQ};

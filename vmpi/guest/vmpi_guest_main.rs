@@ -17,6 +17,8 @@ mod bindings;
 pub mod virtio;
 #[path = "../../rust/vmpi_transport.rs"]
 pub mod vmpi_transport;
+#[path = "../../rust/work_handle.rs"]
+pub mod work_handle;
 // Pure logic, shared with the host crate rust/pure.
 #[path = "../proto/mod.rs"]
 pub mod proto;

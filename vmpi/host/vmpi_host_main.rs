@@ -21,7 +21,7 @@ mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
 #[path = "../../rust/vdpa.rs"]
 pub mod vdpa;
-#[path = "../../rust/vmpi_transport.rs"]
+#[path = "../../rust/rvio/vmpi_transport.rs"]
 pub mod vmpi_transport;
 // Pure logic, shared with the host crate rust/pure.
 #[path = "../proto/mod.rs"]

@@ -3,7 +3,7 @@
  * Headers whose declarations our Rust modules use, for module-local
  * bindgen (see Kbuild). rust/bindgen_parameters limits what is bound.
  */
-#include <rvio/test_provider.h>
+#include "../samples/cross_module/test_provider.h"
 /* The C half of rust/vdpa.rs. */
 #include "vdpa_glue.h"
 /* The C half of rust/virtio.rs. */

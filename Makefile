@@ -30,9 +30,9 @@ rustfmt:
 style:
 	scripts/style.sh
 
+# Kbuild's clean also removes the generated bindings (they are `targets`).
 clean:
 	+$(KMAKE) clean
-	rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.cmd
 
 setup:
 	scripts/setup.sh

@@ -5,7 +5,7 @@
 
 use kernel::prelude::*;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 #[path = "test_provider.rs"]
 mod test_provider;

@@ -6,7 +6,7 @@
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 // Pure logic, shared with the host crate rust/pure: `pub` keeps its API
 // reachable (the kernel denies `unreachable_pub`).

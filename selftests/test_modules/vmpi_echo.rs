@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 #[path = "../../rust/rvio/vmpi_port.rs"]
 pub mod vmpi_port;

@@ -16,7 +16,7 @@ use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
 #[path = "../../rust/vdpa.rs"]

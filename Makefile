@@ -55,7 +55,7 @@ vm: setup
 	+$(MAKE) modules
 	scripts/vm-run.sh --igb --name shell
 
-# VMPI benchmark (not a test): results/vmpi/, table in README.md.
+# VMPI benchmark (not a test): results/vmpi/, table in results/README.md.
 bench-vmpi: setup
 	+$(MAKE) modules
 	scripts/bench-vmpi.sh $(or $(REPEAT),3)

@@ -30,9 +30,9 @@ rustfmt:
 style:
 	scripts/style.sh
 
+# Kbuild's clean also removes the generated bindings (they are `targets`).
 clean:
 	+$(KMAKE) clean
-	rm -f rust/bindings_generated.rs rust/.bindings_generated.rs.cmd
 
 setup:
 	scripts/setup.sh
@@ -55,7 +55,7 @@ vm: setup
 	+$(MAKE) modules
 	scripts/vm-run.sh --igb --name shell
 
-# VMPI benchmark (not a test): results/vmpi/, table in README.md.
+# VMPI benchmark (not a test): results/vmpi/, table in results/README.md.
 bench-vmpi: setup
 	+$(MAKE) modules
 	scripts/bench-vmpi.sh $(or $(REPEAT),3)

@@ -5,8 +5,8 @@
 # virtio-net over vdpa_sim_net, side by side in one test-VM run
 # (scripts/bench-vmpi-vm.sh), each point repeated. Writes
 # results/vmpi/{raw.txt,results.csv,results.md,goodput.png} and the table
-# into README.md between the bench-vmpi markers. A benchmark, not a test:
-# this machine is emulated (TCG) and noisy; compare the ratios.
+# into results/README.md between the bench-vmpi markers. A benchmark, not
+# a test: this machine is emulated (TCG) and noisy; compare the ratios.
 #
 # usage: scripts/bench-vmpi.sh [REPEAT]   (default 3; RVIO_KFLAVOUR=nokasan:
 #        the kernel without KASAN, results in results/vmpi-nokasan/)
@@ -14,8 +14,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 repeat=${1:-3}
-# The default (debug) kernel's results feed the README; another flavour's
-# (RVIO_KFLAVOUR=nokasan) go beside them.
+# The default (debug) kernel's results feed results/README.md; another
+# flavour's (RVIO_KFLAVOUR=nokasan) go beside them.
 out=results/vmpi
 [ "$RVIO_KFLAVOUR" = debug ] || out+=-$RVIO_KFLAVOUR
 if ! python3 -c 'import matplotlib' 2>/dev/null; then
@@ -33,15 +33,15 @@ commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 note="commit $commit, $(date -u +%Y-%m-%d), $(sed -n 1p "$out/vm.txt"), debug: $(sed -n 's/^debug options: //p' "$out/vm.txt")under $(cat "$RVIO_CACHE"/accel-* 2>/dev/null | head -n 1 || echo '?') on $cpu, $repeat repeats"
 python3 scripts/bench-report.py "$out" "$note"
-# The latest table of the debug kernel goes into the README.
+# The latest table of the debug kernel goes into results/README.md.
 [ "$RVIO_KFLAVOUR" = debug ] || { rvio_log "bench: results in $out/"; exit 0; }
 python3 - "$out/results.md" <<'PY'
 import re, sys
 table = open(sys.argv[1]).read()
-readme = open("README.md").read()
+readme = open("results/README.md").read()
 begin, end = "<!-- bench-vmpi:begin -->", "<!-- bench-vmpi:end -->"
 if begin in readme:
     readme = re.sub(re.escape(begin) + ".*?" + re.escape(end), begin + "\n" + table + end, readme, flags=re.S)
-    open("README.md", "w").write(readme)
+    open("results/README.md", "w").write(readme)
 PY
-rvio_log "bench: results in $out/ (README.md table updated)"
+rvio_log "bench: results in $out/ (results/README.md table updated)"

@@ -23,7 +23,7 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 #[path = "../../rust/errno.rs"]
 pub mod errno;

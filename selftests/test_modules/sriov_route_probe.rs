@@ -8,7 +8,7 @@
 
 use kernel::prelude::*;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 
 module! {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Test module: an in-kernel user of VMPI (`rust/vmpi_port.rs` over the
+//! Test module: an in-kernel user of VMPI (`rust/rvio/vmpi_port.rs` over the
 //! C-ABI of `include/rvio/vmpi.h`) on the first host-side VMPI device.
 //! Raw channel 9 echoes every SDU back (waiting for room when the send
 //! queue is full); raw channel 10 sends a flood of 2000 SDUs of 4 KiB at
@@ -11,9 +11,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
-#[path = "../../rust/vmpi_port.rs"]
+#[path = "../../rust/rvio/vmpi_port.rs"]
 pub mod vmpi_port;
 // The VMPI protocol's pure logic, for its `Role` type.
 #[path = "../../vmpi/proto/mod.rs"]

@@ -13,7 +13,7 @@ use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 #[path = "../../vmpi/proto/mod.rs"]
 pub mod proto;

@@ -21,7 +21,7 @@
 
 use kernel::prelude::*;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 mod buf_cache;
 #[path = "../../rust/dwork.rs"]

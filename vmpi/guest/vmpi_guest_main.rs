@@ -10,12 +10,12 @@ use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
 #[path = "../../rust/virtio.rs"]
 pub mod virtio;
-#[path = "../../rust/vmpi_transport.rs"]
+#[path = "../../rust/rvio/vmpi_transport.rs"]
 pub mod vmpi_transport;
 #[path = "../../rust/work_handle.rs"]
 pub mod work_handle;

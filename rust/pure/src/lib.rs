@@ -7,7 +7,7 @@
 //! link them. Add a file here when you add one to a module.
 #![cfg_attr(not(test), no_std)]
 
-#[path = "../../../selftests/test_modules/provider_sum.rs"]
+#[path = "../../../samples/cross_module/provider_sum.rs"]
 pub mod provider_sum;
 
 /// VMPI's wire format and control protocol (`vmpi/proto/`).

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C-ABI of the rvio_test_provider test module, the model for every
- * cross-module API of rvio: the API is declared once, here; the provider
- * implements it in Rust and exports it from a C file with
- * EXPORT_SYMBOL_GPL(); Rust users get it through module-local bindgen.
+ * C-ABI of the rvio_test_provider sample module, the model for every
+ * cross-module API of rvio (whose headers live in include/rvio/): the API
+ * is declared once, here; the provider implements it in Rust and exports
+ * it from a C file with EXPORT_SYMBOL_GPL(); Rust users get it through
+ * module-local bindgen.
  */
 #ifndef _RVIO_TEST_PROVIDER_H
 #define _RVIO_TEST_PROVIDER_H

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Safe interface to the C-ABI of `include/rvio/test_provider.h`, for Rust
-//! modules that call `rvio_test_provider.ko`.
+//! Safe interface to the C-ABI of `test_provider.h`, for Rust modules that
+//! call `rvio_test_provider.ko`.
 //!
 //! Every cross-module API of rvio has this shape: a C header (the one
 //! definition of the ABI), an implementation exported with
 //! `EXPORT_SYMBOL_GPL()` from a C file of the providing module, and a file
-//! like this one that callers include next to `rust/bindings.rs`.
+//! like this one that callers include next to `mod bindings;`. The
+//! project's own APIs keep the header in `include/rvio/` and this wrapper
+//! in `rust/rvio/`; the sample keeps both here, beside its modules.
 
 use crate::bindings;
 use kernel::error::{to_result, Result};

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Test module: implements the C-ABI declared in
-//! `include/rvio/test_provider.h` in Rust; `rvio_test_provider_exports.c`
-//! exports it to other modules.
+//! Sample module: implements the C-ABI declared in `test_provider.h` in
+//! Rust; `rvio_test_provider_exports.c` exports it to other modules.
 
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
 // Pure logic, shared with the host crate rust/pure: `pub` keeps its API
 // reachable (the kernel denies `unreachable_pub`).
@@ -40,13 +39,13 @@ impl Drop for TestProvider {
     }
 }
 
-/// See `include/rvio/test_provider.h`.
+/// See `test_provider.h`.
 #[no_mangle]
 pub extern "C" fn rvio_test_provider_abi_version() -> u32 {
     bindings::RVIO_TEST_PROVIDER_ABI_VERSION
 }
 
-/// See `include/rvio/test_provider.h`.
+/// See `test_provider.h`.
 ///
 /// # Safety
 ///

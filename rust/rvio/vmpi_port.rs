@@ -4,7 +4,7 @@
 //! provided by `vmpi.ko`): a [`Port`] is a raw channel of a VMPI device
 //! whose received SDUs go to a [`PortUser`]; closed when dropped.
 //!
-//! Include with `#[path = ".../rust/vmpi_port.rs"] pub mod vmpi_port;` next
+//! Include with `#[path = ".../rust/rvio/vmpi_port.rs"] pub mod vmpi_port;` next
 //! to `mod bindings;`; the module depends on `vmpi.ko`.
 
 use crate::bindings;

@@ -5,7 +5,7 @@
 //! the host (the `rvio-pure` crate in `rust/pure/`). The model for every
 //! pure-logic file of rvio: wire formats, protocols, tables, checks.
 
-/// Most values one sum accepts (`include/rvio/test_provider.h`).
+/// Most values one sum accepts (`test_provider.h`).
 pub const MAX_VALS: usize = 4096;
 
 /// Why a sum was refused.

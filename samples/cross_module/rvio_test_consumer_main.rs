@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Test module: calls `rvio_test_provider.ko` through its C-ABI and refuses
+//! Sample module: calls `rvio_test_provider.ko` through its C-ABI and refuses
 //! to load unless every call returns what the API promises.
 
 use kernel::prelude::*;
 
-#[path = "../../rust/bindings.rs"]
+#[path = "bindings_generated.rs"]
 mod bindings;
-#[path = "../../rust/test_provider.rs"]
+#[path = "test_provider.rs"]
 mod test_provider;
 
 module! {

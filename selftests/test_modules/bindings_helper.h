@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the test modules' Rust binds, one list for the directory (Kbuild
+ * runs bindgen over this file into bindings_generated.rs;
+ * rust/bindgen_parameters limits what is bound).
+ */
+/* vmpi_echo: VMPI's in-kernel API (rust/rvio/vmpi_port.rs). */
+#include <rvio/vmpi.h>
+/* vmpi_evil: a virtio driver (rust/virtio.rs's C half). */
+#include "../../rust/virtio_glue.h"
+/* rust/work_handle.rs (the handles it hands out): its C half. */
+#include "../../rust/work_handle_glue.h"
+/* sriov_route_probe: sriov_hook.ko's route lookup. */
+#include <rvio/sriov_hook.h>

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What vmpi_host.ko's Rust binds (Kbuild runs bindgen over this file into
+ * bindings_generated.rs; rust/bindgen_parameters limits what is bound).
+ */
+/* rust/vdpa.rs: its C half. */
+#include "../../rust/vdpa_glue.h"
+/* rust/work_handle.rs (the handles it hands out): its C half. */
+#include "../../rust/work_handle_glue.h"
+/* rust/rvio/vmpi_transport.rs: the transport C-ABI of vmpi.ko. */
+#include <rvio/vmpi.h>

@@ -11,6 +11,7 @@
 //! bindings;`, and link `rust/vdpa_glue.o` into the module (Kbuild).
 
 use crate::bindings;
+use crate::work_handle;
 use core::marker::PhantomData;
 use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_void};
@@ -115,14 +116,16 @@ impl<T: Device> VTable<T> {
             // name the vdpa core gave its `dev_add` op, NUL-terminated and
             // valid for the call.
             let name = unsafe { CStr::from_char_ptr(name) };
-            // SAFETY: `rvio_vdpa_dev_add()` in rust/vdpa_glue.c made the
-            // device's work handle before calling `dev_add`, and the device
-            // holds its reference until its release.
-            let h = unsafe { Handle::get(bindings::rvio_vdpa_work_handle(r)) };
-            let dev = T::new(name, h)?;
+            // SAFETY: `r` is the device being added; `rvio_vdpa_schedule(r)`
+            // may be called until its release, `rvio_vdpa_free()` in
+            // rust/vdpa_glue.c, which frees the state (so this owner, or it
+            // is dropped below on failure) before it cancels the work and
+            // the vdpa core frees `r`.
+            let work = unsafe { work_handle::Owner::<Work>::new(r) }?;
+            let dev = T::new(name, work.handle())?;
             let mut cfg = [0u8; CONFIG_MAX];
             let len = dev.config_space(&mut cfg).min(CONFIG_MAX);
-            let state = KBox::into_raw(KBox::new(dev, GFP_KERNEL)?);
+            let state = KBox::into_raw(KBox::new(State { dev, _work: work }, GFP_KERNEL)?);
             // SAFETY: `r` is the device being added (`rvio_vdpa_dev_add()`
             // calls `dev_add` before it registers the device); `state` is a
             // valid owned pointer and `cfg` is valid for `len` reads during
@@ -145,13 +148,13 @@ impl<T: Device> VTable<T> {
     /// mutex is held (no other reference to the state exists).
     unsafe extern "C" fn remove(state: *mut c_void) {
         // SAFETY: `rvio_vdpa_dev_del()` in rust/vdpa_glue.c calls `remove`
-        // with `r->state`, the `KBox<T>` pointer `dev_add` gave
+        // with `r->state`, the `KBox<State<T>>` pointer `dev_add` gave
         // `rvio_vdpa_set_state()`, and `r->lock` held (see `# Safety`). The
         // other callbacks that get the state (`reset`, `start`, `process`)
         // hold that mutex too, and `rvio_vdpa_free()` takes it out of
         // `r->state` under the mutex before `free`, so this is the only
         // reference to the `T`.
-        let dev = unsafe { &mut *state.cast::<T>() };
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
         dev.remove();
     }
 
@@ -162,10 +165,10 @@ impl<T: Device> VTable<T> {
         // SAFETY: `do_reset()` in rust/vdpa_glue.c (from
         // `rvio_vdpa_set_status()` with status 0 and `rvio_vdpa_reset()`)
         // calls `reset` with `r->lock` held and a non-NULL `r->state`, the
-        // `KBox<T>` pointer from `dev_add`; every other use of the state
+        // `KBox<State<T>>` pointer from `dev_add`; every other use of the state
         // holds that mutex, and `free` gets it only after `rvio_vdpa_free()`
         // cleared `r->state` under it, so this is the only reference.
-        let dev = unsafe { &mut *state.cast::<T>() };
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
         dev.reset();
     }
 
@@ -175,11 +178,11 @@ impl<T: Device> VTable<T> {
     unsafe extern "C" fn start(state: *mut c_void, r: *mut bindings::rvio_vdpa) {
         // SAFETY: `rvio_vdpa_set_status()` in rust/vdpa_glue.c calls `start`
         // when the driver sets DRIVER_OK, with `r->lock` held, a non-NULL
-        // `r->state` (the `KBox<T>` pointer from `dev_add`) and its own `r`;
+        // `r->state` (the `KBox<State<T>>` pointer from `dev_add`) and its own `r`;
         // every other use of the state holds that mutex, and `free` gets it
         // only after `rvio_vdpa_free()` cleared `r->state` under it, so this
         // is the only reference.
-        let dev = unsafe { &mut *state.cast::<T>() };
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
         // INVARIANT: the device's mutex is held for the life of `q`.
         let mut q = Queues { r, _p: PhantomData };
         dev.start(&mut q);
@@ -190,11 +193,11 @@ impl<T: Device> VTable<T> {
     /// As for `start`.
     unsafe extern "C" fn process(state: *mut c_void, r: *mut bindings::rvio_vdpa) -> bool {
         // SAFETY: `rvio_vdpa_work()` in rust/vdpa_glue.c calls `process` with
-        // `r->lock` held, a non-NULL `r->state` (the `KBox<T>` pointer from
+        // `r->lock` held, a non-NULL `r->state` (the `KBox<State<T>>` pointer from
         // `dev_add`) and its own `r`; every other use of the state holds that
         // mutex, and `free` gets it only after `rvio_vdpa_free()` cleared
         // `r->state` under it, so this is the only reference.
-        let dev = unsafe { &mut *state.cast::<T>() };
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
         // INVARIANT: the device's mutex is held for the life of `q`.
         let mut q = Queues { r, _p: PhantomData };
         dev.process(&mut q)
@@ -210,13 +213,36 @@ impl<T: Device> VTable<T> {
         // `r->state` under `r->lock`, so no callback gets it any more (see
         // `# Safety`); it is the `KBox::into_raw` pointer `dev_add` gave
         // `rvio_vdpa_set_state()`, so we own the box again.
-        drop(unsafe { KBox::from_raw(state.cast::<T>()) });
+        drop(unsafe { KBox::from_raw(state.cast::<State<T>>()) });
+    }
+}
+
+/// The C half's vDPA device, whose work a [`Handle`] schedules.
+pub struct Work;
+
+impl work_handle::Target for Work {
+    type Device = bindings::rvio_vdpa;
+
+    unsafe fn schedule(r: *mut bindings::rvio_vdpa) {
+        // SAFETY: the caller guarantees that `r` is attached: live until
+        // `rvio_vdpa_free()` in rust/vdpa_glue.c drops the state (and the
+        // `Owner` in it) before it cancels the work.
+        unsafe { bindings::rvio_vdpa_schedule(r) };
     }
 }
 
 /// A device's work, for scheduling passes from outside a callback (a kick
-/// from another module); once the device is being released, scheduling does nothing.
-pub use crate::work_handle::Handle;
+/// from another module); once the device is being released, scheduling
+/// does nothing.
+pub type Handle = work_handle::Handle<Work>;
+
+/// What the C half holds as a device's state: the driver's, and the owner
+/// of the device's work handles (detached when the state is freed, before
+/// the C half cancels the work).
+struct State<T> {
+    dev: T,
+    _work: work_handle::Owner<Work>,
+}
 
 /// The queues of a device during a callback.
 ///

@@ -31,7 +31,6 @@
 #include <uapi/linux/vhost_types.h>
 
 #include "vdpa_glue.h"
-#include "work_handle_glue.h"
 
 #define RVIO_VDPA_NVQS 2
 #define RVIO_VDPA_VQ_MAX 256
@@ -68,7 +67,6 @@ struct rvio_vdpa_vq {
 struct rvio_vdpa {
 	struct vdpa_device vdpa;	/* first: the vdpa core kfree()s it */
 	struct rvio_vdpa_mgmt *mgmt;
-	struct rvio_work_handle *handle;	/* schedules work; detached at release */
 	struct mutex lock;		/* everything below, but the IOTLB */
 	spinlock_t iotlb_lock;		/* iotlb (vringh takes it too) */
 	struct vhost_iotlb iotlb;
@@ -95,11 +93,6 @@ static const struct rvio_vdpa_driver *drv_of(struct rvio_vdpa *r)
 void rvio_vdpa_schedule(struct rvio_vdpa *r)
 {
 	queue_work(system_unbound_wq, &r->work);
-}
-
-struct rvio_work_handle *rvio_vdpa_work_handle(struct rvio_vdpa *r)
-{
-	return r->handle;
 }
 
 const char *rvio_vdpa_name(struct rvio_vdpa *r)
@@ -505,9 +498,6 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 	mutex_unlock(&r->lock);
 	if (state)
 		m->drv->free(state);
-	/* Before the work is cancelled: no handle queues it again. */
-	if (r->handle)
-		rvio_work_handle_detach(r->handle);
 	cancel_work_sync(&r->work);
 	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
 		vringh_kiov_cleanup(&r->vq[i].riov);
@@ -583,11 +573,6 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 		vringh_set_iotlb(&r->vq[i].vring, &r->iotlb, &r->iotlb_lock);
 		vringh_kiov_init(&r->vq[i].riov, NULL, 0);
 		vringh_kiov_init(&r->vq[i].wiov, NULL, 0);
-	}
-	r->handle = rvio_work_handle_new(system_unbound_wq, &r->work);
-	if (!r->handle) {
-		ret = -ENOMEM;
-		goto put;
 	}
 	spin_lock(&r->iotlb_lock);
 	ret = identity_map(r);

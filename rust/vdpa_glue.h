@@ -62,11 +62,6 @@ int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
 /* Ask for a work pass. Any context, until the device is released. */
 void rvio_vdpa_schedule(struct rvio_vdpa *r);
 
-/* The device's work handle (rust/work_handle_glue.h; detached when the
- * device is released), for rvio_work_handle_get() from dev_add or a
- * callback. */
-struct rvio_work_handle *rvio_vdpa_work_handle(struct rvio_vdpa *r);
-
 /* The name of the device (vdpa dev show). */
 const char *rvio_vdpa_name(struct rvio_vdpa *r);
 

@@ -16,6 +16,7 @@
 //! `mod bindings;`, and link `rust/virtio_glue.o` into the module (Kbuild).
 
 use crate::bindings;
+use crate::work_handle;
 use core::marker::PhantomData;
 use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
@@ -197,7 +198,18 @@ impl<T: Driver> VTable<T> {
         from_result(|| {
             // INVARIANT: `v` is being probed for the duration of this call.
             let dev = Device { v, _p: PhantomData };
-            let state = KBox::into_raw(KBox::new(T::probe(&dev)?, GFP_KERNEL)?);
+            // SAFETY: `v` is being probed; `rvio_virtio_schedule(v)` may be
+            // called until `rvio_virtio_remove()` in rust/virtio_glue.c
+            // cancels the work after `stop` (which detaches this owner), or,
+            // if the probe fails, until `rvio_virtio_probe()` frees `v`
+            // after freeing the state (dropping the owner). No handle exists
+            // before `start`, so no work is queued on that path.
+            let work = unsafe { work_handle::Owner::<Work>::new(v) }?;
+            let state = State {
+                dev: T::probe(&dev)?,
+                work,
+            };
+            let state = KBox::into_raw(KBox::new(state, GFP_KERNEL)?);
             // SAFETY: `rvio_virtio_probe()` in rust/virtio_glue.c calls
             // `probe` with the device it is probing; `state` is a valid
             // owned pointer.
@@ -217,15 +229,19 @@ impl<T: Driver> VTable<T> {
     /// `state` is the probe's state of device `v`, whose mutex is held.
     unsafe extern "C" fn start(state: *mut c_void, v: *mut bindings::rvio_virtio) {
         // SAFETY: `rvio_virtio_probe()` in rust/virtio_glue.c calls `start`
-        // with `v->state`, the `KBox<T>` pointer `probe` gave
+        // with `v->state`, the `KBox<State<T>>` pointer `probe` gave
         // `rvio_virtio_set_state()`, and `v->lock` held (see `# Safety`).
         // Every other use of the state (`process`, `stop`) holds that mutex
         // too, and `free` runs only when none of them can, so no other
         // reference to the `T` exists during the call.
-        let s = unsafe { &mut *state.cast::<T>() };
+        let s = unsafe { &mut *state.cast::<State<T>>() };
         // INVARIANT: the mutex is held for the life of `q`.
-        let mut q = Queues { v, _p: PhantomData };
-        s.start(&mut q);
+        let mut q = Queues {
+            v,
+            work: &s.work,
+            _p: PhantomData,
+        };
+        s.dev.start(&mut q);
     }
 
     /// # Safety
@@ -233,15 +249,19 @@ impl<T: Driver> VTable<T> {
     /// As for `start`.
     unsafe extern "C" fn process(state: *mut c_void, v: *mut bindings::rvio_virtio) -> bool {
         // SAFETY: `rvio_virtio_work()` in rust/virtio_glue.c calls `process`
-        // with `v->state` (the `KBox<T>` pointer from `probe`) and `v->lock`
+        // with `v->state` (the `KBox<State<T>>` pointer from `probe`) and `v->lock`
         // held, and only while `v->running`, which `rvio_virtio_remove()`
         // clears under that mutex before `stop`; `start` and `stop` hold the
         // mutex too, and `free` comes after `teardown()` cancelled the work,
         // so no other reference to the `T` exists during the call.
-        let s = unsafe { &mut *state.cast::<T>() };
+        let s = unsafe { &mut *state.cast::<State<T>>() };
         // INVARIANT: the mutex is held for the life of `q`.
-        let mut q = Queues { v, _p: PhantomData };
-        s.process(&mut q)
+        let mut q = Queues {
+            v,
+            work: &s.work,
+            _p: PhantomData,
+        };
+        s.dev.process(&mut q)
     }
 
     /// # Safety
@@ -249,12 +269,14 @@ impl<T: Driver> VTable<T> {
     /// As for `start` (without the device being live).
     unsafe extern "C" fn stop(state: *mut c_void) {
         // SAFETY: `rvio_virtio_remove()` in rust/virtio_glue.c calls `stop`
-        // once, with `v->state` (the `KBox<T>` pointer from `probe`) and
+        // once, with `v->state` (the `KBox<State<T>>` pointer from `probe`) and
         // `v->lock` held, after clearing `v->running`; `start` and `process`
         // also run under that mutex, and `free` only after this returns, so
         // no other reference to the `T` exists during the call.
-        let s = unsafe { &mut *state.cast::<T>() };
-        s.stop();
+        let s = unsafe { &mut *state.cast::<State<T>>() };
+        s.dev.stop();
+        // The C half cancels the work next: no handle may queue it again.
+        s.work.detach();
     }
 
     /// # Safety
@@ -285,7 +307,7 @@ impl<T: Driver> VTable<T> {
         // `rvio_virtio_remove()` after `stop`, the reset and `teardown()`
         // (work cancelled), or from `rvio_virtio_probe()` when
         // `virtio_find_vqs()` failed, before `start`. So we own the box again.
-        drop(unsafe { KBox::from_raw(state.cast::<T>()) });
+        drop(unsafe { KBox::from_raw(state.cast::<State<T>>()) });
     }
 }
 
@@ -296,12 +318,36 @@ impl<T: Driver> VTable<T> {
 /// `v` is a live device whose mutex is held for the life of this value.
 pub struct Queues<'a, B: Buffer> {
     v: *mut bindings::rvio_virtio,
+    work: &'a work_handle::Owner<Work>,
     _p: PhantomData<(&'a mut (), B)>,
 }
 
+/// The C half's virtio device, whose work a [`Handle`] schedules.
+pub struct Work;
+
+impl work_handle::Target for Work {
+    type Device = bindings::rvio_virtio;
+
+    unsafe fn schedule(v: *mut bindings::rvio_virtio) {
+        // SAFETY: the caller guarantees that `v` is attached: live until
+        // `stop` detaches its `Owner`, which `rvio_virtio_remove()` in
+        // rust/virtio_glue.c calls before it cancels the work and frees `v`.
+        unsafe { bindings::rvio_virtio_schedule(v) };
+    }
+}
+
 /// A device's work, for scheduling passes from outside a callback (a kick
-/// from another module); once the driver has stopped, scheduling does nothing.
-pub use crate::work_handle::Handle;
+/// from another module); once the driver has stopped, scheduling does
+/// nothing.
+pub type Handle = work_handle::Handle<Work>;
+
+/// What the C half holds as a device's state: the driver's, and the owner
+/// of the device's work handles (detached in `stop`, before the C half
+/// cancels the work).
+struct State<T: Driver> {
+    dev: T,
+    work: work_handle::Owner<Work>,
+}
 
 impl<B: Buffer> Queues<'_, B> {
     /// Asks for another work pass.
@@ -319,11 +365,7 @@ impl<B: Buffer> Queues<'_, B> {
 
     /// A handle that schedules the device's work passes from anywhere.
     pub fn handle(&self) -> Handle {
-        // SAFETY: by the type invariant `v` is live (a callback runs), so
-        // its work handle is too (`rvio_virtio_remove()` in
-        // rust/virtio_glue.c detaches it, dropping the device's reference,
-        // only after the driver stopped).
-        unsafe { Handle::get(bindings::rvio_virtio_work_handle(self.v)) }
+        self.work.handle()
     }
 
     /// The device's name.

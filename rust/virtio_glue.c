@@ -20,7 +20,6 @@
 #include <linux/workqueue.h>
 
 #include "virtio_glue.h"
-#include "work_handle_glue.h"
 
 struct rvio_virtio_reg {
 	struct virtio_driver vdrv;
@@ -30,7 +29,6 @@ struct rvio_virtio_reg {
 
 struct rvio_virtio {
 	struct virtio_device *vdev;
-	struct rvio_work_handle *handle;	/* schedules work; detached at stop */
 	const struct rvio_virtio_driver *drv;
 	struct mutex lock;	/* the rings, running, the driver state */
 	struct work_struct work;
@@ -45,11 +43,6 @@ struct rvio_virtio {
 void rvio_virtio_schedule(struct rvio_virtio *v)
 {
 	queue_work(system_wq, &v->work);
-}
-
-struct rvio_work_handle *rvio_virtio_work_handle(struct rvio_virtio *v)
-{
-	return v->handle;
 }
 
 void rvio_virtio_retry_later(struct rvio_virtio *v)
@@ -155,11 +148,6 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 	v = kzalloc(sizeof(*v), GFP_KERNEL);
 	if (!v)
 		return -ENOMEM;
-	v->handle = rvio_work_handle_new(system_wq, &v->work);
-	if (!v->handle) {
-		kfree(v);
-		return -ENOMEM;
-	}
 	v->vdev = vdev;
 	v->drv = drv;
 	mutex_init(&v->lock);
@@ -193,7 +181,6 @@ state:
 	vdev->priv = NULL;
 	drv->free(v->state);
 free:
-	rvio_work_handle_detach(v->handle);
 	kfree(v);
 	return ret;
 }
@@ -206,8 +193,6 @@ static void rvio_virtio_remove(struct virtio_device *vdev)
 	v->running = false;
 	v->drv->stop(v->state);
 	mutex_unlock(&v->lock);
-	/* Before teardown cancels the work: no handle queues it again. */
-	rvio_work_handle_detach(v->handle);
 	virtio_reset_device(vdev);
 	teardown(v);
 	vdev->priv = NULL;

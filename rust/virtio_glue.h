@@ -65,10 +65,6 @@ void rvio_virtio_cread(struct rvio_virtio *v, unsigned int off, void *buf,
 const char *rvio_virtio_name(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
-
-/* The device's work handle (rust/work_handle_glue.h; detached when the
- * driver stops), for rvio_work_handle_get() from a callback. */
-struct rvio_work_handle *rvio_virtio_work_handle(struct rvio_virtio *v);
 /* Ask for a work pass in RVIO_VIRTIO_RETRY_MS (memory was short: a pass
  * now would likely fail again). Any context. */
 #define RVIO_VIRTIO_RETRY_MS 10

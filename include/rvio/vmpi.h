@@ -29,7 +29,8 @@ enum vmpi_role {
 
 struct vmpi_transport_ops {
 	/* The core has something to send: schedule the transport's work,
-	 * which calls vmpi_transport_tx(). Any context; must not block. */
+	 * which calls vmpi_transport_tx(). Called in process context,
+	 * possibly with the core's device mutex held; must not sleep. */
 	void (*kick)(void *priv);
 };
 

@@ -13,9 +13,9 @@ use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 /// How a transport's device starts a pass when the core asks
-/// (`ops->kick`): schedule its work. include/rvio/vmpi.h lets the core call
-/// it from any context (today it does so holding a device mutex), so it
-/// must not block.
+/// (`ops->kick`): schedule its work. The core calls it in process context,
+/// possibly holding a device mutex (include/rvio/vmpi.h), so it must not
+/// sleep.
 pub trait Kick: Send + Sync {
     /// Schedules a pass of the device's work.
     fn kick(&self);
@@ -73,7 +73,7 @@ impl<K: Kick> Transport<K> {
         let priv_: *const K = &*kick;
         // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length;
         // `KickVTable::<K>::OPS` is static, and its `kick` may be called
-        // with `priv_` from any context until the `Transport` drops `kick`,
+        // with `priv_` in process context until the `Transport` drops `kick`,
         // which `drop` does after `vmpi_transport_unregister()` (`K::kick`
         // does not block: the `Kick` contract). The core returns a handle
         // or an `ERR_PTR()` (include/rvio/vmpi.h).

@@ -8,7 +8,5 @@
 #include <rvio/vmpi.h>
 /* vmpi_evil: a virtio driver (rust/virtio.rs's C half). */
 #include "../../rust/virtio_glue.h"
-/* rust/work_handle.rs (the handles it hands out): its C half. */
-#include "../../rust/work_handle_glue.h"
 /* sriov_route_probe: sriov_hook.ko's route lookup. */
 #include <rvio/sriov_hook.h>

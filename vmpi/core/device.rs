@@ -55,22 +55,22 @@ pub(crate) struct Inner {
 /// # Invariants
 ///
 /// `ops` and `priv_` are valid, and `ops->kick(priv_)` may be called from
-/// any context, until `vmpi_transport_unregister()` (which drops this value
+/// process context, until `vmpi_transport_unregister()` (which drops this value
 /// first: [`Inner::shut_down`]).
 pub(crate) struct Kick {
     ops: *const bindings::vmpi_transport_ops,
     priv_: *mut c_void,
 }
 
-// SAFETY: by the type invariant `ops->kick(priv_)` may be called from any
-// context, so from any thread, and the pointers are only read.
+// SAFETY: by the type invariant `ops->kick(priv_)` may be called in
+// process context on any thread, and the pointers are only read.
 unsafe impl Send for Kick {}
 
 impl Kick {
     /// # Safety
     ///
     /// `ops` and `priv_` stay valid, and `ops->kick(priv_)` callable from
-    /// any context, until the value is dropped (the contract of
+    /// process context, until the value is dropped (the contract of
     /// `vmpi_transport_register()`'s caller, include/rvio/vmpi.h).
     pub(crate) unsafe fn new(ops: *const bindings::vmpi_transport_ops, priv_: *mut c_void) -> Self {
         // INVARIANT: as the caller guarantees.
@@ -79,7 +79,7 @@ impl Kick {
 
     fn kick(&self) {
         // SAFETY: by the type invariant `ops` is readable and its `kick`
-        // may be called with `priv_` from any context (we may hold locks:
+        // may be called with `priv_` in process context (we may hold locks:
         // a transport's kick only schedules its work).
         unsafe {
             if let Some(k) = (*self.ops).kick {

@@ -38,7 +38,7 @@ unsafe fn dev<'a>(t: *mut bindings::vmpi_transport) -> ArcBorrow<'a, Dev> {
 ///
 /// `name` is NUL-terminated; `cfg` is valid for `cfg_len` reads; `ops` and
 /// `priv_` stay valid until `vmpi_transport_unregister` (and `ops->kick`
-/// may be called from any context).
+/// may be called in process context).
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_register(
     role: c_uint,
@@ -61,7 +61,7 @@ pub unsafe extern "C" fn vmpi_transport_register(
         raw.copy_from_slice(unsafe { core::slice::from_raw_parts(cfg.cast::<u8>(), CONFIG_LEN) });
         let cfg = Config::from_bytes(&raw).map_err(|_| EINVAL)?;
         // SAFETY: the caller keeps `ops` and `priv_` valid, and `ops->kick`
-        // callable from any context, until `vmpi_transport_unregister`
+        // callable in process context, until `vmpi_transport_unregister`
         // (see `# Safety`), which drops the `Registered` that owns the
         // device's `Kick`.
         let kick = unsafe { Kick::new(ops, priv_) };

@@ -5,8 +5,6 @@
  */
 /* rust/virtio.rs: its C half. */
 #include "../../rust/virtio_glue.h"
-/* rust/work_handle.rs (the handles it hands out): its C half. */
-#include "../../rust/work_handle_glue.h"
 /* rust/rvio/vmpi_transport.rs: the transport C-ABI of vmpi.ko. */
 #include <rvio/vmpi.h>
 /* guest_params.c: the module parameters (params.rs). */

@@ -5,7 +5,5 @@
  */
 /* rust/vdpa.rs: its C half. */
 #include "../../rust/vdpa_glue.h"
-/* rust/work_handle.rs (the handles it hands out): its C half. */
-#include "../../rust/work_handle_glue.h"
 /* rust/rvio/vmpi_transport.rs: the transport C-ABI of vmpi.ko. */
 #include <rvio/vmpi.h>

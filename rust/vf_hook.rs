@@ -7,11 +7,9 @@
 //! used under RTNL only, which an [`Rtnl`] token proves.
 //!
 //! Include with `#[path = ".../rust/vf_hook.rs"] pub mod vf_hook;` next to
-//! `mod bindings;` and the pure `policy` module (for [`VfRequest`]), and
-//! link `rust/vf_hook_glue.o` into the module.
+//! `mod bindings;`, and link `rust/vf_hook_glue.o` into the module.
 
 use crate::bindings;
-use crate::policy::VfRequest;
 use core::marker::PhantomData;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_void};
@@ -59,6 +57,36 @@ impl Drop for RtnlGuard {
 /// A hook, as long as it is attached (ids are never reused).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct HookId(u64);
+
+/// A VF-configuration request: one `ndo_set_vf_*` call, as `ip link set
+/// PF vf N ...` makes it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum VfRequest {
+    /// `ndo_set_vf_mac`: the MAC.
+    Mac([u8; 6]),
+    /// `ndo_set_vf_vlan`.
+    Vlan {
+        /// The VLAN id (0: none).
+        vlan: u16,
+        /// The 802.1p priority.
+        qos: u8,
+        /// The ethertype (802.1Q or 802.1ad), host order.
+        proto: u16,
+    },
+    /// `ndo_set_vf_rate`.
+    Rate {
+        /// Guaranteed rate, Mbit/s.
+        min: u32,
+        /// Maximum rate, Mbit/s (0: unlimited).
+        max: u32,
+    },
+    /// `ndo_set_vf_spoofchk`.
+    SpoofChk(bool),
+    /// `ndo_set_vf_trust`.
+    Trust(bool),
+    /// `ndo_set_vf_link_state`: `IFLA_VF_LINK_STATE_*`.
+    LinkState(u32),
+}
 
 /// What a hooked PF's VF-configuration requests go to.
 pub trait VfHandler: Send + Sync + Sized {

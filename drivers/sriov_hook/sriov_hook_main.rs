@@ -170,11 +170,35 @@ fn violation_errno(v: Violation) -> Error {
     }
 }
 
+/// The request in the hook's terms.
+fn to_hook(r: &VfRequest) -> vf_hook::VfRequest {
+    match *r {
+        VfRequest::Mac(m) => vf_hook::VfRequest::Mac(m),
+        VfRequest::Vlan { vlan, qos, proto } => vf_hook::VfRequest::Vlan { vlan, qos, proto },
+        VfRequest::Rate { min, max } => vf_hook::VfRequest::Rate { min, max },
+        VfRequest::SpoofChk(on) => vf_hook::VfRequest::SpoofChk(on),
+        VfRequest::Trust(on) => vf_hook::VfRequest::Trust(on),
+        VfRequest::LinkState(s) => vf_hook::VfRequest::LinkState(s),
+    }
+}
+
+/// The request in the policy's terms.
+fn from_hook(r: &vf_hook::VfRequest) -> VfRequest {
+    match *r {
+        vf_hook::VfRequest::Mac(m) => VfRequest::Mac(m),
+        vf_hook::VfRequest::Vlan { vlan, qos, proto } => VfRequest::Vlan { vlan, qos, proto },
+        vf_hook::VfRequest::Rate { min, max } => VfRequest::Rate { min, max },
+        vf_hook::VfRequest::SpoofChk(on) => VfRequest::SpoofChk(on),
+        vf_hook::VfRequest::Trust(on) => VfRequest::Trust(on),
+        vf_hook::VfRequest::LinkState(s) => VfRequest::LinkState(s),
+    }
+}
+
 /// Applies `p` to VF `vf` of hooked PF `id` through its driver.
 fn apply_policy(rtnl: &Rtnl, id: HookId, vf: u32, p: &Policy) -> Result {
     let vf = i32::try_from(vf).map_err(|_| EINVAL)?;
     for req in policy::apply_requests(p).iter().flatten() {
-        vf_hook::apply(rtnl, id, vf, req)?;
+        vf_hook::apply(rtnl, id, vf, &to_hook(req))?;
     }
     Ok(())
 }
@@ -353,11 +377,12 @@ impl Attrs for Core {
 }
 
 impl VfHandler for Core {
-    fn set(&self, rtnl: &Rtnl, id: HookId, vf: i32, req: &VfRequest) -> Result {
+    fn set(&self, rtnl: &Rtnl, id: HookId, vf: i32, hreq: &vf_hook::VfRequest) -> Result {
+        let req = &from_hook(hreq);
         let mut st = self.state.lock();
         let Some(name) = st.pfs.iter().find(|p| p.id == id).map(|p| p.name) else {
             // Not ours any more (cannot happen under RTNL): pass it on.
-            return vf_hook::apply(rtnl, id, vf, req);
+            return vf_hook::apply(rtnl, id, vf, hreq);
         };
         let verdict = match u32::try_from(vf) {
             Ok(v) => {
@@ -379,7 +404,7 @@ impl VfHandler for Core {
             }
             return Err(violation_errno(v));
         }
-        let r = vf_hook::apply(rtnl, id, vf, req);
+        let r = vf_hook::apply(rtnl, id, vf, hreq);
         if r.is_ok() {
             pf.accepted += 1;
         }

@@ -11,7 +11,7 @@
 
 use crate::bindings;
 use core::marker::PhantomData;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -213,26 +213,25 @@ impl<T: VfHandler> Hooks<T> {
         id: u64,
         req: *const bindings::rvio_vf_req,
     ) -> c_int {
-        // SAFETY: the C half passes a valid request.
-        let r = unsafe { &*req };
-        let Some(req) = from_c(r) else {
-            return EINVAL.to_errno();
-        };
-        let rtnl = Rtnl {
-            _not_send: PhantomData,
-        };
-        // SAFETY: `rvio_vf_hook_call()` in rust/vf_hook_glue.c passes the
-        // hook's `h->priv`, the `priv_` that `attach` gave
-        // `rvio_vf_hook_attach()`, i.e. the hook's count of an `Arc<T>`. The
-        // count is dropped only by `->release` in `rvio_vf_hook_remove()`,
-        // which needs RTNL: no other thread runs it during this call (we are
-        // called under RTNL, see `# Safety`), and `rvio_vf_hook_detach()`
-        // refuses from within a callback (`rvio_vf_in_callback`). So the
-        // count is held for the call, as `handler` needs.
-        match unsafe { Self::handler(priv_) }.set(&rtnl, HookId(id), r.vf, &req) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        from_result(|| {
+            // SAFETY: the setter trampolines in rust/vf_hook_glue.c pass a
+            // request on their stack, valid for the call.
+            let r = unsafe { &*req };
+            let req = from_c(r).ok_or(EINVAL)?;
+            let rtnl = Rtnl {
+                _not_send: PhantomData,
+            };
+            // SAFETY: `rvio_vf_hook_call()` in rust/vf_hook_glue.c passes the
+            // hook's `h->priv`, the `priv_` that `attach` gave
+            // `rvio_vf_hook_attach()`, i.e. the hook's count of an `Arc<T>`. The
+            // count is dropped only by `->release` in `rvio_vf_hook_remove()`,
+            // which needs RTNL: no other thread runs it during this call (we are
+            // called under RTNL, see `# Safety`), and `rvio_vf_hook_detach()`
+            // refuses from within a callback (`rvio_vf_in_callback`). So the
+            // count is held for the call, as `handler` needs.
+            unsafe { Self::handler(priv_) }.set(&rtnl, HookId(id), r.vf, &req)?;
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -301,13 +300,9 @@ pub fn num_vfs(_rtnl: &Rtnl, id: HookId) -> Result<u32> {
 
 /// The PCI device of the PF of `id` (`EOPNOTSUPP`: not PCI).
 pub fn pci_pf(_rtnl: &Rtnl, id: HookId) -> Result<PciPf> {
-    let mut err: c_int = 0;
-    // SAFETY: RTNL is held; `err` is valid for a write.
-    let p = unsafe { bindings::rvio_vf_hook_pci_get(id.0, &mut err) };
-    if p.is_null() {
-        to_result(err)?;
-        return Err(ENODEV);
-    }
+    // SAFETY: RTNL is held (`_rtnl`). The C half returns a device with a
+    // reference or an `ERR_PTR()` (rust/vf_hook_glue.h).
+    let p = from_err_ptr(unsafe { bindings::rvio_vf_hook_pci_get(id.0) })?;
     // INVARIANT: a reference we own.
     Ok(PciPf { p })
 }

@@ -264,20 +264,16 @@ int rvio_vf_hook_num_vfs(u64 id)
 	return h->dev->dev.parent ? dev_num_vf(h->dev->dev.parent) : 0;
 }
 
-struct pci_dev *rvio_vf_hook_pci_get(u64 id, int *err)
+struct pci_dev *rvio_vf_hook_pci_get(u64 id)
 {
 	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
 	struct device *parent;
 
-	if (!h) {
-		*err = -ENODEV;
-		return NULL;
-	}
+	if (!h)
+		return ERR_PTR(-ENODEV);
 	parent = h->dev->dev.parent;
-	if (!parent || !dev_is_pci(parent)) {
-		*err = -EOPNOTSUPP;
-		return NULL;
-	}
+	if (!parent || !dev_is_pci(parent))
+		return ERR_PTR(-EOPNOTSUPP);
 	return pci_dev_get(to_pci_dev(parent));
 }
 

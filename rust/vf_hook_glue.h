@@ -78,9 +78,9 @@ int rvio_vf_hook_vf_mac(u64 id, int vf, u8 *mac);
 /* The number of VFs the PF of hook @id has enabled, or -ENODEV. Under
  * RTNL. */
 int rvio_vf_hook_num_vfs(u64 id);
-/* The PCI device of hook @id's PF with a reference, or NULL and *@err:
- * -ENODEV no such hook, -EOPNOTSUPP not a PCI device. Under RTNL. */
-struct pci_dev *rvio_vf_hook_pci_get(u64 id, int *err);
+/* The PCI device of hook @id's PF with a reference, or ERR_PTR(-ENODEV)
+ * no such hook, ERR_PTR(-EOPNOTSUPP) not a PCI device. Under RTNL. */
+struct pci_dev *rvio_vf_hook_pci_get(u64 id);
 void rvio_pci_put(struct pci_dev *pdev);
 /*
  * What writing @num_vfs to the PF's sriov_numvfs does, with its errors:

@@ -2,24 +2,29 @@
 /*
  * C half of rvio's VF-configuration hook: see rust/vf_hook_glue.h.
  *
- * Why C: 6.12's kernel crate has no net_device, net_device_ops, RTNL or
- * netdevice-notifier abstraction; copying a driver's ops table, the
- * setters' trampolines and the notifier stay here until it has them.
+ * Why C: 6.12's kernel crate has no net_device, net_device_ops, RTNL,
+ * netdevice-notifier or PCI SR-IOV abstraction, and the module-local
+ * bindings do not bind those structures. So what needs their layout stays
+ * here until the kernel crate has them: the copy of a driver's ops table
+ * with the setters' trampolines, calling the driver's own ops, the
+ * notifier block, and enabling VFs as sriov_numvfs does. Which hooks
+ * exist, their ids and whether a callback runs are the Rust half's
+ * (rust/vf_hook.rs); this file has no state of its own but the rate
+ * limit of rvio_vf_hook_ratelimit().
  *
  * The hook is a copy of the PF's netdev_ops with the VF setters replaced,
  * embedded in struct rvio_vf_hook, so a setter finds its hook from
  * dev->netdev_ops. Every VF setter is called by rtnetlink under RTNL, and
- * hooks are attached, detached and looked up under RTNL only, so RTNL is
- * the one lock here. Other ops keep being called through the copy
- * (lockless readers such as the transmit path see either table, whose
- * other entries are the same); a detached copy is freed only after
- * synchronize_net().
+ * hooks are attached and detached under RTNL only, so RTNL is the one
+ * lock here. Other ops keep being called through the copy (lockless
+ * readers such as the transmit path see either table, whose other
+ * entries are the same); a detached copy is freed after an RCU grace
+ * period (kfree_rcu()).
  *
  * While attached, driver code that recognizes its own devices by
  * comparing dev->netdev_ops with its table does not recognize the PF
  * (docs/sriov-hook.md, "Limits").
  */
-#include <linux/list.h>
 #include <linux/netdevice.h>
 #include <linux/pci.h>
 #include <linux/ratelimit.h>
@@ -33,41 +38,23 @@ struct rvio_vf_hook {
 	const struct net_device_ops *orig;
 	struct net_device *dev;
 	netdevice_tracker tracker;
-	u64 id;
 	const struct rvio_vf_hook_ops *hops;
 	void *priv;
-	struct list_head node;
 	struct rcu_head rcu;
 };
 
-static LIST_HEAD(rvio_vf_hooks);
-static bool rvio_vf_registered;
-static u64 rvio_vf_next_id;
-/* Callbacks running (under RTNL): no hook is removed meanwhile. */
-static unsigned int rvio_vf_in_callback;
-
-static struct rvio_vf_hook *rvio_vf_hook_find(u64 id)
-{
-	struct rvio_vf_hook *h;
-
-	ASSERT_RTNL();
-	list_for_each_entry(h, &rvio_vf_hooks, node)
-		if (h->id == id)
-			return h;
-	return NULL;
-}
+struct rvio_vf_notifier {
+	struct notifier_block nb;
+	const struct rvio_vf_hook_ops *ops;
+	void *priv;
+};
 
 static int rvio_vf_hook_call(struct net_device *dev, const struct rvio_vf_req *req)
 {
 	struct rvio_vf_hook *h = container_of(dev->netdev_ops, struct rvio_vf_hook, ops);
 
-	int ret;
-
 	ASSERT_RTNL();
-	rvio_vf_in_callback++;
-	ret = h->hops->set(h->priv, h->id, req);
-	rvio_vf_in_callback--;
-	return ret;
+	return h->hops->set(h->priv, h, req);
 }
 
 static int rvio_hook_set_vf_mac(struct net_device *dev, int vf, u8 *mac)
@@ -156,25 +143,27 @@ static int rvio_vf_do(const struct net_device_ops *ops, struct net_device *dev,
 	return -EINVAL;
 }
 
-s64 rvio_vf_hook_attach(const char *ifname, const struct rvio_vf_hook_ops *hops, void *priv)
+void *rvio_vf_netdev_by_name(const char *ifname)
 {
-	struct rvio_vf_hook *h;
 	struct net_device *dev;
 
 	ASSERT_RTNL();
-	if (!rvio_vf_registered)
-		return -ENODEV;
 	dev = __dev_get_by_name(&init_net, ifname);
-	if (!dev)
-		return -ENODEV;
-	list_for_each_entry(h, &rvio_vf_hooks, node)
-		if (h->dev == dev)
-			return -EEXIST;
+	return dev ? dev : ERR_PTR(-ENODEV);
+}
+
+struct rvio_vf_hook *rvio_vf_hook_attach(void *netdev, const struct rvio_vf_hook_ops *hops,
+					 void *priv)
+{
+	struct net_device *dev = netdev;
+	struct rvio_vf_hook *h;
+
+	ASSERT_RTNL();
 	if (!dev->netdev_ops->ndo_set_vf_mac || !dev->netdev_ops->ndo_get_vf_config)
-		return -EOPNOTSUPP;
+		return ERR_PTR(-EOPNOTSUPP);
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
 	if (!h)
-		return -ENOMEM;
+		return ERR_PTR(-ENOMEM);
 	h->orig = dev->netdev_ops;
 	h->ops = *h->orig;
 	/* Only the setters the driver has: the others stay NULL. */
@@ -190,94 +179,57 @@ s64 rvio_vf_hook_attach(const char *ifname, const struct rvio_vf_hook_ops *hops,
 	if (h->orig->ndo_set_vf_link_state)
 		h->ops.ndo_set_vf_link_state = rvio_hook_set_vf_link_state;
 	h->dev = dev;
-	h->id = ++rvio_vf_next_id;
 	h->hops = hops;
 	h->priv = priv;
 	netdev_hold(dev, &h->tracker, GFP_KERNEL);
-	list_add_tail(&h->node, &rvio_vf_hooks);
 	WRITE_ONCE(dev->netdev_ops, &h->ops);
-	return h->id;
+	return h;
 }
 
-/* Restores the driver's ops and frees @h; tells the user with @gone. */
-static void rvio_vf_hook_remove(struct rvio_vf_hook *h, bool gone)
+void rvio_vf_hook_detach(struct rvio_vf_hook *h)
 {
 	ASSERT_RTNL();
-	list_del(&h->node);
 	if (h->dev->netdev_ops == &h->ops)
 		WRITE_ONCE(h->dev->netdev_ops, h->orig);
 	else
 		netdev_warn(h->dev, "rvio: netdev_ops changed while hooked; left as they are\n");
 	netdev_put(h->dev, &h->tracker);
-	if (gone) {
-		rvio_vf_in_callback++;
-		h->hops->gone(h->priv, h->id);
-		rvio_vf_in_callback--;
-	}
-	h->hops->release(h->priv);
 	/* Lockless readers of the old pointer (under RCU or BH) are done
 	 * with the copy after a grace period. */
 	kfree_rcu(h, rcu);
 }
 
-bool rvio_vf_hook_detach(u64 id)
+int rvio_vf_hook_apply(struct rvio_vf_hook *h, const struct rvio_vf_req *req)
 {
-	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
-
-	/* Not from a callback: the caller's state or the notifier's walk
-	 * could go with the hook. */
-	if (!h || rvio_vf_in_callback)
-		return false;
-	rvio_vf_hook_remove(h, false);
-	return true;
-}
-
-int rvio_vf_hook_apply(u64 id, const struct rvio_vf_req *req)
-{
-	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
-
-	if (!h)
-		return -ENODEV;
+	ASSERT_RTNL();
 	return rvio_vf_do(h->orig, h->dev, req);
 }
 
-int rvio_vf_hook_vf_mac(u64 id, int vf, u8 *mac)
+int rvio_vf_hook_vf_mac(struct rvio_vf_hook *h, int vf, u8 *mac)
 {
-	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
 	struct ifla_vf_info ivi = {};
 	int ret;
 
-	if (!h)
-		return -ENODEV;
+	ASSERT_RTNL();
 	ret = h->orig->ndo_get_vf_config(h->dev, vf, &ivi);
 	if (!ret)
 		memcpy(mac, ivi.mac, ETH_ALEN);
 	return ret;
 }
 
-int rvio_vf_hook_num_vfs(u64 id)
+unsigned int rvio_vf_hook_num_vfs(struct rvio_vf_hook *h)
 {
-	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
-
-	if (!h)
-		return -ENODEV;
+	ASSERT_RTNL();
 	return h->dev->dev.parent ? dev_num_vf(h->dev->dev.parent) : 0;
 }
 
-struct pci_dev *rvio_vf_hook_pci_get(u64 id, int *err)
+struct pci_dev *rvio_vf_hook_pci_get(struct rvio_vf_hook *h)
 {
-	struct rvio_vf_hook *h = rvio_vf_hook_find(id);
-	struct device *parent;
+	struct device *parent = h->dev->dev.parent;
 
-	if (!h) {
-		*err = -ENODEV;
-		return NULL;
-	}
-	parent = h->dev->dev.parent;
-	if (!parent || !dev_is_pci(parent)) {
-		*err = -EOPNOTSUPP;
-		return NULL;
-	}
+	ASSERT_RTNL();
+	if (!parent || !dev_is_pci(parent))
+		return ERR_PTR(-EOPNOTSUPP);
 	return pci_dev_get(to_pci_dev(parent));
 }
 
@@ -319,47 +271,37 @@ out:
 
 static int rvio_vf_netdev_event(struct notifier_block *nb, unsigned long event, void *ptr)
 {
-	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
-	struct rvio_vf_hook *h, *tmp;
+	struct rvio_vf_notifier *n = container_of(nb, struct rvio_vf_notifier, nb);
 
 	/* A renamed PF is detached too: policies and the files name PFs. */
-	if (event != NETDEV_UNREGISTER && event != NETDEV_CHANGENAME)
-		return NOTIFY_DONE;
-	list_for_each_entry_safe(h, tmp, &rvio_vf_hooks, node)
-		if (h->dev == dev)
-			rvio_vf_hook_remove(h, true);
+	if (event == NETDEV_UNREGISTER || event == NETDEV_CHANGENAME)
+		n->ops->netdev_gone(n->priv, netdev_notifier_info_to_dev(ptr));
 	return NOTIFY_DONE;
 }
 
-static struct notifier_block rvio_vf_nb = {
-	.notifier_call = rvio_vf_netdev_event,
-};
-
-int rvio_vf_hooks_init(void)
+struct rvio_vf_notifier *rvio_vf_notifier_register(const struct rvio_vf_hook_ops *ops,
+						   void *priv)
 {
+	struct rvio_vf_notifier *n = kzalloc(sizeof(*n), GFP_KERNEL);
 	int ret;
 
-	if (rvio_vf_registered)
-		return -EBUSY;
-	ret = register_netdevice_notifier(&rvio_vf_nb);
-	if (!ret) {
-		rtnl_lock();
-		rvio_vf_registered = true;
-		rtnl_unlock();
+	if (!n)
+		return ERR_PTR(-ENOMEM);
+	n->nb.notifier_call = rvio_vf_netdev_event;
+	n->ops = ops;
+	n->priv = priv;
+	ret = register_netdevice_notifier(&n->nb);
+	if (ret) {
+		kfree(n);
+		return ERR_PTR(ret);
 	}
-	return ret;
+	return n;
 }
 
-void rvio_vf_hooks_exit(void)
+void rvio_vf_notifier_unregister(struct rvio_vf_notifier *n)
 {
-	struct rvio_vf_hook *h, *tmp;
-
-	rtnl_lock();
-	rvio_vf_registered = false;
-	list_for_each_entry_safe(h, tmp, &rvio_vf_hooks, node)
-		rvio_vf_hook_remove(h, false);
-	rtnl_unlock();
-	unregister_netdevice_notifier(&rvio_vf_nb);
+	unregister_netdevice_notifier(&n->nb);
+	kfree(n);
 }
 
 bool rvio_vf_hook_ratelimit(void)

@@ -40,7 +40,7 @@ pub mod vf_hook;
 use policy::{IfName, Mac, MacFmt, Policy, PolicyCmd, Route, VfRequest, Violation};
 use sysfs_buf::SysfsBuf;
 use sysfs_dir::{Attrs, Dir, Mode};
-use vf_hook::{HookId, Hooks, Rtnl, RtnlGuard, VfHandler};
+use vf_hook::{HookId, Hooks, Registration, Rtnl, RtnlGuard, VfHandler};
 
 module! {
     type: SriovHookModule,
@@ -143,6 +143,8 @@ impl State {
 struct Core {
     #[pin]
     state: Mutex<State>,
+    /// The attached PFs' hooks (`Pf::id`), under RTNL.
+    hooks: Hooks<Core>,
 }
 
 /// The module's state, for `rvio_sriov_route` (set while loaded).
@@ -152,13 +154,13 @@ static CORE: AtomicPtr<Core> = AtomicPtr::new(core::ptr::null_mut());
 /// the PF, the PF has the VF and the VF has the policy's MAC (a VF
 /// enabled again behind the hook's back, or whose policy did not apply,
 /// is not the domain's).
-fn route_of(rtnl: &Rtnl, st: &State, a: &Assigned) -> Route {
+fn route_of(rtnl: &Rtnl, hooks: &Hooks<Core>, st: &State, a: &Assigned) -> Route {
     let Some(id) = st.pfs.iter().find(|p| p.name == a.pf).map(|p| p.id) else {
         return Route::Software;
     };
-    let n = vf_hook::num_vfs(rtnl, id).unwrap_or(0);
+    let n = hooks.num_vfs(rtnl, id).unwrap_or(0);
     let has_mac =
-        i32::try_from(a.vf).is_ok_and(|vf| vf_hook::vf_mac(rtnl, id, vf) == Ok(a.policy.mac));
+        i32::try_from(a.vf).is_ok_and(|vf| hooks.vf_mac(rtnl, id, vf) == Ok(a.policy.mac));
     policy::route(a.pf, a.vf, has_mac, n)
 }
 
@@ -170,21 +172,45 @@ fn violation_errno(v: Violation) -> Error {
     }
 }
 
+/// The request in the hook's terms.
+fn to_hook(r: &VfRequest) -> vf_hook::VfRequest {
+    match *r {
+        VfRequest::Mac(m) => vf_hook::VfRequest::Mac(m),
+        VfRequest::Vlan { vlan, qos, proto } => vf_hook::VfRequest::Vlan { vlan, qos, proto },
+        VfRequest::Rate { min, max } => vf_hook::VfRequest::Rate { min, max },
+        VfRequest::SpoofChk(on) => vf_hook::VfRequest::SpoofChk(on),
+        VfRequest::Trust(on) => vf_hook::VfRequest::Trust(on),
+        VfRequest::LinkState(s) => vf_hook::VfRequest::LinkState(s),
+    }
+}
+
+/// The request in the policy's terms.
+fn from_hook(r: &vf_hook::VfRequest) -> VfRequest {
+    match *r {
+        vf_hook::VfRequest::Mac(m) => VfRequest::Mac(m),
+        vf_hook::VfRequest::Vlan { vlan, qos, proto } => VfRequest::Vlan { vlan, qos, proto },
+        vf_hook::VfRequest::Rate { min, max } => VfRequest::Rate { min, max },
+        vf_hook::VfRequest::SpoofChk(on) => VfRequest::SpoofChk(on),
+        vf_hook::VfRequest::Trust(on) => VfRequest::Trust(on),
+        vf_hook::VfRequest::LinkState(s) => VfRequest::LinkState(s),
+    }
+}
+
 /// Applies `p` to VF `vf` of hooked PF `id` through its driver.
-fn apply_policy(rtnl: &Rtnl, id: HookId, vf: u32, p: &Policy) -> Result {
+fn apply_policy(rtnl: &Rtnl, hooks: &Hooks<Core>, id: HookId, vf: u32, p: &Policy) -> Result {
     let vf = i32::try_from(vf).map_err(|_| EINVAL)?;
     for req in policy::apply_requests(p).iter().flatten() {
-        vf_hook::apply(rtnl, id, vf, req)?;
+        hooks.apply(rtnl, id, vf, &to_hook(req))?;
     }
     Ok(())
 }
 
 /// Applies the policies of the VFs that PF `pf` (hook `id`) has; a
 /// failure is logged and the rest are applied.
-fn apply_all(rtnl: &Rtnl, st: &State, pf: &IfName, id: HookId) {
-    let n = vf_hook::num_vfs(rtnl, id).unwrap_or(0);
+fn apply_all(rtnl: &Rtnl, hooks: &Hooks<Core>, st: &State, pf: &IfName, id: HookId) {
+    let n = hooks.num_vfs(rtnl, id).unwrap_or(0);
     for a in st.assigned.iter().filter(|a| a.pf == *pf && a.vf < n) {
-        if let Err(e) = apply_policy(rtnl, id, a.vf, &a.policy) {
+        if let Err(e) = apply_policy(rtnl, hooks, id, a.vf, &a.policy) {
             pr_warn!(
                 "{} vf {}: policy not applied: error {}\n",
                 pf,
@@ -200,21 +226,21 @@ fn ifname_cstr(n: &IfName) -> Result<CString> {
 }
 
 impl Core {
-    fn attach(this: ArcBorrow<'_, Self>, name: IfName) -> Result {
+    fn attach(&self, name: IfName) -> Result {
         let rtnl = RtnlGuard::lock();
-        let mut st = this.state.lock();
+        let mut st = self.state.lock();
         if st.pf(&name).is_some() {
             return Err(EEXIST);
         }
         st.pfs.reserve()?;
-        let id = Hooks::attach(&rtnl, &ifname_cstr(&name)?, &this.into())?;
+        let id = self.hooks.attach(&rtnl, &ifname_cstr(&name)?)?;
         st.pfs.put(Pf {
             name,
             id,
             accepted: 0,
             refused: 0,
         });
-        apply_all(&rtnl, &st, &name, id);
+        apply_all(&rtnl, &self.hooks, &st, &name, id);
         pr_info!("attached to {}\n", name);
         Ok(())
     }
@@ -223,7 +249,7 @@ impl Core {
         let rtnl = RtnlGuard::lock();
         let mut st = self.state.lock();
         let pf = st.pfs.take(|p| p.name == name).ok_or(ENOENT)?;
-        vf_hook::detach(&rtnl, pf.id);
+        self.hooks.detach(&rtnl, pf.id);
         pr_info!("detached from {}\n", name);
         Ok(())
     }
@@ -233,14 +259,14 @@ impl Core {
             let rtnl = RtnlGuard::lock();
             let mut st = self.state.lock();
             let id = st.pf(&name).ok_or(ENOENT)?.id;
-            vf_hook::pci_pf(&rtnl, id)?
+            self.hooks.pci_pf(&rtnl, id)?
         };
         // Without RTNL: the PF driver may take it.
         pci.set_num_vfs(n)?;
         let rtnl = RtnlGuard::lock();
         let mut st = self.state.lock();
         if let Some(id) = st.pf(&name).map(|p| p.id) {
-            apply_all(&rtnl, &st, &name, id);
+            apply_all(&rtnl, &self.hooks, &st, &name, id);
         }
         Ok(())
     }
@@ -265,12 +291,12 @@ impl Core {
             st.assigned.reserve()?;
         }
         if let Some(id) = st.pf(&pf).map(|p| p.id) {
-            if vf < vf_hook::num_vfs(&rtnl, id)? {
-                if let Err(e) = apply_policy(&rtnl, id, vf, &policy) {
+            if vf < self.hooks.num_vfs(&rtnl, id)? {
+                if let Err(e) = apply_policy(&rtnl, &self.hooks, id, vf, &policy) {
                     // Part of it may have been applied: back to the old
                     // policy, as far as the driver lets us.
                     if let Some(old) = st.assigned.iter().find(|a| a.pf == pf && a.vf == vf) {
-                        let _ = apply_policy(&rtnl, id, vf, &old.policy);
+                        let _ = apply_policy(&rtnl, &self.hooks, id, vf, &old.policy);
                     }
                     return Err(e);
                 }
@@ -316,7 +342,7 @@ impl Attrs for Core {
         match idx {
             ATTACHED => {
                 for p in st.pfs.iter() {
-                    let n = vf_hook::num_vfs(&rtnl, p.id).unwrap_or(0);
+                    let n = self.hooks.num_vfs(&rtnl, p.id).unwrap_or(0);
                     let _ = writeln!(
                         out,
                         "{} num_vfs={} accepted={} refused={}",
@@ -326,7 +352,7 @@ impl Attrs for Core {
             }
             ROUTES => {
                 for a in st.assigned.iter() {
-                    let r = route_of(&rtnl, &st, a);
+                    let r = route_of(&rtnl, &self.hooks, &st, a);
                     let _ = writeln!(
                         out,
                         "{} domain={} {}",
@@ -342,7 +368,7 @@ impl Attrs for Core {
 
     fn store(this: ArcBorrow<'_, Self>, idx: usize, input: &[u8]) -> Result {
         let r = match idx {
-            ATTACH => policy::parse_pf(input).map(|n| Core::attach(this, n)),
+            ATTACH => policy::parse_pf(input).map(|n| this.attach(n)),
             DETACH => policy::parse_pf(input).map(|n| this.detach(n)),
             NUMVFS => policy::parse_numvfs(input).map(|(pf, n)| this.set_num_vfs(pf, n)),
             POLICY => policy::parse_policy(input).map(|c| this.set_policy(c)),
@@ -353,11 +379,16 @@ impl Attrs for Core {
 }
 
 impl VfHandler for Core {
-    fn set(&self, rtnl: &Rtnl, id: HookId, vf: i32, req: &VfRequest) -> Result {
+    fn hooks(&self) -> &Hooks<Self> {
+        &self.hooks
+    }
+
+    fn set(&self, rtnl: &Rtnl, id: HookId, vf: i32, hreq: &vf_hook::VfRequest) -> Result {
+        let req = &from_hook(hreq);
         let mut st = self.state.lock();
         let Some(name) = st.pfs.iter().find(|p| p.id == id).map(|p| p.name) else {
             // Not ours any more (cannot happen under RTNL): pass it on.
-            return vf_hook::apply(rtnl, id, vf, req);
+            return self.hooks.apply(rtnl, id, vf, hreq);
         };
         let verdict = match u32::try_from(vf) {
             Ok(v) => {
@@ -379,7 +410,7 @@ impl VfHandler for Core {
             }
             return Err(violation_errno(v));
         }
-        let r = vf_hook::apply(rtnl, id, vf, req);
+        let r = self.hooks.apply(rtnl, id, vf, hreq);
         if r.is_ok() {
             pf.accepted += 1;
         }
@@ -424,7 +455,7 @@ pub unsafe extern "C" fn rvio_sriov_route(
         vf: a.vf,
         ..Default::default()
     };
-    r.via_vf = matches!(route_of(&rtnl, &st, a), Route::Vf { .. }).into();
+    r.via_vf = matches!(route_of(&rtnl, &core.hooks, &st, a), Route::Vf { .. }).into();
     // The kernel's `char` is unsigned: the name's bytes as they are.
     let name = a.pf.as_bytes();
     r.pf[..name.len()].copy_from_slice(name);
@@ -441,9 +472,10 @@ const _: [unsafe extern "C" fn(*const u8, *mut bindings::rvio_sriov_route) -> c_
     [bindings::rvio_sriov_route, rvio_sriov_route];
 
 struct SriovHookModule {
-    // Dropped in this order: no sysfs call, then no hook, then the state.
+    // Dropped in this order: no sysfs call, then no hook and no notifier,
+    // then the state.
     _dir: Dir<Core>,
-    _hooks: Hooks<Core>,
+    _hooks: Registration<Core>,
 }
 
 impl Drop for SriovHookModule {
@@ -460,10 +492,11 @@ impl kernel::Module for SriovHookModule {
                     State { pfs: Slots::new(MAX_PFS), assigned: Slots::new(MAX_POLICIES) },
                     "sriov_hook::Core::state"
                 ),
+                hooks: Hooks::new(),
             }),
             GFP_KERNEL,
         )?;
-        let hooks = Hooks::new()?;
+        let hooks = Registration::new(core.clone())?;
         let dir = Dir::new(kernel::c_str!("sriov_hook"), core)?;
         // The directory holds the state for as long as the module lives.
         CORE.store(

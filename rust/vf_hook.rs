@@ -256,6 +256,17 @@ unsafe impl<T: Send + Sync> Send for Hooks<T> {}
 // references on several threads do not access it concurrently.
 unsafe impl<T: Send + Sync> Sync for Hooks<T> {}
 
+impl<T> Drop for Hooks<T> {
+    fn drop(&mut self) {
+        // A registration detaches every hook before its handler (which
+        // embeds these) can go: one left is a bug, and its PF keeps a
+        // reference (unregister_netdevice() would wait for it).
+        if self.inner.get_mut().list.iter().any(Option::is_some) {
+            pr_err!("vf_hook: hooks dropped while attached: their PFs stay referenced\n");
+        }
+    }
+}
+
 impl<T> Hooks<T> {
     /// No hooks; attaching needs a [`Registration`] of the handler.
     pub const fn new() -> Self {
@@ -391,8 +402,11 @@ impl<T: VfHandler> Hooks<T> {
         let c = self.hook(rtnl, id)?;
         let r = to_c(vf, req);
         // SAFETY: RTNL is held (`rtnl`), and `c` is attached (it is in the
-        // list): only RTNL holders detach, and this thread does not while
-        // the driver's op runs. `r` is valid for the call.
+        // list): only RTNL holders detach, and this thread does not but
+        // through the notifier, if the driver's op unregisters or renames
+        // the PF; `rvio_vf_hook_apply()` reads what it needs of `c` before
+        // it calls the op and nothing of it after. `r` is valid for the
+        // call.
         to_result(unsafe { bindings::rvio_vf_hook_apply(c, &r) })
     }
 
@@ -505,8 +519,9 @@ impl<T: VfHandler> Hooks<T> {
     unsafe extern "C" fn netdev_gone_cb(priv_: *mut c_void, dev: *mut c_void) {
         // SAFETY: netdev notifiers are called under RTNL:
         // `NETDEV_UNREGISTER` and `NETDEV_CHANGENAME` come from
-        // `call_netdevice_notifiers()` (which asserts RTNL) or from
-        // `unregister_netdevice_notifier()`'s replay, which takes it.
+        // `call_netdevice_notifiers()` (which asserts RTNL), or from the
+        // replays of `unregister_netdevice_notifier()` and of a failed
+        // `register_netdevice_notifier()`, which take it.
         let rtnl = unsafe { Rtnl::assume_held() };
         // SAFETY: `priv_` is the address of these hooks that
         // `Registration::new` gave `rvio_vf_notifier_register()`; the

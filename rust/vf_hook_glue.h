@@ -8,8 +8,9 @@
  * driver lacks stays NULL, so rtnetlink answers -EOPNOTSUPP as before).
  * Detaching restores the driver's table. A netdev notifier tells the Rust
  * half about a net_device that is unregistered or renamed. Everything here
- * runs under RTNL except the notifier's registration and
- * rvio_pci_sriov_set_numvfs(), which must not.
+ * runs under RTNL except rvio_vf_notifier_register() and
+ * rvio_vf_notifier_unregister(), rvio_pci_sriov_set_numvfs() (which must
+ * not), rvio_pci_put() and rvio_vf_hook_ratelimit().
  *
  * A net_device reaches Rust only as a `void *` that it compares (the
  * module-local bindings do not bind struct net_device).

@@ -17,6 +17,7 @@
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::error::from_result;
 use kernel::ffi::c_int;
 use kernel::fmt;
 use kernel::prelude::*;
@@ -434,37 +435,42 @@ pub unsafe extern "C" fn rvio_sriov_route(
     mac: *const u8,
     out: *mut bindings::rvio_sriov_route,
 ) -> c_int {
-    let core = CORE.load(Ordering::Acquire);
-    if mac.is_null() || out.is_null() || core.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: `mac` is not NULL (checked above), so the caller guarantees it
-    // is valid for 6 reads (see `# Safety`; include/rvio/sriov_hook.h: "@mac
-    // (6 bytes)"), the size of `Mac`; `read_unaligned` needs no alignment.
-    let mac: Mac = unsafe { core::ptr::read_unaligned(mac.cast::<Mac>()) };
-    // SAFETY: set while the module is loaded, and callers are modules
-    // that depend on this one, so it cannot be unloaded under them.
-    let core = unsafe { &*core };
-    let rtnl = RtnlGuard::lock();
-    let st = core.state.lock();
-    let Some(a) = st.assigned.iter().find(|a| a.policy.mac == mac) else {
-        return ENOENT.to_errno();
-    };
-    let mut r = bindings::rvio_sriov_route {
-        domain: a.policy.domain,
-        vf: a.vf,
-        ..Default::default()
-    };
-    r.via_vf = matches!(route_of(&rtnl, &core.hooks, &st, a), Route::Vf { .. }).into();
-    // The kernel's `char` is unsigned: the name's bytes as they are.
-    let name = a.pf.as_bytes();
-    r.pf[..name.len()].copy_from_slice(name);
-    // SAFETY: `out` is not NULL (checked above), so the caller guarantees it
-    // is valid for a write (see `# Safety`; include/rvio/sriov_hook.h fills
-    // `*@out`); it is assumed aligned, as C requires of a
-    // `struct rvio_sriov_route *`.
-    unsafe { out.write(r) };
-    0
+    from_result(|| {
+        let core = CORE.load(Ordering::Acquire);
+        if mac.is_null() || out.is_null() || core.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `mac` is not NULL (checked above), so the caller guarantees
+        // it is valid for 6 reads (see `# Safety`; include/rvio/sriov_hook.h:
+        // "@mac (6 bytes)"), the size of `Mac`; `read_unaligned` needs no
+        // alignment.
+        let mac: Mac = unsafe { core::ptr::read_unaligned(mac.cast::<Mac>()) };
+        // SAFETY: set while the module is loaded, and callers are modules
+        // that depend on this one, so it cannot be unloaded under them.
+        let core = unsafe { &*core };
+        let rtnl = RtnlGuard::lock();
+        let st = core.state.lock();
+        let a = st
+            .assigned
+            .iter()
+            .find(|a| a.policy.mac == mac)
+            .ok_or(ENOENT)?;
+        let mut r = bindings::rvio_sriov_route {
+            domain: a.policy.domain,
+            vf: a.vf,
+            ..Default::default()
+        };
+        r.via_vf = matches!(route_of(&rtnl, &core.hooks, &st, a), Route::Vf { .. }).into();
+        // The kernel's `char` is unsigned: the name's bytes as they are.
+        let name = a.pf.as_bytes();
+        r.pf[..name.len()].copy_from_slice(name);
+        // SAFETY: `out` is not NULL (checked above), so the caller guarantees
+        // it is valid for a write (see `# Safety`; include/rvio/sriov_hook.h
+        // fills `*@out`); it is assumed aligned, as C requires of a
+        // `struct rvio_sriov_route *`.
+        unsafe { out.write(r) };
+        Ok(0)
+    })
 }
 
 // The header's declaration (through bindgen) and the definition agree.

@@ -3,6 +3,7 @@
 //! Sample module: implements the C-ABI declared in `test_provider.h` in
 //! Rust; `rvio_test_provider_exports.c` exports it to other modules.
 
+use kernel::error::from_result;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
@@ -57,19 +58,20 @@ pub unsafe extern "C" fn rvio_test_provider_sum(
     n: usize,
     sum: *mut u64,
 ) -> c_int {
-    if vals.is_null() || sum.is_null() || provider_sum::check_len(n).is_err() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: `vals` is not NULL, so by the function's safety contract it is
-    // valid for `n` reads for the whole call.
-    let vals = unsafe { core::slice::from_raw_parts(vals, n) };
-    let Ok(total) = provider_sum::sum(vals) else {
-        return EINVAL.to_errno();
-    };
-    // SAFETY: `sum` is not NULL, so by the safety contract it is valid for
-    // one write.
-    unsafe { sum.write(total) };
-    0
+    from_result(|| {
+        if vals.is_null() || sum.is_null() {
+            return Err(EINVAL);
+        }
+        provider_sum::check_len(n).map_err(|_| EINVAL)?;
+        // SAFETY: `vals` is not NULL, so by the function's safety contract it
+        // is valid for `n` reads for the whole call.
+        let vals = unsafe { core::slice::from_raw_parts(vals, n) };
+        let total = provider_sum::sum(vals).map_err(|_| EINVAL)?;
+        // SAFETY: `sum` is not NULL, so by the safety contract it is valid
+        // for one write.
+        unsafe { sum.write(total) };
+        Ok(0)
+    })
 }
 
 // The C header is the one definition of the ABI: fail to build if these

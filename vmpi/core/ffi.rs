@@ -5,6 +5,7 @@
 //! match the header.
 
 use core::sync::atomic::Ordering;
+use kernel::error::from_result;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::fmt;
 use kernel::prelude::*;
@@ -138,23 +139,22 @@ pub unsafe extern "C" fn vmpi_transport_tx(
     buf: *mut c_void,
     room: usize,
 ) -> isize {
-    if buf.is_null() {
-        return EINVAL.to_errno() as isize;
-    }
-    // SAFETY: the caller guarantees that `t` is a registered handle, which is
-    // what `dev` needs, and that `buf` is valid for `room` writes (see
-    // `# Safety`; include/rvio/vmpi.h: "a ring buffer of @room bytes");
-    // `buf` is not NULL (checked above).
-    let (dev, buf) = unsafe {
-        (
-            dev(t),
-            core::slice::from_raw_parts_mut(buf.cast::<u8>(), room),
-        )
-    };
-    match Dev::tx(dev, buf) {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    from_result(|| {
+        if buf.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the caller guarantees that `t` is a registered handle,
+        // which is what `dev` needs, and that `buf` is valid for `room`
+        // writes (see `# Safety`; include/rvio/vmpi.h: "a ring buffer of
+        // @room bytes"); `buf` is not NULL (checked above).
+        let (dev, buf) = unsafe {
+            (
+                dev(t),
+                core::slice::from_raw_parts_mut(buf.cast::<u8>(), room),
+            )
+        };
+        Ok(Dev::tx(dev, buf)? as isize)
+    })
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -168,31 +168,33 @@ pub unsafe extern "C" fn vmpi_transport_tx_take(
     max_len: usize,
     sdu: *mut bindings::vmpi_sdu,
 ) -> c_int {
-    if sdu.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the caller guarantees that `t` is a registered handle (see
-    // `# Safety`; include/rvio/vmpi.h), which is what `dev` needs.
-    let dev = unsafe { dev(t) };
-    if dev.role != Role::Guest {
-        return EINVAL.to_errno();
-    }
-    let Some((hdr, data)) = Dev::tx_take(dev, max_len) else {
-        return 0;
-    };
-    let (data, len, cap) = data.into_raw_parts();
-    // SAFETY: the caller guarantees that `sdu` is valid for a write (see
-    // `# Safety`), and it is not NULL (checked above); the taker owns the
-    // bytes from here (`struct vmpi_sdu` in include/rvio/vmpi.h).
-    unsafe {
-        sdu.write(bindings::vmpi_sdu {
-            hdr,
-            data: data.cast(),
-            len,
-            cap,
-        })
-    };
-    1
+    from_result(|| {
+        if sdu.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the caller guarantees that `t` is a registered handle (see
+        // `# Safety`; include/rvio/vmpi.h), which is what `dev` needs.
+        let dev = unsafe { dev(t) };
+        if dev.role != Role::Guest {
+            return Err(EINVAL);
+        }
+        let Some((hdr, data)) = Dev::tx_take(dev, max_len) else {
+            return Ok(0);
+        };
+        let (data, len, cap) = data.into_raw_parts();
+        // SAFETY: the caller guarantees that `sdu` is valid for a write (see
+        // `# Safety`), and it is not NULL (checked above); the taker owns
+        // the bytes from here (`struct vmpi_sdu` in include/rvio/vmpi.h).
+        unsafe {
+            sdu.write(bindings::vmpi_sdu {
+                hdr,
+                data: data.cast(),
+                len,
+                cap,
+            })
+        };
+        Ok(1)
+    })
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -260,21 +262,20 @@ pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, r
 /// `transport` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_dev_find(role: c_uint, transport: *const c_char) -> c_int {
-    let Some(role) = Role::from_abi(role) else {
-        return ENODEV.to_errno();
-    };
-    let name = if transport.is_null() {
-        None
-    } else {
-        // SAFETY: the caller guarantees that `transport` is NULL or
-        // NUL-terminated (see `# Safety`; include/rvio/vmpi.h: "NULL: any"),
-        // and it is not NULL here, so it is a NUL-terminated string.
-        Some(unsafe { kernel::str::CStr::from_char_ptr(transport) })
-    };
-    match find(|d| d.role == role && name.is_none_or_eq(&d.transport)) {
-        Some(d) => d.id,
-        None => ENODEV.to_errno(),
-    }
+    from_result(|| {
+        let role = Role::from_abi(role).ok_or(ENODEV)?;
+        let name = if transport.is_null() {
+            None
+        } else {
+            // SAFETY: the caller guarantees that `transport` is NULL or
+            // NUL-terminated (see `# Safety`; include/rvio/vmpi.h: "NULL:
+            // any"), and it is not NULL here, so it is a NUL-terminated
+            // string.
+            Some(unsafe { kernel::str::CStr::from_char_ptr(transport) })
+        };
+        let dev = find(|d| d.role == role && name.is_none_or_eq(&d.transport)).ok_or(ENODEV)?;
+        Ok(dev.id)
+    })
 }
 
 /// `Option<&CStr>` matches a name: `None` matches any.
@@ -328,7 +329,7 @@ pub unsafe extern "C" fn vmpi_port_send(
 ) -> c_int {
     // SAFETY: an open port is `Arc::into_raw` of a `KernelPort`.
     let kp = unsafe { ArcBorrow::from_raw(p as *const KernelPort) };
-    let r = (|| {
+    from_result(|| {
         if len > kp.dev.cfg.max_sdu as usize {
             return Err(errno::emsgsize());
         }
@@ -348,12 +349,9 @@ pub unsafe extern "C" fn vmpi_port_send(
             drop(g);
             kp.dev.free_bytes(data);
             e
-        })
-    })();
-    match r {
-        Ok(_) => 0,
-        Err(e) => e.to_errno(),
-    }
+        })?;
+        Ok(0)
+    })
 }
 
 /// See `include/rvio/vmpi.h`.

@@ -3,17 +3,24 @@
 //! A device's work, for scheduling from outside the device's callbacks
 //! (e.g. another module's kick). A device abstraction (`vdpa.rs`,
 //! `virtio.rs`) keeps an [`Owner`] with the device's state and hands out
-//! [`Handle`]s; a handle may live anywhere and for as long as its holder
-//! likes: once the owner is detached or dropped (before the device
-//! cancels its work and goes away), [`Handle::schedule`] does nothing.
+//! [`Handle`]s; a handle may live anywhere its module's code does: once the
+//! owner is detached or dropped (before the device cancels its work and
+//! goes away), [`Handle::schedule`] does nothing.
+//!
+//! Scheduling takes no lock (it is on the data path: one per kick): a
+//! handle counts itself in while it queues the work, and detaching waits
+//! for those in flight.
 //!
 //! Include with `#[path = ".../rust/work_handle.rs"] pub mod work_handle;`
-//! next to the abstraction that uses it.
+//! next to the abstraction that uses it (its `bindings_helper.h` includes
+//! `<linux/delay.h>`, for `msleep`).
 
 use core::marker::PhantomData;
-use kernel::new_spinlock;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLock};
+use kernel::sync::Arc;
+
+use crate::bindings;
 
 /// How to queue one kind of device's work (implemented by the device
 /// abstractions for their C half's device).
@@ -21,7 +28,7 @@ pub trait Target: 'static {
     /// The C half's device.
     type Device;
 
-    /// Queues `dev`'s work.
+    /// Queues `dev`'s work (without sleeping).
     ///
     /// # Safety
     ///
@@ -29,19 +36,37 @@ pub trait Target: 'static {
     unsafe fn schedule(dev: *mut Self::Device);
 }
 
-/// The device while attached.
-struct Attached<T: Target>(*mut T::Device, PhantomData<T>);
+/// `Shared::state`: the owner has detached.
+const DETACHED: usize = 1;
+/// `Shared::state`: one handle in [`Handle::schedule`].
+const USER: usize = 2;
 
-// SAFETY: the pointer is only passed to `T::schedule` (queue_work()), which
-// any thread may call while the owner is attached; it is never
-// dereferenced here.
-unsafe impl<T: Target> Send for Attached<T> {}
+/// What an owner and its handles share.
+///
+/// # Invariants
+///
+/// While `state` lacks [`DETACHED`], `dev` is live and `T::schedule(dev)`
+/// may be called; once the owner sets it, no `schedule` that counted itself
+/// in after that uses `dev`, and the owner waits until those counted in
+/// before have left (`state` back to `DETACHED`).
+struct Shared<T: Target> {
+    dev: *mut T::Device,
+    /// [`DETACHED`], plus [`USER`] per handle in `schedule`.
+    state: AtomicUsize,
+    _t: PhantomData<T>,
+}
 
-type Shared<T> = Arc<SpinLock<Option<Attached<T>>>>;
+// SAFETY: `dev` is only passed to `T::schedule` (queue_work()), which any
+// thread may call while the owner is attached (type invariant), and never
+// dereferenced here; `state` is atomic.
+unsafe impl<T: Target> Send for Shared<T> {}
+// SAFETY: as for `Send`: `&Shared` only reads `dev` and updates `state`
+// atomically.
+unsafe impl<T: Target> Sync for Shared<T> {}
 
 /// The device's side: handles schedule its work while this is attached.
 pub struct Owner<T: Target> {
-    shared: Shared<T>,
+    shared: Arc<Shared<T>>,
 }
 
 impl<T: Target> Owner<T> {
@@ -52,8 +77,14 @@ impl<T: Target> Owner<T> {
     /// `dev` stays live, and `T::schedule(dev)` may be called from process
     /// context, until this owner is detached or dropped.
     pub unsafe fn new(dev: *mut T::Device) -> Result<Self> {
-        let shared = Arc::pin_init(
-            new_spinlock!(Some(Attached(dev, PhantomData)), "rvio::work_handle"),
+        // INVARIANT: attached (no `DETACHED`), with `dev` live as the
+        // caller guarantees.
+        let shared = Arc::new(
+            Shared {
+                dev,
+                state: AtomicUsize::new(0),
+                _t: PhantomData,
+            },
             GFP_KERNEL,
         )?;
         Ok(Self { shared })
@@ -67,9 +98,16 @@ impl<T: Target> Owner<T> {
     }
 
     /// From now on handles schedule nothing; a `schedule` running on
-    /// another thread has finished when this returns.
+    /// another thread has finished when this returns. May sleep.
     pub fn detach(&self) {
-        *self.shared.lock() = None;
+        self.shared.state.fetch_or(DETACHED, Ordering::SeqCst);
+        // Those counted in before queue the work and leave soon; one may
+        // have been preempted in between, so sleep rather than spin.
+        while self.shared.state.load(Ordering::SeqCst) != DETACHED {
+            // SAFETY: no preconditions; process context (this function's
+            // callers: `rvio_vdpa_free()`, virtio's `stop`).
+            unsafe { bindings::msleep(1) };
+        }
     }
 }
 
@@ -80,20 +118,21 @@ impl<T: Target> Drop for Owner<T> {
 }
 
 /// A device's work, for scheduling passes from outside its callbacks.
-/// Process context only (it takes a spinlock that is not IRQ-safe).
+/// Process context.
 pub struct Handle<T: Target> {
-    shared: Shared<T>,
+    shared: Arc<Shared<T>>,
 }
 
 impl<T: Target> Handle<T> {
     /// Asks for a pass of the device's work (nothing once it is detached).
     pub fn schedule(&self) {
-        let attached = self.shared.lock();
-        if let Some(Attached(dev, _)) = &*attached {
-            // SAFETY: the owner is attached (it detaches under this lock),
-            // so `dev` is live and `T::schedule` callable (`Owner::new`'s
-            // contract).
-            unsafe { T::schedule(*dev) };
+        let s = &*self.shared;
+        if s.state.fetch_add(USER, Ordering::SeqCst) & DETACHED == 0 {
+            // SAFETY: the owner had not detached when this counted itself
+            // in, and detaching waits until this leaves, so `dev` is live
+            // and `T::schedule` callable (type invariant of `Shared`).
+            unsafe { T::schedule(s.dev) };
         }
+        s.state.fetch_sub(USER, Ordering::SeqCst);
     }
 }

@@ -10,3 +10,5 @@
 #include "../../rust/virtio_glue.h"
 /* sriov_route_probe: sriov_hook.ko's route lookup. */
 #include <rvio/sriov_hook.h>
+/* rust/work_handle.rs: msleep() while a handle detaches. */
+#include <linux/delay.h>

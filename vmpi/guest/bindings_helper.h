@@ -9,3 +9,5 @@
 #include <rvio/vmpi.h>
 /* guest_params.c: the module parameters (params.rs). */
 #include "guest_params.h"
+/* rust/work_handle.rs: msleep() while a handle detaches. */
+#include <linux/delay.h>

@@ -7,3 +7,5 @@
 #include "../../rust/vdpa_glue.h"
 /* rust/rvio/vmpi_transport.rs: the transport C-ABI of vmpi.ko. */
 #include <rvio/vmpi.h>
+/* rust/work_handle.rs: msleep() while a handle detaches. */
+#include <linux/delay.h>

@@ -28,6 +28,10 @@ use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
 mod bindings;
 #[path = "../../rust/errno.rs"]
 pub mod errno;
+// Pure sysfs line parsing that policy.rs uses as crate::line (shared with
+// rust/pure and the other modules' pure files).
+#[path = "../../rust/line.rs"]
+pub mod line;
 // Pure logic, shared with the host crate rust/pure.
 #[path = "policy.rs"]
 pub mod policy;
@@ -38,7 +42,8 @@ pub mod sysfs_dir;
 #[path = "../../rust/vf_hook.rs"]
 pub mod vf_hook;
 
-use policy::{IfName, Mac, MacFmt, Policy, PolicyCmd, Route, VfRequest, Violation};
+use line::{IfName, Mac, MacFmt};
+use policy::{Policy, PolicyCmd, Route, VfRequest, Violation};
 use sysfs_buf::SysfsBuf;
 use sysfs_dir::{Attrs, Dir, Mode};
 use vf_hook::{HookId, Hooks, Registration, Rtnl, RtnlGuard, VfHandler};

@@ -14,6 +14,12 @@ pub mod provider_sum;
 #[path = "../../../vmpi/proto/mod.rs"]
 pub mod vmpi_proto;
 
+/// Parsing of the one-line sysfs writes (words, numbers, MACs, interface
+/// names, domain and VLAN ids) that the pure files below share
+/// (`rust/line.rs`); they reach it as `crate::line`.
+#[path = "../../../rust/line.rs"]
+pub mod line;
+
 /// The SR-IOV hook's sysfs lines, VF policy and its checks, routes
 /// (`drivers/sriov_hook/policy.rs`).
 #[path = "../../../drivers/sriov_hook/policy.rs"]

@@ -37,6 +37,8 @@ pub enum ParseError {
     Missing,
     /// More or fewer words than the file takes.
     Words,
+    /// An unknown route (the envelope switch's table).
+    Route,
 }
 
 /// An interface name: 1 to 15 bytes, printable ASCII, no `/`, `:` or

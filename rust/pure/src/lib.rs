@@ -24,3 +24,8 @@ pub mod line;
 /// (`drivers/sriov_hook/policy.rs`).
 #[path = "../../../drivers/sriov_hook/policy.rs"]
 pub mod sriov_policy;
+
+/// Envelope switching's formats, forwarding table, grant table and switch
+/// decisions (`envelope/proto/`).
+#[path = "../../../envelope/proto/mod.rs"]
+pub mod envelope_proto;

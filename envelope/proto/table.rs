@@ -1,0 +1,729 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The forwarding table (`docs/envelope.md` sections 2 and 4): the host's
+//! authoritative [`Table`] (MAC -> domain, route, VLAN) with the lines
+//! users write to `/sys/kernel/envelope_switch/table`, the `TABLE` message
+//! that carries each domain's view of it to that domain's netfront, and
+//! the netfront's read-only [`Replica`], which accepts only a fully
+//! checked table from the host's bytes.
+//!
+//! Both tables are fixed-size values whose all-zero bytes are an empty
+//! table, so a kernel module can allocate them zeroed (they are ~16 KiB:
+//! never on the stack).
+
+use super::le16;
+use super::msg::{table_prefix, MsgError, TABLE_HDR_LEN};
+use crate::line::{
+    exactly, parse_domain, parse_mac, words, Mac, MacFmt, ParseError, MAX_DOMAIN, MAX_VLAN,
+};
+
+/// Most entries of a table.
+pub const MAX_ENTRIES: usize = 1024;
+/// Length of an entry in a `TABLE` message.
+pub const ENTRY_LEN: usize = 12;
+/// The longest `TABLE` message.
+pub const MAX_TABLE_MSG: usize = TABLE_HDR_LEN + MAX_ENTRIES * ENTRY_LEN;
+
+/// How a domain's MAC is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Route {
+    /// A grant and an envelope (the default).
+    #[default]
+    Envelope = 0,
+    /// Full frames copied by the switch.
+    Copy = 1,
+    /// Directly, through the domain's VF (from the SR-IOV hook).
+    Vf = 2,
+    /// Through the uplink.
+    Uplink = 3,
+}
+
+impl Route {
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Route::Envelope,
+            1 => Route::Copy,
+            2 => Route::Vf,
+            3 => Route::Uplink,
+            _ => return None,
+        })
+    }
+
+    /// Its name in sysfs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Envelope => "envelope",
+            Route::Copy => "copy",
+            Route::Vf => "vf",
+            Route::Uplink => "uplink",
+        }
+    }
+}
+
+/// One entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Entry {
+    /// The MAC (unicast, not zero).
+    pub mac: Mac,
+    /// Its domain.
+    pub domain: u16,
+    /// The route written by the user (never `Vf`: that one comes from
+    /// the SR-IOV hook, in `via_vf`). In a [`Replica`], the route as the
+    /// host pushed it.
+    pub route: Route,
+    /// The SR-IOV hook reports a VF for this MAC: the route is `Vf`, and
+    /// falls back to `route` when the VF goes.
+    pub via_vf: bool,
+    /// The logical network, 0 (untagged) to 4094.
+    pub vlan: u16,
+}
+
+impl Entry {
+    /// The route in effect.
+    pub fn effective_route(&self) -> Route {
+        if self.via_vf {
+            Route::Vf
+        } else {
+            self.route
+        }
+    }
+
+    fn encode(&self, route: Route, out: &mut [u8]) {
+        out[..6].copy_from_slice(&self.mac);
+        out[6..8].copy_from_slice(&self.domain.to_le_bytes());
+        out[8] = route as u8;
+        out[9] = 0;
+        out[10..12].copy_from_slice(&self.vlan.to_le_bytes());
+    }
+
+    /// Decodes and checks one entry of a `TABLE` message.
+    fn decode(b: &[u8]) -> Option<Self> {
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&b[..6]);
+        let e = Self {
+            mac,
+            domain: le16(b, 6),
+            route: Route::from_u8(b[8])?,
+            via_vf: false,
+            vlan: le16(b, 10),
+        };
+        let ok = mac[0] & 1 == 0
+            && mac != [0; 6]
+            && (1..=MAX_DOMAIN).contains(&e.domain)
+            && b[9] == 0
+            && e.vlan <= MAX_VLAN;
+        ok.then_some(e)
+    }
+}
+
+impl core::fmt::Display for Entry {
+    /// The line the `table` file shows: `MAC domain=D route=R vlan=V`,
+    /// with ` fallback=R` while the route is a VF's.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} domain={} route={} vlan={}",
+            MacFmt(&self.mac),
+            self.domain,
+            self.effective_route().name(),
+            self.vlan
+        )?;
+        if self.via_vf {
+            write!(f, " fallback={}", self.route.name())?;
+        }
+        Ok(())
+    }
+}
+
+/// A write to the `table` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableCmd {
+    /// `MAC domain=D [route=R] [vlan=V]`: add, or change the entry of a
+    /// MAC of the same domain.
+    Set {
+        /// MAC.
+        mac: Mac,
+        /// Domain.
+        domain: u16,
+        /// `envelope` (the default), `copy` or `uplink`.
+        route: Route,
+        /// VLAN, 0 by default.
+        vlan: u16,
+    },
+    /// `MAC del`.
+    Del(Mac),
+}
+
+/// Parses one line written to the `table` file.
+pub fn parse_line(b: &[u8]) -> Result<TableCmd, ParseError> {
+    if let Ok([mac, del]) = exactly::<2>(b) {
+        if del == "del" {
+            return Ok(TableCmd::Del(parse_mac(mac)?));
+        }
+    }
+    let mut w = words(b)?;
+    let mac = parse_mac(w.next().ok_or(ParseError::Words)?)?;
+    let (mut domain, mut route, mut vlan) = (None, None, None);
+    for kv in w {
+        let (k, v) = kv.split_once('=').ok_or(ParseError::Key)?;
+        let slot_taken = match k {
+            "domain" => domain.replace(parse_domain(v)?).is_some(),
+            "route" => {
+                let r = match v {
+                    "envelope" => Route::Envelope,
+                    "copy" => Route::Copy,
+                    "uplink" => Route::Uplink,
+                    _ => return Err(ParseError::Route),
+                };
+                route.replace(r).is_some()
+            }
+            "vlan" => {
+                let n = crate::line::parse_u32(v)?;
+                if n > MAX_VLAN as u32 {
+                    return Err(ParseError::Number);
+                }
+                vlan.replace(n as u16).is_some()
+            }
+            _ => return Err(ParseError::Key),
+        };
+        if slot_taken {
+            return Err(ParseError::Key);
+        }
+    }
+    Ok(TableCmd::Set {
+        mac,
+        domain: domain.ok_or(ParseError::Missing)?,
+        route: route.unwrap_or_default(),
+        vlan: vlan.unwrap_or(0),
+    })
+}
+
+/// Why a table write was refused (nothing changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableError {
+    /// The MAC is another domain's (`EEXIST`).
+    Exists,
+    /// `del` of a MAC with no entry (`ENOENT`).
+    NoEntry,
+    /// The domain has no device attached (`ENODEV`).
+    UnknownDomain,
+    /// [`MAX_ENTRIES`] entries already (`ENOSPC`).
+    Full,
+}
+
+/// Sorted entries with binary search: what [`Table`] and [`Replica`]
+/// share.
+#[derive(Clone, Copy)]
+struct Sorted {
+    len: usize,
+    entries: [Entry; MAX_ENTRIES],
+}
+
+impl Sorted {
+    fn as_slice(&self) -> &[Entry] {
+        &self.entries[..self.len]
+    }
+
+    fn search(&self, mac: &Mac) -> Result<usize, usize> {
+        self.as_slice().binary_search_by(|e| e.mac.cmp(mac))
+    }
+
+    fn get(&self, mac: &Mac) -> Option<&Entry> {
+        self.search(mac).ok().map(|i| &self.entries[i])
+    }
+}
+
+/// The host's authoritative forwarding table.
+pub struct Table {
+    generation: u32,
+    t: Sorted,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            t: Sorted {
+                len: 0,
+                entries: [Entry::default(); MAX_ENTRIES],
+            },
+        }
+    }
+}
+
+impl Table {
+    /// The generation: grows by one with every change.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The entries, sorted by MAC.
+    pub fn entries(&self) -> &[Entry] {
+        self.t.as_slice()
+    }
+
+    /// The entry of `mac`.
+    pub fn lookup(&self, mac: &Mac) -> Option<&Entry> {
+        self.t.get(mac)
+    }
+
+    fn changed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Applies a write; `attached` says whether a domain has a device.
+    /// Returns whether the table changed (a write of an identical entry
+    /// does not).
+    pub fn apply(
+        &mut self,
+        cmd: TableCmd,
+        attached: impl Fn(u16) -> bool,
+    ) -> Result<bool, TableError> {
+        match cmd {
+            TableCmd::Del(mac) => {
+                let i = self.t.search(&mac).map_err(|_| TableError::NoEntry)?;
+                self.t.entries.copy_within(i + 1..self.t.len, i);
+                self.t.len -= 1;
+                self.changed();
+                Ok(true)
+            }
+            TableCmd::Set {
+                mac,
+                domain,
+                route,
+                vlan,
+            } => {
+                if !attached(domain) {
+                    return Err(TableError::UnknownDomain);
+                }
+                match self.t.search(&mac) {
+                    Ok(i) => {
+                        let e = &mut self.t.entries[i];
+                        if e.domain != domain {
+                            return Err(TableError::Exists);
+                        }
+                        if (e.route, e.vlan) == (route, vlan) {
+                            return Ok(false);
+                        }
+                        e.route = route;
+                        e.vlan = vlan;
+                    }
+                    Err(i) => {
+                        if self.t.len == MAX_ENTRIES {
+                            return Err(TableError::Full);
+                        }
+                        self.t.entries.copy_within(i..self.t.len, i + 1);
+                        self.t.entries[i] = Entry {
+                            mac,
+                            domain,
+                            route,
+                            via_vf: false,
+                            vlan,
+                        };
+                        self.t.len += 1;
+                    }
+                }
+                self.changed();
+                Ok(true)
+            }
+        }
+    }
+
+    /// The SR-IOV hook says whether `mac` is reached through a VF of its
+    /// domain `domain`; an entry of that MAC and domain follows it.
+    /// Returns whether the table changed.
+    pub fn set_vf(&mut self, mac: &Mac, domain: u16, via_vf: bool) -> bool {
+        let Ok(i) = self.t.search(mac) else {
+            return false;
+        };
+        let e = &mut self.t.entries[i];
+        if e.domain != domain || e.via_vf == via_vf {
+            return false;
+        }
+        e.via_vf = via_vf;
+        self.changed();
+        true
+    }
+
+    /// Removes every entry of `domain` (its device is gone). Returns how
+    /// many.
+    pub fn remove_domain(&mut self, domain: u16) -> usize {
+        let mut kept = 0;
+        for i in 0..self.t.len {
+            if self.t.entries[i].domain != domain {
+                self.t.entries[kept] = self.t.entries[i];
+                kept += 1;
+            }
+        }
+        let gone = self.t.len - kept;
+        self.t.len = kept;
+        if gone > 0 {
+            self.changed();
+        }
+        gone
+    }
+
+    /// Whether `domain` has an entry on `vlan`.
+    pub fn on_vlan(&self, domain: u16, vlan: u16) -> bool {
+        self.entries()
+            .iter()
+            .any(|e| e.domain == domain && e.vlan == vlan)
+    }
+
+    /// Whether `domain` may see `e`: `e` is on a VLAN one of `domain`'s
+    /// own entries is on.
+    pub fn visible(&self, domain: u16, e: &Entry) -> bool {
+        self.on_vlan(domain, e.vlan)
+    }
+
+    /// Writes the `TABLE` message for `domain` into `out` (at least
+    /// [`MAX_TABLE_MSG`] bytes): the entries it may see, with their routes
+    /// in effect (`copy` instead of `envelope` when `full_copy`). Returns
+    /// its length.
+    pub fn encode_for(&self, domain: u16, full_copy: bool, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        let mut at = TABLE_HDR_LEN;
+        for e in self.entries() {
+            if !self.visible(domain, e) || at + ENTRY_LEN > out.len() {
+                continue;
+            }
+            let route = match e.effective_route() {
+                Route::Envelope if full_copy => Route::Copy,
+                r => r,
+            };
+            e.encode(route, &mut out[at..at + ENTRY_LEN]);
+            at += ENTRY_LEN;
+            n += 1;
+        }
+        out[..TABLE_HDR_LEN].copy_from_slice(&table_prefix(self.generation, domain, n as u16));
+        at
+    }
+}
+
+/// A netfront's read-only copy of the table its host pushed.
+pub struct Replica {
+    generation: u32,
+    your_domain: u16,
+    loaded: bool,
+    t: Sorted,
+}
+
+impl Default for Replica {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            your_domain: 0,
+            loaded: false,
+            t: Sorted {
+                len: 0,
+                entries: [Entry::default(); MAX_ENTRIES],
+            },
+        }
+    }
+}
+
+impl Replica {
+    /// Whether a table arrived since the last [`Replica::clear`].
+    pub fn loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// The generation of the table held.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// This netfront's domain, as the host said.
+    pub fn your_domain(&self) -> u16 {
+        self.your_domain
+    }
+
+    /// The entries, sorted by MAC.
+    pub fn entries(&self) -> &[Entry] {
+        self.t.as_slice()
+    }
+
+    /// The entry of `mac`.
+    pub fn lookup(&self, mac: &Mac) -> Option<&Entry> {
+        self.t.get(mac)
+    }
+
+    /// Forgets the table (the link went down: until a new one arrives,
+    /// every frame takes the default route).
+    pub fn clear(&mut self) {
+        self.loaded = false;
+        self.t.len = 0;
+    }
+
+    /// Takes a `TABLE` message's fields (`Msg::Table`): replaces the
+    /// table, all or nothing, if every entry is valid (a unicast, non-zero
+    /// MAC, a domain id, a known route, VLAN at most 4094, reserved 0) and
+    /// the MACs are strictly increasing, and the generation is newer than
+    /// the one held (wrapping) or `requested` (it answers our
+    /// `TABLE_REQ`). Returns whether it was taken.
+    pub fn load(
+        &mut self,
+        generation: u32,
+        your_domain: u16,
+        entries: &[u8],
+        requested: bool,
+    ) -> Result<bool, MsgError> {
+        if !entries.len().is_multiple_of(ENTRY_LEN) || entries.len() / ENTRY_LEN > MAX_ENTRIES {
+            return Err(MsgError::Length);
+        }
+        if !(1..=MAX_DOMAIN).contains(&your_domain) {
+            return Err(MsgError::Field);
+        }
+        let mut prev: Option<Mac> = None;
+        for c in entries.chunks_exact(ENTRY_LEN) {
+            let e = Entry::decode(c).ok_or(MsgError::Field)?;
+            if prev.is_some_and(|p| p >= e.mac) {
+                return Err(MsgError::Field);
+            }
+            prev = Some(e.mac);
+        }
+        let newer = (generation.wrapping_sub(self.generation) as i32) > 0;
+        if self.loaded && !newer && !requested {
+            return Ok(false);
+        }
+        for (slot, c) in self
+            .t
+            .entries
+            .iter_mut()
+            .zip(entries.chunks_exact(ENTRY_LEN))
+        {
+            *slot = Entry::decode(c).ok_or(MsgError::Field)?;
+        }
+        self.t.len = entries.len() / ENTRY_LEN;
+        self.generation = generation;
+        self.your_domain = your_domain;
+        self.loaded = true;
+        Ok(true)
+    }
+}
+
+// A `TABLE` message's count field is 16 bits.
+const _: () = assert!(MAX_ENTRIES <= u16::MAX as usize);
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::msg::Msg;
+    use super::*;
+    use std::format;
+    use std::string::String;
+
+    fn mac(n: u8) -> Mac {
+        [2, 0, 0, 0, 0, n]
+    }
+
+    fn set(t: &mut Table, line: &str) -> Result<bool, TableError> {
+        t.apply(parse_line(line.as_bytes()).unwrap(), |d| d <= 9)
+    }
+
+    #[test]
+    fn lines_parse_exactly() {
+        assert_eq!(
+            parse_line(b"02:00:00:00:00:01 domain=3\n"),
+            Ok(TableCmd::Set {
+                mac: mac(1),
+                domain: 3,
+                route: Route::Envelope,
+                vlan: 0
+            })
+        );
+        assert_eq!(
+            parse_line(b"02:00:00:00:00:01 vlan=10 route=copy domain=3"),
+            Ok(TableCmd::Set {
+                mac: mac(1),
+                domain: 3,
+                route: Route::Copy,
+                vlan: 10
+            })
+        );
+        assert_eq!(
+            parse_line(b"02:00:00:00:00:01 del"),
+            Ok(TableCmd::Del(mac(1)))
+        );
+        for (bad, err) in [
+            (&b""[..], ParseError::Empty),
+            (b"02:00:00:00:00:01", ParseError::Missing),
+            (b"02:00:00:00:00:01 vlan=1", ParseError::Missing),
+            (b"01:00:00:00:00:01 domain=3", ParseError::Mac),
+            (b"00:00:00:00:00:00 domain=3", ParseError::Mac),
+            (b"02:00:00:00:00 domain=3", ParseError::Mac),
+            (b"02:00:00:00:00:01 domain=0", ParseError::Number),
+            (b"02:00:00:00:00:01 domain=32752", ParseError::Number),
+            (b"02:00:00:00:00:01 domain=3 vlan=4095", ParseError::Number),
+            (b"02:00:00:00:00:01 domain=3 route=vf", ParseError::Route),
+            (b"02:00:00:00:00:01 domain=3 domain=4", ParseError::Key),
+            (b"02:00:00:00:00:01 domain=3 color=red", ParseError::Key),
+            (b"02:00:00:00:00:01 domain=3 x", ParseError::Key),
+            (
+                b"02:00:00:00:00:01 domain=3\n02:00:00:00:00:02 domain=3",
+                ParseError::Words,
+            ),
+            (b"02:00:00:00:00:01 del extra", ParseError::Key),
+        ] {
+            assert_eq!(
+                parse_line(bad),
+                Err(err),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn table_changes_and_errors() {
+        let mut t = Table::default();
+        assert_eq!(set(&mut t, "02:00:00:00:00:05 domain=5"), Ok(true));
+        assert_eq!(set(&mut t, "02:00:00:00:00:01 domain=3 vlan=7"), Ok(true));
+        assert_eq!(t.generation(), 2);
+        assert_eq!(t.entries()[0].mac, mac(1)); // sorted
+        assert_eq!(set(&mut t, "02:00:00:00:00:01 domain=3 vlan=7"), Ok(false));
+        assert_eq!(t.generation(), 2);
+        assert_eq!(
+            set(&mut t, "02:00:00:00:00:01 domain=4"),
+            Err(TableError::Exists)
+        );
+        assert_eq!(
+            set(&mut t, "02:00:00:00:00:09 domain=10"),
+            Err(TableError::UnknownDomain)
+        );
+        assert_eq!(
+            set(&mut t, "02:00:00:00:00:09 del"),
+            Err(TableError::NoEntry)
+        );
+        assert_eq!(
+            set(&mut t, "02:00:00:00:00:01 domain=3 route=copy"),
+            Ok(true)
+        );
+        assert_eq!(
+            format!("{}", t.lookup(&mac(1)).unwrap()),
+            "02:00:00:00:00:01 domain=3 route=copy vlan=0"
+        );
+        assert!(t.set_vf(&mac(1), 3, true));
+        assert!(!t.set_vf(&mac(1), 4, false)); // another domain's MAC: ignored
+        assert_eq!(
+            format!("{}", t.lookup(&mac(1)).unwrap()),
+            "02:00:00:00:00:01 domain=3 route=vf vlan=0 fallback=copy"
+        );
+        assert!(t.set_vf(&mac(1), 3, false));
+        assert_eq!(t.lookup(&mac(1)).unwrap().effective_route(), Route::Copy);
+        assert_eq!(set(&mut t, "02:00:00:00:00:01 del"), Ok(true));
+        assert_eq!(t.entries().len(), 1);
+        let g = t.generation();
+        assert_eq!(t.remove_domain(5), 1);
+        assert_eq!((t.entries().len(), t.generation()), (0, g + 1));
+        assert_eq!(t.remove_domain(5), 0);
+        assert_eq!(t.generation(), g + 1);
+    }
+
+    #[test]
+    fn a_full_table_refuses_more() {
+        let mut t = Table::default();
+        for i in 0..MAX_ENTRIES {
+            let m = [2, 0, 0, 0, (i >> 8) as u8, i as u8];
+            let cmd = TableCmd::Set {
+                mac: m,
+                domain: 1,
+                route: Route::Envelope,
+                vlan: 0,
+            };
+            assert_eq!(t.apply(cmd, |_| true), Ok(true));
+        }
+        assert_eq!(
+            set(&mut t, "02:00:00:00:ff:ff domain=1"),
+            Err(TableError::Full)
+        );
+        let mut out = std::vec![0u8; MAX_TABLE_MSG];
+        assert_eq!(t.encode_for(1, false, &mut out), MAX_TABLE_MSG);
+    }
+
+    #[test]
+    fn each_domain_sees_its_vlans_and_the_replica_takes_it() {
+        let mut t = Table::default();
+        for l in [
+            "02:00:00:00:00:01 domain=1 vlan=10",
+            "02:00:00:00:00:02 domain=2 vlan=10",
+            "02:00:00:00:00:03 domain=3 vlan=20",
+            "02:00:00:00:00:04 domain=2 vlan=20 route=uplink",
+        ] {
+            set(&mut t, l).unwrap();
+        }
+        let mut out = std::vec![0u8; MAX_TABLE_MSG];
+        let n = t.encode_for(1, true, &mut out);
+        assert_eq!(n, TABLE_HDR_LEN + 2 * ENTRY_LEN);
+        let Ok(Msg::Table {
+            generation,
+            your_domain,
+            entries,
+        }) = Msg::parse(&out[..n])
+        else {
+            panic!()
+        };
+        let mut r = Replica::default();
+        assert_eq!(r.load(generation, your_domain, entries, false), Ok(true));
+        assert_eq!((r.your_domain(), r.generation()), (1, 4));
+        assert_eq!(r.entries().len(), 2);
+        assert_eq!(r.lookup(&mac(2)).unwrap().route, Route::Copy); // full copy
+        assert!(r.lookup(&mac(3)).is_none()); // another VLAN
+                                              // Domain 2 is on both VLANs and sees everything.
+        let n = t.encode_for(2, false, &mut out);
+        assert_eq!(n, TABLE_HDR_LEN + 4 * ENTRY_LEN);
+        // An old generation is ignored unless asked for.
+        assert_eq!(r.load(generation - 1, 1, &[], false), Ok(false));
+        assert_eq!(r.entries().len(), 2);
+        assert_eq!(r.load(generation - 1, 1, &[], true), Ok(true));
+        assert_eq!(r.entries().len(), 0);
+        r.clear();
+        assert!(!r.loaded());
+    }
+
+    #[test]
+    fn the_replica_refuses_bad_tables_whole() {
+        let e = |m: Mac, d: u16, route: u8, vlan: u16| {
+            let mut b = [0u8; ENTRY_LEN];
+            Entry {
+                mac: m,
+                domain: d,
+                route: Route::Envelope,
+                via_vf: false,
+                vlan,
+            }
+            .encode(Route::Envelope, &mut b);
+            b[8] = route;
+            b
+        };
+        let good = e(mac(1), 1, 0, 0);
+        let mut r = Replica::default();
+        assert_eq!(r.load(1, 1, &good, false), Ok(true));
+        for bad in [
+            e([1, 0, 0, 0, 0, 1], 1, 0, 0),
+            e([0; 6], 1, 0, 0),
+            e(mac(2), 0, 0, 0),
+            e(mac(2), MAX_DOMAIN + 1, 0, 0),
+            e(mac(2), 1, 4, 0),
+            e(mac(2), 1, 0, 4095),
+        ] {
+            let mut two = [0u8; 2 * ENTRY_LEN];
+            two[..ENTRY_LEN].copy_from_slice(&good);
+            two[ENTRY_LEN..].copy_from_slice(&bad);
+            assert_eq!(r.load(9, 1, &two, true), Err(MsgError::Field));
+        }
+        let mut reserved = good;
+        reserved[9] = 1;
+        assert_eq!(r.load(9, 1, &reserved, true), Err(MsgError::Field));
+        // Duplicates and disorder.
+        let mut dup = [0u8; 2 * ENTRY_LEN];
+        dup[..ENTRY_LEN].copy_from_slice(&good);
+        dup[ENTRY_LEN..].copy_from_slice(&good);
+        assert_eq!(r.load(9, 1, &dup, true), Err(MsgError::Field));
+        assert_eq!(r.load(9, 0, &good, true), Err(MsgError::Field));
+        assert_eq!(r.load(9, 1, &good[..11], true), Err(MsgError::Length));
+        // Nothing of it was taken.
+        assert_eq!((r.generation(), r.entries().len()), (1, 1));
+    }
+}

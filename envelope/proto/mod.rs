@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Envelope switching's pure logic: no kernel API, so the modules include
-//! it with `#[path = "../proto/mod.rs"] mod proto;` and `cargo test` runs
+//! it with `#[path = "../proto/mod.rs"] pub mod envelope_proto;` and `cargo test` runs
 //! its tests on the host (`rust/pure`). `docs/envelope.md` and
 //! `docs/vmpi-protocol.md` section 5 are the specification.
 //!
@@ -10,8 +10,10 @@
 //!   with the checks of every copy;
 //! - [`table`]: the forwarding table, its sysfs lines, and the `TABLE`
 //!   message that carries it to the netfronts;
+//! - [`domain`]: the lines that attach a VMPI device as a domain;
 //! - [`switch`]: what the host's switch does with each frame and grant.
 
+pub mod domain;
 pub mod grant;
 pub mod msg;
 pub mod switch;

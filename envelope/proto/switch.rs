@@ -150,7 +150,14 @@ impl RateLimit {
         }
         let dt = now.saturating_sub(self.last);
         if dt > 0 {
-            let add = (dt as u128 * self.rate as u128 / 1_000_000_000) as u64;
+            // A second or more refills the bucket; below that, `dt * rate`
+            // fits in 64 bits for any rate up to 2^32 bytes per second
+            // (no 128-bit division: the kernel has none).
+            let add = if dt >= 1_000_000_000 {
+                self.rate
+            } else {
+                dt.saturating_mul(self.rate) / 1_000_000_000
+            };
             // Advance time only by what was credited, so that many short
             // intervals do not lose their fractions.
             if add > 0 {

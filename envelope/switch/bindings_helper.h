@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What envelope_switch.ko's Rust binds (Kbuild runs bindgen over this file
+ * into bindings_generated.rs; rust/bindgen_parameters limits what is
+ * bound).
+ */
+/* rust/errno.rs: error codes kernel::error::code lacks. */
+#include <linux/errno.h>
+/* rust/sysfs_dir.rs and rust/dwork.rs: their C halves. */
+#include "../../rust/sysfs_dir_glue.h"
+#include "../../rust/dwork_glue.h"
+/* rust/rvio/vmpi_port.rs: VMPI's in-kernel API, provided by vmpi.ko. */
+#include <rvio/vmpi.h>

@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The switch: attached domains, the table, and what happens to each
+//! message a domain's netfront sends (`docs/envelope.md` section 3).
+//!
+//! Locking: `state` is taken in sysfs calls and in the domains' port
+//! callbacks (which run under their VMPI device's callback lock), and
+//! sends to any domain's port under it (those take that device's own
+//! lock). A port is never closed under `state`: closing waits for the
+//! device's callbacks, which may be waiting for `state`. Detached domains
+//! are taken out under `state` and dropped after it.
+
+use core::fmt::Write;
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
+use crate::envelope_proto::domain::{DevName, DomainCmd};
+use crate::envelope_proto::msg::{self, Msg, ETH_HLEN};
+use crate::envelope_proto::switch::{
+    switch_frame, Action, DropReason, RateLimit, Source, DROP_REASONS,
+};
+use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_TABLE_MSG};
+use crate::line::Mac;
+use crate::proto::link::Role;
+use crate::sysfs_buf::SysfsBuf;
+use crate::vmpi_port::{self, Port, PortRef, PortUser};
+
+/// Domains attached at once (the `domains` file fits a page).
+pub(crate) const MAX_DOMAINS: usize = 32;
+
+/// What the switch counts besides each domain's own counters.
+#[derive(Default)]
+struct Stats {
+    /// Messages that do not parse, or that a netfront may not send.
+    bad_msg: u64,
+    /// Frames dropped by the switch's policy, by reason.
+    drops: [u64; DROP_REASONS],
+    /// Frames for the uplink while none is configured.
+    no_uplink: u64,
+    /// Broadcast, multicast and unknown-unicast frames switched.
+    flooded: u64,
+    /// `TABLE` messages sent.
+    table_pushes: u64,
+}
+
+/// An attached domain: a VMPI device's host side, raw channel 1.
+struct Domain {
+    dev: DevName,
+    id: u16,
+    vmpi: i32,
+    port: Port<Link>,
+    rate: RateLimit,
+    rate_bps: u32,
+    /// The device is gone (its port is down): dropped by the reaper.
+    gone: bool,
+    /// Its table could not be sent (send queue full): sent again on
+    /// `write_space`.
+    table_stale: bool,
+    frames_in: u64,
+    frames_out: u64,
+    /// Frames for it dropped because its send queue was full.
+    tx_dropped: u64,
+}
+
+/// The switch's state.
+struct State {
+    table: Table,
+    full_copy: bool,
+    domains: KVec<Option<Domain>>,
+    stats: Stats,
+}
+
+/// The switch (one per module).
+#[pin_data]
+pub(crate) struct Switch {
+    #[pin]
+    state: Mutex<State>,
+    /// Drops the domains whose devices went away.
+    reaper: DelayedWork<Switch>,
+}
+
+/// The port user of one domain.
+pub(crate) struct Link {
+    switch: Arc<Switch>,
+    domain: u16,
+}
+
+impl PortUser for Link {
+    fn rx(&self, port: &PortRef<'_>, sdu: &[u8]) {
+        self.switch.domain_msg(self.domain, port, sdu);
+    }
+
+    fn write_space(&self, _port: &PortRef<'_>) {
+        let mut st = self.switch.state.lock();
+        if let Some(i) = st.find(self.domain) {
+            if st.dom(i).is_some_and(|d| d.table_stale) {
+                st.push_table(i);
+            }
+        }
+    }
+
+    fn down(&self, _port: &PortRef<'_>, err: Error) {
+        let mut st = self.switch.state.lock();
+        let Some(d) = st.find(self.domain).and_then(|i| st.dom(i)) else {
+            return;
+        };
+        d.gone = true;
+        pr_info!(
+            "domain {} ({}) detached: its VMPI device is down ({:?})\n",
+            self.domain,
+            d.dev,
+            err
+        );
+        if st.table.remove_domain(self.domain) > 0 {
+            st.push_tables();
+        }
+        drop(st);
+        DelayedWork::schedule(&self.switch, 0);
+    }
+}
+
+// SAFETY: `dwork` returns the `reaper` field of `self`, always the same
+// item, and no other object returns it.
+unsafe impl DelayedWorkItem for Switch {
+    fn dwork(&self) -> &DelayedWork<Self> {
+        &self.reaper
+    }
+
+    fn run(this: Arc<Self>) {
+        let gone = this.take(|d| d.gone);
+        // Closes their ports, outside `state`.
+        drop(gone);
+    }
+}
+
+impl State {
+    /// The slot of live domain `id`.
+    fn find(&self, id: u16) -> Option<usize> {
+        self.domains
+            .iter()
+            .position(|d| d.as_ref().is_some_and(|d| d.id == id && !d.gone))
+    }
+
+    /// The domain in slot `i`.
+    fn dom(&mut self, i: usize) -> Option<&mut Domain> {
+        self.domains.get_mut(i).and_then(Option::as_mut)
+    }
+
+    /// Sends the domain in slot `i` its view of the table.
+    fn push_table(&mut self, i: usize) {
+        let mut buf = [0u8; MAX_TABLE_MSG];
+        let Some(id) = self.dom(i).map(|d| d.id) else {
+            return;
+        };
+        let n = self.table.encode_for(id, self.full_copy, &mut buf);
+        let Some(d) = self.dom(i) else {
+            return;
+        };
+        d.table_stale = d.port.port().send(&buf[..n]).is_err();
+        if !d.table_stale {
+            self.stats.table_pushes += 1;
+        }
+    }
+
+    /// Sends every domain its view of the table (after a change).
+    fn push_tables(&mut self) {
+        for i in 0..self.domains.len() {
+            if self.domains[i].as_ref().is_some_and(|d| !d.gone) {
+                self.push_table(i);
+            }
+        }
+    }
+
+    /// Sends a whole `FRAME` message to domain `id`.
+    fn send_to(&mut self, id: u16, sdu: &[u8]) {
+        let Some(d) = self.find(id).and_then(|i| self.dom(i)) else {
+            return;
+        };
+        match d.port.port().send(sdu) {
+            Ok(()) => d.frames_out += 1,
+            Err(_) => d.tx_dropped += 1,
+        }
+    }
+
+    /// Switches `sdu`, a `FRAME` message whose frame is `frame`, from `src`.
+    fn forward(&mut self, src: Source, sdu: &[u8], frame: &[u8]) {
+        let (Some(dst), Some(src_mac)) = (mac_at(frame, 0), mac_at(frame, 6)) else {
+            return;
+        };
+        match switch_frame(&self.table, src, &dst, &src_mac) {
+            Action::Drop(r) => self.stats.drops[r as usize] += 1,
+            Action::Domain(d) => self.send_to(d, sdu),
+            Action::Uplink(_) => self.stats.no_uplink += 1,
+            Action::Flood(vlan) => {
+                self.stats.flooded += 1;
+                let from = match src {
+                    Source::Domain(d) => d,
+                    Source::Uplink(_) => 0,
+                };
+                for i in 0..self.domains.len() {
+                    let Some(d) = self.domains[i].as_ref() else {
+                        continue;
+                    };
+                    let id = d.id;
+                    if !d.gone && id != from && self.table.on_vlan(id, vlan) {
+                        self.send_to(id, sdu);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 6 bytes at `at` of `frame`.
+fn mac_at(frame: &[u8], at: usize) -> Option<Mac> {
+    frame.get(at..at + 6)?.try_into().ok()
+}
+
+impl Switch {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let reaper = DelayedWork::new()?;
+        Arc::pin_init(
+            pin_init!(Switch {
+                state <- new_mutex!(
+                    State {
+                        table: Table::default(),
+                        full_copy: false,
+                        domains: KVec::new(),
+                        stats: Stats::default(),
+                    },
+                    "envelope_switch::Switch::state"
+                ),
+                reaper,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Takes the domains `f` says yes to out of the state (to be dropped
+    /// by the caller, outside it).
+    fn take(&self, f: impl Fn(&Domain) -> bool) -> KVec<Domain> {
+        let mut out = KVec::new();
+        // Room for all of them first: a push that failed would drop a
+        // domain, closing its port, under `state`.
+        if out.reserve(MAX_DOMAINS, GFP_KERNEL).is_err() {
+            return out;
+        }
+        let mut st = self.state.lock();
+        for slot in st.domains.iter_mut() {
+            if out.len() < MAX_DOMAINS && slot.as_ref().is_some_and(&f) {
+                if let Some(d) = slot.take() {
+                    // Within the capacity reserved above: cannot fail.
+                    let _ = out.push(d, GFP_KERNEL);
+                }
+            }
+        }
+        out
+    }
+
+    /// Detaches every domain (module unload): closes their ports and stops
+    /// the reaper.
+    pub(crate) fn shut_down(&self) {
+        drop(self.take(|_| true));
+        self.reaper.cancel();
+        // A reaper run that raced ours found nothing; anything a late
+        // `down` marked is gone now too.
+        drop(self.take(|_| true));
+    }
+
+    /// A message from domain `id`'s netfront.
+    fn domain_msg(&self, id: u16, _port: &PortRef<'_>, sdu: &[u8]) {
+        let mut st = self.state.lock();
+        let Some(i) = st.find(id) else {
+            return;
+        };
+        match Msg::parse(sdu) {
+            Ok(Msg::TableReq) => st.push_table(i),
+            Ok(Msg::Frame { frame, .. }) if frame.len() >= ETH_HLEN => {
+                let now = now_ms().saturating_mul(1_000_000);
+                let Some(d) = st.dom(i) else {
+                    return;
+                };
+                d.frames_in += 1;
+                if !d.rate.allow(frame.len(), now) {
+                    st.stats.drops[DropReason::Rate as usize] += 1;
+                    return;
+                }
+                st.forward(Source::Domain(id), sdu, frame);
+            }
+            // Malformed, or a message only the host sends.
+            _ => {
+                st.stats.bad_msg += 1;
+                if warn_ratelimit() {
+                    pr_warn!(
+                        "domain {}: bad message of {} bytes dropped\n",
+                        id,
+                        sdu.len()
+                    );
+                }
+            }
+        }
+    }
+
+    /// A write to `domains`.
+    pub(crate) fn domains_cmd(self: &Arc<Self>, cmd: DomainCmd) -> Result {
+        match cmd {
+            DomainCmd::Attach { dev, domain, rate } => self.attach(dev, domain, rate),
+            DomainCmd::Detach(dev) => {
+                let mut st = self.state.lock();
+                let i = st
+                    .domains
+                    .iter()
+                    .position(|d| d.as_ref().is_some_and(|d| d.dev == dev && !d.gone))
+                    .ok_or(ENOENT)?;
+                let d = st.domains[i].take();
+                if let Some(d) = d.as_ref() {
+                    if st.table.remove_domain(d.id) > 0 {
+                        st.push_tables();
+                    }
+                }
+                drop(st);
+                // Closes its port, outside `state`.
+                drop(d);
+                Ok(())
+            }
+        }
+    }
+
+    fn attach(self: &Arc<Self>, dev: DevName, domain: u16, rate: u32) -> Result {
+        {
+            let st = self.state.lock();
+            if st
+                .domains
+                .iter()
+                .flatten()
+                .any(|d| d.dev == dev || d.id == domain)
+            {
+                return Err(EEXIST);
+            }
+        }
+        let mut name = [0u8; 32];
+        name[..dev.as_bytes().len()].copy_from_slice(dev.as_bytes());
+        let name = CStr::from_bytes_with_nul(&name[..=dev.as_bytes().len()]).map_err(|_| EINVAL)?;
+        let vmpi = vmpi_port::find(Role::Host, Some(name))?;
+        let link = Arc::new(
+            Link {
+                switch: self.clone(),
+                domain,
+            },
+            GFP_KERNEL,
+        )?;
+        let port = Port::open(vmpi, msg::CHANNEL, link)?;
+        let d = Domain {
+            dev,
+            id: domain,
+            vmpi,
+            port,
+            rate: RateLimit::new(u64::from(rate), now_ms().saturating_mul(1_000_000)),
+            rate_bps: rate,
+            gone: false,
+            table_stale: false,
+            frames_in: 0,
+            frames_out: 0,
+            tx_dropped: 0,
+        };
+        let mut st = self.state.lock();
+        // Checked again: another write may have attached it meanwhile.
+        if st
+            .domains
+            .iter()
+            .flatten()
+            .any(|x| x.dev == dev || x.id == domain)
+            || st.domains.iter().flatten().count() >= MAX_DOMAINS
+        {
+            let busy = st.domains.iter().flatten().count() < MAX_DOMAINS;
+            drop(st);
+            drop(d);
+            return Err(if busy { EEXIST } else { ENOSPC });
+        }
+        let i = match st.domains.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                if let Err(e) = st.domains.push(None, GFP_KERNEL) {
+                    drop(st);
+                    drop(d);
+                    return Err(e.into());
+                }
+                st.domains.len() - 1
+            }
+        };
+        st.domains[i] = Some(d);
+        // It may have asked for the table before it was attached.
+        st.push_table(i);
+        pr_info!("domain {} attached: {} (vmpi{})\n", domain, dev, vmpi);
+        Ok(())
+    }
+
+    /// A write to `table`.
+    pub(crate) fn table_cmd(&self, cmd: TableCmd) -> Result {
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let domains = &st.domains;
+        let changed = st
+            .table
+            .apply(cmd, |id| {
+                domains.iter().flatten().any(|d| d.id == id && !d.gone)
+            })
+            .map_err(|e| match e {
+                TableError::Exists => EEXIST,
+                TableError::NoEntry => ENOENT,
+                TableError::UnknownDomain => ENODEV,
+                TableError::Full => ENOSPC,
+            })?;
+        if changed {
+            st.push_tables();
+        }
+        Ok(())
+    }
+
+    /// A write to `mode`: full copies or envelopes.
+    pub(crate) fn set_full_copy(&self, full_copy: bool) {
+        let mut st = self.state.lock();
+        if st.full_copy != full_copy {
+            st.full_copy = full_copy;
+            st.push_tables();
+        }
+    }
+
+    pub(crate) fn show_domains(&self, out: &mut SysfsBuf<'_>) {
+        let st = self.state.lock();
+        for d in st.domains.iter().flatten().filter(|d| !d.gone) {
+            let _ = writeln!(
+                out,
+                "{} domain={} vmpi={} rate={} frames_in={} frames_out={} tx_dropped={}",
+                d.dev, d.id, d.vmpi, d.rate_bps, d.frames_in, d.frames_out, d.tx_dropped
+            );
+        }
+    }
+
+    pub(crate) fn show_table(&self, out: &mut SysfsBuf<'_>) {
+        let st = self.state.lock();
+        let _ = writeln!(out, "generation {}", st.table.generation());
+        for e in st.table.entries() {
+            let _ = writeln!(out, "{}", e);
+        }
+    }
+
+    pub(crate) fn show_mode(&self, out: &mut SysfsBuf<'_>) {
+        let copy = self.state.lock().full_copy;
+        let _ = writeln!(out, "{}", if copy { "copy" } else { "envelope" });
+    }
+
+    pub(crate) fn show_stats(&self, out: &mut SysfsBuf<'_>) {
+        let st = self.state.lock();
+        let s = &st.stats;
+        let _ = writeln!(out, "bad_msg {}", s.bad_msg);
+        for r in [
+            DropReason::BadSrc,
+            DropReason::BadDest,
+            DropReason::Vlan,
+            DropReason::Loop,
+            DropReason::Rate,
+        ] {
+            let _ = writeln!(out, "drops_{} {}", r.name(), s.drops[r as usize]);
+        }
+        let _ = writeln!(out, "no_uplink {}", s.no_uplink);
+        let _ = writeln!(out, "flooded {}", s.flooded);
+        let _ = writeln!(out, "table_pushes {}", s.table_pushes);
+        let _ = writeln!(out, "generation {}", st.table.generation());
+    }
+}
+
+/// Whether a warning about a guest's message may be logged now (at most
+/// a few per 5 s for the whole switch, as `pr_warn_ratelimited`).
+fn warn_ratelimit() -> bool {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms() / 5000;
+    if WINDOW.swap(now, Ordering::Relaxed) != now {
+        COUNT.store(0, Ordering::Relaxed);
+    }
+    COUNT.fetch_add(1, Ordering::Relaxed) < 10
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""The envelope switch seen from three domains' netfront side (switch.sh
+sets it up): each guest side of a VMPI device binds raw channel 1 of its
+/dev/vmpiN and speaks the envelope channel (docs/envelope.md section 2) as
+a netfront does. Prints `ok - ...` / `not ok - ...` lines and exits 1 on
+any failure.
+
+usage: switch_frames.py GUEST1 GUEST2 GUEST3   (domains 1, 2, 3)"""
+import os
+import select
+import struct
+import sys
+
+from vmpi_uapi import bind, recv
+
+S = "/sys/kernel/envelope_switch/"
+FRAME, ENVELOPE, TABLE, TABLE_REQ = 1, 2, 3, 4
+failed = 0
+
+
+def result(ok, what):
+    global failed
+    print(("ok - " if ok else "not ok - ") + what, flush=True)
+    if not ok:
+        failed += 1
+
+
+def mac(n):
+    return bytes([2, 0, 0, 0, 0, n])
+
+
+def hdr(t):
+    return bytes([t, 1, 0, 0])
+
+
+def frame_msg(dst, src, payload):
+    return hdr(FRAME) + bytes(12) + dst + src + b"\x08\x00" + payload
+
+
+def quiet(fd, secs=0.3):
+    """Reads what is pending; returns the SDUs."""
+    got = []
+    while select.select([fd], [], [], secs)[0]:
+        got.append(os.read(fd, 65536))
+    return got
+
+
+def table_of(sdu):
+    """(generation, your_domain, [(mac, domain, route, vlan)]) of a TABLE."""
+    assert sdu[0] == TABLE, "type %d" % sdu[0]
+    gen, you, count = struct.unpack_from("<IHH", sdu, 4)
+    entries = []
+    for i in range(count):
+        m, d, r, z, v = struct.unpack_from("<6sHBBH", sdu, 12 + 12 * i)
+        entries.append((m[5], d, r, v))
+    return gen, you, entries
+
+
+def ask_table(fd):
+    quiet(fd)
+    os.write(fd, hdr(TABLE_REQ))
+    return table_of(recv(fd, 5))
+
+
+def stats():
+    return dict(l.split() for l in open(S + "stats").read().splitlines())
+
+
+def sysw(f, line):
+    with open(S + f, "w") as fh:
+        fh.write(line + "\n")
+
+
+g = [os.open(p, os.O_RDWR) for p in sys.argv[1:4]]
+for fd in g:
+    bind(fd, 1)
+    quiet(fd)
+
+# Each domain's view: only the VLANs its own MACs are on.
+views = [ask_table(fd) for fd in g]
+result([v[1] for v in views] == [1, 2, 3], "TABLE_REQ: each netfront learns its domain (1, 2, 3)")
+want = [
+    [(1, 1, 0, 10), (2, 2, 0, 10)],
+    [(1, 1, 0, 10), (2, 2, 0, 10), (3, 3, 0, 20), (0x21, 2, 1, 20)],
+    [(3, 3, 0, 20), (0x21, 2, 1, 20)],
+]
+result([v[2] for v in views] == want, "TABLE: each domain sees exactly the entries on its VLANs, with routes")
+if [v[2] for v in views] != want:
+    print("# got %r" % [v[2] for v in views])
+gen0 = views[0][0]
+
+# Frames are switched by the table, byte for byte, to exactly one domain.
+bad = []
+for n in (46, 1500, 9000, 65519 - 14):
+    m = frame_msg(mac(2), mac(1), os.urandom(n))
+    os.write(g[0], m)
+    try:
+        got = recv(g[1], 5)
+    except TimeoutError as e:
+        bad.append("%d: %s" % (n, e))
+        continue
+    if got != m:
+        bad.append("%d: %d bytes arrived, differ" % (n, len(got)))
+    if quiet(g[2], 0.1):
+        bad.append("%d: d3 got it too" % n)
+m = frame_msg(mac(1), mac(2), os.urandom(100))
+os.write(g[1], m)
+if quiet(g[0], 1) != [m]:
+    bad.append("d2 to d1 did not arrive once")
+for b in bad:
+    print("# " + b)
+result(not bad, "FRAME: d1 to d2 (60 to 65519-byte frames) and d2 to d1, byte for byte, to that domain only")
+
+# Broadcast: the source MAC's VLAN decides who gets it.
+os.write(g[1], frame_msg(b"\xff" * 6, mac(2), b"vlan 10"))
+a1, a3 = quiet(g[0], 1), quiet(g[2], 0.3)
+os.write(g[1], frame_msg(b"\xff" * 6, mac(0x21), b"vlan 20"))
+b1, b3 = quiet(g[0], 0.3), quiet(g[2], 1)
+result(len(a1) == 1 and not a3 and not b1 and len(b3) == 1,
+       "broadcast: reaches exactly the other domains on the source MAC's VLAN")
+
+# Refused: a spoofed source, another VLAN, messages a netfront may not send.
+s0 = stats()
+os.write(g[0], frame_msg(mac(2), mac(2), b"spoof"))
+os.write(g[0], frame_msg(mac(3), mac(1), b"other vlan"))
+os.write(g[0], frame_msg(mac(1), mac(1), b"to myself"))
+os.write(g[0], hdr(9))
+os.write(g[0], hdr(ENVELOPE) + bytes(28))
+os.write(g[0], hdr(TABLE) + bytes(8))
+got = quiet(g[1], 0.5) + quiet(g[2], 0.3) + quiet(g[0], 0.3)
+s1 = stats()
+delta = {k: int(s1[k]) - int(s0[k]) for k in ("drops_bad_src", "drops_vlan", "drops_loop", "bad_msg")}
+result(not got and delta == {"drops_bad_src": 1, "drops_vlan": 1, "drops_loop": 1, "bad_msg": 3},
+       "refused and counted: spoofed source, other VLAN, loop, 3 bad messages; nothing delivered")
+if got or delta != {"drops_bad_src": 1, "drops_vlan": 1, "drops_loop": 1, "bad_msg": 3}:
+    print("# delivered %d, counters %r" % (len(got), delta))
+
+# A table change reaches every netfront with a new generation.
+sysw("table", "02:00:00:00:00:11 domain=1 vlan=10")
+t1 = [table_of(s) for s in quiet(g[0], 1)]
+t2 = [table_of(s) for s in quiet(g[1], 1)]
+result(len(t1) == 1 and t1[0][0] == gen0 + 1 and (0x11, 1, 0, 10) in t1[0][2] and len(t2) == 1 and t2[0][0] == gen0 + 1,
+       "table write: pushed to the netfronts with generation %d" % (gen0 + 1))
+quiet(g[2])
+
+# Full-copy mode: the same table, every envelope route pushed as copy.
+sysw("mode", "copy")
+t1 = [table_of(s) for s in quiet(g[0], 1)]
+sysw("mode", "envelope")
+t1b = [table_of(s) for s in quiet(g[0], 1)]
+result(len(t1) == 1 and all(e[2] == 1 for e in t1[0][2]) and len(t1b) == 1 and any(e[2] == 0 for e in t1b[0][2]),
+       "mode copy: routes pushed as copy; mode envelope: back")
+for fd in g:
+    quiet(fd)
+
+d = {l.split()[0]: dict(kv.split("=") for kv in l.split()[1:]) for l in open(S + "domains").read().splitlines()}
+counts = [(int(d[n]["frames_in"]), int(d[n]["frames_out"])) for n in ("d1", "d2", "d3")]
+result(counts == [(7, 2), (3, 4), (0, 1)], "domains: frames_in and frames_out counted per domain")
+if counts != [(7, 2), (3, 4), (0, 1)]:
+    print("# (in, out) of d1, d2, d3: %r" % counts)
+sys.exit(1 if failed else 0)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A device's work, for scheduling from outside the device's callbacks
-//! (e.g. another module's kick). A device abstraction (`vdpa.rs`,
+//! (e.g. another module's kick), and more generally a device pointer that
+//! outside code may use until the device's abstraction detaches it
+//! ([`Handle::with`]: `netdev.rs` hands received frames in with it). A device abstraction (`vdpa.rs`,
 //! `virtio.rs`) keeps an [`Owner`] with the device's state and hands out
 //! [`Handle`]s; a handle may live anywhere its module's code does: once the
 //! owner is detached or dropped (before the device cancels its work and
@@ -123,16 +125,38 @@ pub struct Handle<T: Target> {
     shared: Arc<Shared<T>>,
 }
 
+impl<T: Target> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 impl<T: Target> Handle<T> {
+    /// Runs `f` with the device while the owner is attached: the pointer
+    /// `f` gets is live, and may be passed to the device's C half, until
+    /// `f` returns (detaching waits for it, so `f` must not sleep long).
+    /// `None`, without calling `f`, once the owner has detached.
+    pub fn with<R>(&self, f: impl FnOnce(*mut T::Device) -> R) -> Option<R> {
+        let s = &*self.shared;
+        // INVARIANT of `Shared`: counted in, so a detach waits for us.
+        let r = if s.state.fetch_add(USER, Ordering::SeqCst) & DETACHED == 0 {
+            Some(f(s.dev))
+        } else {
+            None
+        };
+        s.state.fetch_sub(USER, Ordering::SeqCst);
+        r
+    }
+
     /// Asks for a pass of the device's work (nothing once it is detached).
     pub fn schedule(&self) {
-        let s = &*self.shared;
-        if s.state.fetch_add(USER, Ordering::SeqCst) & DETACHED == 0 {
-            // SAFETY: the owner had not detached when this counted itself
-            // in, and detaching waits until this leaves, so `dev` is live
-            // and `T::schedule` callable (type invariant of `Shared`).
-            unsafe { T::schedule(s.dev) };
-        }
-        s.state.fetch_sub(USER, Ordering::SeqCst);
+        self.with(|dev| {
+            // SAFETY: `with` calls this only while the owner is attached,
+            // so `dev` is live and `T::schedule` callable (type invariant
+            // of `Shared`).
+            unsafe { T::schedule(dev) }
+        });
     }
 }

@@ -17,7 +17,7 @@ APT_PKGS=(
 	"$RVIO_KERNEL_PKG" rustc-web rust-web-src rust-web-clippy rustfmt-web
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio xz-utils make ca-certificates
-	iproute2 ethtool kmod procps pciutils python3
+	iproute2 ethtool iputils-ping kmod procps pciutils python3
 )
 # cargo (bindgen's `cargo install`, the host `cargo test`): the user's
 # (rustup's) if there is one, else Debian's cargo-web, which matches rustc-web

@@ -11,9 +11,11 @@
 //! - [`table`]: the forwarding table, its sysfs lines, and the `TABLE`
 //!   message that carries it to the netfronts;
 //! - [`domain`]: the lines that attach a VMPI device as a domain;
+//! - [`front`]: the lines that make a netfront interface;
 //! - [`switch`]: what the host's switch does with each frame and grant.
 
 pub mod domain;
+pub mod front;
 pub mod grant;
 pub mod msg;
 pub mod switch;

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The netfront's interfaces: one [`Front`] per guest-side VMPI device,
+//! an Ethernet interface whose frames travel over the device's raw
+//! channel 1 to and from the host's switch, with the read-only replica of
+//! the forwarding table the host pushes.
+//!
+//! Locking: `fronts` is taken by sysfs calls and by a port's `down`; a
+//! front is dropped outside it (dropping closes the port, which waits for
+//! the device's callbacks, and unregisters the interface, which takes
+//! RTNL). A front's `tx` is taken by the transmit work only.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::fmt;
+use kernel::prelude::*;
+use kernel::str::CString;
+use kernel::sync::{new_mutex, Arc, Mutex};
+
+use crate::dwork::{DelayedWork, DelayedWorkItem};
+use crate::envelope_proto::domain::DevName;
+use crate::envelope_proto::front::AttachCmd;
+use crate::envelope_proto::msg::{self, frame_prefix, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN};
+use crate::envelope_proto::table::Replica;
+use crate::netdev::{self, NetDevice, Registration};
+use crate::proto::link::Role;
+use crate::sysfs_buf::SysfsBuf;
+use crate::vmpi_port::{self, Port, PortRef, PortUser};
+
+/// Interfaces at once (the `fronts` file fits a page).
+const MAX_FRONTS: usize = 16;
+/// An 802.1Q tag.
+const VLAN_HLEN: usize = 4;
+/// The largest MTU: a frame with a VLAN tag still fits a `FRAME` message.
+const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
+
+/// What `ethtool -S` shows (in [`FrontDev::STATS`]'s order).
+#[derive(Default)]
+struct Counters {
+    tx_frames: AtomicU64,
+    tx_busy: AtomicU64,
+    tx_no_link: AtomicU64,
+    rx_frames: AtomicU64,
+    rx_dropped: AtomicU64,
+    rx_bad_msg: AtomicU64,
+    table_updates: AtomicU64,
+    table_refused: AtomicU64,
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The transmit side: the port and the buffer a `FRAME` is built in.
+struct Tx {
+    port: Option<Port<Link>>,
+    buf: KVec<u8>,
+}
+
+/// One interface's driver state.
+#[pin_data]
+pub(crate) struct FrontDev {
+    vmpi: DevName,
+    #[pin]
+    tx: Mutex<Tx>,
+    #[pin]
+    table: Mutex<Replica>,
+    /// A `TABLE_REQ` is outstanding: the next table is taken whatever its
+    /// generation.
+    asked: AtomicBool,
+    c: Counters,
+}
+
+impl FrontDev {
+    /// Asks the host for the table.
+    fn request_table(&self) {
+        let tx = self.tx.lock();
+        if let Some(port) = tx.port.as_ref() {
+            self.asked.store(true, Ordering::Relaxed);
+            if port.port().send(&msg::table_req()).is_err() {
+                inc(&self.c.tx_busy);
+            }
+        }
+    }
+}
+
+impl NetDevice for FrontDev {
+    const DRIVER: &'static CStr = kernel::c_str!("envelope_netfront");
+    const STATS: &'static [&'static CStr] = &[
+        kernel::c_str!("tx_frames"),
+        kernel::c_str!("tx_busy"),
+        kernel::c_str!("tx_no_link"),
+        kernel::c_str!("rx_frames"),
+        kernel::c_str!("rx_dropped"),
+        kernel::c_str!("rx_bad_msg"),
+        kernel::c_str!("table_updates"),
+        kernel::c_str!("table_refused"),
+        kernel::c_str!("table_generation"),
+        kernel::c_str!("table_entries"),
+        kernel::c_str!("domain"),
+    ];
+
+    fn open(&self) -> Result {
+        self.request_table();
+        Ok(())
+    }
+
+    fn stop(&self) {}
+
+    fn xmit(&self, frame: &[u8]) -> Result {
+        let mut tx = self.tx.lock();
+        let tx = &mut *tx;
+        let Some(port) = tx.port.as_ref() else {
+            inc(&self.c.tx_no_link);
+            return Err(ENODEV);
+        };
+        let head = MSG_HDR_LEN + META_LEN;
+        let n = head + frame.len();
+        let Some(buf) = tx.buf.as_mut_slice().get_mut(..n) else {
+            return Err(EINVAL);
+        };
+        buf[..head].copy_from_slice(&frame_prefix(&Meta::default()));
+        buf[head..].copy_from_slice(frame);
+        match port.port().send(buf) {
+            Ok(()) => {
+                inc(&self.c.tx_frames);
+                Ok(())
+            }
+            Err(e) => {
+                if e == EAGAIN {
+                    inc(&self.c.tx_busy);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn stats(&self, out: &mut [u64]) {
+        let c = &self.c;
+        let t = self.table.lock();
+        let vals = [
+            c.tx_frames.load(Ordering::Relaxed),
+            c.tx_busy.load(Ordering::Relaxed),
+            c.tx_no_link.load(Ordering::Relaxed),
+            c.rx_frames.load(Ordering::Relaxed),
+            c.rx_dropped.load(Ordering::Relaxed),
+            c.rx_bad_msg.load(Ordering::Relaxed),
+            c.table_updates.load(Ordering::Relaxed),
+            c.table_refused.load(Ordering::Relaxed),
+            u64::from(t.generation()),
+            t.entries().len() as u64,
+            u64::from(t.your_domain()),
+        ];
+        for (o, v) in out.iter_mut().zip(vals) {
+            *o = v;
+        }
+    }
+}
+
+/// The port user of one interface: what the host sends it.
+pub(crate) struct Link {
+    dev: Arc<FrontDev>,
+    nd: netdev::Handle,
+    netfront: Arc<Netfront>,
+}
+
+impl PortUser for Link {
+    fn rx(&self, _port: &PortRef<'_>, sdu: &[u8]) {
+        let c = &self.dev.c;
+        match Msg::parse(sdu) {
+            Ok(Msg::Frame { frame, .. }) => match self.nd.rx(frame) {
+                Ok(()) => inc(&c.rx_frames),
+                Err(_) => inc(&c.rx_dropped),
+            },
+            Ok(Msg::Table {
+                generation,
+                your_domain,
+                entries,
+            }) => {
+                let asked = self.dev.asked.swap(false, Ordering::Relaxed);
+                match self
+                    .dev
+                    .table
+                    .lock()
+                    .load(generation, your_domain, entries, asked)
+                {
+                    Ok(true) => inc(&c.table_updates),
+                    Ok(false) => {}
+                    Err(_) => inc(&c.table_refused),
+                }
+            }
+            // Malformed, a message only a guest sends, or an envelope
+            // (grants are not negotiated yet).
+            _ => inc(&c.rx_bad_msg),
+        }
+    }
+
+    fn write_space(&self, _port: &PortRef<'_>) {
+        self.nd.wake_tx();
+    }
+
+    fn down(&self, _port: &PortRef<'_>, err: Error) {
+        pr_info!(
+            "{}: VMPI device down ({:?}): interface removed\n",
+            self.dev.vmpi,
+            err
+        );
+        self.netfront.mark_gone(&self.dev);
+    }
+}
+
+/// An interface over a VMPI device.
+struct Front {
+    reg: Registration<FrontDev>,
+    dev: Arc<FrontDev>,
+    /// Its VMPI device went away: removed by the reaper.
+    gone: bool,
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        // The port first: no callback hands the interface a frame after
+        // this. Then the interface goes (field `reg`).
+        let port = self.dev.tx.lock().port.take();
+        drop(port);
+    }
+}
+
+/// The module's interfaces.
+#[pin_data]
+pub(crate) struct Netfront {
+    #[pin]
+    fronts: Mutex<KVec<Option<Front>>>,
+    /// Removes the interfaces whose devices went away.
+    reaper: DelayedWork<Netfront>,
+}
+
+// SAFETY: `dwork` returns the `reaper` field of `self`, always the same
+// item, and no other object returns it.
+unsafe impl DelayedWorkItem for Netfront {
+    fn dwork(&self) -> &DelayedWork<Self> {
+        &self.reaper
+    }
+
+    fn run(this: Arc<Self>) {
+        drop(this.take(|f| f.gone));
+    }
+}
+
+impl Netfront {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        let reaper = DelayedWork::new()?;
+        Arc::pin_init(
+            pin_init!(Netfront {
+                fronts <- new_mutex!(KVec::new(), "envelope_netfront::Netfront::fronts"),
+                reaper,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Takes the interfaces `f` says yes to out (the caller drops them
+    /// outside the lock).
+    fn take(&self, f: impl Fn(&Front) -> bool) -> KVec<Front> {
+        let mut out = KVec::new();
+        // Room first: a failed push would drop a front under the lock.
+        if out.reserve(MAX_FRONTS, GFP_KERNEL).is_err() {
+            return out;
+        }
+        let mut fronts = self.fronts.lock();
+        for slot in fronts.iter_mut() {
+            if out.len() < MAX_FRONTS && slot.as_ref().is_some_and(&f) {
+                if let Some(x) = slot.take() {
+                    // Within the capacity reserved above: cannot fail.
+                    let _ = out.push(x, GFP_KERNEL);
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes every interface (module unload).
+    pub(crate) fn shut_down(&self) {
+        drop(self.take(|_| true));
+        self.reaper.cancel();
+        drop(self.take(|_| true));
+    }
+
+    fn mark_gone(self: &Arc<Self>, dev: &Arc<FrontDev>) {
+        let mut fronts = self.fronts.lock();
+        for f in fronts.iter_mut().flatten() {
+            if Arc::ptr_eq(&f.dev, dev) {
+                f.gone = true;
+            }
+        }
+        drop(fronts);
+        DelayedWork::schedule(self, 0);
+    }
+
+    /// A write to `attach`.
+    pub(crate) fn attach(self: Arc<Self>, cmd: AttachCmd) -> Result {
+        if self
+            .fronts
+            .lock()
+            .iter()
+            .flatten()
+            .any(|f| f.dev.vmpi == cmd.dev)
+        {
+            return Err(EEXIST);
+        }
+        let mut cname = [0u8; 32];
+        let b = cmd.dev.as_bytes();
+        cname[..b.len()].copy_from_slice(b);
+        let cname = CStr::from_bytes_with_nul(&cname[..=b.len()]).map_err(|_| EINVAL)?;
+        let id = vmpi_port::find(Role::Guest, Some(cname))?;
+        let ifname = match cmd.name {
+            Some(n) => CString::try_from_fmt(fmt!("{}", n))?,
+            None => CString::try_from_fmt(fmt!("env%d"))?,
+        };
+        let buf = KVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
+        let dev = Arc::pin_init(
+            pin_init!(FrontDev {
+                vmpi: cmd.dev,
+                tx <- new_mutex!(Tx { port: None, buf }, "envelope_netfront::FrontDev::tx"),
+                table <- new_mutex!(Replica::default(), "envelope_netfront::FrontDev::table"),
+                asked: AtomicBool::new(false),
+                c: Counters::default(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let reg = Registration::new(&ifname, dev.clone(), MAX_MTU as u32)?;
+        let link = Arc::new(
+            Link {
+                dev: dev.clone(),
+                nd: reg.handle(),
+                netfront: self.clone(),
+            },
+            GFP_KERNEL,
+        )?;
+        let port = Port::open(id, msg::CHANNEL, link)?;
+        dev.tx.lock().port = Some(port);
+        let front = Front {
+            reg,
+            dev,
+            gone: false,
+        };
+        let mut fronts = self.fronts.lock();
+        let busy = fronts.iter().flatten().any(|f| f.dev.vmpi == cmd.dev);
+        let full = fronts.iter().flatten().count() >= MAX_FRONTS;
+        let slot = fronts.iter().position(Option::is_none);
+        if busy || full || (slot.is_none() && fronts.push(None, GFP_KERNEL).is_err()) {
+            drop(fronts);
+            drop(front);
+            return Err(if busy {
+                EEXIST
+            } else if full {
+                ENOSPC
+            } else {
+                ENOMEM
+            });
+        }
+        let i = slot.unwrap_or(fronts.len() - 1);
+        let mut name = [0u8; 16];
+        front.reg.name(&mut name);
+        fronts[i] = Some(front);
+        drop(fronts);
+        pr_info!(
+            "{}: netfront over {} (vmpi{})\n",
+            ifname_str(&name),
+            cmd.dev,
+            id
+        );
+        Ok(())
+    }
+
+    /// A write to `detach`: an interface's name or its VMPI device's.
+    pub(crate) fn detach(&self, name: &[u8]) -> Result {
+        let gone = self.take(|f| {
+            let mut n = [0u8; 16];
+            f.reg.name(&mut n);
+            !f.gone && (ifname_str(&n).as_bytes() == name || f.dev.vmpi.as_bytes() == name)
+        });
+        if gone.is_empty() {
+            return Err(ENOENT);
+        }
+        drop(gone);
+        Ok(())
+    }
+
+    pub(crate) fn show_fronts(&self, out: &mut SysfsBuf<'_>) {
+        let fronts = self.fronts.lock();
+        for f in fronts.iter().flatten().filter(|f| !f.gone) {
+            let mut n = [0u8; 16];
+            f.reg.name(&mut n);
+            let t = f.dev.table.lock();
+            let _ = writeln!(
+                out,
+                "{} vmpi={} domain={} generation={} entries={}",
+                ifname_str(&n),
+                f.dev.vmpi,
+                t.your_domain(),
+                t.generation(),
+                t.entries().len()
+            );
+        }
+    }
+}
+
+/// An interface name from [`Registration::name`]'s NUL-padded buffer.
+fn ifname_str(n: &[u8; 16]) -> &str {
+    let len = n.iter().position(|&c| c == 0).unwrap_or(n.len());
+    core::str::from_utf8(&n[..len]).unwrap_or("?")
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstraction of an Ethernet `net_device` whose driver is Rust (the
+//! C half is `rust/netdev_glue.c`, which owns the `net_device`, its NAPI
+//! context, ops tables and queues). The 6.12 `kernel` crate has no
+//! `net_device`, NAPI or ethtool abstraction.
+//!
+//! A driver implements [`NetDevice`]; [`Registration::new`] registers an
+//! interface for it, and [`Handle`]s (which may live anywhere, e.g. in an
+//! I/O channel's callbacks) hand received frames in and wake the
+//! transmitter until the registration is dropped. Transmit is called from
+//! a work item, in process context, one frame at a time.
+//!
+//! Include with `#[path = ".../rust/netdev.rs"] pub mod netdev;` and
+//! `#[path = ".../rust/work_handle.rs"] pub mod work_handle;` next to `mod
+//! bindings;`, link `rust/netdev_glue.o`, and include
+//! `rust/netdev_glue.h` and `<linux/delay.h>` in the module's
+//! `bindings_helper.h`.
+
+use crate::bindings;
+use crate::work_handle::{self, Owner, Target};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::error::{from_err_ptr, from_result, to_result};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Arc;
+
+/// The most `ethtool -S` counters a driver has.
+pub const MAX_STATS: usize = 32;
+
+/// A network driver's callbacks.
+pub trait NetDevice: Send + Sync + Sized + 'static {
+    /// `ethtool -i`'s driver name.
+    const DRIVER: &'static CStr;
+    /// The names of the driver's `ethtool -S` counters ([`MAX_STATS`] at
+    /// most, each under 32 bytes).
+    const STATS: &'static [&'static CStr];
+    /// `ip link set up` (under RTNL).
+    fn open(&self) -> Result;
+    /// `ip link set down` (under RTNL), after transmit has stopped.
+    fn stop(&self);
+    /// Sends one frame. `EAGAIN`: no room, the frame is retried after
+    /// [`Handle::wake_tx`]; any other error drops it (`tx_dropped`).
+    /// Process context, one call at a time.
+    fn xmit(&self, frame: &[u8]) -> Result;
+    /// Fills `out` (one value per name of [`NetDevice::STATS`]).
+    fn stats(&self, out: &mut [u64]);
+}
+
+/// The C half's device, as a [`work_handle::Target`]: its "work" is the
+/// transmitter.
+pub struct Dev;
+
+impl Target for Dev {
+    type Device = bindings::rvio_netdev;
+
+    unsafe fn schedule(dev: *mut bindings::rvio_netdev) {
+        // SAFETY: the caller (`work_handle`) guarantees `dev` is live;
+        // `rvio_netdev_wake_tx()` may be called from any context.
+        unsafe { bindings::rvio_netdev_wake_tx(dev) }
+    }
+}
+
+/// A registered interface's data path, for use outside its callbacks; does
+/// nothing once the [`Registration`] is dropped.
+#[derive(Clone)]
+pub struct Handle {
+    h: work_handle::Handle<Dev>,
+}
+
+impl Handle {
+    /// Hands one received frame to the stack (NAPI, GRO): `ENETDOWN`,
+    /// `ENOBUFS`, `ENOMEM` or `EINVAL` when it is dropped (counted as
+    /// `rx_dropped`), `ENODEV` once the interface is gone. Process
+    /// context.
+    pub fn rx(&self, frame: &[u8]) -> Result {
+        let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
+        self.h
+            .with(|nd| {
+                // SAFETY: `with` runs this while the registration is
+                // attached, so `nd` is a registered device; `frame` is
+                // valid for `len` bytes during the call, which copies it.
+                to_result(unsafe { bindings::rvio_netdev_rx(nd, frame.as_ptr().cast(), len) })
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// There is room again after an `EAGAIN` from [`NetDevice::xmit`].
+    pub fn wake_tx(&self) {
+        self.h.schedule();
+    }
+
+    /// Carrier on or off.
+    pub fn set_carrier(&self, on: bool) {
+        self.h.with(|nd| {
+            // SAFETY: `with` runs this while `nd` is registered.
+            unsafe { bindings::rvio_netdev_set_carrier(nd, on) }
+        });
+    }
+}
+
+/// A registered interface of driver `T`; unregistered when dropped.
+///
+/// # Invariants
+///
+/// `nd` is a device `rvio_netdev_new()` registered with `user`'s pointer
+/// and `VTable::<T>::VTABLE`; `owner` is attached to it until `drop`.
+pub struct Registration<T: NetDevice> {
+    nd: NonNull<bindings::rvio_netdev>,
+    owner: Owner<Dev>,
+    user: Arc<T>,
+}
+
+// SAFETY: the C half may be used from any thread; `T: Send + Sync`.
+unsafe impl<T: NetDevice> Send for Registration<T> {}
+// SAFETY: `&Registration` gives `&Arc<T>` (`Sync`) and handles, whose
+// calls the C half allows from any thread.
+unsafe impl<T: NetDevice> Sync for Registration<T> {}
+
+impl<T: NetDevice> Registration<T> {
+    /// Registers an interface named `name` (a name, or a pattern such as
+    /// `env%d`) for `user`, with MTUs up to `max_mtu`.
+    pub fn new(name: &CStr, user: Arc<T>, max_mtu: u32) -> Result<Self> {
+        if T::STATS.len() > MAX_STATS {
+            return Err(EINVAL);
+        }
+        // SAFETY: the table and the strings it points to are constants of
+        // `T`'s type; `user`'s pointer stays valid until `drop` frees the
+        // device (we hold the `Arc`); `name` is NUL-terminated. The C half
+        // returns a device or an `ERR_PTR()` (rust/netdev_glue.h).
+        let nd = from_err_ptr(unsafe {
+            bindings::rvio_netdev_new(
+                name.as_char_ptr(),
+                VTable::<T>::build(),
+                &*user as *const T as *mut c_void,
+                max_mtu,
+            )
+        })?;
+        let nd = NonNull::new(nd).ok_or(EINVAL)?;
+        // SAFETY: `nd` stays registered, and `rvio_netdev_wake_tx()` /
+        // `rvio_netdev_rx()` callable, until `drop` detaches the owner
+        // (before it frees the device).
+        let owner = match unsafe { Owner::new(nd.as_ptr()) } {
+            Ok(o) => o,
+            Err(e) => {
+                // SAFETY: registered just now; no handle exists yet.
+                unsafe { bindings::rvio_netdev_free(nd.as_ptr()) };
+                return Err(e);
+            }
+        };
+        // INVARIANT: registered with `user` and the table; owner attached.
+        Ok(Self { nd, owner, user })
+    }
+
+    /// A handle of the data path.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            h: self.owner.handle(),
+        }
+    }
+
+    /// The driver.
+    pub fn user(&self) -> &Arc<T> {
+        &self.user
+    }
+
+    /// Writes the interface's current name into `buf` (NUL-padded).
+    pub fn name(&self, buf: &mut [u8; 16]) {
+        // SAFETY: registered (type invariant); the name is a NUL-terminated
+        // string of at most 16 bytes in the `net_device`.
+        let name = unsafe { CStr::from_char_ptr(bindings::rvio_netdev_name(self.nd.as_ptr())) };
+        let b = name.as_bytes();
+        let n = b.len().min(15);
+        buf.fill(0);
+        buf[..n].copy_from_slice(&b[..n]);
+    }
+}
+
+impl<T: NetDevice> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // Handles stop using the device, and those in a call have left.
+        self.owner.detach();
+        // SAFETY: registered (type invariant), and no handle uses it any
+        // more; after this no callback runs, so `user` may go.
+        unsafe { bindings::rvio_netdev_free(self.nd.as_ptr()) };
+    }
+}
+
+/// The C half's table for `T`: one constant per type.
+struct VTable<T: NetDevice>(PhantomData<T>);
+
+impl<T: NetDevice> VTable<T> {
+    const NAMES: [*const c_char; MAX_STATS] = {
+        let mut names = [core::ptr::null(); MAX_STATS];
+        let mut i = 0;
+        while i < T::STATS.len() && i < MAX_STATS {
+            names[i] = T::STATS[i].as_char_ptr();
+            i += 1;
+        }
+        names
+    };
+
+    const VTABLE: bindings::rvio_netdev_vtable = bindings::rvio_netdev_vtable {
+        driver: T::DRIVER.as_char_ptr(),
+        stat_names: Self::build_names().as_ptr(),
+        n_stats: if T::STATS.len() < MAX_STATS {
+            T::STATS.len() as c_uint
+        } else {
+            MAX_STATS as c_uint
+        },
+        open: Some(Self::open),
+        stop: Some(Self::stop),
+        xmit: Some(Self::xmit),
+        get_stats: Some(Self::get_stats),
+    };
+
+    const fn build_names() -> &'static [*const c_char; MAX_STATS] {
+        &Self::NAMES
+    }
+
+    const fn build() -> &'static bindings::rvio_netdev_vtable {
+        &Self::VTABLE
+    }
+
+    /// # Safety
+    ///
+    /// `user` is the pointer `Registration::new` registered, and the
+    /// device is registered.
+    unsafe fn user<'a>(user: *mut c_void) -> &'a T {
+        // SAFETY: the `Registration` holds the `Arc` until after
+        // `rvio_netdev_free()`, after which no callback runs
+        // (rust/netdev_glue.h).
+        unsafe { &*(user as *const T) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half's `ndo_open` with the registered pointer.
+    unsafe extern "C" fn open(user: *mut c_void) -> c_int {
+        from_result(|| {
+            // SAFETY: called by `rvio_netdev_open()` for a registered device.
+            unsafe { Self::user(user) }.open()?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half's `ndo_stop` with the registered pointer.
+    unsafe extern "C" fn stop(user: *mut c_void) {
+        // SAFETY: called by `rvio_netdev_stop()` for a registered device.
+        unsafe { Self::user(user) }.stop();
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half's transmit work with the registered pointer
+    /// and a linear frame of `len` bytes.
+    unsafe extern "C" fn xmit(user: *mut c_void, frame: *const c_void, len: c_uint) -> c_int {
+        from_result(|| {
+            // SAFETY: `rvio_netdev_tx_work()` passes the linear data of an
+            // skb it owns during the call, `len` bytes.
+            let frame = unsafe { core::slice::from_raw_parts(frame.cast::<u8>(), len as usize) };
+            // SAFETY: called by the transmit work of a registered device
+            // (it is cancelled before the device is freed).
+            unsafe { Self::user(user) }.xmit(frame)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half's ethtool op with the registered pointer and
+    /// room for `n_stats` values.
+    unsafe extern "C" fn get_stats(user: *mut c_void, vals: *mut u64) {
+        let n = T::STATS.len().min(MAX_STATS);
+        // SAFETY: `rvio_netdev_get_ethtool_stats()` passes ethtool's
+        // array of `get_sset_count()` = `n_stats` = `n` values.
+        let out = unsafe { core::slice::from_raw_parts_mut(vals, n) };
+        out.fill(0);
+        // SAFETY: called by ethtool for a registered device.
+        unsafe { Self::user(user) }.stats(out);
+    }
+}

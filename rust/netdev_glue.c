@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C half of rvio's Ethernet net_device abstraction: see rust/netdev_glue.h.
+ *
+ * Why C: 6.12's kernel crate has no net_device, NAPI, sk_buff or ethtool
+ * abstraction. The net_device_ops and ethtool_ops tables, napi_struct,
+ * the sk_buff queues and the static inlines around them (netdev_priv,
+ * eth_type_trans, netif_*_queue, DEV_STATS_*) stay here until it has.
+ */
+#include <linux/err.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <linux/workqueue.h>
+
+#include "netdev_glue.h"
+
+/* Frames queued for the transmit work before the queue is stopped. */
+#define RVIO_NETDEV_TXQ_MAX 256
+/* Received frames waiting for NAPI before more are dropped. */
+#define RVIO_NETDEV_RXQ_MAX 1024
+/* bit of rvio_netdev.flags: @xmit said -EAGAIN, wait for wake_tx. */
+#define RVIO_NETDEV_TX_BLOCKED 0
+
+struct rvio_netdev {
+	struct net_device *dev;
+	const struct rvio_netdev_vtable *vt;
+	void *priv;
+	struct napi_struct napi;
+	struct sk_buff_head txq;
+	struct sk_buff_head rxq;
+	struct work_struct tx_work;
+	unsigned long flags;
+	/* Counts rvio_netdev_wake_tx() calls: a wake that races an -EAGAIN
+	 * is seen by the transmit work. */
+	atomic_long_t wakes;
+};
+
+static struct rvio_netdev *nd_of(struct net_device *dev)
+{
+	return netdev_priv(dev);
+}
+
+static void rvio_netdev_tx_work(struct work_struct *w)
+{
+	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, tx_work);
+	struct net_device *dev = nd->dev;
+	struct sk_buff *skb;
+
+	while (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) && (skb = skb_dequeue(&nd->txq))) {
+		unsigned int len = skb->len;
+		long seen;
+		int err;
+
+		if (skb_linearize(skb)) {
+			DEV_STATS_INC(dev, tx_dropped);
+			kfree_skb(skb);
+			continue;
+		}
+		seen = atomic_long_read(&nd->wakes);
+		err = nd->vt->xmit(nd->priv, skb->data, len);
+		if (err == -EAGAIN) {
+			skb_queue_head(&nd->txq, skb);
+			set_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+			smp_mb__after_atomic();
+			/* The room came back before the bit was set: retry. */
+			if (atomic_long_read(&nd->wakes) != seen) {
+				clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+				continue;
+			}
+			netif_stop_queue(dev);
+			break;
+		}
+		if (err) {
+			DEV_STATS_INC(dev, tx_dropped);
+			kfree_skb(skb);
+			continue;
+		}
+		DEV_STATS_INC(dev, tx_packets);
+		DEV_STATS_ADD(dev, tx_bytes, len);
+		consume_skb(skb);
+	}
+	if (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) &&
+	    skb_queue_len(&nd->txq) < RVIO_NETDEV_TXQ_MAX / 2 && netif_running(dev))
+		netif_wake_queue(dev);
+}
+
+static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct rvio_netdev *nd = nd_of(dev);
+
+	skb_queue_tail(&nd->txq, skb);
+	if (skb_queue_len(&nd->txq) >= RVIO_NETDEV_TXQ_MAX)
+		netif_stop_queue(dev);
+	if (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags))
+		schedule_work(&nd->tx_work);
+	return NETDEV_TX_OK;
+}
+
+static int rvio_netdev_poll(struct napi_struct *napi, int budget)
+{
+	struct rvio_netdev *nd = container_of(napi, struct rvio_netdev, napi);
+	struct sk_buff *skb;
+	int done = 0;
+
+	while (done < budget && (skb = skb_dequeue(&nd->rxq))) {
+		napi_gro_receive(napi, skb);
+		done++;
+	}
+	/* A frame queued after the last dequeue reschedules us. */
+	if (done < budget && napi_complete_done(napi, done) && !skb_queue_empty(&nd->rxq))
+		napi_schedule(napi);
+	return done;
+}
+
+static int rvio_netdev_open(struct net_device *dev)
+{
+	struct rvio_netdev *nd = nd_of(dev);
+	int err;
+
+	clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+	napi_enable(&nd->napi);
+	err = nd->vt->open(nd->priv);
+	if (err) {
+		napi_disable(&nd->napi);
+		return err;
+	}
+	netif_start_queue(dev);
+	netif_carrier_on(dev);
+	return 0;
+}
+
+static int rvio_netdev_stop(struct net_device *dev)
+{
+	struct rvio_netdev *nd = nd_of(dev);
+
+	netif_carrier_off(dev);
+	netif_stop_queue(dev);
+	cancel_work_sync(&nd->tx_work);
+	napi_disable(&nd->napi);
+	skb_queue_purge(&nd->txq);
+	skb_queue_purge(&nd->rxq);
+	nd->vt->stop(nd->priv);
+	return 0;
+}
+
+static const struct net_device_ops rvio_netdev_ops = {
+	.ndo_open = rvio_netdev_open,
+	.ndo_stop = rvio_netdev_stop,
+	.ndo_start_xmit = rvio_netdev_start_xmit,
+	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+static void rvio_netdev_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+{
+	strscpy(info->driver, nd_of(dev)->vt->driver, sizeof(info->driver));
+}
+
+static int rvio_netdev_get_sset_count(struct net_device *dev, int sset)
+{
+	return sset == ETH_SS_STATS ? nd_of(dev)->vt->n_stats : -EOPNOTSUPP;
+}
+
+static void rvio_netdev_get_strings(struct net_device *dev, u32 sset, u8 *data)
+{
+	const struct rvio_netdev_vtable *vt = nd_of(dev)->vt;
+	unsigned int i;
+
+	if (sset != ETH_SS_STATS)
+		return;
+	for (i = 0; i < vt->n_stats; i++)
+		ethtool_puts(&data, vt->stat_names[i]);
+}
+
+static void rvio_netdev_get_ethtool_stats(struct net_device *dev, struct ethtool_stats *stats,
+					  u64 *data)
+{
+	struct rvio_netdev *nd = nd_of(dev);
+
+	nd->vt->get_stats(nd->priv, data);
+}
+
+static const struct ethtool_ops rvio_netdev_ethtool_ops = {
+	.get_drvinfo = rvio_netdev_get_drvinfo,
+	.get_link = ethtool_op_get_link,
+	.get_sset_count = rvio_netdev_get_sset_count,
+	.get_strings = rvio_netdev_get_strings,
+	.get_ethtool_stats = rvio_netdev_get_ethtool_stats,
+};
+
+struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_vtable *vt,
+				    void *priv, unsigned int max_mtu)
+{
+	struct net_device *dev;
+	struct rvio_netdev *nd;
+	int err;
+
+	if (!vt || !vt->open || !vt->stop || !vt->xmit || !vt->get_stats || !vt->driver ||
+	    (vt->n_stats && !vt->stat_names))
+		return ERR_PTR(-EINVAL);
+	dev = alloc_netdev(sizeof(*nd), name, NET_NAME_USER, ether_setup);
+	if (!dev)
+		return ERR_PTR(-ENOMEM);
+	nd = netdev_priv(dev);
+	nd->dev = dev;
+	nd->vt = vt;
+	nd->priv = priv;
+	skb_queue_head_init(&nd->txq);
+	skb_queue_head_init(&nd->rxq);
+	INIT_WORK(&nd->tx_work, rvio_netdev_tx_work);
+	atomic_long_set(&nd->wakes, 0);
+	dev->netdev_ops = &rvio_netdev_ops;
+	dev->ethtool_ops = &rvio_netdev_ethtool_ops;
+	dev->min_mtu = ETH_MIN_MTU;
+	dev->max_mtu = max_mtu;
+	eth_hw_addr_random(dev);
+	netif_napi_add(dev, &nd->napi, rvio_netdev_poll);
+	netif_carrier_off(dev);
+	err = register_netdev(dev);
+	if (err) {
+		netif_napi_del(&nd->napi);
+		free_netdev(dev);
+		return ERR_PTR(err);
+	}
+	return nd;
+}
+
+void rvio_netdev_free(struct rvio_netdev *nd)
+{
+	struct net_device *dev = nd->dev;
+
+	unregister_netdev(dev);
+	cancel_work_sync(&nd->tx_work);
+	skb_queue_purge(&nd->txq);
+	skb_queue_purge(&nd->rxq);
+	netif_napi_del(&nd->napi);
+	free_netdev(dev);
+}
+
+const char *rvio_netdev_name(struct rvio_netdev *nd)
+{
+	return netdev_name(nd->dev);
+}
+
+int rvio_netdev_rx(struct rvio_netdev *nd, const void *frame, unsigned int len)
+{
+	struct net_device *dev = nd->dev;
+	struct sk_buff *skb = NULL;
+	int err = 0;
+
+	if (len < ETH_HLEN) {
+		err = -EINVAL;
+	} else if (!netif_running(dev)) {
+		err = -ENETDOWN;
+	} else if (skb_queue_len(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
+		err = -ENOBUFS;
+	} else {
+		skb = netdev_alloc_skb_ip_align(dev, len);
+		if (!skb)
+			err = -ENOMEM;
+	}
+	if (!skb) {
+		DEV_STATS_INC(dev, rx_dropped);
+		return err;
+	}
+	skb_put_data(skb, frame, len);
+	skb->protocol = eth_type_trans(skb, dev);
+	DEV_STATS_INC(dev, rx_packets);
+	DEV_STATS_ADD(dev, rx_bytes, len);
+	skb_queue_tail(&nd->rxq, skb);
+	/* From process context: the softirq runs at local_bh_enable(). */
+	local_bh_disable();
+	napi_schedule(&nd->napi);
+	local_bh_enable();
+	return 0;
+}
+
+void rvio_netdev_wake_tx(struct rvio_netdev *nd)
+{
+	atomic_long_inc(&nd->wakes);
+	smp_mb__after_atomic();
+	clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+	if (netif_running(nd->dev))
+		schedule_work(&nd->tx_work);
+}
+
+void rvio_netdev_set_carrier(struct rvio_netdev *nd, bool on)
+{
+	if (on)
+		netif_carrier_on(nd->dev);
+	else
+		netif_carrier_off(nd->dev);
+}

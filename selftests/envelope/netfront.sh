@@ -1,0 +1,145 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The envelope netfront (envelope_netfront.ko) end to end, full frames:
+# three guests' VMPI devices d1, d2, d3 (guest sides in this kernel), an
+# interface ef1, ef2, ef3 over each, moved into network namespaces ns1,
+# ns2, ns3, and the host's switch (envelope_switch.ko) between them: ping
+# between every pair, TCP and UDP, MTUs up to 65000, VLAN isolation, the
+# counters (ip -s link, ethtool -S), detaching and re-attaching, a device
+# removed and the modules unloaded with traffic flowing.
+source "$(dirname "$0")/../lib.sh"
+
+S=/sys/kernel/envelope_switch
+F=/sys/kernel/envelope_netfront
+DOMS="d1 d2 d3"
+here=$(dirname "$0")
+
+cleanup() {
+	for i in 1 2 3; do ip netns del "ns$i" 2>/dev/null; done
+	rmmod envelope_netfront 2>/dev/null
+	rmmod envelope_switch 2>/dev/null
+	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
+	vmpi_unload
+}
+trap cleanup EXIT
+
+ktap_print_header
+ktap_set_plan 14
+vmpi_load "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" || ktap_exit_fail_msg "cannot load VMPI"
+for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
+for d in $DOMS; do WAIT_SECS=20 wait_for vmpi_link_up "$d" || ktap_exit_fail_msg "VMPI device $d did not come up"; done
+insmod "$(rvio_ko envelope_switch)" && insmod "$(rvio_ko envelope_netfront)" ||
+	ktap_exit_fail_msg "cannot load the envelope modules"
+
+mac() { printf '02:00:00:00:00:%02x' "$1"; }
+nsx() { local n=$1; shift; ip netns exec "ns$n" "$@"; }
+
+setup() {
+	local i d
+	for i in 1 2 3; do
+		d=d$i
+		echo "$d domain=$i" >$S/domains || return 1
+		echo "$(vdpa_virtio_of "$d") name=ef$i" >$F/attach || return 1
+		ip link set "ef$i" address "$(mac $i)" || return 1
+		echo "$(mac $i) domain=$i" >$S/table || return 1
+		ip netns add "ns$i" && ip link set "ef$i" netns "ns$i" || return 1
+		nsx $i ip addr add "10.9.0.$i/24" dev "ef$i" && nsx $i ip link set "ef$i" up || return 1
+		nsx $i ip link set lo up
+	done
+}
+ktap_check "three netfronts over d1, d2, d3 in namespaces ns1, ns2, ns3" setup
+
+drv() { [ "$(nsx 1 ethtool -i ef1 | sed -n 's/^driver: //p')" = envelope_netfront ]; }
+ktap_check "ethtool -i names the driver" drv
+
+estat() { nsx "$1" ethtool -S "ef$1" | sed -n "s/^ *$2: //p"; }
+tables_now() { [ "$(estat 1 table_entries)" = 3 ] && [ "$(estat 2 domain)" = 2 ] && [ "$(estat 3 table_entries)" = 3 ]; }
+tables() { WAIT_SECS=5 wait_for tables_now; }
+ktap_check "each netfront holds the host's table (3 entries, its domain)" tables
+
+pings() {
+	local a b
+	for a in 1 2 3; do
+		for b in 1 2 3; do
+			[ $a = $b ] && continue
+			nsx $a ping -q -c 2 -W 5 "10.9.0.$b" >/dev/null || { ktap_print_msg "ping ef$a -> 10.9.0.$b failed"; return 1; }
+		done
+	done
+}
+ktap_check "ping between every pair, both ways (ARP broadcast switched)" pings
+
+ktap_check "TCP 4 MiB ns1 -> ns2 and UDP datagrams of 1 to 60000 bytes ns3 -> ns1, byte for byte" \
+	python3 "$here/netfront_traffic.py"
+
+mtus() {
+	local i m
+	for m in 9000 65000; do
+		for i in 1 2 3; do nsx $i ip link set "ef$i" mtu $m || return 1; done
+		nsx 1 ping -q -c 2 -W 5 -M do -s $((m - 28)) 10.9.0.2 >/dev/null ||
+			{ ktap_print_msg "ping of $m bytes failed"; return 1; }
+	done
+	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 1500; done
+	! nsx 1 ip link set ef1 mtu 65502 2>/dev/null
+}
+ktap_check "MTU 9000 and 65000: unfragmented pings of that size; above 65501 refused" mtus
+
+isolated() {
+	echo "$(mac 3) domain=3 vlan=20" >$S/table &&
+		! nsx 1 ping -q -c 2 -W 2 10.9.0.3 >/dev/null 2>&1 &&
+		echo "$(mac 3) domain=3" >$S/table &&
+		nsx 1 ping -q -c 2 -W 5 10.9.0.3 >/dev/null
+}
+ktap_check "VLAN isolation: ef3 moved to VLAN 20 is unreachable, and reachable again on VLAN 0" isolated
+
+counted() {
+	local tx rx etx erx
+	read -r tx rx < <(nsx 1 ip -s -j link show ef1 |
+		python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["tx"]["packets"], s["rx"]["packets"])')
+	etx=$(estat 1 tx_frames) erx=$(estat 1 rx_frames)
+	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames $etx rx_frames $erx"
+	# ethtool read last: a frame may have come and gone in between.
+	[ "$tx" -gt 500 ] && [ "$rx" -gt 100 ] && [ "$etx" -ge "$tx" ] && [ "$erx" -ge "$rx" ] &&
+		[ $((etx - tx)) -lt 10 ] && [ $((erx - rx)) -lt 10 ]
+}
+ktap_check "counters: ip -s link and ethtool -S agree" counted
+
+reattach() {
+	echo ef2 >$F/detach || return 1
+	! nsx 2 ip link show ef2 >/dev/null 2>&1 &&
+		echo "$(vdpa_virtio_of d2) name=ef2" >$F/attach && ip link set ef2 address "$(mac 2)" &&
+		ip link set ef2 netns ns2 && nsx 2 ip addr add 10.9.0.2/24 dev ef2 && nsx 2 ip link set ef2 up &&
+		WAIT_SECS=5 wait_for nsx 1 ping -q -c 1 -W 2 10.9.0.2 >/dev/null
+}
+ktap_check "detach removes ef2; attached again it carries traffic" reattach
+
+fw() { echo "$2" >"$F/$1"; }
+errors() {
+	expect_fail_with "File exists" fw attach "$(vdpa_virtio_of d1)" &&
+		expect_fail_with "No such device" fw attach virtio999 &&
+		expect_fail_with "Invalid argument" fw attach "virtio1 name=a/b" &&
+		expect_fail_with "No such file or directory" fw detach nosuch
+}
+ktap_check "attach and detach errors: EEXIST, ENODEV, EINVAL, ENOENT" errors
+
+# d3 goes away while ns1 pings it: ef3 and domain 3 go, the rest works.
+nsx 1 ping -q -i 0.05 -c 200 -w 12 10.9.0.3 >/dev/null 2>&1 &
+pinger=$!
+sleep 1
+vdpa dev del d3
+gone() { ! nsx 3 ip link show ef3 >/dev/null 2>&1 && ! grep -q "^d3 " $S/domains; }
+gone_soon() { WAIT_SECS=10 wait_for gone; }
+ktap_check "vdpa dev del d3 during traffic: ef3 and domain 3 removed" gone_soon
+wait $pinger
+talk() { nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null; }
+ktap_check "after it, ns1 and ns2 still talk" talk
+
+# Unload both modules with traffic flowing.
+# (-w: ping ends by itself; killing `ip netns exec`'s shell would leave it.)
+nsx 1 ping -q -f -w 8 10.9.0.2 >/dev/null 2>&1 &
+pinger=$!
+sleep 1
+ktap_check "rmmod envelope_netfront during a ping flood" rmmod envelope_netfront
+wait $pinger
+ktap_check "rmmod envelope_switch" rmmod envelope_switch
+ktap_finished

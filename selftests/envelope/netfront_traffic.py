@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""TCP and UDP through envelope netfronts (netfront.sh sets up ns1, ns2,
+ns3 with 10.9.0.1-3): 4 MiB over TCP from ns1 to ns2, and UDP datagrams
+of 1 to 60000 bytes from ns3 to ns1, each checked byte for byte. Exits 0
+when everything arrived intact, 1 otherwise (the reason on stderr)."""
+import hashlib
+import os
+import subprocess
+import sys
+
+TCP_SERVER = r'''
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.9.0.2", 5001)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 16)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest(), flush=True)
+'''
+TCP_CLIENT = r'''
+import socket, sys
+data = bytes.fromhex(sys.stdin.readline().strip()) * 1024
+c = socket.create_connection(("10.9.0.2", 5001), timeout=30); c.sendall(data); c.close()
+'''
+UDP_SERVER = r'''
+import hashlib, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.0.1", 5002)); s.settimeout(20)
+print("ready", flush=True)
+n = int(sys.argv[1])
+for _ in range(n):
+    b = s.recv(65535)
+    print(len(b), hashlib.sha256(b).hexdigest(), flush=True)
+'''
+UDP_CLIENT = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for line in sys.stdin:
+    s.sendto(bytes.fromhex(line.strip()), ("10.9.0.1", 5002)); time.sleep(0.05)
+'''
+
+
+def ns(n, code, *args, **kw):
+    return subprocess.Popen(["ip", "netns", "exec", "ns%d" % n, "python3", "-c", code] + list(args),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **kw)
+
+
+def fail(why):
+    print(why, file=sys.stderr)
+    sys.exit(1)
+
+
+block = os.urandom(4096)
+data = block * 1024
+srv = ns(2, TCP_SERVER)
+if srv.stdout.readline().strip() != "ready":
+    fail("TCP server did not start")
+cli = ns(1, TCP_CLIENT)
+cli.communicate(block.hex() + "\n", timeout=120)
+out, _ = srv.communicate(timeout=120)
+want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
+if out.strip() != want:
+    fail("TCP: got %r, want %r" % (out.strip(), want))
+
+sizes = [1, 100, 1472, 1473, 9000, 30000, 60000]
+grams = [os.urandom(n) for n in sizes]
+srv = ns(1, UDP_SERVER, str(len(grams)))
+if srv.stdout.readline().strip() != "ready":
+    fail("UDP server did not start")
+cli = ns(3, UDP_CLIENT)
+cli.communicate("".join(g.hex() + "\n" for g in grams), timeout=60)
+out, _ = srv.communicate(timeout=60)
+want = ["%d %s" % (len(g), hashlib.sha256(g).hexdigest()) for g in grams]
+if out.split("\n")[: len(want)] != want:
+    fail("UDP: got %r" % out)

@@ -11,9 +11,11 @@
 //! caller from the sender's memory to the receiver's (translating both
 //! under their map locks, outside the table's lock), then
 //! [`GrantTable::release`] (unpin; completion when the grant is finished).
-//! Whatever ends a grant (finish, timeout, revoke, undelivered) takes
-//! effect only when no copy holds it: a completion is returned exactly
-//! once per grant, when its slot is free again.
+//! Whatever ends a grant (finish, timeout, revoke, undelivered, the
+//! sender's reset) takes effect only when no copy holds it: a completion
+//! is returned exactly once per grant, when its slot is free again, and
+//! it is decided then (a grant finished `DONE` while another copy still
+//! ran completes `FAILED` if that copy fails).
 
 use super::msg::{Meta, ETH_HLEN, MAX_FRAME};
 use super::{le16, le32, le64};
@@ -40,8 +42,11 @@ pub const HOLD_NS: u64 = 1_000_000_000;
 /// Chains of each queue the device handles per kick.
 pub const BATCH: usize = 64;
 /// Frame bytes whose values come from the grant's record, not from the
-/// sender's memory: the destination and source MAC the switch checked.
-pub const ADDR_LEN: usize = 12;
+/// sender's memory: the Ethernet header the switch checked (destination
+/// MAC, source MAC, ethertype).
+pub const ADDR_LEN: usize = ETH_HLEN;
+/// Copies of one grant in flight at once; one more fails `GONE`.
+pub const MAX_PINS: u16 = u16::MAX;
 
 const VERSION: u8 = 1;
 /// Copy request flag: the last copy from this grant.
@@ -49,25 +54,43 @@ pub const COPY_FINISH: u16 = 1;
 /// Copy request flag (with `COPY_FINISH`): the frame was dropped.
 pub const COPY_DISCARD: u16 = 2;
 
-/// How a grant ended: the status its used entry carries.
+/// How a grant ended: the status its used entry carries
+/// ([`Completion::status`]), or, for [`Completion::Forgotten`], nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
 pub enum Completion {
     /// Copied and finished by the destination.
-    Done = 0,
+    Done,
     /// Not taken: bad header or shape, table full, or policy.
-    Refused = 1,
+    Refused,
     /// Taken, but the destination could not be told.
-    Undelivered = 2,
+    Undelivered,
     /// Not finished in time.
-    Timeout = 3,
-    /// The sender's device was reset, or the switch let go of it.
-    Revoked = 4,
+    Timeout,
+    /// The switch let go of the sender's live device (it detached it).
+    Revoked,
     /// Finished, but a copy failed or the frame was discarded.
-    Failed = 5,
+    Failed,
+    /// Not a status: the sender's device was reset
+    /// ([`GrantTable::forget_all`]). Its rings are gone, so nothing is
+    /// written and no chain is used; the caller only lets go of the token.
+    Forgotten,
 }
 
 impl Completion {
+    /// The le32 status to write in the grant chain's status, then use the
+    /// chain; `None` for [`Completion::Forgotten`]: write nothing.
+    pub fn status(self) -> Option<u32> {
+        Some(match self {
+            Completion::Done => 0,
+            Completion::Refused => 1,
+            Completion::Undelivered => 2,
+            Completion::Timeout => 3,
+            Completion::Revoked => 4,
+            Completion::Failed => 5,
+            Completion::Forgotten => return None,
+        })
+    }
+
     /// The name counters and logs use.
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +100,7 @@ impl Completion {
             Completion::Timeout => "timeout",
             Completion::Revoked => "revoked",
             Completion::Failed => "failed",
+            Completion::Forgotten => "forgotten",
         }
     }
 }
@@ -93,11 +117,12 @@ pub enum CopyStatus {
     BadHandle = 2,
     /// The grant names another destination domain.
     NotGranted = 3,
-    /// `offset + len` beyond the frame.
+    /// `offset + len` beyond the frame, or the grant's bytes copied so
+    /// far plus `len` beyond the frame.
     BadWindow = 4,
     /// `len` beyond the receiver's buffer.
     NoRoom = 5,
-    /// Revoked, timed out or finished.
+    /// Revoked, timed out or finished (or [`MAX_PINS`] copies in flight).
     Gone = 6,
     /// The sender's bytes are not mapped.
     SrcFault = 7,
@@ -125,6 +150,47 @@ impl CopyStatus {
     }
 }
 
+/// Why a grant chain was not taken, and whether it can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRefusal {
+    /// Write `REFUSED` in the chain's status and use it (used length 4).
+    Refused,
+    /// The chain has fewer than [`STATUS_LEN`] device-writable bytes: use
+    /// it with used length 0 and write nothing.
+    NoStatus,
+}
+
+impl GrantRefusal {
+    /// The completion to write, if any.
+    pub fn completion(self) -> Option<Completion> {
+        match self {
+            GrantRefusal::Refused => Some(Completion::Refused),
+            GrantRefusal::NoStatus => None,
+        }
+    }
+}
+
+/// Why a copy chain is malformed, and whether it can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyRefusal {
+    /// Write `BAD_REQUEST` in the chain's status and use it (used length
+    /// 4).
+    BadRequest,
+    /// The chain has fewer than [`STATUS_LEN`] device-writable bytes: use
+    /// it with used length 0 and write nothing.
+    NoStatus,
+}
+
+impl CopyRefusal {
+    /// The status to write, if any.
+    pub fn status(self) -> Option<CopyStatus> {
+        match self {
+            CopyRefusal::BadRequest => Some(CopyStatus::BadRequest),
+            CopyRefusal::NoStatus => None,
+        }
+    }
+}
+
 /// A grant header (grantq), checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GrantHeader {
@@ -139,28 +205,31 @@ pub struct GrantHeader {
 impl GrantHeader {
     /// Checks a grant chain: `hdr` is its first [`GRANT_HDR_LEN`]
     /// device-readable bytes, `readable` and `writable` the chain's
-    /// device-readable and device-writable byte counts. `None`: refuse it
-    /// (`REFUSED`), and write no status when `writable` is too short.
-    pub fn parse(hdr: &[u8], readable: usize, writable: usize) -> Option<Self> {
+    /// device-readable and device-writable byte counts. A chain with no
+    /// room for the status is [`GrantRefusal::NoStatus`] whatever else is
+    /// wrong with it; any other fault is [`GrantRefusal::Refused`].
+    pub fn parse(hdr: &[u8], readable: usize, writable: usize) -> Result<Self, GrantRefusal> {
+        if writable < STATUS_LEN {
+            return Err(GrantRefusal::NoStatus);
+        }
         if hdr.len() != GRANT_HDR_LEN || hdr[0] != VERSION || hdr[1] != 0 || le32(hdr, 20) != 0 {
-            return None;
+            return Err(GrantRefusal::Refused);
         }
         let h = Self {
             dest_domain: le16(hdr, 2),
             frame_len: le32(hdr, 4),
-            meta: Meta::parse(&hdr[8..20]).ok()?,
+            meta: Meta::parse(&hdr[8..20]).map_err(|_| GrantRefusal::Refused)?,
         };
         let len = h.frame_len as usize;
         if h.dest_domain == 0
             || h.dest_domain > MAX_DOMAIN
             || !(ETH_HLEN..=MAX_FRAME).contains(&len)
             || readable != GRANT_HDR_LEN + len
-            || writable < STATUS_LEN
             || h.meta.check(len).is_err()
         {
-            return None;
+            return Err(GrantRefusal::Refused);
         }
-        Some(h)
+        Ok(h)
     }
 
     /// The 24 bytes on the wire.
@@ -193,14 +262,19 @@ pub struct CopyRequest {
 impl CopyRequest {
     /// Parses a copy chain: `req` is its device-readable bytes (all of
     /// them), `writable` its device-writable byte count. Returns the
-    /// request and the receiver's room (`writable` less the status).
-    pub fn parse(req: &[u8], writable: usize) -> Result<(Self, usize), CopyStatus> {
-        if req.len() != COPY_REQ_LEN || writable < STATUS_LEN || le16(req, 18) != 0 {
-            return Err(CopyStatus::BadRequest);
+    /// request and the receiver's room (`writable` less the status). A
+    /// chain with no room for the status is [`CopyRefusal::NoStatus`]
+    /// whatever else is wrong with it.
+    pub fn parse(req: &[u8], writable: usize) -> Result<(Self, usize), CopyRefusal> {
+        if writable < STATUS_LEN {
+            return Err(CopyRefusal::NoStatus);
+        }
+        if req.len() != COPY_REQ_LEN || le16(req, 18) != 0 {
+            return Err(CopyRefusal::BadRequest);
         }
         let flags = le16(req, 16);
         if flags & !(COPY_FINISH | COPY_DISCARD) != 0 || flags == COPY_DISCARD {
-            return Err(CopyStatus::BadRequest);
+            return Err(CopyRefusal::BadRequest);
         }
         Ok((
             Self {
@@ -257,7 +331,8 @@ enum State {
     Free,
     /// Recorded; copies may start.
     Active,
-    /// Ended with this completion once no copy holds it.
+    /// Ended once no copy holds it: with this completion, or `Failed` for
+    /// a `Done` whose copies did not all succeed.
     Closing(Completion),
 }
 
@@ -270,29 +345,56 @@ struct Slot<T> {
     pins: u16,
     failed: bool,
     frame_len: u32,
+    /// Bytes of the frame copies were allowed so far: at most `frame_len`.
+    copied: u32,
     deadline: u64,
     addrs: [u8; ADDR_LEN],
     token: T,
 }
 
 /// A copy the table allowed: the grant stays pinned until
-/// [`GrantTable::release`] takes this back.
+/// [`GrantTable::release`] takes this back. It names its table (domain),
+/// slot and the slot's generation, and carries what the request said
+/// (`finish`, `discard`), so that releasing it trusts nothing else.
 #[must_use = "a pin must be released"]
 #[derive(Debug, PartialEq, Eq)]
 pub struct Pin<T> {
+    domain: u16,
     slot: u16,
-    /// The sender's chain: where the frame's bytes are.
-    pub token: T,
-    /// Copy from this frame offset...
-    pub offset: u32,
-    /// ...this many bytes.
-    pub len: u32,
+    generation: u32,
+    finish: bool,
+    discard: bool,
+    token: T,
+    offset: u32,
+    len: u32,
     addrs: [u8; ADDR_LEN],
 }
 
+impl<T: Copy> Pin<T> {
+    /// The sender's chain: where the frame's bytes are.
+    pub fn token(&self) -> T {
+        self.token
+    }
+}
+
 impl<T> Pin<T> {
+    /// The frame offset the copy starts at.
+    pub fn offset(&self) -> u32 {
+        self.offset
+    }
+
+    /// How many bytes it copies.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether it copies nothing (a `FINISH` alone).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The part of the copy that comes from the grant's record (the
-    /// frame's MAC addresses as the switch checked them): the bytes to
+    /// frame's Ethernet header as the switch checked it): the bytes to
     /// write at the start of the receiver's buffer. Empty when the copy
     /// starts at or after byte [`ADDR_LEN`].
     pub fn recorded(&self) -> &[u8] {
@@ -303,12 +405,28 @@ impl<T> Pin<T> {
         &self.addrs[start..end]
     }
 
-    /// The part that comes from the sender's memory: frame offset, offset
-    /// in the receiver's buffer, length. The sender's bytes are read
-    /// exactly once, into the receiver's buffer.
+    /// The part that comes from the sender's memory, as `(frame offset,
+    /// offset in the receiver's buffer, length)`. *Frame* offsets: the
+    /// frame starts [`GRANT_HDR_LEN`] bytes into the sender's grant chain
+    /// (after the grant header), so the chain offset to read from is the
+    /// first value plus [`GRANT_HDR_LEN`] ([`Pin::from_sender_chain`]).
+    /// The sender's bytes are read exactly once, into the receiver's
+    /// buffer.
     pub fn from_sender(&self) -> (usize, usize, usize) {
         let r = self.recorded().len();
-        (self.offset as usize + r, r, self.len as usize - r)
+        (
+            self.offset as usize + r,
+            r,
+            (self.len as usize).saturating_sub(r),
+        )
+    }
+
+    /// [`Pin::from_sender`] with the first value an offset into the
+    /// sender's grant chain (its device-readable bytes, grant header
+    /// included).
+    pub fn from_sender_chain(&self) -> (usize, usize, usize) {
+        let (at, dst, len) = self.from_sender();
+        (at + GRANT_HDR_LEN, dst, len)
     }
 }
 
@@ -326,22 +444,37 @@ pub enum RecordError {
 /// completion so that the transport can use it.
 pub struct GrantTable<T, const N: usize> {
     domain: u16,
+    /// Every slot's generation before its first grant.
+    seed: u32,
+    /// The most generations one slot has moved past `seed`.
+    span: u32,
     held: u16,
-    pinned: u16,
+    /// Copies in flight over the whole table (at most `N` * [`MAX_PINS`]).
+    pinned: u32,
     slots: [Slot<T>; N],
 }
 
 impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
     const OK: () = assert!(N > 0 && N <= 1 << 15);
 
-    /// An empty table of `domain`'s grants.
-    pub fn new(domain: u16) -> Self {
+    /// An empty table of `domain`'s grants whose handles' generations
+    /// start after `seed`. The host keeps one counter for all tables: a
+    /// new table takes it as its seed, and a table that goes moves it to
+    /// its [`GrantTable::next_seed`], so that a domain id attached again
+    /// never revives the handles of its previous table.
+    pub fn new(domain: u16, seed: u32) -> Self {
         let () = Self::OK;
+        let slot = Slot {
+            generation: seed,
+            ..Slot::default()
+        };
         Self {
             domain,
+            seed,
+            span: 0,
             held: 0,
             pinned: 0,
-            slots: [Slot::default(); N],
+            slots: [slot; N],
         }
     }
 
@@ -350,20 +483,28 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
         self.domain
     }
 
+    /// A seed for the next table (of any domain) past every generation
+    /// this one issued.
+    pub fn next_seed(&self) -> u32 {
+        self.seed.wrapping_add(self.span).wrapping_add(1)
+    }
+
     /// Grants recorded and not yet completed.
     pub fn held(&self) -> usize {
         self.held as usize
     }
 
-    /// Copies running (a reset or map change of the sender waits until
-    /// this is 0 after [`GrantTable::revoke_all`]).
+    /// Copies running. A reset or map change of the sender's (or the
+    /// receiver's) device does not revoke them: it waits until they are
+    /// released.
     pub fn pinned(&self) -> usize {
         self.pinned as usize
     }
 
     /// Records a grant the switch accepted: `addrs` are the frame's first
-    /// 12 bytes as it checked them, `token` the sender's chain, `now` a
-    /// monotonic time in ns. Returns the handle to put in the envelope.
+    /// [`ADDR_LEN`] bytes as it checked them, `token` the sender's chain,
+    /// `now` a monotonic time in ns. Returns the handle to put in the
+    /// envelope.
     pub fn record(
         &mut self,
         hdr: &GrantHeader,
@@ -388,10 +529,12 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
             pins: 0,
             failed: false,
             frame_len: hdr.frame_len,
+            copied: 0,
             deadline: now.saturating_add(HOLD_NS),
             addrs,
             token,
         };
+        self.span = self.span.max(generation.wrapping_sub(self.seed));
         self.held += 1;
         Ok(Handle::new(i as u16, self.domain, generation))
     }
@@ -405,7 +548,8 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
     }
 
     /// Ends grant `i` with `c` (the first end decided wins) and frees it
-    /// now if no copy holds it.
+    /// now if no copy holds it, with its final completion: `Done` becomes
+    /// `Failed` if a copy from it failed.
     fn close(&mut self, i: usize, c: Completion) -> Option<(T, Completion)> {
         let s = &mut self.slots[i];
         if s.state == State::Active {
@@ -413,9 +557,13 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
         }
         match s.state {
             State::Closing(c) if s.pins == 0 => {
+                let c = match c {
+                    Completion::Done if s.failed => Completion::Failed,
+                    c => c,
+                };
                 let token = s.token;
                 s.state = State::Free;
-                self.held -= 1;
+                self.held = self.held.saturating_sub(1);
                 Some((token, c))
             }
             _ => None,
@@ -423,10 +571,15 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
     }
 
     /// Checks copy request `req` of domain `caller`, whose buffer holds
-    /// `room` bytes, in `acquire_grant_for_copy()`'s order (see the
-    /// statuses), and pins the grant. On a failure nothing is copied; a
-    /// `finish` still finishes a grant the caller may use (completion
-    /// `FAILED`), returned with the error.
+    /// `room` bytes, in `acquire_grant_for_copy()`'s order (`BAD_HANDLE`,
+    /// `NOT_GRANTED`, `GONE`, `BAD_WINDOW`, `NO_ROOM`, then `GONE` for a
+    /// grant with [`MAX_PINS`] copies in flight), and pins the grant. On
+    /// a failure nothing is copied; a `finish` still finishes a grant the
+    /// caller may use (completion `FAILED`), returned with the error.
+    ///
+    /// Each grant may be copied at most `frame_len` bytes in total, over
+    /// all its copies: a request beyond that fails `BAD_WINDOW`, so one
+    /// grant costs the host at most one frame's copy.
     #[allow(clippy::type_complexity)]
     pub fn acquire(
         &mut self,
@@ -443,11 +596,12 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
             return Err((CopyStatus::Gone, None));
         }
         let end = req.offset as u64 + req.len as u64;
-        let status = if end > s.frame_len as u64 {
+        let total = s.copied as u64 + req.len as u64;
+        let status = if end > s.frame_len as u64 || total > s.frame_len as u64 {
             CopyStatus::BadWindow
         } else if req.len as usize > room {
             CopyStatus::NoRoom
-        } else if s.pins == u16::MAX {
+        } else if s.pins == MAX_PINS {
             CopyStatus::Gone
         } else {
             CopyStatus::Ok
@@ -463,9 +617,15 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
         }
         let s = &mut self.slots[i];
         s.pins += 1;
+        // At most `frame_len`: checked above.
+        s.copied += req.len;
         self.pinned += 1;
         Ok(Pin {
+            domain: self.domain,
             slot: i as u16,
+            generation: s.generation,
+            finish: req.finish,
+            discard: req.discard,
             token: s.token,
             offset: req.offset,
             len: req.len,
@@ -474,23 +634,28 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
     }
 
     /// The copy of `pin` ended with `result` (`Ok`, `SrcFault` or
-    /// `DstFault`): unpins the grant, finishes it for a `finish` request,
-    /// and returns its completion if it ended now.
-    pub fn release(
-        &mut self,
-        pin: Pin<T>,
-        result: CopyStatus,
-        req: &CopyRequest,
-    ) -> Option<(T, Completion)> {
+    /// `DstFault`): unpins the grant, finishes it if the request had
+    /// `FINISH` (as `FAILED` with `DISCARD`), and returns its completion
+    /// if it ended now. A pin of another table, or of an earlier grant of
+    /// the slot, or of a slot no copy holds, changes nothing: `None`.
+    pub fn release(&mut self, pin: Pin<T>, result: CopyStatus) -> Option<(T, Completion)> {
+        if pin.domain != self.domain {
+            return None;
+        }
         let i = pin.slot as usize;
-        let s = &mut self.slots[i];
-        s.pins -= 1;
-        self.pinned -= 1;
+        let s = self.slots.get_mut(i)?;
+        if s.state == State::Free || s.generation != pin.generation {
+            return None;
+        }
+        let pins = s.pins.checked_sub(1)?;
+        let pinned = self.pinned.checked_sub(1)?;
+        s.pins = pins;
+        self.pinned = pinned;
         if result != CopyStatus::Ok {
             s.failed = true;
         }
-        if req.finish {
-            let c = if s.failed || req.discard {
+        if pin.finish {
+            let c = if s.failed || pin.discard {
                 Completion::Failed
             } else {
                 Completion::Done
@@ -510,14 +675,33 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
         self.close(i, c)
     }
 
-    /// Revokes every grant (the sender's device reset, or the switch
-    /// detaching it): `done` gets each completion that can happen now;
-    /// grants a copy holds complete at its `release`.
+    /// The switch lets go of the sender's *live* device (it detaches the
+    /// domain): every grant completes `REVOKED` (one that had ended
+    /// already keeps its completion). `done` gets each completion that
+    /// can happen now; grants a copy holds complete at its `release`.
     pub fn revoke_all(&mut self, mut done: impl FnMut(T, Completion)) {
         for i in 0..N {
             if self.slots[i].state != State::Free {
                 if let Some((t, c)) = self.close(i, Completion::Revoked) {
                     done(t, c);
+                }
+            }
+        }
+    }
+
+    /// The sender's device was reset: its rings are gone, so no grant is
+    /// completed (nothing is written). `done` gets the token of each grant
+    /// no copy holds, which is free now; a grant a copy holds is free at
+    /// that copy's `release`, which returns it as
+    /// [`Completion::Forgotten`] (write nothing). The reset waits until
+    /// [`GrantTable::pinned`] is 0.
+    pub fn forget_all(&mut self, mut done: impl FnMut(T)) {
+        for i in 0..N {
+            let s = &mut self.slots[i];
+            if s.state != State::Free {
+                s.state = State::Closing(Completion::Forgotten);
+                if let Some((t, _)) = self.close(i, Completion::Forgotten) {
+                    done(t);
                 }
             }
         }
@@ -547,7 +731,9 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::vec::Vec;
 
     const A: u16 = 3; // sender
     const B: u16 = 4; // the destination
@@ -572,71 +758,84 @@ mod tests {
     }
 
     fn table() -> GrantTable<u16, 4> {
-        GrantTable::new(A)
+        GrantTable::new(A, 0)
     }
 
     #[test]
     fn grant_header_checks_shape_and_fields() {
         let h = hdr(1500);
         let b = h.encode();
-        assert_eq!(GrantHeader::parse(&b, 24 + 1500, 4), Some(h));
-        assert_eq!(GrantHeader::parse(&b, 24 + 1499, 4), None); // frame shorter than declared
-        assert_eq!(GrantHeader::parse(&b, 24 + 1501, 4), None);
-        assert_eq!(GrantHeader::parse(&b, 24 + 1500, 3), None); // no room for the status
-        assert_eq!(GrantHeader::parse(&b[..23], 24 + 1500, 4), None);
+        let refused = Err(GrantRefusal::Refused);
+        assert_eq!(GrantHeader::parse(&b, 24 + 1500, 4), Ok(h));
+        assert_eq!(GrantHeader::parse(&b, 24 + 1499, 4), refused); // frame shorter than declared
+        assert_eq!(GrantHeader::parse(&b, 24 + 1501, 4), refused);
+        assert_eq!(GrantHeader::parse(&b[..23], 24 + 1500, 4), refused);
         for (at, v) in [(0, 2u8), (1, 1), (20, 1), (2, 0), (3, 0x80)] {
             let mut x = b;
             x[at] = v;
             if at == 2 {
                 x[3] = 0; // domain 0
             }
-            assert_eq!(GrantHeader::parse(&x, 24 + 1500, 4), None, "byte {}", at);
+            assert_eq!(GrantHeader::parse(&x, 24 + 1500, 4), refused, "byte {}", at);
         }
         for len in [13u32, MAX_FRAME as u32 + 1] {
             let x = hdr(len).encode();
-            assert_eq!(GrantHeader::parse(&x, 24 + len as usize, 4), None);
+            assert_eq!(GrantHeader::parse(&x, 24 + len as usize, 4), refused);
         }
+    }
+
+    #[test]
+    fn a_refusal_says_whether_a_status_fits() {
+        let b = hdr(1500).encode();
+        // No room for the status: nothing may be written, whatever else
+        // is wrong with the chain.
+        let none = Err(GrantRefusal::NoStatus);
+        assert_eq!(GrantHeader::parse(&b, 24 + 1500, 3), none);
+        assert_eq!(GrantHeader::parse(&b[..3], 0, 0), none);
+        assert_eq!(GrantRefusal::NoStatus.completion(), None);
+        let refused = GrantHeader::parse(&b, 24 + 1499, 4).unwrap_err();
+        assert_eq!(refused.completion(), Some(Completion::Refused));
+        let r = req(Handle(7), 1, 2, true).encode();
+        assert_eq!(CopyRequest::parse(&r, 3), Err(CopyRefusal::NoStatus));
+        assert_eq!(CopyRequest::parse(&r[..5], 0), Err(CopyRefusal::NoStatus));
+        assert_eq!(CopyRefusal::NoStatus.status(), None);
+        assert_eq!(CopyRequest::parse(&r[..5], 4), Err(CopyRefusal::BadRequest));
+        assert_eq!(
+            CopyRefusal::BadRequest.status(),
+            Some(CopyStatus::BadRequest)
+        );
     }
 
     #[test]
     fn copy_request_checks_form() {
         let r = req(Handle(7), 1, 2, true);
+        let bad = Err(CopyRefusal::BadRequest);
         assert_eq!(CopyRequest::parse(&r.encode(), 104), Ok((r, 100)));
-        assert_eq!(
-            CopyRequest::parse(&r.encode(), 3),
-            Err(CopyStatus::BadRequest)
-        );
-        assert_eq!(
-            CopyRequest::parse(&r.encode()[..19], 8),
-            Err(CopyStatus::BadRequest)
-        );
+        assert_eq!(CopyRequest::parse(&r.encode()[..19], 8), bad);
         let mut b = r.encode();
         b[16] = COPY_DISCARD as u8; // DISCARD without FINISH
-        assert_eq!(CopyRequest::parse(&b, 8), Err(CopyStatus::BadRequest));
+        assert_eq!(CopyRequest::parse(&b, 8), bad);
         b[16] = 4;
-        assert_eq!(CopyRequest::parse(&b, 8), Err(CopyStatus::BadRequest));
+        assert_eq!(CopyRequest::parse(&b, 8), bad);
         let mut b = r.encode();
         b[19] = 1;
-        assert_eq!(CopyRequest::parse(&b, 8), Err(CopyStatus::BadRequest));
+        assert_eq!(CopyRequest::parse(&b, 8), bad);
     }
 
     #[test]
     fn a_copy_and_finish_complete_the_grant_once() {
         let mut t = table();
-        let h = t.record(&hdr(100), [1; 12], 42, 0).unwrap();
+        let h = t.record(&hdr(100), [1; ADDR_LEN], 42, 0).unwrap();
         assert_eq!((h.domain(), t.held()), (A, 1));
         let r = req(h, 0, 100, true);
         let pin = t.acquire(B, &r, 100).unwrap();
-        assert_eq!(pin.token, 42);
+        assert_eq!((pin.token(), pin.offset(), pin.len()), (42, 0, 100));
         assert_eq!(t.pinned(), 1);
-        assert_eq!(
-            t.release(pin, CopyStatus::Ok, &r),
-            Some((42, Completion::Done))
-        );
+        assert_eq!(t.release(pin, CopyStatus::Ok), Some((42, Completion::Done)));
         assert_eq!((t.held(), t.pinned()), (0, 0));
         // The handle is dead now, and stays dead when the slot is reused.
         assert_eq!(t.acquire(B, &r, 100).unwrap_err().0, CopyStatus::BadHandle);
-        let h2 = t.record(&hdr(100), [0; 12], 43, 0).unwrap();
+        let h2 = t.record(&hdr(100), [0; ADDR_LEN], 43, 0).unwrap();
         assert_eq!(h2.slot(), h.slot());
         assert_ne!(h2, h);
         assert_eq!(t.acquire(B, &r, 100).unwrap_err().0, CopyStatus::BadHandle);
@@ -645,7 +844,7 @@ mod tests {
     #[test]
     fn every_check_has_its_status() {
         let mut t = table();
-        let h = t.record(&hdr(100), [0; 12], 1, 0).unwrap();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
         let forged = [
             Handle(h.0 ^ 1),         // another slot (free)
             Handle(h.0 + (1 << 32)), // another generation
@@ -694,36 +893,165 @@ mod tests {
     #[test]
     fn partial_copies_and_a_failed_one_end_as_failed() {
         let mut t = table();
-        let h = t.record(&hdr(100), [0; 12], 1, 0).unwrap();
-        let r1 = req(h, 0, 50, false);
-        let p = t.acquire(B, &r1, 50).unwrap();
-        assert_eq!(t.release(p, CopyStatus::DstFault, &r1), None);
-        let r2 = req(h, 50, 50, true);
-        let p = t.acquire(B, &r2, 50).unwrap();
-        assert_eq!(
-            t.release(p, CopyStatus::Ok, &r2),
-            Some((1, Completion::Failed))
-        );
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        let p = t.acquire(B, &req(h, 0, 50, false), 50).unwrap();
+        assert_eq!(t.release(p, CopyStatus::DstFault), None);
+        let p = t.acquire(B, &req(h, 50, 50, true), 50).unwrap();
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((1, Completion::Failed)));
         // Discard without a copy.
-        let h = t.record(&hdr(100), [0; 12], 2, 0).unwrap();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 2, 0).unwrap();
         let d = CopyRequest {
             discard: true,
             ..req(h, 0, 0, true)
         };
         let p = t.acquire(B, &d, 0).unwrap();
+        assert!(p.is_empty());
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((2, Completion::Failed)));
+    }
+
+    #[test]
+    fn a_copy_failing_after_the_finish_makes_the_grant_failed() {
+        let mut t = table();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 7, 0).unwrap();
+        let first = t.acquire(B, &req(h, 0, 50, false), 50).unwrap();
+        let last = t.acquire(B, &req(h, 50, 50, true), 50).unwrap();
+        // The FINISH copy succeeds while the first still runs...
+        assert_eq!(t.release(last, CopyStatus::Ok), None);
+        assert_eq!(t.held(), 1);
+        // ...then the first fails: the grant completes FAILED, not DONE.
         assert_eq!(
-            t.release(p, CopyStatus::Ok, &d),
-            Some((2, Completion::Failed))
+            t.release(first, CopyStatus::SrcFault),
+            Some((7, Completion::Failed))
         );
+        // Both succeed: DONE.
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 8, 0).unwrap();
+        let first = t.acquire(B, &req(h, 0, 50, false), 50).unwrap();
+        let last = t.acquire(B, &req(h, 50, 50, true), 50).unwrap();
+        assert_eq!(t.release(last, CopyStatus::Ok), None);
+        assert_eq!(
+            t.release(first, CopyStatus::Ok),
+            Some((8, Completion::Done))
+        );
+    }
+
+    #[test]
+    fn release_trusts_only_the_pin() {
+        let mut t = table();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        // FINISH was said at acquire: the release finishes the grant.
+        let p = t.acquire(B, &req(h, 0, 100, true), 100).unwrap();
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((1, Completion::Done)));
+        // And without FINISH it does not.
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 2, 0).unwrap();
+        let p = t.acquire(B, &req(h, 0, 10, false), 100).unwrap();
+        assert_eq!(t.release(p, CopyStatus::Ok), None);
+        assert_eq!(t.held(), 1);
+    }
+
+    #[test]
+    fn foreign_and_stale_pins_change_nothing() {
+        // Another domain's table.
+        let mut other: GrantTable<u16, 4> = GrantTable::new(C, 0);
+        let mut t = table();
+        let ho = other.record(&hdr(100), [0; ADDR_LEN], 9, 0).unwrap();
+        let foreign = other.acquire(B, &req(ho, 0, 10, true), 10).unwrap();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        let mine = t.acquire(B, &req(h, 0, 10, false), 10).unwrap();
+        assert_eq!(t.release(foreign, CopyStatus::Ok), None);
+        assert_eq!((t.held(), t.pinned()), (1, 1));
+        // A table of the same domain and seed (a stale one): same handles,
+        // but the slot here holds no copy: no underflow, nothing changes.
+        let mut twin = table();
+        let ht = twin.record(&hdr(100), [0; ADDR_LEN], 5, 0).unwrap();
+        assert_eq!(ht, h);
+        let tp = twin.acquire(B, &req(ht, 0, 10, true), 10).unwrap();
+        let mut empty = table();
+        assert_eq!(empty.release(tp, CopyStatus::Ok), None);
+        assert_eq!((empty.held(), empty.pinned()), (0, 0));
+        // The same grant, live, but no copy of it runs here.
+        let tp = twin.acquire(B, &req(ht, 10, 10, false), 10).unwrap();
+        let mut idle = table();
+        assert_eq!(idle.record(&hdr(100), [0; ADDR_LEN], 5, 0), Ok(h));
+        assert_eq!(idle.release(tp, CopyStatus::SrcFault), None);
+        assert_eq!((idle.held(), idle.pinned()), (1, 0));
+        let f = idle.acquire(B, &req(h, 0, 0, true), 0).unwrap();
+        assert_eq!(idle.release(f, CopyStatus::Ok), Some((5, Completion::Done)));
+        // An earlier grant of the slot.
+        let tp = twin.acquire(B, &req(ht, 20, 10, false), 10).unwrap();
+        let mut later = table();
+        let _ = later.record(&hdr(100), [0; ADDR_LEN], 6, 0).unwrap();
+        let (_, c) = later.complete(h, Completion::Undelivered).unwrap();
+        assert_eq!(c, Completion::Undelivered);
+        let h2 = later.record(&hdr(100), [0; ADDR_LEN], 6, 0).unwrap();
+        assert_eq!(h2.slot(), h.slot());
+        let lp = later.acquire(B, &req(h2, 0, 10, false), 10).unwrap();
+        assert_eq!(later.release(tp, CopyStatus::SrcFault), None);
+        assert_eq!(later.pinned(), 1);
+        assert_eq!(later.release(lp, CopyStatus::Ok), None);
+        assert_eq!(later.pinned(), 0);
+        // The grant was not marked failed by the stale pin.
+        let f = later.acquire(B, &req(h2, 10, 0, true), 0).unwrap();
+        assert_eq!(
+            later.release(f, CopyStatus::Ok),
+            Some((6, Completion::Done))
+        );
+        assert_eq!(t.release(mine, CopyStatus::Ok), None);
+    }
+
+    #[test]
+    fn pins_are_counted_past_u16_over_the_table() {
+        let mut t: GrantTable<u16, 2> = GrantTable::new(A, 0);
+        let hs = [
+            t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap(),
+            t.record(&hdr(100), [0; ADDR_LEN], 2, 0).unwrap(),
+        ];
+        let mut pins = Vec::new();
+        for h in hs {
+            for _ in 0..MAX_PINS {
+                pins.push(t.acquire(B, &req(h, 0, 0, false), 0).unwrap());
+            }
+            // The per-grant cap holds.
+            assert_eq!(
+                t.acquire(B, &req(h, 0, 0, false), 0).unwrap_err().0,
+                CopyStatus::Gone
+            );
+        }
+        assert_eq!(t.pinned(), 2 * MAX_PINS as usize);
+        for p in pins {
+            assert_eq!(t.release(p, CopyStatus::Ok), None);
+        }
+        assert_eq!((t.pinned(), t.held()), (0, 2));
+    }
+
+    #[test]
+    fn a_grant_is_copied_at_most_one_frame() {
+        let mut t = table();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        let p = t.acquire(B, &req(h, 0, 60, false), 100).unwrap();
+        assert_eq!(t.release(p, CopyStatus::Ok), None);
+        // Inside the window, but 120 bytes in total.
+        assert_eq!(
+            t.acquire(B, &req(h, 0, 60, false), 100).unwrap_err(),
+            (CopyStatus::BadWindow, None)
+        );
+        // Failed copies count too: the bytes were acquired.
+        let p = t.acquire(B, &req(h, 60, 40, false), 100).unwrap();
+        assert_eq!(t.release(p, CopyStatus::DstFault), None);
+        assert_eq!(
+            t.acquire(B, &req(h, 0, 1, false), 100).unwrap_err(),
+            (CopyStatus::BadWindow, None)
+        );
+        // A FINISH with no copy still works.
+        let p = t.acquire(B, &req(h, 100, 0, true), 0).unwrap();
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((1, Completion::Failed)));
     }
 
     #[test]
     fn revoke_and_timeout_wait_for_the_copy_in_flight() {
         let mut t = table();
-        let h1 = t.record(&hdr(100), [0; 12], 1, 0).unwrap();
-        let h2 = t.record(&hdr(100), [0; 12], 2, 10).unwrap();
-        let r = req(h1, 0, 100, false);
-        let p = t.acquire(B, &r, 100).unwrap();
+        let h1 = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        let h2 = t.record(&hdr(100), [0; ADDR_LEN], 2, 10).unwrap();
+        let p = t.acquire(B, &req(h1, 0, 50, true), 100).unwrap();
         let mut got = [None; 4];
         let mut n = 0;
         t.revoke_all(|tok, c| {
@@ -734,17 +1062,16 @@ mod tests {
         assert_eq!(&got[..n], &[Some((2, Completion::Revoked))]);
         assert_eq!((t.held(), t.pinned()), (1, 1));
         // ...refuses new copies...
-        assert_eq!(t.acquire(B, &r, 100).unwrap_err(), (CopyStatus::Gone, None));
-        // ...and completes when the copy releases it, as REVOKED even with FINISH.
-        let fin = req(h1, 0, 100, true);
         assert_eq!(
-            t.release(p, CopyStatus::Ok, &fin),
-            Some((1, Completion::Revoked))
+            t.acquire(B, &req(h1, 50, 50, false), 100).unwrap_err(),
+            (CopyStatus::Gone, None)
         );
+        // ...and completes when the copy releases it, as REVOKED even with FINISH.
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((1, Completion::Revoked)));
         assert_eq!((t.held(), t.pinned()), (0, 0));
         assert_eq!(t.complete(h2, Completion::Undelivered), None);
 
-        let h = t.record(&hdr(100), [0; 12], 3, 1000).unwrap();
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 3, 1000).unwrap();
         assert_eq!(t.next_deadline(), Some(1000 + HOLD_NS));
         let p = t.acquire(B, &req(h, 0, 1, false), 1).unwrap();
         let mut n = 0;
@@ -752,41 +1079,107 @@ mod tests {
         t.expire(1000 + HOLD_NS, |_, _| n += 1);
         assert_eq!(n, 0); // pinned: waits
         assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((3, Completion::Timeout)));
+    }
+
+    #[test]
+    fn a_reset_forgets_grants_without_completions() {
+        let mut t = table();
+        let idle = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        let busy = t.record(&hdr(100), [0; ADDR_LEN], 2, 0).unwrap();
+        let done = t.record(&hdr(100), [0; ADDR_LEN], 3, 0).unwrap();
+        let p = t.acquire(B, &req(busy, 0, 10, false), 10).unwrap();
+        // Finished DONE, but a copy still holds it.
+        let q = t.acquire(B, &req(done, 0, 10, false), 10).unwrap();
+        let f = t.acquire(B, &req(done, 10, 0, true), 0).unwrap();
+        assert_eq!(t.release(f, CopyStatus::Ok), None);
+        let mut freed = Vec::new();
+        t.forget_all(|tok| freed.push(tok));
+        // The idle grant is free at once, with no completion...
+        assert_eq!(freed, [1]);
+        assert_eq!((t.held(), t.pinned()), (2, 2));
         assert_eq!(
-            t.release(p, CopyStatus::Ok, &req(h, 0, 1, false)),
-            Some((3, Completion::Timeout))
+            t.acquire(B, &req(idle, 0, 1, false), 1).unwrap_err().0,
+            CopyStatus::BadHandle
         );
+        assert_eq!(
+            t.acquire(B, &req(busy, 0, 1, false), 1).unwrap_err().0,
+            CopyStatus::Gone
+        );
+        // ...the held ones at their release, to be written nowhere.
+        let (tok, c) = t.release(p, CopyStatus::Ok).unwrap();
+        assert_eq!((tok, c, c.status()), (2, Completion::Forgotten, None));
+        assert_eq!(
+            t.release(q, CopyStatus::Ok),
+            Some((3, Completion::Forgotten))
+        );
+        assert_eq!((t.held(), t.pinned()), (0, 0));
+        // A revoke, by contrast, writes REVOKED.
+        let _ = t.record(&hdr(100), [0; ADDR_LEN], 4, 0).unwrap();
+        let mut got = Vec::new();
+        t.revoke_all(|tok, c| got.push((tok, c.status())));
+        assert_eq!(got, [(4, Some(4))]);
+    }
+
+    #[test]
+    fn a_new_table_of_a_domain_does_not_revive_old_handles() {
+        let mut old = table();
+        let h = old.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        for _ in 0..5 {
+            let x = old.record(&hdr(100), [0; ADDR_LEN], 2, 0).unwrap();
+            assert!(old.complete(x, Completion::Undelivered).is_some());
+        }
+        // The domain is detached and attached again: a new table, seeded
+        // past every generation the old one issued.
+        let mut new: GrantTable<u16, 4> = GrantTable::new(A, old.next_seed());
+        let hs: Vec<Handle> = (0..4)
+            .map(|i| new.record(&hdr(100), [0; ADDR_LEN], i, 0).unwrap())
+            .collect();
+        assert!(!hs.contains(&h));
+        assert_eq!(
+            new.acquire(B, &req(h, 0, 1, false), 1).unwrap_err().0,
+            CopyStatus::BadHandle
+        );
+        // Seeds wrap without ever giving generation 0.
+        let mut w: GrantTable<u16, 1> = GrantTable::new(A, u32::MAX);
+        let g = w.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        assert_eq!(g.generation(), 1);
+        assert_ne!(w.next_seed(), u32::MAX);
     }
 
     #[test]
     fn undelivered_and_full() {
         let mut t = table();
         let hs: [Handle; 4] =
-            core::array::from_fn(|i| t.record(&hdr(60), [0; 12], i as u16, 0).unwrap());
-        assert_eq!(t.record(&hdr(60), [0; 12], 9, 0), Err(RecordError::Full));
+            core::array::from_fn(|i| t.record(&hdr(60), [0; ADDR_LEN], i as u16, 0).unwrap());
+        assert_eq!(
+            t.record(&hdr(60), [0; ADDR_LEN], 9, 0),
+            Err(RecordError::Full)
+        );
         assert_eq!(
             t.complete(hs[2], Completion::Undelivered),
             Some((2, Completion::Undelivered))
         );
         assert_eq!(t.complete(hs[2], Completion::Undelivered), None); // once
-        assert!(t.record(&hdr(60), [0; 12], 9, 0).is_ok());
+        assert!(t.record(&hdr(60), [0; ADDR_LEN], 9, 0).is_ok());
     }
 
     #[test]
     fn recorded_addresses_replace_the_senders() {
         let mut t = table();
-        let addrs: [u8; 12] = core::array::from_fn(|i| i as u8);
+        let addrs: [u8; ADDR_LEN] = core::array::from_fn(|i| i as u8);
         let h = t.record(&hdr(100), addrs, 1, 0).unwrap();
         let p = t.acquire(B, &req(h, 4, 20, false), 20).unwrap();
-        assert_eq!(p.recorded(), &addrs[4..12]);
-        assert_eq!(p.from_sender(), (12, 8, 12));
-        let r = req(h, 4, 20, false);
-        assert_eq!(t.release(p, CopyStatus::Ok, &r), None);
+        assert_eq!(p.recorded(), &addrs[4..14]);
+        assert_eq!(p.from_sender(), (14, 10, 10));
+        // The chain offset: after the grant header.
+        assert_eq!(p.from_sender_chain(), (14 + GRANT_HDR_LEN, 10, 10));
+        assert_eq!(t.release(p, CopyStatus::Ok), None);
         let p = t.acquire(B, &req(h, 20, 5, false), 5).unwrap();
         assert_eq!((p.recorded(), p.from_sender()), (&[][..], (20, 0, 5)));
-        assert_eq!(t.release(p, CopyStatus::Ok, &r), None);
+        assert_eq!(t.release(p, CopyStatus::Ok), None);
         let p = t.acquire(B, &req(h, 2, 3, false), 3).unwrap();
         assert_eq!((p.recorded(), p.from_sender()), (&addrs[2..5], (5, 3, 0)));
-        assert_eq!(t.release(p, CopyStatus::Ok, &r), None);
+        assert_eq!(t.release(p, CopyStatus::Ok), None);
     }
 }

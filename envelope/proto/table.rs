@@ -10,7 +10,7 @@
 //! Both tables are fixed-size values (under 1 KiB).
 
 use super::le16;
-use super::msg::{table_prefix, MsgError, TABLE_HDR_LEN};
+use super::msg::{table_prefix, MsgError, TableMsg, TABLE_HDR_LEN};
 use crate::line::{
     exactly, parse_domain, parse_mac, words, Mac, MacFmt, ParseError, MAX_DOMAIN, MAX_VLAN,
 };
@@ -117,19 +117,21 @@ impl Entry {
 }
 
 impl core::fmt::Display for Entry {
-    /// The line the `table` file shows: `MAC domain=D route=R vlan=V`,
-    /// with ` fallback=R` while the route is a VF's.
+    /// The line the `table` file shows: `MAC domain=D route=R vlan=V`
+    /// with the route as written (so that the line, written back, sets
+    /// the same entry), and ` via=vf` while the SR-IOV hook gives the MAC
+    /// a VF (the route in effect is then `vf`; `via=` cannot be written).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
             "{} domain={} route={} vlan={}",
             MacFmt(&self.mac),
             self.domain,
-            self.effective_route().name(),
+            self.route.name(),
             self.vlan
         )?;
         if self.via_vf {
-            write!(f, " fallback={}", self.route.name())?;
+            write!(f, " via=vf")?;
         }
         Ok(())
     }
@@ -235,13 +237,18 @@ impl Sorted {
 
 /// The host's authoritative forwarding table.
 pub struct Table {
+    epoch: u32,
     generation: u32,
     t: Sorted,
 }
 
-impl Default for Table {
-    fn default() -> Self {
+impl Table {
+    /// An empty table of a switch loaded with `epoch` (nonzero, and new
+    /// each time the switch is loaded, so that a netfront takes the new
+    /// switch's tables whatever their generation; 0 is taken as 1).
+    pub fn new(epoch: u32) -> Self {
         Self {
+            epoch: epoch.max(1),
             generation: 0,
             t: Sorted {
                 len: 0,
@@ -249,9 +256,12 @@ impl Default for Table {
             },
         }
     }
-}
 
-impl Table {
+    /// The switch's epoch.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
     /// The generation: grows by one with every change.
     pub fn generation(&self) -> u32 {
         self.generation
@@ -376,32 +386,56 @@ impl Table {
         self.on_vlan(domain, e.vlan)
     }
 
-    /// Writes the `TABLE` message for `domain` into `out` (at least
-    /// [`MAX_TABLE_MSG`] bytes): the entries it may see, with their routes
-    /// in effect (`copy` instead of `envelope` when `full_copy`). Returns
-    /// its length.
+    /// Writes the `TABLE` message for `domain` into `out`: the entries it
+    /// may see, with their routes in effect (`copy` instead of `envelope`
+    /// when `full_copy`). Returns its length, or 0 (and `out` is left
+    /// as it was) if the message does not fit in `out`; it always fits in
+    /// [`MAX_TABLE_MSG`] bytes.
     pub fn encode_for(&self, domain: u16, full_copy: bool, out: &mut [u8]) -> usize {
-        let mut n = 0;
-        let mut at = TABLE_HDR_LEN;
-        for e in self.entries() {
-            if !self.visible(domain, e) || at + ENTRY_LEN > out.len() {
-                continue;
+        // The VLANs of `domain`'s own entries, as a bitmap: one pass to
+        // fill it, one look-up per entry (n, not n * n).
+        let mut vlans = [0u64; (MAX_VLAN as usize + 1).div_ceil(64)];
+        for e in self.entries().iter().filter(|e| e.domain == domain) {
+            if let Some(w) = vlans.get_mut(e.vlan as usize / 64) {
+                *w |= 1 << (e.vlan % 64);
             }
+        }
+        let seen = |e: &Entry| {
+            vlans
+                .get(e.vlan as usize / 64)
+                .is_some_and(|w| w & 1 << (e.vlan % 64) != 0)
+        };
+        let count = self.entries().iter().filter(|e| seen(e)).count();
+        let len = TABLE_HDR_LEN + count * ENTRY_LEN;
+        let Some(out) = out.get_mut(..len) else {
+            return 0;
+        };
+        let (head, body) = out.split_at_mut(TABLE_HDR_LEN);
+        for (e, b) in self
+            .entries()
+            .iter()
+            .filter(|e| seen(e))
+            .zip(body.chunks_exact_mut(ENTRY_LEN))
+        {
             let route = match e.effective_route() {
                 Route::Envelope if full_copy => Route::Copy,
                 r => r,
             };
-            e.encode(route, &mut out[at..at + ENTRY_LEN]);
-            at += ENTRY_LEN;
-            n += 1;
+            e.encode(route, b);
         }
-        out[..TABLE_HDR_LEN].copy_from_slice(&table_prefix(self.generation, domain, n as u16));
-        at
+        head.copy_from_slice(&table_prefix(
+            self.generation,
+            self.epoch,
+            domain,
+            count as u16,
+        ));
+        len
     }
 }
 
 /// A netfront's read-only copy of the table its host pushed.
 pub struct Replica {
+    epoch: u32,
     generation: u32,
     your_domain: u16,
     loaded: bool,
@@ -411,6 +445,7 @@ pub struct Replica {
 impl Default for Replica {
     fn default() -> Self {
         Self {
+            epoch: 0,
             generation: 0,
             your_domain: 0,
             loaded: false,
@@ -431,6 +466,11 @@ impl Replica {
     /// The generation of the table held.
     pub fn generation(&self) -> u32 {
         self.generation
+    }
+
+    /// The epoch of the switch that sent the table held.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     /// This netfront's domain, as the host said.
@@ -455,24 +495,22 @@ impl Replica {
         self.t.len = 0;
     }
 
-    /// Takes a `TABLE` message's fields (`Msg::Table`): replaces the
-    /// table, all or nothing, if every entry is valid (a unicast, non-zero
-    /// MAC, a domain id, a known route, VLAN at most 4094, reserved 0) and
-    /// the MACs are strictly increasing, and the generation is newer than
-    /// the one held (wrapping) or `requested` (it answers our
+    /// Takes a `TABLE` message (`Msg::Table`): replaces the table, all
+    /// or nothing, if every entry is valid (a unicast, non-zero MAC, a
+    /// domain id, a known route, VLAN at most 4094, reserved 0), the MACs
+    /// are strictly increasing and the epoch is not 0; and if it is news:
+    /// no table is held, or it comes from another epoch (a reloaded
+    /// switch, whose generations started again), or its generation is
+    /// newer than the one held (wrapping), or `requested` (it answers our
     /// `TABLE_REQ`). Returns whether it was taken.
-    pub fn load(
-        &mut self,
-        generation: u32,
-        your_domain: u16,
-        entries: &[u8],
-        requested: bool,
-    ) -> Result<bool, MsgError> {
+    pub fn load(&mut self, m: &TableMsg<'_>, requested: bool) -> Result<bool, MsgError> {
+        let (generation, epoch, your_domain, entries) =
+            (m.generation, m.epoch, m.your_domain, m.entries);
         #[allow(clippy::manual_is_multiple_of)] // the kernel's MSRV (1.78) lacks it
         if entries.len() % ENTRY_LEN != 0 || entries.len() / ENTRY_LEN > MAX_ENTRIES {
             return Err(MsgError::Length);
         }
-        if !(1..=MAX_DOMAIN).contains(&your_domain) {
+        if !(1..=MAX_DOMAIN).contains(&your_domain) || epoch == 0 {
             return Err(MsgError::Field);
         }
         let mut prev: Option<Mac> = None;
@@ -484,7 +522,7 @@ impl Replica {
             prev = Some(e.mac);
         }
         let newer = (generation.wrapping_sub(self.generation) as i32) > 0;
-        if self.loaded && !newer && !requested {
+        if self.loaded && epoch == self.epoch && !newer && !requested {
             return Ok(false);
         }
         for (slot, c) in self
@@ -496,6 +534,7 @@ impl Replica {
             *slot = Entry::decode(c).ok_or(MsgError::Field)?;
         }
         self.t.len = entries.len() / ENTRY_LEN;
+        self.epoch = epoch;
         self.generation = generation;
         self.your_domain = your_domain;
         self.loaded = true;
@@ -516,6 +555,15 @@ mod tests {
 
     fn mac(n: u8) -> Mac {
         [2, 0, 0, 0, 0, n]
+    }
+
+    fn msg(epoch: u32, generation: u32, your_domain: u16, entries: &[u8]) -> TableMsg<'_> {
+        TableMsg {
+            generation,
+            epoch,
+            your_domain,
+            entries,
+        }
     }
 
     fn set(t: &mut Table, line: &str) -> Result<bool, TableError> {
@@ -577,7 +625,7 @@ mod tests {
 
     #[test]
     fn table_changes_and_errors() {
-        let mut t = Table::default();
+        let mut t = Table::new(1);
         assert_eq!(set(&mut t, "02:00:00:00:00:05 domain=5"), Ok(true));
         assert_eq!(set(&mut t, "02:00:00:00:00:01 domain=3 vlan=7"), Ok(true));
         assert_eq!(t.generation(), 2);
@@ -608,7 +656,7 @@ mod tests {
         assert!(!t.set_vf(&mac(1), 4, false)); // another domain's MAC: ignored
         assert_eq!(
             format!("{}", t.lookup(&mac(1)).unwrap()),
-            "02:00:00:00:00:01 domain=3 route=vf vlan=0 fallback=copy"
+            "02:00:00:00:00:01 domain=3 route=copy vlan=0 via=vf"
         );
         assert!(t.set_vf(&mac(1), 3, false));
         assert_eq!(t.lookup(&mac(1)).unwrap().effective_route(), Route::Copy);
@@ -623,7 +671,7 @@ mod tests {
 
     #[test]
     fn a_full_table_refuses_more() {
-        let mut t = Table::default();
+        let mut t = Table::new(1);
         for i in 0..MAX_ENTRIES {
             let m = [2, 0, 0, 0, (i >> 8) as u8, i as u8];
             let cmd = TableCmd::Set {
@@ -644,7 +692,7 @@ mod tests {
 
     #[test]
     fn each_domain_sees_its_vlans_and_the_replica_takes_it() {
-        let mut t = Table::default();
+        let mut t = Table::new(1);
         for l in [
             "02:00:00:00:00:01 domain=1 vlan=10",
             "02:00:00:00:00:02 domain=2 vlan=10",
@@ -656,16 +704,12 @@ mod tests {
         let mut out = std::vec![0u8; MAX_TABLE_MSG];
         let n = t.encode_for(1, true, &mut out);
         assert_eq!(n, TABLE_HDR_LEN + 2 * ENTRY_LEN);
-        let Ok(Msg::Table {
-            generation,
-            your_domain,
-            entries,
-        }) = Msg::parse(&out[..n])
-        else {
+        let Ok(Msg::Table(m)) = Msg::parse_from_host(&out[..n]) else {
             panic!()
         };
+        let generation = m.generation;
         let mut r = Replica::default();
-        assert_eq!(r.load(generation, your_domain, entries, false), Ok(true));
+        assert_eq!(r.load(&m, false), Ok(true));
         assert_eq!((r.your_domain(), r.generation()), (1, 4));
         assert_eq!(r.entries().len(), 2);
         assert_eq!(r.lookup(&mac(2)).unwrap().route, Route::Copy); // full copy
@@ -674,9 +718,10 @@ mod tests {
         let n = t.encode_for(2, false, &mut out);
         assert_eq!(n, TABLE_HDR_LEN + 4 * ENTRY_LEN);
         // An old generation is ignored unless asked for.
-        assert_eq!(r.load(generation - 1, 1, &[], false), Ok(false));
+        let old = msg(1, generation - 1, 1, &[]);
+        assert_eq!(r.load(&old, false), Ok(false));
         assert_eq!(r.entries().len(), 2);
-        assert_eq!(r.load(generation - 1, 1, &[], true), Ok(true));
+        assert_eq!(r.load(&old, true), Ok(true));
         assert_eq!(r.entries().len(), 0);
         r.clear();
         assert!(!r.loaded());
@@ -699,7 +744,7 @@ mod tests {
         };
         let good = e(mac(1), 1, 0, 0);
         let mut r = Replica::default();
-        assert_eq!(r.load(1, 1, &good, false), Ok(true));
+        assert_eq!(r.load(&msg(1, 1, 1, &good), false), Ok(true));
         for bad in [
             e([1, 0, 0, 0, 0, 1], 1, 0, 0),
             e([0; 6], 1, 0, 0),
@@ -711,19 +756,112 @@ mod tests {
             let mut two = [0u8; 2 * ENTRY_LEN];
             two[..ENTRY_LEN].copy_from_slice(&good);
             two[ENTRY_LEN..].copy_from_slice(&bad);
-            assert_eq!(r.load(9, 1, &two, true), Err(MsgError::Field));
+            assert_eq!(r.load(&msg(1, 9, 1, &two), true), Err(MsgError::Field));
         }
         let mut reserved = good;
         reserved[9] = 1;
-        assert_eq!(r.load(9, 1, &reserved, true), Err(MsgError::Field));
+        assert_eq!(r.load(&msg(1, 9, 1, &reserved), true), Err(MsgError::Field));
         // Duplicates and disorder.
         let mut dup = [0u8; 2 * ENTRY_LEN];
         dup[..ENTRY_LEN].copy_from_slice(&good);
         dup[ENTRY_LEN..].copy_from_slice(&good);
-        assert_eq!(r.load(9, 1, &dup, true), Err(MsgError::Field));
-        assert_eq!(r.load(9, 0, &good, true), Err(MsgError::Field));
-        assert_eq!(r.load(9, 1, &good[..11], true), Err(MsgError::Length));
+        assert_eq!(r.load(&msg(1, 9, 1, &dup), true), Err(MsgError::Field));
+        assert_eq!(r.load(&msg(1, 9, 0, &good), true), Err(MsgError::Field));
+        assert_eq!(r.load(&msg(0, 9, 1, &good), true), Err(MsgError::Field));
+        assert_eq!(
+            r.load(&msg(1, 9, 1, &good[..11]), true),
+            Err(MsgError::Length)
+        );
         // Nothing of it was taken.
         assert_eq!((r.generation(), r.entries().len()), (1, 1));
+    }
+
+    #[test]
+    fn lines_read_back_as_written() {
+        let mut t = Table::new(1);
+        for l in [
+            "02:00:00:00:00:01 domain=3 route=copy vlan=7",
+            "02:00:00:00:00:02 domain=3 route=uplink vlan=0",
+            "02:00:00:00:00:03 domain=4 route=envelope vlan=4094",
+        ] {
+            set(&mut t, l).unwrap();
+        }
+        for e in t.entries() {
+            let shown = format!("{}", e);
+            assert_eq!(
+                parse_line(shown.as_bytes()),
+                Ok(TableCmd::Set {
+                    mac: e.mac,
+                    domain: e.domain,
+                    route: e.route,
+                    vlan: e.vlan
+                }),
+                "{}",
+                shown
+            );
+        }
+        // Via a VF: the written route, and `via=vf`, which cannot be
+        // written.
+        assert!(t.set_vf(&mac(1), 3, true));
+        let shown = format!("{}", t.lookup(&mac(1)).unwrap());
+        assert_eq!(shown, "02:00:00:00:00:01 domain=3 route=copy vlan=7 via=vf");
+        assert_eq!(parse_line(shown.as_bytes()), Err(ParseError::Key));
+        assert_eq!(
+            parse_line(b"02:00:00:00:00:01 domain=3 via=vf"),
+            Err(ParseError::Key)
+        );
+    }
+
+    #[test]
+    fn a_short_buffer_gets_no_table_and_no_panic() {
+        let mut t = Table::new(1);
+        set(&mut t, "02:00:00:00:00:01 domain=1").unwrap();
+        set(&mut t, "02:00:00:00:00:02 domain=2").unwrap();
+        for len in [0, 5, TABLE_HDR_LEN, TABLE_HDR_LEN + ENTRY_LEN] {
+            let mut out = std::vec![0xeeu8; len];
+            assert_eq!(t.encode_for(1, false, &mut out), 0, "{}", len);
+            assert!(out.iter().all(|&b| b == 0xee));
+        }
+        let mut out = std::vec![0u8; TABLE_HDR_LEN + 2 * ENTRY_LEN];
+        assert_eq!(t.encode_for(1, false, &mut out), out.len());
+        // A domain with no entry sees none.
+        assert_eq!(t.encode_for(9, false, &mut out), TABLE_HDR_LEN);
+    }
+
+    #[test]
+    fn a_reloaded_switch_is_believed_whatever_its_generation() {
+        let mut old = Table::new(0x1111);
+        for i in 1..=5 {
+            set(&mut old, &format!("02:00:00:00:00:{:02x} domain=1", i)).unwrap();
+        }
+        let mut out = std::vec![0u8; MAX_TABLE_MSG];
+        let n = old.encode_for(1, false, &mut out);
+        let Ok(Msg::Table(m)) = Msg::parse_from_host(&out[..n]) else {
+            panic!()
+        };
+        let mut r = Replica::default();
+        assert_eq!(r.load(&m, false), Ok(true));
+        assert_eq!(
+            (r.epoch(), r.generation(), r.entries().len()),
+            (0x1111, 5, 5)
+        );
+        // The switch is reloaded: a new epoch, generations from 1 again.
+        let mut new = Table::new(0x2222);
+        set(&mut new, "02:00:00:00:00:09 domain=1").unwrap();
+        let n = new.encode_for(1, false, &mut out);
+        let Ok(Msg::Table(m)) = Msg::parse_from_host(&out[..n]) else {
+            panic!()
+        };
+        assert_eq!(m.generation, 1);
+        assert_eq!(r.load(&m, false), Ok(true));
+        assert_eq!(
+            (r.epoch(), r.generation(), r.entries().len()),
+            (0x2222, 1, 1)
+        );
+        // Within an epoch, only newer generations (or a requested one).
+        assert_eq!(r.load(&m, false), Ok(false));
+        assert_eq!(r.load(&msg(0x2222, 0, 1, &[]), false), Ok(false));
+        assert_eq!(r.load(&msg(0x2222, 2, 1, &[]), false), Ok(true));
+        assert_eq!(Table::new(0).epoch(), 1);
     }
 }

@@ -11,3 +11,5 @@
 #include "../../rust/dwork_glue.h"
 /* rust/rvio/vmpi_port.rs: VMPI's in-kernel API, provided by vmpi.ko. */
 #include <rvio/vmpi.h>
+/* switch.rs: the table's epoch (get_random_u32). */
+#include <linux/random.h>

@@ -21,7 +21,6 @@ use crate::envelope_proto::switch::{
     switch_frame, Action, DropReason, RateLimit, Source, DROP_REASONS,
 };
 use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_TABLE_MSG};
-use crate::line::Mac;
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -34,7 +33,8 @@ pub(crate) const MAX_DOMAINS: usize = 32;
 struct Stats {
     /// Messages that do not parse, or that a netfront may not send.
     bad_msg: u64,
-    /// Frames dropped by the switch's policy, by reason.
+    /// Frames dropped by the switch's policy, by reason (a flooded
+    /// frame's copies over the sender's rate count one each).
     drops: [u64; DROP_REASONS],
     /// Frames for the uplink while none is configured.
     no_uplink: u64,
@@ -157,6 +157,11 @@ impl State {
         let Some(d) = self.dom(i) else {
             return;
         };
+        if n == 0 {
+            // Cannot happen: `buf` holds the largest table.
+            d.table_stale = true;
+            return;
+        }
         d.table_stale = d.port.port().send(&buf[..n]).is_err();
         if !d.table_stale {
             self.stats.table_pushes += 1;
@@ -183,14 +188,39 @@ impl State {
         }
     }
 
-    /// Switches `sdu`, a `FRAME` message whose frame is `frame`, from `src`.
-    fn forward(&mut self, src: Source, sdu: &[u8], frame: &[u8]) {
-        let (Some(dst), Some(src_mac)) = (mac_at(frame, 0), mac_at(frame, 6)) else {
+    /// Charges one copy of a `len`-byte frame to the rate of `src` (the
+    /// uplink has none) at `now` (ns); counts it when over.
+    fn charge(&mut self, src: Source, len: usize, now: u64) -> bool {
+        let ok = match src {
+            Source::Domain(id) => self
+                .find(id)
+                .and_then(|i| self.dom(i))
+                .map_or(true, |d| d.rate.allow(len, now)),
+            Source::Uplink(_) => true,
+        };
+        if !ok {
+            self.stats.drops[DropReason::Rate as usize] += 1;
+        }
+        ok
+    }
+
+    /// Switches `sdu`, a `FRAME` message whose frame is `frame`, from
+    /// `src` at `now` (ns): each copy it makes is charged to the sender's
+    /// rate.
+    fn forward(&mut self, src: Source, sdu: &[u8], frame: &[u8], now: u64) {
+        let Some(hdr) = frame
+            .get(..ETH_HLEN)
+            .and_then(|h| <&[u8; ETH_HLEN]>::try_from(h).ok())
+        else {
             return;
         };
-        match switch_frame(&self.table, src, &dst, &src_mac) {
+        match switch_frame(&self.table, src, hdr) {
             Action::Drop(r) => self.stats.drops[r as usize] += 1,
-            Action::Domain(d) => self.send_to(d, sdu),
+            Action::Domain(d) => {
+                if self.charge(src, frame.len(), now) {
+                    self.send_to(d, sdu);
+                }
+            }
             Action::Uplink(_) => self.stats.no_uplink += 1,
             Action::Flood(vlan) => {
                 self.stats.flooded += 1;
@@ -203,7 +233,11 @@ impl State {
                         continue;
                     };
                     let id = d.id;
-                    if !d.gone && id != from && self.table.on_vlan(id, vlan) {
+                    if !d.gone
+                        && id != from
+                        && self.table.on_vlan(id, vlan)
+                        && self.charge(src, frame.len(), now)
+                    {
                         self.send_to(id, sdu);
                     }
                 }
@@ -212,9 +246,10 @@ impl State {
     }
 }
 
-/// The 6 bytes at `at` of `frame`.
-fn mac_at(frame: &[u8], at: usize) -> Option<Mac> {
-    frame.get(at..at + 6)?.try_into().ok()
+/// A new epoch for the table: random, never 0.
+fn random_epoch() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { crate::bindings::get_random_u32() }.max(1)
 }
 
 impl Switch {
@@ -224,7 +259,7 @@ impl Switch {
             pin_init!(Switch {
                 state <- new_mutex!(
                     State {
-                        table: Table::default(),
+                        table: Table::new(random_epoch()),
                         full_copy: false,
                         domains: KVec::new(),
                         stats: Stats::default(),
@@ -274,19 +309,15 @@ impl Switch {
         let Some(i) = st.find(id) else {
             return;
         };
-        match Msg::parse(sdu) {
+        match Msg::parse_from_guest(sdu) {
             Ok(Msg::TableReq) => st.push_table(i),
-            Ok(Msg::Frame { frame, .. }) if frame.len() >= ETH_HLEN => {
+            Ok(Msg::Frame { frame, .. }) => {
                 let now = now_ms().saturating_mul(1_000_000);
                 let Some(d) = st.dom(i) else {
                     return;
                 };
                 d.frames_in += 1;
-                if !d.rate.allow(frame.len(), now) {
-                    st.stats.drops[DropReason::Rate as usize] += 1;
-                    return;
-                }
-                st.forward(Source::Domain(id), sdu, frame);
+                st.forward(Source::Domain(id), sdu, frame, now);
             }
             // Malformed, or a message only the host sends.
             _ => {
@@ -356,7 +387,7 @@ impl Switch {
             id: domain,
             vmpi,
             port,
-            rate: RateLimit::new(u64::from(rate), now_ms().saturating_mul(1_000_000)),
+            rate: RateLimit::new(rate, now_ms().saturating_mul(1_000_000)),
             rate_bps: rate,
             gone: false,
             table_stale: false,
@@ -455,19 +486,14 @@ impl Switch {
         let st = self.state.lock();
         let s = &st.stats;
         let _ = writeln!(out, "bad_msg {}", s.bad_msg);
-        for r in [
-            DropReason::BadSrc,
-            DropReason::BadDest,
-            DropReason::Vlan,
-            DropReason::Loop,
-            DropReason::Rate,
-        ] {
+        for r in DropReason::ALL {
             let _ = writeln!(out, "drops_{} {}", r.name(), s.drops[r as usize]);
         }
         let _ = writeln!(out, "no_uplink {}", s.no_uplink);
         let _ = writeln!(out, "flooded {}", s.flooded);
         let _ = writeln!(out, "table_pushes {}", s.table_pushes);
         let _ = writeln!(out, "generation {}", st.table.generation());
+        let _ = writeln!(out, "epoch {}", st.table.epoch());
     }
 }
 

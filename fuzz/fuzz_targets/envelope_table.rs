@@ -2,14 +2,14 @@
 
 //! Lines written to the envelope switch's `table` file: parsing never
 //! panics, an entry that is taken reads back as a line that parses to the
-//! same entry, and the table stays sorted.
+//! same entry (the route as written), and the table stays sorted.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rvio_pure::envelope_proto::table::{parse_line, Table, TableCmd};
 
 fuzz_target!(|data: &[u8]| {
-    let mut t = Box::<Table>::default();
+    let mut t = Box::new(Table::new(1));
     for line in data.split(|&b| b == b'\n') {
         if let Ok(cmd) = parse_line(line) {
             let _ = t.apply(cmd, |d| d % 2 == 1);

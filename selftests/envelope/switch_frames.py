@@ -47,14 +47,14 @@ def quiet(fd, secs=0.3):
 
 
 def table_of(sdu):
-    """(generation, your_domain, [(mac, domain, route, vlan)]) of a TABLE."""
+    """(generation, your_domain, [(mac, domain, route, vlan)], epoch) of a TABLE."""
     assert sdu[0] == TABLE, "type %d" % sdu[0]
-    gen, you, count = struct.unpack_from("<IHH", sdu, 4)
+    gen, epoch, you, count = struct.unpack_from("<IIHH", sdu, 4)
     entries = []
     for i in range(count):
-        m, d, r, z, v = struct.unpack_from("<6sHBBH", sdu, 12 + 12 * i)
+        m, d, r, z, v = struct.unpack_from("<6sHBBH", sdu, 16 + 12 * i)
         entries.append((m[5], d, r, v))
-    return gen, you, entries
+    return gen, you, entries, epoch
 
 
 def ask_table(fd):
@@ -79,7 +79,9 @@ for fd in g:
 
 # Each domain's view: only the VLANs its own MACs are on.
 views = [ask_table(fd) for fd in g]
-result([v[1] for v in views] == [1, 2, 3], "TABLE_REQ: each netfront learns its domain (1, 2, 3)")
+epoch = int(stats()["epoch"])
+result([v[1] for v in views] == [1, 2, 3] and epoch != 0 and all(v[3] == epoch for v in views),
+       "TABLE_REQ: each netfront learns its domain (1, 2, 3) and the switch's epoch")
 want = [
     [(1, 1, 0, 10), (2, 2, 0, 10)],
     [(1, 1, 0, 10), (2, 2, 0, 10), (3, 3, 0, 20), (0x21, 2, 1, 20)],
@@ -127,7 +129,7 @@ os.write(g[0], frame_msg(mac(3), mac(1), b"other vlan"))
 os.write(g[0], frame_msg(mac(1), mac(1), b"to myself"))
 os.write(g[0], hdr(9))
 os.write(g[0], hdr(ENVELOPE) + bytes(28))
-os.write(g[0], hdr(TABLE) + bytes(8))
+os.write(g[0], hdr(TABLE) + bytes(12))
 got = quiet(g[1], 0.5) + quiet(g[2], 0.3) + quiet(g[0], 0.3)
 s1 = stats()
 delta = {k: int(s1[k]) - int(s0[k]) for k in ("drops_bad_src", "drops_vlan", "drops_loop", "bad_msg")}

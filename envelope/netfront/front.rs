@@ -167,23 +167,14 @@ pub(crate) struct Link {
 impl PortUser for Link {
     fn rx(&self, _port: &PortRef<'_>, sdu: &[u8]) {
         let c = &self.dev.c;
-        match Msg::parse(sdu) {
+        match Msg::parse_from_host(sdu) {
             Ok(Msg::Frame { frame, .. }) => match self.nd.rx(frame) {
                 Ok(()) => inc(&c.rx_frames),
                 Err(_) => inc(&c.rx_dropped),
             },
-            Ok(Msg::Table {
-                generation,
-                your_domain,
-                entries,
-            }) => {
+            Ok(Msg::Table(t)) => {
                 let asked = self.dev.asked.swap(false, Ordering::Relaxed);
-                match self
-                    .dev
-                    .table
-                    .lock()
-                    .load(generation, your_domain, entries, asked)
-                {
+                match self.dev.table.lock().load(&t, asked) {
                     Ok(true) => inc(&c.table_updates),
                     Ok(false) => {}
                     Err(_) => inc(&c.table_refused),

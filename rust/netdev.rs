@@ -29,6 +29,8 @@ use kernel::sync::Arc;
 
 /// The most `ethtool -S` counters a driver has.
 pub const MAX_STATS: usize = 32;
+/// Length of a frame's offloads, a `struct virtio_net_hdr_v1`.
+pub const META_LEN: usize = 12;
 
 /// A network driver's callbacks.
 pub trait NetDevice: Send + Sync + Sized + 'static {
@@ -41,10 +43,11 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     fn open(&self) -> Result;
     /// `ip link set down` (under RTNL), after transmit has stopped.
     fn stop(&self);
-    /// Sends one frame. `EAGAIN`: no room, the frame is retried after
+    /// Sends one frame with its offloads (`meta`: a little-endian `struct
+    /// virtio_net_hdr_v1`). `EAGAIN`: no room, the frame is retried after
     /// [`Handle::wake_tx`]; any other error drops it (`tx_dropped`).
     /// Process context, one call at a time.
-    fn xmit(&self, frame: &[u8]) -> Result;
+    fn xmit(&self, meta: &[u8; META_LEN], frame: &[u8]) -> Result;
     /// Fills `out` (one value per name of [`NetDevice::STATS`]).
     fn stats(&self, out: &mut [u64]);
 }
@@ -71,18 +74,22 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Hands one received frame to the stack (NAPI, GRO): `ENETDOWN`,
-    /// `ENOBUFS`, `ENOMEM` or `EINVAL` when it is dropped (counted as
-    /// `rx_dropped`), `ENODEV` once the interface is gone. Process
-    /// context.
-    pub fn rx(&self, frame: &[u8]) -> Result {
+    /// Hands one received frame with its offloads (`meta`, as for
+    /// [`NetDevice::xmit`]; checked as virtio-net checks them) to the
+    /// stack (NAPI, GRO): `ENETDOWN`, `ENOBUFS`, `ENOMEM` or `EINVAL` when
+    /// it is dropped (counted as `rx_dropped`), `ENODEV` once the
+    /// interface is gone. Process context.
+    pub fn rx(&self, meta: &[u8; META_LEN], frame: &[u8]) -> Result {
         let len = u32::try_from(frame.len()).map_err(|_| EINVAL)?;
         self.h
             .with(|nd| {
                 // SAFETY: `with` runs this while the registration is
-                // attached, so `nd` is a registered device; `frame` is
-                // valid for `len` bytes during the call, which copies it.
-                to_result(unsafe { bindings::rvio_netdev_rx(nd, frame.as_ptr().cast(), len) })
+                // attached, so `nd` is a registered device; `meta` is 12
+                // bytes and `frame` `len` bytes, valid during the call,
+                // which copies them.
+                to_result(unsafe {
+                    bindings::rvio_netdev_rx(nd, meta.as_ptr().cast(), frame.as_ptr().cast(), len)
+                })
             })
             .unwrap_or(Err(ENODEV))
     }
@@ -121,8 +128,9 @@ unsafe impl<T: NetDevice> Sync for Registration<T> {}
 
 impl<T: NetDevice> Registration<T> {
     /// Registers an interface named `name` (a name, or a pattern such as
-    /// `env%d`) for `user`, with MTUs up to `max_mtu`.
-    pub fn new(name: &CStr, user: Arc<T>, max_mtu: u32) -> Result<Self> {
+    /// `env%d`) for `user`, with MTUs up to `max_mtu` and TSO frames up to
+    /// `max_frame` bytes.
+    pub fn new(name: &CStr, user: Arc<T>, max_mtu: u32, max_frame: u32) -> Result<Self> {
         if T::STATS.len() > MAX_STATS {
             return Err(EINVAL);
         }
@@ -136,6 +144,7 @@ impl<T: NetDevice> Registration<T> {
                 VTable::<T>::build(),
                 &*user as *const T as *mut c_void,
                 max_mtu,
+                max_frame,
             )
         })?;
         let nd = NonNull::new(nd).ok_or(EINVAL)?;
@@ -256,16 +265,28 @@ impl<T: NetDevice> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by the C half's transmit work with the registered pointer
-    /// and a linear frame of `len` bytes.
-    unsafe extern "C" fn xmit(user: *mut c_void, frame: *const c_void, len: c_uint) -> c_int {
+    /// Called by the C half's transmit work with the registered pointer,
+    /// 12 bytes of offloads and a linear frame of `len` bytes.
+    unsafe extern "C" fn xmit(
+        user: *mut c_void,
+        meta: *const c_void,
+        frame: *const c_void,
+        len: c_uint,
+    ) -> c_int {
         from_result(|| {
-            // SAFETY: `rvio_netdev_tx_work()` passes the linear data of an
-            // skb it owns during the call, `len` bytes.
-            let frame = unsafe { core::slice::from_raw_parts(frame.cast::<u8>(), len as usize) };
+            // SAFETY: `rvio_netdev_tx_work()` passes its `struct
+            // virtio_net_hdr_v1` (12 bytes, on its stack during the call)
+            // and the linear data of an skb it owns during the call, `len`
+            // bytes.
+            let (meta, frame) = unsafe {
+                (
+                    &*meta.cast::<[u8; META_LEN]>(),
+                    core::slice::from_raw_parts(frame.cast::<u8>(), len as usize),
+                )
+            };
             // SAFETY: called by the transmit work of a registered device
             // (it is cancelled before the device is freed).
-            unsafe { Self::user(user) }.xmit(frame)?;
+            unsafe { Self::user(user) }.xmit(meta, frame)?;
             Ok(0)
         })
     }

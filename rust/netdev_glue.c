@@ -12,6 +12,7 @@
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
+#include <linux/virtio_net.h>
 #include <linux/workqueue.h>
 
 #include "netdev_glue.h"
@@ -20,8 +21,12 @@
 #define RVIO_NETDEV_TXQ_MAX 256
 /* Received frames waiting for NAPI before more are dropped. */
 #define RVIO_NETDEV_RXQ_MAX 1024
-/* bit of rvio_netdev.flags: @xmit said -EAGAIN, wait for wake_tx. */
+/* Frames the transmit work sends per run before it yields. */
+#define RVIO_NETDEV_TX_BUDGET 64
+/* bits of rvio_netdev.flags: @xmit said -EAGAIN, wait for wake_tx; */
 #define RVIO_NETDEV_TX_BLOCKED 0
+/* the device is down (ndo_stop ran): the transmit work does nothing. */
+#define RVIO_NETDEV_TX_STOPPED 1
 
 struct rvio_netdev {
 	struct net_device *dev;
@@ -29,7 +34,10 @@ struct rvio_netdev {
 	void *priv;
 	struct napi_struct napi;
 	struct sk_buff_head txq;
+	/* Received frames for NAPI; @rx_up (under its lock) says whether
+	 * NAPI is enabled and takes them. */
 	struct sk_buff_head rxq;
+	bool rx_up;
 	struct work_struct tx_work;
 	unsigned long flags;
 	/* Counts rvio_netdev_wake_tx() calls: a wake that races an -EAGAIN
@@ -47,19 +55,31 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, tx_work);
 	struct net_device *dev = nd->dev;
 	struct sk_buff *skb;
+	int n = 0;
 
-	while (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) && (skb = skb_dequeue(&nd->txq))) {
+	while (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags) &&
+	       !test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) && (skb = skb_dequeue(&nd->txq))) {
+		if (++n > RVIO_NETDEV_TX_BUDGET) {
+			/* Yield; the next run goes on. */
+			skb_queue_head(&nd->txq, skb);
+			schedule_work(&nd->tx_work);
+			break;
+		}
+		struct virtio_net_hdr_v1 hdr;
 		unsigned int len = skb->len;
 		long seen;
 		int err;
 
-		if (skb_linearize(skb)) {
+		/* Before linearizing: hdr_len is the linear part, a hint. */
+		if (virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, false, 0) ||
+		    skb_linearize(skb)) {
 			DEV_STATS_INC(dev, tx_dropped);
 			kfree_skb(skb);
 			continue;
 		}
 		seen = atomic_long_read(&nd->wakes);
-		err = nd->vt->xmit(nd->priv, skb->data, len);
+		hdr.num_buffers = 0;
+		err = nd->vt->xmit(nd->priv, &hdr, skb->data, len);
 		if (err == -EAGAIN) {
 			skb_queue_head(&nd->txq, skb);
 			set_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
@@ -81,9 +101,14 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 		DEV_STATS_ADD(dev, tx_bytes, len);
 		consume_skb(skb);
 	}
-	if (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) &&
-	    skb_queue_len(&nd->txq) < RVIO_NETDEV_TXQ_MAX / 2 && netif_running(dev))
+	if (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags) &&
+	    !test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) &&
+	    skb_queue_len_lockless(&nd->txq) < RVIO_NETDEV_TXQ_MAX / 2) {
+		/* The qdisc runs in the softirq at local_bh_enable(). */
+		local_bh_disable();
 		netif_wake_queue(dev);
+		local_bh_enable();
+	}
 }
 
 static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device *dev)
@@ -91,9 +116,10 @@ static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device
 	struct rvio_netdev *nd = nd_of(dev);
 
 	skb_queue_tail(&nd->txq, skb);
-	if (skb_queue_len(&nd->txq) >= RVIO_NETDEV_TXQ_MAX)
+	if (skb_queue_len_lockless(&nd->txq) >= RVIO_NETDEV_TXQ_MAX)
 		netif_stop_queue(dev);
-	if (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags))
+	if (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) &&
+	    !test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags))
 		schedule_work(&nd->tx_work);
 	return NETDEV_TX_OK;
 }
@@ -105,6 +131,8 @@ static int rvio_netdev_poll(struct napi_struct *napi, int budget)
 	int done = 0;
 
 	while (done < budget && (skb = skb_dequeue(&nd->rxq))) {
+		DEV_STATS_INC(nd->dev, rx_packets);
+		DEV_STATS_ADD(nd->dev, rx_bytes, skb->len + ETH_HLEN);
 		napi_gro_receive(napi, skb);
 		done++;
 	}
@@ -114,16 +142,48 @@ static int rvio_netdev_poll(struct napi_struct *napi, int budget)
 	return done;
 }
 
+/* Stops receive: no frame is queued after this, NAPI is disabled and the
+ * queue empty (its frames counted as dropped). */
+static void rvio_netdev_rx_down(struct rvio_netdev *nd)
+{
+	struct sk_buff *skb;
+
+	spin_lock_bh(&nd->rxq.lock);
+	nd->rx_up = false;
+	spin_unlock_bh(&nd->rxq.lock);
+	napi_disable(&nd->napi);
+	while ((skb = skb_dequeue(&nd->rxq))) {
+		DEV_STATS_INC(nd->dev, rx_dropped);
+		kfree_skb(skb);
+	}
+}
+
+/* Empties the transmit queue, counting its frames as dropped. */
+static void rvio_netdev_tx_purge(struct rvio_netdev *nd)
+{
+	struct sk_buff *skb;
+
+	while ((skb = skb_dequeue(&nd->txq))) {
+		DEV_STATS_INC(nd->dev, tx_dropped);
+		kfree_skb(skb);
+	}
+}
+
 static int rvio_netdev_open(struct net_device *dev)
 {
 	struct rvio_netdev *nd = nd_of(dev);
 	int err;
 
 	clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+	clear_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
 	napi_enable(&nd->napi);
+	spin_lock_bh(&nd->rxq.lock);
+	nd->rx_up = true;
+	spin_unlock_bh(&nd->rxq.lock);
 	err = nd->vt->open(nd->priv);
 	if (err) {
-		napi_disable(&nd->napi);
+		set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
+		rvio_netdev_rx_down(nd);
 		return err;
 	}
 	netif_start_queue(dev);
@@ -137,10 +197,12 @@ static int rvio_netdev_stop(struct net_device *dev)
 
 	netif_carrier_off(dev);
 	netif_stop_queue(dev);
+	/* A wake_tx after this queues no run; the one running finishes. */
+	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
+	smp_mb__after_atomic();
 	cancel_work_sync(&nd->tx_work);
-	napi_disable(&nd->napi);
-	skb_queue_purge(&nd->txq);
-	skb_queue_purge(&nd->rxq);
+	rvio_netdev_tx_purge(nd);
+	rvio_netdev_rx_down(nd);
 	nd->vt->stop(nd->priv);
 	return 0;
 }
@@ -191,7 +253,7 @@ static const struct ethtool_ops rvio_netdev_ethtool_ops = {
 };
 
 struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_vtable *vt,
-				    void *priv, unsigned int max_mtu)
+				    void *priv, unsigned int max_mtu, unsigned int max_frame)
 {
 	struct net_device *dev;
 	struct rvio_netdev *nd;
@@ -200,7 +262,8 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	if (!vt || !vt->open || !vt->stop || !vt->xmit || !vt->get_stats || !vt->driver ||
 	    (vt->n_stats && !vt->stat_names))
 		return ERR_PTR(-EINVAL);
-	dev = alloc_netdev(sizeof(*nd), name, NET_NAME_USER, ether_setup);
+	dev = alloc_netdev(sizeof(*nd), name, strchr(name, '%') ? NET_NAME_ENUM : NET_NAME_USER,
+			   ether_setup);
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
 	nd = netdev_priv(dev);
@@ -211,10 +274,24 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	skb_queue_head_init(&nd->rxq);
 	INIT_WORK(&nd->tx_work, rvio_netdev_tx_work);
 	atomic_long_set(&nd->wakes, 0);
+	/* Down until ndo_open. */
+	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
+	/* The transmit queue holds skbs until the work sends them: the same
+	 * skb must not come twice (pktgen's clone_skb/burst). */
+	dev->priv_flags &= ~IFF_TX_SKB_SHARING;
 	dev->netdev_ops = &rvio_netdev_ops;
 	dev->ethtool_ops = &rvio_netdev_ethtool_ops;
 	dev->min_mtu = ETH_MIN_MTU;
 	dev->max_mtu = max_mtu;
+	/* The offloads of virtio-net's VIRTIO_NET_F_CSUM and HOST_TSO4/6/ECN,
+	 * carried in each frame's struct virtio_net_hdr_v1. */
+	dev->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6 |
+			   NETIF_F_TSO_ECN;
+	/* The switch drops tagged frames from domains: no VLAN devices on top
+	 * (a VLAN is the switch's business, docs/envelope.md). */
+	dev->features = dev->hw_features | NETIF_F_RXCSUM | NETIF_F_VLAN_CHALLENGED;
+	dev->hw_features |= NETIF_F_RXCSUM;
+	netif_set_tso_max_size(dev, max_frame);
 	eth_hw_addr_random(dev);
 	netif_napi_add(dev, &nd->napi, rvio_netdev_poll);
 	netif_carrier_off(dev);
@@ -232,6 +309,8 @@ void rvio_netdev_free(struct rvio_netdev *nd)
 	struct net_device *dev = nd->dev;
 
 	unregister_netdev(dev);
+	/* ndo_stop ran if it was up; if not, nothing was queued. */
+	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
 	cancel_work_sync(&nd->tx_work);
 	skb_queue_purge(&nd->txq);
 	skb_queue_purge(&nd->rxq);
@@ -244,20 +323,27 @@ const char *rvio_netdev_name(struct rvio_netdev *nd)
 	return netdev_name(nd->dev);
 }
 
-int rvio_netdev_rx(struct rvio_netdev *nd, const void *frame, unsigned int len)
+int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
+		   unsigned int len)
 {
+	struct virtio_net_hdr_v1 hdr;
 	struct net_device *dev = nd->dev;
 	struct sk_buff *skb = NULL;
 	int err = 0;
 
-	if (len < ETH_HLEN) {
+	memcpy(&hdr, meta, sizeof(hdr));
+	if (len < ETH_HLEN ||
+	    (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE && len > dev->mtu + VLAN_ETH_HLEN)) {
+		/* Longer than the MTU allows and not a TSO frame. */
+		DEV_STATS_INC(dev, rx_length_errors);
 		err = -EINVAL;
 	} else if (!netif_running(dev)) {
 		err = -ENETDOWN;
-	} else if (skb_queue_len(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
+	} else if (skb_queue_len_lockless(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
 		err = -ENOBUFS;
 	} else {
-		skb = netdev_alloc_skb_ip_align(dev, len);
+		/* Process context: large frames may reclaim for their pages. */
+		skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL);
 		if (!skb)
 			err = -ENOMEM;
 	}
@@ -266,12 +352,27 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *frame, unsigned int len)
 		return err;
 	}
 	skb_put_data(skb, frame, len);
+	if (hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID && dev->features & NETIF_F_RXCSUM)
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	if (virtio_net_hdr_to_skb(skb, (struct virtio_net_hdr *)&hdr, true)) {
+		DEV_STATS_INC(dev, rx_frame_errors);
+		DEV_STATS_INC(dev, rx_dropped);
+		kfree_skb(skb);
+		return -EINVAL;
+	}
 	skb->protocol = eth_type_trans(skb, dev);
-	DEV_STATS_INC(dev, rx_packets);
-	DEV_STATS_ADD(dev, rx_bytes, len);
-	skb_queue_tail(&nd->rxq, skb);
-	/* From process context: the softirq runs at local_bh_enable(). */
+	/* From process context: NAPI's softirq runs at local_bh_enable(). */
 	local_bh_disable();
+	spin_lock(&nd->rxq.lock);
+	if (!nd->rx_up || skb_queue_len(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
+		spin_unlock(&nd->rxq.lock);
+		local_bh_enable();
+		DEV_STATS_INC(dev, rx_dropped);
+		kfree_skb(skb);
+		return -ENETDOWN;
+	}
+	__skb_queue_tail(&nd->rxq, skb);
+	spin_unlock(&nd->rxq.lock);
 	napi_schedule(&nd->napi);
 	local_bh_enable();
 	return 0;
@@ -282,7 +383,8 @@ void rvio_netdev_wake_tx(struct rvio_netdev *nd)
 	atomic_long_inc(&nd->wakes);
 	smp_mb__after_atomic();
 	clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
-	if (netif_running(nd->dev))
+	smp_mb__after_atomic();
+	if (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags))
 		schedule_work(&nd->tx_work);
 }
 

@@ -47,8 +47,9 @@ const USER: usize = 2;
 ///
 /// # Invariants
 ///
-/// While `state` lacks [`DETACHED`], `dev` is live and `T::schedule(dev)`
-/// may be called; once the owner sets it, no `schedule` that counted itself
+/// While `state` lacks [`DETACHED`], `dev` is live and usable by the
+/// abstraction's C half (`T::schedule(dev)`, and what its `Handle::with`
+/// callers pass it to); once the owner sets it, no `schedule` that counted itself
 /// in after that uses `dev`, and the owner waits until those counted in
 /// before have left (`state` back to `DETACHED`).
 struct Shared<T: Target> {
@@ -58,9 +59,10 @@ struct Shared<T: Target> {
     _t: PhantomData<T>,
 }
 
-// SAFETY: `dev` is only passed to `T::schedule` (queue_work()), which any
-// thread may call while the owner is attached (type invariant), and never
-// dereferenced here; `state` is atomic.
+// SAFETY: `dev` is never dereferenced here: it is passed to `T::schedule`
+// or to a `Handle::with` closure (whose own `unsafe` calls into the C half
+// carry their obligations), only while the owner is attached (type
+// invariant); `state` is atomic.
 unsafe impl<T: Target> Send for Shared<T> {}
 // SAFETY: as for `Send`: `&Shared` only reads `dev` and updates `state`
 // atomically.
@@ -76,8 +78,9 @@ impl<T: Target> Owner<T> {
     ///
     /// # Safety
     ///
-    /// `dev` stays live, and `T::schedule(dev)` may be called from process
-    /// context, until this owner is detached or dropped.
+    /// `dev` stays live, and `T::schedule(dev)` (and whatever the
+    /// abstraction's `Handle::with` closures pass it to) may be called
+    /// from process context, until this owner is detached or dropped.
     pub unsafe fn new(dev: *mut T::Device) -> Result<Self> {
         // INVARIANT: attached (no `DETACHED`), with `dev` live as the
         // caller guarantees.
@@ -136,7 +139,8 @@ impl<T: Target> Clone for Handle<T> {
 impl<T: Target> Handle<T> {
     /// Runs `f` with the device while the owner is attached: the pointer
     /// `f` gets is live, and may be passed to the device's C half, until
-    /// `f` returns (detaching waits for it, so `f` must not sleep long).
+    /// `f` returns (detaching waits for it, so `f` must not sleep long, and
+    /// must not detach the owner itself: that would wait for `f`).
     /// `None`, without calling `f`, once the owner has detached.
     pub fn with<R>(&self, f: impl FnOnce(*mut T::Device) -> R) -> Option<R> {
         let s = &*self.shared;

@@ -38,9 +38,11 @@ const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
 #[derive(Default)]
 struct Counters {
     tx_frames: AtomicU64,
+    tx_tso: AtomicU64,
     tx_busy: AtomicU64,
     tx_no_link: AtomicU64,
     rx_frames: AtomicU64,
+    rx_tso: AtomicU64,
     rx_dropped: AtomicU64,
     rx_bad_msg: AtomicU64,
     table_updates: AtomicU64,
@@ -54,7 +56,7 @@ fn inc(c: &AtomicU64) {
 /// The transmit side: the port and the buffer a `FRAME` is built in.
 struct Tx {
     port: Option<Port<Link>>,
-    buf: KVec<u8>,
+    buf: KVVec<u8>,
 }
 
 /// One interface's driver state.
@@ -88,9 +90,11 @@ impl NetDevice for FrontDev {
     const DRIVER: &'static CStr = kernel::c_str!("envelope_netfront");
     const STATS: &'static [&'static CStr] = &[
         kernel::c_str!("tx_frames"),
+        kernel::c_str!("tx_tso"),
         kernel::c_str!("tx_busy"),
         kernel::c_str!("tx_no_link"),
         kernel::c_str!("rx_frames"),
+        kernel::c_str!("rx_tso"),
         kernel::c_str!("rx_dropped"),
         kernel::c_str!("rx_bad_msg"),
         kernel::c_str!("table_updates"),
@@ -107,7 +111,7 @@ impl NetDevice for FrontDev {
 
     fn stop(&self) {}
 
-    fn xmit(&self, frame: &[u8]) -> Result {
+    fn xmit(&self, meta: &[u8; netdev::META_LEN], frame: &[u8]) -> Result {
         let mut tx = self.tx.lock();
         let tx = &mut *tx;
         let Some(port) = tx.port.as_ref() else {
@@ -119,11 +123,20 @@ impl NetDevice for FrontDev {
         let Some(buf) = tx.buf.as_mut_slice().get_mut(..n) else {
             return Err(EINVAL);
         };
+        // The offloads travel as the stack set them; the host's switch and
+        // the receiving netfront check them (`Meta::check`,
+        // `virtio_net_hdr_to_skb()`).
         buf[..head].copy_from_slice(&frame_prefix(&Meta::default()));
+        buf[MSG_HDR_LEN..head].copy_from_slice(meta);
         buf[head..].copy_from_slice(frame);
         match port.port().send(buf) {
             Ok(()) => {
                 inc(&self.c.tx_frames);
+                // `gso_type`: a TSO frame, cut into segments by the receiver's
+                // stack only if it must.
+                if meta[1] != 0 {
+                    inc(&self.c.tx_tso);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -140,9 +153,11 @@ impl NetDevice for FrontDev {
         let t = self.table.lock();
         let vals = [
             c.tx_frames.load(Ordering::Relaxed),
+            c.tx_tso.load(Ordering::Relaxed),
             c.tx_busy.load(Ordering::Relaxed),
             c.tx_no_link.load(Ordering::Relaxed),
             c.rx_frames.load(Ordering::Relaxed),
+            c.rx_tso.load(Ordering::Relaxed),
             c.rx_dropped.load(Ordering::Relaxed),
             c.rx_bad_msg.load(Ordering::Relaxed),
             c.table_updates.load(Ordering::Relaxed),
@@ -162,14 +177,22 @@ pub(crate) struct Link {
     dev: Arc<FrontDev>,
     nd: netdev::Handle,
     netfront: Arc<Netfront>,
+    /// The port went down (the device is going away): the interface is
+    /// removed by the reaper, even if this comes before it is listed.
+    down: AtomicBool,
 }
 
 impl PortUser for Link {
     fn rx(&self, _port: &PortRef<'_>, sdu: &[u8]) {
         let c = &self.dev.c;
         match Msg::parse_from_host(sdu) {
-            Ok(Msg::Frame { frame, .. }) => match self.nd.rx(frame) {
-                Ok(()) => inc(&c.rx_frames),
+            Ok(Msg::Frame { meta, frame }) => match self.nd.rx(&meta.encode(), frame) {
+                Ok(()) => {
+                    inc(&c.rx_frames);
+                    if meta.gso_type != 0 {
+                        inc(&c.rx_tso);
+                    }
+                }
                 Err(_) => inc(&c.rx_dropped),
             },
             Ok(Msg::Table(t)) => {
@@ -196,7 +219,9 @@ impl PortUser for Link {
             self.dev.vmpi,
             err
         );
-        self.netfront.mark_gone(&self.dev);
+        self.down.store(true, Ordering::Release);
+        self.nd.set_carrier(false);
+        DelayedWork::schedule(&self.netfront, 0);
     }
 }
 
@@ -204,8 +229,14 @@ impl PortUser for Link {
 struct Front {
     reg: Registration<FrontDev>,
     dev: Arc<FrontDev>,
-    /// Its VMPI device went away: removed by the reaper.
-    gone: bool,
+    link: Arc<Link>,
+}
+
+impl Front {
+    /// Its VMPI device went away: the reaper removes it.
+    fn gone(&self) -> bool {
+        self.link.down.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for Front {
@@ -234,7 +265,9 @@ unsafe impl DelayedWorkItem for Netfront {
     }
 
     fn run(this: Arc<Self>) {
-        drop(this.take(|f| f.gone));
+        while let Some(f) = this.take_one(Front::gone) {
+            drop(f);
+        }
     }
 }
 
@@ -250,42 +283,25 @@ impl Netfront {
         )
     }
 
-    /// Takes the interfaces `f` says yes to out (the caller drops them
+    /// Takes the first interface `f` says yes to out (the caller drops it
     /// outside the lock).
-    fn take(&self, f: impl Fn(&Front) -> bool) -> KVec<Front> {
-        let mut out = KVec::new();
-        // Room first: a failed push would drop a front under the lock.
-        if out.reserve(MAX_FRONTS, GFP_KERNEL).is_err() {
-            return out;
-        }
+    fn take_one(&self, f: impl Fn(&Front) -> bool) -> Option<Front> {
         let mut fronts = self.fronts.lock();
-        for slot in fronts.iter_mut() {
-            if out.len() < MAX_FRONTS && slot.as_ref().is_some_and(&f) {
-                if let Some(x) = slot.take() {
-                    // Within the capacity reserved above: cannot fail.
-                    let _ = out.push(x, GFP_KERNEL);
-                }
-            }
-        }
-        out
+        fronts
+            .iter_mut()
+            .find(|slot| slot.as_ref().is_some_and(&f))
+            .and_then(Option::take)
     }
 
-    /// Removes every interface (module unload).
+    /// Removes every interface (module unload). Needs no memory.
     pub(crate) fn shut_down(&self) {
-        drop(self.take(|_| true));
-        self.reaper.cancel();
-        drop(self.take(|_| true));
-    }
-
-    fn mark_gone(self: &Arc<Self>, dev: &Arc<FrontDev>) {
-        let mut fronts = self.fronts.lock();
-        for f in fronts.iter_mut().flatten() {
-            if Arc::ptr_eq(&f.dev, dev) {
-                f.gone = true;
-            }
+        while let Some(f) = self.take_one(|_| true) {
+            drop(f);
         }
-        drop(fronts);
-        DelayedWork::schedule(self, 0);
+        self.reaper.cancel();
+        while let Some(f) = self.take_one(|_| true) {
+            drop(f);
+        }
     }
 
     /// A write to `attach`.
@@ -308,7 +324,7 @@ impl Netfront {
             Some(n) => CString::try_from_fmt(fmt!("{}", n))?,
             None => CString::try_from_fmt(fmt!("env%d"))?,
         };
-        let buf = KVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
+        let buf = KVVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
@@ -319,22 +335,19 @@ impl Netfront {
             }),
             GFP_KERNEL,
         )?;
-        let reg = Registration::new(&ifname, dev.clone(), MAX_MTU as u32)?;
+        let reg = Registration::new(&ifname, dev.clone(), MAX_MTU as u32, MAX_FRAME as u32)?;
         let link = Arc::new(
             Link {
                 dev: dev.clone(),
                 nd: reg.handle(),
                 netfront: self.clone(),
+                down: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?;
-        let port = Port::open(id, msg::CHANNEL, link)?;
+        let port = Port::open(id, msg::CHANNEL, link.clone())?;
         dev.tx.lock().port = Some(port);
-        let front = Front {
-            reg,
-            dev,
-            gone: false,
-        };
+        let front = Front { reg, dev, link };
         let mut fronts = self.fronts.lock();
         let busy = fronts.iter().flatten().any(|f| f.dev.vmpi == cmd.dev);
         let full = fronts.iter().flatten().count() >= MAX_FRONTS;
@@ -353,8 +366,14 @@ impl Netfront {
         let i = slot.unwrap_or(fronts.len() - 1);
         let mut name = [0u8; 16];
         front.reg.name(&mut name);
+        let gone = front.gone();
         fronts[i] = Some(front);
         drop(fronts);
+        if gone {
+            // Its device went down before it was listed.
+            DelayedWork::schedule(&self, 0);
+            return Err(ENODEV);
+        }
         pr_info!(
             "{}: netfront over {} (vmpi{})\n",
             ifname_str(&name),
@@ -366,21 +385,20 @@ impl Netfront {
 
     /// A write to `detach`: an interface's name or its VMPI device's.
     pub(crate) fn detach(&self, name: &[u8]) -> Result {
-        let gone = self.take(|f| {
-            let mut n = [0u8; 16];
-            f.reg.name(&mut n);
-            !f.gone && (ifname_str(&n).as_bytes() == name || f.dev.vmpi.as_bytes() == name)
-        });
-        if gone.is_empty() {
-            return Err(ENOENT);
-        }
-        drop(gone);
+        let front = self
+            .take_one(|f| {
+                let mut n = [0u8; 16];
+                f.reg.name(&mut n);
+                !f.gone() && (ifname_str(&n).as_bytes() == name || f.dev.vmpi.as_bytes() == name)
+            })
+            .ok_or(ENOENT)?;
+        drop(front);
         Ok(())
     }
 
     pub(crate) fn show_fronts(&self, out: &mut SysfsBuf<'_>) {
         let fronts = self.fronts.lock();
-        for f in fronts.iter().flatten().filter(|f| !f.gone) {
+        for f in fronts.iter().flatten().filter(|f| !f.gone()) {
             let mut n = [0u8; 16];
             f.reg.name(&mut n);
             let t = f.dev.table.lock();

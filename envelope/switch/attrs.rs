@@ -8,6 +8,7 @@ use kernel::sync::{Arc, ArcBorrow};
 
 use crate::envelope_proto::domain::parse_domain_line;
 use crate::envelope_proto::table::parse_line;
+use crate::line::{exactly, IfName};
 use crate::switch::Switch;
 use crate::sysfs_buf::SysfsBuf;
 use crate::sysfs_dir::{Attrs, Mode};
@@ -16,6 +17,7 @@ const DOMAINS: usize = 0;
 const TABLE: usize = 1;
 const MODE: usize = 2;
 const STATS: usize = 3;
+const UPLINK: usize = 4;
 
 impl Attrs for Switch {
     const ATTRS: &'static [(&'static CStr, Mode)] = &[
@@ -23,6 +25,7 @@ impl Attrs for Switch {
         (kernel::c_str!("table"), Mode::ReadWrite),
         (kernel::c_str!("mode"), Mode::ReadWrite),
         (kernel::c_str!("stats"), Mode::ReadOnly),
+        (kernel::c_str!("uplink"), Mode::ReadWrite),
     ];
 
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>) {
@@ -31,6 +34,7 @@ impl Attrs for Switch {
             TABLE => self.show_table(out),
             MODE => self.show_mode(out),
             STATS => self.show_stats(out),
+            UPLINK => self.show_uplink(out),
             _ => {}
         }
     }
@@ -53,6 +57,19 @@ impl Attrs for Switch {
                 }
                 _ => Err(EINVAL),
             },
+            UPLINK => {
+                let [name] = exactly::<1>(input).map_err(|_| EINVAL)?;
+                let this = Arc::<Switch>::from(this);
+                if name == "none" {
+                    return this.set_uplink(None);
+                }
+                let name = IfName::new(name.as_bytes()).map_err(|_| EINVAL)?;
+                let mut c = [0u8; 16];
+                c[..name.as_bytes().len()].copy_from_slice(name.as_bytes());
+                let c =
+                    CStr::from_bytes_with_nul(&c[..=name.as_bytes().len()]).map_err(|_| EINVAL)?;
+                this.set_uplink(Some(c))
+            }
             _ => Err(EINVAL),
         }
     }

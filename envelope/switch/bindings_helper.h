@@ -9,6 +9,8 @@
 /* rust/sysfs_dir.rs and rust/dwork.rs: their C halves. */
 #include "../../rust/sysfs_dir_glue.h"
 #include "../../rust/dwork_glue.h"
+/* rust/uplink.rs: its C half. */
+#include "../../rust/uplink_glue.h"
 /* rust/rvio/vmpi_port.rs: VMPI's in-kernel API, provided by vmpi.ko. */
 #include <rvio/vmpi.h>
 /* switch.rs: the table's epoch (get_random_u32). */

@@ -4,7 +4,8 @@
 //! (`docs/envelope.md`). It attaches VMPI devices as domains, keeps the
 //! authoritative forwarding table, pushes each domain its view of it, and
 //! switches the frames the domains' netfronts send over VMPI raw channel
-//! 1, all configured through `/sys/kernel/envelope_switch/`.
+//! 1, and those of an uplink (a host `net_device`), all configured
+//! through `/sys/kernel/envelope_switch/`.
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -24,6 +25,8 @@ pub mod proto;
 pub mod sysfs_buf;
 #[path = "../../rust/sysfs_dir.rs"]
 pub mod sysfs_dir;
+#[path = "../../rust/uplink.rs"]
+pub mod uplink;
 #[path = "../../rust/rvio/vmpi_port.rs"]
 pub mod vmpi_port;
 

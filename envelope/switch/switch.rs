@@ -11,18 +11,23 @@
 //! are taken out under `state` and dropped after it.
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::prelude::*;
+use kernel::str::CStr;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::{DevName, DomainCmd};
-use crate::envelope_proto::msg::{self, Msg, ETH_HLEN};
+use crate::envelope_proto::msg::{
+    self, frame_prefix, Meta, Msg, ETH_HLEN, MAX_FRAME, META_LEN, MSG_HDR_LEN,
+};
 use crate::envelope_proto::switch::{
     switch_frame, Action, DropReason, RateLimit, Source, DROP_REASONS,
 };
 use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_TABLE_MSG};
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
+use crate::uplink::{Uplink, UplinkUser};
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
 
 /// Domains attached at once (the `domains` file fits a page).
@@ -38,6 +43,9 @@ struct Stats {
     drops: [u64; DROP_REASONS],
     /// Frames for the uplink while none is configured.
     no_uplink: u64,
+    /// Frames from the uplink with offloads the switch refuses, or too
+    /// long.
+    uplink_bad: u64,
     /// Broadcast, multicast and unknown-unicast frames switched.
     flooded: u64,
     /// `TABLE` messages sent.
@@ -52,8 +60,8 @@ struct Domain {
     port: Port<Link>,
     rate: RateLimit,
     rate_bps: u32,
-    /// The device is gone (its port is down): dropped by the reaper.
-    gone: bool,
+    /// Which attachment this is (its [`Link`] has the same).
+    serial: u64,
     /// Its table could not be sent (send queue full): sent again on
     /// `write_space`.
     table_stale: bool,
@@ -67,6 +75,10 @@ struct Domain {
 struct State {
     table: Table,
     full_copy: bool,
+    /// The host net_device non-local frames go to.
+    uplink: Option<Uplink<UplinkPort>>,
+    /// Where a frame from the uplink becomes a `FRAME` message.
+    scratch: KVVec<u8>,
     domains: KVec<Option<Domain>>,
     stats: Stats,
 }
@@ -78,34 +90,46 @@ pub(crate) struct Switch {
     state: Mutex<State>,
     /// Drops the domains whose devices went away.
     reaper: DelayedWork<Switch>,
+    /// The serial of the next attachment.
+    next_serial: AtomicU64,
 }
 
-/// The port user of one domain.
+/// The port user of one domain: one attachment of a device, told apart
+/// from a later attachment of the same domain id by its serial (a port
+/// being closed may still call back).
 pub(crate) struct Link {
     switch: Arc<Switch>,
     domain: u16,
+    serial: u64,
+    /// The port went down (the device is going away): the domain is
+    /// detached by the reaper, even if this comes before it is listed.
+    down: AtomicBool,
 }
 
 impl PortUser for Link {
     fn rx(&self, port: &PortRef<'_>, sdu: &[u8]) {
-        self.switch.domain_msg(self.domain, port, sdu);
+        self.switch.domain_msg(self.domain, self.serial, port, sdu);
     }
 
     fn write_space(&self, _port: &PortRef<'_>) {
         let mut st = self.switch.state.lock();
-        if let Some(i) = st.find(self.domain) {
-            if st.dom(i).is_some_and(|d| d.table_stale) {
+        if let Some(i) = st.find_attachment(self.domain, self.serial) {
+            if st.dom(i).is_some_and(|d| d.table_stale && !d.gone()) {
                 st.push_table(i);
             }
         }
     }
 
     fn down(&self, _port: &PortRef<'_>, err: Error) {
+        self.down.store(true, Ordering::Release);
         let mut st = self.switch.state.lock();
-        let Some(d) = st.find(self.domain).and_then(|i| st.dom(i)) else {
+        let Some(d) = st
+            .find_attachment(self.domain, self.serial)
+            .and_then(|i| st.dom(i))
+        else {
+            // Not listed yet: `attach` sees `down` when it lists it.
             return;
         };
-        d.gone = true;
         pr_info!(
             "domain {} ({}) detached: its VMPI device is down ({:?})\n",
             self.domain,
@@ -128,9 +152,17 @@ unsafe impl DelayedWorkItem for Switch {
     }
 
     fn run(this: Arc<Self>) {
-        let gone = this.take(|d| d.gone);
         // Closes their ports, outside `state`.
-        drop(gone);
+        while let Some(d) = this.take_one(Domain::gone) {
+            drop(d);
+        }
+    }
+}
+
+impl Domain {
+    /// Its device went away: the reaper drops it.
+    fn gone(&self) -> bool {
+        self.port.user().down.load(Ordering::Acquire)
     }
 }
 
@@ -139,7 +171,14 @@ impl State {
     fn find(&self, id: u16) -> Option<usize> {
         self.domains
             .iter()
-            .position(|d| d.as_ref().is_some_and(|d| d.id == id && !d.gone))
+            .position(|d| d.as_ref().is_some_and(|d| d.id == id && !d.gone()))
+    }
+
+    /// The slot of attachment `serial` of domain `id`, live or going.
+    fn find_attachment(&self, id: u16, serial: u64) -> Option<usize> {
+        self.domains
+            .iter()
+            .position(|d| d.as_ref().is_some_and(|d| d.id == id && d.serial == serial))
     }
 
     /// The domain in slot `i`.
@@ -171,7 +210,7 @@ impl State {
     /// Sends every domain its view of the table (after a change).
     fn push_tables(&mut self) {
         for i in 0..self.domains.len() {
-            if self.domains[i].as_ref().is_some_and(|d| !d.gone) {
+            if self.domains[i].as_ref().is_some_and(|d| !d.gone()) {
                 self.push_table(i);
             }
         }
@@ -221,9 +260,16 @@ impl State {
                     self.send_to(d, sdu);
                 }
             }
-            Action::Uplink(_) => self.stats.no_uplink += 1,
+            Action::Uplink(vlan) => {
+                if self.charge(src, frame.len(), now) {
+                    self.send_uplink(sdu, frame, vlan);
+                }
+            }
             Action::Flood(vlan) => {
                 self.stats.flooded += 1;
+                if matches!(src, Source::Domain(_)) && self.charge(src, frame.len(), now) {
+                    self.send_uplink(sdu, frame, vlan);
+                }
                 let from = match src {
                     Source::Domain(d) => d,
                     Source::Uplink(_) => 0,
@@ -233,7 +279,7 @@ impl State {
                         continue;
                     };
                     let id = d.id;
-                    if !d.gone
+                    if !d.gone()
                         && id != from
                         && self.table.on_vlan(id, vlan)
                         && self.charge(src, frame.len(), now)
@@ -246,6 +292,56 @@ impl State {
     }
 }
 
+impl State {
+    /// Sends `frame` (of the `FRAME` message `sdu`) out of the uplink on
+    /// `vlan`.
+    fn send_uplink(&mut self, sdu: &[u8], frame: &[u8], vlan: u16) {
+        let Some(u) = self.uplink.as_ref() else {
+            self.stats.no_uplink += 1;
+            return;
+        };
+        let Some(meta) = sdu
+            .get(MSG_HDR_LEN..MSG_HDR_LEN + META_LEN)
+            .and_then(|m| <&[u8; META_LEN]>::try_from(m).ok())
+        else {
+            return;
+        };
+        // Failures are counted by the uplink (`tx_dropped`).
+        let _ = u.xmit(meta, frame, vlan);
+    }
+}
+
+/// The uplink's user: frames from outside enter the switch.
+pub(crate) struct UplinkPort {
+    switch: Arc<Switch>,
+}
+
+impl UplinkUser for UplinkPort {
+    fn rx(&self, meta: &[u8; META_LEN], frame: &[u8], vlan: u16) {
+        let mut st = self.switch.state.lock();
+        let st = &mut *st;
+        let n = MSG_HDR_LEN + META_LEN + frame.len();
+        let ok = Meta::parse(meta).and_then(|m| m.check(frame.len())).is_ok();
+        let Some(buf) = st.scratch.as_mut_slice().get_mut(..n).filter(|_| ok) else {
+            st.stats.uplink_bad += 1;
+            return;
+        };
+        buf[..MSG_HDR_LEN + META_LEN].copy_from_slice(&frame_prefix(&Meta::default()));
+        buf[MSG_HDR_LEN..MSG_HDR_LEN + META_LEN].copy_from_slice(meta);
+        buf[MSG_HDR_LEN + META_LEN..].copy_from_slice(frame);
+        // Take the buffer out while forwarding borrows the state.
+        let scratch = core::mem::replace(&mut st.scratch, KVVec::new());
+        let now = now_ms().saturating_mul(1_000_000);
+        st.forward(
+            Source::Uplink(vlan),
+            &scratch[..n],
+            &scratch[MSG_HDR_LEN + META_LEN..n],
+            now,
+        );
+        st.scratch = scratch;
+    }
+}
+
 /// A new epoch for the table: random, never 0.
 fn random_epoch() -> u32 {
     // SAFETY: no preconditions.
@@ -255,58 +351,114 @@ fn random_epoch() -> u32 {
 impl Switch {
     pub(crate) fn new() -> Result<Arc<Self>> {
         let reaper = DelayedWork::new()?;
+        let scratch = KVVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Switch {
                 state <- new_mutex!(
                     State {
                         table: Table::new(random_epoch()),
                         full_copy: false,
+                        uplink: None,
+                        scratch,
                         domains: KVec::new(),
                         stats: Stats::default(),
                     },
                     "envelope_switch::Switch::state"
                 ),
                 reaper,
+                next_serial: AtomicU64::new(1),
             }),
             GFP_KERNEL,
         )
     }
 
-    /// Takes the domains `f` says yes to out of the state (to be dropped
-    /// by the caller, outside it).
-    fn take(&self, f: impl Fn(&Domain) -> bool) -> KVec<Domain> {
-        let mut out = KVec::new();
-        // Room for all of them first: a push that failed would drop a
-        // domain, closing its port, under `state`.
-        if out.reserve(MAX_DOMAINS, GFP_KERNEL).is_err() {
-            return out;
-        }
+    /// Takes the first domain `f` says yes to out of the state (to be
+    /// dropped by the caller, outside it: dropping closes its port).
+    fn take_one(&self, f: impl Fn(&Domain) -> bool) -> Option<Domain> {
         let mut st = self.state.lock();
-        for slot in st.domains.iter_mut() {
-            if out.len() < MAX_DOMAINS && slot.as_ref().is_some_and(&f) {
-                if let Some(d) = slot.take() {
-                    // Within the capacity reserved above: cannot fail.
-                    let _ = out.push(d, GFP_KERNEL);
+        st.domains
+            .iter_mut()
+            .find(|slot| slot.as_ref().is_some_and(&f))
+            .and_then(Option::take)
+    }
+
+    /// A write to `uplink`: a net_device's name, or `none`.
+    pub(crate) fn set_uplink(self: &Arc<Self>, name: Option<&CStr>) -> Result {
+        let new = match name {
+            Some(n) => {
+                if self.state.lock().uplink.is_some() {
+                    return Err(EBUSY);
                 }
+                let port = Arc::new(
+                    UplinkPort {
+                        switch: self.clone(),
+                    },
+                    GFP_KERNEL,
+                )?;
+                Some(Uplink::attach(n, port, MAX_FRAME as u32)?)
+            }
+            None => None,
+        };
+        let mut st = self.state.lock();
+        if new.is_some() && st.uplink.is_some() {
+            drop(st);
+            drop(new);
+            return Err(EBUSY);
+        }
+        let old = core::mem::replace(&mut st.uplink, new);
+        if let Some(u) = st.uplink.as_ref() {
+            pr_info!("uplink {}\n", u.name());
+        }
+        drop(st);
+        // Lets go of it outside `state`: its work may be waiting for it.
+        drop(old);
+        Ok(())
+    }
+
+    pub(crate) fn show_uplink(&self, out: &mut SysfsBuf<'_>) {
+        let st = self.state.lock();
+        match st.uplink.as_ref() {
+            None => {
+                let _ = writeln!(out, "none");
+            }
+            Some(u) => {
+                let s = u.stats();
+                let _ = writeln!(
+                    out,
+                    "{} rx_frames={} rx_dropped={} tx_frames={} tx_dropped={}",
+                    u.name(),
+                    s.rx_frames,
+                    s.rx_dropped,
+                    s.tx_frames,
+                    s.tx_dropped
+                );
             }
         }
-        out
     }
 
     /// Detaches every domain (module unload): closes their ports and stops
-    /// the reaper.
+    /// the reaper. Needs no memory.
     pub(crate) fn shut_down(&self) {
-        drop(self.take(|_| true));
+        let uplink = self.state.lock().uplink.take();
+        drop(uplink);
+        while let Some(d) = self.take_one(|_| true) {
+            drop(d);
+        }
         self.reaper.cancel();
         // A reaper run that raced ours found nothing; anything a late
         // `down` marked is gone now too.
-        drop(self.take(|_| true));
+        while let Some(d) = self.take_one(|_| true) {
+            drop(d);
+        }
     }
 
     /// A message from domain `id`'s netfront.
-    fn domain_msg(&self, id: u16, _port: &PortRef<'_>, sdu: &[u8]) {
+    fn domain_msg(&self, id: u16, serial: u64, _port: &PortRef<'_>, sdu: &[u8]) {
         let mut st = self.state.lock();
-        let Some(i) = st.find(id) else {
+        let Some(i) = st
+            .find_attachment(id, serial)
+            .filter(|&i| st.domains[i].as_ref().is_some_and(|d| !d.gone()))
+        else {
             return;
         };
         match Msg::parse_from_guest(sdu) {
@@ -342,7 +494,7 @@ impl Switch {
                 let i = st
                     .domains
                     .iter()
-                    .position(|d| d.as_ref().is_some_and(|d| d.dev == dev && !d.gone))
+                    .position(|d| d.as_ref().is_some_and(|d| d.dev == dev && !d.gone()))
                     .ok_or(ENOENT)?;
                 let d = st.domains[i].take();
                 if let Some(d) = d.as_ref() {
@@ -374,10 +526,13 @@ impl Switch {
         name[..dev.as_bytes().len()].copy_from_slice(dev.as_bytes());
         let name = CStr::from_bytes_with_nul(&name[..=dev.as_bytes().len()]).map_err(|_| EINVAL)?;
         let vmpi = vmpi_port::find(Role::Host, Some(name))?;
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let link = Arc::new(
             Link {
                 switch: self.clone(),
                 domain,
+                serial,
+                down: AtomicBool::new(false),
             },
             GFP_KERNEL,
         )?;
@@ -389,7 +544,7 @@ impl Switch {
             port,
             rate: RateLimit::new(rate, now_ms().saturating_mul(1_000_000)),
             rate_bps: rate,
-            gone: false,
+            serial,
             table_stale: false,
             frames_in: 0,
             frames_out: 0,
@@ -420,7 +575,14 @@ impl Switch {
                 st.domains.len() - 1
             }
         };
+        let gone = d.gone();
         st.domains[i] = Some(d);
+        if gone {
+            // Its device went down before it was listed.
+            drop(st);
+            DelayedWork::schedule(self, 0);
+            return Err(ENODEV);
+        }
         // It may have asked for the table before it was attached.
         st.push_table(i);
         pr_info!("domain {} attached: {} (vmpi{})\n", domain, dev, vmpi);
@@ -435,7 +597,7 @@ impl Switch {
         let changed = st
             .table
             .apply(cmd, |id| {
-                domains.iter().flatten().any(|d| d.id == id && !d.gone)
+                domains.iter().flatten().any(|d| d.id == id && !d.gone())
             })
             .map_err(|e| match e {
                 TableError::Exists => EEXIST,
@@ -460,7 +622,7 @@ impl Switch {
 
     pub(crate) fn show_domains(&self, out: &mut SysfsBuf<'_>) {
         let st = self.state.lock();
-        for d in st.domains.iter().flatten().filter(|d| !d.gone) {
+        for d in st.domains.iter().flatten().filter(|d| !d.gone()) {
             let _ = writeln!(
                 out,
                 "{} domain={} vmpi={} rate={} frames_in={} frames_out={} tx_dropped={}",
@@ -490,6 +652,7 @@ impl Switch {
             let _ = writeln!(out, "drops_{} {}", r.name(), s.drops[r as usize]);
         }
         let _ = writeln!(out, "no_uplink {}", s.no_uplink);
+        let _ = writeln!(out, "uplink_bad {}", s.uplink_bad);
         let _ = writeln!(out, "flooded {}", s.flooded);
         let _ = writeln!(out, "table_pushes {}", s.table_pushes);
         let _ = writeln!(out, "generation {}", st.table.generation());

@@ -17,6 +17,8 @@ here=$(dirname "$0")
 
 cleanup() {
 	for i in 1 2 3; do ip netns del "ns$i" 2>/dev/null; done
+	ip netns del out 2>/dev/null
+	ip link del up0 2>/dev/null
 	rmmod envelope_netfront 2>/dev/null
 	rmmod envelope_switch 2>/dev/null
 	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
@@ -25,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 19
 vmpi_load "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" || ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
 for d in $DOMS; do WAIT_SECS=20 wait_for vmpi_link_up "$d" || ktap_exit_fail_msg "VMPI device $d did not come up"; done
@@ -69,8 +71,24 @@ pings() {
 }
 ktap_check "ping between every pair, both ways (ARP broadcast switched)" pings
 
+offloads_on() {
+	local k
+	k=$(nsx 1 ethtool -k ef1)
+	echo "$k" | grep -q '^tcp-segmentation-offload: on' && echo "$k" | grep -q '^tx-checksumming: on' &&
+		echo "$k" | grep -q '^scatter-gather: on'
+}
+ktap_check "offloads on: scatter-gather, checksum, TSO" offloads_on
+
+tso0=$(estat 1 tx_tso) rtso0=$(estat 2 rx_tso)
 ktap_check "TCP 4 MiB ns1 -> ns2 and UDP datagrams of 1 to 60000 bytes ns3 -> ns1, byte for byte" \
 	python3 "$here/netfront_traffic.py"
+tso_used() {
+	local t r
+	t=$(($(estat 1 tx_tso) - tso0)) r=$(($(estat 2 rx_tso) - rtso0))
+	ktap_print_msg "TCP ns1 -> ns2: $t TSO frames sent by ef1, $r received by ef2"
+	[ "$t" -gt 10 ] && [ "$r" = "$t" ]
+}
+ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" tso_used
 
 mtus() {
 	local i m
@@ -91,6 +109,36 @@ isolated() {
 		nsx 1 ping -q -c 2 -W 5 10.9.0.3 >/dev/null
 }
 ktap_check "VLAN isolation: ef3 moved to VLAN 20 is unreachable, and reachable again on VLAN 0" isolated
+
+uplink_setup() {
+	ip link add up0 type veth peer name up1 && ip netns add out && ip link set up1 netns out &&
+		ip -n out addr add 10.9.0.100/24 dev up1 && ip -n out link set up1 up && ip link set up0 up &&
+		expect_fail_with "No such device" w_switch uplink nosuch0 &&
+		echo up0 >$S/uplink &&
+		expect_fail_with "Device or resource busy" w_switch uplink up0
+}
+w_switch() { echo "$2" >"$S/$1"; }
+ktap_check "uplink: a veth attached (its peer in namespace out); EBUSY, ENODEV" uplink_setup
+
+uplinked() {
+	nsx 1 ping -q -c 2 -W 5 10.9.0.100 >/dev/null &&
+		ip netns exec out ping -q -c 2 -W 5 10.9.0.2 >/dev/null &&
+		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9]" $S/uplink
+}
+ktap_check "uplink: ns1 and ns2 reach a host outside and are reached from it" uplinked
+
+tagged() {
+	echo "$(mac 3) domain=3 vlan=20" >$S/table &&
+		ip -n out link add link up1 name up1.20 type vlan id 20 &&
+		ip -n out addr add 10.9.20.100/24 dev up1.20 && ip -n out link set up1.20 up &&
+		nsx 3 ip addr add 10.9.20.3/24 dev ef3 &&
+		nsx 3 ping -q -c 2 -W 5 10.9.20.100 >/dev/null
+	local rc=$?
+	nsx 3 ip addr del 10.9.20.3/24 dev ef3
+	echo "$(mac 3) domain=3" >$S/table
+	return $rc
+}
+ktap_check "uplink: VLAN 20 leaves tagged and comes back to its domain" tagged
 
 counted() {
 	local tx rx etx erx

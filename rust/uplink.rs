@@ -89,6 +89,13 @@ impl<T: UplinkUser> Uplink<T> {
         })
     }
 
+    /// Whether the device is still taken (an uplink lets go of a device
+    /// that is unregistered or moved to another namespace).
+    pub fn attached(&self) -> bool {
+        // SAFETY: attached by `attach` (type invariant).
+        unsafe { bindings::rvio_uplink_attached(self.u.as_ptr()) }
+    }
+
     /// The device's name.
     pub fn name(&self) -> &CStr {
         // SAFETY: attached (type invariant); the C half keeps a

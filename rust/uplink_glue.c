@@ -25,8 +25,12 @@
 #define RVIO_UPLINK_BUDGET 64
 
 struct rvio_uplink {
-	struct net_device *dev;
+	/* The device, until it is let go (detach, or it is unregistered or
+	 * leaves the namespace: the notifier). Written under RTNL; xmit
+	 * reads it under RCU. */
+	struct net_device __rcu *dev;
 	netdevice_tracker tracker;
+	struct notifier_block nb;
 	const struct rvio_uplink_ops *ops;
 	void *priv;
 	unsigned int max_frame;
@@ -51,6 +55,35 @@ static rx_handler_result_t rvio_uplink_rx_handler(struct sk_buff **pskb)
 	skb_queue_tail(&u->rxq, skb);
 	schedule_work(&u->work);
 	return RX_HANDLER_CONSUMED;
+}
+
+/* Lets go of the device (under RTNL); idempotent. */
+static void rvio_uplink_release(struct rvio_uplink *u)
+{
+	struct net_device *dev = rtnl_dereference(u->dev);
+
+	if (!dev)
+		return;
+	RCU_INIT_POINTER(u->dev, NULL);
+	dev_set_promiscuity(dev, -1);
+	/* Waits for rx_handlers and RCU readers (xmit) in flight. */
+	netdev_rx_handler_unregister(dev);
+	netdev_put(dev, &u->tracker);
+}
+
+/* The device is being unregistered (deleted, or moved to another
+ * namespace): let go of it, as a bridge lets go of a port, so that
+ * unregistering does not wait for our reference. */
+static int rvio_uplink_notify(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct rvio_uplink *u = container_of(nb, struct rvio_uplink, nb);
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+
+	if (event == NETDEV_UNREGISTER && dev == rtnl_dereference(u->dev)) {
+		pr_info("rvio uplink %s: device unregistered, let go\n", u->name);
+		rvio_uplink_release(u);
+	}
+	return NOTIFY_DONE;
 }
 
 static void rvio_uplink_work(struct work_struct *w)
@@ -102,6 +135,13 @@ struct rvio_uplink *rvio_uplink_attach(const char *ifname, const struct rvio_upl
 	u->max_frame = max_frame;
 	skb_queue_head_init(&u->rxq);
 	INIT_WORK(&u->work, rvio_uplink_work);
+	u->nb.notifier_call = rvio_uplink_notify;
+	/* Takes RTNL itself, and replays events we ignore (no device yet). */
+	err = register_netdevice_notifier(&u->nb);
+	if (err) {
+		kfree(u);
+		return ERR_PTR(err);
+	}
 	rtnl_lock();
 	dev = netdev_get_by_name(&init_net, ifname, &u->tracker, GFP_KERNEL);
 	if (!dev) {
@@ -112,19 +152,20 @@ struct rvio_uplink *rvio_uplink_attach(const char *ifname, const struct rvio_upl
 		err = -EINVAL;
 		goto put;
 	}
-	u->dev = dev;
 	strscpy(u->name, netdev_name(dev), sizeof(u->name));
 	err = netdev_rx_handler_register(dev, rvio_uplink_rx_handler, u);
 	if (err)
 		goto put;
 	/* Frames for the domains' MACs arrive too. */
 	dev_set_promiscuity(dev, 1);
+	rcu_assign_pointer(u->dev, dev);
 	rtnl_unlock();
 	return u;
 put:
 	netdev_put(dev, &u->tracker);
 unlock:
 	rtnl_unlock();
+	unregister_netdevice_notifier(&u->nb);
 	kfree(u);
 	return ERR_PTR(err);
 }
@@ -132,21 +173,20 @@ unlock:
 void rvio_uplink_detach(struct rvio_uplink *u)
 {
 	rtnl_lock();
-	dev_set_promiscuity(u->dev, -1);
-	netdev_rx_handler_unregister(u->dev);
+	rvio_uplink_release(u);
 	rtnl_unlock();
-	/* No rx_handler runs after the grace period unregister waited for. */
+	unregister_netdevice_notifier(&u->nb);
+	/* No rx_handler runs after the grace period release waited for. */
 	cancel_work_sync(&u->work);
 	skb_queue_purge(&u->rxq);
-	netdev_put(u->dev, &u->tracker);
 	kfree(u);
 }
 
 int rvio_uplink_xmit(struct rvio_uplink *u, const void *meta, const void *frame, unsigned int len,
 		     u16 vlan)
 {
-	struct net_device *dev = u->dev;
 	struct virtio_net_hdr_v1 hdr;
+	struct net_device *dev;
 	struct sk_buff *skb;
 	int err;
 
@@ -163,7 +203,6 @@ int rvio_uplink_xmit(struct rvio_uplink *u, const void *meta, const void *frame,
 	skb_put_data(skb, frame, len);
 	skb_reset_mac_header(skb);
 	skb->protocol = eth_hdr(skb)->h_proto;
-	skb->dev = dev;
 	memcpy(&hdr, meta, sizeof(hdr));
 	if (virtio_net_hdr_to_skb(skb, (struct virtio_net_hdr *)&hdr, true)) {
 		kfree_skb(skb);
@@ -172,7 +211,17 @@ int rvio_uplink_xmit(struct rvio_uplink *u, const void *meta, const void *frame,
 	}
 	if (vlan)
 		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), vlan);
+	rcu_read_lock();
+	dev = rcu_dereference(u->dev);
+	if (!dev) {
+		rcu_read_unlock();
+		kfree_skb(skb);
+		err = -ENODEV;
+		goto drop;
+	}
+	skb->dev = dev;
 	err = dev_queue_xmit(skb);
+	rcu_read_unlock();
 	if (err != NET_XMIT_SUCCESS) {
 		err = -ENOBUFS;
 		goto drop;
@@ -187,6 +236,11 @@ drop:
 const char *rvio_uplink_name(struct rvio_uplink *u)
 {
 	return u->name;
+}
+
+bool rvio_uplink_attached(struct rvio_uplink *u)
+{
+	return rcu_access_pointer(u->dev);
 }
 
 void rvio_uplink_stats(struct rvio_uplink *u, struct rvio_uplink_stats *st)

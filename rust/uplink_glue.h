@@ -49,6 +49,9 @@ void rvio_uplink_detach(struct rvio_uplink *u);
  */
 int rvio_uplink_xmit(struct rvio_uplink *u, const void *meta, const void *frame, unsigned int len,
 		     u16 vlan);
+/* Whether the device is still taken: an uplink lets go of a device that is
+ * unregistered or moved to another namespace (then xmit says -ENODEV). */
+bool rvio_uplink_attached(struct rvio_uplink *u);
 /* The device's name (for logs and sysfs), NUL-terminated, at most 16 bytes. */
 const char *rvio_uplink_name(struct rvio_uplink *u);
 /* Reads the counters. */

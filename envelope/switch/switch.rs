@@ -425,8 +425,9 @@ impl Switch {
                 let s = u.stats();
                 let _ = writeln!(
                     out,
-                    "{} rx_frames={} rx_dropped={} tx_frames={} tx_dropped={}",
+                    "{}{} rx_frames={} rx_dropped={} tx_frames={} tx_dropped={}",
                     u.name(),
+                    if u.attached() { "" } else { " unregistered" },
                     s.rx_frames,
                     s.rx_dropped,
                     s.tx_frames,

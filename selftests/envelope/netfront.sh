@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 20
 vmpi_load "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" || ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
 for d in $DOMS; do WAIT_SECS=20 wait_for vmpi_link_up "$d" || ktap_exit_fail_msg "VMPI device $d did not come up"; done
@@ -139,6 +139,12 @@ tagged() {
 	return $rc
 }
 ktap_check "uplink: VLAN 20 leaves tagged and comes back to its domain" tagged
+
+uplink_deleted() {
+	timeout 20 ip link del up0 && grep -q "^up0 unregistered " $S/uplink && echo none >$S/uplink &&
+		[ "$(cat $S/uplink)" = none ]
+}
+ktap_check "uplink deleted while attached: let go at once, then none" uplink_deleted
 
 counted() {
 	local tx rx etx erx

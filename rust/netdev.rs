@@ -39,15 +39,19 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     /// The names of the driver's `ethtool -S` counters ([`MAX_STATS`] at
     /// most, each under 32 bytes).
     const STATS: &'static [&'static CStr];
+    /// Bytes before each frame in [`NetDevice::xmit`]'s buffer, for the
+    /// driver's own header.
+    const TX_HEADROOM: usize;
     /// `ip link set up` (under RTNL).
     fn open(&self) -> Result;
     /// `ip link set down` (under RTNL), after transmit has stopped.
     fn stop(&self);
     /// Sends one frame with its offloads (`meta`: a little-endian `struct
-    /// virtio_net_hdr_v1`). `EAGAIN`: no room, the frame is retried after
-    /// [`Handle::wake_tx`]; any other error drops it (`tx_dropped`).
-    /// Process context, one call at a time.
-    fn xmit(&self, meta: &[u8; META_LEN], frame: &[u8]) -> Result;
+    /// virtio_net_hdr_v1`): `buf` is [`NetDevice::TX_HEADROOM`] bytes the
+    /// driver may write, then the frame. `EAGAIN`: no room, the frame is
+    /// retried after [`Handle::wake_tx`]; any other error drops it
+    /// (`tx_dropped`). Process context, one call at a time.
+    fn xmit(&self, meta: &[u8; META_LEN], buf: &mut [u8]) -> Result;
     /// Fills `out` (one value per name of [`NetDevice::STATS`]).
     fn stats(&self, out: &mut [u64]);
 }
@@ -219,6 +223,7 @@ impl<T: NetDevice> VTable<T> {
         } else {
             MAX_STATS as c_uint
         },
+        tx_headroom: T::TX_HEADROOM as c_uint,
         open: Some(Self::open),
         stop: Some(Self::stop),
         xmit: Some(Self::xmit),
@@ -266,27 +271,30 @@ impl<T: NetDevice> VTable<T> {
     /// # Safety
     ///
     /// Called by the C half's transmit work with the registered pointer,
-    /// 12 bytes of offloads and a linear frame of `len` bytes.
+    /// 12 bytes of offloads and its buffer of `TX_HEADROOM + len` bytes.
     unsafe extern "C" fn xmit(
         user: *mut c_void,
         meta: *const c_void,
-        frame: *const c_void,
+        buf: *mut c_void,
         len: c_uint,
     ) -> c_int {
         from_result(|| {
             // SAFETY: `rvio_netdev_tx_work()` passes its `struct
             // virtio_net_hdr_v1` (12 bytes, on its stack during the call)
-            // and the linear data of an skb it owns during the call, `len`
-            // bytes.
-            let (meta, frame) = unsafe {
+            // and the device's transmit buffer, `tx_headroom + len` bytes
+            // that only the transmit work (one run at a time) uses.
+            let (meta, buf) = unsafe {
                 (
                     &*meta.cast::<[u8; META_LEN]>(),
-                    core::slice::from_raw_parts(frame.cast::<u8>(), len as usize),
+                    core::slice::from_raw_parts_mut(
+                        buf.cast::<u8>(),
+                        T::TX_HEADROOM + len as usize,
+                    ),
                 )
             };
             // SAFETY: called by the transmit work of a registered device
             // (it is cancelled before the device is freed).
-            unsafe { Self::user(user) }.xmit(meta, frame)?;
+            unsafe { Self::user(user) }.xmit(meta, buf)?;
             Ok(0)
         })
     }

@@ -8,6 +8,7 @@
  * eth_type_trans, netif_*_queue, DEV_STATS_*) stay here until it has.
  */
 #include <linux/err.h>
+#include <linux/mm.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
@@ -39,6 +40,9 @@ struct rvio_netdev {
 	struct sk_buff_head rxq;
 	bool rx_up;
 	struct work_struct tx_work;
+	/* The transmit work's buffer: tx_headroom + max_frame bytes. */
+	u8 *txbuf;
+	unsigned int max_frame;
 	unsigned long flags;
 	/* Counts rvio_netdev_wake_tx() calls: a wake that races an -EAGAIN
 	 * is seen by the transmit work. */
@@ -70,16 +74,18 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 		long seen;
 		int err;
 
-		/* Before linearizing: hdr_len is the linear part, a hint. */
-		if (virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, false, 0) ||
-		    skb_linearize(skb)) {
+		/* One copy, out of the skb's pages into the buffer the driver
+		 * sends from (no high-order linearizing). */
+		if (len > nd->max_frame ||
+		    virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, false, 0) ||
+		    skb_copy_bits(skb, 0, nd->txbuf + nd->vt->tx_headroom, len)) {
 			DEV_STATS_INC(dev, tx_dropped);
 			kfree_skb(skb);
 			continue;
 		}
 		seen = atomic_long_read(&nd->wakes);
 		hdr.num_buffers = 0;
-		err = nd->vt->xmit(nd->priv, &hdr, skb->data, len);
+		err = nd->vt->xmit(nd->priv, &hdr, nd->txbuf, len);
 		if (err == -EAGAIN) {
 			skb_queue_head(&nd->txq, skb);
 			set_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
@@ -267,6 +273,12 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
 	nd = netdev_priv(dev);
+	nd->txbuf = kvmalloc(vt->tx_headroom + max_frame, GFP_KERNEL);
+	if (!nd->txbuf) {
+		free_netdev(dev);
+		return ERR_PTR(-ENOMEM);
+	}
+	nd->max_frame = max_frame;
 	nd->dev = dev;
 	nd->vt = vt;
 	nd->priv = priv;
@@ -298,6 +310,7 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	err = register_netdev(dev);
 	if (err) {
 		netif_napi_del(&nd->napi);
+		kvfree(nd->txbuf);
 		free_netdev(dev);
 		return ERR_PTR(err);
 	}
@@ -315,6 +328,7 @@ void rvio_netdev_free(struct rvio_netdev *nd)
 	skb_queue_purge(&nd->txq);
 	skb_queue_purge(&nd->rxq);
 	netif_napi_del(&nd->napi);
+	kvfree(nd->txbuf);
 	free_netdev(dev);
 }
 
@@ -364,12 +378,13 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
 	/* From process context: NAPI's softirq runs at local_bh_enable(). */
 	local_bh_disable();
 	spin_lock(&nd->rxq.lock);
-	if (!nd->rx_up || skb_queue_len(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
+	err = !nd->rx_up ? -ENETDOWN : skb_queue_len(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX ? -ENOBUFS : 0;
+	if (err) {
 		spin_unlock(&nd->rxq.lock);
 		local_bh_enable();
 		DEV_STATS_INC(dev, rx_dropped);
 		kfree_skb(skb);
-		return -ENETDOWN;
+		return err;
 	}
 	__skb_queue_tail(&nd->rxq, skb);
 	spin_unlock(&nd->rxq.lock);

@@ -47,11 +47,19 @@ static rx_handler_result_t rvio_uplink_rx_handler(struct sk_buff **pskb)
 
 	if (skb->pkt_type == PACKET_LOOPBACK)
 		return RX_HANDLER_PASS;
-	if (skb_queue_len(&u->rxq) >= RVIO_UPLINK_RXQ_MAX) {
+	/* Ours to change (the work pushes the Ethernet header back). */
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb)
+		return RX_HANDLER_CONSUMED;
+	*pskb = skb;
+	if (skb_queue_len_lockless(&u->rxq) >= RVIO_UPLINK_RXQ_MAX) {
 		atomic64_inc(&u->rx_dropped);
 		kfree_skb(skb);
 		return RX_HANDLER_CONSUMED;
 	}
+	/* The device may be let go before the work runs: nothing after this
+	 * needs it. */
+	skb->dev = NULL;
 	skb_queue_tail(&u->rxq, skb);
 	schedule_work(&u->work);
 	return RX_HANDLER_CONSUMED;
@@ -69,6 +77,7 @@ static void rvio_uplink_release(struct rvio_uplink *u)
 	/* Waits for rx_handlers and RCU readers (xmit) in flight. */
 	netdev_rx_handler_unregister(dev);
 	netdev_put(dev, &u->tracker);
+	skb_queue_purge(&u->rxq);
 }
 
 /* The device is being unregistered (deleted, or moved to another
@@ -100,9 +109,15 @@ static void rvio_uplink_work(struct work_struct *w)
 		skb_push(skb, skb->data - skb_mac_header(skb));
 		if (skb_vlan_tag_present(skb)) {
 			vlan = skb_vlan_tag_get_id(skb);
+			/* An 802.1ad S-tag is no VLAN of ours. */
+			if (skb->vlan_proto != htons(ETH_P_8021Q))
+				vlan = VLAN_N_VID;
 			__vlan_hwaccel_clear_tag(skb);
 		}
-		if (skb->len < ETH_HLEN || skb->len > u->max_frame ||
+		/* Too long (a GRO aggregate) or a tunnel's: not a frame a domain
+		 * could take whole. */
+		if (vlan >= VLAN_N_VID || skb->len < ETH_HLEN || skb->len > u->max_frame ||
+		    (skb_is_gso(skb) && skb->encapsulation) ||
 		    virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, true, 0) ||
 		    skb_linearize(skb)) {
 			atomic64_inc(&u->rx_dropped);
@@ -194,6 +209,10 @@ int rvio_uplink_xmit(struct rvio_uplink *u, const void *meta, const void *frame,
 		err = -EINVAL;
 		goto drop;
 	}
+	if (!rcu_access_pointer(u->dev)) {
+		err = -ENODEV;
+		goto drop;
+	}
 	skb = alloc_skb(len + NET_IP_ALIGN, GFP_KERNEL);
 	if (!skb) {
 		err = -ENOMEM;
@@ -202,32 +221,43 @@ int rvio_uplink_xmit(struct rvio_uplink *u, const void *meta, const void *frame,
 	skb_reserve(skb, NET_IP_ALIGN);
 	skb_put_data(skb, frame, len);
 	skb_reset_mac_header(skb);
+	/* As af_packet does: GSO and checksum offloads need the network
+	 * header. */
+	skb_set_network_header(skb, ETH_HLEN);
 	skb->protocol = eth_hdr(skb)->h_proto;
 	memcpy(&hdr, meta, sizeof(hdr));
-	if (virtio_net_hdr_to_skb(skb, (struct virtio_net_hdr *)&hdr, true)) {
-		kfree_skb(skb);
-		err = -EINVAL;
-		goto drop;
-	}
-	if (vlan)
-		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), vlan);
 	rcu_read_lock();
 	dev = rcu_dereference(u->dev);
 	if (!dev) {
-		rcu_read_unlock();
-		kfree_skb(skb);
 		err = -ENODEV;
-		goto drop;
+		goto unlock_free;
 	}
+	/* The flow dissector (GSO without a checksum request) needs it. */
 	skb->dev = dev;
+	if (virtio_net_hdr_to_skb(skb, (struct virtio_net_hdr *)&hdr, true)) {
+		err = -EINVAL;
+		goto unlock_free;
+	}
+	if (vlan)
+		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), vlan);
+	/* Up, and not over its MTU (per segment for GSO), as a bridge checks. */
+	if (!is_skb_forwardable(dev, skb)) {
+		err = -EMSGSIZE;
+		goto unlock_free;
+	}
+	/* (net_xmit_eval() evaluates its argument twice: not a call.) */
 	err = dev_queue_xmit(skb);
+	err = net_xmit_eval(err);
 	rcu_read_unlock();
-	if (err != NET_XMIT_SUCCESS) {
+	if (err) {
 		err = -ENOBUFS;
 		goto drop;
 	}
 	atomic64_inc(&u->tx_frames);
 	return 0;
+unlock_free:
+	rcu_read_unlock();
+	kfree_skb(skb);
 drop:
 	atomic64_inc(&u->tx_dropped);
 	return err;

@@ -8,3 +8,5 @@
 #include <rvio/sriov_hook.h>
 
 EXPORT_SYMBOL_GPL(rvio_sriov_route);
+EXPORT_SYMBOL_GPL(rvio_sriov_watch_add);
+EXPORT_SYMBOL_GPL(rvio_sriov_watch_del);

@@ -18,7 +18,7 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::from_result;
-use kernel::ffi::c_int;
+use kernel::ffi::{c_int, c_void};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
@@ -151,7 +151,24 @@ struct Core {
     state: Mutex<State>,
     /// The attached PFs' hooks (`Pf::id`), under RTNL.
     hooks: Hooks<Core>,
+    /// Who is told when routes may have changed (`rvio_sriov_watch_add`).
+    #[pin]
+    watchers: Mutex<[Option<Watcher>; MAX_WATCHERS]>,
 }
+
+/// Watches of the routes at once.
+const MAX_WATCHERS: usize = 4;
+
+/// A watch of the routes: a C callback and its argument.
+#[derive(Clone, Copy)]
+struct Watcher {
+    changed: unsafe extern "C" fn(*mut c_void),
+    priv_: *mut c_void,
+}
+
+// SAFETY: the watcher's callback may be called from any thread (its
+// contract in include/rvio/sriov_hook.h); `priv_` is only passed to it.
+unsafe impl Send for Watcher {}
 
 /// The module's state, for `rvio_sriov_route` (set while loaded).
 static CORE: AtomicPtr<Core> = AtomicPtr::new(core::ptr::null_mut());
@@ -227,6 +244,18 @@ fn apply_all(rtnl: &Rtnl, hooks: &Hooks<Core>, st: &State, pf: &IfName, id: Hook
     }
 }
 
+impl Core {
+    /// Tells the watchers that routes may have changed.
+    fn routes_changed(&self) {
+        for w in self.watchers.lock().iter().flatten() {
+            // SAFETY: registered by `rvio_sriov_watch_add()` and not yet
+            // removed (removal takes `watchers`, which we hold); its
+            // contract (include/rvio/sriov_hook.h) lets us call it here.
+            unsafe { (w.changed)(w.priv_) };
+        }
+    }
+}
+
 fn ifname_cstr(n: &IfName) -> Result<CString> {
     CString::try_from_fmt(fmt!("{}", n))
 }
@@ -248,6 +277,7 @@ impl Core {
         });
         apply_all(&rtnl, &self.hooks, &st, &name, id);
         pr_info!("attached to {}\n", name);
+        self.routes_changed();
         Ok(())
     }
 
@@ -257,6 +287,7 @@ impl Core {
         let pf = st.pfs.take(|p| p.name == name).ok_or(ENOENT)?;
         self.hooks.detach(&rtnl, pf.id);
         pr_info!("detached from {}\n", name);
+        self.routes_changed();
         Ok(())
     }
 
@@ -274,6 +305,7 @@ impl Core {
         if let Some(id) = st.pf(&name).map(|p| p.id) {
             apply_all(&rtnl, &self.hooks, &st, &name, id);
         }
+        self.routes_changed();
         Ok(())
     }
 
@@ -287,6 +319,7 @@ impl Core {
             st.assigned
                 .take(|a| a.pf == pf && a.vf == vf)
                 .ok_or(ENOENT)?;
+            self.routes_changed();
             return Ok(());
         };
         if st.owner(&policy.mac, (&pf, vf)).is_some() {
@@ -313,6 +346,7 @@ impl Core {
         } else if let Some(a) = st.assigned.iter_mut().find(|a| a.pf == pf && a.vf == vf) {
             a.policy = policy;
         }
+        self.routes_changed();
         Ok(())
     }
 }
@@ -419,6 +453,8 @@ impl VfHandler for Core {
         let r = self.hooks.apply(rtnl, id, vf, hreq);
         if r.is_ok() {
             pf.accepted += 1;
+            drop(st);
+            self.routes_changed();
         }
         r
     }
@@ -426,6 +462,7 @@ impl VfHandler for Core {
     fn gone(&self, _rtnl: &Rtnl, id: HookId) {
         if let Some(p) = self.state.lock().pfs.take(|p| p.id == id) {
             pr_info!("{} unregistered or renamed: detached\n", p.name);
+            self.routes_changed();
         }
     }
 }
@@ -482,6 +519,60 @@ pub unsafe extern "C" fn rvio_sriov_route(
 const _: [unsafe extern "C" fn(*const u8, *mut bindings::rvio_sriov_route) -> c_int; 2] =
     [bindings::rvio_sriov_route, rvio_sriov_route];
 
+/// See `include/rvio/sriov_hook.h`.
+///
+/// # Safety
+///
+/// `changed` may be called with `priv_` from process context until
+/// `rvio_sriov_watch_del()` of the returned id returns.
+#[no_mangle]
+pub unsafe extern "C" fn rvio_sriov_watch_add(
+    changed: Option<unsafe extern "C" fn(*mut c_void)>,
+    priv_: *mut c_void,
+) -> c_int {
+    from_result(|| {
+        let core = CORE.load(Ordering::Acquire);
+        let changed = changed.ok_or(EINVAL)?;
+        if core.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: set while the module is loaded, and callers are modules
+        // that depend on this one, so it cannot be unloaded under them.
+        let core = unsafe { &*core };
+        let mut w = core.watchers.lock();
+        let (i, slot) = w
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.is_none())
+            .ok_or(ENOSPC)?;
+        *slot = Some(Watcher { changed, priv_ });
+        Ok(i as c_int)
+    })
+}
+
+/// See `include/rvio/sriov_hook.h`.
+#[no_mangle]
+pub extern "C" fn rvio_sriov_watch_del(id: c_int) {
+    let core = CORE.load(Ordering::Acquire);
+    if core.is_null() {
+        return;
+    }
+    // SAFETY: as in `rvio_sriov_watch_add`.
+    let core = unsafe { &*core };
+    if let Some(slot) = usize::try_from(id)
+        .ok()
+        .and_then(|i| core.watchers.lock().get_mut(i).map(Option::take))
+    {
+        // Taken under `watchers`, which a call in flight holds: none runs
+        // after this.
+        let _ = slot;
+    }
+}
+
+// The header's declarations and the definitions agree.
+const _: [unsafe extern "C" fn(Option<unsafe extern "C" fn(*mut c_void)>, *mut c_void) -> c_int;
+    2] = [bindings::rvio_sriov_watch_add, rvio_sriov_watch_add];
+
 struct SriovHookModule {
     // Dropped in this order: no sysfs call, then no hook and no notifier,
     // then the state.
@@ -504,6 +595,7 @@ impl kernel::Module for SriovHookModule {
                     "sriov_hook::Core::state"
                 ),
                 hooks: Hooks::new(),
+                watchers <- new_mutex!([None; MAX_WATCHERS], "sriov_hook::Core::watchers"),
             }),
             GFP_KERNEL,
         )?;

@@ -53,10 +53,9 @@ fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The transmit side: the port and the buffer a `FRAME` is built in.
+/// The transmit side: the port.
 struct Tx {
     port: Option<Port<Link>>,
-    buf: KVVec<u8>,
 }
 
 /// One interface's driver state.
@@ -103,6 +102,7 @@ impl NetDevice for FrontDev {
         kernel::c_str!("table_entries"),
         kernel::c_str!("domain"),
     ];
+    const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
 
     fn open(&self) -> Result {
         self.request_table();
@@ -111,24 +111,22 @@ impl NetDevice for FrontDev {
 
     fn stop(&self) {}
 
-    fn xmit(&self, meta: &[u8; netdev::META_LEN], frame: &[u8]) -> Result {
-        let mut tx = self.tx.lock();
-        let tx = &mut *tx;
+    fn xmit(&self, meta: &[u8; netdev::META_LEN], buf: &mut [u8]) -> Result {
+        let tx = self.tx.lock();
         let Some(port) = tx.port.as_ref() else {
             inc(&self.c.tx_no_link);
             return Err(ENODEV);
         };
+        // The `FRAME` header goes in the headroom, before the frame. The
+        // offloads travel as the stack set them; the host's switch and the
+        // receiving netfront check them (`Meta::check`,
+        // `virtio_net_hdr_to_skb()`).
         let head = MSG_HDR_LEN + META_LEN;
-        let n = head + frame.len();
-        let Some(buf) = tx.buf.as_mut_slice().get_mut(..n) else {
+        let Some(h) = buf.get_mut(..head) else {
             return Err(EINVAL);
         };
-        // The offloads travel as the stack set them; the host's switch and
-        // the receiving netfront check them (`Meta::check`,
-        // `virtio_net_hdr_to_skb()`).
-        buf[..head].copy_from_slice(&frame_prefix(&Meta::default()));
-        buf[MSG_HDR_LEN..head].copy_from_slice(meta);
-        buf[head..].copy_from_slice(frame);
+        h.copy_from_slice(&frame_prefix(&Meta::default()));
+        h[MSG_HDR_LEN..].copy_from_slice(meta);
         match port.port().send(buf) {
             Ok(()) => {
                 inc(&self.c.tx_frames);
@@ -324,11 +322,10 @@ impl Netfront {
             Some(n) => CString::try_from_fmt(fmt!("{}", n))?,
             None => CString::try_from_fmt(fmt!("env%d"))?,
         };
-        let buf = KVVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
-                tx <- new_mutex!(Tx { port: None, buf }, "envelope_netfront::FrontDev::tx"),
+                tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
                 table <- new_mutex!(Replica::default(), "envelope_netfront::FrontDev::table"),
                 asked: AtomicBool::new(false),
                 c: Counters::default(),

@@ -45,7 +45,10 @@ impl Attrs for Switch {
                 let cmd = parse_domain_line(input).map_err(|_| EINVAL)?;
                 Arc::<Switch>::from(this).domains_cmd(cmd)
             }
-            TABLE => this.table_cmd(parse_line(input).map_err(|_| EINVAL)?),
+            TABLE => {
+                let cmd = parse_line(input).map_err(|_| EINVAL)?;
+                Arc::<Switch>::from(this).table_cmd(cmd)
+            }
             MODE => match input.strip_suffix(b"\n").unwrap_or(input) {
                 b"envelope" => {
                     this.set_full_copy(false);

@@ -13,5 +13,7 @@
 #include "../../rust/uplink_glue.h"
 /* rust/rvio/vmpi_port.rs: VMPI's in-kernel API, provided by vmpi.ko. */
 #include <rvio/vmpi.h>
+/* rust/rvio/sriov_route.rs: the SR-IOV hook's routes, from sriov_hook.ko. */
+#include <rvio/sriov_hook.h>
 /* switch.rs: the table's epoch (get_random_u32). */
 #include <linux/random.h>

@@ -5,7 +5,8 @@
 //! authoritative forwarding table, pushes each domain its view of it, and
 //! switches the frames the domains' netfronts send over VMPI raw channel
 //! 1, and those of an uplink (a host `net_device`), all configured
-//! through `/sys/kernel/envelope_switch/`.
+//! through `/sys/kernel/envelope_switch/`. Routes "direct via VF" follow
+//! the SR-IOV hook's VF policies (it depends on `sriov_hook.ko`).
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -21,6 +22,8 @@ pub mod line;
 // VMPI's pure logic, for its `Role` type (`rust/rvio/vmpi_port.rs`).
 #[path = "../../vmpi/proto/mod.rs"]
 pub mod proto;
+#[path = "../../rust/rvio/sriov_route.rs"]
+pub mod sriov_route;
 #[path = "../../rust/sysfs_buf.rs"]
 pub mod sysfs_buf;
 #[path = "../../rust/sysfs_dir.rs"]
@@ -33,6 +36,7 @@ pub mod vmpi_port;
 mod attrs;
 mod switch;
 
+use sriov_route::Watch;
 use switch::Switch;
 use sysfs_dir::Dir;
 
@@ -46,12 +50,19 @@ module! {
 
 struct EnvelopeSwitchModule {
     dir: Option<Dir<Switch>>,
+    /// The SR-IOV hook's route changes (routes "direct via VF").
+    watch: Option<Watch<Switch>>,
 }
 
 impl kernel::Module for EnvelopeSwitchModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let dir = Dir::new(kernel::c_str!("envelope_switch"), Switch::new()?)?;
-        Ok(Self { dir: Some(dir) })
+        let switch = Switch::new()?;
+        let watch = Watch::new(switch.clone())?;
+        let dir = Dir::new(kernel::c_str!("envelope_switch"), switch)?;
+        Ok(Self {
+            dir: Some(dir),
+            watch: Some(watch),
+        })
     }
 }
 
@@ -59,8 +70,9 @@ impl Drop for EnvelopeSwitchModule {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
             let switch: Arc<Switch> = dir.owner().clone();
-            // No sysfs call runs after this.
+            // No sysfs call runs after this, then no route change call.
             drop(dir);
+            drop(self.watch.take());
             switch.shut_down();
         }
     }

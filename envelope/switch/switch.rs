@@ -14,18 +14,19 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::CStr;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
 
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::{DevName, DomainCmd};
 use crate::envelope_proto::msg::{
-    self, frame_prefix, Meta, Msg, ETH_HLEN, MAX_FRAME, META_LEN, MSG_HDR_LEN,
+    self, frame_prefix, Meta, Msg, ETH_HLEN, F_DATA_VALID, MAX_FRAME, META_LEN, MSG_HDR_LEN,
 };
 use crate::envelope_proto::switch::{
     switch_frame, Action, DropReason, RateLimit, Source, DROP_REASONS,
 };
-use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_TABLE_MSG};
+use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_ENTRIES, MAX_TABLE_MSG};
 use crate::proto::link::Role;
+use crate::sriov_route::{self, RouteWatcher};
 use crate::sysfs_buf::SysfsBuf;
 use crate::uplink::{Uplink, UplinkUser};
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -92,6 +93,8 @@ pub(crate) struct Switch {
     reaper: DelayedWork<Switch>,
     /// The serial of the next attachment.
     next_serial: AtomicU64,
+    /// The SR-IOV hook's routes may have changed: the work asks again.
+    routes_dirty: AtomicBool,
 }
 
 /// The port user of one domain: one attachment of a device, told apart
@@ -156,6 +159,16 @@ unsafe impl DelayedWorkItem for Switch {
         while let Some(d) = this.take_one(Domain::gone) {
             drop(d);
         }
+        if this.routes_dirty.swap(false, Ordering::AcqRel) {
+            this.refresh_routes();
+        }
+    }
+}
+
+impl RouteWatcher for Switch {
+    fn routes_changed(this: ArcBorrow<'_, Self>) {
+        this.routes_dirty.store(true, Ordering::Release);
+        DelayedWork::schedule(&Arc::from(this), 0);
     }
 }
 
@@ -367,6 +380,7 @@ impl Switch {
                 ),
                 reaper,
                 next_serial: AtomicU64::new(1),
+                routes_dirty: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -464,7 +478,9 @@ impl Switch {
         };
         match Msg::parse_from_guest(sdu) {
             Ok(Msg::TableReq) => st.push_table(i),
-            Ok(Msg::Frame { frame, .. }) => {
+            // A guest may not claim its checksum was verified (a receiver
+            // would skip checking it): only the uplink's NIC can.
+            Ok(Msg::Frame { meta, frame }) if meta.flags & F_DATA_VALID == 0 => {
                 let now = now_ms().saturating_mul(1_000_000);
                 let Some(d) = st.dom(i) else {
                     return;
@@ -591,7 +607,32 @@ impl Switch {
     }
 
     /// A write to `table`.
-    pub(crate) fn table_cmd(&self, cmd: TableCmd) -> Result {
+    /// Asks the SR-IOV hook for the route of every entry (routes "direct
+    /// via VF" follow its VF policies), and pushes the table if one
+    /// changed. Process context, not under RTNL or `state`.
+    fn refresh_routes(&self) {
+        let mut macs = [([0u8; 6], 0u16); MAX_ENTRIES];
+        let mut n = 0;
+        for e in self.state.lock().table.entries().iter().take(MAX_ENTRIES) {
+            macs[n] = (e.mac, e.domain);
+            n += 1;
+        }
+        // Without `state`: `route` takes RTNL and the hook's locks.
+        let mut via = [false; MAX_ENTRIES];
+        for (v, (mac, domain)) in via.iter_mut().zip(&macs[..n]) {
+            *v = matches!(sriov_route::route(mac), Ok(Some(r)) if r.domain == *domain && r.via_vf);
+        }
+        let mut st = self.state.lock();
+        let mut changed = false;
+        for ((mac, domain), v) in macs[..n].iter().zip(via) {
+            changed |= st.table.set_vf(mac, *domain, v);
+        }
+        if changed {
+            st.push_tables();
+        }
+    }
+
+    pub(crate) fn table_cmd(self: &Arc<Self>, cmd: TableCmd) -> Result {
         let mut st = self.state.lock();
         let st = &mut *st;
         let domains = &st.domains;
@@ -608,6 +649,9 @@ impl Switch {
             })?;
         if changed {
             st.push_tables();
+            // A new entry's MAC may have a VF already.
+            self.routes_dirty.store(true, Ordering::Release);
+            DelayedWork::schedule(self, 0);
         }
         Ok(())
     }

@@ -26,4 +26,17 @@ struct rvio_sriov_route {
  */
 int rvio_sriov_route(const u8 *mac, struct rvio_sriov_route *out);
 
+/*
+ * Asks to be told when routes may have changed (a policy set or cleared,
+ * a PF attached, detached or gone, VFs enabled, a VF's MAC set): @changed
+ * is called with @priv, in process context, possibly under RTNL and the
+ * hook's locks, so it must only note the change and schedule work (then
+ * call rvio_sriov_route() from there). Returns a watch id >= 0, -ENOSPC
+ * beyond 4 watches, -EINVAL for a NULL @changed. Process context.
+ */
+int rvio_sriov_watch_add(void (*changed)(void *priv), void *priv);
+/* Ends watch @id; when it returns, @changed is not running and will not
+ * run. Process context, not from @changed. */
+void rvio_sriov_watch_del(int id);
+
 #endif /* _RVIO_SRIOV_HOOK_H */

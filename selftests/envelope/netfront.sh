@@ -21,6 +21,7 @@ cleanup() {
 	ip link del up0 2>/dev/null
 	rmmod envelope_netfront 2>/dev/null
 	rmmod envelope_switch 2>/dev/null
+	rmmod sriov_hook 2>/dev/null
 	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
@@ -28,10 +29,11 @@ trap cleanup EXIT
 
 ktap_print_header
 ktap_set_plan 20
-vmpi_load "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" || ktap_exit_fail_msg "cannot load VMPI"
+vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
+	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
 for d in $DOMS; do WAIT_SECS=20 wait_for vmpi_link_up "$d" || ktap_exit_fail_msg "VMPI device $d did not come up"; done
-insmod "$(rvio_ko envelope_switch)" && insmod "$(rvio_ko envelope_netfront)" ||
+insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" && insmod "$(rvio_ko envelope_netfront)" ||
 	ktap_exit_fail_msg "cannot load the envelope modules"
 
 mac() { printf '02:00:00:00:00:%02x' "$1"; }
@@ -123,9 +125,12 @@ ktap_check "uplink: a veth attached (its peer in namespace out); EBUSY, ENODEV" 
 uplinked() {
 	nsx 1 ping -q -c 2 -W 5 10.9.0.100 >/dev/null &&
 		ip netns exec out ping -q -c 2 -W 5 10.9.0.2 >/dev/null &&
-		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9]" $S/uplink
+		python3 "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
+		python3 "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
+		{ ktap_print_msg "uplink: $(cat $S/uplink)"; true; } &&
+		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9][0-9]* tx_dropped=0$" $S/uplink
 }
-ktap_check "uplink: ns1 and ns2 reach a host outside and are reached from it" uplinked
+ktap_check "uplink: ping and 2 MiB TCP (TSO) between ns1, ns2 and a host outside, nothing dropped" uplinked
 
 tagged() {
 	echo "$(mac 3) domain=3 vlan=20" >$S/table &&

@@ -3,7 +3,11 @@
 """TCP and UDP through envelope netfronts (netfront.sh sets up ns1, ns2,
 ns3 with 10.9.0.1-3): 4 MiB over TCP from ns1 to ns2, and UDP datagrams
 of 1 to 60000 bytes from ns3 to ns1, each checked byte for byte. Exits 0
-when everything arrived intact, 1 otherwise (the reason on stderr)."""
+when everything arrived intact, 1 otherwise (the reason on stderr).
+
+usage: netfront_traffic.py                      (the above)
+       netfront_traffic.py tcp SRC DST ADDR KIB (KiB over TCP from netns SRC
+                                                 to ADDR in netns DST)"""
 import hashlib
 import os
 import subprocess
@@ -12,7 +16,7 @@ import sys
 TCP_SERVER = r'''
 import hashlib, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.9.0.2", 5001)); s.listen(1); print("ready", flush=True)
+s.bind((sys.argv[1], 5001)); s.listen(1); print("ready", flush=True)
 c, _ = s.accept(); h = hashlib.sha256(); n = 0
 while True:
     b = c.recv(1 << 16)
@@ -23,7 +27,7 @@ print(n, h.hexdigest(), flush=True)
 TCP_CLIENT = r'''
 import socket, sys
 data = bytes.fromhex(sys.stdin.readline().strip()) * 1024
-c = socket.create_connection(("10.9.0.2", 5001), timeout=30); c.sendall(data); c.close()
+c = socket.create_connection((sys.argv[1], 5001), timeout=30); c.sendall(data); c.close()
 '''
 UDP_SERVER = r'''
 import hashlib, socket, sys
@@ -43,7 +47,8 @@ for line in sys.stdin:
 
 
 def ns(n, code, *args, **kw):
-    return subprocess.Popen(["ip", "netns", "exec", "ns%d" % n, "python3", "-c", code] + list(args),
+    name = n if isinstance(n, str) else "ns%d" % n
+    return subprocess.Popen(["ip", "netns", "exec", name, "python3", "-c", code] + list(args),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **kw)
 
 
@@ -52,17 +57,24 @@ def fail(why):
     sys.exit(1)
 
 
-block = os.urandom(4096)
-data = block * 1024
-srv = ns(2, TCP_SERVER)
-if srv.stdout.readline().strip() != "ready":
-    fail("TCP server did not start")
-cli = ns(1, TCP_CLIENT)
-cli.communicate(block.hex() + "\n", timeout=120)
-out, _ = srv.communicate(timeout=120)
-want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
-if out.strip() != want:
-    fail("TCP: got %r, want %r" % (out.strip(), want))
+def tcp(src, dst, addr, kib):
+    block = os.urandom(4096)
+    data = block * (kib // 4)
+    srv = ns(dst, TCP_SERVER, addr)
+    if srv.stdout.readline().strip() != "ready":
+        fail("TCP server did not start")
+    cli = ns(src, TCP_CLIENT.replace("* 1024", "* %d" % (kib // 4)), addr)
+    cli.communicate(block.hex() + "\n", timeout=120)
+    out, _ = srv.communicate(timeout=120)
+    want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
+    if out.strip() != want:
+        fail("TCP: got %r, want %r" % (out.strip(), want))
+
+
+if sys.argv[1:2] == ["tcp"]:
+    tcp(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    sys.exit(0)
+tcp(1, 2, "10.9.0.2", 4096)
 
 sizes = [1, 100, 1472, 1473, 9000, 30000, 60000]
 grams = [os.urandom(n) for n in sizes]

@@ -13,16 +13,20 @@ source "$(dirname "$0")/../lib.sh"
 S=/sys/kernel/envelope_switch
 DOMS="d1 d2 d3"
 
+nsim=$((600 + RANDOM % 100))
 cleanup() {
 	rmmod envelope_switch 2>/dev/null
+	rmmod sriov_hook 2>/dev/null
+	[ -e /sys/bus/netdevsim/devices/netdevsim$nsim ] && echo $nsim >/sys/bus/netdevsim/del_device
+	modprobe -r netdevsim 2>/dev/null
 	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 20
-vmpi_load "$(rvio_ko envelope_switch)" || ktap_exit_fail_msg "cannot load VMPI"
+ktap_set_plan 22
+vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" || ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do
 	vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"
 done
@@ -31,7 +35,8 @@ for d in $DOMS; do
 done
 guests=()
 for d in $DOMS; do guests+=("/dev/$(vmpi_core_dev guest "$(vdpa_virtio_of "$d")")"); done
-insmod "$(rvio_ko envelope_switch)" || ktap_exit_fail_msg "insmod envelope_switch failed"
+insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" ||
+	ktap_exit_fail_msg "insmod sriov_hook, envelope_switch failed"
 
 w() { echo "$2" >"$S/$1"; }
 ktap_check "domains: a malformed line is EINVAL" expect_fail_with "Invalid argument" w domains "d1 domain=0"
@@ -67,6 +72,21 @@ table_full() {
 ktap_check "table: 48 entries, the 49th is ENOSPC, all shown" table_full
 sorted() { [ "$(sed -n 2p $S/table)" = "02:00:00:00:00:01 domain=1 route=envelope vlan=10" ] && grep -q "^generation [0-9]" $S/table; }
 ktap_check "table: reads back sorted with its generation" sorted
+
+# Routes "direct via VF" follow the SR-IOV hook: a netdevsim PF whose VF 0
+# is domain 1's, with the MAC of domain 1's entry.
+H=/sys/kernel/sriov_hook
+pf=$(nsim_pf $nsim 2) || ktap_exit_fail_msg "cannot create a netdevsim PF with 2 VFs"
+via_vf() { grep -q "^02:00:00:00:00:01 domain=1 route=envelope vlan=10 via=vf$" $S/table; }
+no_vf() { grep -q "^02:00:00:00:00:01 domain=1 route=envelope vlan=10$" $S/table; }
+vf_route() {
+	echo "$pf" >$H/attach && echo "$pf 0 domain=1 mac=02:00:00:00:00:01" >$H/policy && wait_for via_vf
+}
+ktap_check "a VF policy for domain 1's MAC: its entry goes via=vf" vf_route
+vf_gone() {
+	echo "$pf 0 clear" >$H/policy && wait_for no_vf && echo "$pf" >$H/detach
+}
+ktap_check "the policy cleared: the entry falls back to its route, and stays" vf_gone
 
 run_py_ktap 120 env PYTHONPATH="$(dirname "$0")/../vmpi" python3 "$(dirname "$0")/switch_frames.py" "${guests[@]}"
 

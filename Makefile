@@ -55,6 +55,11 @@ vm: setup
 	+$(MAKE) modules
 	scripts/vm-run.sh --igb --name shell
 
+# Envelope switching benchmark (not a test): results/envelope/, table in results/README.md.
+bench-envelope: setup
+	+$(MAKE) modules
+	scripts/bench-envelope.sh $(or $(REPEAT),3)
+
 # VMPI benchmark (not a test): results/vmpi/, table in results/README.md.
 bench-vmpi: setup
 	+$(MAKE) modules
@@ -73,6 +78,7 @@ help:
 	@echo "  make vm      interactive shell in the test VM"
 	@echo "  make fuzz    fuzz the parsers of untrusted bytes (FUZZ_SECS=60 per target)"
 	@echo "  make bench-vmpi  VMPI vs UDP/veth and virtio-net/vdpa_sim_net (REPEAT=3): results/vmpi/"
+	@echo "  make bench-envelope  guest-to-guest UDP/TCP: the envelope switch vs a Linux bridge (REPEAT=3): results/envelope/"
 	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
 
-.PHONY: all modules clippy rustfmt style clean setup kernel check demo vm fuzz bench-vmpi help
+.PHONY: all modules clippy rustfmt style clean setup kernel check demo vm fuzz bench-vmpi bench-envelope help

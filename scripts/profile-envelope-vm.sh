@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Inside the test VM (scripts/profile-envelope.sh boots it): where the
+# time of guest-to-guest TCP through two envelope netfronts and the host's
+# envelope switch goes. Sends $2 MiB (default 24) at MTU $1 (default 1500)
+# from one netfront's namespace to the other's and samples every CPU with
+# perf (cpu-clock) meanwhile; prints the time, perf's flat profile (by
+# symbol, then by module) and the netfront's and switch's counters. With
+# $3 = children, it records call graphs and prints inclusive time by
+# symbol instead.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../selftests/lib.sh
+source "$root/selftests/lib.sh"
+mtu=${1:-1500} mib=${2:-24} mode=${3:-flat}
+S=/sys/kernel/envelope_switch
+F=/sys/kernel/envelope_netfront
+vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)"
+insmod "$(rvio_ko sriov_hook)"
+insmod "$(rvio_ko envelope_switch)"
+insmod "$(rvio_ko envelope_netfront)"
+for i in 1 2; do
+	vdpa dev add mgmtdev vmpi name d$i
+	WAIT_SECS=20 wait_for vmpi_link_up d$i
+	echo "d$i domain=$i" >$S/domains
+	echo "$(vdpa_virtio_of d$i) name=ef$i" >$F/attach
+	ip link set ef$i address 02:00:00:00:00:0$i
+	echo "02:00:00:00:00:0$i domain=$i" >$S/table
+	ip netns add e$i
+	ip link set ef$i netns e$i
+	ip -n e$i addr add 10.8.0.$i/24 dev ef$i
+	ip -n e$i link set ef$i mtu "$mtu" up
+done
+ip netns exec e2 python3 -c '
+import socket
+s = socket.socket(); s.bind(("10.8.0.2", 5401)); s.listen(1); c, _ = s.accept()
+while c.recv(1 << 20): pass' &
+sleep 1
+echo 0 >/proc/sys/kernel/kptr_restrict
+cd /tmp
+graph=()
+[ "$mode" = children ] && graph=(-g)
+perf record -q -a "${graph[@]}" -e cpu-clock -F 2000 -o /tmp/perf.data -- \
+	ip netns exec e1 python3 -c '
+import socket, sys, time
+c = socket.create_connection(("10.8.0.2", 5401)); b = b"x" * (1 << 20); t = time.monotonic()
+for _ in range(int(sys.argv[1])): c.sendall(b)
+c.close(); s = time.monotonic() - t
+print("sent %s MiB in %.1f s: %.1f Mbit/s" % (sys.argv[1], s, int(sys.argv[1]) * 8.388608 / s))' "$mib"
+if [ "$mode" = children ]; then
+	perf report -i /tmp/perf.data --stdio --children --sort sym -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -90 || true
+fi
+perf report -i /tmp/perf.data --stdio --no-children --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45 || true
+echo "== by module"
+perf report -i /tmp/perf.data --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15 || true
+echo "== counters"
+ip netns exec e1 ethtool -S ef1
+cat $S/domains

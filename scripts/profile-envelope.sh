@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Where the envelope path's time goes: boots the test VM and runs
+# scripts/profile-envelope-vm.sh (a TCP stream between two netfronts
+# through the host's switch, under perf). Not a test.
+#
+# usage: scripts/profile-envelope.sh [MTU] [MIB] [flat|children]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$RVIO_ROOT"
+scripts/vm-run.sh --timeout 1200 --name profile-envelope -- \
+	scripts/profile-envelope-vm.sh "${1:-1500}" "${2:-24}" "${3:-flat}"

@@ -20,8 +20,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/selftests/lib.sh"
 repeat=${1:-3}
 perf=$root/target/release/vmpi-perf
-S=/sys/kernel/envelope_switch
-F=/sys/kernel/envelope_netfront
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -37,23 +35,7 @@ config=$(bash -c ". '$root/scripts/lib.sh' && rvio_kdir")/.config
 echo "vm: debug options: $(for o in KASAN PROVE_LOCKING KFENCE DEBUG_KMEMLEAK; do
 	grep -qs "^CONFIG_$o=y" "$config" && printf '%s ' $o; done)"
 
-vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)"
-insmod "$(rvio_ko sriov_hook)"
-insmod "$(rvio_ko envelope_switch)"
-insmod "$(rvio_ko envelope_netfront)"
-for i in 1 2; do
-	vdpa dev add mgmtdev vmpi name d$i
-	WAIT_SECS=20 wait_for vmpi_link_up d$i
-	echo "d$i domain=$i" >$S/domains
-	echo "$(vdpa_virtio_of d$i) name=ef$i" >$F/attach
-	ip link set ef$i address 02:00:00:00:00:0$i
-	echo "02:00:00:00:00:0$i domain=$i" >$S/table
-	ip netns add e$i
-	ip link set ef$i netns e$i
-	ip -n e$i addr add 10.8.0.$i/24 dev ef$i
-	ip -n e$i link set ef$i up
-	ip -n e$i link set lo up
-done
+envelope_domains 2
 ip link add br0 type bridge
 ip link set br0 up
 for i in 1 2; do

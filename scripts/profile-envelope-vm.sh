@@ -15,23 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/selftests/lib.sh"
 mtu=${1:-1500} mib=${2:-24} mode=${3:-flat}
 S=/sys/kernel/envelope_switch
-F=/sys/kernel/envelope_netfront
-vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)"
-insmod "$(rvio_ko sriov_hook)"
-insmod "$(rvio_ko envelope_switch)"
-insmod "$(rvio_ko envelope_netfront)"
-for i in 1 2; do
-	vdpa dev add mgmtdev vmpi name d$i
-	WAIT_SECS=20 wait_for vmpi_link_up d$i
-	echo "d$i domain=$i" >$S/domains
-	echo "$(vdpa_virtio_of d$i) name=ef$i" >$F/attach
-	ip link set ef$i address 02:00:00:00:00:0$i
-	echo "02:00:00:00:00:0$i domain=$i" >$S/table
-	ip netns add e$i
-	ip link set ef$i netns e$i
-	ip -n e$i addr add 10.8.0.$i/24 dev ef$i
-	ip -n e$i link set ef$i mtu "$mtu" up
-done
+envelope_domains 2 "$mtu"
 ip netns exec e2 python3 -c '
 import socket
 s = socket.socket(); s.bind(("10.8.0.2", 5401)); s.listen(1); c, _ = s.accept()

@@ -112,6 +112,29 @@ vmpi_unload() {
 	modprobe -r virtio_vdpa 2>/dev/null
 }
 
+# Envelope switching, for the benchmark and the profile (not the tests,
+# which check each step): loads VMPI, sriov_hook, envelope_switch and
+# envelope_netfront, then makes domains 1..$1 (VMPI devices d1.., netfronts
+# ef1.. with MACs 02:00:00:00:00:0N in namespaces e1.., addresses
+# 10.8.0.N/24, MTU $2 (default 1500)). Exits on the first failure.
+envelope_domains() {
+	local n=$1 mtu=${2:-1500} i
+	local S=/sys/kernel/envelope_switch F=/sys/kernel/envelope_netfront
+	vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" &&
+		insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" &&
+		insmod "$(rvio_ko envelope_netfront)" || return 1
+	for i in $(seq "$n"); do
+		vdpa dev add mgmtdev vmpi name "d$i" && WAIT_SECS=20 wait_for vmpi_link_up "d$i" &&
+			echo "d$i domain=$i" >$S/domains &&
+			echo "$(vdpa_virtio_of "d$i") name=ef$i" >$F/attach &&
+			ip link set "ef$i" address "02:00:00:00:00:0$i" &&
+			echo "02:00:00:00:00:0$i domain=$i" >$S/table &&
+			ip netns add "e$i" && ip link set "ef$i" netns "e$i" &&
+			ip -n "e$i" addr add "10.8.0.$i/24" dev "ef$i" &&
+			ip -n "e$i" link set "ef$i" mtu "$mtu" up && ip -n "e$i" link set lo up || return 1
+	done
+}
+
 # Run "$@" (a program that prints `ok - DESC` / `not ok - DESC` lines, and
 # anything else as comments) for at most $1 seconds and report its lines
 # as KTAP results. A program that fails without a `not ok` line (a crash,

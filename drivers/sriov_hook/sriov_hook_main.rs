@@ -173,6 +173,17 @@ unsafe impl Send for Watcher {}
 /// The module's state, for `rvio_sriov_route` (set while loaded).
 static CORE: AtomicPtr<Core> = AtomicPtr::new(core::ptr::null_mut());
 
+/// The module's state, for the exported C-ABI (`None` while not set).
+fn loaded_core() -> Option<&'static Core> {
+    let core = CORE.load(Ordering::Acquire);
+    // SAFETY: `CORE` is set to the state the sysfs directory keeps alive
+    // for as long as the module is loaded (`SriovHookModule`), and cleared
+    // before it goes; the exported functions' callers are modules that
+    // depend on this one (include/rvio/sriov_hook.h), so it cannot be
+    // unloaded under them.
+    unsafe { core.as_ref() }
+}
+
 /// The route of policy `a`: through its VF while the hook is attached to
 /// the PF, the PF has the VF and the VF has the policy's MAC (a VF
 /// enabled again behind the hook's back, or whose policy did not apply,
@@ -478,18 +489,15 @@ pub unsafe extern "C" fn rvio_sriov_route(
     out: *mut bindings::rvio_sriov_route,
 ) -> c_int {
     from_result(|| {
-        let core = CORE.load(Ordering::Acquire);
-        if mac.is_null() || out.is_null() || core.is_null() {
+        if mac.is_null() || out.is_null() {
             return Err(EINVAL);
         }
+        let core = loaded_core().ok_or(EINVAL)?;
         // SAFETY: `mac` is not NULL (checked above), so the caller guarantees
         // it is valid for 6 reads (see `# Safety`; include/rvio/sriov_hook.h:
         // "@mac (6 bytes)"), the size of `Mac`; `read_unaligned` needs no
         // alignment.
         let mac: Mac = unsafe { core::ptr::read_unaligned(mac.cast::<Mac>()) };
-        // SAFETY: set while the module is loaded, and callers are modules
-        // that depend on this one, so it cannot be unloaded under them.
-        let core = unsafe { &*core };
         let rtnl = RtnlGuard::lock();
         let st = core.state.lock();
         let a = st
@@ -531,14 +539,8 @@ pub unsafe extern "C" fn rvio_sriov_watch_add(
     priv_: *mut c_void,
 ) -> c_int {
     from_result(|| {
-        let core = CORE.load(Ordering::Acquire);
         let changed = changed.ok_or(EINVAL)?;
-        if core.is_null() {
-            return Err(EINVAL);
-        }
-        // SAFETY: set while the module is loaded, and callers are modules
-        // that depend on this one, so it cannot be unloaded under them.
-        let core = unsafe { &*core };
+        let core = loaded_core().ok_or(EINVAL)?;
         let mut w = core.watchers.lock();
         let (i, slot) = w
             .iter_mut()
@@ -553,19 +555,13 @@ pub unsafe extern "C" fn rvio_sriov_watch_add(
 /// See `include/rvio/sriov_hook.h`.
 #[no_mangle]
 pub extern "C" fn rvio_sriov_watch_del(id: c_int) {
-    let core = CORE.load(Ordering::Acquire);
-    if core.is_null() {
+    let (Some(core), Ok(i)) = (loaded_core(), usize::try_from(id)) else {
         return;
-    }
-    // SAFETY: as in `rvio_sriov_watch_add`.
-    let core = unsafe { &*core };
-    if let Some(slot) = usize::try_from(id)
-        .ok()
-        .and_then(|i| core.watchers.lock().get_mut(i).map(Option::take))
-    {
-        // Taken under `watchers`, which a call in flight holds: none runs
-        // after this.
-        let _ = slot;
+    };
+    // Cleared under `watchers`, which a call in flight holds: none runs
+    // after this.
+    if let Some(slot) = core.watchers.lock().get_mut(i) {
+        *slot = None;
     }
 }
 

@@ -15,9 +15,10 @@
 #ifndef _RVIO_VMPI_H
 #define _RVIO_VMPI_H
 
+#include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 1
+#define VMPI_ABI_VERSION 2
 
 struct device;
 struct vmpi_transport;
@@ -27,11 +28,33 @@ enum vmpi_role {
 	VMPI_ROLE_GUEST = 1,	/* the driver side (virtio) */
 };
 
+struct vmpi_grant;
+struct vmpi_copy;
+struct vmpi_domain_ops;
+struct vmpi_grant_stats;
+
 struct vmpi_transport_ops {
 	/* The core has something to send: schedule the transport's work,
 	 * which calls vmpi_transport_tx(). Called in process context,
 	 * possibly with the core's device mutex held; must not sleep. */
 	void (*kick)(void *priv);
+	/*
+	 * Optional, guest side with VMPI_F_GRANT negotiated (NULL or
+	 * -EOPNOTSUPP otherwise): take @g or @c for the grantq or copyq
+	 * (vmpi_port_grant(), vmpi_port_copy() below). Any context, under a
+	 * core spinlock: must not sleep (queue it and schedule the work).
+	 */
+	int (*grant)(void *priv, struct vmpi_grant *g);
+	int (*copy)(void *priv, struct vmpi_copy *c);
+	/*
+	 * Optional, host side: vmpi_port_bind_domain(),
+	 * vmpi_port_unbind_domain() and vmpi_port_domain_stats() below,
+	 * forwarded. Process context, no core lock held.
+	 */
+	int (*bind_domain)(void *priv, u16 domain, const struct vmpi_domain_ops *ops,
+			   void *ops_priv);
+	void (*unbind_domain)(void *priv);
+	void (*domain_stats)(void *priv, struct vmpi_grant_stats *s);
 };
 
 /*
@@ -152,5 +175,150 @@ int vmpi_port_send(struct vmpi_port *p, const void *sdu, size_t len);
  * run. Process context, not from a callback of any port of the device.
  */
 void vmpi_port_close(struct vmpi_port *p);
+
+/*
+ * Grants (device feature VMPI_F_GRANT, docs/vmpi-protocol.md section 5;
+ * their use: docs/envelope.md). A guest grants one other domain a
+ * read-only window over a frame that stays in the guest's memory until
+ * the grant completes; the host copies it once, on the receiving domain's
+ * request, from the sender's pages straight into the receiver's.
+ */
+
+/* A grant's completion status (>= 0), as on the wire. */
+#define VMPI_GRANT_DONE		0
+#define VMPI_GRANT_REFUSED	1
+#define VMPI_GRANT_UNDELIVERED	2
+#define VMPI_GRANT_TIMEOUT	3
+#define VMPI_GRANT_REVOKED	4
+#define VMPI_GRANT_FAILED	5
+#define VMPI_GRANT_STATUSES	6
+
+/* A copy's status (>= 0), as on the wire. */
+#define VMPI_COPY_OK		0
+#define VMPI_COPY_BAD_REQUEST	1
+#define VMPI_COPY_BAD_HANDLE	2
+#define VMPI_COPY_NOT_GRANTED	3
+#define VMPI_COPY_BAD_WINDOW	4
+#define VMPI_COPY_NO_ROOM	5
+#define VMPI_COPY_GONE		6
+#define VMPI_COPY_SRC_FAULT	7
+#define VMPI_COPY_DST_FAULT	8
+#define VMPI_COPY_STATUSES	9
+
+/* vmpi_copy.flags */
+#define VMPI_COPY_FINISH	1	/* the last copy from this grant */
+#define VMPI_COPY_DISCARD	2	/* with FINISH: the frame was dropped */
+
+/* The most scatterlist entries of a grant's frame or a copy's destination. */
+#define VMPI_GRANT_MAX_SG	19
+
+struct scatterlist;
+
+/*
+ * Guest side: one grant. The caller fills the first block, keeps the
+ * struct (kmalloc'ed: the transport's part is mapped for the device) and
+ * the frame's memory untouched from vmpi_port_grant() until done() runs.
+ */
+struct vmpi_grant {
+	u16 dest_domain;	/* the one domain allowed to copy */
+	u32 frame_len;		/* 14 to 65519 */
+	u8 meta[12];		/* struct virtio_net_hdr_v1 of the frame */
+	/* The frame: frame_len bytes in at most VMPI_GRANT_MAX_SG entries,
+	 * the last one marked (sg_mark_end), memory the DMA API can map. */
+	struct scatterlist *frame;
+	/*
+	 * Called once, from the transport's work (process context, device
+	 * mutex held: may call vmpi_port_grant/copy/send, not close): a
+	 * completion status (VMPI_GRANT_*), or -ECONNRESET (the device was
+	 * reset) or -ENODEV (it goes away): either way the device does not
+	 * read the frame any more and the caller owns @g again.
+	 */
+	void (*done)(struct vmpi_grant *g, int status);
+	/* The transport's. */
+	u8 hdr[24];
+	__le32 status;
+	struct llist_node node;
+};
+
+/*
+ * Guest side: one copy request: copy @len bytes at @offset of the frame
+ * of grant @handle (from an ENVELOPE) into @dst. Owned by the device from
+ * vmpi_port_copy() until done(), as for a grant.
+ */
+struct vmpi_copy {
+	u64 handle;
+	u32 offset;
+	u32 len;		/* 0 with VMPI_COPY_FINISH: finish only */
+	u16 flags;		/* VMPI_COPY_* */
+	/* At least @len bytes, at most VMPI_GRANT_MAX_SG entries, marked. */
+	struct scatterlist *dst;
+	/* As vmpi_grant.done: a VMPI_COPY_* status (@len bytes are in @dst
+	 * only with VMPI_COPY_OK), or -ECONNRESET, -ENODEV. */
+	void (*done)(struct vmpi_copy *c, int status);
+	/* The transport's. */
+	u8 req[20];
+	__le32 status;
+	struct llist_node node;
+};
+
+/*
+ * Queues a grant (a copy request) on the port's device. 0: done() will be
+ * called. -EOPNOTSUPP: the device did not negotiate VMPI_F_GRANT (or is
+ * the host side); -EINVAL: a field out of range; -EPIPE, -ENODEV: the
+ * port is down. Any context (softirq included); no ordering between the
+ * completions. The caller bounds what it queues (the device holds at most
+ * max_grants grants; more complete REFUSED).
+ */
+int vmpi_port_grant(struct vmpi_port *p, struct vmpi_grant *g);
+int vmpi_port_copy(struct vmpi_port *p, struct vmpi_copy *c);
+
+/*
+ * Host side: what decides about the grants of a domain (the envelope
+ * switch).
+ */
+struct vmpi_domain_ops {
+	/*
+	 * Domain @priv's device took a grant and recorded it as @handle:
+	 * decide. Return 0 to let it stand (an envelope naming @handle is on
+	 * its way to @dest_domain, which copies and finishes it), or
+	 * VMPI_GRANT_REFUSED or VMPI_GRANT_UNDELIVERED to complete it now.
+	 * @addrs: the frame's first 14 bytes (destination and source MAC,
+	 * ethertype) as every copy will deliver them; @meta: its
+	 * virtio_net_hdr_v1. Process context, from the device's work with its
+	 * lock held: may call vmpi_port_send(), not the functions below.
+	 */
+	int (*grant)(void *priv, u64 handle, u16 dest_domain, const u8 *addrs,
+		     const u8 *meta, u32 frame_len);
+};
+
+/* Counters of a domain's grants (since its bind). */
+struct vmpi_grant_stats {
+	u64 grants;				/* taken from the grantq */
+	u64 completions[VMPI_GRANT_STATUSES];	/* by status */
+	u64 copies[VMPI_COPY_STATUSES];		/* this domain's copy requests, by status */
+	u64 copied_bytes;			/* copied for this domain's requests */
+	u64 bounce_bytes;			/* copied through an intermediate buffer: 0 */
+	u32 held;				/* grants held now */
+};
+
+/*
+ * Host side: the port's device is domain @domain (1 to 32751) until
+ * vmpi_port_unbind_domain() or vmpi_port_close(): its grants are
+ * recorded and put to @ops, and its copy requests are served. -EOPNOTSUPP
+ * (a guest port), -EINVAL, -EEXIST (@domain is another device's), -EBUSY
+ * (this device is a domain already). Process context; not with a lock
+ * that @ops->grant takes.
+ */
+int vmpi_port_bind_domain(struct vmpi_port *p, u16 domain,
+			  const struct vmpi_domain_ops *ops, void *priv);
+/*
+ * Ends the binding: every grant of the domain completes
+ * VMPI_GRANT_REVOKED (those a copy holds when it ends), copies into it
+ * fail, and when this returns no @ops->grant call runs or will run.
+ * Process context; not with a lock that @ops->grant takes.
+ */
+void vmpi_port_unbind_domain(struct vmpi_port *p);
+/* The counters of the port's domain (zeroes if not bound). Process context. */
+void vmpi_port_domain_stats(struct vmpi_port *p, struct vmpi_grant_stats *s);
 
 #endif /* _RVIO_VMPI_H */

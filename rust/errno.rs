@@ -45,3 +45,8 @@ pub fn eaddrinuse() -> Error {
 pub fn eisconn() -> Error {
     code(bindings::EISCONN)
 }
+
+/// `EOPNOTSUPP`: operation not supported.
+pub fn eopnotsupp() -> Error {
+    code(bindings::EOPNOTSUPP)
+}

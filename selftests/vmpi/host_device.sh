@@ -70,8 +70,9 @@ modprobe -r virtio_vdpa && modprobe vhost_vdpa
 if vdpa dev add mgmtdev vmpi name vmpi2 && wait_for has_vhost vmpi2 &&
 	out=$(python3 "$query" "/dev/$(vhost_of vmpi2)"); then
 	echo "$out" | sed 's/^/# /'
-	# VERSION_1 (32), ACCESS_PLATFORM (33), EVENT_IDX (29) and INDIRECT_DESC (28), nothing else.
-	want=$'device_id 63\nvring_num_max 256\nfeatures 0x330000000\nconfig_size 12\nnum_channels 256\nmax_sdu 65535\nmin_rx_buf 64'
+	# VERSION_1 (32), ACCESS_PLATFORM (33), EVENT_IDX (29), INDIRECT_DESC (28) and
+	# VMPI_F_GRANT (0), nothing else; the 16-byte configuration space with max_grants.
+	want=$'device_id 63\nvring_num_max 256\nfeatures 0x330000001\nconfig_size 16\nnum_channels 256\nmax_sdu 65535\nmin_rx_buf 64\nmax_grants 256'
 	# (ktap_test_result runs its command unquoted: compare in a function.)
 	as_wanted() { [ "$out" = "$want" ]; }
 	ktap_test_result "vhost_vdpa serves it: device id, queue size, features, configuration space" as_wanted

@@ -35,3 +35,6 @@ with open(sys.argv[1], "rb+", buffering=0) as f:
     print("num_channels", num_channels)
     print("max_sdu", max_sdu)
     print("min_rx_buf", min_rx_buf)
+    if size >= 16:
+        # VMPI_F_GRANT's part (docs/vmpi-protocol.md section 5).
+        print("max_grants", struct.unpack_from("<H", cfg, 8 + 12)[0])

@@ -10,5 +10,7 @@
 #include "../../rust/virtio_glue.h"
 /* sriov_route_probe: sriov_hook.ko's route lookup. */
 #include <rvio/sriov_hook.h>
+/* envelope_evil: scatterlists for grants and copies. */
+#include <linux/scatterlist.h>
 /* rust/work_handle.rs: msleep() while a handle detaches. */
 #include <linux/delay.h>

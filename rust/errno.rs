@@ -45,3 +45,9 @@ pub fn eaddrinuse() -> Error {
 pub fn eisconn() -> Error {
     code(bindings::EISCONN)
 }
+
+/// `EOPNOTSUPP`: operation not supported (e.g. a VMPI device without
+/// grants).
+pub fn eopnotsupp() -> Error {
+    code(bindings::EOPNOTSUPP)
+}

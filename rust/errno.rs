@@ -46,8 +46,7 @@ pub fn eisconn() -> Error {
     code(bindings::EISCONN)
 }
 
-/// `EOPNOTSUPP`: operation not supported (e.g. a VMPI device without
-/// grants).
+/// `EOPNOTSUPP`: operation not supported.
 pub fn eopnotsupp() -> Error {
     code(bindings::EOPNOTSUPP)
 }

@@ -41,15 +41,25 @@ struct vmpi_transport_ops {
 	/*
 	 * Optional, guest side with VMPI_F_GRANT negotiated (NULL or
 	 * -EOPNOTSUPP otherwise): take @g or @c for the grantq or copyq
-	 * (vmpi_port_grant(), vmpi_port_copy() below). Any context, under a
-	 * core spinlock: must not sleep (queue it and schedule the work).
+	 * (vmpi_port_grant(), vmpi_port_copy() below). Any context (the
+	 * caller's, softirq included; the core takes no lock, it counts the
+	 * call in flight and unregistering waits for it): must not sleep
+	 * (queue it and schedule the work). A non-zero return goes to the
+	 * caller, and the request is not the transport's then.
 	 */
 	int (*grant)(void *priv, struct vmpi_grant *g);
 	int (*copy)(void *priv, struct vmpi_copy *c);
 	/*
 	 * Optional, host side: vmpi_port_bind_domain(),
 	 * vmpi_port_unbind_domain() and vmpi_port_domain_stats() below,
-	 * forwarded. Process context, no core lock held.
+	 * forwarded. Process context, no core lock held but the device's
+	 * domain mutex: one call at a time per device, and unregistering
+	 * waits for the call in flight (so they must not wait for the
+	 * transport's own lock held around vmpi_transport_unregister()).
+	 * The core calls bind_domain only while no port of the device holds
+	 * a binding, and unbind_domain only for the port that holds it
+	 * (also from vmpi_port_close()). vmpi_transport_unregister() does not
+	 * call unbind_domain: the transport ends a binding as it goes away.
 	 */
 	int (*bind_domain)(void *priv, u16 domain, const struct vmpi_domain_ops *ops,
 			   void *ops_priv);
@@ -230,8 +240,10 @@ struct vmpi_grant {
 	 * Called once, from the transport's work (process context, device
 	 * mutex held: may call vmpi_port_grant/copy/send, not close): a
 	 * completion status (VMPI_GRANT_*), or -ECONNRESET (the device was
-	 * reset) or -ENODEV (it goes away): either way the device does not
-	 * read the frame any more and the caller owns @g again.
+	 * reset) or -ENODEV (it goes away; then possibly from the device's
+	 * removal instead of its work, still process context): either way
+	 * the device does not read the frame any more and the caller owns
+	 * @g again.
 	 */
 	void (*done)(struct vmpi_grant *g, int status);
 	/* The transport's. */
@@ -312,7 +324,8 @@ struct vmpi_grant_stats {
 int vmpi_port_bind_domain(struct vmpi_port *p, u16 domain,
 			  const struct vmpi_domain_ops *ops, void *priv);
 /*
- * Ends the binding: every grant of the domain completes
+ * Ends the binding (if this port holds it; otherwise nothing): every
+ * grant of the domain completes
  * VMPI_GRANT_REVOKED (those a copy holds when it ends), copies into it
  * fail, and when this returns no @ops->grant call runs or will run.
  * Process context; not with a lock that @ops->grant takes.

@@ -4,12 +4,19 @@
 //! provided by `vmpi.ko`): a [`Port`] is a raw channel of a VMPI device
 //! whose received SDUs go to a [`PortUser`]; closed when dropped.
 //!
+//! Grants (`VMPI_F_GRANT`, include/rvio/vmpi.h): on a guest port,
+//! [`PortRef::grant`] and [`PortRef::copy`] hand the device a `struct
+//! vmpi_grant` or `struct vmpi_copy` the caller owns again when its `done`
+//! runs; on a host port, [`PortRef::bind_domain`] makes the device a domain
+//! whose grants a [`DomainPolicy`] decides ([`domain_ops`] is its table).
+//!
 //! Include with `#[path = ".../rust/rvio/vmpi_port.rs"] pub mod vmpi_port;` next
 //! to `mod bindings;`; the module depends on `vmpi.ko`.
 
 use crate::bindings;
 use crate::proto::link::Role;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -51,6 +58,147 @@ impl PortRef<'_> {
     pub fn send(&self, sdu: &[u8]) -> Result {
         // SAFETY: `p` is an open port (the type's lifetime); `sdu` is valid.
         to_result(unsafe { bindings::vmpi_port_send(self.p, sdu.as_ptr().cast(), sdu.len()) })
+    }
+
+    /// Guest side: queues grant `g` on the device's grantq. `Ok`: its
+    /// `done` will be called once (a `VMPI_GRANT_*` status, or
+    /// `-ECONNRESET`/`-ENODEV`), from the transport's work in process
+    /// context; until then the device owns `g` and its frame. `EOPNOTSUPP`
+    /// (no `VMPI_F_GRANT`, or a host port), `EINVAL` (a field out of
+    /// range, a frame of more than `VMPI_GRANT_MAX_SG` entries or not
+    /// `frame_len` bytes), `ENODEV`. Any context (softirq included).
+    ///
+    /// # Safety
+    ///
+    /// `g` is a kmalloc'ed `struct vmpi_grant` whose first block (up to
+    /// `done`) the caller filled, with `frame` a marked scatterlist of
+    /// DMA-mappable memory; on `Ok`, `g`, the scatterlist and the frame's
+    /// bytes stay valid and untouched until `done` runs.
+    pub unsafe fn grant(&self, g: NonNull<bindings::vmpi_grant>) -> Result {
+        // SAFETY: `p` is an open port (the type's lifetime); `g` as the
+        // caller guarantees.
+        to_result(unsafe { bindings::vmpi_port_grant(self.p, g.as_ptr()) })
+    }
+
+    /// Guest side: queues copy request `c` on the device's copyq, as
+    /// [`Self::grant`] (`done` gets a `VMPI_COPY_*` status; the bytes are in
+    /// `dst` only with `VMPI_COPY_OK`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::grant`], for a kmalloc'ed `struct vmpi_copy` with
+    /// `dst` a marked scatterlist of at least `len` bytes (NULL if `len` is
+    /// 0).
+    pub unsafe fn copy(&self, c: NonNull<bindings::vmpi_copy>) -> Result {
+        // SAFETY: `p` is an open port (the type's lifetime); `c` as the
+        // caller guarantees.
+        to_result(unsafe { bindings::vmpi_port_copy(self.p, c.as_ptr()) })
+    }
+
+    /// Host side: the port's device becomes domain `domain` (1 to 32751)
+    /// until [`Self::unbind_domain`], the port's close or the device's
+    /// removal: its grants go to `ops->grant(priv_, ...)` (for a
+    /// [`DomainPolicy`]: `domain_ops::<D>()` and the policy's address).
+    /// `EOPNOTSUPP` (a guest port), `EINVAL`, `EEXIST` (`domain` is another
+    /// device's), `EBUSY` (this device is a domain already), `ENODEV`.
+    /// Process context, without a lock that `ops->grant` takes.
+    ///
+    /// # Safety
+    ///
+    /// `ops` and `priv_` stay valid, and `ops->grant` callable with
+    /// `priv_` in process context (from the device's work), until the
+    /// binding ends: [`Self::unbind_domain`] or the close of the port
+    /// returned, or the device went away (the port's `down(ENODEV)`) and
+    /// the port is closed.
+    pub unsafe fn bind_domain(
+        &self,
+        domain: u16,
+        ops: &'static bindings::vmpi_domain_ops,
+        priv_: *mut c_void,
+    ) -> Result {
+        // SAFETY: `p` is an open port (the type's lifetime); `ops` is
+        // static and `priv_` as the caller guarantees.
+        to_result(unsafe { bindings::vmpi_port_bind_domain(self.p, domain, ops, priv_) })
+    }
+
+    /// Host side: ends this port's binding (no-op if it holds none): every
+    /// grant of the domain completes `REVOKED`, and when this returns no
+    /// policy call runs or will run. Process context, without a lock that
+    /// the policy takes.
+    pub fn unbind_domain(&self) {
+        // SAFETY: `p` is an open port (the type's lifetime).
+        unsafe { bindings::vmpi_port_unbind_domain(self.p) };
+    }
+
+    /// Host side: the counters of the device's domain (zeroes if not
+    /// bound). Process context.
+    pub fn domain_stats(&self) -> bindings::vmpi_grant_stats {
+        let mut s = bindings::vmpi_grant_stats::default();
+        // SAFETY: `p` is an open port (the type's lifetime); `s` is valid
+        // for a write.
+        unsafe { bindings::vmpi_port_domain_stats(self.p, &mut s) };
+        s
+    }
+}
+
+/// Host side: what decides about a domain's grants (`struct
+/// vmpi_domain_ops`); bind with [`PortRef::bind_domain`] and
+/// [`domain_ops`].
+pub trait DomainPolicy: Send + Sync + Sized {
+    /// The domain's device took a grant and recorded it as `handle`: 0 to
+    /// let it stand (an envelope naming it goes to `dest_domain`), or
+    /// `VMPI_GRANT_REFUSED` / `VMPI_GRANT_UNDELIVERED` to complete it now.
+    /// `addrs`: the frame's first 14 bytes (as every copy delivers them);
+    /// `meta`: its `virtio_net_hdr_v1`. Process context, from the device's
+    /// work with its lock held: may send on a port, not bind or unbind.
+    fn grant(
+        &self,
+        handle: u64,
+        dest_domain: u16,
+        addrs: &[u8; 14],
+        meta: &[u8; 12],
+        frame_len: u32,
+    ) -> u32;
+}
+
+/// The `struct vmpi_domain_ops` of policy type `D` (one per type), whose
+/// `priv` is a `*const D`.
+pub fn domain_ops<D: DomainPolicy>() -> &'static bindings::vmpi_domain_ops {
+    &DomainVTable::<D>::OPS
+}
+
+struct DomainVTable<D: DomainPolicy>(PhantomData<D>);
+
+impl<D: DomainPolicy> DomainVTable<D> {
+    const OPS: bindings::vmpi_domain_ops = bindings::vmpi_domain_ops {
+        grant: Some(Self::grant),
+    };
+
+    /// # Safety
+    ///
+    /// `priv_` is the `*const D` bound with [`domain_ops::<D>`] (valid while
+    /// bound: [`PortRef::bind_domain`]'s contract); `addrs` and `meta` are
+    /// valid for 14 and 12 reads.
+    unsafe extern "C" fn grant(
+        priv_: *mut c_void,
+        handle: u64,
+        dest_domain: u16,
+        addrs: *const u8,
+        meta: *const u8,
+        frame_len: u32,
+    ) -> c_int {
+        // SAFETY: the transport calls the bound policy's `grant` only while
+        // bound, with the `priv` given to `vmpi_port_bind_domain()` (a
+        // `*const D`, valid meanwhile) and `addrs`/`meta` valid for 14 and
+        // 12 bytes (`struct vmpi_domain_ops`, include/rvio/vmpi.h).
+        let (d, addrs, meta) = unsafe {
+            (
+                &*(priv_ as *const D),
+                &*addrs.cast::<[u8; 14]>(),
+                &*meta.cast::<[u8; 12]>(),
+            )
+        };
+        d.grant(handle, dest_domain, addrs, meta, frame_len) as c_int
     }
 }
 

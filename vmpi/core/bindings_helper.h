@@ -8,6 +8,8 @@
 #include "../../rust/dwork_glue.h"
 /* rust/errno.rs: error codes kernel::error::code lacks. */
 #include <linux/errno.h>
+/* grants.rs: msleep() while unregistering waits for grant calls in flight. */
+#include <linux/delay.h>
 /* Epochs of the VMPI control protocol (device.rs). */
 #include <linux/random.h>
 /* The C-ABI vmpi.ko provides (ffi.rs) and its char device ABI (chardev.rs). */

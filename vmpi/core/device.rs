@@ -16,6 +16,7 @@ use crate::bindings;
 use crate::buf_cache::{self, BufCache, Bytes};
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::errno;
+use crate::grants::{Domains, GrantGate};
 use crate::kernel_port::{Call, KernelPort};
 use crate::miscdev;
 use crate::port::{Port, PortState, TxSdu};
@@ -107,6 +108,12 @@ pub(crate) struct Dev {
     /// Small SDU buffers for reuse (taken inside `inner` or alone).
     #[pin]
     cache: SpinLock<BufCache>,
+    /// The transport's grant and copy ops (guest side), any context.
+    pub(crate) grants: GrantGate,
+    /// The transport's domain ops (host side): held across each call, so
+    /// unregistering waits for those in flight. Taken alone.
+    #[pin]
+    pub(crate) domains: Mutex<Domains>,
 }
 
 fn random_epoch() -> u32 {
@@ -732,6 +739,9 @@ impl Dev {
     /// `ENODEV`, no work runs after this, and in-kernel users' `down`
     /// callbacks have run when it returns.
     fn shut_down(this: &Arc<Self>) {
+        // No grant, copy or domain op of the transport runs after this.
+        this.grants.close();
+        this.domains.lock().shut_down();
         this.inner.lock().shut_down();
         // No run is queued after this (nothing schedules once not live),
         // and a running one finished its callbacks.
@@ -846,6 +856,8 @@ pub(crate) fn register(
     transport: CString,
     cfg: Config,
     kick: Kick,
+    grants: GrantGate,
+    domains: Domains,
 ) -> Result<KBox<Registered>> {
     // Allocated first: nothing fails once the device is public.
     let slot = KBox::<Registered>::new_uninit(GFP_KERNEL)?;
@@ -885,6 +897,8 @@ pub(crate) fn register(
             inner <- new_mutex!(inner, "vmpi::Dev::inner"),
             callbacks <- new_mutex!((), "vmpi::Dev::callbacks"),
             cache <- new_spinlock!(cache, "vmpi::Dev::cache"),
+            grants,
+            domains <- new_mutex!(domains, "vmpi::Dev::domains"),
         }),
         GFP_KERNEL,
     )?;

@@ -16,6 +16,7 @@ use crate::bindings;
 use crate::buf_cache::Bytes;
 use crate::device::{register, Dev, Kick, Registered};
 use crate::errno;
+use crate::grants::{check_copy, check_grant, Domains, GrantGate};
 use crate::kernel_port::{port_open, KernelPort};
 use crate::proto::link::Role;
 use crate::proto::wire::{Config, DropReason, CONFIG_LEN};
@@ -38,8 +39,9 @@ unsafe fn dev<'a>(t: *mut bindings::vmpi_transport) -> ArcBorrow<'a, Dev> {
 /// # Safety
 ///
 /// `name` is NUL-terminated; `cfg` is valid for `cfg_len` reads; `ops` and
-/// `priv_` stay valid until `vmpi_transport_unregister` (and `ops->kick`
-/// may be called in process context).
+/// `priv_` stay valid until `vmpi_transport_unregister` (and `ops->kick`,
+/// `ops->bind_domain`, `ops->unbind_domain` and `ops->domain_stats` may be
+/// called in process context, `ops->grant` and `ops->copy` in any context).
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_register(
     role: c_uint,
@@ -66,7 +68,15 @@ pub unsafe extern "C" fn vmpi_transport_register(
         // (see `# Safety`), which drops the `Registered` that owns the
         // device's `Kick`.
         let kick = unsafe { Kick::new(ops, priv_) };
-        register(role, name, cfg, kick)
+        // SAFETY: as for `kick`: valid until `vmpi_transport_unregister`,
+        // which closes the gate (`Dev::shut_down`) before it returns, with
+        // `ops->grant` and `ops->copy` callable in any context.
+        let grants = unsafe { GrantGate::new(ops, priv_) };
+        // SAFETY: as for `kick`: valid until `vmpi_transport_unregister`,
+        // which shuts the domain ops down (`Dev::shut_down`) before it
+        // returns, with the domain ops callable in process context.
+        let domains = unsafe { Domains::new(ops, priv_) };
+        register(role, name, cfg, kick, grants, domains)
     })();
     match r {
         Ok(reg) => KBox::into_raw(reg).cast(),
@@ -366,6 +376,8 @@ pub unsafe extern "C" fn vmpi_port_close(p: *mut bindings::vmpi_port) {
     // `Arc::into_raw` of a `KernelPort` (`vmpi_port_open` above) holding the
     // user's count, which this takes back, once.
     let kp = unsafe { Arc::from_raw(p as *const KernelPort) };
+    // A host port that bound its device as a domain ends the binding.
+    kp.dev.domains.lock().unbind(kp.port);
     kp.closed.store(true, Ordering::Release);
     {
         let mut g = kp.dev.inner.lock();
@@ -377,6 +389,131 @@ pub unsafe extern "C" fn vmpi_port_close(p: *mut bindings::vmpi_port) {
     }
     // A callback that started before `closed` was set has finished.
     drop(kp.dev.callbacks.lock());
+}
+
+/// The in-kernel port behind `p`.
+///
+/// # Safety
+///
+/// `p` is an open port (from `vmpi_port_open`, not yet closed).
+unsafe fn kport<'a>(p: *mut bindings::vmpi_port) -> ArcBorrow<'a, KernelPort> {
+    // SAFETY: an open port is `Arc::into_raw` of a `KernelPort`
+    // (`vmpi_port_open` above) whose count the user holds until
+    // `vmpi_port_close`, which the caller has not called yet.
+    unsafe { ArcBorrow::from_raw(p as *const KernelPort) }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; `g` is NULL or a grant whose fields the caller
+/// filled, which it leaves to the device until `done` if this returns 0.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_grant(
+    p: *mut bindings::vmpi_port,
+    g: *mut bindings::vmpi_grant,
+) -> c_int {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    if g.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `g` is not NULL and the caller filled it (see `# Safety`);
+    // only read here.
+    if let Err(e) = check_grant(unsafe { &*g }) {
+        return e.to_errno();
+    }
+    // SAFETY: `g` is a checked grant the caller hands over on success.
+    unsafe { kp.dev.grants.grant(g) }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; `c` is NULL or a copy request whose fields the
+/// caller filled, which it leaves to the device until `done` if this
+/// returns 0.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_copy(
+    p: *mut bindings::vmpi_port,
+    c: *mut bindings::vmpi_copy,
+) -> c_int {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    if c.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `c` is not NULL and the caller filled it (see `# Safety`);
+    // only read here.
+    if let Err(e) = check_copy(unsafe { &*c }) {
+        return e.to_errno();
+    }
+    // SAFETY: `c` is a checked request the caller hands over on success.
+    unsafe { kp.dev.grants.copy(c) }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; `ops` and `priv_` stay valid until the binding
+/// ends (`vmpi_port_unbind_domain`, `vmpi_port_close`, or the device going
+/// away).
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_bind_domain(
+    p: *mut bindings::vmpi_port,
+    domain: u16,
+    ops: *const bindings::vmpi_domain_ops,
+    priv_: *mut c_void,
+) -> c_int {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    from_result(|| {
+        // SAFETY: `ops` is not NULL (checked first) and valid (see
+        // `# Safety`).
+        let usable = !ops.is_null() && unsafe { (*ops).grant.is_some() };
+        if !usable || !(1..=crate::grants::MAX_DOMAIN).contains(&domain) {
+            return Err(EINVAL);
+        }
+        // SAFETY: `ops` and `priv_` stay valid until the binding ends (see
+        // `# Safety`).
+        unsafe { kp.dev.domains.lock().bind(kp.port, domain, ops, priv_) }?;
+        Ok(0)
+    })
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_unbind_domain(p: *mut bindings::vmpi_port) {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    kp.dev.domains.lock().unbind(kp.port);
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; `s` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_domain_stats(
+    p: *mut bindings::vmpi_port,
+    s: *mut bindings::vmpi_grant_stats,
+) {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: `s` is not NULL and valid for a write (see `# Safety`); a
+    // plain C structure of integers, so any bytes are a valid value.
+    kp.dev.domains.lock().stats(unsafe { &mut *s });
 }
 
 // The header's declarations (through bindgen) and these definitions must
@@ -415,8 +552,25 @@ const _: [unsafe extern "C" fn(
 ) -> *mut bindings::vmpi_port; 2] = [bindings::vmpi_port_open, vmpi_port_open];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *const c_void, usize) -> c_int; 2] =
     [bindings::vmpi_port_send, vmpi_port_send];
-const _: [unsafe extern "C" fn(*mut bindings::vmpi_port); 2] =
-    [bindings::vmpi_port_close, vmpi_port_close];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port); 4] = [
+    bindings::vmpi_port_close,
+    vmpi_port_close,
+    bindings::vmpi_port_unbind_domain,
+    vmpi_port_unbind_domain,
+];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *mut bindings::vmpi_grant) -> c_int; 2] =
+    [bindings::vmpi_port_grant, vmpi_port_grant];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *mut bindings::vmpi_copy) -> c_int; 2] =
+    [bindings::vmpi_port_copy, vmpi_port_copy];
+const _: [unsafe extern "C" fn(
+    *mut bindings::vmpi_port,
+    u16,
+    *const bindings::vmpi_domain_ops,
+    *mut c_void,
+) -> c_int; 2] = [bindings::vmpi_port_bind_domain, vmpi_port_bind_domain];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *mut bindings::vmpi_grant_stats); 2] =
+    [bindings::vmpi_port_domain_stats, vmpi_port_domain_stats];
+
 // `Role` has the C-ABI's values.
 const _: () = assert!(
     Role::Host as u32 == bindings::vmpi_role_VMPI_ROLE_HOST

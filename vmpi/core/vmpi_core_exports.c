@@ -38,3 +38,8 @@ EXPORT_SYMBOL_GPL(vmpi_dev_find);
 EXPORT_SYMBOL_GPL(vmpi_port_open);
 EXPORT_SYMBOL_GPL(vmpi_port_send);
 EXPORT_SYMBOL_GPL(vmpi_port_close);
+EXPORT_SYMBOL_GPL(vmpi_port_grant);
+EXPORT_SYMBOL_GPL(vmpi_port_copy);
+EXPORT_SYMBOL_GPL(vmpi_port_bind_domain);
+EXPORT_SYMBOL_GPL(vmpi_port_unbind_domain);
+EXPORT_SYMBOL_GPL(vmpi_port_domain_stats);

@@ -42,6 +42,7 @@ mod device;
 // `pub`: the `#[no_mangle]` definitions of the C-ABI stay reachable
 // (unreachable_pub).
 pub mod ffi;
+mod grants;
 mod kernel_port;
 mod port;
 mod registry;

@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Grants (`VMPI_F_GRANT`, include/rvio/vmpi.h): what the core forwards
+//! from in-kernel users to their device's transport. The guest side's
+//! grants and copies go through a [`GrantGate`], callable from any
+//! context; the host side's domain binding through [`Domains`], in
+//! process context. Both stop at `vmpi_transport_unregister()`: after it
+//! the core calls none of the transport's grant or domain ops again.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+use crate::bindings;
+use crate::errno;
+
+/// The highest domain id (include/rvio/vmpi.h: "1 to 32751").
+pub(crate) const MAX_DOMAIN: u16 = 32751;
+/// The shortest and longest granted frame (`vmpi_grant.frame_len`).
+pub(crate) const MIN_FRAME: u32 = 14;
+/// See [`MIN_FRAME`].
+pub(crate) const MAX_FRAME: u32 = 65519;
+
+/// [`GrantGate::state`]: closed, no call starts any more.
+const CLOSED: usize = 1;
+/// [`GrantGate::state`]: one call in flight.
+const USER: usize = 2;
+
+/// The transport's `ops->grant` and `ops->copy`, callable from any context
+/// (softirq included) while the gate is open: a caller counts itself in
+/// with an atomic (no lock, so no context can deadlock on it), and
+/// [`GrantGate::close`] waits for those in flight.
+///
+/// # Invariants
+///
+/// While `state` lacks [`CLOSED`], `ops` and `priv_` are the registered
+/// transport's (valid, and `ops->grant`/`ops->copy` callable in any
+/// context); once [`GrantGate::close`] set it, no call that counted itself
+/// in after that uses them, and `close` returns only when those counted in
+/// before have left.
+pub(crate) struct GrantGate {
+    ops: *const bindings::vmpi_transport_ops,
+    priv_: *mut c_void,
+    /// [`CLOSED`], plus [`USER`] per call in flight.
+    state: AtomicUsize,
+}
+
+// SAFETY: `ops` and `priv_` are only used through `with`, while the gate
+// is open (type invariant), and the header lets the transport's grant and
+// copy ops be called in any context on any thread; `state` is atomic.
+unsafe impl Send for GrantGate {}
+// SAFETY: as for `Send`: `&GrantGate` only reads the pointers and updates
+// `state` atomically.
+unsafe impl Sync for GrantGate {}
+
+impl GrantGate {
+    /// # Safety
+    ///
+    /// `ops` and `priv_` stay valid, and `ops->grant`/`ops->copy` callable
+    /// with `priv_` from any context, until [`GrantGate::close`] returns
+    /// (the contract of `vmpi_transport_register()`'s caller: until
+    /// `vmpi_transport_unregister()`, which closes the gate).
+    pub(crate) unsafe fn new(ops: *const bindings::vmpi_transport_ops, priv_: *mut c_void) -> Self {
+        // INVARIANT: open, with the pointers valid as the caller guarantees.
+        Self {
+            ops,
+            priv_,
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` with the transport's ops while the gate is open; `ENODEV`
+    /// once it is closed. `f` must not sleep.
+    fn with(&self, f: impl FnOnce(&bindings::vmpi_transport_ops, *mut c_void) -> c_int) -> c_int {
+        // INVARIANT: counted in, so `close` waits for us.
+        let r = if self.state.fetch_add(USER, Ordering::SeqCst) & CLOSED == 0 {
+            // SAFETY: the gate is open and we are counted in, so `ops`
+            // stays valid until we leave (type invariant).
+            f(unsafe { &*self.ops }, self.priv_)
+        } else {
+            ENODEV.to_errno()
+        };
+        self.state.fetch_sub(USER, Ordering::SeqCst);
+        r
+    }
+
+    /// `ops->grant(priv, g)`, or `-EOPNOTSUPP` without one.
+    ///
+    /// # Safety
+    ///
+    /// `g` is a grant as `vmpi_port_grant()` takes it (checked fields, owned
+    /// by the device until `done` if this returns 0).
+    pub(crate) unsafe fn grant(&self, g: *mut bindings::vmpi_grant) -> c_int {
+        self.with(|ops, priv_| match ops.grant {
+            // SAFETY: the transport's `grant`, callable with its `priv` in
+            // any context while the gate is open (type invariant); `g` as
+            // the caller guarantees.
+            Some(f) => unsafe { f(priv_, g) },
+            None => errno::eopnotsupp().to_errno(),
+        })
+    }
+
+    /// `ops->copy(priv, c)`, or `-EOPNOTSUPP` without one.
+    ///
+    /// # Safety
+    ///
+    /// As for [`GrantGate::grant`], for a copy request.
+    pub(crate) unsafe fn copy(&self, c: *mut bindings::vmpi_copy) -> c_int {
+        self.with(|ops, priv_| match ops.copy {
+            // SAFETY: as in `grant`, for the transport's `copy`.
+            Some(f) => unsafe { f(priv_, c) },
+            None => errno::eopnotsupp().to_errno(),
+        })
+    }
+
+    /// No call starts from now on; those in flight have left when this
+    /// returns. Process context (may sleep).
+    pub(crate) fn close(&self) {
+        self.state.fetch_or(CLOSED, Ordering::SeqCst);
+        // A call in flight is short (the transport queues the request), but
+        // it may have been preempted: sleep rather than spin.
+        while self.state.load(Ordering::SeqCst) != CLOSED {
+            // SAFETY: no preconditions; process context (unregister).
+            unsafe { bindings::msleep(1) };
+        }
+    }
+}
+
+/// The transport's domain ops (host side) and which port holds the
+/// device's binding: under [`crate::device::Dev::domains`], held across
+/// each call of the transport's `bind_domain`, `unbind_domain` and
+/// `domain_stats`, so that unregistering (which empties it) waits for the
+/// calls in flight.
+///
+/// # Invariants
+///
+/// While `live`, `ops` and `priv_` are the registered transport's, valid,
+/// with its domain ops callable in process context.
+pub(crate) struct Domains {
+    ops: *const bindings::vmpi_transport_ops,
+    priv_: *mut c_void,
+    live: bool,
+    /// The port (index) that bound the device as a domain.
+    binder: Option<usize>,
+}
+
+// SAFETY: the pointers are used only under the `Dev::domains` mutex while
+// `live` (type invariant), in process context, from any thread: the header
+// lets the transport's domain ops be called so.
+unsafe impl Send for Domains {}
+
+impl Domains {
+    /// # Safety
+    ///
+    /// `ops` and `priv_` stay valid, and the domain ops callable with
+    /// `priv_` in process context, until [`Domains::shut_down`] (which
+    /// `vmpi_transport_unregister()` calls).
+    pub(crate) unsafe fn new(ops: *const bindings::vmpi_transport_ops, priv_: *mut c_void) -> Self {
+        // INVARIANT: live, with the pointers valid as the caller guarantees.
+        Self {
+            ops,
+            priv_,
+            live: true,
+            binder: None,
+        }
+    }
+
+    fn ops(&self) -> Result<&bindings::vmpi_transport_ops> {
+        if !self.live {
+            return Err(ENODEV);
+        }
+        // SAFETY: live, so `ops` is valid (type invariant).
+        Ok(unsafe { &*self.ops })
+    }
+
+    /// Port `port` binds the device as domain `domain` for the policy
+    /// `dops`/`dpriv` (checked by the caller: `domain` in range, `dops`
+    /// with a `grant`).
+    ///
+    /// # Safety
+    ///
+    /// `dops` and `dpriv` stay valid until the binding ends
+    /// (`vmpi_port_bind_domain()`'s contract).
+    pub(crate) unsafe fn bind(
+        &mut self,
+        port: usize,
+        domain: u16,
+        dops: *const bindings::vmpi_domain_ops,
+        dpriv: *mut c_void,
+    ) -> Result {
+        let f = self.ops()?.bind_domain.ok_or_else(errno::eopnotsupp)?;
+        if self.binder.is_some() {
+            return Err(EBUSY);
+        }
+        // SAFETY: the transport's `bind_domain`, callable with its `priv`
+        // in process context while live (type invariant; we hold the
+        // `domains` mutex, so unregister waits for us); `dops`/`dpriv` as
+        // the caller guarantees.
+        kernel::error::to_result(unsafe { f(self.priv_, domain, dops, dpriv) })?;
+        self.binder = Some(port);
+        Ok(())
+    }
+
+    /// Port `port` ends its binding, if it holds one.
+    pub(crate) fn unbind(&mut self, port: usize) {
+        if self.binder != Some(port) {
+            return;
+        }
+        self.binder = None;
+        if let Some(f) = self.ops().ok().and_then(|o| o.unbind_domain) {
+            // SAFETY: as in `bind`, for the transport's `unbind_domain`.
+            unsafe { f(self.priv_) };
+        }
+    }
+
+    /// The counters of the device's domain; zeroes if not bound.
+    pub(crate) fn stats(&self, s: &mut bindings::vmpi_grant_stats) {
+        *s = bindings::vmpi_grant_stats::default();
+        if self.binder.is_none() {
+            return;
+        }
+        if let Some(f) = self.ops().ok().and_then(|o| o.domain_stats) {
+            // SAFETY: as in `bind`, for the transport's `domain_stats`; `s`
+            // is valid for writes.
+            unsafe { f(self.priv_, s) };
+        }
+    }
+
+    /// The transport is unregistering: no domain op is called from now
+    /// on. It ends its binding itself as it goes away.
+    pub(crate) fn shut_down(&mut self) {
+        self.live = false;
+        self.binder = None;
+    }
+}
+
+/// Checks what `vmpi_port_grant()` may check without the transport.
+pub(crate) fn check_grant(g: &bindings::vmpi_grant) -> Result {
+    if g.done.is_none()
+        || g.frame.is_null()
+        || !(1..=MAX_DOMAIN).contains(&g.dest_domain)
+        || !(MIN_FRAME..=MAX_FRAME).contains(&g.frame_len)
+    {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Checks what `vmpi_port_copy()` may check without the transport.
+pub(crate) fn check_copy(c: &bindings::vmpi_copy) -> Result {
+    let flags = u32::from(c.flags);
+    let known = bindings::VMPI_COPY_FINISH | bindings::VMPI_COPY_DISCARD;
+    if c.done.is_none()
+        || (c.dst.is_null() && c.len > 0)
+        || c.len > MAX_FRAME
+        || flags & !known != 0
+        || flags == bindings::VMPI_COPY_DISCARD
+    {
+        return Err(EINVAL);
+    }
+    Ok(())
+}

@@ -80,27 +80,6 @@ fn zeroed_box<T>() -> Result<KBox<MaybeUninit<T>>> {
     )?)
 }
 
-/// `vmpi_port_grant()`: `EOPNOTSUPP` until `rust/rvio/vmpi_port.rs` has
-/// its wrapper (branch grants-core), when this becomes `port.grant(g)`.
-///
-/// # Safety
-///
-/// `g` is a filled grant the device may own until its `done()`.
-unsafe fn port_grant(port: &PortRef<'_>, g: NonNull<bindings::vmpi_grant>) -> Result {
-    let _ = (port, g);
-    Err(crate::errno::eopnotsupp())
-}
-
-/// `vmpi_port_copy()`, as [`port_grant`].
-///
-/// # Safety
-///
-/// `c` is a filled copy request the device may own until its `done()`.
-unsafe fn port_copy(port: &PortRef<'_>, c: NonNull<bindings::vmpi_copy>) -> Result {
-    let _ = (port, c);
-    Err(crate::errno::eopnotsupp())
-}
-
 /// Grants `skb`, a frame with offloads `meta`, to `dest` on `port`:
 /// `dev.grant_done()` gets it back with the completion. The frame back and
 /// why, if the device did not take the grant.
@@ -144,11 +123,13 @@ pub(crate) fn grant(
     g.frame = sg.as_mut_ptr();
     g.done = Some(tx_done);
     let raw = KBox::into_raw(b);
-    // SAFETY: `raw` is a live `TxGrant` whose `g` is filled (its frame
-    // describes the skb the object owns); `g` is its first field
-    // (`repr(C)`). On success the device owns it until `tx_done`
-    // (INVARIANT), which frees it.
-    let r = unsafe { port_grant(port, NonNull::new_unchecked(raw.cast())) };
+    // SAFETY: `raw` is a kmalloc'ed (`KBox`) `TxGrant` whose `g`, its
+    // first field (`repr(C)`), has its first block filled: `frame` is
+    // `sg`, marked by `to_sg`, describing the skb's head and pages
+    // (DMA-mappable kernel memory). On `Ok` the device owns the object
+    // (INVARIANT): nothing touches it, the skb or its bytes until
+    // `tx_done`, which alone frees it.
+    let r = unsafe { port.grant(NonNull::new_unchecked(raw.cast())) };
     if let Err(e) = r {
         // SAFETY: not taken: `raw` is still ours, from `KBox::into_raw`.
         let mut b = unsafe { KBox::from_raw(raw) };
@@ -211,11 +192,13 @@ pub(crate) fn copy(
     c.flags = flags;
     c.done = Some(rx_done);
     let raw = KBox::into_raw(b);
-    // SAFETY: `raw` is a live `RxCopy` whose `c` is filled (its `dst`
-    // describes the skb the object owns, or is NULL for `len` 0); `c` is
-    // its first field (`repr(C)`). On success the device owns it until
-    // `rx_done` (INVARIANT), which frees it.
-    let r = unsafe { port_copy(port, NonNull::new_unchecked(raw.cast())) };
+    // SAFETY: `raw` is a kmalloc'ed (`KBox`) `RxCopy` whose `c`, its
+    // first field (`repr(C)`), has its first block filled: `dst` is `sg`,
+    // marked by `to_sg`, describing the `len` bytes of the skb's linear
+    // data (a kmalloc'ed or page-fragment head), or NULL with `len` 0. On `Ok` the device owns the
+    // object (INVARIANT): nothing touches it, the skb or its bytes until
+    // `rx_done`, which alone frees it.
+    let r = unsafe { port.copy(NonNull::new_unchecked(raw.cast())) };
     if r.is_err() {
         // SAFETY: not taken: `raw` is still ours, from `KBox::into_raw`.
         drop(unsafe { KBox::from_raw(raw) });

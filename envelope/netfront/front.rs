@@ -142,9 +142,10 @@ impl FrontDev {
     }
 
     /// A grant completed with `status` (a `VMPI_GRANT_*`, or `ECONNRESET`
-    /// / `ENODEV`): the frame is sent, goes as a `FRAME` after all
-    /// (refused, undelivered), or is lost. From the transport's work.
-    pub(crate) fn grant_done(&self, nd: &netdev::Handle, skb: TxSkb, status: i32) {
+    /// / `ENODEV`): the frame (a TSO frame if `tso`) is sent, goes as a
+    /// `FRAME` after all (refused, undelivered), or is lost. From the
+    /// transport's work.
+    pub(crate) fn grant_done(&self, nd: &netdev::Handle, skb: TxSkb, tso: bool, status: i32) {
         let c = &self.c;
         let (counter, how) = match status as u32 {
             _ if status < 0 => (&c.tx_grant_reset, TxDone::Drop),
@@ -156,8 +157,11 @@ impl FrontDev {
             _ => (&c.tx_grant_failed, TxDone::Drop),
         };
         inc(counter);
-        if how == TxDone::Copy {
-            inc(&c.tx_fallback);
+        match how {
+            TxDone::Copy => inc(&c.tx_fallback),
+            // Sent whole, as a `FRAME` of it would count.
+            TxDone::Sent if tso => inc(&c.tx_tso),
+            _ => {}
         }
         nd.tx_complete(skb, how);
         // After the frame went back: a front waiting for none out frees

@@ -148,8 +148,10 @@ unsafe extern "C" fn tx_done(g: *mut bindings::vmpi_grant, status: c_int) {
     // SAFETY: `g` is the first field of a `TxGrant` from `KBox::into_raw`
     // in `grant`, which the device gives back now, once (its invariant).
     let mut b = unsafe { KBox::from_raw(g.cast::<TxGrant>()) };
+    // `gso_type`: a TSO frame.
+    let tso = b.g.meta[1] != 0;
     if let Some(skb) = b.skb.take() {
-        b.ctx.dev.grant_done(&b.ctx.nd, skb, status);
+        b.ctx.dev.grant_done(&b.ctx.nd, skb, tso, status);
     }
 }
 

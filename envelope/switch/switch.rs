@@ -935,6 +935,9 @@ impl Switch {
         let mut st = self.state.lock();
         if st.full_copy != full_copy {
             st.full_copy = full_copy;
+            // Every netfront's view changes: a new generation, which they
+            // take.
+            st.table.touch();
             st.push_tables();
         }
     }

@@ -12,6 +12,13 @@
 //! ring's while posted, and comes back from [`Queues::get_buf`], from a
 //! failed add, or (unused) to `Drop` at remove.
 //!
+//! A driver may also post *requests* ([`Request`]: structures that own
+//! their memory, e.g. another module's, posted as one chain of
+//! device-readable then device-writable parts, buffers or scatterlists):
+//! the queues in `T::Req::QUEUES` hold only requests, the others only
+//! buffers. A driver's queue count may depend on the negotiated features
+//! ([`Driver::queues`]).
+//!
 //! Include with `#[path = ".../rust/virtio.rs"] pub mod virtio;` next to
 //! `mod bindings;`, and link `rust/virtio_glue.o` into the module (Kbuild).
 
@@ -54,27 +61,155 @@ pub const fn out_len_max(descs: usize) -> usize {
     descs.saturating_sub(2) * kernel::page::PAGE_SIZE
 }
 
+/// The parts of one request's chain, in order: device-readable parts,
+/// then device-writable parts (at most [`MAX_PARTS`]).
+pub struct Chain {
+    parts: [bindings::rvio_virtio_part; MAX_PARTS],
+    readable: usize,
+    writable: usize,
+    bad: bool,
+}
+
+/// The most parts of a [`Chain`].
+pub const MAX_PARTS: usize = bindings::RVIO_VIRTIO_MAX_PARTS as usize;
+
+impl Chain {
+    fn new() -> Self {
+        Self {
+            parts: Default::default(),
+            readable: 0,
+            writable: 0,
+            bad: false,
+        }
+    }
+
+    fn push(&mut self, writable: bool, part: bindings::rvio_virtio_part) {
+        let n = self.readable + self.writable;
+        if n == MAX_PARTS || (!writable && self.writable > 0) {
+            self.bad = true;
+            return;
+        }
+        self.parts[n] = part;
+        if writable {
+            self.writable += 1;
+        } else {
+            self.readable += 1;
+        }
+    }
+
+    /// `len` bytes at `buf` (kmalloc memory), device-readable, or
+    /// device-writable if `writable` (after every readable part).
+    pub fn buf(&mut self, writable: bool, buf: *mut u8, len: usize) {
+        self.push(
+            writable,
+            bindings::rvio_virtio_part {
+                buf: buf.cast(),
+                len: len as c_uint,
+                sg: core::ptr::null_mut(),
+            },
+        );
+    }
+
+    /// The entries of scatterlist `sg` up to its end mark.
+    pub fn sg(&mut self, writable: bool, sg: *mut bindings::scatterlist) {
+        self.push(
+            writable,
+            bindings::rvio_virtio_part {
+                buf: core::ptr::null_mut(),
+                len: 0,
+                sg,
+            },
+        );
+    }
+}
+
+/// A request a driver posts as one chain ([`Queues::add_req`]): it owns
+/// (or stands for) the memory its parts name, and is given back by
+/// [`Queues::get_req`] once used, or dropped after the reset at remove.
+///
+/// # Safety
+///
+/// The parts [`Request::parts`] names are valid, as their kind requires
+/// (kmalloc memory, or a marked scatterlist of DMA-mappable memory), and
+/// neither move nor are accessed by anyone else from `parts` until the
+/// request is given back (the ring owns them meanwhile);
+/// [`Request::into_raw`] returns a non-NULL pointer that
+/// [`Request::from_raw`], with the queue the request went to, turns back
+/// into the request.
+pub unsafe trait Request: Send + Sized {
+    /// The queues that hold requests (a bit per queue index).
+    const QUEUES: u64;
+    /// The queue this request goes to.
+    fn queue(&self) -> u16;
+    /// Its chain's parts.
+    fn parts(&mut self, c: &mut Chain);
+    /// Gives the request up as a token.
+    fn into_raw(self) -> *mut c_void;
+    /// Takes it back.
+    ///
+    /// # Safety
+    ///
+    /// `p` came from [`Request::into_raw`] of a request of queue `idx`.
+    unsafe fn from_raw(idx: u16, p: *mut c_void) -> Self;
+}
+
+/// The request type of a driver that posts none.
+pub enum NoReq {}
+
+// SAFETY: there is no value of the type, so no chain; no queue holds one.
+unsafe impl Request for NoReq {
+    const QUEUES: u64 = 0;
+    fn queue(&self) -> u16 {
+        match *self {}
+    }
+    fn parts(&mut self, _c: &mut Chain) {
+        match *self {}
+    }
+    fn into_raw(self) -> *mut c_void {
+        match self {}
+    }
+    unsafe fn from_raw(_idx: u16, _p: *mut c_void) -> Self {
+        // SAFETY: no queue holds a `NoReq` (`QUEUES` is 0), so this is
+        // never called (see `# Safety`: `p` came from a `NoReq`).
+        unsafe { core::hint::unreachable_unchecked() }
+    }
+}
+
+/// Whether queue `idx` holds requests of type `R`.
+fn is_req_queue<R: Request>(idx: u16) -> bool {
+    idx < 64 && R::QUEUES & (1 << idx) != 0
+}
+
 /// A virtio driver's own logic.
 pub trait Driver: Sized + Send {
     /// Driver name.
     const NAME: &'static CStr;
     /// The virtio device id it binds.
     const DEVICE_ID: u32;
-    /// Its virtqueues' names, in queue order.
+    /// Its virtqueues' names, in queue order: all it may use.
     const QUEUES: &'static [&'static CStr];
+    /// The device-specific feature bits it accepts.
+    const FEATURES: &'static [u32] = &[];
     /// The buffers it posts.
     type Buf: Buffer;
+    /// The requests it posts ([`NoReq`] if none).
+    type Req: Request;
 
+    /// How many of [`Driver::QUEUES`] (the first ones) a device with the
+    /// negotiated `features` has.
+    fn queues(_features: u64) -> usize {
+        Self::QUEUES.len()
+    }
     /// A device appeared: read its configuration, create the state.
     fn probe(dev: &Device<'_>) -> Result<Self>;
     /// The device is live: post buffers, send.
-    fn start(&mut self, queues: &mut Queues<'_, Self::Buf>);
+    fn start(&mut self, queues: &mut Queues<'_, Self::Buf, Self::Req>);
     /// The device is going away: drop whatever outside the device may still
     /// schedule work passes (called once, before the reset).
     fn stop(&mut self);
     /// A work pass after a queue callback (or [`Queues::schedule`]); return
     /// `true` to be called again (do a bounded amount of work per pass).
-    fn process(&mut self, queues: &mut Queues<'_, Self::Buf>) -> bool;
+    fn process(&mut self, queues: &mut Queues<'_, Self::Buf, Self::Req>) -> bool;
     /// Feature bits to turn down although the device offers them (asked
     /// before each device's features are final).
     fn refused_features() -> u64 {
@@ -114,6 +249,32 @@ impl Device<'_> {
         // long as the device.
         unsafe { CStr::from_char_ptr(bindings::rvio_virtio_name(self.v)) }
     }
+
+    /// The negotiated feature bits.
+    pub fn features(&self) -> u64 {
+        // SAFETY: by the type invariant `v` is valid.
+        unsafe { bindings::rvio_virtio_features(self.v) }
+    }
+}
+
+/// The entries of scatterlist `sg` up to its end mark, and their bytes;
+/// `None` beyond `max` entries. Any context.
+///
+/// # Safety
+///
+/// `sg` is NULL or a valid scatterlist with an end mark.
+pub unsafe fn sg_count(sg: *mut bindings::scatterlist, max: u32) -> Option<(u32, u64)> {
+    let mut bytes = 0u64;
+    // SAFETY: as the caller guarantees; `bytes` is valid for a write.
+    let n = unsafe { bindings::rvio_virtio_sg_count(sg, max, &mut bytes) };
+    u32::try_from(n).ok().map(|n| (n, bytes))
+}
+
+/// Whether `p` is kmalloc memory (directly mapped), which a chain's buffer
+/// part must be. Any context.
+pub fn kmalloc_ok<T>(p: *const T) -> bool {
+    // SAFETY: only the address is looked at.
+    unsafe { bindings::rvio_virtio_kmalloc_ok(p.cast()) }
 }
 
 /// Registration of the virtio driver `T`.
@@ -172,8 +333,11 @@ impl<T: Driver> VTable<T> {
     const VTABLE: bindings::rvio_virtio_driver = bindings::rvio_virtio_driver {
         name: T::NAME.as_char_ptr(),
         device_id: T::DEVICE_ID,
+        features: T::FEATURES.as_ptr(),
+        nfeatures: T::FEATURES.len() as c_uint,
         nvqs: T::QUEUES.len() as c_uint,
         vq_names: Self::build_vq_names().as_ptr(),
+        nvqs_for: Some(Self::nvqs_for),
         probe: Some(Self::probe),
         start: Some(Self::start),
         process: Some(Self::process),
@@ -283,14 +447,25 @@ impl<T: Driver> VTable<T> {
     ///
     /// `token` is a buffer this abstraction posted (a `KBox<T::Buf>`) that
     /// the reset device no longer uses.
-    unsafe extern "C" fn free_token(_state: *mut c_void, _idx: u16, token: *mut c_void) {
-        // SAFETY: `teardown()` in rust/virtio_glue.c passes the tokens that
-        // `virtqueue_detach_unused_buf()` returns after
-        // `virtio_reset_device()`: the device no longer uses them (see
-        // `# Safety`). Every token was posted by `Queues::add_in` or
-        // `add_out` (of `Queues<'_, T::Buf>`) as `KBox::into_raw` of a
-        // `T::Buf`, owned by the ring until returned, so we own the box again.
+    unsafe extern "C" fn free_token(_state: *mut c_void, idx: u16, token: *mut c_void) {
+        if is_req_queue::<T::Req>(idx) {
+            // SAFETY: `teardown()` in rust/virtio_glue.c passes the tokens
+            // of queue `idx` that `virtqueue_detach_unused_buf()` returns
+            // after `virtio_reset_device()`: the device no longer uses them.
+            // A request queue's tokens were all posted by `Queues::add_req`
+            // as `Request::into_raw` of a request of that queue.
+            drop(unsafe { T::Req::from_raw(idx, token) });
+            return;
+        }
+        // SAFETY: as above; the other queues' tokens were all posted by
+        // `Queues::add_in` or `add_out` (of `Queues<'_, T::Buf, _>`) as
+        // `KBox::into_raw` of a `T::Buf`, owned by the ring until returned,
+        // so we own the box again.
         drop(unsafe { KBox::from_raw(token.cast::<T::Buf>()) });
+    }
+
+    extern "C" fn nvqs_for(features: u64) -> c_uint {
+        T::queues(features).min(T::QUEUES.len()) as c_uint
     }
 
     extern "C" fn refused_features() -> u64 {
@@ -315,11 +490,13 @@ impl<T: Driver> VTable<T> {
 ///
 /// # Invariants
 ///
-/// `v` is a live device whose mutex is held for the life of this value.
-pub struct Queues<'a, B: Buffer> {
+/// `v` is a live device whose mutex is held for the life of this value;
+/// the queues in `R::QUEUES` hold only `R` tokens, the others only
+/// `KBox<B>` tokens.
+pub struct Queues<'a, B: Buffer, R: Request = NoReq> {
     v: *mut bindings::rvio_virtio,
     work: &'a work_handle::Owner<Work>,
-    _p: PhantomData<(&'a mut (), B)>,
+    _p: PhantomData<(&'a mut (), B, R)>,
 }
 
 /// The C half's virtio device, whose work a [`Handle`] schedules.
@@ -349,7 +526,7 @@ struct State<T: Driver> {
     work: work_handle::Owner<Work>,
 }
 
-impl<B: Buffer> Queues<'_, B> {
+impl<B: Buffer, R: Request> Queues<'_, B, R> {
     /// Asks for another work pass.
     pub fn schedule(&self) {
         // SAFETY: by the type invariant `v` is live.
@@ -374,9 +551,77 @@ impl<B: Buffer> Queues<'_, B> {
         unsafe { CStr::from_char_ptr(bindings::rvio_virtio_name(self.v)) }
     }
 
+    /// The negotiated feature bits.
+    pub fn features(&self) -> u64 {
+        // SAFETY: by the type invariant `v` is live.
+        unsafe { bindings::rvio_virtio_features(self.v) }
+    }
+
+    /// The number of queues the device has.
+    pub fn count(&self) -> u16 {
+        // SAFETY: by the type invariant `v` is live.
+        unsafe { bindings::rvio_virtio_nvqs(self.v) as u16 }
+    }
+
+    /// Posts request `req` as one chain on its queue. On error the request
+    /// comes back: `ENOSPC` (too few descriptors now), `ENOMEM`, `EFAULT`
+    /// (a buffer part not kmalloc memory), `EINVAL` (not a request queue,
+    /// a bad chain), `EIO` (a broken device).
+    pub fn add_req(&mut self, mut req: R) -> core::result::Result<(), (Error, R)> {
+        let idx = req.queue();
+        if !is_req_queue::<R>(idx) {
+            return Err((EINVAL, req));
+        }
+        let mut c = Chain::new();
+        req.parts(&mut c);
+        if c.bad || c.readable + c.writable == 0 {
+            return Err((EINVAL, req));
+        }
+        let raw = req.into_raw();
+        // SAFETY: by the type invariant the mutex is held; the parts are
+        // valid until the request comes back (the `Request` contract);
+        // `raw` is the token, owned by the ring on success.
+        let ret = unsafe {
+            bindings::rvio_virtio_add_parts(
+                self.v,
+                idx,
+                c.parts.as_ptr(),
+                c.readable as c_uint,
+                c.writable as c_uint,
+                raw,
+            )
+        };
+        if ret != 0 {
+            // SAFETY: not queued: `raw` is the request of queue `idx` we
+            // gave up just now.
+            return Err((Error::from_errno(ret), unsafe { R::from_raw(idx, raw) }));
+        }
+        Ok(())
+    }
+
+    /// The next request the device used on request queue `idx`, with the
+    /// length it wrote.
+    pub fn get_req(&mut self, idx: u16) -> Option<(R, usize)> {
+        if !is_req_queue::<R>(idx) {
+            return None;
+        }
+        let mut len: c_uint = 0;
+        // SAFETY: by the type invariant the mutex is held.
+        let token = unsafe { bindings::rvio_virtio_get_buf(self.v, idx, &mut len) };
+        if token.is_null() {
+            return None;
+        }
+        // SAFETY: queue `idx` holds only requests posted by `add_req`
+        // (type invariant); the device has returned this one.
+        Some((unsafe { R::from_raw(idx, token) }, len as usize))
+    }
+
     /// Posts `buf`'s `in_part` as a device-writable buffer on queue `idx`.
     /// On error the buffer comes back.
     pub fn add_in(&mut self, idx: u16, buf: KBox<B>) -> core::result::Result<(), (Error, KBox<B>)> {
+        if is_req_queue::<R>(idx) {
+            return Err((EINVAL, buf));
+        }
         let raw = KBox::into_raw(buf);
         // SAFETY: `raw` is a valid owned box; the slice points into its
         // heap memory (or the heap memory it owns), which stays put while
@@ -400,6 +645,9 @@ impl<B: Buffer> Queues<'_, B> {
         idx: u16,
         buf: KBox<B>,
     ) -> core::result::Result<(), (Error, KBox<B>)> {
+        if is_req_queue::<R>(idx) {
+            return Err((EINVAL, buf));
+        }
         let raw = KBox::into_raw(buf);
         // SAFETY: as in `add_in`.
         let (a, b) = unsafe { (*raw).out_parts() };
@@ -425,14 +673,18 @@ impl<B: Buffer> Queues<'_, B> {
     /// The next buffer the device used on queue `idx`, with the length it
     /// wrote (clamped to the buffer's `in_part`).
     pub fn get_buf(&mut self, idx: u16) -> Option<(KBox<B>, usize)> {
+        if is_req_queue::<R>(idx) {
+            return None;
+        }
         let mut len: c_uint = 0;
         // SAFETY: by the type invariant the mutex is held.
         let token = unsafe { bindings::rvio_virtio_get_buf(self.v, idx, &mut len) };
         if token.is_null() {
             return None;
         }
-        // SAFETY: every token is a `KBox<B>` this type posted; the device
-        // has returned it, so we own it again.
+        // SAFETY: every token of a queue not in `R::QUEUES` (checked above)
+        // is a `KBox<B>` this type posted (type invariant); the device has
+        // returned it, so we own it again.
         let mut buf = unsafe { KBox::from_raw(token.cast::<B>()) };
         let len = (len as usize).min(buf.in_part().len());
         Some((buf, len))

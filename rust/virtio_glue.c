@@ -5,8 +5,10 @@
  * the Rust half rust/virtio.rs.
  *
  * Why C: 6.12's kernel crate has no virtio abstraction; struct
- * virtio_driver and its id table, virtqueue set-up and the
- * scatterlist-building helpers stay here until it has one.
+ * virtio_driver and its id and feature tables, virtqueue set-up and the
+ * scatterlist-building helpers (sg_init_one(), sg_next(), virt_addr_valid()
+ * are inlines or macros, or take kernel structures 6.12's Rust has no
+ * abstraction of) stay here until it has one.
  */
 #include <linux/err.h>
 #include <linux/highmem.h>
@@ -36,6 +38,10 @@ struct rvio_virtio {
 	struct virtqueue *vqs[RVIO_VIRTIO_MAX_VQS];
 	/* add_out's scatterlist (under lock: not on the stack). */
 	struct scatterlist sg[RVIO_VIRTIO_MAX_SG];
+	/* add_parts' one-entry scatterlists of the buffer parts (idem). */
+	struct scatterlist part_sg[RVIO_VIRTIO_MAX_PARTS];
+	/* The queues this device has (drv->nvqs_for). */
+	unsigned int nvqs;
 	bool running;
 	void *state;
 };
@@ -59,6 +65,16 @@ static void rvio_virtio_retry(struct work_struct *work)
 const char *rvio_virtio_name(struct rvio_virtio *v)
 {
 	return dev_name(&v->vdev->dev);
+}
+
+u64 rvio_virtio_features(struct rvio_virtio *v)
+{
+	return v->vdev->features;
+}
+
+unsigned int rvio_virtio_nvqs(struct rvio_virtio *v)
+{
+	return v->nvqs;
 }
 
 static void rvio_virtio_vq_done(struct virtqueue *vq)
@@ -108,7 +124,7 @@ static void teardown(struct rvio_virtio *v)
 	cancel_delayed_work_sync(&v->retry);
 	cancel_work_sync(&v->work);
 	cancel_delayed_work_sync(&v->retry);
-	for (i = 0; i < v->drv->nvqs; i++) {
+	for (i = 0; i < v->nvqs; i++) {
 		if (!v->vqs[i])
 			continue;
 		while ((token = virtqueue_detach_unused_buf(v->vqs[i])))
@@ -154,6 +170,14 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 	INIT_WORK(&v->work, rvio_virtio_work);
 	INIT_DELAYED_WORK(&v->retry, rvio_virtio_retry);
 
+	v->nvqs = drv->nvqs;
+	if (drv->nvqs_for)
+		v->nvqs = min(drv->nvqs_for(vdev->features), drv->nvqs);
+	if (!v->nvqs) {
+		ret = -EINVAL;
+		goto free;
+	}
+
 	ret = drv->probe(v);
 	if (!ret && !v->state)
 		ret = -EINVAL;
@@ -162,11 +186,11 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 
 	/* Callbacks find v through vdev->priv: set it before the queues. */
 	vdev->priv = v;
-	for (i = 0; i < drv->nvqs; i++) {
+	for (i = 0; i < v->nvqs; i++) {
 		info[i].name = drv->vq_names[i];
 		info[i].callback = rvio_virtio_vq_done;
 	}
-	ret = virtio_find_vqs(vdev, drv->nvqs, v->vqs, info, NULL);
+	ret = virtio_find_vqs(vdev, v->nvqs, v->vqs, info, NULL);
 	if (ret)
 		goto state;
 
@@ -214,6 +238,8 @@ struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *dr
 	reg->ids[0].device = drv->device_id;
 	reg->ids[0].vendor = VIRTIO_DEV_ANY_ID;
 	reg->vdrv.driver.name = drv->name;
+	reg->vdrv.feature_table = drv->features;
+	reg->vdrv.feature_table_size = drv->nfeatures;
 	reg->vdrv.id_table = reg->ids;
 	reg->vdrv.validate = rvio_virtio_validate;
 	reg->vdrv.probe = rvio_virtio_probe;
@@ -237,7 +263,7 @@ void rvio_virtio_unregister(struct rvio_virtio_reg *reg)
 static struct virtqueue *vq_of(struct rvio_virtio *v, u16 idx)
 {
 	lockdep_assert_held(&v->lock);
-	return idx < v->drv->nvqs ? v->vqs[idx] : NULL;
+	return idx < v->nvqs ? v->vqs[idx] : NULL;
 }
 
 int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
@@ -305,6 +331,50 @@ int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
 		return n;
 	sg_mark_end(&sg[n - 1]);
 	return virtqueue_add_outbuf(vq, sg, n, token, GFP_KERNEL);
+}
+
+int rvio_virtio_add_parts(struct rvio_virtio *v, u16 idx,
+			  const struct rvio_virtio_part *parts,
+			  unsigned int readable, unsigned int writable, void *token)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+	struct scatterlist *sgs[RVIO_VIRTIO_MAX_PARTS];
+	unsigned int i, n = readable + writable;
+
+	if (!vq || !token || !n || n > RVIO_VIRTIO_MAX_PARTS)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (parts[i].sg) {
+			sgs[i] = parts[i].sg;
+			continue;
+		}
+		if (!parts[i].len)
+			return -EINVAL;
+		if (!virt_addr_valid(parts[i].buf))
+			return -EFAULT;
+		sg_init_one(&v->part_sg[i], parts[i].buf, parts[i].len);
+		sgs[i] = &v->part_sg[i];
+	}
+	return virtqueue_add_sgs(vq, sgs, readable, writable, token, GFP_KERNEL);
+}
+
+int rvio_virtio_sg_count(struct scatterlist *sg, unsigned int max, u64 *bytes)
+{
+	unsigned int n = 0;
+	u64 len = 0;
+
+	for (; sg; sg = sg_next(sg)) {
+		if (++n > max)
+			return -EINVAL;
+		len += sg->length;
+	}
+	*bytes = len;
+	return n;
+}
+
+bool rvio_virtio_kmalloc_ok(const void *p)
+{
+	return virt_addr_valid(p);
 }
 
 void *rvio_virtio_get_buf(struct rvio_virtio *v, u16 idx, unsigned int *len)

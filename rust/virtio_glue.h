@@ -17,6 +17,7 @@
 #include <linux/types.h>
 
 struct rvio_virtio;
+struct scatterlist;
 struct rvio_virtio_reg;
 
 /* The most virtqueues a device may have. */
@@ -27,9 +28,17 @@ struct rvio_virtio_reg;
 struct rvio_virtio_driver {
 	const char *name;
 	u32 device_id;
-	/* At most RVIO_VIRTIO_MAX_VQS. */
+	/* Device-specific feature bits the driver accepts (the virtio
+	 * core's feature_table; the ring's transport features are
+	 * negotiated besides). */
+	const unsigned int *features;
+	unsigned int nfeatures;
+	/* At most RVIO_VIRTIO_MAX_VQS: every queue the driver knows. */
 	unsigned int nvqs;
 	const char *const *vq_names;
+	/* Optional: how many of those queues (the first ones) a device with
+	 * the negotiated @features has; nvqs if NULL. */
+	unsigned int (*nvqs_for)(u64 features);
 	/* Read the configuration space (rvio_virtio_cread) and hand the
 	 * driver state over with rvio_virtio_set_state(). No queue access. */
 	int (*probe)(struct rvio_virtio *v);
@@ -63,6 +72,9 @@ void rvio_virtio_cread(struct rvio_virtio *v, unsigned int off, void *buf,
 		       unsigned int len);
 
 const char *rvio_virtio_name(struct rvio_virtio *v);
+/* The negotiated feature bits, and the number of queues found. */
+u64 rvio_virtio_features(struct rvio_virtio *v);
+unsigned int rvio_virtio_nvqs(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
 /* Ask for a work pass in RVIO_VIRTIO_RETRY_MS (memory was short: a pass
@@ -81,6 +93,34 @@ int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
 int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
 			unsigned int hlen, const void *buf, unsigned int len,
 			void *token);
+/*
+ * One part of a chain for rvio_virtio_add_parts(): @len bytes at @buf
+ * (kmalloc memory), or, if @sg is not NULL, the entries of scatterlist @sg
+ * up to its end mark (memory the DMA API can map).
+ */
+struct rvio_virtio_part {
+	void *buf;
+	unsigned int len;
+	struct scatterlist *sg;
+};
+#define RVIO_VIRTIO_MAX_PARTS 4
+/*
+ * Adds one chain to queue @idx: @readable device-readable parts, then
+ * @writable device-writable parts (@parts has both, in that order; at
+ * most RVIO_VIRTIO_MAX_PARTS). -ENOSPC: not enough descriptors now;
+ * -EFAULT: a @buf is not kmalloc memory; -EINVAL; -ENOMEM; -EIO (broken
+ * device). From start/process only (mutex held).
+ */
+int rvio_virtio_add_parts(struct rvio_virtio *v, u16 idx,
+			  const struct rvio_virtio_part *parts,
+			  unsigned int readable, unsigned int writable, void *token);
+/*
+ * Scatterlist checks, any context: the number of entries of @sg up to its
+ * end mark (at most @max: -EINVAL beyond), their bytes in *@bytes.
+ */
+int rvio_virtio_sg_count(struct scatterlist *sg, unsigned int max, u64 *bytes);
+/* Whether @p is kmalloc (directly mapped) memory. Any context. */
+bool rvio_virtio_kmalloc_ok(const void *p);
 void *rvio_virtio_get_buf(struct rvio_virtio *v, u16 idx, unsigned int *len);
 void rvio_virtio_kick(struct rvio_virtio *v, u16 idx);
 void rvio_virtio_disable_cb(struct rvio_virtio *v, u16 idx);

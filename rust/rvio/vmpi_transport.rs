@@ -29,7 +29,7 @@ use kernel::sync::Mutex;
 use kernel::{new_mutex, pin_init};
 
 /// `EOPNOTSUPP`, which 6.12's `kernel::error::code` lacks.
-fn eopnotsupp() -> Error {
+pub fn eopnotsupp() -> Error {
     Error::from_errno(-(bindings::EOPNOTSUPP as i32))
 }
 

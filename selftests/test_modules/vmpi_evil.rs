@@ -148,6 +148,7 @@ impl virtio::Driver for VmpiEvil {
     const DEVICE_ID: u32 = DEVICE_ID;
     const QUEUES: &'static [&'static CStr] = &[c_str!("rx"), c_str!("tx")];
     type Buf = Buf;
+    type Req = virtio::NoReq;
 
     fn probe(dev: &virtio::Device<'_>) -> Result<Self> {
         pr_info!("{}: misbehaving on purpose\n", dev.name());

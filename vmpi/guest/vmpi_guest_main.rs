@@ -5,6 +5,14 @@
 //! (refilled from the work pass; a failed allocation is retried 10 ms
 //! later, so no slot is lost and nothing spins), sends every message as one txq chain, and
 //! runs the control protocol through the shared [`proto::endpoint`].
+//!
+//! With `VMPI_F_GRANT` (`docs/vmpi-protocol.md` section 5; a device
+//! without it gets two queues) it also has a grantq and a copyq: the
+//! core's `grant` and `copy` (any context) check a request, write its
+//! header and queue it lock-free; the work pass posts the queued requests
+//! in order while descriptors last, and completes the used ones with the
+//! status the device wrote. At remove, every request not completed gets
+//! `-ENODEV`, after the reset for those the device held.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -22,16 +30,28 @@ pub mod work_handle;
 // Pure logic, shared with the host crate rust/pure.
 #[path = "../proto/mod.rs"]
 pub mod proto;
+// The grant and copy formats (`envelope/proto/grant.rs`), with what they
+// need: the frame metadata and `crate::line`.
+#[path = "../../envelope/proto/mod.rs"]
+pub mod envelope_proto;
+#[path = "../../rust/line.rs"]
+pub mod line;
 
 mod params;
 
+use envelope_proto::grant::{
+    self as gwire, CopyRequest, GrantHeader, COPYQ, COPY_REQ_LEN, F_GRANT, GRANTQ, GRANT_HDR_LEN,
+    STATUS_LEN,
+};
+use envelope_proto::msg::Meta;
 use kernel::alloc::KVVec;
 use kernel::page::PAGE_SIZE;
 use proto::link::Role;
 use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
-use vmpi_transport::{Kick, Transport};
+use vmpi_transport::{eopnotsupp, CopyReq, GrantReq, Kick, ReqFifo, ReqQueue, Transport};
 
-type GuestTransport = Transport<virtio::Handle>;
+type GuestTransport = Transport<GuestOps>;
+type Queues<'a> = virtio::Queues<'a, Buf, GuestReq>;
 
 module! {
     type: VmpiGuestModule,
@@ -136,10 +156,210 @@ impl BufPool {
     }
 }
 
-/// The core's kick schedules the device's work pass.
-impl Kick for virtio::Handle {
+/// Requests of a queue completed per work pass.
+const REQ_BUDGET: usize = 64;
+
+/// The transport's operations: the kick schedules the device's work pass;
+/// grants and copies wait in lock-free queues for it.
+struct GuestOps {
+    work: virtio::Handle,
+    /// `VMPI_F_GRANT` was negotiated (the grantq and copyq exist).
+    grants_on: bool,
+    grants: ReqQueue<GrantReq>,
+    copies: ReqQueue<CopyReq>,
+}
+
+impl Kick for GuestOps {
     fn kick(&self) {
-        self.schedule();
+        self.work.schedule();
+    }
+
+    const HAS_GRANTS: bool = true;
+
+    fn grant(&self, mut g: GrantReq) -> core::result::Result<(), (Error, GrantReq)> {
+        if !self.grants_on {
+            return Err((eopnotsupp(), g));
+        }
+        if let Err(e) = prepare_grant(&mut g) {
+            return Err((e, g));
+        }
+        self.grants.push(g);
+        // Takes no lock and does not sleep (an atomic and `queue_work()`):
+        // fine in any context.
+        self.work.schedule();
+        Ok(())
+    }
+
+    fn copy(&self, mut c: CopyReq) -> core::result::Result<(), (Error, CopyReq)> {
+        if !self.grants_on {
+            return Err((eopnotsupp(), c));
+        }
+        if let Err(e) = prepare_copy(&mut c) {
+            return Err((e, c));
+        }
+        self.copies.push(c);
+        self.work.schedule();
+        Ok(())
+    }
+}
+
+/// Checks a grant as the device will (header, chain shape) and writes its
+/// header. Any context.
+fn prepare_grant(g: &mut GrantReq) -> Result {
+    if !virtio::kmalloc_ok(g.as_ptr()) {
+        return Err(EINVAL);
+    }
+    // SAFETY: the core handed the grant over with `frame` not NULL, a
+    // marked scatterlist (the contract of `vmpi_port_grant()`).
+    let (_, bytes) =
+        unsafe { virtio::sg_count(g.frame(), bindings::VMPI_GRANT_MAX_SG) }.ok_or(EINVAL)?;
+    let len = g.frame_len();
+    if bytes != u64::from(len) {
+        return Err(EINVAL);
+    }
+    let h = GrantHeader {
+        dest_domain: g.dest_domain(),
+        frame_len: len,
+        meta: Meta::parse(&g.meta()).map_err(|_| EINVAL)?,
+    };
+    let hdr = h.encode();
+    GrantHeader::parse(&hdr, GRANT_HDR_LEN + len as usize, STATUS_LEN).map_err(|_| EINVAL)?;
+    *g.hdr_mut() = hdr;
+    Ok(())
+}
+
+/// Checks a copy request as the device will (form, room) and writes it.
+/// Any context.
+fn prepare_copy(c: &mut CopyReq) -> Result {
+    if !virtio::kmalloc_ok(c.as_ptr()) {
+        return Err(EINVAL);
+    }
+    let room = if c.is_empty() {
+        0
+    } else {
+        // SAFETY: the core handed the request over with `dst` a marked
+        // scatterlist when `len` is not 0 (`vmpi_port_copy()`).
+        let (_, bytes) =
+            unsafe { virtio::sg_count(c.dst(), bindings::VMPI_GRANT_MAX_SG) }.ok_or(EINVAL)?;
+        if bytes < u64::from(c.len()) || bytes > u64::from(u32::MAX) - STATUS_LEN as u64 {
+            return Err(EINVAL);
+        }
+        bytes as usize
+    };
+    let flags = c.flags();
+    let r = CopyRequest {
+        handle: gwire::Handle(c.handle()),
+        offset: c.offset(),
+        len: c.len(),
+        finish: flags & gwire::COPY_FINISH != 0,
+        discard: flags & gwire::COPY_DISCARD != 0,
+    };
+    let req = r.encode();
+    // The core refused unknown flags and DISCARD without FINISH; the
+    // device's own checks of the form, once more.
+    CopyRequest::parse(&req, room + STATUS_LEN).map_err(|_| EINVAL)?;
+    *c.req_mut() = req;
+    Ok(())
+}
+
+/// A request on the grantq or the copyq.
+enum GuestReq {
+    Grant(GrantReq),
+    Copy(CopyReq),
+}
+
+// SAFETY: the parts are the grant's or request's own header and status
+// (inside the kmalloc'ed structure, checked by `prepare_*`) and the user's
+// marked scatterlists, all of which the user leaves to the transport until
+// `done` (include/rvio/vmpi.h), which runs only once the request is given
+// back (from `get_req` or, after the reset, `free_token`). The token is
+// the structure's address, non-NULL; the queue says which structure.
+unsafe impl virtio::Request for GuestReq {
+    const QUEUES: u64 = 1 << GRANTQ | 1 << COPYQ;
+
+    fn queue(&self) -> u16 {
+        match self {
+            GuestReq::Grant(_) => GRANTQ,
+            GuestReq::Copy(_) => COPYQ,
+        }
+    }
+
+    fn parts(&mut self, c: &mut virtio::Chain) {
+        match self {
+            GuestReq::Grant(g) => {
+                c.buf(false, g.hdr_mut().as_mut_ptr(), GRANT_HDR_LEN);
+                c.sg(false, g.frame());
+                c.buf(true, g.status_ptr(), STATUS_LEN);
+            }
+            GuestReq::Copy(r) => {
+                c.buf(false, r.req_mut().as_mut_ptr(), COPY_REQ_LEN);
+                if !r.is_empty() {
+                    c.sg(true, r.dst());
+                }
+                c.buf(true, r.status_ptr(), STATUS_LEN);
+            }
+        }
+    }
+
+    fn into_raw(self) -> *mut core::ffi::c_void {
+        use vmpi_transport::Request;
+        match self {
+            GuestReq::Grant(g) => g.into_raw().as_ptr().cast(),
+            GuestReq::Copy(c) => c.into_raw().as_ptr().cast(),
+        }
+    }
+
+    unsafe fn from_raw(idx: u16, p: *mut core::ffi::c_void) -> Self {
+        use vmpi_transport::Request;
+        // SAFETY: `p` is the non-NULL address of the structure this type's
+        // `into_raw` gave up, a grant on the grantq, a copy request on the
+        // copyq (the caller's guarantee), owned by us again.
+        unsafe {
+            let p = core::ptr::NonNull::new_unchecked(p);
+            if idx == GRANTQ {
+                GuestReq::Grant(GrantReq::from_raw(p.cast()))
+            } else {
+                GuestReq::Copy(CopyReq::from_raw(p.cast()))
+            }
+        }
+    }
+}
+
+impl GuestReq {
+    /// Completes it with the status the device wrote (`used` bytes), a
+    /// known status whatever the device wrote.
+    fn complete_used(self, used: usize) {
+        match self {
+            GuestReq::Grant(g) => {
+                let st = g.status();
+                let st = if used < STATUS_LEN {
+                    bindings::VMPI_GRANT_REFUSED
+                } else if st >= bindings::VMPI_GRANT_STATUSES {
+                    bindings::VMPI_GRANT_FAILED
+                } else {
+                    st
+                };
+                g.complete(st as i32);
+            }
+            GuestReq::Copy(c) => {
+                let st = c.status();
+                let st = if used < STATUS_LEN || st >= bindings::VMPI_COPY_STATUSES {
+                    bindings::VMPI_COPY_BAD_REQUEST
+                } else {
+                    st
+                };
+                c.complete(st as i32);
+            }
+        }
+    }
+
+    /// Completes it without the device: it cannot be posted (`REFUSED`,
+    /// `BAD_REQUEST`).
+    fn refuse(self) {
+        match self {
+            GuestReq::Grant(g) => g.complete(bindings::VMPI_GRANT_REFUSED as i32),
+            GuestReq::Copy(c) => c.complete(bindings::VMPI_COPY_BAD_REQUEST as i32),
+        }
     }
 }
 
@@ -152,12 +372,18 @@ struct VmpiGuest {
     tx_pool: BufPool,
     /// A txq message the ring refused (no memory): posted first next time.
     tx_pending: Option<KBox<Buf>>,
+    /// `VMPI_F_GRANT` was negotiated.
+    grants_on: bool,
+    /// Grants and copy requests taken from the core's queues, not posted
+    /// yet (no descriptors), oldest first.
+    grants: ReqFifo<GrantReq>,
+    copies: ReqFifo<CopyReq>,
 }
 
 impl VmpiGuest {
     /// Posts rxq buffers up to the limit; stops (and retries on the next
     /// pass) when memory or descriptors run out.
-    fn refill(&mut self, q: &mut virtio::Queues<'_, Buf>) {
+    fn refill(&mut self, q: &mut Queues<'_>) {
         let mut added = false;
         let max = rx_posted_max();
         while self.rx_posted < max && q.num_free(wire::RXQ) > 0 {
@@ -179,7 +405,7 @@ impl VmpiGuest {
 
     /// Reclaims sent txq buffers: an SDU's bytes go back to the core,
     /// the boxes are kept for the next messages (up to the ring's size).
-    fn reclaim_tx(&mut self, t: &GuestTransport, q: &mut virtio::Queues<'_, Buf>) {
+    fn reclaim_tx(&mut self, t: &GuestTransport, q: &mut Queues<'_>) {
         while let Some((mut b, _)) = q.get_buf(wire::TXQ) {
             let data = core::mem::replace(&mut b.data, KVVec::new());
             if b.hdr_len != 0 {
@@ -193,7 +419,7 @@ impl VmpiGuest {
 
     /// Sends what the core has: data SDUs whole from their own bytes,
     /// control messages copied (a little later if memory is short).
-    fn flush_tx(&mut self, t: &GuestTransport, q: &mut virtio::Queues<'_, Buf>) {
+    fn flush_tx(&mut self, t: &GuestTransport, q: &mut Queues<'_>) {
         self.reclaim_tx(t, q);
         let mut sent = false;
         // A message the ring refused last time goes first.
@@ -260,12 +486,7 @@ impl VmpiGuest {
     /// Posts one txq message; `false` if the ring refused it: it waits in
     /// `tx_pending` for a pass a little later, or, if the device is
     /// broken, is lost and counted.
-    fn post_tx(
-        &mut self,
-        t: &GuestTransport,
-        q: &mut virtio::Queues<'_, Buf>,
-        b: KBox<Buf>,
-    ) -> bool {
+    fn post_tx(&mut self, t: &GuestTransport, q: &mut Queues<'_>, b: KBox<Buf>) -> bool {
         match q.add_out(wire::TXQ, b) {
             Ok(()) => true,
             Err((e, mut b)) if e == EIO => {
@@ -288,11 +509,105 @@ impl VmpiGuest {
     }
 }
 
+impl VmpiGuest {
+    /// Completes the used requests of `idx` (a budget); `true` if more
+    /// may wait.
+    fn reclaim_reqs(q: &mut Queues<'_>, idx: u16) -> bool {
+        for _ in 0..REQ_BUDGET {
+            match q.get_req(idx) {
+                Some((r, used)) => r.complete_used(used),
+                None => {
+                    if q.enable_cb(idx) {
+                        return false;
+                    }
+                    q.disable_cb(idx);
+                }
+            }
+        }
+        true
+    }
+
+    /// Posts `fifo`'s requests in order while the ring takes them; the
+    /// rest wait for the next pass. `true` if any was posted.
+    fn post_reqs<R>(
+        q: &mut Queues<'_>,
+        fifo: &mut ReqFifo<R>,
+        wrap: fn(R) -> GuestReq,
+        unwrap: fn(GuestReq) -> Option<R>,
+    ) -> bool
+    where
+        R: vmpi_transport::Request,
+    {
+        let mut posted = false;
+        while let Some(r) = fifo.pop_front() {
+            let Err((e, r)) = q.add_req(wrap(r)) else {
+                posted = true;
+                continue;
+            };
+            let idx = r.queue_of();
+            let never = e == ENOSPC && q.num_free(idx) == q.size(idx);
+            if (e == ENOSPC && !never) || e == ENOMEM {
+                // Later, in the same order.
+                if e == ENOMEM {
+                    q.retry_later();
+                }
+                if let Some(r) = unwrap(r) {
+                    fifo.push_front(r);
+                }
+                break;
+            }
+            // Never postable (a chain longer than the ring, a broken
+            // device): completed now.
+            r.refuse();
+        }
+        posted
+    }
+
+    /// The grant part of a work pass; `true` if more may wait.
+    fn grant_pass(&mut self, t: &GuestTransport, q: &mut Queues<'_>) -> bool {
+        let mut more = Self::reclaim_reqs(q, GRANTQ);
+        more |= Self::reclaim_reqs(q, COPYQ);
+        self.grants.append(t.ops().grants.take());
+        self.copies.append(t.ops().copies.take());
+        if Self::post_reqs(q, &mut self.grants, GuestReq::Grant, |r| match r {
+            GuestReq::Grant(g) => Some(g),
+            GuestReq::Copy(_) => None,
+        }) {
+            q.kick(GRANTQ);
+        }
+        if Self::post_reqs(q, &mut self.copies, GuestReq::Copy, |r| match r {
+            GuestReq::Copy(c) => Some(c),
+            GuestReq::Grant(_) => None,
+        }) {
+            q.kick(COPYQ);
+        }
+        more
+    }
+}
+
+impl GuestReq {
+    fn queue_of(&self) -> u16 {
+        virtio::Request::queue(self)
+    }
+}
+
 impl virtio::Driver for VmpiGuest {
     const NAME: &'static CStr = c_str!("vmpi_guest");
     const DEVICE_ID: u32 = wire::DEVICE_ID;
-    const QUEUES: &'static [&'static CStr] = &[c_str!("rx"), c_str!("tx")];
+    const QUEUES: &'static [&'static CStr] =
+        &[c_str!("rx"), c_str!("tx"), c_str!("grant"), c_str!("copy")];
+    /// `VMPI_F_GRANT`.
+    const FEATURES: &'static [u32] = &[F_GRANT.trailing_zeros()];
     type Buf = Buf;
+    type Req = GuestReq;
+
+    fn queues(features: u64) -> usize {
+        if features & F_GRANT != 0 {
+            4
+        } else {
+            2
+        }
+    }
 
     fn probe(dev: &virtio::Device<'_>) -> Result<Self> {
         let mut config = [0u8; CONFIG_LEN];
@@ -305,24 +620,46 @@ impl virtio::Driver for VmpiGuest {
             );
             EINVAL
         })?;
+        let grants_on = dev.features() & F_GRANT != 0;
+        let mut max_grants = [0u8; 2];
+        if grants_on {
+            dev.read_config(CONFIG_LEN as u32, &mut max_grants);
+        }
         pr_info!(
-            "{}: VMPI device, {} channels, max SDU {}\n",
+            "{}: VMPI device, {} channels, max SDU {}, grants {}\n",
             dev.name(),
             cfg.num_channels,
-            cfg.max_sdu
+            cfg.max_sdu,
+            if grants_on { "on" } else { "off" }
         );
+        if grants_on {
+            pr_info!(
+                "{}: the device holds {} grants\n",
+                dev.name(),
+                u16::from_le_bytes(max_grants)
+            );
+        }
         Ok(Self {
             config,
             transport: None,
             rx_posted: 0,
             tx_pool: BufPool::new(),
             tx_pending: None,
+            grants_on,
+            grants: ReqFifo::new(),
+            copies: ReqFifo::new(),
         })
     }
 
-    fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
+    fn start(&mut self, q: &mut Queues<'_>) {
         // The transport (and the handle it owns) is dropped in `stop`.
-        match Transport::register(Role::Guest, q.name(), &self.config, q.handle()) {
+        let ops = GuestOps {
+            work: q.handle(),
+            grants_on: self.grants_on && q.count() > COPYQ,
+            grants: ReqQueue::new(),
+            copies: ReqQueue::new(),
+        };
+        match Transport::register(Role::Guest, q.name(), &self.config, ops) {
             Ok(t) => self.transport = Some(t),
             Err(e) => {
                 pr_err!("{}: VMPI core refused the device: {:?}\n", q.name(), e);
@@ -339,7 +676,13 @@ impl virtio::Driver for VmpiGuest {
     }
 
     fn stop(&mut self) {
+        // Unregisters: no more grants come in; those queued get `-ENODEV`
+        // (dropped with the transport's queues), as do those taken but not
+        // posted. Those the device holds get it after the reset
+        // (`free_token`).
         self.transport = None;
+        self.grants = ReqFifo::new();
+        self.copies = ReqFifo::new();
     }
 
     fn refused_features() -> u64 {
@@ -353,7 +696,7 @@ impl virtio::Driver for VmpiGuest {
         refused
     }
 
-    fn process(&mut self, q: &mut virtio::Queues<'_, Buf>) -> bool {
+    fn process(&mut self, q: &mut Queues<'_>) -> bool {
         let Some(t) = self.transport.take() else {
             return false;
         };
@@ -385,6 +728,9 @@ impl virtio::Driver for VmpiGuest {
         self.flush_tx(&t, q);
         if !q.enable_cb(wire::TXQ) {
             more = true;
+        }
+        if t.ops().grants_on {
+            more |= self.grant_pass(&t, q);
         }
         if done > 0 {
             q.kick(wire::RXQ);

@@ -20,6 +20,8 @@ use kernel::str::CStr;
 
 /// The most bytes of configuration space a device has.
 pub const CONFIG_MAX: usize = 64;
+/// The most virtqueues a device has.
+pub const NVQS_MAX: u32 = bindings::RVIO_VDPA_NVQS_MAX;
 
 /// A vDPA device's own logic.
 pub trait Device: Sized + Send {
@@ -27,6 +29,8 @@ pub trait Device: Sized + Send {
     const DEVICE_ID: u32;
     /// Device-specific feature bits offered.
     const FEATURES: u64;
+    /// Virtqueues (1 to [`NVQS_MAX`]).
+    const NVQS: u32 = 2;
 
     /// `vdpa dev add` creates a device named `name`; `dev` schedules its
     /// work passes (until the device is released, then it does nothing).
@@ -94,6 +98,7 @@ impl<T: Device> VTable<T> {
     const VTABLE: bindings::rvio_vdpa_driver = bindings::rvio_vdpa_driver {
         device_id: T::DEVICE_ID,
         features: T::FEATURES,
+        nvqs: T::NVQS,
         dev_add: Some(Self::dev_add),
         remove: Some(Self::remove),
         reset: Some(Self::reset),
@@ -359,6 +364,222 @@ impl Chain<'_> {
         let n = usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))?;
         self.written = self.written.saturating_add(n as u32);
         Ok(n)
+    }
+}
+
+/// One descriptor of a chain: a driver address, translated through the
+/// device's IOTLB when used, and a length.
+pub type Range = bindings::rvio_vdpa_range;
+
+/// Why a copy between drivers' memory stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The source is not mapped readable (or its ranges are too short).
+    Src,
+    /// The destination is not mapped writable (or too short).
+    Dst,
+}
+
+impl Chain<'_> {
+    /// The chain's readable and writable descriptors, into `rd` and `wr`:
+    /// how many of each; `E2BIG` if they do not fit. Before any
+    /// [`Chain::pull`] or [`Chain::push`].
+    pub fn ranges(&self, rd: &mut [Range], wr: &mut [Range]) -> Result<(usize, usize)> {
+        let (mut nrd, mut nwr) = (0u32, 0u32);
+        // SAFETY: as in `pull`; `rd` and `wr` are valid for their lengths
+        // of writes, which the C half does not exceed.
+        let ret = unsafe {
+            bindings::rvio_vdpa_vq_ranges(
+                self.r,
+                self.idx,
+                rd.as_mut_ptr(),
+                rd.len() as u32,
+                &mut nrd,
+                wr.as_mut_ptr(),
+                wr.len() as u32,
+                &mut nwr,
+            )
+        };
+        to_result(ret)?;
+        Ok((nrd as usize, nwr as usize))
+    }
+
+    /// Sets the used length the chain completes with (for bytes written
+    /// other than by [`Chain::push`]).
+    pub fn set_written(&mut self, written: u32) {
+        self.written = written;
+    }
+
+    /// Keeps the chain out of the ring past this pass (it is not
+    /// completed now): complete it later with [`Queues::complete`] and the
+    /// returned head, unless the device is reset first.
+    pub fn keep(self) -> u16 {
+        // SAFETY: as in `pull`.
+        let head = unsafe { bindings::rvio_vdpa_vq_keep(self.r, self.idx) };
+        core::mem::forget(self);
+        head as u16
+    }
+}
+
+impl Queues<'_> {
+    /// Completes a chain kept by [`Chain::keep`] with `written` bytes.
+    pub fn complete(&mut self, idx: u16, head: u16, written: u32) {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_vdpa_vq_complete(self.r, idx, head, written) };
+    }
+
+    /// A reference to this device.
+    pub fn device_ref(&self) -> DeviceRef {
+        // SAFETY: by the type invariant `r` is live.
+        DeviceRef(unsafe { bindings::rvio_vdpa_get(self.r) })
+    }
+
+    /// Holds this device's map, and `other`'s, against changes (map
+    /// updates and resets wait) for the life of the result.
+    pub fn maps<'a>(&'a self, other: Option<&'a DeviceRef>) -> Maps<'a> {
+        // SAFETY: `r` is live for `'a` (type invariant) and we are in a
+        // work pass (process context).
+        unsafe { Maps::lock(self.r, other) }
+    }
+}
+
+impl Chain<'_> {
+    /// [`Queues::maps`] while a chain is out.
+    pub fn maps<'a>(&'a self, other: Option<&'a DeviceRef>) -> Maps<'a> {
+        // SAFETY: the chain's device is live and its mutex held while the
+        // chain is (it borrows the `Queues`), in a work pass.
+        unsafe { Maps::lock(self.r, other) }
+    }
+}
+
+/// A counted reference to a device: its memory (IOTLB, map lock) stays
+/// valid while this lives, even after the device is deleted (its map is
+/// then empty: every translation faults).
+///
+/// # Invariants
+///
+/// `self.0` is a device with one reference (`get_device`) owned by this.
+pub struct DeviceRef(*mut bindings::rvio_vdpa);
+
+// SAFETY: a device reference may be taken and dropped on any thread.
+unsafe impl Send for DeviceRef {}
+// SAFETY: `&DeviceRef` only lets `Maps` read-lock the device's map.
+unsafe impl Sync for DeviceRef {}
+
+impl DeviceRef {
+    /// A reference to `h`'s device, unless it is being released.
+    pub fn of(h: &Handle) -> Option<Self> {
+        // SAFETY: `with` passes a device that is live during the call.
+        h.with(|r| Self(unsafe { bindings::rvio_vdpa_get(r) }))
+    }
+}
+
+impl Clone for DeviceRef {
+    fn clone(&self) -> Self {
+        // SAFETY: by the type invariant the device is live.
+        Self(unsafe { bindings::rvio_vdpa_get(self.0) })
+    }
+}
+
+impl Drop for DeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference the type invariant says we own.
+        unsafe { bindings::rvio_vdpa_put(self.0) };
+    }
+}
+
+/// The maps of a work pass's device and perhaps another, held against
+/// changes (see [`Queues::maps`]).
+pub struct Maps<'a> {
+    own: *mut bindings::rvio_vdpa,
+    other: *mut bindings::rvio_vdpa,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<'a> Maps<'a> {
+    /// # Safety
+    ///
+    /// `own` is a live device for `'a`, whose work pass (process context)
+    /// calls this.
+    unsafe fn lock(own: *mut bindings::rvio_vdpa, other: Option<&'a DeviceRef>) -> Self {
+        let b = other.map_or(core::ptr::null_mut(), |o| o.0);
+        // SAFETY: `own` is live (the caller's guarantee) and `b` NULL or
+        // kept live by `other`'s reference for `'a`; process context.
+        // Unlocked by `Maps::drop` with the same pair.
+        unsafe { bindings::rvio_vdpa_maps_lock(own, b) };
+        Maps {
+            own,
+            other: b,
+            _p: PhantomData,
+        }
+    }
+
+    fn fault(ret: c_int) -> core::result::Result<(), Fault> {
+        match ret as u32 {
+            0 => Ok(()),
+            bindings::RVIO_VDPA_SRC_FAULT => Err(Fault::Src),
+            _ => Err(Fault::Dst),
+        }
+    }
+
+    /// Copies `len` bytes from the other device's driver memory, byte
+    /// `soff` of its ranges `src` (read), into this device's, byte `doff`
+    /// of `dst` (written): page to page, no intermediate buffer.
+    pub fn copy(
+        &self,
+        dst: &[Range],
+        doff: usize,
+        src: &[Range],
+        soff: usize,
+        len: usize,
+    ) -> core::result::Result<(), Fault> {
+        let other = if self.other.is_null() {
+            self.own
+        } else {
+            self.other
+        };
+        // SAFETY: both devices are live and their maps held (`Queues` and
+        // `DeviceRef` invariants, `maps`); the slices are valid for reads.
+        Self::fault(unsafe {
+            bindings::rvio_vdpa_copy(
+                self.own,
+                dst.as_ptr(),
+                dst.len() as u32,
+                doff,
+                other,
+                src.as_ptr(),
+                src.len() as u32,
+                soff,
+                core::ptr::null(),
+                len,
+            )
+        })
+    }
+
+    /// Writes `buf` into this device's driver memory, byte `doff` of `dst`.
+    pub fn write(&self, dst: &[Range], doff: usize, buf: &[u8]) -> core::result::Result<(), Fault> {
+        // SAFETY: as in `copy`; `buf` is valid for its length of reads.
+        Self::fault(unsafe {
+            bindings::rvio_vdpa_copy(
+                self.own,
+                dst.as_ptr(),
+                dst.len() as u32,
+                doff,
+                core::ptr::null_mut(),
+                core::ptr::null(),
+                0,
+                0,
+                buf.as_ptr().cast(),
+                buf.len(),
+            )
+        })
+    }
+}
+
+impl Drop for Maps<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by `Queues::maps` with this pair.
+        unsafe { bindings::rvio_vdpa_maps_unlock(self.own, self.other) };
     }
 }
 

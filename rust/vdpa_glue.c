@@ -20,7 +20,9 @@
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
+#include <linux/highmem.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/vdpa.h>
 #include <linux/vhost_iotlb.h>
@@ -32,7 +34,6 @@
 
 #include "vdpa_glue.h"
 
-#define RVIO_VDPA_NVQS 2
 #define RVIO_VDPA_VQ_MAX 256
 #define RVIO_VDPA_CONFIG_MAX 64
 #define RVIO_VDPA_IOTLB_MAX 2048
@@ -70,8 +71,12 @@ struct rvio_vdpa {
 	struct mutex lock;		/* everything below, but the IOTLB */
 	spinlock_t iotlb_lock;		/* iotlb (vringh takes it too) */
 	struct vhost_iotlb iotlb;
+	/* Read-held by every copy that translates through the IOTLB
+	 * (rvio_vdpa_maps_lock), write-held by whatever changes the map or
+	 * resets the device: no translation outlives a map. */
+	struct rw_semaphore map_sem;
 	struct work_struct work;
-	struct rvio_vdpa_vq vq[RVIO_VDPA_NVQS];
+	struct rvio_vdpa_vq vq[RVIO_VDPA_NVQS_MAX];
 	u64 features;
 	u8 status;			/* written under lock, read locklessly */
 	bool suspended;
@@ -88,6 +93,11 @@ static struct rvio_vdpa *to_r(const struct vdpa_device *vdpa)
 static const struct rvio_vdpa_driver *drv_of(struct rvio_vdpa *r)
 {
 	return r->mgmt->drv;
+}
+
+static unsigned int nvqs_of(struct rvio_vdpa *r)
+{
+	return drv_of(r)->nvqs;
 }
 
 void rvio_vdpa_schedule(struct rvio_vdpa *r)
@@ -150,7 +160,7 @@ static int rvio_vdpa_set_vq_address(struct vdpa_device *vdpa, u16 idx,
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 
-	if (idx >= RVIO_VDPA_NVQS)
+	if (idx >= nvqs_of(r))
 		return -EINVAL;
 	mutex_lock(&r->lock);
 	r->vq[idx].desc = desc;
@@ -164,7 +174,7 @@ static void rvio_vdpa_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 
-	if (idx >= RVIO_VDPA_NVQS)
+	if (idx >= nvqs_of(r))
 		return;
 	mutex_lock(&r->lock);
 	r->vq[idx].num = num;
@@ -176,7 +186,7 @@ static void rvio_vdpa_kick_vq(struct vdpa_device *vdpa, u16 idx)
 	struct rvio_vdpa *r = to_r(vdpa);
 
 	/* Any context (virtqueue_kick under the driver's locks): no lock. */
-	if (idx < RVIO_VDPA_NVQS && READ_ONCE(r->vq[idx].ready) &&
+	if (idx < nvqs_of(r) && READ_ONCE(r->vq[idx].ready) &&
 	    (READ_ONCE(r->status) & VIRTIO_CONFIG_S_DRIVER_OK))
 		rvio_vdpa_schedule(r);
 }
@@ -186,7 +196,7 @@ static void rvio_vdpa_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 
-	if (idx >= RVIO_VDPA_NVQS)
+	if (idx >= nvqs_of(r))
 		return;
 	mutex_lock(&r->lock);
 	r->vq[idx].cb = *cb;
@@ -198,7 +208,7 @@ static void rvio_vdpa_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready
 	struct rvio_vdpa *r = to_r(vdpa);
 	struct rvio_vdpa_vq *vq;
 
-	if (idx >= RVIO_VDPA_NVQS)
+	if (idx >= nvqs_of(r))
 		return;
 	vq = &r->vq[idx];
 	mutex_lock(&r->lock);
@@ -214,7 +224,7 @@ static void rvio_vdpa_set_vq_ready(struct vdpa_device *vdpa, u16 idx, bool ready
 
 static bool rvio_vdpa_get_vq_ready(struct vdpa_device *vdpa, u16 idx)
 {
-	return idx < RVIO_VDPA_NVQS && READ_ONCE(to_r(vdpa)->vq[idx].ready);
+	return idx < nvqs_of(to_r(vdpa)) && READ_ONCE(to_r(vdpa)->vq[idx].ready);
 }
 
 static int rvio_vdpa_set_vq_state(struct vdpa_device *vdpa, u16 idx,
@@ -223,7 +233,7 @@ static int rvio_vdpa_set_vq_state(struct vdpa_device *vdpa, u16 idx,
 	struct rvio_vdpa *r = to_r(vdpa);
 	struct rvio_vdpa_vq *vq;
 
-	if (idx >= RVIO_VDPA_NVQS)
+	if (idx >= nvqs_of(r))
 		return -EINVAL;
 	vq = &r->vq[idx];
 	mutex_lock(&r->lock);
@@ -242,7 +252,7 @@ static int rvio_vdpa_get_vq_state(struct vdpa_device *vdpa, u16 idx,
 	struct rvio_vdpa *r = to_r(vdpa);
 	struct rvio_vdpa_vq *vq;
 
-	if (idx >= RVIO_VDPA_NVQS)
+	if (idx >= nvqs_of(r))
 		return -EINVAL;
 	vq = &r->vq[idx];
 	/* Under the lock no chain is out: every fetched one is completed. */
@@ -329,7 +339,7 @@ static void do_reset(struct rvio_vdpa *r)
 	int i;
 
 	lockdep_assert_held(&r->lock);
-	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
 		struct rvio_vdpa_vq *vq = &r->vq[i];
 
 		vq_stop(vq);
@@ -347,6 +357,16 @@ static void do_reset(struct rvio_vdpa *r)
 		drv_of(r)->reset(r->state);
 }
 
+/* do_reset() once no copy translates through the device's map any more
+ * (copies from its grants and into its buffers wait: lock order r->lock,
+ * then map_sem). */
+static void do_reset_locked(struct rvio_vdpa *r)
+{
+	down_write(&r->map_sem);
+	do_reset(r);
+	up_write(&r->map_sem);
+}
+
 static void rvio_vdpa_set_status(struct vdpa_device *vdpa, u8 status)
 {
 	struct rvio_vdpa *r = to_r(vdpa);
@@ -354,7 +374,7 @@ static void rvio_vdpa_set_status(struct vdpa_device *vdpa, u8 status)
 
 	mutex_lock(&r->lock);
 	if (!status) {
-		do_reset(r);
+		do_reset_locked(r);
 		mutex_unlock(&r->lock);
 		return;
 	}
@@ -373,7 +393,7 @@ static int rvio_vdpa_reset(struct vdpa_device *vdpa)
 	struct rvio_vdpa *r = to_r(vdpa);
 
 	mutex_lock(&r->lock);
-	do_reset(r);
+	do_reset_locked(r);
 	mutex_unlock(&r->lock);
 	return 0;
 }
@@ -397,7 +417,7 @@ static int rvio_vdpa_resume(struct vdpa_device *vdpa)
 	mutex_lock(&r->lock);
 	r->suspended = false;
 	/* Ring addresses may have changed while suspended. */
-	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
 		if (r->vq[i].ready) {
 			vq_stop(&r->vq[i]);
 			vq_start(r, &r->vq[i]);
@@ -450,6 +470,7 @@ static int rvio_vdpa_set_map(struct vdpa_device *vdpa, unsigned int asid,
 
 	if (asid)
 		return -EINVAL;
+	down_write(&r->map_sem);
 	spin_lock(&r->iotlb_lock);
 	vhost_iotlb_reset(&r->iotlb);
 	for (map = vhost_iotlb_itree_first(iotlb, 0, U64_MAX); map;
@@ -463,6 +484,7 @@ static int rvio_vdpa_set_map(struct vdpa_device *vdpa, unsigned int asid,
 		}
 	}
 	spin_unlock(&r->iotlb_lock);
+	up_write(&r->map_sem);
 	return ret;
 }
 
@@ -473,9 +495,11 @@ static int rvio_vdpa_reset_map(struct vdpa_device *vdpa, unsigned int asid)
 
 	if (asid)
 		return -EINVAL;
+	down_write(&r->map_sem);
 	spin_lock(&r->iotlb_lock);
 	ret = identity_map(r);
 	spin_unlock(&r->iotlb_lock);
+	up_write(&r->map_sem);
 	return ret;
 }
 
@@ -499,7 +523,7 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 	if (state)
 		m->drv->free(state);
 	cancel_work_sync(&r->work);
-	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
 		vringh_kiov_cleanup(&r->vq[i].riov);
 		vringh_kiov_cleanup(&r->vq[i].wiov);
 	}
@@ -558,6 +582,8 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	struct rvio_vdpa *r;
 	int i, ret;
 
+	if (m->drv->nvqs < 1 || m->drv->nvqs > RVIO_VDPA_NVQS_MAX)
+		return -EINVAL;
 	r = vdpa_alloc_device(struct rvio_vdpa, vdpa, NULL, &rvio_vdpa_ops,
 			      1, 1, name, false);
 	if (IS_ERR(r))
@@ -567,9 +593,10 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	atomic_inc(&m->live);
 	mutex_init(&r->lock);
 	spin_lock_init(&r->iotlb_lock);
+	init_rwsem(&r->map_sem);
 	INIT_WORK(&r->work, rvio_vdpa_work);
 	vhost_iotlb_init(&r->iotlb, RVIO_VDPA_IOTLB_MAX, 0);
-	for (i = 0; i < RVIO_VDPA_NVQS; i++) {
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
 		vringh_set_iotlb(&r->vq[i].vring, &r->iotlb, &r->iotlb_lock);
 		vringh_kiov_init(&r->vq[i].riov, NULL, 0);
 		vringh_kiov_init(&r->vq[i].wiov, NULL, 0);
@@ -595,7 +622,7 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	if (ret)
 		goto put;
 	/* Drivers may probe inside this call: everything is ready. */
-	ret = _vdpa_register_device(&r->vdpa, RVIO_VDPA_NVQS);
+	ret = _vdpa_register_device(&r->vdpa, m->drv->nvqs);
 	if (ret)
 		goto put;
 	return 0;
@@ -645,7 +672,7 @@ struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *dr
 	m->mdev.ops = &rvio_vdpa_mgmt_ops;
 	m->mdev.id_table = m->id_table;
 	m->mdev.supported_features = RVIO_VDPA_BASE_FEATURES | drv->features;
-	m->mdev.max_supported_vqs = RVIO_VDPA_NVQS;
+	m->mdev.max_supported_vqs = drv->nvqs;
 	ret = vdpa_mgmtdev_register(&m->mdev);
 	if (ret)
 		goto root;
@@ -675,7 +702,7 @@ void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m)
 static struct rvio_vdpa_vq *vq_of(struct rvio_vdpa *r, u16 idx)
 {
 	lockdep_assert_held(&r->lock);
-	return idx < RVIO_VDPA_NVQS ? &r->vq[idx] : NULL;
+	return idx < nvqs_of(r) ? &r->vq[idx] : NULL;
 }
 
 int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
@@ -772,4 +799,192 @@ bool rvio_vdpa_vq_notify_enable(struct rvio_vdpa *r, u16 idx)
 	if (!vq || !vq->started || vq->broken)
 		return true;
 	return vringh_notify_enable_iotlb(&vq->vring);
+}
+
+/* --- chains kept across passes, and copies between devices ---------------- */
+
+int rvio_vdpa_vq_ranges(struct rvio_vdpa *r, u16 idx, struct rvio_vdpa_range *rd,
+			unsigned int rd_max, unsigned int *nrd,
+			struct rvio_vdpa_range *wr, unsigned int wr_max,
+			unsigned int *nwr)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+	unsigned int i;
+
+	if (!vq || !vq->popped)
+		return -EINVAL;
+	if (vq->riov.used > rd_max || vq->wiov.used > wr_max)
+		return -E2BIG;
+	/* Before any pull or push: vringh moves the partly consumed
+	 * element's base as it goes. */
+	for (i = 0; i < vq->riov.used; i++) {
+		rd[i].addr = (u64)(uintptr_t)vq->riov.iov[i].iov_base;
+		rd[i].len = vq->riov.iov[i].iov_len;
+	}
+	for (i = 0; i < vq->wiov.used; i++) {
+		wr[i].addr = (u64)(uintptr_t)vq->wiov.iov[i].iov_base;
+		wr[i].len = vq->wiov.iov[i].iov_len;
+	}
+	*nrd = vq->riov.used;
+	*nwr = vq->wiov.used;
+	return 0;
+}
+
+int rvio_vdpa_vq_keep(struct rvio_vdpa *r, u16 idx)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	if (!vq || !vq->popped)
+		return -EINVAL;
+	/* Out, but no longer the popped chain: the next pop may come. */
+	vq->popped = false;
+	return vq->head;
+}
+
+void rvio_vdpa_vq_complete(struct rvio_vdpa *r, u16 idx, u16 head, u32 written)
+{
+	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+
+	/* A reset since the chain was kept forgot it (the driver's ring is
+	 * gone): the caller forgets kept chains in its reset callback. */
+	if (!vq || !vq->started || vq->broken)
+		return;
+	smp_wmb();
+	if (vringh_complete_iotlb(&vq->vring, head, written) < 0) {
+		dev_warn_ratelimited(&r->vdpa.dev, "queue %u: used ring not writable: queue stopped\n",
+				     idx);
+		vq->broken = true;
+	}
+}
+
+struct rvio_vdpa *rvio_vdpa_get(struct rvio_vdpa *r)
+{
+	get_device(&r->vdpa.dev);
+	return r;
+}
+
+void rvio_vdpa_put(struct rvio_vdpa *r)
+{
+	put_device(&r->vdpa.dev);
+}
+
+/* Two devices' maps in one order (their addresses), so that two copies in
+ * opposite directions cannot wait for each other behind a writer. */
+void rvio_vdpa_maps_lock(struct rvio_vdpa *a, struct rvio_vdpa *b)
+{
+	if (b && b != a && b < a)
+		swap(a, b);
+	down_read(&a->map_sem);
+	if (b && b != a)
+		down_read_nested(&b->map_sem, SINGLE_DEPTH_NESTING);
+}
+
+void rvio_vdpa_maps_unlock(struct rvio_vdpa *a, struct rvio_vdpa *b)
+{
+	if (b && b != a)
+		up_read(&b->map_sem);
+	up_read(&a->map_sem);
+}
+
+/* Translates [iova, iova + len) as far as one mapping goes: the physical
+ * address and how many bytes, if mapped with @perm. */
+static int translate(struct rvio_vdpa *r, u64 iova, u64 len, u32 perm,
+		     phys_addr_t *pa, u64 *n)
+{
+	struct vhost_iotlb_map *map;
+	int ret = -EFAULT;
+
+	if (!len || iova + len - 1 < iova)
+		return -EFAULT;
+	spin_lock(&r->iotlb_lock);
+	map = vhost_iotlb_itree_first(&r->iotlb, iova, iova + len - 1);
+	if (map && map->start <= iova && (map->perm & perm) == perm) {
+		*pa = map->addr + (iova - map->start);
+		*n = min(len - 1, map->last - iova) + 1;
+		ret = pfn_valid(PHYS_PFN(*pa)) ? 0 : -EFAULT;
+	}
+	spin_unlock(&r->iotlb_lock);
+	return ret;
+}
+
+/* A position in a list of ranges. */
+struct cursor {
+	const struct rvio_vdpa_range *rg;
+	unsigned int n, i;
+	u64 off;
+};
+
+/* Moves @c @skip bytes on; false if the ranges end first. */
+static bool cursor_skip(struct cursor *c, u64 skip)
+{
+	while (c->i < c->n && skip >= c->rg[c->i].len - c->off) {
+		skip -= c->rg[c->i].len - c->off;
+		c->i++;
+		c->off = 0;
+	}
+	if (c->i == c->n)
+		return !skip;
+	c->off += skip;
+	return true;
+}
+
+int rvio_vdpa_copy(struct rvio_vdpa *dst, const struct rvio_vdpa_range *dr,
+		   unsigned int ndr, size_t doff, struct rvio_vdpa *src,
+		   const struct rvio_vdpa_range *sr, unsigned int nsr, size_t soff,
+		   const void *kbuf, size_t len)
+{
+	struct cursor d = { .rg = dr, .n = ndr }, s = { .rg = sr, .n = nsr };
+
+	lockdep_assert_held(&dst->map_sem);
+	if (src)
+		lockdep_assert_held(&src->map_sem);
+	if (!cursor_skip(&d, doff))
+		return RVIO_VDPA_DST_FAULT;
+	if (src && !cursor_skip(&s, soff))
+		return RVIO_VDPA_SRC_FAULT;
+	while (len) {
+		phys_addr_t dpa, spa = 0;
+		u64 dn, sn = len, n;
+		void *to;
+
+		while (d.i < d.n && d.off == d.rg[d.i].len) {
+			d.i++;
+			d.off = 0;
+		}
+		if (d.i == d.n ||
+		    translate(dst, d.rg[d.i].addr + d.off,
+			      min_t(u64, len, d.rg[d.i].len - d.off),
+			      VHOST_MAP_WO, &dpa, &dn))
+			return RVIO_VDPA_DST_FAULT;
+		if (src) {
+			while (s.i < s.n && s.off == s.rg[s.i].len) {
+				s.i++;
+				s.off = 0;
+			}
+			if (s.i == s.n ||
+			    translate(src, s.rg[s.i].addr + s.off,
+				      min_t(u64, len, s.rg[s.i].len - s.off),
+				      VHOST_MAP_RO, &spa, &sn))
+				return RVIO_VDPA_SRC_FAULT;
+		}
+		n = min3(dn, sn, (u64)(PAGE_SIZE - offset_in_page(dpa)));
+		if (src)
+			n = min_t(u64, n, PAGE_SIZE - offset_in_page(spa));
+		to = kmap_local_page(pfn_to_page(PHYS_PFN(dpa)));
+		if (src) {
+			void *from = kmap_local_page(pfn_to_page(PHYS_PFN(spa)));
+
+			memcpy(to + offset_in_page(dpa), from + offset_in_page(spa), n);
+			kunmap_local(from);
+			s.off += n;
+		} else {
+			memcpy(to + offset_in_page(dpa), kbuf, n);
+			kbuf += n;
+		}
+		kunmap_local(to);
+		d.off += n;
+		len -= n;
+		cond_resched();
+	}
+	return 0;
 }

@@ -21,6 +21,9 @@
 struct rvio_vdpa;
 struct rvio_vdpa_mgmt;
 
+/* The most virtqueues of a device. */
+#define RVIO_VDPA_NVQS_MAX 4
+
 /* The driver's (Rust) callbacks and constants, one constant table per
  * driver type that outlives its registration; all callbacks but dev_add
  * take the driver's state. */
@@ -30,6 +33,9 @@ struct rvio_vdpa_driver {
 	/* Device-specific feature bits offered (VERSION_1 and
 	 * ACCESS_PLATFORM are always offered). */
 	u64 features;
+	/* Its virtqueues: 1 to RVIO_VDPA_NVQS_MAX (a driver that did not
+	 * negotiate the features of the last ones leaves them unused). */
+	unsigned int nvqs;
 	/* A device is being added: create the driver state and hand it over
 	 * with rvio_vdpa_set_state() (no other call is allowed here). */
 	int (*dev_add)(struct rvio_vdpa *r, const char *name);
@@ -87,5 +93,56 @@ void rvio_vdpa_vq_notify(struct rvio_vdpa *r, u16 idx);
  * else the used ring's NO_NOTIFY flag. */
 void rvio_vdpa_vq_notify_disable(struct rvio_vdpa *r, u16 idx);
 bool rvio_vdpa_vq_notify_enable(struct rvio_vdpa *r, u16 idx);
+
+/*
+ * Chains kept across passes (a grant stays out until it completes), and
+ * copies between two devices' drivers' memory, translated through each
+ * device's IOTLB (docs/vmpi-protocol.md section 5).
+ */
+
+/* One descriptor of a chain: a driver address (IOVA) and a length. */
+struct rvio_vdpa_range {
+	u64 addr;
+	u32 len;
+	u32 reserved;
+};
+
+/* The popped chain's readable and writable descriptors, before any pull
+ * or push: 0, -E2BIG (more than @rd_max or @wr_max), -EINVAL (no chain
+ * popped). Lock held. */
+int rvio_vdpa_vq_ranges(struct rvio_vdpa *r, u16 idx, struct rvio_vdpa_range *rd,
+			unsigned int rd_max, unsigned int *nrd,
+			struct rvio_vdpa_range *wr, unsigned int wr_max,
+			unsigned int *nwr);
+/* The popped chain stays out (not completed) and the queue may pop the
+ * next one: returns its head for rvio_vdpa_vq_complete(). Lock held. */
+int rvio_vdpa_vq_keep(struct rvio_vdpa *r, u16 idx);
+/* Completes a kept chain (nothing after a reset: the ring is gone and the
+ * driver forgot it). Lock held. */
+void rvio_vdpa_vq_complete(struct rvio_vdpa *r, u16 idx, u16 head, u32 written);
+
+/* A reference that keeps @r's memory (not its driver state) alive. */
+struct rvio_vdpa *rvio_vdpa_get(struct rvio_vdpa *r);
+void rvio_vdpa_put(struct rvio_vdpa *r);
+
+/* Holds the maps of @a and @b (NULL or @a: one device) against changes:
+ * set_map, reset_map and device reset wait until they are unlocked.
+ * Process context; may sleep. */
+void rvio_vdpa_maps_lock(struct rvio_vdpa *a, struct rvio_vdpa *b);
+void rvio_vdpa_maps_unlock(struct rvio_vdpa *a, struct rvio_vdpa *b);
+
+#define RVIO_VDPA_SRC_FAULT 1
+#define RVIO_VDPA_DST_FAULT 2
+/* Copies @len bytes into @dst's driver memory at byte @doff of the ranges
+ * @dr (which it may write), from @src's at byte @soff of @sr (which it may
+ * read), or from @kbuf if @src is NULL: page by page, each side
+ * translated through its own IOTLB, no intermediate buffer. Both maps
+ * held (rvio_vdpa_maps_lock). 0, or RVIO_VDPA_SRC_FAULT /
+ * RVIO_VDPA_DST_FAULT (a side not mapped with that permission, or its
+ * ranges too short: part of the bytes may have been written). */
+int rvio_vdpa_copy(struct rvio_vdpa *dst, const struct rvio_vdpa_range *dr,
+		   unsigned int ndr, size_t doff, struct rvio_vdpa *src,
+		   const struct rvio_vdpa_range *sr, unsigned int nsr, size_t soff,
+		   const void *kbuf, size_t len);
 
 #endif /* RVIO_VDPA_GLUE_H */

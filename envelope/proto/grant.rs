@@ -378,6 +378,11 @@ impl<T: Copy> Pin<T> {
 }
 
 impl<T> Pin<T> {
+    /// The table slot of the pinned grant: kept until the pin is released.
+    pub fn slot(&self) -> u16 {
+        self.slot
+    }
+
     /// The frame offset the copy starts at.
     pub fn offset(&self) -> u32 {
         self.offset
@@ -478,6 +483,52 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
         }
     }
 
+    /// [`GrantTable::new`] written in place (a table is kilobytes: no
+    /// value of it is built on the stack first).
+    ///
+    /// # Safety
+    ///
+    /// `slot` is valid for writing a `GrantTable` and suitably aligned.
+    pub unsafe fn init_at(slot: *mut Self, domain: u16, seed: u32) {
+        use core::ptr::addr_of_mut;
+        let () = Self::OK;
+        // SAFETY: every field of `*slot` is written once through `slot`,
+        // valid for writes (the function's contract); the slots one by one.
+        unsafe {
+            addr_of_mut!((*slot).domain).write(domain);
+            addr_of_mut!((*slot).seed).write(seed);
+            addr_of_mut!((*slot).span).write(0);
+            addr_of_mut!((*slot).held).write(0);
+            addr_of_mut!((*slot).pinned).write(0);
+            let slots = addr_of_mut!((*slot).slots).cast::<Slot<T>>();
+            for i in 0..N {
+                slots.add(i).write(Slot {
+                    generation: seed,
+                    ..Slot::default()
+                });
+            }
+        }
+    }
+
+    /// Makes this an empty table of `domain` as [`GrantTable::new`] does,
+    /// in place. Only for a table with no grant held (`held() == 0`); a
+    /// table that still holds one is left as it is: `false`.
+    pub fn renew(&mut self, domain: u16, seed: u32) -> bool {
+        if self.held != 0 || self.pinned != 0 {
+            return false;
+        }
+        self.domain = domain;
+        self.seed = seed;
+        self.span = 0;
+        for s in self.slots.iter_mut() {
+            *s = Slot {
+                generation: seed,
+                ..Slot::default()
+            };
+        }
+        true
+    }
+
     /// The granting domain.
     pub fn domain(&self) -> u16 {
         self.domain
@@ -499,6 +550,15 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
     /// released.
     pub fn pinned(&self) -> usize {
         self.pinned as usize
+    }
+
+    /// The slot the next [`GrantTable::record`] takes, if one is free (a
+    /// transport keeps what it knows of a grant by slot).
+    pub fn next_free(&self) -> Option<u16> {
+        self.slots
+            .iter()
+            .position(|s| s.state == State::Free)
+            .map(|i| i as u16)
     }
 
     /// Records a grant the switch accepted: `addrs` are the frame's first
@@ -755,6 +815,25 @@ mod tests {
             finish,
             discard: false,
         }
+    }
+
+    #[test]
+    fn init_at_and_renew_match_new() {
+        let mut t = core::mem::MaybeUninit::<GrantTable<u16, 4>>::uninit();
+        // SAFETY: `t` is valid for writes and aligned.
+        unsafe { GrantTable::init_at(t.as_mut_ptr(), A, 7) };
+        // SAFETY: initialised by `init_at`.
+        let mut t = unsafe { t.assume_init() };
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        assert_eq!((h.domain(), h.generation()), (A, 8));
+        assert!(!t.renew(C, 50), "a table holding a grant is kept");
+        assert!(t.complete(h, Completion::Undelivered).is_some());
+        assert!(t.renew(C, 50));
+        assert_eq!(t.next_free(), Some(0));
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 0).unwrap();
+        assert_eq!(h.slot(), 0);
+        assert_eq!(t.next_free(), Some(1));
+        assert_eq!((h.domain(), h.generation()), (C, 51));
     }
 
     fn table() -> GrantTable<u16, 4> {

@@ -5,6 +5,8 @@
  */
 /* rust/vdpa.rs: its C half. */
 #include "../../rust/vdpa_glue.h"
+/* rust/dwork.rs: its C half (the grants' timeout timer). */
+#include "../../rust/dwork_glue.h"
 /* rust/rvio/vmpi_transport.rs: the transport C-ABI of vmpi.ko. */
 #include <rvio/vmpi.h>
 /* rust/work_handle.rs: msleep() while a handle detaches. */

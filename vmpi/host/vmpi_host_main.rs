@@ -11,13 +11,17 @@
 //! header, fragments) and a bad one is counted by reason and dropped; a
 //! work pass handles at most `TX_BUDGET` chains.
 
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::{Arc, ArcBorrow};
 
 #[path = "bindings_generated.rs"]
 mod bindings;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
+#[path = "../../rust/dwork.rs"]
+pub mod dwork;
 #[path = "../../rust/vdpa.rs"]
 pub mod vdpa;
 #[path = "../../rust/rvio/vmpi_transport.rs"]
@@ -25,14 +29,22 @@ pub mod vmpi_transport;
 #[path = "../../rust/work_handle.rs"]
 pub mod work_handle;
 // Pure logic, shared with the host crate rust/pure.
+#[path = "../../envelope/proto/mod.rs"]
+pub mod envelope_proto;
+#[path = "../../rust/line.rs"]
+pub mod line;
 #[path = "../proto/mod.rs"]
 pub mod proto;
 
+mod grants;
+
+use envelope_proto::grant;
+use grants::{DeviceGrants, Domains, Registry};
 use proto::link::Role;
 use proto::wire::{self, Config, DropReason, HDR_LEN};
-use vmpi_transport::{Kick, Transport};
+use vmpi_transport::{DomainBinding, Kick, Transport};
 
-type HostTransport = Transport<vdpa::Handle>;
+type HostTransport = Transport<HostOps>;
 
 module! {
     type: VmpiHostModule,
@@ -48,11 +60,48 @@ const NUM_CHANNELS: u16 = 256;
 /// ones: each costs work).
 const RX_BUDGET: usize = 64;
 
-/// The core's kick schedules the device's work pass.
-impl Kick for vdpa::Handle {
+/// What the core calls on a device: its kick schedules the work pass; the
+/// domain calls bind the device's grants to the envelope switch.
+struct HostOps {
+    work: vdpa::Handle,
+    domains: Domains,
+}
+
+impl Kick for HostOps {
     fn kick(&self) {
-        self.schedule();
+        self.work.schedule();
     }
+
+    const HAS_DOMAINS: bool = true;
+
+    fn bind_domain(&self, domain: u16, binding: DomainBinding) -> Result {
+        self.domains.bind(domain, binding)
+    }
+
+    fn unbind_domain(&self) {
+        self.domains.unbind();
+    }
+
+    fn domain_stats(&self, s: &mut bindings::vmpi_grant_stats) {
+        self.domains.stats(s);
+    }
+}
+
+/// The domains of every device of the module: set while the module is
+/// loaded (`VmpiHostModule`), so from before the first device is added
+/// until after the last is released.
+static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
+
+fn registry() -> Result<Arc<Registry>> {
+    let p = REGISTRY.load(Ordering::Acquire);
+    if p.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: a non-NULL `REGISTRY` is `Arc::into_raw` of the module's
+    // registry, whose count the module holds until it clears `REGISTRY`
+    // after the vDPA registration (and so every device) is gone; devices
+    // are added only while it is registered.
+    Ok(unsafe { ArcBorrow::from_raw(p) }.into())
 }
 
 /// One VMPI device (one guest).
@@ -63,6 +112,8 @@ struct VmpiHost {
     transport: Option<HostTransport>,
     /// One fragment, either direction: header and payload.
     frag: KVec<u8>,
+    /// The grantq and copyq (`VMPI_F_GRANT`).
+    grants: DeviceGrants,
 }
 
 impl VmpiHost {
@@ -136,31 +187,40 @@ impl VmpiHost {
 
 impl vdpa::Device for VmpiHost {
     const DEVICE_ID: u32 = wire::DEVICE_ID;
-    const FEATURES: u64 = wire::DEVICE_FEATURES;
+    const FEATURES: u64 = wire::DEVICE_FEATURES | grant::F_GRANT;
+    const NVQS: u32 = 4;
 
     fn new(name: &CStr, dev: vdpa::Handle) -> Result<Self> {
         let cfg = Config::new(NUM_CHANNELS).map_err(|_| EINVAL)?;
         let frag = KVec::from_elem(0u8, HDR_LEN + cfg.max_sdu as usize, GFP_KERNEL)?;
-        let t = Transport::register(Role::Host, name, &cfg.to_bytes(), dev)?;
+        let grants = DeviceGrants::new(dev.clone(), registry()?)?;
+        let ops = HostOps {
+            work: dev,
+            domains: grants.domains(),
+        };
+        let t = Transport::register(Role::Host, name, &config_bytes(&cfg), ops)?;
         pr_info!("{}: VMPI device, {} channels\n", name, cfg.num_channels);
         Ok(Self {
             cfg,
             transport: Some(t),
             frag,
+            grants,
         })
     }
 
     fn remove(&mut self) {
+        self.grants.remove();
         self.transport = None;
     }
 
     fn config_space(&self, buf: &mut [u8; vdpa::CONFIG_MAX]) -> usize {
-        let b = self.cfg.to_bytes();
+        let b = config_bytes(&self.cfg);
         buf[..b.len()].copy_from_slice(&b);
         b.len()
     }
 
     fn reset(&mut self) {
+        self.grants.reset();
         // The rings are gone: the core resets the link and queues a HELLO
         // for the next DRIVER_OK and rxq buffers.
         if let Some(t) = &self.transport {
@@ -174,6 +234,7 @@ impl vdpa::Device for VmpiHost {
         let Self {
             transport: Some(t),
             frag,
+            grants,
             ..
         } = self
         else {
@@ -196,7 +257,8 @@ impl vdpa::Device for VmpiHost {
         if done > 0 {
             q.notify(wire::TXQ);
         }
-        // Replies to what came in.
+        more |= grants.process(q);
+        // Replies to what came in (an envelope policy call may send).
         more |= Self::flush_rx(t, frag, q);
         more |= done == wire::TX_BUDGET;
         if !more {
@@ -209,17 +271,51 @@ impl vdpa::Device for VmpiHost {
     }
 }
 
+/// The configuration space: VMPI's, then `max_grants` and 2 reserved
+/// bytes (`docs/vmpi-protocol.md` section 5).
+fn config_bytes(cfg: &Config) -> [u8; grant::CONFIG_LEN] {
+    let mut b = [0u8; grant::CONFIG_LEN];
+    b[..wire::CONFIG_LEN].copy_from_slice(&cfg.to_bytes());
+    b[wire::CONFIG_LEN..wire::CONFIG_LEN + 2]
+        .copy_from_slice(&(grant::MAX_GRANTS as u16).to_le_bytes());
+    b
+}
+
 struct VmpiHostModule {
-    _mgmt: vdpa::Registration<VmpiHost>,
+    mgmt: Option<vdpa::Registration<VmpiHost>>,
+}
+
+impl Drop for VmpiHostModule {
+    fn drop(&mut self) {
+        // Every device is deleted and released first.
+        self.mgmt = None;
+        let p = REGISTRY.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: `init` stored `Arc::into_raw` of the registry, whose
+            // count this takes back once (the swap cleared it).
+            drop(unsafe { Arc::from_raw(p) });
+        }
+    }
 }
 
 impl kernel::Module for VmpiHostModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let mgmt = vdpa::Registration::new(c_str!("vmpi"))?;
+        REGISTRY.store(
+            Arc::into_raw(Registry::new()?).cast_mut(),
+            Ordering::Release,
+        );
+        let mgmt = match vdpa::Registration::new(c_str!("vmpi")) {
+            Ok(m) => m,
+            Err(e) => {
+                // No module value: drop one that releases the registry.
+                drop(Self { mgmt: None });
+                return Err(e);
+            }
+        };
         pr_info!(
             "vDPA management device vmpi registered (virtio device id {})\n",
             wire::DEVICE_ID
         );
-        Ok(Self { _mgmt: mgmt })
+        Ok(Self { mgmt: Some(mgmt) })
     }
 }

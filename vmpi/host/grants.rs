@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A VMPI device's grants (`VMPI_F_GRANT`, `docs/vmpi-protocol.md` section
+//! 5): the grantq and copyq of one device, its grant table while it is a
+//! domain, and the registry of domains through which a copy finds the
+//! grant it names in another device.
+//!
+//! Locks, outermost first: a device's mutex (its work pass, held by the C
+//! half), the maps of both devices of a copy (`vdpa::Maps`, in a fixed
+//! order), the registry, a device's policy binding, a device's grants
+//! spinlock. A copy runs in the *receiver's* work pass and never takes the
+//! sender's device mutex: what it ends in the sender (a completion) is
+//! queued in the sender's [`Grants::done`] and written by the sender's
+//! own pass. The sender's reset holds its map write-locked, so no copy
+//! reads from it while it forgets its grants.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use kernel::prelude::*;
+use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
+
+use crate::bindings;
+use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
+use crate::envelope_proto::grant::{
+    Completion, CopyRefusal, CopyRequest, CopyStatus, GrantHeader, GrantRefusal, GrantTable,
+    ADDR_LEN, BATCH, COPYQ, COPY_REQ_LEN, GRANTQ, GRANT_HDR_LEN, HOLD_NS, MAX_GRANTS, STATUS_LEN,
+};
+use crate::vdpa::{self, DeviceRef, Fault, Range};
+use crate::vmpi_transport::DomainBinding;
+
+/// Device-readable descriptors a grant chain may have: its header and
+/// `VMPI_GRANT_MAX_SG` frame pieces, and some room for a driver that
+/// splits its header.
+pub(crate) const GRANT_RD_MAX: usize = 24;
+/// Device-writable descriptors a copy chain may have.
+const COPY_WR_MAX: usize = 24;
+
+/// What the grant table keeps of a grant's chain, returned with its
+/// completion: the chain's head and its status descriptor.
+#[derive(Clone, Copy, Default)]
+struct Token {
+    head: u16,
+    status: Range,
+}
+
+/// A grant's readable descriptors, by table slot: valid while the grant
+/// is recorded (a pinned grant keeps its slot).
+#[derive(Clone, Copy, Default)]
+struct Kept {
+    rd: [Range; GRANT_RD_MAX],
+    n: usize,
+}
+
+type Table = GrantTable<Token, MAX_GRANTS>;
+
+/// A device's grant state, under [`Shared::grants`].
+pub(crate) struct Grants {
+    /// The domain id while bound.
+    bound: Option<u16>,
+    /// Made at the first bind; kept (renewed) across binds.
+    table: Option<KBox<Table>>,
+    kept: KVVec<Kept>,
+    /// Completions to write, by this device's next pass.
+    done: DoneRing,
+    stats: bindings::vmpi_grant_stats,
+}
+
+/// Completions waiting to be written, oldest first. Each grant completes
+/// once, so [`MAX_GRANTS`] places (allocated at the first bind) hold them.
+struct DoneRing {
+    buf: KVVec<(Token, Completion)>,
+    head: usize,
+    len: usize,
+}
+
+impl DoneRing {
+    fn push(&mut self, d: (Token, Completion)) {
+        let n = self.buf.len();
+        if self.len < n {
+            self.buf[(self.head + self.len) % n] = d;
+            self.len += 1;
+        }
+    }
+
+    fn pop(&mut self) -> Option<(Token, Completion)> {
+        if self.len == 0 {
+            return None;
+        }
+        let d = self.buf[self.head];
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        Some(d)
+    }
+}
+
+impl Grants {
+    fn queue_done(&mut self, d: Option<(Token, Completion)>) {
+        if let Some((t, c)) = d {
+            if let Some(s) = c.status() {
+                self.stats.completions[s as usize] += 1;
+            }
+            self.done.push((t, c));
+        }
+        self.stats.held = self.table.as_ref().map_or(0, |t| t.held() as u32);
+    }
+}
+
+/// The grant state of one device, shared with the copies other devices
+/// run and with the core's domain calls.
+#[pin_data]
+pub(crate) struct Shared {
+    #[pin]
+    grants: SpinLock<Grants>,
+    /// The policy while bound; held around each policy call, so unbinding
+    /// waits for one in flight.
+    #[pin]
+    binding: Mutex<Option<DomainBinding>>,
+    /// This device's work: schedules the pass that writes completions.
+    work: vdpa::Handle,
+    /// Runs a pass when the next grant times out.
+    timer: DelayedWork<Shared>,
+}
+
+// SAFETY: `timer` is a field of `Shared` that no other object returns.
+unsafe impl DelayedWorkItem for Shared {
+    fn dwork(&self) -> &DelayedWork<Self> {
+        &self.timer
+    }
+
+    fn run(this: Arc<Self>) {
+        this.work.schedule();
+    }
+}
+
+/// One bound domain.
+struct Entry {
+    domain: u16,
+    shared: Arc<Shared>,
+    dev: DeviceRef,
+}
+
+/// Every bound domain of the module's devices (module-wide).
+#[pin_data]
+pub(crate) struct Registry {
+    #[pin]
+    domains: Mutex<KVec<Option<Entry>>>,
+    /// The generation every new table starts after (see
+    /// `GrantTable::new`), past those of every table before it.
+    seed: AtomicU32,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                domains <- new_mutex!(KVec::new()),
+                seed: AtomicU32::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn find(&self, domain: u16) -> Option<(Arc<Shared>, DeviceRef)> {
+        let g = self.domains.lock();
+        g.iter()
+            .flatten()
+            .find(|e| e.domain == domain)
+            .map(|e| (e.shared.clone(), e.dev.clone()))
+    }
+}
+
+fn ns_now() -> u64 {
+    now_ms().saturating_mul(1_000_000)
+}
+
+fn completion_of(status: u32) -> Completion {
+    match status {
+        bindings::VMPI_GRANT_UNDELIVERED => Completion::Undelivered,
+        _ => Completion::Refused,
+    }
+}
+
+/// A device's domain binding: what the core's domain calls use.
+#[derive(Clone)]
+pub(crate) struct Domains {
+    shared: Arc<Shared>,
+    registry: Arc<Registry>,
+}
+
+/// A device's grants: what its work pass and the core's domain calls use.
+pub(crate) struct DeviceGrants {
+    shared: Arc<Shared>,
+    registry: Arc<Registry>,
+    /// Scratch of the work pass (heap: small stack frames).
+    scratch: KBox<Scratch>,
+}
+
+struct Scratch {
+    rd: [Range; GRANT_RD_MAX],
+    wr: [Range; COPY_WR_MAX],
+    src: Kept,
+    done: [(Token, Completion); BATCH],
+}
+
+impl DeviceGrants {
+    pub(crate) fn new(work: vdpa::Handle, registry: Arc<Registry>) -> Result<Self> {
+        let timer = DelayedWork::new()?;
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                grants <- new_spinlock!(Grants {
+                    bound: None,
+                    table: None,
+                    kept: KVVec::new(),
+                    done: DoneRing {
+                        buf: KVVec::new(),
+                        head: 0,
+                        len: 0,
+                    },
+                    stats: Default::default(),
+                }),
+                binding <- new_mutex!(None),
+                work,
+                timer,
+            }),
+            GFP_KERNEL,
+        )?;
+        let scratch = KBox::new(
+            Scratch {
+                rd: [Range::default(); GRANT_RD_MAX],
+                wr: [Range::default(); COPY_WR_MAX],
+                src: Kept::default(),
+                done: [(Token::default(), Completion::Done); BATCH],
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            shared,
+            registry,
+            scratch,
+        })
+    }
+
+    /// What the core's domain calls use.
+    pub(crate) fn domains(&self) -> Domains {
+        Domains {
+            shared: self.shared.clone(),
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// The driver reset the device (its map is write-locked: no copy reads
+    /// from it): its rings are gone, so every grant is forgotten.
+    pub(crate) fn reset(&self) {
+        let mut g = self.shared.grants.lock();
+        g.done.len = 0;
+        if let Some(t) = g.table.as_mut() {
+            t.forget_all(|_| {});
+        }
+        g.stats.held = 0;
+    }
+
+    /// The device goes away.
+    pub(crate) fn remove(&self) {
+        self.domains().unbind();
+        self.shared.timer.cancel();
+    }
+
+    /// A work pass: completions, timeouts, then at most [`BATCH`] chains
+    /// of each queue. Returns whether there is more to do.
+    pub(crate) fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+        q.kicks_off(GRANTQ);
+        q.kicks_off(COPYQ);
+        let mut more = self.expire_and_complete(q);
+        let mut n = 0;
+        while n < BATCH {
+            let Ok(Some(chain)) = q.pop(GRANTQ) else {
+                break;
+            };
+            self.take_grant(chain);
+            n += 1;
+        }
+        more |= n == BATCH;
+        let mut n = 0;
+        while n < BATCH {
+            let Ok(Some(chain)) = q.pop(COPYQ) else {
+                break;
+            };
+            self.take_copy(chain);
+            n += 1;
+        }
+        if n > 0 {
+            q.notify(COPYQ);
+        }
+        more |= n == BATCH;
+        // What the policy refused at once.
+        more |= self.expire_and_complete(q);
+        if !more {
+            more |= !q.kicks_on(GRANTQ);
+            more |= !q.kicks_on(COPYQ);
+        }
+        more
+    }
+
+    /// Times out what is due, writes up to [`BATCH`] completions and arms
+    /// the timer for the next deadline. Returns whether completions wait.
+    fn expire_and_complete(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+        let now = ns_now();
+        let (n, left, next) = {
+            let mut g = self.shared.grants.lock();
+            if let Some(mut t) = g.table.take() {
+                t.expire(now, |tok, c| g.queue_done(Some((tok, c))));
+                g.table = Some(t);
+                g.queue_done(None);
+            }
+            let mut n = 0;
+            while n < BATCH {
+                let Some(d) = g.done.pop() else {
+                    break;
+                };
+                self.scratch.done[n] = d;
+                n += 1;
+            }
+            let next = g.table.as_ref().and_then(|t| t.next_deadline());
+            (n, g.done.len, next)
+        };
+        if n > 0 {
+            let maps = q.maps(None);
+            for &(tok, c) in &self.scratch.done[..n] {
+                let Some(status) = c.status() else {
+                    continue;
+                };
+                // A status we cannot write still completes the chain.
+                let _ = maps.write(&[tok.status], 0, &status.to_le_bytes());
+            }
+            drop(maps);
+            for &(tok, c) in &self.scratch.done[..n] {
+                if c.status().is_some() {
+                    q.complete(GRANTQ, tok.head, STATUS_LEN as u32);
+                }
+            }
+            q.notify(GRANTQ);
+        }
+        if let Some(deadline) = next {
+            let ms = deadline.saturating_sub(now) / 1_000_000 + 1;
+            DelayedWork::schedule(&self.shared, ms.min(HOLD_NS / 1_000_000 + 1) as u32);
+        }
+        left > 0
+    }
+
+    /// One grantq chain: checked, recorded, put to the policy; a refused
+    /// one completes at once.
+    fn take_grant(&mut self, mut chain: vdpa::Chain<'_>) {
+        let (readable, writable) = (chain.readable_len(), chain.writable_len());
+        let sc = &mut *self.scratch;
+        let shape = chain.ranges(&mut sc.rd, &mut sc.wr[..1]);
+        let mut hdr = [0u8; GRANT_HDR_LEN];
+        let got = chain.pull(&mut hdr).unwrap_or(0);
+        let parsed = GrantHeader::parse(&hdr[..got], readable, writable);
+        let mut addrs = [0u8; ADDR_LEN];
+        let checked = match (parsed, shape) {
+            (Err(GrantRefusal::NoStatus), _) => return self.count(None),
+            (Err(GrantRefusal::Refused), _) | (_, Err(_)) => Err(()),
+            // One writable descriptor: the status.
+            (Ok(_), Ok((_, nwr))) if nwr != 1 => Err(()),
+            (Ok(h), Ok((nrd, _))) => match chain.pull(&mut addrs) {
+                Ok(ADDR_LEN) => Ok((h, nrd)),
+                _ => Err(()),
+            },
+        };
+        let Ok((h, nrd)) = checked else {
+            let _ = chain.push(&bindings::VMPI_GRANT_REFUSED.to_le_bytes());
+            return self.count(Some(Completion::Refused));
+        };
+        // Room and a domain, before the chain is kept.
+        let slot = {
+            let g = self.shared.grants.lock();
+            match (g.bound, g.table.as_ref().and_then(|t| t.next_free())) {
+                (Some(_), Some(slot)) => Some(slot),
+                _ => None,
+            }
+        };
+        let Some(slot) = slot else {
+            let _ = chain.push(&bindings::VMPI_GRANT_REFUSED.to_le_bytes());
+            return self.count(Some(Completion::Refused));
+        };
+        let tok = Token {
+            status: self.scratch.wr[0],
+            head: chain.keep(),
+        };
+        let handle = {
+            let mut g = self.shared.grants.lock();
+            g.stats.grants += 1;
+            let k = &mut g.kept[slot as usize];
+            k.rd[..nrd].copy_from_slice(&self.scratch.rd[..nrd]);
+            k.n = nrd;
+            let r = g.table.as_mut().map(|t| t.record(&h, addrs, tok, ns_now()));
+            g.stats.held = g.table.as_ref().map_or(0, |t| t.held() as u32);
+            match r {
+                Some(Ok(handle)) => Ok(handle),
+                _ => Err(()),
+            }
+        };
+        let Ok(handle) = handle else {
+            // Cannot happen (the slot was free and only this pass
+            // records), but the chain must still complete.
+            let mut g = self.shared.grants.lock();
+            return g.queue_done(Some((tok, Completion::Refused)));
+        };
+        let mut meta = [0u8; 12];
+        meta.copy_from_slice(&hdr[8..20]);
+        let status = match self.shared.binding.lock().as_ref() {
+            Some(b) => b.grant(handle.0, h.dest_domain, &addrs, &meta, h.frame_len),
+            None => bindings::VMPI_GRANT_REFUSED,
+        };
+        if status != 0 {
+            let mut g = self.shared.grants.lock();
+            let d = g
+                .table
+                .as_mut()
+                .and_then(|t| t.complete(handle, completion_of(status)));
+            g.queue_done(d);
+        }
+    }
+
+    /// Counts a grant chain completed at once.
+    fn count(&self, c: Option<Completion>) {
+        let mut g = self.shared.grants.lock();
+        g.stats.grants += 1;
+        if let Some(s) = c.and_then(Completion::status) {
+            g.stats.completions[s as usize] += 1;
+        }
+    }
+
+    /// One copyq chain: checked by the sender's table, copied from the
+    /// sender's memory straight into this driver's, answered.
+    fn take_copy(&mut self, mut chain: vdpa::Chain<'_>) {
+        let (readable, writable) = (chain.readable_len(), chain.writable_len());
+        let sc = &mut *self.scratch;
+        let Ok((_, nwr)) = chain.ranges(&mut sc.rd, &mut sc.wr) else {
+            // No way to find the status: used with nothing written.
+            return self.count_copy(CopyStatus::BadRequest, 0);
+        };
+        let mut req = [0u8; COPY_REQ_LEN];
+        let got = if readable == COPY_REQ_LEN {
+            chain.pull(&mut req).unwrap_or(0)
+        } else {
+            0
+        };
+        let (status, len) = match CopyRequest::parse(&req[..got], writable) {
+            Err(CopyRefusal::NoStatus) => return self.count_copy(CopyStatus::BadRequest, 0),
+            Err(CopyRefusal::BadRequest) => (CopyStatus::BadRequest, 0),
+            Ok((req, room)) => self.copy(&chain, &req, room, nwr),
+        };
+        self.count_copy(status, len);
+        let wr = &self.scratch.wr[..nwr];
+        let maps = chain.maps(None);
+        let ok = maps
+            .write(wr, writable - STATUS_LEN, &(status as u32).to_le_bytes())
+            .is_ok();
+        drop(maps);
+        chain.set_written(match (ok, status) {
+            (false, _) => 0,
+            (true, CopyStatus::Ok) => len as u32 + STATUS_LEN as u32,
+            (true, _) => STATUS_LEN as u32,
+        });
+    }
+
+    fn count_copy(&self, s: CopyStatus, len: usize) {
+        let mut g = self.shared.grants.lock();
+        g.stats.copies[s as usize] += 1;
+        if s == CopyStatus::Ok {
+            g.stats.copied_bytes += len as u64;
+        }
+    }
+
+    /// The copy itself: `Ok` and the bytes copied, or why not.
+    fn copy(
+        &mut self,
+        chain: &vdpa::Chain<'_>,
+        req: &CopyRequest,
+        room: usize,
+        nwr: usize,
+    ) -> (CopyStatus, usize) {
+        let caller = self.shared.grants.lock().bound.unwrap_or(0);
+        let Some((src, src_dev)) = self.registry.find(req.handle.domain()) else {
+            return (CopyStatus::BadHandle, 0);
+        };
+        // The sender's map and ours stay as they are until the copy ends.
+        let maps = chain.maps(Some(&src_dev));
+        let pin = {
+            let mut g = src.grants.lock();
+            let r = match g.table.as_mut() {
+                Some(t) => t.acquire(caller, req, room),
+                None => Err((CopyStatus::BadHandle, None)),
+            };
+            match r {
+                Ok(pin) => {
+                    self.scratch.src = g.kept[usize::from(pin.slot())];
+                    Ok(pin)
+                }
+                Err((s, done)) => {
+                    g.queue_done(done);
+                    Err(s)
+                }
+            }
+        };
+        let pin = match pin {
+            Ok(pin) => pin,
+            Err(s) => {
+                src.work.schedule();
+                return (s, 0);
+            }
+        };
+        let wr = &self.scratch.wr[..nwr];
+        let rd = &self.scratch.src.rd[..self.scratch.src.n];
+        let recorded = pin.recorded();
+        let (at, dst_at, n) = pin.from_sender_chain();
+        let len = pin.len() as usize;
+        let result = maps.write(wr, 0, recorded).and_then(|()| {
+            if n > 0 {
+                maps.copy(wr, dst_at, rd, at, n)
+            } else {
+                Ok(())
+            }
+        });
+        let status = match result {
+            Ok(()) => CopyStatus::Ok,
+            Err(Fault::Src) => CopyStatus::SrcFault,
+            Err(Fault::Dst) => CopyStatus::DstFault,
+        };
+        {
+            let mut g = src.grants.lock();
+            let d = g.table.as_mut().and_then(|t| t.release(pin, status));
+            g.queue_done(d);
+        }
+        drop(maps);
+        src.work.schedule();
+        (status, if status == CopyStatus::Ok { len } else { 0 })
+    }
+}
+
+impl Domains {
+    /// The core's `bind_domain`: this device becomes `domain`.
+    pub(crate) fn bind(&self, domain: u16, binding: DomainBinding) -> Result {
+        let dev = DeviceRef::of(&self.shared.work).ok_or(ENODEV)?;
+        // Allocations first: a table and its chain record are kilobytes.
+        let (mut table, mut kept, mut done) = (None, KVVec::new(), KVVec::new());
+        if self.shared.grants.lock().table.is_none() {
+            // SAFETY: `init_at` writes every field of the slot it is given,
+            // which is valid for writes and aligned; it cannot fail.
+            let init = unsafe {
+                kernel::init::init_from_closure(move |slot: *mut Table| {
+                    Table::init_at(slot, domain, 0);
+                    Ok::<(), core::convert::Infallible>(())
+                })
+            };
+            table = Some(KBox::init(init, GFP_KERNEL)?);
+            kept = KVVec::from_elem(Kept::default(), MAX_GRANTS, GFP_KERNEL)?;
+            done = KVVec::from_elem((Token::default(), Completion::Done), MAX_GRANTS, GFP_KERNEL)?;
+        }
+        let mut domains = self.registry.domains.lock();
+        if domains.iter().flatten().any(|e| e.domain == domain) {
+            return Err(EEXIST);
+        }
+        let free = domains.iter().position(Option::is_none);
+        if free.is_none() {
+            domains.reserve(1, GFP_KERNEL)?;
+        }
+        {
+            let mut g = self.shared.grants.lock();
+            if g.bound.is_some() {
+                return Err(EBUSY);
+            }
+            if let Some(t) = table.take() {
+                g.table = Some(t);
+                g.kept = core::mem::replace(&mut kept, KVVec::new());
+                g.done.buf = core::mem::replace(&mut done, KVVec::new());
+            }
+            let seed = self.registry.seed.load(Ordering::Relaxed);
+            let renewed = g.table.as_mut().is_some_and(|t| t.renew(domain, seed));
+            if !renewed {
+                // Grants of the previous binding are still being copied.
+                return Err(EBUSY);
+            }
+            g.bound = Some(domain);
+            g.stats = Default::default();
+        }
+        *self.shared.binding.lock() = Some(binding);
+        let e = Some(Entry {
+            domain,
+            shared: self.shared.clone(),
+            dev,
+        });
+        match free {
+            Some(i) => domains[i] = e,
+            // Reserved above: does not allocate.
+            None => {
+                let _ = domains.push(e, GFP_KERNEL);
+            }
+        }
+        Ok(())
+    }
+
+    /// The core's `unbind_domain` (and the device's removal): every grant
+    /// completes `REVOKED`, no policy call runs any more.
+    pub(crate) fn unbind(&self) {
+        let entry = {
+            let mut domains = self.registry.domains.lock();
+            domains
+                .iter_mut()
+                .find(|e| {
+                    e.as_ref()
+                        .is_some_and(|e| Arc::ptr_eq(&e.shared, &self.shared))
+                })
+                .and_then(Option::take)
+        };
+        // Waits for a policy call in flight; none starts after this.
+        *self.shared.binding.lock() = None;
+        {
+            let mut g = self.shared.grants.lock();
+            if g.bound.take().is_none() {
+                return;
+            }
+            if let Some(mut t) = g.table.take() {
+                t.revoke_all(|tok, c| g.queue_done(Some((tok, c))));
+                self.registry
+                    .seed
+                    .fetch_max(t.next_seed(), Ordering::Relaxed);
+                g.table = Some(t);
+            }
+            g.queue_done(None);
+        }
+        drop(entry);
+        self.shared.work.schedule();
+    }
+
+    /// The core's `domain_stats`.
+    pub(crate) fn stats(&self, s: &mut bindings::vmpi_grant_stats) {
+        *s = self.shared.grants.lock().stats;
+    }
+}
+
+impl Drop for DeviceGrants {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}

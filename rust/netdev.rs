@@ -11,6 +11,12 @@
 //! transmitter until the registration is dropped. Transmit is called from
 //! a work item, in process context, one frame at a time.
 //!
+//! A driver may also send a frame without copying it
+//! ([`NetDevice::xmit_ref`]: it keeps the frame's [`TxSkb`], describes its
+//! bytes with a scatterlist, and completes it through its [`Handle`]), and
+//! receive one into an skb it fills itself ([`Handle::rx_alloc`],
+//! [`Handle::rx_skb`]).
+//!
 //! Include with `#[path = ".../rust/netdev.rs"] pub mod netdev;` and
 //! `#[path = ".../rust/work_handle.rs"] pub mod work_handle;` next to `mod
 //! bindings;`, link `rust/netdev_glue.o`, and include
@@ -31,6 +37,131 @@ use kernel::sync::Arc;
 pub const MAX_STATS: usize = 32;
 /// Length of a frame's offloads, a `struct virtio_net_hdr_v1`.
 pub const META_LEN: usize = 12;
+/// Length of an Ethernet header.
+pub const ETH_HLEN: usize = 14;
+
+/// What [`NetDevice::xmit_ref`] did with a frame.
+pub enum XmitRef {
+    /// The driver keeps it until it hands it to [`Handle::tx_complete`].
+    Taken,
+    /// Send it by [`NetDevice::xmit`] (the copy path), now.
+    Copy(TxSkb),
+    /// No room: retry it after [`Handle::wake_tx`] (the queue stops).
+    Busy(TxSkb),
+}
+
+/// How a frame [`NetDevice::xmit_ref`] took ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxDone {
+    /// It left: counted as sent (`ip -s link`), freed.
+    Sent,
+    /// Send it by [`NetDevice::xmit`] after all (not offered to
+    /// [`NetDevice::xmit_ref`] again); dropped if the interface is down.
+    Copy,
+    /// Lost: counted as `tx_dropped`, freed.
+    Drop,
+}
+
+/// A frame being transmitted, held by the driver ([`NetDevice::xmit_ref`]);
+/// freed (counted nowhere) if dropped without [`Handle::tx_complete`].
+///
+/// # Invariants
+///
+/// `skb` is an skb the C half handed over, owned by this value.
+pub struct TxSkb {
+    skb: NonNull<bindings::sk_buff>,
+    len: u32,
+}
+
+// SAFETY: an skb may be used and freed from any thread; `TxSkb` owns it.
+unsafe impl Send for TxSkb {}
+// SAFETY: `&TxSkb` only reads `len`.
+unsafe impl Sync for TxSkb {}
+
+/// Describes `skb`'s bytes in `sg`.
+///
+/// # Safety
+///
+/// `skb` is an skb the caller owns.
+unsafe fn skb_to_sg(
+    skb: NonNull<bindings::sk_buff>,
+    sg: &mut [bindings::scatterlist],
+) -> Result<usize> {
+    let max = u32::try_from(sg.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `skb` is owned by the caller; `sg` has `max` entries
+    // (rust/netdev_glue.h).
+    let n = unsafe { bindings::rvio_netdev_skb_to_sg(skb.as_ptr(), sg.as_mut_ptr(), max) };
+    to_result(n.min(0))?;
+    Ok(n as usize)
+}
+
+impl TxSkb {
+    /// The frame's length.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the frame is empty (never: an Ethernet header at least).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Describes the frame's bytes in `sg` (linearizing it if it has more
+    /// pieces than `sg` has entries): returns the entries used, the last
+    /// one marked as the end. They describe the frame while `self` lives.
+    pub fn to_sg(&mut self, sg: &mut [bindings::scatterlist]) -> Result<usize> {
+        // SAFETY: `skb` is owned by `self` (type invariant).
+        unsafe { skb_to_sg(self.skb, sg) }
+    }
+
+    fn into_raw(self) -> *mut bindings::sk_buff {
+        core::mem::ManuallyDrop::new(self).skb.as_ptr()
+    }
+}
+
+impl Drop for TxSkb {
+    fn drop(&mut self) {
+        // SAFETY: owned (type invariant) and not used after this.
+        unsafe { bindings::rvio_netdev_skb_free(self.skb.as_ptr()) };
+    }
+}
+
+/// A received frame's skb for the driver to fill ([`Handle::rx_alloc`]),
+/// then to hand in ([`Handle::rx_skb`]); freed if dropped.
+///
+/// # Invariants
+///
+/// `skb` is an skb from `rvio_netdev_rx_alloc()`, owned by this value.
+pub struct RxSkb {
+    skb: NonNull<bindings::sk_buff>,
+}
+
+// SAFETY: as for `TxSkb`.
+unsafe impl Send for RxSkb {}
+// SAFETY: `&RxSkb` gives nothing.
+unsafe impl Sync for RxSkb {}
+
+impl RxSkb {
+    /// Describes the frame's bytes (its length as allocated, not
+    /// initialized yet) in `sg`, as [`TxSkb::to_sg`]. Whoever writes
+    /// through the entries must be done before `self` is handed in or
+    /// dropped.
+    pub fn to_sg(&mut self, sg: &mut [bindings::scatterlist]) -> Result<usize> {
+        // SAFETY: `skb` is owned by `self` (type invariant).
+        unsafe { skb_to_sg(self.skb, sg) }
+    }
+
+    fn into_raw(self) -> *mut bindings::sk_buff {
+        core::mem::ManuallyDrop::new(self).skb.as_ptr()
+    }
+}
+
+impl Drop for RxSkb {
+    fn drop(&mut self) {
+        // SAFETY: owned (type invariant) and not used after this.
+        unsafe { bindings::rvio_netdev_skb_free(self.skb.as_ptr()) };
+    }
+}
 
 /// A network driver's callbacks.
 pub trait NetDevice: Send + Sync + Sized + 'static {
@@ -54,6 +185,15 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     fn xmit(&self, meta: &[u8; META_LEN], buf: &mut [u8]) -> Result;
     /// Fills `out` (one value per name of [`NetDevice::STATS`]).
     fn stats(&self, out: &mut [u64]);
+    /// Whether the driver has [`NetDevice::xmit_ref`].
+    const HAS_XMIT_REF: bool = false;
+    /// Offered each frame first (not one sent back with [`TxDone::Copy`]),
+    /// with its offloads and Ethernet header, when
+    /// [`NetDevice::HAS_XMIT_REF`]: the driver may keep it and send it
+    /// without a copy. Process context, one call at a time, as `xmit`.
+    fn xmit_ref(&self, skb: TxSkb, _meta: &[u8; META_LEN], _eth: &[u8; ETH_HLEN]) -> XmitRef {
+        XmitRef::Copy(skb)
+    }
 }
 
 /// The C half's device, as a [`work_handle::Target`]: its "work" is the
@@ -96,6 +236,64 @@ impl Handle {
                 })
             })
             .unwrap_or(Err(ENODEV))
+    }
+
+    /// Allocates the skb of a received frame of `len` bytes with offloads
+    /// `meta`, for the driver to fill: the checks of [`Handle::rx`], and its
+    /// errors (counted as `rx_dropped`). Process context.
+    pub fn rx_alloc(&self, meta: &[u8; META_LEN], len: usize) -> Result<RxSkb> {
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        self.h
+            .with(|nd| {
+                // SAFETY: `with` runs this while `nd` is registered; `meta`
+                // is 12 bytes, read during the call. The C half returns an
+                // skb the caller owns or an `ERR_PTR()`.
+                let skb = from_err_ptr(unsafe {
+                    bindings::rvio_netdev_rx_alloc(nd, meta.as_ptr().cast(), len)
+                })?;
+                // INVARIANT: from `rvio_netdev_rx_alloc()`, ours.
+                NonNull::new(skb).map(|skb| RxSkb { skb }).ok_or(ENOMEM)
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// Hands in a frame the driver filled, with its offloads (as
+    /// [`Handle::rx`]; `ENODEV` once the interface is gone). Process
+    /// context.
+    pub fn rx_skb(&self, skb: RxSkb, meta: &[u8; META_LEN]) -> Result {
+        self.h
+            .with(|nd| {
+                // SAFETY: `nd` is registered (`with`); the skb is from its
+                // `rvio_netdev_rx_alloc()` and handed over (consumed);
+                // `meta` is 12 bytes.
+                to_result(unsafe {
+                    bindings::rvio_netdev_rx_skb(nd, skb.into_raw(), meta.as_ptr().cast())
+                })
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// A frame that could not be filled: freed, counted as `rx_dropped`.
+    pub fn rx_drop(&self, skb: RxSkb) {
+        self.h.with(|nd| {
+            // SAFETY: `nd` is registered (`with`); the skb is handed over.
+            unsafe { bindings::rvio_netdev_rx_drop(nd, skb.into_raw()) }
+        });
+    }
+
+    /// A frame [`NetDevice::xmit_ref`] took is done with (freed, without
+    /// counting, once the interface is gone). Process context or softirq.
+    pub fn tx_complete(&self, skb: TxSkb, how: TxDone) {
+        let how = match how {
+            TxDone::Sent => bindings::rvio_netdev_tx_how_RVIO_NETDEV_TX_SENT,
+            TxDone::Copy => bindings::rvio_netdev_tx_how_RVIO_NETDEV_TX_COPY,
+            TxDone::Drop => bindings::rvio_netdev_tx_how_RVIO_NETDEV_TX_DROP,
+        };
+        self.h.with(|nd| {
+            // SAFETY: `nd` is registered (`with`); the skb came from its
+            // `xmit_ref` and is handed back (consumed).
+            unsafe { bindings::rvio_netdev_tx_complete(nd, skb.into_raw(), how as c_int) }
+        });
     }
 
     /// There is room again after an `EAGAIN` from [`NetDevice::xmit`].
@@ -228,6 +426,11 @@ impl<T: NetDevice> VTable<T> {
         stop: Some(Self::stop),
         xmit: Some(Self::xmit),
         get_stats: Some(Self::get_stats),
+        xmit_ref: if T::HAS_XMIT_REF {
+            Some(Self::xmit_ref)
+        } else {
+            None
+        },
     };
 
     const fn build_names() -> &'static [*const c_char; MAX_STATS] {
@@ -297,6 +500,47 @@ impl<T: NetDevice> VTable<T> {
             unsafe { Self::user(user) }.xmit(meta, buf)?;
             Ok(0)
         })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half's transmit work with the registered pointer,
+    /// an skb it hands over, 12 bytes of offloads, the frame's first 14
+    /// bytes and its length.
+    unsafe extern "C" fn xmit_ref(
+        user: *mut c_void,
+        skb: *mut bindings::sk_buff,
+        meta: *const c_void,
+        eth: *const u8,
+        len: c_uint,
+    ) -> c_int {
+        let Some(skb) = NonNull::new(skb) else {
+            return EINVAL.to_errno();
+        };
+        // INVARIANT: the C half hands the skb over (rust/netdev_glue.h).
+        let skb = TxSkb { skb, len };
+        // SAFETY: `rvio_netdev_tx_work()` passes 12 bytes of offloads and
+        // 14 header bytes, valid during the call.
+        let (meta, eth) = unsafe {
+            (
+                &*meta.cast::<[u8; META_LEN]>(),
+                &*eth.cast::<[u8; ETH_HLEN]>(),
+            )
+        };
+        // SAFETY: called by the transmit work of a registered device.
+        match unsafe { Self::user(user) }.xmit_ref(skb, meta, eth) {
+            XmitRef::Taken => 0,
+            XmitRef::Copy(skb) => {
+                // Back to the C half, which sends it by copy.
+                let _ = skb.into_raw();
+                bindings::rvio_netdev_tx_how_RVIO_NETDEV_TX_COPY as c_int
+            }
+            XmitRef::Busy(skb) => {
+                // Back to the C half, which requeues it.
+                let _ = skb.into_raw();
+                EAGAIN.to_errno()
+            }
+        }
     }
 
     /// # Safety

@@ -12,6 +12,7 @@
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
+#include <linux/scatterlist.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
 #include <linux/workqueue.h>
@@ -28,6 +29,19 @@
 #define RVIO_NETDEV_TX_BLOCKED 0
 /* the device is down (ndo_stop ran): the transmit work does nothing. */
 #define RVIO_NETDEV_TX_STOPPED 1
+
+/* What the transmit queue keeps in skb->cb (the driver owns it once
+ * ndo_start_xmit has the skb). */
+struct rvio_netdev_cb {
+	/* @xmit_ref sent it back: the copy path only. */
+	bool copy;
+};
+
+static struct rvio_netdev_cb *cb_of(struct sk_buff *skb)
+{
+	BUILD_BUG_ON(sizeof(struct rvio_netdev_cb) > sizeof(skb->cb));
+	return (struct rvio_netdev_cb *)skb->cb;
+}
 
 struct rvio_netdev {
 	struct net_device *dev;
@@ -54,6 +68,39 @@ static struct rvio_netdev *nd_of(struct net_device *dev)
 	return netdev_priv(dev);
 }
 
+/*
+ * Offers @skb to the driver's @xmit_ref: 0 taken, RVIO_NETDEV_TX_COPY
+ * (the copy path), -EAGAIN (requeued, the work stops), another errno
+ * (dropped).
+ */
+static int rvio_netdev_tx_ref(struct rvio_netdev *nd, struct sk_buff *skb,
+			      struct virtio_net_hdr_v1 *hdr, long *seen)
+{
+	u8 buf[ETH_HLEN];
+	const u8 *eth = skb_header_pointer(skb, 0, ETH_HLEN, buf);
+
+	if (!eth)
+		return -EINVAL;
+	*seen = atomic_long_read(&nd->wakes);
+	return nd->vt->xmit_ref(nd->priv, skb, hdr, eth, skb->len);
+}
+
+/* @xmit or @xmit_ref said -EAGAIN for @skb: requeues it and stops until a
+ * wake; false if a wake came meanwhile (retry now). */
+static bool rvio_netdev_tx_block(struct rvio_netdev *nd, struct sk_buff *skb, long seen)
+{
+	skb_queue_head(&nd->txq, skb);
+	set_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+	smp_mb__after_atomic();
+	/* The room came back before the bit was set: retry. */
+	if (atomic_long_read(&nd->wakes) != seen) {
+		clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
+		return false;
+	}
+	netif_stop_queue(nd->dev);
+	return true;
+}
+
 static void rvio_netdev_tx_work(struct work_struct *w)
 {
 	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, tx_work);
@@ -74,29 +121,43 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 		long seen;
 		int err;
 
+		if (len > nd->max_frame ||
+		    virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, false, 0)) {
+			DEV_STATS_INC(dev, tx_dropped);
+			kfree_skb(skb);
+			continue;
+		}
+		hdr.num_buffers = 0;
+		if (nd->vt->xmit_ref && !cb_of(skb)->copy) {
+			err = rvio_netdev_tx_ref(nd, skb, &hdr, &seen);
+			if (!err)
+				continue;
+			if (err == -EAGAIN) {
+				if (rvio_netdev_tx_block(nd, skb, seen))
+					break;
+				continue;
+			}
+			if (err != RVIO_NETDEV_TX_COPY) {
+				DEV_STATS_INC(dev, tx_dropped);
+				kfree_skb(skb);
+				continue;
+			}
+		}
 		/* One copy, out of the skb's pages into the buffer the driver
 		 * sends from (no high-order linearizing). */
-		if (len > nd->max_frame ||
-		    virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, false, 0) ||
-		    skb_copy_bits(skb, 0, nd->txbuf + nd->vt->tx_headroom, len)) {
+		if (skb_copy_bits(skb, 0, nd->txbuf + nd->vt->tx_headroom, len)) {
 			DEV_STATS_INC(dev, tx_dropped);
 			kfree_skb(skb);
 			continue;
 		}
 		seen = atomic_long_read(&nd->wakes);
-		hdr.num_buffers = 0;
 		err = nd->vt->xmit(nd->priv, &hdr, nd->txbuf, len);
 		if (err == -EAGAIN) {
-			skb_queue_head(&nd->txq, skb);
-			set_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
-			smp_mb__after_atomic();
-			/* The room came back before the bit was set: retry. */
-			if (atomic_long_read(&nd->wakes) != seen) {
-				clear_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags);
-				continue;
-			}
-			netif_stop_queue(dev);
-			break;
+			/* Marked: @xmit_ref had its chance (or there is none). */
+			cb_of(skb)->copy = true;
+			if (rvio_netdev_tx_block(nd, skb, seen))
+				break;
+			continue;
 		}
 		if (err) {
 			DEV_STATS_INC(dev, tx_dropped);
@@ -121,6 +182,7 @@ static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device
 {
 	struct rvio_netdev *nd = nd_of(dev);
 
+	cb_of(skb)->copy = false;
 	skb_queue_tail(&nd->txq, skb);
 	if (skb_queue_len_lockless(&nd->txq) >= RVIO_NETDEV_TXQ_MAX)
 		netif_stop_queue(dev);
@@ -337,8 +399,8 @@ const char *rvio_netdev_name(struct rvio_netdev *nd)
 	return netdev_name(nd->dev);
 }
 
-int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
-		   unsigned int len)
+struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
+				     unsigned int len)
 {
 	struct virtio_net_hdr_v1 hdr;
 	struct net_device *dev = nd->dev;
@@ -346,7 +408,7 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
 	int err = 0;
 
 	memcpy(&hdr, meta, sizeof(hdr));
-	if (len < ETH_HLEN ||
+	if (len < ETH_HLEN || len > nd->max_frame ||
 	    (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE && len > dev->mtu + VLAN_ETH_HLEN)) {
 		/* Longer than the MTU allows and not a TSO frame. */
 		DEV_STATS_INC(dev, rx_length_errors);
@@ -357,15 +419,25 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
 		err = -ENOBUFS;
 	} else {
 		/* Process context: large frames may reclaim for their pages. */
-		skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL);
+		skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL | __GFP_NOWARN);
 		if (!skb)
 			err = -ENOMEM;
 	}
 	if (!skb) {
 		DEV_STATS_INC(dev, rx_dropped);
-		return err;
+		return ERR_PTR(err);
 	}
-	skb_put_data(skb, frame, len);
+	skb_put(skb, len);
+	return skb;
+}
+
+int rvio_netdev_rx_skb(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta)
+{
+	struct virtio_net_hdr_v1 hdr;
+	struct net_device *dev = nd->dev;
+	int err;
+
+	memcpy(&hdr, meta, sizeof(hdr));
 	if (hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID && dev->features & NETIF_F_RXCSUM)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
 	if (virtio_net_hdr_to_skb(skb, (struct virtio_net_hdr *)&hdr, true)) {
@@ -391,6 +463,81 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
 	napi_schedule(&nd->napi);
 	local_bh_enable();
 	return 0;
+}
+
+int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
+		   unsigned int len)
+{
+	struct sk_buff *skb = rvio_netdev_rx_alloc(nd, meta, len);
+
+	if (IS_ERR(skb))
+		return PTR_ERR(skb);
+	memcpy(skb->data, frame, len);
+	return rvio_netdev_rx_skb(nd, skb, meta);
+}
+
+void rvio_netdev_rx_drop(struct rvio_netdev *nd, struct sk_buff *skb)
+{
+	DEV_STATS_INC(nd->dev, rx_dropped);
+	kfree_skb(skb);
+}
+
+void rvio_netdev_tx_complete(struct rvio_netdev *nd, struct sk_buff *skb, int how)
+{
+	struct net_device *dev = nd->dev;
+	unsigned long flags;
+
+	switch (how) {
+	case RVIO_NETDEV_TX_SENT:
+		DEV_STATS_INC(dev, tx_packets);
+		DEV_STATS_ADD(dev, tx_bytes, skb->len);
+		consume_skb(skb);
+		return;
+	case RVIO_NETDEV_TX_COPY:
+		cb_of(skb)->copy = true;
+		/* Under the queue's lock: ndo_stop sets STOPPED before it
+		 * purges the queue (under the lock), so the skb is either
+		 * queued before the purge or dropped here. */
+		spin_lock_irqsave(&nd->txq.lock, flags);
+		if (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags)) {
+			__skb_queue_head(&nd->txq, skb);
+			skb = NULL;
+		}
+		spin_unlock_irqrestore(&nd->txq.lock, flags);
+		if (!skb) {
+			if (!test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags))
+				schedule_work(&nd->tx_work);
+			return;
+		}
+		fallthrough;
+	default:
+		DEV_STATS_INC(dev, tx_dropped);
+		kfree_skb(skb);
+	}
+}
+
+int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned int max)
+{
+	int n;
+
+	if (!max)
+		return -EMSGSIZE;
+	/* The head, then each page fragment; a frag list is linearized. */
+	if (skb_has_frag_list(skb) ||
+	    (skb_headlen(skb) ? 1 : 0) + skb_shinfo(skb)->nr_frags > max) {
+		if (__skb_linearize(skb))
+			return -ENOMEM;
+	}
+	sg_init_table(sg, max);
+	n = skb_to_sgvec(skb, sg, 0, skb->len);
+	if (n <= 0)
+		return n ? n : -EMSGSIZE;
+	return n;
+}
+
+void rvio_netdev_skb_free(struct sk_buff *skb)
+{
+	kfree_skb(skb);
 }
 
 void rvio_netdev_wake_tx(struct rvio_netdev *nd)

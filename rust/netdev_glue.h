@@ -9,13 +9,35 @@
  * skb; the driver's @xmit runs from a work item, in process context, so it
  * may use process-context APIs (VMPI's in-kernel ports). Received frames
  * come from process context too and reach the stack through NAPI.
+ *
+ * Without a copy: a driver with @xmit_ref may keep a frame's skb (its
+ * bytes described by a scatterlist, rvio_netdev_skb_to_sg()) until the
+ * peer has it, and give it back counted as sent, dropped, or for the copy
+ * path; and it may have a received frame's skb allocated empty
+ * (rvio_netdev_rx_alloc()), fill it from elsewhere, and hand it in
+ * (rvio_netdev_rx_skb()). Such skbs are the driver's: it completes or
+ * frees each one before rvio_netdev_free().
  */
 #ifndef RVIO_NETDEV_GLUE_H
 #define RVIO_NETDEV_GLUE_H
 
 #include <linux/types.h>
+/* Its layout, for the Rust half: drivers keep arrays of entries. */
+#include <linux/scatterlist.h>
 
 struct rvio_netdev;
+struct sk_buff;
+
+/* @xmit_ref's answers besides 0 and errnos, and rvio_netdev_tx_complete()'s
+ * @how. */
+enum rvio_netdev_tx_how {
+	/* The frame left (counted as sent) and is freed. */
+	RVIO_NETDEV_TX_SENT = 0,
+	/* Send it by @xmit, the copy path (not offered to @xmit_ref again). */
+	RVIO_NETDEV_TX_COPY = 1,
+	/* It is lost: freed, counted as tx_dropped. */
+	RVIO_NETDEV_TX_DROP = 2,
+};
 
 struct rvio_netdev_vtable {
 	/* `ethtool -i`'s driver name. */
@@ -43,6 +65,17 @@ struct rvio_netdev_vtable {
 	int (*xmit)(void *priv, const void *meta, void *buf, unsigned int len);
 	/* Fills @vals with the @n_stats counters; process context. */
 	void (*get_stats)(void *priv, u64 *vals);
+	/*
+	 * Optional: send a frame without copying it. Called first for each
+	 * frame (not for one sent back with RVIO_NETDEV_TX_COPY), from the
+	 * transmit work, with its offloads (@meta, as for @xmit), its first
+	 * 14 bytes (@eth) and length. Returns 0: the driver owns @skb and
+	 * hands it back with rvio_netdev_tx_complete(); RVIO_NETDEV_TX_COPY:
+	 * send it by @xmit now; -EAGAIN: retry it after rvio_netdev_wake_tx()
+	 * (the queue stops meanwhile); another errno: dropped (tx_dropped).
+	 */
+	int (*xmit_ref)(void *priv, struct sk_buff *skb, const void *meta, const u8 *eth,
+			unsigned int len);
 };
 
 /*
@@ -76,5 +109,40 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
 void rvio_netdev_wake_tx(struct rvio_netdev *nd);
 /* Carrier on or off (it goes on at ndo_open, off at ndo_stop). */
 void rvio_netdev_set_carrier(struct rvio_netdev *nd, bool on);
+
+/*
+ * A frame @xmit_ref took is done with (@how: rvio_netdev_tx_how; a frame
+ * sent back for the copy path while the interface is down is dropped).
+ * Process context or softirq.
+ */
+void rvio_netdev_tx_complete(struct rvio_netdev *nd, struct sk_buff *skb, int how);
+/*
+ * Describes the bytes of @skb (a transmitted frame, or one from
+ * rvio_netdev_rx_alloc()) in @sg, an array of @max entries: returns the
+ * number used (the last one marked as the end), after linearizing a frame
+ * that needs more; -EMSGSIZE or -ENOMEM if it cannot. The entries stay
+ * valid while @skb is not freed or changed. Process context or softirq.
+ */
+int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned int max);
+/* Frees an skb of @xmit_ref or rvio_netdev_rx_alloc() (counts nothing). */
+void rvio_netdev_skb_free(struct sk_buff *skb);
+/*
+ * A frame of @len bytes with offloads @meta is on its way: allocates its
+ * skb (@len bytes of uninitialized data, IP-aligned) for the driver to
+ * fill, after the checks rvio_netdev_rx() makes. Returns it, or an
+ * ERR_PTR() as rvio_netdev_rx() would fail (counted as rx_dropped).
+ * Process context.
+ */
+struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
+				     unsigned int len);
+/*
+ * The driver filled @skb (from rvio_netdev_rx_alloc()): applies @meta and
+ * hands it to the stack, as rvio_netdev_rx(); @skb is consumed either way.
+ * Process context.
+ */
+int rvio_netdev_rx_skb(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta);
+/* @skb (from rvio_netdev_rx_alloc()) could not be filled: freed, counted
+ * as rx_dropped. Process context or softirq. */
+void rvio_netdev_rx_drop(struct rvio_netdev *nd, struct sk_buff *skb);
 
 #endif /* RVIO_NETDEV_GLUE_H */

@@ -682,8 +682,9 @@ impl<B: Buffer, R: Request> Queues<'_, B, R> {
         if token.is_null() {
             return None;
         }
-        // SAFETY: every token is a `KBox<B>` this type posted; the device
-        // has returned it, so we own it again.
+        // SAFETY: every token of a queue not in `R::QUEUES` (checked above)
+        // is a `KBox<B>` this type posted (type invariant); the device has
+        // returned it, so we own it again.
         let mut buf = unsafe { KBox::from_raw(token.cast::<B>()) };
         let len = (len as usize).min(buf.in_part().len());
         Some((buf, len))

@@ -16,6 +16,8 @@ mod bindings;
 pub mod dwork;
 #[path = "../proto/mod.rs"]
 pub mod envelope_proto;
+#[path = "../../rust/errno.rs"]
+pub mod errno;
 #[path = "../../rust/line.rs"]
 pub mod line;
 #[path = "../../rust/netdev.rs"]
@@ -34,6 +36,7 @@ pub mod work_handle;
 
 mod attrs;
 mod front;
+mod grant_io;
 
 use front::Netfront;
 use sysfs_dir::Dir;

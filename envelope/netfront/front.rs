@@ -8,21 +8,32 @@
 //! Locking: `fronts` is taken by sysfs calls and by a port's `down`; a
 //! front is dropped outside it (dropping closes the port, which waits for
 //! the device's callbacks, and unregisters the interface, which takes
-//! RTNL). A front's `tx` is taken by the transmit work only.
+//! RTNL). A front's `tx` is taken by the transmit work, `attach` and a
+//! front's drop.
+//!
+//! Grants and copies (`grant_io.rs`): a unicast frame whose replica entry
+//! is route `envelope` to another domain is granted to that domain, its
+//! skb kept until the grant completes; an `ENVELOPE` makes a copy into a
+//! new skb. Each is counted out until its `done()`, and a front is freed
+//! only once none is out.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::DevName;
 use crate::envelope_proto::front::AttachCmd;
-use crate::envelope_proto::msg::{self, frame_prefix, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN};
-use crate::envelope_proto::table::Replica;
-use crate::netdev::{self, NetDevice, Registration};
+use crate::envelope_proto::msg::{
+    self, frame_prefix, Envelope, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN,
+};
+use crate::envelope_proto::table::{Replica, Route};
+use crate::grant_io::{self, Ctx, COPY_DISCARD, COPY_FINISH};
+use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitRef};
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -33,6 +44,15 @@ const MAX_FRONTS: usize = 16;
 const VLAN_HLEN: usize = 4;
 /// The largest MTU: a frame with a VLAN tag still fits a `FRAME` message.
 const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
+
+/// Grants out at once (the host holds at most 256 of a domain): at the
+/// bound the transmit queue stops until one completes.
+const MAX_GRANTS_OUT: u32 = 128;
+/// Copies into new skbs out at once: beyond, envelopes are discarded.
+const MAX_COPIES_OUT: u32 = 128;
+/// Discards (`FINISH | DISCARD`) out at once: beyond, an envelope is
+/// left to time out on the host.
+const MAX_DISCARDS_OUT: u32 = 64;
 
 /// What `ethtool -S` shows (in [`FrontDev::STATS`]'s order).
 #[derive(Default)]
@@ -47,15 +67,41 @@ struct Counters {
     rx_bad_msg: AtomicU64,
     table_updates: AtomicU64,
     table_refused: AtomicU64,
+    /// Grants posted, and their completions by status (`tx_grant_reset`:
+    /// the device was reset or went away).
+    tx_envelopes: AtomicU64,
+    tx_grant_done: AtomicU64,
+    tx_grant_refused: AtomicU64,
+    tx_grant_undelivered: AtomicU64,
+    tx_grant_timeout: AtomicU64,
+    tx_grant_revoked: AtomicU64,
+    tx_grant_failed: AtomicU64,
+    tx_grant_reset: AtomicU64,
+    /// The transmit queue stopped at [`MAX_GRANTS_OUT`].
+    tx_grant_busy: AtomicU64,
+    /// Frames for an envelope route sent as `FRAME`s: the grant was
+    /// refused or undelivered, or could not be posted.
+    tx_fallback: AtomicU64,
+    rx_envelopes: AtomicU64,
+    /// Copies that succeeded, and their bytes.
+    rx_copy_ok: AtomicU64,
+    rx_copy_bytes: AtomicU64,
+    /// Copies that failed (any other status), or could not be posted.
+    rx_copy_failed: AtomicU64,
+    /// Envelopes answered with `FINISH | DISCARD`: too many copies out,
+    /// no memory, or a frame the interface refuses.
+    rx_discarded: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The transmit side: the port.
+/// The transmit side: the port, and what a grant's completion needs
+/// (cleared when the front goes: it holds the `FrontDev`).
 struct Tx {
     port: Option<Port<Link>>,
+    ctx: Option<Ctx>,
 }
 
 /// One interface's driver state.
@@ -69,10 +115,150 @@ pub(crate) struct FrontDev {
     /// A `TABLE_REQ` is outstanding: the next table is taken whatever its
     /// generation.
     asked: AtomicBool,
+    /// The device took no grant (`EOPNOTSUPP`): frames go as `FRAME`s
+    /// until the next table.
+    no_grants: AtomicBool,
+    /// Grants, copies and discards out (posted, `done()` not yet run).
+    grants_out: AtomicU32,
+    copies_out: AtomicU32,
+    discards_out: AtomicU32,
     c: Counters,
 }
 
 impl FrontDev {
+    /// The domain to grant a frame with Ethernet header `eth` to: its
+    /// destination's entry is route `envelope`, another domain's.
+    fn envelope_dest(&self, eth: &[u8; netdev::ETH_HLEN]) -> Option<u16> {
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&eth[..6]);
+        if mac[0] & 1 != 0 {
+            return None;
+        }
+        let t = self.table.lock();
+        let me = t.your_domain();
+        t.lookup(&mac)
+            .filter(|e| e.route == Route::Envelope && e.domain != me)
+            .map(|e| e.domain)
+    }
+
+    /// A grant completed with `status` (a `VMPI_GRANT_*`, or `ECONNRESET`
+    /// / `ENODEV`): the frame (a TSO frame if `tso`) is sent, goes as a
+    /// `FRAME` after all (refused, undelivered), or is lost. From the
+    /// transport's work.
+    pub(crate) fn grant_done(&self, nd: &netdev::Handle, skb: TxSkb, tso: bool, status: i32) {
+        let c = &self.c;
+        let (counter, how) = match status as u32 {
+            _ if status < 0 => (&c.tx_grant_reset, TxDone::Drop),
+            bindings::VMPI_GRANT_DONE => (&c.tx_grant_done, TxDone::Sent),
+            bindings::VMPI_GRANT_REFUSED => (&c.tx_grant_refused, TxDone::Copy),
+            bindings::VMPI_GRANT_UNDELIVERED => (&c.tx_grant_undelivered, TxDone::Copy),
+            bindings::VMPI_GRANT_TIMEOUT => (&c.tx_grant_timeout, TxDone::Drop),
+            bindings::VMPI_GRANT_REVOKED => (&c.tx_grant_revoked, TxDone::Drop),
+            _ => (&c.tx_grant_failed, TxDone::Drop),
+        };
+        inc(counter);
+        match how {
+            TxDone::Copy => inc(&c.tx_fallback),
+            // Sent whole, as a `FRAME` of it would count.
+            TxDone::Sent if tso => inc(&c.tx_tso),
+            _ => {}
+        }
+        nd.tx_complete(skb, how);
+        // After the frame went back: a front waiting for none out frees
+        // nothing a grant holds.
+        if self.grants_out.fetch_sub(1, Ordering::AcqRel) >= MAX_GRANTS_OUT {
+            nd.wake_tx();
+        }
+    }
+
+    /// A copy completed with `status` (a `VMPI_COPY_*`, or `ECONNRESET` /
+    /// `ENODEV`): `skb`, filled with `len` bytes if it succeeded, goes to
+    /// the stack with `meta`, or is dropped; a discard (no `skb`) is over.
+    /// From the transport's work.
+    pub(crate) fn copy_done(
+        &self,
+        nd: &netdev::Handle,
+        skb: Option<RxSkb>,
+        meta: &[u8; META_LEN],
+        len: u32,
+        status: i32,
+    ) {
+        let c = &self.c;
+        let Some(skb) = skb else {
+            self.discards_out.fetch_sub(1, Ordering::AcqRel);
+            return;
+        };
+        if status == bindings::VMPI_COPY_OK as i32 {
+            inc(&c.rx_copy_ok);
+            c.rx_copy_bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+            match nd.rx_skb(skb, meta) {
+                Ok(()) => {
+                    if meta[1] != 0 {
+                        inc(&c.rx_tso);
+                    }
+                }
+                Err(_) => inc(&c.rx_dropped),
+            }
+        } else {
+            inc(&c.rx_copy_failed);
+            nd.rx_drop(skb);
+        }
+        self.copies_out.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// An `ENVELOPE`: copies the whole frame into a new skb and finishes
+    /// the grant; if it cannot, discards it (the sender's grant completes
+    /// at once rather than timing out).
+    fn envelope(&self, port: &PortRef<'_>, ctx: &Ctx, e: &Envelope) {
+        let c = &self.c;
+        inc(&c.rx_envelopes);
+        let meta = e.meta.encode();
+        if self.copies_out.fetch_add(1, Ordering::AcqRel) < MAX_COPIES_OUT {
+            let posted = ctx
+                .nd
+                .rx_alloc(&meta, e.frame_len as usize)
+                .and_then(|skb| {
+                    grant_io::copy(
+                        port,
+                        ctx,
+                        e.handle,
+                        Some(skb),
+                        e.frame_len,
+                        &meta,
+                        COPY_FINISH,
+                    )
+                    .inspect_err(|_| inc(&c.rx_copy_failed))
+                });
+            if posted.is_ok() {
+                return;
+            }
+        }
+        self.copies_out.fetch_sub(1, Ordering::AcqRel);
+        if self.discards_out.fetch_add(1, Ordering::AcqRel) < MAX_DISCARDS_OUT
+            && grant_io::copy(
+                port,
+                ctx,
+                e.handle,
+                None,
+                0,
+                &meta,
+                COPY_FINISH | COPY_DISCARD,
+            )
+            .is_ok()
+        {
+            inc(&c.rx_discarded);
+            return;
+        }
+        self.discards_out.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Grants, copies or discards still out.
+    fn busy(&self) -> bool {
+        self.grants_out.load(Ordering::Acquire) != 0
+            || self.copies_out.load(Ordering::Acquire) != 0
+            || self.discards_out.load(Ordering::Acquire) != 0
+    }
+
     /// Asks the host for the table.
     fn request_table(&self) {
         let tx = self.tx.lock();
@@ -101,8 +287,24 @@ impl NetDevice for FrontDev {
         kernel::c_str!("table_generation"),
         kernel::c_str!("table_entries"),
         kernel::c_str!("domain"),
+        kernel::c_str!("tx_envelopes"),
+        kernel::c_str!("tx_grant_done"),
+        kernel::c_str!("tx_grant_refused"),
+        kernel::c_str!("tx_grant_undelivered"),
+        kernel::c_str!("tx_grant_timeout"),
+        kernel::c_str!("tx_grant_revoked"),
+        kernel::c_str!("tx_grant_failed"),
+        kernel::c_str!("tx_grant_reset"),
+        kernel::c_str!("tx_grant_busy"),
+        kernel::c_str!("tx_fallback"),
+        kernel::c_str!("rx_envelopes"),
+        kernel::c_str!("rx_copy_ok"),
+        kernel::c_str!("rx_copy_bytes"),
+        kernel::c_str!("rx_copy_failed"),
+        kernel::c_str!("rx_discarded"),
     ];
     const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
+    const HAS_XMIT_REF: bool = true;
 
     fn open(&self) -> Result {
         self.request_table();
@@ -146,6 +348,47 @@ impl NetDevice for FrontDev {
         }
     }
 
+    fn xmit_ref(
+        &self,
+        skb: TxSkb,
+        meta: &[u8; netdev::META_LEN],
+        eth: &[u8; netdev::ETH_HLEN],
+    ) -> XmitRef {
+        let Some(dest) = self.envelope_dest(eth) else {
+            return XmitRef::Copy(skb);
+        };
+        let c = &self.c;
+        if self.no_grants.load(Ordering::Relaxed) {
+            inc(&c.tx_fallback);
+            return XmitRef::Copy(skb);
+        }
+        // Only this (the transmit work) adds: the bound holds.
+        if self.grants_out.load(Ordering::Acquire) >= MAX_GRANTS_OUT {
+            inc(&c.tx_grant_busy);
+            return XmitRef::Busy(skb);
+        }
+        let tx = self.tx.lock();
+        let (Some(port), Some(ctx)) = (tx.port.as_ref(), tx.ctx.as_ref()) else {
+            return XmitRef::Copy(skb);
+        };
+        // Counted before the post: its `done()` may run at once.
+        self.grants_out.fetch_add(1, Ordering::AcqRel);
+        match grant_io::grant(&port.port(), ctx, skb, dest, meta) {
+            Ok(()) => {
+                inc(&c.tx_envelopes);
+                XmitRef::Taken
+            }
+            Err((skb, e)) => {
+                self.grants_out.fetch_sub(1, Ordering::AcqRel);
+                if e == crate::errno::eopnotsupp() {
+                    self.no_grants.store(true, Ordering::Relaxed);
+                }
+                inc(&c.tx_fallback);
+                XmitRef::Copy(skb)
+            }
+        }
+    }
+
     fn stats(&self, out: &mut [u64]) {
         let c = &self.c;
         let t = self.table.lock();
@@ -163,6 +406,21 @@ impl NetDevice for FrontDev {
             u64::from(t.generation()),
             t.entries().len() as u64,
             u64::from(t.your_domain()),
+            c.tx_envelopes.load(Ordering::Relaxed),
+            c.tx_grant_done.load(Ordering::Relaxed),
+            c.tx_grant_refused.load(Ordering::Relaxed),
+            c.tx_grant_undelivered.load(Ordering::Relaxed),
+            c.tx_grant_timeout.load(Ordering::Relaxed),
+            c.tx_grant_revoked.load(Ordering::Relaxed),
+            c.tx_grant_failed.load(Ordering::Relaxed),
+            c.tx_grant_reset.load(Ordering::Relaxed),
+            c.tx_grant_busy.load(Ordering::Relaxed),
+            c.tx_fallback.load(Ordering::Relaxed),
+            c.rx_envelopes.load(Ordering::Relaxed),
+            c.rx_copy_ok.load(Ordering::Relaxed),
+            c.rx_copy_bytes.load(Ordering::Relaxed),
+            c.rx_copy_failed.load(Ordering::Relaxed),
+            c.rx_discarded.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -181,7 +439,7 @@ pub(crate) struct Link {
 }
 
 impl PortUser for Link {
-    fn rx(&self, _port: &PortRef<'_>, sdu: &[u8]) {
+    fn rx(&self, port: &PortRef<'_>, sdu: &[u8]) {
         let c = &self.dev.c;
         match Msg::parse_from_host(sdu) {
             Ok(Msg::Frame { meta, frame }) => match self.nd.rx(&meta.encode(), frame) {
@@ -193,16 +451,26 @@ impl PortUser for Link {
                 }
                 Err(_) => inc(&c.rx_dropped),
             },
+            Ok(Msg::Envelope(e)) => {
+                let ctx = Ctx {
+                    dev: self.dev.clone(),
+                    nd: self.nd.clone(),
+                };
+                self.dev.envelope(port, &ctx, &e);
+            }
             Ok(Msg::Table(t)) => {
                 let asked = self.dev.asked.swap(false, Ordering::Relaxed);
                 match self.dev.table.lock().load(&t, asked) {
-                    Ok(true) => inc(&c.table_updates),
+                    Ok(true) => {
+                        inc(&c.table_updates);
+                        // Routes may have changed: try grants again.
+                        self.dev.no_grants.store(false, Ordering::Relaxed);
+                    }
                     Ok(false) => {}
                     Err(_) => inc(&c.table_refused),
                 }
             }
-            // Malformed, a message only a guest sends, or an envelope
-            // (grants are not negotiated yet).
+            // Malformed, or a message only a guest sends.
             _ => inc(&c.rx_bad_msg),
         }
     }
@@ -239,10 +507,31 @@ impl Front {
 
 impl Drop for Front {
     fn drop(&mut self) {
-        // The port first: no callback hands the interface a frame after
-        // this. Then the interface goes (field `reg`).
-        let port = self.dev.tx.lock().port.take();
+        // The port first: no callback hands the interface a frame or an
+        // envelope after this, and no grant is posted.
+        let (port, ctx) = {
+            let mut tx = self.dev.tx.lock();
+            (tx.port.take(), tx.ctx.take())
+        };
         drop(port);
+        drop(ctx);
+        // Then the grants and copies out complete (the transport calls
+        // each `done()`: a grant times out on the host within a second,
+        // a reset or removal completes them all), and only then the
+        // interface goes (field `reg`): they hold its skbs.
+        let mut waited = 0u32;
+        while self.dev.busy() {
+            if waited == 1000 {
+                pr_warn!(
+                    "{}: still waiting for grants and copies to complete\n",
+                    self.dev.vmpi
+                );
+            }
+            waited = waited.saturating_add(1);
+            // SAFETY: no preconditions; process context (a sysfs write,
+            // the reaper's work, the module's exit), no lock held.
+            unsafe { bindings::msleep(10) };
+        }
     }
 }
 
@@ -325,9 +614,13 @@ impl Netfront {
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
-                tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
+                tx <- new_mutex!(Tx { port: None, ctx: None }, "envelope_netfront::FrontDev::tx"),
                 table <- new_mutex!(Replica::default(), "envelope_netfront::FrontDev::table"),
                 asked: AtomicBool::new(false),
+                no_grants: AtomicBool::new(false),
+                grants_out: AtomicU32::new(0),
+                copies_out: AtomicU32::new(0),
+                discards_out: AtomicU32::new(0),
                 c: Counters::default(),
             }),
             GFP_KERNEL,
@@ -343,7 +636,14 @@ impl Netfront {
             GFP_KERNEL,
         )?;
         let port = Port::open(id, msg::CHANNEL, link.clone())?;
-        dev.tx.lock().port = Some(port);
+        {
+            let mut tx = dev.tx.lock();
+            tx.port = Some(port);
+            tx.ctx = Some(Ctx {
+                dev: dev.clone(),
+                nd: reg.handle(),
+            });
+        }
         let front = Front { reg, dev, link };
         let mut fronts = self.fronts.lock();
         let busy = fronts.iter().flatten().any(|f| f.dev.vmpi == cmd.dev);

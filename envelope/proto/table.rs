@@ -281,6 +281,13 @@ impl Table {
         self.generation = self.generation.wrapping_add(1);
     }
 
+    /// What the netfronts are sent changed without an entry changing (the
+    /// switch's mode: [`Table::encode_for`]'s `full_copy`): a new
+    /// generation, so that they take the next `TABLE`.
+    pub fn touch(&mut self) {
+        self.changed();
+    }
+
     /// Applies a write; `attached` says whether a domain has a device.
     /// Returns whether the table changed (a write of an identical entry
     /// does not).
@@ -863,5 +870,29 @@ mod tests {
         assert_eq!(r.load(&msg(0x2222, 0, 1, &[]), false), Ok(false));
         assert_eq!(r.load(&msg(0x2222, 2, 1, &[]), false), Ok(true));
         assert_eq!(Table::new(0).epoch(), 1);
+    }
+
+    #[test]
+    fn touch_makes_replicas_take_the_new_routes() {
+        let mut t = Table::new(7);
+        t.apply(parse_line(b"02:00:00:00:00:01 domain=1").unwrap(), |_| true)
+            .unwrap();
+        t.apply(parse_line(b"02:00:00:00:00:02 domain=2").unwrap(), |_| true)
+            .unwrap();
+        let mut b = [0u8; MAX_TABLE_MSG];
+        let mut r = Replica::default();
+        let n = t.encode_for(1, false, &mut b);
+        let Ok(Msg::Table(m)) = Msg::parse(&b[..n]) else {
+            panic!("not a table");
+        };
+        assert_eq!(r.load(&m, false), Ok(true));
+        // Full-copy mode: the same entries, other routes, a new generation.
+        t.touch();
+        let n = t.encode_for(1, true, &mut b);
+        let Ok(Msg::Table(m)) = Msg::parse(&b[..n]) else {
+            panic!("not a table");
+        };
+        assert_eq!(r.load(&m, false), Ok(true));
+        assert_eq!(r.lookup(&[2, 0, 0, 0, 0, 2]).unwrap().route, Route::Copy);
     }
 }

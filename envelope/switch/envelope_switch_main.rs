@@ -17,6 +17,8 @@ mod bindings;
 pub mod dwork;
 #[path = "../proto/mod.rs"]
 pub mod envelope_proto;
+#[path = "../../rust/errno.rs"]
+pub mod errno;
 #[path = "../../rust/line.rs"]
 pub mod line;
 // VMPI's pure logic, for its `Role` type (`rust/rvio/vmpi_port.rs`).

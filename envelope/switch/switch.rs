@@ -9,27 +9,39 @@
 //! lock). A port is never closed under `state`: closing waits for the
 //! device's callbacks, which may be waiting for `state`. Detached domains
 //! are taken out under `state` and dropped after it.
+//!
+//! Grants (`docs/envelope.md` section 3, step 4): each attached domain's
+//! port is bound as that domain (`PortRef::bind_domain`), and its
+//! device's grants come to [`Link`]'s [`DomainPolicy::grant`], from that
+//! device's work with its lock held; the policy takes `state` and sends
+//! the destination an `ENVELOPE`. So binding, unbinding and the domains'
+//! grant counters (which take the devices' locks) are never done under
+//! `state`: they run under `members`, which serializes attaching and
+//! detaching (taken before `state`, never by a callback).
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
 
+use crate::bindings;
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::{DevName, DomainCmd};
 use crate::envelope_proto::msg::{
-    self, frame_prefix, Meta, Msg, ETH_HLEN, F_DATA_VALID, MAX_FRAME, META_LEN, MSG_HDR_LEN,
+    self, frame_prefix, Envelope, Meta, Msg, ETH_HLEN, F_DATA_VALID, MAX_FRAME, META_LEN,
+    MSG_HDR_LEN,
 };
 use crate::envelope_proto::switch::{
-    switch_frame, Action, DropReason, RateLimit, Source, DROP_REASONS,
+    switch_frame, switch_grant, Action, DropReason, RateLimit, Source, DROP_REASONS,
 };
 use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_ENTRIES, MAX_TABLE_MSG};
 use crate::proto::link::Role;
 use crate::sriov_route::{self, RouteWatcher};
 use crate::sysfs_buf::SysfsBuf;
 use crate::uplink::{Uplink, UplinkUser};
-use crate::vmpi_port::{self, Port, PortRef, PortUser};
+use crate::vmpi_port::{self, DomainPolicy, Port, PortRef, PortUser};
 
 /// Domains attached at once (the `domains` file fits a page).
 pub(crate) const MAX_DOMAINS: usize = 32;
@@ -51,6 +63,79 @@ struct Stats {
     flooded: u64,
     /// `TABLE` messages sent.
     table_pushes: u64,
+    /// `ENVELOPE`s sent: grants let stand.
+    envelopes: u64,
+    /// Grants refused by the policy, by reason (also counted in `drops`).
+    grants_refused: [u64; DROP_REASONS],
+    /// Grants refused in full-copy mode.
+    grants_refused_mode: u64,
+    /// Grants refused for their metadata (`Meta::check`, or a claim of a
+    /// verified checksum).
+    grants_refused_meta: u64,
+    /// Grants whose destination could not be told (detached, or its send
+    /// queue full).
+    grants_undelivered: u64,
+    /// The grant counters of domains detached since the switch was loaded.
+    retired: GrantCounters,
+}
+
+/// Grant counters of the VMPI devices (`struct vmpi_grant_stats`), summed.
+#[derive(Default, Clone, Copy)]
+struct GrantCounters {
+    grants: u64,
+    completions: [u64; COMPLETIONS],
+    copies: [u64; COPIES],
+    copied_bytes: u64,
+    bounce_bytes: u64,
+    held: u64,
+}
+
+/// Grant completion statuses, and their names in `stats`.
+const COMPLETIONS: usize = bindings::VMPI_GRANT_STATUSES as usize;
+const COMPLETION_NAMES: [&str; COMPLETIONS] = [
+    "done",
+    "refused",
+    "undelivered",
+    "timeout",
+    "revoked",
+    "failed",
+];
+/// Copy statuses, and their names in `stats`.
+const COPIES: usize = bindings::VMPI_COPY_STATUSES as usize;
+const COPY_NAMES: [&str; COPIES] = [
+    "ok",
+    "bad_request",
+    "bad_handle",
+    "not_granted",
+    "bad_window",
+    "no_room",
+    "gone",
+    "src_fault",
+    "dst_fault",
+];
+/// The policy reasons a grant can be refused for (`switch_grant` and the
+/// rate limit).
+const GRANT_REASONS: [DropReason; 4] = [
+    DropReason::BadSrc,
+    DropReason::BadDest,
+    DropReason::Tagged,
+    DropReason::Rate,
+];
+
+impl GrantCounters {
+    /// Adds a device's counters.
+    fn add(&mut self, s: &bindings::vmpi_grant_stats) {
+        self.grants += s.grants;
+        for (a, b) in self.completions.iter_mut().zip(s.completions) {
+            *a += b;
+        }
+        for (a, b) in self.copies.iter_mut().zip(s.copies) {
+            *a += b;
+        }
+        self.copied_bytes += s.copied_bytes;
+        self.bounce_bytes += s.bounce_bytes;
+        self.held += u64::from(s.held);
+    }
 }
 
 /// An attached domain: a VMPI device's host side, raw channel 1.
@@ -58,7 +143,11 @@ struct Domain {
     dev: DevName,
     id: u16,
     vmpi: i32,
-    port: Port<Link>,
+    /// Shared only for reading the grant counters outside `state` (under
+    /// `members`, so the domain's own reference is always the last).
+    port: Arc<Port<Link>>,
+    /// The port is bound as the domain (its device has grants).
+    bound: bool,
     rate: RateLimit,
     rate_bps: u32,
     /// Which attachment this is (its [`Link`] has the same).
@@ -89,6 +178,11 @@ struct State {
 pub(crate) struct Switch {
     #[pin]
     state: Mutex<State>,
+    /// Held while domains are attached, detached, and their grant
+    /// counters read: taken before `state`, never by a port's callback or
+    /// the grant policy.
+    #[pin]
+    members: Mutex<()>,
     /// Drops the domains whose devices went away.
     reaper: DelayedWork<Switch>,
     /// The serial of the next attachment.
@@ -147,6 +241,35 @@ impl PortUser for Link {
     }
 }
 
+/// A grant a domain's device took, as the policy gets it.
+struct GrantReq<'a> {
+    handle: u64,
+    dest_domain: u16,
+    addrs: &'a [u8; ETH_HLEN],
+    meta: &'a [u8; META_LEN],
+    frame_len: u32,
+}
+
+impl DomainPolicy for Link {
+    fn grant(
+        &self,
+        handle: u64,
+        dest_domain: u16,
+        addrs: &[u8; 14],
+        meta: &[u8; 12],
+        frame_len: u32,
+    ) -> u32 {
+        let req = GrantReq {
+            handle,
+            dest_domain,
+            addrs,
+            meta,
+            frame_len,
+        };
+        self.switch.grant(self.domain, self.serial, &req)
+    }
+}
+
 // SAFETY: `dwork` returns the `reaper` field of `self`, always the same
 // item, and no other object returns it.
 unsafe impl DelayedWorkItem for Switch {
@@ -156,9 +279,11 @@ unsafe impl DelayedWorkItem for Switch {
 
     fn run(this: Arc<Self>) {
         // Closes their ports, outside `state`.
+        let members = this.members.lock();
         while let Some(d) = this.take_one(Domain::gone) {
-            drop(d);
+            this.retire(d);
         }
+        drop(members);
         if this.routes_dirty.swap(false, Ordering::AcqRel) {
             this.refresh_routes();
         }
@@ -176,6 +301,27 @@ impl Domain {
     /// Its device went away: the reaper drops it.
     fn gone(&self) -> bool {
         self.port.user().down.load(Ordering::Acquire)
+    }
+
+    /// Binds its port as its domain: its device's grants come to its
+    /// [`Link`]. `false` if the device has no grants (full frames only).
+    fn bind(port: &Port<Link>, domain: u16) -> Result<bool> {
+        let link: *const Link = &**port.user();
+        // SAFETY: `domain_ops::<Link>()` is static and calls `Link::grant`
+        // with `link`, which the port's `Arc` keeps alive until the port
+        // is closed; the binding ends at the latest when the port is
+        // closed (`vmpi_port_close()` unbinds), so every policy call has a
+        // live `Link`. Called under `members`, not `state`, which the
+        // policy takes.
+        let r = unsafe {
+            port.port()
+                .bind_domain(domain, vmpi_port::domain_ops::<Link>(), link as *mut c_void)
+        };
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e == crate::errno::eopnotsupp() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -378,6 +524,7 @@ impl Switch {
                     },
                     "envelope_switch::Switch::state"
                 ),
+                members <- new_mutex!((), "envelope_switch::Switch::members"),
                 reaper,
                 next_serial: AtomicU64::new(1),
                 routes_dirty: AtomicBool::new(false),
@@ -456,15 +603,128 @@ impl Switch {
     pub(crate) fn shut_down(&self) {
         let uplink = self.state.lock().uplink.take();
         drop(uplink);
-        while let Some(d) = self.take_one(|_| true) {
-            drop(d);
+        {
+            let _members = self.members.lock();
+            while let Some(d) = self.take_one(|_| true) {
+                self.retire(d);
+            }
         }
         self.reaper.cancel();
         // A reaper run that raced ours found nothing; anything a late
         // `down` marked is gone now too.
+        let _members = self.members.lock();
         while let Some(d) = self.take_one(|_| true) {
-            drop(d);
+            self.retire(d);
         }
+    }
+
+    /// Domain `src`'s device took a grant (attachment `serial`): lets it
+    /// stand (0) once the destination has its `ENVELOPE`, or refuses it
+    /// (`docs/envelope.md` section 3, steps 1, 2, 4 and 7). From the
+    /// sending device's work: takes `state`, sends on the destination's
+    /// port.
+    fn grant(&self, src: u16, serial: u64, req: &GrantReq<'_>) -> u32 {
+        const REFUSED: u32 = bindings::VMPI_GRANT_REFUSED;
+        const UNDELIVERED: u32 = bindings::VMPI_GRANT_UNDELIVERED;
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        if !st
+            .find_attachment(src, serial)
+            .is_some_and(|i| st.domains[i].as_ref().is_some_and(|d| !d.gone()))
+        {
+            // Being detached: its bindings end with it.
+            st.stats.grants_refused[DropReason::BadSrc as usize] += 1;
+            return REFUSED;
+        }
+        if st.full_copy {
+            st.stats.grants_refused_mode += 1;
+            return REFUSED;
+        }
+        // A guest may not claim a verified checksum (as for `FRAME`s).
+        let meta = Meta::parse(req.meta)
+            .and_then(|m| m.check(req.frame_len as usize).map(|()| m))
+            .ok()
+            .filter(|m| m.flags & F_DATA_VALID == 0);
+        let Some(meta) = meta else {
+            st.stats.grants_refused_meta += 1;
+            return REFUSED;
+        };
+        let dest = match switch_grant(&st.table, src, req.dest_domain, req.addrs) {
+            Ok(d) => d,
+            Err(r) => {
+                st.stats.drops[r as usize] += 1;
+                st.stats.grants_refused[r as usize] += 1;
+                return REFUSED;
+            }
+        };
+        let now = now_ms().saturating_mul(1_000_000);
+        if !st.charge(Source::Domain(src), req.frame_len as usize, now) {
+            st.stats.grants_refused[DropReason::Rate as usize] += 1;
+            return REFUSED;
+        }
+        let env = Envelope {
+            meta,
+            handle: req.handle,
+            frame_len: req.frame_len,
+            src_domain: src,
+        }
+        .encode();
+        let sent = st
+            .find(dest)
+            .and_then(|i| st.dom(i))
+            .map(|d| d.port.port().send(&env));
+        match sent {
+            Some(Ok(())) => {
+                st.stats.envelopes += 1;
+                0
+            }
+            Some(Err(_)) => {
+                if let Some(d) = st.find(dest).and_then(|i| st.dom(i)) {
+                    d.tx_dropped += 1;
+                }
+                st.stats.grants_undelivered += 1;
+                UNDELIVERED
+            }
+            None => {
+                st.stats.grants_undelivered += 1;
+                UNDELIVERED
+            }
+        }
+    }
+
+    /// Lets go of a domain taken out of `state`, under `members`: keeps
+    /// its grant counters, ends its binding (its grants complete
+    /// `REVOKED`), closes its port.
+    fn retire(&self, d: Domain) {
+        if d.bound {
+            let s = d.port.port().domain_stats();
+            self.state.lock().stats.retired.add(&s);
+            d.port.port().unbind_domain();
+        }
+        drop(d);
+    }
+
+    /// The grant counters of the devices of every domain attached now and
+    /// detached before, summed.
+    fn grant_counters(&self) -> GrantCounters {
+        let members = self.members.lock();
+        let mut ports = KVec::new();
+        let mut sum = {
+            let st = self.state.lock();
+            for d in st.domains.iter().flatten().filter(|d| d.bound) {
+                // Without memory the sum misses that domain.
+                let _ = ports.push(d.port.clone(), GFP_KERNEL);
+            }
+            st.stats.retired
+        };
+        // Outside `state`: the counters take the devices' locks.
+        for p in &ports {
+            sum.add(&p.port().domain_stats());
+        }
+        // Not the last references: `members` keeps the domains listed.
+        drop(ports);
+        drop(members);
+        sum
     }
 
     /// A message from domain `id`'s netfront.
@@ -507,6 +767,7 @@ impl Switch {
         match cmd {
             DomainCmd::Attach { dev, domain, rate } => self.attach(dev, domain, rate),
             DomainCmd::Detach(dev) => {
+                let members = self.members.lock();
                 let mut st = self.state.lock();
                 let i = st
                     .domains
@@ -520,14 +781,18 @@ impl Switch {
                     }
                 }
                 drop(st);
-                // Closes its port, outside `state`.
-                drop(d);
+                // Unbinds and closes its port, outside `state`.
+                if let Some(d) = d {
+                    self.retire(d);
+                }
+                drop(members);
                 Ok(())
             }
         }
     }
 
     fn attach(self: &Arc<Self>, dev: DevName, domain: u16, rate: u32) -> Result {
+        let _members = self.members.lock();
         {
             let st = self.state.lock();
             if st
@@ -553,12 +818,15 @@ impl Switch {
             },
             GFP_KERNEL,
         )?;
-        let port = Port::open(vmpi, msg::CHANNEL, link)?;
+        let port = Arc::new(Port::open(vmpi, msg::CHANNEL, link)?, GFP_KERNEL)?;
+        // Outside `state`, which the policy takes.
+        let bound = Domain::bind(&port, domain)?;
         let d = Domain {
             dev,
             id: domain,
             vmpi,
             port,
+            bound,
             rate: RateLimit::new(rate, now_ms().saturating_mul(1_000_000)),
             rate_bps: rate,
             serial,
@@ -578,7 +846,7 @@ impl Switch {
         {
             let busy = st.domains.iter().flatten().count() < MAX_DOMAINS;
             drop(st);
-            drop(d);
+            self.retire(d);
             return Err(if busy { EEXIST } else { ENOSPC });
         }
         let i = match st.domains.iter().position(Option::is_none) {
@@ -586,7 +854,7 @@ impl Switch {
             None => {
                 if let Err(e) = st.domains.push(None, GFP_KERNEL) {
                     drop(st);
-                    drop(d);
+                    self.retire(d);
                     return Err(e.into());
                 }
                 st.domains.len() - 1
@@ -602,7 +870,13 @@ impl Switch {
         }
         // It may have asked for the table before it was attached.
         st.push_table(i);
-        pr_info!("domain {} attached: {} (vmpi{})\n", domain, dev, vmpi);
+        pr_info!(
+            "domain {} attached: {} (vmpi{}{})\n",
+            domain,
+            dev,
+            vmpi,
+            if bound { ", grants" } else { "" }
+        );
         Ok(())
     }
 
@@ -661,6 +935,9 @@ impl Switch {
         let mut st = self.state.lock();
         if st.full_copy != full_copy {
             st.full_copy = full_copy;
+            // Every netfront's view changes: a new generation, which they
+            // take.
+            st.table.touch();
             st.push_tables();
         }
     }
@@ -690,6 +967,8 @@ impl Switch {
     }
 
     pub(crate) fn show_stats(&self, out: &mut SysfsBuf<'_>) {
+        // First, without `state`.
+        let g = self.grant_counters();
         let st = self.state.lock();
         let s = &st.stats;
         let _ = writeln!(out, "bad_msg {}", s.bad_msg);
@@ -702,6 +981,29 @@ impl Switch {
         let _ = writeln!(out, "table_pushes {}", s.table_pushes);
         let _ = writeln!(out, "generation {}", st.table.generation());
         let _ = writeln!(out, "epoch {}", st.table.epoch());
+        let _ = writeln!(out, "envelopes {}", s.envelopes);
+        for r in GRANT_REASONS {
+            let _ = writeln!(
+                out,
+                "grants_refused_{} {}",
+                r.name(),
+                s.grants_refused[r as usize]
+            );
+        }
+        let _ = writeln!(out, "grants_refused_mode {}", s.grants_refused_mode);
+        let _ = writeln!(out, "grants_refused_meta {}", s.grants_refused_meta);
+        let _ = writeln!(out, "grants_undelivered {}", s.grants_undelivered);
+        drop(st);
+        let _ = writeln!(out, "grants {}", g.grants);
+        let _ = writeln!(out, "grants_held {}", g.held);
+        for (n, v) in COMPLETION_NAMES.iter().zip(g.completions) {
+            let _ = writeln!(out, "completions_{} {}", n, v);
+        }
+        for (n, v) in COPY_NAMES.iter().zip(g.copies) {
+            let _ = writeln!(out, "copies_{} {}", n, v);
+        }
+        let _ = writeln!(out, "copied_bytes {}", g.copied_bytes);
+        let _ = writeln!(out, "bounce_bytes {}", g.bounce_bytes);
     }
 }
 

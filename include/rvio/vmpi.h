@@ -59,7 +59,10 @@ struct vmpi_transport_ops {
 	 * The core calls bind_domain only while no port of the device holds
 	 * a binding, and unbind_domain only for the port that holds it
 	 * (also from vmpi_port_close()). vmpi_transport_unregister() does not
-	 * call unbind_domain: the transport ends a binding as it goes away.
+	 * call unbind_domain: the transport ends a binding as it goes away,
+	 * and calls no binding's @ops->grant once it has called
+	 * vmpi_transport_unregister() (the user may close its port, and free
+	 * its policy, as soon as the port's down(-ENODEV) ran).
 	 */
 	int (*bind_domain)(void *priv, u16 domain, const struct vmpi_domain_ops *ops,
 			   void *ops_priv);

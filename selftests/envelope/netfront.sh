@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The envelope netfront (envelope_netfront.ko) end to end, full frames:
-# three guests' VMPI devices d1, d2, d3 (guest sides in this kernel), an
-# interface ef1, ef2, ef3 over each, moved into network namespaces ns1,
-# ns2, ns3, and the host's switch (envelope_switch.ko) between them: ping
-# between every pair, TCP and UDP, MTUs up to 65000, VLAN isolation, the
-# counters (ip -s link, ethtool -S), detaching and re-attaching, a device
-# removed and the modules unloaded with traffic flowing.
+# The envelope netfront (envelope_netfront.ko) end to end: three guests'
+# VMPI devices d1, d2, d3 (guest sides in this kernel), an interface ef1,
+# ef2, ef3 over each, moved into network namespaces ns1, ns2, ns3, and the
+# host's switch (envelope_switch.ko) between them: ping between every
+# pair, TCP and UDP, by grants and envelopes (the switch's default mode:
+# the counters prove the path and the one copy) and in full-copy mode by
+# FRAMEs, MTUs up to 65000, VLAN isolation, the counters (ip -s link,
+# ethtool -S), detaching and re-attaching, a device removed and the
+# modules unloaded with traffic flowing.
 source "$(dirname "$0")/../lib.sh"
 
 S=/sys/kernel/envelope_switch
@@ -28,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 20
+ktap_set_plan 24
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
 	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
@@ -73,6 +75,25 @@ pings() {
 }
 ktap_check "ping between every pair, both ways (ARP broadcast switched)" pings
 
+# A counter of the switch's stats file.
+sstat() { sed -n "s/^$1 //p" $S/stats; }
+# ethtool -S counter $1 summed over ef1, ef2, ef3.
+esum() {
+	local i t=0
+	for i in 1 2 3; do t=$((t + $(estat $i "$1"))); done
+	echo $t
+}
+by_envelope() {
+	local i
+	for i in 1 2 3; do
+		ktap_print_msg "ef$i: tx_envelopes $(estat $i tx_envelopes) tx_grant_done $(estat $i tx_grant_done)" \
+			"tx_fallback $(estat $i tx_fallback) rx_envelopes $(estat $i rx_envelopes) rx_copy_ok $(estat $i rx_copy_ok)"
+		[ "$(estat $i tx_envelopes)" -gt 0 ] && [ "$(estat $i rx_copy_ok)" -gt 0 ] || return 1
+	done
+	[ "$(sstat envelopes)" -gt 0 ]
+}
+ktap_check "the pings went by envelope: each netfront granted frames and copied others' (ethtool -S)" by_envelope
+
 offloads_on() {
 	local k
 	k=$(nsx 1 ethtool -k ef1)
@@ -82,8 +103,37 @@ offloads_on() {
 ktap_check "offloads on: scatter-gather, checksum, TSO" offloads_on
 
 tso0=$(estat 1 tx_tso) rtso0=$(estat 2 rx_tso)
+env1=$(estat 1 tx_envelopes) env3=$(estat 3 tx_envelopes) ok1=$(estat 1 rx_copy_ok) ok2=$(estat 2 rx_copy_ok)
 ktap_check "TCP 4 MiB ns1 -> ns2 and UDP datagrams of 1 to 60000 bytes ns3 -> ns1, byte for byte" \
 	python3 "$here/netfront_traffic.py"
+traffic_by_envelope() {
+	local t1 t3 r1 r2
+	t1=$(($(estat 1 tx_envelopes) - env1)) t3=$(($(estat 3 tx_envelopes) - env3))
+	r1=$(($(estat 1 rx_copy_ok) - ok1)) r2=$(($(estat 2 rx_copy_ok) - ok2))
+	ktap_print_msg "TCP: ef1 granted $t1 frames, ef2 copied $r2; UDP: ef3 granted $t3, ef1 copied $r1"
+	[ "$t1" -gt 50 ] && [ "$r2" -gt 50 ] && [ "$t3" -ge 70 ] && [ "$r1" -ge 70 ]
+}
+ktap_check "TCP and UDP went by envelope (tx_envelopes of the senders, rx_copy_ok of the receivers)" \
+	traffic_by_envelope
+# Quiet now: the switch's counters of the domains' grants against the
+# netfronts' (a frame still in flight: read again).
+one_copy_now() {
+	local cb rb done gd cok rok
+	cb=$(sstat copied_bytes) rb=$(esum rx_copy_bytes) done=$(sstat completions_done)
+	gd=$(esum tx_grant_done) cok=$(sstat copies_ok) rok=$(esum rx_copy_ok)
+	ACCOUNT="switch: copied_bytes $cb bounce_bytes $(sstat bounce_bytes) completions_done $done copies_ok $cok;"
+	ACCOUNT="$ACCOUNT netfronts: rx_copy_bytes $rb tx_grant_done $gd rx_copy_ok $rok"
+	[ "$(sstat bounce_bytes)" = 0 ] && [ "$cb" -gt 4000000 ] && [ "$cb" = "$rb" ] &&
+		[ "$done" = "$gd" ] && [ "$cok" = "$rok" ]
+}
+one_copy() {
+	WAIT_SECS=5 wait_for one_copy_now
+	local rc=$?
+	ktap_print_msg "$ACCOUNT"
+	return $rc
+}
+ktap_check "one copy: the switch copied no byte through a buffer, and copied as many bytes as the netfronts received" \
+	one_copy
 tso_used() {
 	local t r
 	t=$(($(estat 1 tx_tso) - tso0)) r=$(($(estat 2 rx_tso) - rtso0))
@@ -91,6 +141,31 @@ tso_used() {
 	[ "$t" -gt 10 ] && [ "$r" = "$t" ]
 }
 ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" tso_used
+
+# Full-copy mode: the netfronts get copy routes (a new table generation)
+# and send FRAMEs; the envelope counters stay where they are.
+took_table() {
+	local g i
+	g=$(sstat generation)
+	for i in 1 2 3; do [ "$(estat $i table_generation)" = "$g" ] || return 1; done
+}
+set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
+copy_mode() {
+	local e1 e2 ok1 ok2 s f1 f2 rc=0
+	set_mode copy || return 1
+	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(estat 1 rx_copy_ok) ok2=$(estat 2 rx_copy_ok)
+	s=$(sstat envelopes) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
+	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
+	ktap_print_msg "copy mode: ef1 sent $(($(estat 1 tx_frames) - f1)) FRAMEs, ef2 received $(($(estat 2 rx_frames) - f2));" \
+		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) - s))"
+	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
+		[ "$(estat 1 rx_copy_ok)" = "$ok1" ] && [ "$(estat 2 rx_copy_ok)" = "$ok2" ] &&
+		[ "$(sstat envelopes)" = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 20 ] &&
+		[ $(($(estat 2 rx_frames) - f2)) -gt 20 ] || rc=1
+	set_mode envelope || rc=1
+	return $rc
+}
+ktap_check "full-copy mode: ping and 1 MiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
 
 mtus() {
 	local i m
@@ -155,8 +230,9 @@ counted() {
 	local tx rx etx erx
 	read -r tx rx < <(nsx 1 ip -s -j link show ef1 |
 		python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["tx"]["packets"], s["rx"]["packets"])')
-	etx=$(estat 1 tx_frames) erx=$(estat 1 rx_frames)
-	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames $etx rx_frames $erx"
+	# Frames sent: FRAMEs and granted frames the receiver copied.
+	etx=$(($(estat 1 tx_frames) + $(estat 1 tx_grant_done))) erx=$(($(estat 1 rx_frames) + $(estat 1 rx_copy_ok)))
+	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames + tx_grant_done $etx, rx_frames + rx_copy_ok $erx"
 	# ethtool read last: a frame may have come and gone in between.
 	[ "$tx" -gt 500 ] && [ "$rx" -gt 100 ] && [ "$etx" -ge "$tx" ] && [ "$erx" -ge "$rx" ] &&
 		[ $((etx - tx)) -lt 10 ] && [ $((erx - rx)) -lt 10 ]

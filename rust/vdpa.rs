@@ -436,7 +436,7 @@ impl Queues<'_> {
 
     /// Holds this device's map, and `other`'s, against changes (map
     /// updates and resets wait) for the life of the result.
-    pub fn maps<'a>(&'a self, other: Option<&'a DeviceRef>) -> Maps<'a> {
+    pub fn maps<'a>(&'a self, other: Option<&'a Peer>) -> Maps<'a> {
         // SAFETY: `r` is live for `'a` (type invariant) and we are in a
         // work pass (process context).
         unsafe { Maps::lock(self.r, other) }
@@ -445,7 +445,7 @@ impl Queues<'_> {
 
 impl Chain<'_> {
     /// [`Queues::maps`] while a chain is out.
-    pub fn maps<'a>(&'a self, other: Option<&'a DeviceRef>) -> Maps<'a> {
+    pub fn maps<'a>(&'a self, other: Option<&'a Peer>) -> Maps<'a> {
         // SAFETY: the chain's device is live and its mutex held while the
         // chain is (it borrows the `Queues`), in a work pass.
         unsafe { Maps::lock(self.r, other) }
@@ -467,6 +467,19 @@ unsafe impl Send for DeviceRef {}
 unsafe impl Sync for DeviceRef {}
 
 impl DeviceRef {
+    /// The device, uncounted: dropping the result puts no reference, so
+    /// a copy's last use of a device never frees it from within another
+    /// device's work pass.
+    ///
+    /// # Safety
+    ///
+    /// `self` outlives the result.
+    pub unsafe fn peer(&self) -> Peer {
+        // INVARIANT: live while `self` is, which the caller guarantees
+        // outlives the result.
+        Peer(self.0)
+    }
+
     /// A reference to `h`'s device, unless it is being released.
     pub fn of(h: &Handle) -> Option<Self> {
         // SAFETY: `with` passes a device that is live during the call.
@@ -488,6 +501,19 @@ impl Drop for DeviceRef {
     }
 }
 
+/// Another device, borrowed from a [`DeviceRef`] that outlives it
+/// ([`DeviceRef::peer`]).
+///
+/// # Invariants
+///
+/// `self.0` is a live device while this exists.
+pub struct Peer(*mut bindings::rvio_vdpa);
+
+// SAFETY: it only names a device, which may be used from any thread.
+unsafe impl Send for Peer {}
+// SAFETY: `&Peer` only lets `Maps` read-lock the device's map.
+unsafe impl Sync for Peer {}
+
 /// The maps of a work pass's device and perhaps another, held against
 /// changes (see [`Queues::maps`]).
 pub struct Maps<'a> {
@@ -501,10 +527,10 @@ impl<'a> Maps<'a> {
     ///
     /// `own` is a live device for `'a`, whose work pass (process context)
     /// calls this.
-    unsafe fn lock(own: *mut bindings::rvio_vdpa, other: Option<&'a DeviceRef>) -> Self {
+    unsafe fn lock(own: *mut bindings::rvio_vdpa, other: Option<&'a Peer>) -> Self {
         let b = other.map_or(core::ptr::null_mut(), |o| o.0);
         // SAFETY: `own` is live (the caller's guarantee) and `b` NULL or
-        // kept live by `other`'s reference for `'a`; process context.
+        // live while `other` is (its type invariant); process context.
         // Unlocked by `Maps::drop` with the same pair.
         unsafe { bindings::rvio_vdpa_maps_lock(own, b) };
         Maps {

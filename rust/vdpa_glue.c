@@ -58,6 +58,7 @@ struct rvio_vdpa_vq {
 	u64 desc, driver, device;
 	u32 num;
 	u16 last_avail;	/* set_vq_state before the ring starts */
+	u16 last_used;	/* below last_avail by the chains kept out */
 	u16 head;	/* of the popped chain */
 	bool ready;	/* driver: queue ready */
 	bool started;	/* vring initialised from the addresses */
@@ -141,16 +142,20 @@ static void vq_start(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
 		vq->broken = true;
 		return;
 	}
-	/* vringh_init zeroes the indexes: restore set_vq_state's. */
+	/* vringh_init zeroes the indexes: restore set_vq_state's, or those
+	 * of a queue stopped with chains kept out (rvio_vdpa_vq_keep), which
+	 * it completes later. */
 	vq->vring.last_avail_idx = vq->last_avail;
-	vq->vring.last_used_idx = vq->last_avail;
+	vq->vring.last_used_idx = vq->last_used;
 	vq->started = true;
 }
 
 static void vq_stop(struct rvio_vdpa_vq *vq)
 {
-	if (vq->started)
+	if (vq->started) {
 		vq->last_avail = vq->vring.last_avail_idx;
+		vq->last_used = vq->vring.last_used_idx;
+	}
 	vq->started = false;
 	vq->popped = false;
 }
@@ -238,6 +243,7 @@ static int rvio_vdpa_set_vq_state(struct vdpa_device *vdpa, u16 idx,
 	vq = &r->vq[idx];
 	mutex_lock(&r->lock);
 	vq->last_avail = state->split.avail_index;
+	vq->last_used = state->split.avail_index;
 	if (vq->started) {
 		vq->vring.last_avail_idx = vq->last_avail;
 		vq->vring.last_used_idx = vq->last_avail;
@@ -255,7 +261,9 @@ static int rvio_vdpa_get_vq_state(struct vdpa_device *vdpa, u16 idx,
 	if (idx >= nvqs_of(r))
 		return -EINVAL;
 	vq = &r->vq[idx];
-	/* Under the lock no chain is out: every fetched one is completed. */
+	/* Under the lock no chain is popped; grant chains kept out
+	 * (rvio_vdpa_vq_keep) are not in the state: a device restored from
+	 * it (migration) has forgotten them, as after a reset. */
 	mutex_lock(&r->lock);
 	state->split.avail_index = vq->started ? vq->vring.last_avail_idx : vq->last_avail;
 	mutex_unlock(&r->lock);
@@ -348,6 +356,7 @@ static void do_reset(struct rvio_vdpa *r)
 		vq->desc = vq->driver = vq->device = 0;
 		vq->num = 0;
 		vq->last_avail = 0;
+		vq->last_used = 0;
 		memset(&vq->cb, 0, sizeof(vq->cb));
 	}
 	r->features = 0;

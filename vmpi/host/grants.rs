@@ -14,7 +14,7 @@
 //! own pass. The sender's reset holds its map write-locked, so no copy
 //! reads from it while it forgets its grants.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex, SpinLock};
 
@@ -57,12 +57,15 @@ pub(crate) struct Grants {
     /// The domain id while bound.
     bound: Option<u16>,
     /// Made at the first bind; kept (renewed) across binds.
-    table: Option<KBox<Table>>,
+    table: Option<KVBox<Table>>,
     kept: KVVec<Kept>,
     /// Completions to write, by this device's next pass.
     done: DoneRing,
     stats: bindings::vmpi_grant_stats,
 }
+
+/// Whether [`DoneRing::push`] has warned.
+static RING_FULL_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Completions waiting to be written, oldest first. Each grant completes
 /// once, so [`MAX_GRANTS`] places (allocated at the first bind) hold them.
@@ -78,6 +81,13 @@ impl DoneRing {
         if self.len < n {
             self.buf[(self.head + self.len) % n] = d;
             self.len += 1;
+        } else {
+            // Cannot happen: a pass drains up to `BATCH` completions before
+            // it records up to `BATCH` grants, so pending and held grants
+            // are at most `MAX_GRANTS` together. The chain would stay out.
+            if !RING_FULL_WARNED.swap(true, Ordering::Relaxed) {
+                pr_warn!("grant completion ring full: a grant chain stays out\n");
+            }
         }
     }
 
@@ -116,6 +126,10 @@ pub(crate) struct Shared {
     binding: Mutex<Option<DomainBinding>>,
     /// This device's work: schedules the pass that writes completions.
     work: vdpa::Handle,
+    /// Copies from this device's grants that found it in the registry
+    /// and have not ended: unbinding waits for them before it drops the
+    /// registry's reference to the device, the one they use.
+    copies: AtomicU32,
     /// Runs a pass when the next grant times out.
     timer: DelayedWork<Shared>,
 }
@@ -159,12 +173,34 @@ impl Registry {
         )
     }
 
-    fn find(&self, domain: u16) -> Option<(Arc<Shared>, DeviceRef)> {
+    /// The bound device `domain`, counted in as a copy's source until the
+    /// result is dropped.
+    fn find(&self, domain: u16) -> Option<Source> {
         let g = self.domains.lock();
-        g.iter()
-            .flatten()
-            .find(|e| e.domain == domain)
-            .map(|e| (e.shared.clone(), e.dev.clone()))
+        let e = g.iter().flatten().find(|e| e.domain == domain)?;
+        // Under the registry's lock: `unbind` takes the entry out under
+        // it, then waits for the count.
+        e.shared.copies.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: the entry's reference lives until `Domains::unbind` has
+        // taken it out of the registry and seen `copies` at 0, which is
+        // after this `Source` is dropped.
+        let peer = unsafe { e.dev.peer() };
+        Some(Source {
+            shared: e.shared.clone(),
+            peer,
+        })
+    }
+}
+
+/// A copy's source device, counted in (see [`Registry::find`]).
+struct Source {
+    shared: Arc<Shared>,
+    peer: vdpa::Peer,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.shared.copies.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -219,6 +255,7 @@ impl DeviceGrants {
                 }),
                 binding <- new_mutex!(None),
                 work,
+                copies: AtomicU32::new(0),
                 timer,
             }),
             GFP_KERNEL,
@@ -370,18 +407,16 @@ impl DeviceGrants {
             let _ = chain.push(&bindings::VMPI_GRANT_REFUSED.to_le_bytes());
             return self.count(Some(Completion::Refused));
         };
-        // Room and a domain, before the chain is kept.
-        let slot = {
+        // Room and a domain, before the chain is kept (only this pass
+        // records, so the room stays; the domain is checked again).
+        let room = {
             let g = self.shared.grants.lock();
-            match (g.bound, g.table.as_ref().and_then(|t| t.next_free())) {
-                (Some(_), Some(slot)) => Some(slot),
-                _ => None,
-            }
+            g.bound.is_some() && g.table.as_ref().is_some_and(|t| t.held() < MAX_GRANTS)
         };
-        let Some(slot) = slot else {
+        if !room {
             let _ = chain.push(&bindings::VMPI_GRANT_REFUSED.to_le_bytes());
             return self.count(Some(Completion::Refused));
-        };
+        }
         let tok = Token {
             status: self.scratch.wr[0],
             head: chain.keep(),
@@ -389,19 +424,21 @@ impl DeviceGrants {
         let handle = {
             let mut g = self.shared.grants.lock();
             g.stats.grants += 1;
-            let k = &mut g.kept[slot as usize];
-            k.rd[..nrd].copy_from_slice(&self.scratch.rd[..nrd]);
-            k.n = nrd;
-            let r = g.table.as_mut().map(|t| t.record(&h, addrs, tok, ns_now()));
-            g.stats.held = g.table.as_ref().map_or(0, |t| t.held() as u32);
-            match r {
-                Some(Ok(handle)) => Ok(handle),
-                _ => Err(()),
+            let r = match (g.bound, g.table.as_mut()) {
+                (Some(_), Some(t)) => t.record(&h, addrs, tok, ns_now()).ok(),
+                _ => None,
+            };
+            // Its chain's descriptors, in the slot the grant took.
+            if let Some(handle) = r {
+                let k = &mut g.kept[usize::from(handle.slot())];
+                k.rd[..nrd].copy_from_slice(&self.scratch.rd[..nrd]);
+                k.n = nrd;
             }
+            g.stats.held = g.table.as_ref().map_or(0, |t| t.held() as u32);
+            r
         };
-        let Ok(handle) = handle else {
-            // Cannot happen (the slot was free and only this pass
-            // records), but the chain must still complete.
+        let Some(handle) = handle else {
+            // Unbound meanwhile: the kept chain completes REFUSED.
             let mut g = self.shared.grants.lock();
             return g.queue_done(Some((tok, Completion::Refused)));
         };
@@ -481,11 +518,12 @@ impl DeviceGrants {
         nwr: usize,
     ) -> (CopyStatus, usize) {
         let caller = self.shared.grants.lock().bound.unwrap_or(0);
-        let Some((src, src_dev)) = self.registry.find(req.handle.domain()) else {
+        let Some(source) = self.registry.find(req.handle.domain()) else {
             return (CopyStatus::BadHandle, 0);
         };
+        let src = &source.shared;
         // The sender's map and ours stay as they are until the copy ends.
-        let maps = chain.maps(Some(&src_dev));
+        let maps = chain.maps(Some(&source.peer));
         let pin = {
             let mut g = src.grants.lock();
             let r = match g.table.as_mut() {
@@ -553,7 +591,7 @@ impl Domains {
                     Ok::<(), core::convert::Infallible>(())
                 })
             };
-            table = Some(KBox::init(init, GFP_KERNEL)?);
+            table = Some(KVBox::init(init, GFP_KERNEL)?);
             kept = KVVec::from_elem(Kept::default(), MAX_GRANTS, GFP_KERNEL)?;
             done = KVVec::from_elem((Token::default(), Completion::Done), MAX_GRANTS, GFP_KERNEL)?;
         }
@@ -615,6 +653,13 @@ impl Domains {
         };
         // Waits for a policy call in flight; none starts after this.
         *self.shared.binding.lock() = None;
+        // And for the copies that found the device before it left the
+        // registry: they use the reference `entry` holds.
+        while self.shared.copies.load(Ordering::Acquire) != 0 {
+            // SAFETY: process context (the core's domain call, or the
+            // device's removal); a copy does not wait for what we hold.
+            unsafe { bindings::msleep(1) };
+        }
         {
             let mut g = self.shared.grants.lock();
             if g.bound.take().is_none() {

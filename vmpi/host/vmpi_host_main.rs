@@ -209,8 +209,10 @@ impl vdpa::Device for VmpiHost {
     }
 
     fn remove(&mut self) {
-        self.grants.remove();
+        // The core first: after this no bind_domain can start (one that
+        // ended before is undone next).
         self.transport = None;
+        self.grants.remove();
     }
 
     fn config_space(&self, buf: &mut [u8; vdpa::CONFIG_MAX]) -> usize {

@@ -15,7 +15,7 @@ source "$(dirname "$0")/../lib.sh"
 
 S=/sys/kernel/envelope_switch
 DOMS="d1 d2 d3"
-EVIL_RESULTS=11
+EVIL_RESULTS=12
 
 cleanup() {
 	rmmod envelope_evil 2>/dev/null

@@ -4,14 +4,21 @@
 # Inside the test VM (scripts/bench-envelope.sh boots it): guest-to-guest
 # UDP and TCP goodput between two network namespaces, side by side in one
 # run, through
-#   copy    two envelope netfronts and the host's envelope switch, every
-#           frame copied in full (what envelope switching has to beat);
-#   bridge  a Linux bridge between two veth pairs (moves skbs, no copy, no
-#           guest boundary: the reference the issue names).
-# (The envelope column comes when grants land.) Frames of 64, 1500, 9000
-# and 65501 bytes: UDP payloads of 18, 1472, 8972 and 65000 bytes at MTUs
-# of 1500, 1500, 9000 and 65501; TCP at each MTU. Every measurement is one
-# `result ...` line on standard output; facts about the VM are `vm: ...`.
+#   envelope  two envelope netfronts and the host's envelope switch in
+#             envelope mode: a grant and an envelope per frame, the bytes
+#             copied once, from the sender's pages into the receiver's;
+#   copy      the same netfronts and switch in full-copy mode: every frame
+#             sent whole to the switch and copied to the receiver;
+#   bridge    a Linux bridge between two veth pairs (moves skbs, no copy,
+#             no guest boundary: the reference the issue names).
+# Frames of 64, 1500, 9000 and 65501 bytes: UDP payloads of 18, 1472, 8972
+# and 65000 bytes at MTUs of 1500, 1500, 9000 and 65501; TCP at each MTU.
+# Every measurement is one `result ...` line on standard output, and each
+# group of them a `cost ...` line: the frames the sender sent, the wall
+# time, and the CPU time the whole VM was busy meanwhile (/proc/stat), for
+# frames per second and CPU per frame (all of the VM's CPUs: both
+# guests' and the host's work). Facts about the VM are
+# `vm: ...`; the switch's and sender's counters `counters: ...`.
 #
 # usage: scripts/bench-envelope-vm.sh [REPEAT]
 set -euo pipefail
@@ -48,8 +55,30 @@ for i in 1 2; do
 	ip -n b$i link set lo up
 done
 
+S=/sys/kernel/envelope_switch
+
+# The whole VM's busy CPU time in ms (all CPUs; USER_HZ ticks of 10 ms).
+busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 10 }' /proc/stat; }
+# Frames the sending interface of label $1 sent.
+sent() {
+	case $1 in
+	bridge) ip netns exec b1 cat /sys/class/net/vb1/statistics/tx_packets ;;
+	*) ip netns exec e1 cat /sys/class/net/ef1/statistics/tx_packets ;;
+	esac
+}
+# Runs "$@" (a measurement of label $1, protocol $2, MTU $3, size $4,
+# given as the first four words) and prints its cost line.
+cost() {
+	local label=$1 proto=$2 mtu=$3 size=$4 b0 p0 t0
+	shift 4
+	b0=$(busy_ms) p0=$(sent "$label") t0=$(date +%s%3N)
+	"$@"
+	echo "cost transport=$label proto=$proto mtu=$mtu size=$size frames=$(($(sent "$label") - p0))" \
+		"busy_ms=$(($(busy_ms) - b0)) wall_ms=$(($(date +%s%3N) - t0))"
+}
+
 set_mtu() { # label mtu
-	if [ "$1" = copy ]; then
+	if [ "$1" != bridge ]; then
 		ip -n e1 link set ef1 mtu "$2"
 		ip -n e2 link set ef2 mtu "$2"
 	else
@@ -100,20 +129,29 @@ udp() { # label src-ns dst-ns dst-ip mtu payload
 	wait $srv 2>/dev/null || true
 }
 
-for label in copy bridge; do
-	if [ $label = copy ]; then src=e1 dst=e2 ip=10.8.0.2; else src=b1 dst=b2 ip=10.8.1.2; fi
+for label in envelope copy bridge; do
+	if [ $label = bridge ]; then src=b1 dst=b2 ip=10.8.1.2; else src=e1 dst=e2 ip=10.8.0.2; fi
+	if [ $label != bridge ]; then
+		echo $label >$S/mode
+		# The netfronts take the new table (a new generation).
+		sleep 1
+		grep -E "^(copied|bounce)_bytes" $S/stats | sed "s/^/counters: before $label: /"
+	fi
 	for m in "1500 18" "1500 1472" "9000 8972" "65501 65000"; do
 		set -- $m
 		set_mtu $label "$1"
 		echo "== $label UDP payload $2 at MTU $1" >&2
-		udp $label $src $dst $ip "$1" "$2"
+		cost $label udp "$1" "$2" udp $label $src $dst $ip "$1" "$2"
 	done
 	for mtu in 1500 9000 65501; do
 		set_mtu $label $mtu
-		for r in $(seq "$repeat"); do
-			echo "== $label TCP at MTU $mtu ($r)" >&2
-			tcp $label $src $dst $ip $mtu
-		done
+		echo "== $label TCP at MTU $mtu" >&2
+		cost $label tcp $mtu $mtu eval 'for r in $(seq "$repeat"); do tcp $label $src $dst $ip $mtu; done'
 	done
+	if [ $label != bridge ]; then
+		grep -E "^(copied|bounce)_bytes" $S/stats | sed "s/^/counters: after $label: /"
+		ip netns exec e1 ethtool -S ef1 | grep -E "tx_envelopes|tx_fallback|tx_grant_done" |
+			tr -s ' ' | sed "s/^/counters: $label: ef1/"
+	fi
 done
 echo "== bench done" >&2

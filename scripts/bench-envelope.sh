@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make bench-envelope`: guest-to-guest UDP and TCP goodput through the
-# envelope switch (full copies today) and through a Linux bridge between
-# veth pairs, side by side in one test-VM run
-# (scripts/bench-envelope-vm.sh), each point repeated. Writes
-# results/envelope/{vm-output.txt,raw.txt,results.csv,results.md} and the
-# table into results/README.md between the bench-envelope markers. A
+# `make bench-envelope`: guest-to-guest UDP and TCP goodput, frames per
+# second and CPU per frame through the envelope switch with envelopes, the
+# same switch with full copies, and a Linux bridge between veth pairs,
+# side by side in one test-VM run (scripts/bench-envelope-vm.sh), each
+# point repeated. Writes results/envelope/{vm-output.txt,raw.txt,
+# results.csv,results.md,goodput.png} and the tables into
+# results/README.md between the bench-envelope markers. A
 # benchmark, not a test: the machine is emulated (TCG) and noisy; compare
 # the ratios.
 #
@@ -17,11 +18,15 @@ cd "$RVIO_ROOT"
 repeat=${1:-3}
 out=results/envelope
 PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
+if ! python3 -c 'import matplotlib' 2>/dev/null; then
+	sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+	$sudo apt-get install -y -q python3-matplotlib >/dev/null || rvio_log "bench: no matplotlib, no plot"
+fi
 rm -rf "$out"
 mkdir -p "$out"
 scripts/vm-run.sh --timeout 3600 --name bench-envelope -- scripts/bench-envelope-vm.sh "$repeat" |
 	tee "$out/vm-output.txt"
-grep -E '^result ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench: no results (see $out/vm-output.txt)"
+grep -E '^(result|cost) ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench: no results (see $out/vm-output.txt)"
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || echo "+changes")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 vm=$(sed -n 's/^vm: //p' "$out/vm-output.txt" | sed 's/ *$//' | paste -sd';' - | sed 's/;/, /g')
@@ -30,25 +35,50 @@ python3 - "$out" "$note" <<'PY'
 import collections, csv, re, statistics, sys
 out, note = sys.argv[1], sys.argv[2]
 pts = collections.defaultdict(list)
+cost = {}
 for line in open(out + "/raw.txt"):
     kv = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
     key = (kv["proto"], int(kv["mtu"]), int(kv["size"]), kv["transport"])
-    pts[key].append(float(kv["mbit_per_s"]))
+    if line.startswith("result "):
+        pts[key].append(float(kv["mbit_per_s"]))
+    else:
+        cost[key] = (int(kv["frames"]), int(kv["busy_ms"]), int(kv["wall_ms"]))
 with open(out + "/results.csv", "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["proto", "mtu", "size", "transport", "median_mbit_per_s", "runs"])
+    w.writerow(["proto", "mtu", "size", "transport", "median_mbit_per_s", "runs",
+                "frames", "frames_per_s", "cpu_us_per_frame"])
     for k in sorted(pts):
-        w.writerow(list(k) + ["%.1f" % statistics.median(pts[k]), len(pts[k])])
+        fr, busy, wall = cost.get(k, (0, 0, 0))
+        w.writerow(list(k) + ["%.1f" % statistics.median(pts[k]), len(pts[k]), fr,
+                              "%.0f" % (fr / wall * 1000) if wall else "",
+                              "%.1f" % (busy * 1000 / fr) if fr else ""])
 rows = sorted({k[:3] for k in pts})
-md = ["Goodput in Mbit/s (median of the repeats) and the ratio of the envelope switch's full-copy path to the Linux bridge; " + note + ".", "",
-      "| proto | MTU | payload / frame | switch, full copy | Linux bridge | copy / bridge |", "|---|---|---|---|---|---|"]
+med = lambda k: statistics.median(pts[k]) if pts.get(k) else None
+fmt = lambda v: "%.1f" % v if v else "-"
+ratio = lambda a, b: "%.2f" % (a / b) if a and b else "-"
+md = ["Goodput in Mbit/s (median of the repeats) through the envelope switch with envelopes "
+      "(a grant and an envelope per frame, one copy), the same switch with full copies, and a Linux bridge "
+      "between veth pairs, with the ratios; " + note + ".", "",
+      "| proto | MTU | payload / stream | envelope | full copy | Linux bridge | envelope / copy | envelope / bridge |",
+      "|---|---|---|---|---|---|---|---|"]
 for p, mtu, size in rows:
-    c = pts.get((p, mtu, size, "copy")); b = pts.get((p, mtu, size, "bridge"))
-    cm = statistics.median(c) if c else None; bm = statistics.median(b) if b else None
+    e, c, b = (med((p, mtu, size, t)) for t in ("envelope", "copy", "bridge"))
     what = ("%d B datagrams" % size) if p == "udp" else "48 MiB stream"
-    md.append("| %s | %d | %s | %s | %s | %s |" % (p.upper(), mtu, what,
-              "%.1f" % cm if cm else "-", "%.1f" % bm if bm else "-",
-              "%.2f" % (cm / bm) if cm and bm else "-"))
+    md.append("| %s | %d | %s | %s | %s | %s | %s | %s |" % (p.upper(), mtu, what, fmt(e), fmt(c), fmt(b),
+              ratio(e, c), ratio(e, b)))
+md += ["", "Cost per frame: frames per second the sender sent, and the VM's busy CPU time (all CPUs: "
+       "both guests' and the host's work) per frame sent, in microseconds.", "",
+       "| proto | MTU | payload / stream | envelope frames/s | copy frames/s | bridge frames/s | envelope µs/frame | copy µs/frame | bridge µs/frame |",
+       "|---|---|---|---|---|---|---|---|---|"]
+for p, mtu, size in rows:
+    cells = []
+    for t in ("envelope", "copy", "bridge"):
+        fr, busy, wall = cost.get((p, mtu, size, t), (0, 0, 0))
+        cells.append(("%.0f" % (fr / wall * 1000) if wall and fr else "-",
+                      "%.1f" % (busy * 1000 / fr) if fr else "-"))
+    what = ("%d B datagrams" % size) if p == "udp" else "48 MiB stream"
+    md.append("| %s | %d | %s | %s | %s |" % (p.upper(), mtu, what,
+              " | ".join(c[0] for c in cells), " | ".join(c[1] for c in cells)))
 open(out + "/results.md", "w").write("\n".join(md) + "\n")
 text = open("results/README.md").read()
 table = "\n".join(md)
@@ -56,5 +86,26 @@ new = re.sub(r"<!-- bench-envelope:begin -->.*<!-- bench-envelope:end -->",
              "<!-- bench-envelope:begin -->\n" + table + "\n<!-- bench-envelope:end -->", text, flags=re.S)
 open("results/README.md", "w").write(new)
 print(table)
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("(no matplotlib: goodput.png not drawn)")
+    sys.exit(0)
+labels = ["%s %d%s" % (p.upper(), mtu, "" if p == "tcp" else " / %d B" % size) for p, mtu, size in rows]
+fig, ax = plt.subplots(figsize=(10, 4.5))
+width = 0.27
+for i, t in enumerate(("envelope", "copy", "bridge")):
+    ax.bar([x + (i - 1) * width for x in range(len(rows))],
+           [med((p, mtu, size, t)) or 0 for p, mtu, size in rows], width, label=t)
+ax.set_xticks(range(len(rows)))
+ax.set_xticklabels(labels, rotation=20, ha="right")
+ax.set_ylabel("Mbit/s (median)")
+ax.set_yscale("log")
+ax.set_title("Guest-to-guest goodput: envelope switching, full copies, Linux bridge")
+ax.legend()
+fig.tight_layout()
+fig.savefig(out + "/goodput.png", dpi=110)
 PY
 rvio_log "bench: results in $out/"

@@ -155,7 +155,7 @@ copy_mode() {
 	set_mode copy || return 1
 	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(estat 1 rx_copy_ok) ok2=$(estat 2 rx_copy_ok)
 	s=$(sstat envelopes) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
-	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
+	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
 	ktap_print_msg "copy mode: ef1 sent $(($(estat 1 tx_frames) - f1)) FRAMEs, ef2 received $(($(estat 2 rx_frames) - f2));" \
 		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) - s))"
 	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
@@ -165,7 +165,7 @@ copy_mode() {
 	set_mode envelope || rc=1
 	return $rc
 }
-ktap_check "full-copy mode: ping and 1 MiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
+ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
 
 mtus() {
 	local i m

@@ -365,7 +365,10 @@ impl NetDevice for FrontDev {
         // Only this (the transmit work) adds: the bound holds.
         if self.grants_out.load(Ordering::Acquire) >= MAX_GRANTS_OUT {
             inc(&c.tx_grant_busy);
-            return XmitRef::Busy(skb);
+            // A frame, not a stopped queue: a destination that never
+            // copies must not stall the traffic to every other one.
+            inc(&c.tx_fallback);
+            return XmitRef::Copy(skb);
         }
         let tx = self.tx.lock();
         let (Some(port), Some(ctx)) = (tx.port.as_ref(), tx.ctx.as_ref()) else {
@@ -532,6 +535,10 @@ impl Drop for Front {
             // the reaper's work, the module's exit), no lock held.
             unsafe { bindings::msleep(10) };
         }
+        // The last `done()` has counted itself out, but its code may still
+        // run (it wakes the queue, drops its request): wait for it to
+        // return before the interface, and perhaps the module, goes.
+        vmpi_port::done_sync();
     }
 }
 

@@ -134,6 +134,13 @@ int vmpi_transport_tx_take(struct vmpi_transport *t, size_t max_len, struct vmpi
 void vmpi_transport_tx_done(struct vmpi_transport *t, struct vmpi_sdu *sdu);
 /* Counts a drop the transport saw (a bad descriptor chain: reason 4). */
 void vmpi_transport_drop(struct vmpi_transport *t, unsigned int reason);
+/*
+ * A transport calls every done() of a vmpi_grant or vmpi_copy between
+ * these (the returned value goes to _end): a sleepable read section that
+ * vmpi_done_sync() waits for. Any context done() may run in.
+ */
+int vmpi_transport_done_begin(void);
+void vmpi_transport_done_end(int idx);
 
 /*
  * In-kernel users (other modules, e.g. the envelope netfront): the same
@@ -286,6 +293,14 @@ struct vmpi_copy {
  */
 int vmpi_port_grant(struct vmpi_port *p, struct vmpi_grant *g);
 int vmpi_port_copy(struct vmpi_port *p, struct vmpi_copy *c);
+/*
+ * Waits until every done() call that has started has returned, whichever
+ * device it is of: a user whose last request has completed calls it
+ * before it frees what done() uses, or lets its module go (done()'s own
+ * code may still be running when the request is seen completed).
+ * Process context; sleeps.
+ */
+void vmpi_done_sync(void);
 
 /*
  * Host side: what decides about the grants of a domain (the envelope

@@ -23,6 +23,15 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::Arc;
 
+/// Waits until every `done()` of a grant or copy that has started has
+/// returned (`vmpi_done_sync()`): after a user's last request completed,
+/// before it frees what its `done()` uses or lets its module go.
+/// Process context.
+pub fn done_sync() {
+    // SAFETY: no preconditions (process context, which the caller is in).
+    unsafe { bindings::vmpi_done_sync() };
+}
+
 /// The id (`N` of `/dev/vmpiN`) of the first device of `role` whose
 /// transport is `transport` (any if `None`).
 pub fn find(role: Role, transport: Option<&CStr>) -> Result<i32> {

@@ -471,7 +471,11 @@ macro_rules! request {
                 // for `self`).
                 unsafe {
                     if let Some(done) = (*r.as_ptr()).done {
+                        // Inside the core's read section: the user's
+                        // `vmpi_done_sync()` waits until this returns.
+                        let idx = bindings::vmpi_transport_done_begin();
                         done(r.as_ptr(), status);
+                        bindings::vmpi_transport_done_end(idx);
                     }
                 }
             }
@@ -482,7 +486,9 @@ macro_rules! request {
                 // SAFETY: as in `complete`; not used after this.
                 unsafe {
                     if let Some(done) = (*self.r.as_ptr()).done {
+                        let idx = bindings::vmpi_transport_done_begin();
                         done(self.r.as_ptr(), ENODEV.to_errno());
+                        bindings::vmpi_transport_done_end(idx);
                     }
                 }
             }

@@ -507,6 +507,9 @@ impl Script {
 
 impl Drop for Script {
     fn drop(&mut self) {
+        // Every `done` that started has returned (its code is this
+        // module's).
+        vmpi_port::done_sync();
         // A request whose `done` was not seen may still be the device's:
         // it is leaked rather than freed (a failed run only).
         let out = core::mem::replace(&mut self.out, KVec::new());

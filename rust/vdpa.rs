@@ -272,6 +272,12 @@ impl Queues<'_> {
         unsafe { CStr::from_char_ptr(bindings::rvio_vdpa_name(self.r)) }
     }
 
+    /// The feature bits the driver negotiated.
+    pub fn features(&self) -> u64 {
+        // SAFETY: by the type invariant `r` is live and its mutex held.
+        unsafe { bindings::rvio_vdpa_features(self.r) }
+    }
+
     /// Asks for another work pass.
     pub fn schedule(&self) {
         // SAFETY: by the type invariant `r` is live.

@@ -106,6 +106,12 @@ void rvio_vdpa_schedule(struct rvio_vdpa *r)
 	queue_work(system_unbound_wq, &r->work);
 }
 
+u64 rvio_vdpa_features(struct rvio_vdpa *r)
+{
+	lockdep_assert_held(&r->lock);
+	return r->features;
+}
+
 const char *rvio_vdpa_name(struct rvio_vdpa *r)
 {
 	return dev_name(&r->vdpa.dev);

@@ -65,6 +65,9 @@ void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m);
 int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
 			size_t config_len);
 
+/* The features the driver negotiated (from start or process only). */
+u64 rvio_vdpa_features(struct rvio_vdpa *r);
+
 /* Ask for a work pass. Any context, until the device is released. */
 void rvio_vdpa_schedule(struct rvio_vdpa *r);
 

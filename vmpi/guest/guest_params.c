@@ -38,6 +38,17 @@ bool vmpi_guest_indirect_desc(void)
 	return READ_ONCE(indirect_desc);
 }
 
+static bool grants = true;
+/* Writable: a device follows it when it is next probed. */
+module_param(grants, bool, 0644);
+MODULE_PARM_DESC(grants,
+		 "use VMPI_F_GRANT (grantq and copyq, for envelope switching) if the device offers it (default 1)");
+
+bool vmpi_guest_grants(void)
+{
+	return READ_ONCE(grants);
+}
+
 unsigned int vmpi_guest_rx_buffers(void)
 {
 	return clamp(READ_ONCE(rx_buffers), 16U, 256U);

@@ -11,5 +11,6 @@ unsigned int vmpi_guest_rx_buffers(void);
 bool vmpi_guest_event_idx(void);
 /* Whether to negotiate VIRTIO_RING_F_INDIRECT_DESC. */
 bool vmpi_guest_indirect_desc(void);
+bool vmpi_guest_grants(void);
 
 #endif /* RVIO_VMPI_GUEST_PARAMS_H */

@@ -20,6 +20,12 @@ pub(crate) fn event_idx() -> bool {
     unsafe { bindings::vmpi_guest_event_idx() }
 }
 
+/// Whether to negotiate `VMPI_F_GRANT`: `grants`.
+pub(crate) fn grants() -> bool {
+    // SAFETY: as in `rx_buffers`.
+    unsafe { bindings::vmpi_guest_grants() }
+}
+
 /// Whether to negotiate `VIRTIO_RING_F_INDIRECT_DESC`: `indirect_desc`.
 pub(crate) fn indirect_desc() -> bool {
     // SAFETY: as in `rx_buffers`.

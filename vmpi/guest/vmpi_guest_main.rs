@@ -693,6 +693,9 @@ impl virtio::Driver for VmpiGuest {
         if !params::indirect_desc() {
             refused |= wire::F_INDIRECT_DESC;
         }
+        if !params::grants() {
+            refused |= envelope_proto::grant::F_GRANT;
+        }
         refused
     }
 

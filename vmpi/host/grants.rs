@@ -126,6 +126,10 @@ pub(crate) struct Shared {
     binding: Mutex<Option<DomainBinding>>,
     /// This device's work: schedules the pass that writes completions.
     work: vdpa::Handle,
+    /// Whether the driver negotiated `VMPI_F_GRANT` and is running: it
+    /// can copy what it is sent envelopes of (set at `DRIVER_OK`, cleared
+    /// at reset).
+    copy_ready: AtomicBool,
     /// Copies from this device's grants that found it in the registry
     /// and have not ended: unbinding waits for them before it drops the
     /// registry's reference to the device, the one they use.
@@ -171,6 +175,14 @@ impl Registry {
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Whether the bound device `domain` can copy (see
+    /// `Shared::copy_ready`); `None` if no device is `domain`.
+    fn copy_ready(&self, domain: u16) -> Option<bool> {
+        let g = self.domains.lock();
+        let e = g.iter().flatten().find(|e| e.domain == domain)?;
+        Some(e.shared.copy_ready.load(Ordering::Acquire))
     }
 
     /// The bound device `domain`, counted in as a copy's source until the
@@ -256,6 +268,7 @@ impl DeviceGrants {
                 binding <- new_mutex!(None),
                 work,
                 copies: AtomicU32::new(0),
+                copy_ready: AtomicBool::new(false),
                 timer,
             }),
             GFP_KERNEL,
@@ -287,12 +300,19 @@ impl DeviceGrants {
     /// The driver reset the device (its map is write-locked: no copy reads
     /// from it): its rings are gone, so every grant is forgotten.
     pub(crate) fn reset(&self) {
+        self.shared.copy_ready.store(false, Ordering::Release);
         let mut g = self.shared.grants.lock();
         g.done.len = 0;
         if let Some(t) = g.table.as_mut() {
             t.forget_all(|_| {});
         }
         g.stats.held = 0;
+    }
+
+    /// The driver set `DRIVER_OK` with `features`.
+    pub(crate) fn start(&self, features: u64) {
+        let ready = features & crate::envelope_proto::grant::F_GRANT != 0;
+        self.shared.copy_ready.store(ready, Ordering::Release);
     }
 
     /// The device goes away.
@@ -444,9 +464,15 @@ impl DeviceGrants {
         };
         let mut meta = [0u8; 12];
         meta.copy_from_slice(&hdr[8..20]);
-        let status = match self.shared.binding.lock().as_ref() {
-            Some(b) => b.grant(handle.0, h.dest_domain, &addrs, &meta, h.frame_len),
-            None => bindings::VMPI_GRANT_REFUSED,
+        // A destination whose driver cannot copy would let the grant time
+        // out: it is undelivered now, and the sender sends a full frame.
+        let status = if self.registry.copy_ready(h.dest_domain) == Some(false) {
+            bindings::VMPI_GRANT_UNDELIVERED
+        } else {
+            match self.shared.binding.lock().as_ref() {
+                Some(b) => b.grant(handle.0, h.dest_domain, &addrs, &meta, h.frame_len),
+                None => bindings::VMPI_GRANT_REFUSED,
+            }
         };
         if status != 0 {
             let mut g = self.shared.grants.lock();

@@ -230,7 +230,9 @@ impl vdpa::Device for VmpiHost {
         }
     }
 
-    fn start(&mut self, _queues: &mut vdpa::Queues<'_>) {}
+    fn start(&mut self, queues: &mut vdpa::Queues<'_>) {
+        self.grants.start(queues.features());
+    }
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
         let Self {

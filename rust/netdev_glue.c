@@ -399,6 +399,40 @@ const char *rvio_netdev_name(struct rvio_netdev *nd)
 	return netdev_name(nd->dev);
 }
 
+/* A received frame longer than one page goes in a linear head of this
+ * many bytes (the headers, which eth_type_trans() and the checksum and GSO
+ * offsets need there) and order-0 pages: no high-order allocation, which a
+ * fragmented memory fails (virtio-net's big packets do the same). */
+#define RVIO_NETDEV_RX_HEAD 256
+
+static struct sk_buff *rx_alloc_paged(struct net_device *dev, unsigned int len)
+{
+	struct sk_buff *skb;
+	unsigned int rest = len - RVIO_NETDEV_RX_HEAD;
+	int i = 0;
+
+	skb = __netdev_alloc_skb_ip_align(dev, RVIO_NETDEV_RX_HEAD, GFP_KERNEL | __GFP_NOWARN);
+	if (!skb)
+		return NULL;
+	skb_put(skb, RVIO_NETDEV_RX_HEAD);
+	while (rest) {
+		unsigned int n = min_t(unsigned int, rest, PAGE_SIZE);
+		struct page *page;
+
+		if (i == MAX_SKB_FRAGS)
+			goto free;
+		page = alloc_page(GFP_KERNEL | __GFP_NOWARN);
+		if (!page)
+			goto free;
+		skb_add_rx_frag(skb, i++, page, 0, n, PAGE_SIZE);
+		rest -= n;
+	}
+	return skb;
+free:
+	kfree_skb(skb);
+	return NULL;
+}
+
 struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
 				     unsigned int len)
 {
@@ -418,8 +452,11 @@ struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
 	} else if (skb_queue_len_lockless(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
 		err = -ENOBUFS;
 	} else {
-		/* Process context: large frames may reclaim for their pages. */
-		skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL | __GFP_NOWARN);
+		/* Process context: may reclaim for its pages. */
+		if (len > PAGE_SIZE)
+			skb = rx_alloc_paged(dev, len);
+		else if ((skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL | __GFP_NOWARN)))
+			skb_put(skb, len);
 		if (!skb)
 			err = -ENOMEM;
 	}
@@ -427,7 +464,6 @@ struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
 		DEV_STATS_INC(dev, rx_dropped);
 		return ERR_PTR(err);
 	}
-	skb_put(skb, len);
 	return skb;
 }
 
@@ -472,7 +508,8 @@ int rvio_netdev_rx(struct rvio_netdev *nd, const void *meta, const void *frame,
 
 	if (IS_ERR(skb))
 		return PTR_ERR(skb);
-	memcpy(skb->data, frame, len);
+	/* Head and pages (rvio_netdev_rx_alloc). */
+	skb_store_bits(skb, 0, frame, len);
 	return rvio_netdev_rx_skb(nd, skb, meta);
 }
 

@@ -128,8 +128,10 @@ int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned 
 void rvio_netdev_skb_free(struct sk_buff *skb);
 /*
  * A frame of @len bytes with offloads @meta is on its way: allocates its
- * skb (@len bytes of uninitialized data, IP-aligned) for the driver to
- * fill, after the checks rvio_netdev_rx() makes. Returns it, or an
+ * skb (@len bytes of uninitialized data, IP-aligned: linear up to a page,
+ * longer ones a 256-byte head and order-0 page fragments, at most 17
+ * pieces in all) for the driver to fill (rvio_netdev_skb_to_sg(),
+ * skb_store_bits()), after the checks rvio_netdev_rx() makes. Returns it, or an
  * ERR_PTR() as rvio_netdev_rx() would fail (counted as rx_dropped).
  * Process context.
  */

@@ -77,7 +77,7 @@ struct Counters {
     tx_grant_revoked: AtomicU64,
     tx_grant_failed: AtomicU64,
     tx_grant_reset: AtomicU64,
-    /// The transmit queue stopped at [`MAX_GRANTS_OUT`].
+    /// Frames sent as `FRAME`s at [`MAX_GRANTS_OUT`] grants out.
     tx_grant_busy: AtomicU64,
     /// Frames for an envelope route sent as `FRAME`s: the grant was
     /// refused or undelivered, or could not be posted.

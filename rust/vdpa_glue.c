@@ -943,6 +943,21 @@ static bool cursor_skip(struct cursor *c, u64 skip)
 	return true;
 }
 
+/* Translates up to @len bytes at @c's position (past empty ranges) with
+ * @perm; -EFAULT if the ranges end or that address is not so mapped. */
+static int cursor_translate(struct rvio_vdpa *r, struct cursor *c, u64 len, u32 perm,
+			    phys_addr_t *pa, u64 *n)
+{
+	while (c->i < c->n && c->off == c->rg[c->i].len) {
+		c->i++;
+		c->off = 0;
+	}
+	if (c->i == c->n)
+		return -EFAULT;
+	return translate(r, c->rg[c->i].addr + c->off,
+			 min_t(u64, len, c->rg[c->i].len - c->off), perm, pa, n);
+}
+
 int rvio_vdpa_copy(struct rvio_vdpa *dst, const struct rvio_vdpa_range *dr,
 		   unsigned int ndr, size_t doff, struct rvio_vdpa *src,
 		   const struct rvio_vdpa_range *sr, unsigned int nsr, size_t soff,
@@ -962,26 +977,10 @@ int rvio_vdpa_copy(struct rvio_vdpa *dst, const struct rvio_vdpa_range *dr,
 		u64 dn, sn = len, n;
 		void *to;
 
-		while (d.i < d.n && d.off == d.rg[d.i].len) {
-			d.i++;
-			d.off = 0;
-		}
-		if (d.i == d.n ||
-		    translate(dst, d.rg[d.i].addr + d.off,
-			      min_t(u64, len, d.rg[d.i].len - d.off),
-			      VHOST_MAP_WO, &dpa, &dn))
+		if (cursor_translate(dst, &d, len, VHOST_MAP_WO, &dpa, &dn))
 			return RVIO_VDPA_DST_FAULT;
-		if (src) {
-			while (s.i < s.n && s.off == s.rg[s.i].len) {
-				s.i++;
-				s.off = 0;
-			}
-			if (s.i == s.n ||
-			    translate(src, s.rg[s.i].addr + s.off,
-				      min_t(u64, len, s.rg[s.i].len - s.off),
-				      VHOST_MAP_RO, &spa, &sn))
-				return RVIO_VDPA_SRC_FAULT;
-		}
+		if (src && cursor_translate(src, &s, len, VHOST_MAP_RO, &spa, &sn))
+			return RVIO_VDPA_SRC_FAULT;
 		n = min3(dn, sn, (u64)(PAGE_SIZE - offset_in_page(dpa)));
 		if (src)
 			n = min_t(u64, n, PAGE_SIZE - offset_in_page(spa));

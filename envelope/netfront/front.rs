@@ -48,6 +48,11 @@ const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
 /// Grants out at once (the host holds at most 256 of a domain): at the
 /// bound the transmit queue stops until one completes.
 const MAX_GRANTS_OUT: u32 = 128;
+/// Frames of at most this many bytes go inline, as `FRAME`s, even to an
+/// envelope route: below it a grant, its envelope and its copy request
+/// cost more than copying the frame twice (`make bench-envelope`,
+/// results/README.md).
+const INLINE_MAX: usize = 256;
 /// Copies into new skbs out at once: beyond, envelopes are discarded.
 const MAX_COPIES_OUT: u32 = 128;
 /// Discards (`FINISH | DISCARD`) out at once: beyond, an envelope is
@@ -91,6 +96,9 @@ struct Counters {
     /// Envelopes answered with `FINISH | DISCARD`: too many copies out,
     /// no memory, or a frame the interface refuses.
     rx_discarded: AtomicU64,
+    /// Frames for an envelope route sent inline (at most [`INLINE_MAX`]
+    /// bytes).
+    tx_inline: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -302,6 +310,7 @@ impl NetDevice for FrontDev {
         kernel::c_str!("rx_copy_bytes"),
         kernel::c_str!("rx_copy_failed"),
         kernel::c_str!("rx_discarded"),
+        kernel::c_str!("tx_inline"),
     ];
     const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
     const HAS_XMIT_REF: bool = true;
@@ -357,6 +366,10 @@ impl NetDevice for FrontDev {
         let Some(dest) = self.envelope_dest(eth) else {
             return XmitRef::Copy(skb);
         };
+        if skb.len() <= INLINE_MAX {
+            inc(&self.c.tx_inline);
+            return XmitRef::Copy(skb);
+        }
         let c = &self.c;
         if self.no_grants.load(Ordering::Relaxed) {
             inc(&c.tx_fallback);
@@ -424,6 +437,7 @@ impl NetDevice for FrontDev {
             c.rx_copy_bytes.load(Ordering::Relaxed),
             c.rx_copy_failed.load(Ordering::Relaxed),
             c.rx_discarded.load(Ordering::Relaxed),
+            c.tx_inline.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;

@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 24
+ktap_set_plan 25
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
 	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
@@ -69,7 +69,8 @@ pings() {
 	for a in 1 2 3; do
 		for b in 1 2 3; do
 			[ $a = $b ] && continue
-			nsx $a ping -q -c 2 -W 5 "10.9.0.$b" >/dev/null || { ktap_print_msg "ping ef$a -> 10.9.0.$b failed"; return 1; }
+			# 1042-byte frames: above the netfront's inline size.
+			nsx $a ping -q -c 2 -s 1000 -W 5 "10.9.0.$b" >/dev/null || { ktap_print_msg "ping ef$a -> 10.9.0.$b failed"; return 1; }
 		done
 	done
 }
@@ -93,6 +94,14 @@ by_envelope() {
 	[ "$(sstat envelopes)" -gt 0 ]
 }
 ktap_check "the pings went by envelope: each netfront granted frames and copied others' (ethtool -S)" by_envelope
+# Small frames (at most 256 bytes) go inline, as FRAMEs, even to an
+# envelope route.
+inline() {
+	local e=$(estat 1 tx_envelopes) n=$(estat 1 tx_inline)
+	nsx 1 ping -q -c 3 -i 0.2 -s 56 -W 5 10.9.0.2 >/dev/null &&
+		[ "$(estat 1 tx_envelopes)" = "$e" ] && [ $(($(estat 1 tx_inline) - n)) -ge 3 ]
+}
+ktap_check "98-byte pings go inline: tx_inline grows, tx_envelopes does not" inline
 
 offloads_on() {
 	local k

@@ -264,12 +264,38 @@ impl RateLimit {
             false
         }
     }
+
+    /// Gives back what [`RateLimit::allow`] took for a frame of `len`
+    /// bytes that did not go after all (an envelope the destination could
+    /// not be sent: the sender sends the frame again, charged then).
+    pub fn refund(&mut self, len: usize) {
+        if self.rate != 0 {
+            let cost = (len as u64).saturating_add(FRAME_COST);
+            self.tokens = self.tokens.saturating_add(cost).min(self.cap);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::table::parse_line;
     use super::*;
+
+    #[test]
+    fn a_refund_gives_back_what_allow_took() {
+        let mut r = RateLimit::new(1000, 0);
+        let big = (MIN_BURST - FRAME_COST) as usize;
+        assert!(r.allow(big, 0));
+        assert!(!r.allow(big, 0), "the bucket is empty");
+        r.refund(big);
+        assert!(r.allow(big, 0), "the refund refilled it");
+        r.refund(big);
+        r.refund(big);
+        assert!(r.allow(big, 0) && !r.allow(big, 0), "never above the cap");
+        let mut none = RateLimit::new(0, 0);
+        none.refund(10);
+        assert!(none.allow(usize::MAX, 0));
+    }
 
     fn mac(n: u8) -> Mac {
         [2, 0, 0, 0, 0, n]

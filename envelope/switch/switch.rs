@@ -388,6 +388,13 @@ impl State {
 
     /// Charges one copy of a `len`-byte frame to the rate of `src` (the
     /// uplink has none) at `now` (ns); counts it when over.
+    /// Gives domain `src` back the charge of a frame of `len` bytes.
+    fn refund(&mut self, src: u16, len: usize) {
+        if let Some(d) = self.find(src).and_then(|i| self.dom(i)) {
+            d.rate.refund(len);
+        }
+    }
+
     fn charge(&mut self, src: Source, len: usize, now: u64) -> bool {
         let ok = match src {
             Source::Domain(id) => self
@@ -633,6 +640,7 @@ impl Switch {
             .is_some_and(|i| st.domains[i].as_ref().is_some_and(|d| !d.gone()))
         {
             // Being detached: its bindings end with it.
+            st.stats.drops[DropReason::BadSrc as usize] += 1;
             st.stats.grants_refused[DropReason::BadSrc as usize] += 1;
             return REFUSED;
         }
@@ -678,14 +686,10 @@ impl Switch {
                 st.stats.envelopes += 1;
                 0
             }
-            Some(Err(_)) => {
-                if let Some(d) = st.find(dest).and_then(|i| st.dom(i)) {
-                    d.tx_dropped += 1;
-                }
-                st.stats.grants_undelivered += 1;
-                UNDELIVERED
-            }
-            None => {
+            // The sender sends the frame again as a FRAME, charged then:
+            // this one is not (and drops nothing yet).
+            Some(Err(_)) | None => {
+                st.refund(src, req.frame_len as usize);
                 st.stats.grants_undelivered += 1;
                 UNDELIVERED
             }

@@ -258,6 +258,8 @@ impl FrontDev {
             return;
         }
         self.discards_out.fetch_sub(1, Ordering::AcqRel);
+        // Neither copied nor discarded: the sender's grant times out.
+        inc(&c.rx_dropped);
     }
 
     /// Grants, copies or discards still out.

@@ -77,6 +77,17 @@ pub enum Completion {
 }
 
 impl Completion {
+    /// Every completion with a status, in the order of their statuses
+    /// (`STATUSES[s]` has status `s`): for per-status counters.
+    pub const STATUSES: [Completion; 6] = [
+        Completion::Done,
+        Completion::Refused,
+        Completion::Undelivered,
+        Completion::Timeout,
+        Completion::Revoked,
+        Completion::Failed,
+    ];
+
     /// The le32 status to write in the grant chain's status, then use the
     /// chain; `None` for [`Completion::Forgotten`]: write nothing.
     pub fn status(self) -> Option<u32> {
@@ -134,6 +145,19 @@ pub enum CopyStatus {
 pub const COPY_STATUSES: usize = 9;
 
 impl CopyStatus {
+    /// Every status, in order (`ALL[s] as u32 == s`).
+    pub const ALL: [CopyStatus; COPY_STATUSES] = [
+        CopyStatus::Ok,
+        CopyStatus::BadRequest,
+        CopyStatus::BadHandle,
+        CopyStatus::NotGranted,
+        CopyStatus::BadWindow,
+        CopyStatus::NoRoom,
+        CopyStatus::Gone,
+        CopyStatus::SrcFault,
+        CopyStatus::DstFault,
+    ];
+
     /// The name counters and logs use.
     pub fn name(self) -> &'static str {
         match self {
@@ -814,6 +838,16 @@ mod tests {
             len,
             finish,
             discard: false,
+        }
+    }
+
+    #[test]
+    fn status_lists_are_in_status_order() {
+        for (i, c) in Completion::STATUSES.iter().enumerate() {
+            assert_eq!(c.status(), Some(i as u32));
+        }
+        for (i, s) in CopyStatus::ALL.iter().enumerate() {
+            assert_eq!(*s as u32, i as u32);
         }
     }
 

@@ -29,6 +29,7 @@ use kernel::sync::{new_mutex, Arc, ArcBorrow, Mutex};
 use crate::bindings;
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::{DevName, DomainCmd};
+use crate::envelope_proto::grant::{Completion, CopyStatus};
 use crate::envelope_proto::msg::{
     self, frame_prefix, Envelope, Meta, Msg, ETH_HLEN, F_DATA_VALID, MAX_FRAME, META_LEN,
     MSG_HDR_LEN,
@@ -90,29 +91,11 @@ struct GrantCounters {
     held: u64,
 }
 
-/// Grant completion statuses, and their names in `stats`.
+/// Grant completion statuses and copy statuses (their names in `stats`
+/// are the pure enums': `Completion::STATUSES`, `CopyStatus::ALL`).
 const COMPLETIONS: usize = bindings::VMPI_GRANT_STATUSES as usize;
-const COMPLETION_NAMES: [&str; COMPLETIONS] = [
-    "done",
-    "refused",
-    "undelivered",
-    "timeout",
-    "revoked",
-    "failed",
-];
-/// Copy statuses, and their names in `stats`.
 const COPIES: usize = bindings::VMPI_COPY_STATUSES as usize;
-const COPY_NAMES: [&str; COPIES] = [
-    "ok",
-    "bad_request",
-    "bad_handle",
-    "not_granted",
-    "bad_window",
-    "no_room",
-    "gone",
-    "src_fault",
-    "dst_fault",
-];
+const _: () = assert!(Completion::STATUSES.len() == COMPLETIONS && CopyStatus::ALL.len() == COPIES);
 /// The policy reasons a grant can be refused for (`switch_grant` and the
 /// rate limit).
 const GRANT_REASONS: [DropReason; 4] = [
@@ -1000,11 +983,11 @@ impl Switch {
         drop(st);
         let _ = writeln!(out, "grants {}", g.grants);
         let _ = writeln!(out, "grants_held {}", g.held);
-        for (n, v) in COMPLETION_NAMES.iter().zip(g.completions) {
-            let _ = writeln!(out, "completions_{} {}", n, v);
+        for (c, v) in Completion::STATUSES.iter().zip(g.completions) {
+            let _ = writeln!(out, "completions_{} {}", c.name(), v);
         }
-        for (n, v) in COPY_NAMES.iter().zip(g.copies) {
-            let _ = writeln!(out, "copies_{} {}", n, v);
+        for (c, v) in CopyStatus::ALL.iter().zip(g.copies) {
+            let _ = writeln!(out, "copies_{} {}", c.name(), v);
         }
         let _ = writeln!(out, "copied_bytes {}", g.copied_bytes);
         let _ = writeln!(out, "bounce_bytes {}", g.bounce_bytes);

@@ -72,6 +72,14 @@ static struct rvio_netdev *nd_of(struct net_device *dev)
  * Offers @skb to the driver's @xmit_ref: 0 taken, RVIO_NETDEV_TX_COPY
  * (the copy path), -EAGAIN (requeued, the work stops), another errno
  * (dropped).
+ *
+ * The skb is orphaned first, as tun and virtio_net (without tx NAPI) do
+ * for skbs they may hold a long time: a grant keeps it until the peer's
+ * copy and the completion, many hand-offs later (up to the grant timeout),
+ * and charged to its socket that would cap TCP at two segments in flight
+ * (TCP small queues) and a UDP sender at its send buffer. The driver's
+ * own bound (and the queue's) is the back-pressure. The conntrack
+ * reference goes too, as in tun: nothing here needs it.
  */
 static int rvio_netdev_tx_ref(struct rvio_netdev *nd, struct sk_buff *skb,
 			      struct virtio_net_hdr_v1 *hdr, long *seen)
@@ -82,6 +90,8 @@ static int rvio_netdev_tx_ref(struct rvio_netdev *nd, struct sk_buff *skb,
 	if (!eth)
 		return -EINVAL;
 	*seen = atomic_long_read(&nd->wakes);
+	skb_orphan(skb);
+	nf_reset_ct(skb);
 	return nd->vt->xmit_ref(nd->priv, skb, hdr, eth, skb->len);
 }
 

@@ -27,8 +27,11 @@
 #define RVIO_NETDEV_TX_BUDGET 64
 /* bits of rvio_netdev.flags: @xmit said -EAGAIN, wait for wake_tx; */
 #define RVIO_NETDEV_TX_BLOCKED 0
-/* the device is down (ndo_stop ran): the transmit work does nothing. */
+/* the device is down (ndo_stop ran): the transmit work does nothing; */
 #define RVIO_NETDEV_TX_STOPPED 1
+/* the transmit work is sending (a frame it took may still be on its way
+ * to the driver: ndo_start_xmit queues behind it rather than overtake). */
+#define RVIO_NETDEV_TX_RUNNING 2
 
 /* What the transmit queue keeps in skb->cb (the driver owns it once
  * ndo_start_xmit has the skb). */
@@ -118,6 +121,8 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 	struct sk_buff *skb;
 	int n = 0;
 
+	set_bit(RVIO_NETDEV_TX_RUNNING, &nd->flags);
+	smp_mb__after_atomic();
 	while (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags) &&
 	       !test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) && (skb = skb_dequeue(&nd->txq))) {
 		if (++n > RVIO_NETDEV_TX_BUDGET) {
@@ -178,6 +183,7 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 		DEV_STATS_ADD(dev, tx_bytes, len);
 		consume_skb(skb);
 	}
+	clear_bit(RVIO_NETDEV_TX_RUNNING, &nd->flags);
 	if (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags) &&
 	    !test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) &&
 	    skb_queue_len_lockless(&nd->txq) < RVIO_NETDEV_TXQ_MAX / 2) {
@@ -188,11 +194,52 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 	}
 }
 
+/*
+ * ndo_start_xmit's offer of @skb to @xmit_ref, in its softirq: 0 taken or
+ * dropped (counted), RVIO_NETDEV_TX_COPY or -EAGAIN for the transmit work.
+ */
+static int rvio_netdev_tx_direct(struct rvio_netdev *nd, struct sk_buff *skb)
+{
+	struct virtio_net_hdr_v1 hdr;
+	long seen;
+	int err;
+
+	if (skb->len > nd->max_frame ||
+	    virtio_net_hdr_from_skb(skb, (struct virtio_net_hdr *)&hdr, true, false, 0)) {
+		DEV_STATS_INC(nd->dev, tx_dropped);
+		kfree_skb(skb);
+		return 0;
+	}
+	hdr.num_buffers = 0;
+	err = rvio_netdev_tx_ref(nd, skb, &hdr, &seen);
+	if (err == 0 || err == RVIO_NETDEV_TX_COPY || err == -EAGAIN)
+		return err;
+	DEV_STATS_INC(nd->dev, tx_dropped);
+	kfree_skb(skb);
+	return 0;
+}
+
 static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct rvio_netdev *nd = nd_of(dev);
 
 	cb_of(skb)->copy = false;
+	/*
+	 * A driver that sends without a copy gets the frame here, in this
+	 * softirq (@xmit_ref must not sleep), unless frames before it wait
+	 * for the transmit work or are on their way through it: those go
+	 * first. What it sends back goes to the work (the copy path, or a
+	 * retry after a wake).
+	 */
+	if (nd->vt->xmit_ref && skb_queue_empty_lockless(&nd->txq) &&
+	    !(READ_ONCE(nd->flags) & (BIT(RVIO_NETDEV_TX_BLOCKED) | BIT(RVIO_NETDEV_TX_STOPPED) |
+				      BIT(RVIO_NETDEV_TX_RUNNING)))) {
+		int err = rvio_netdev_tx_direct(nd, skb);
+
+		if (!err)
+			return NETDEV_TX_OK;
+		cb_of(skb)->copy = err == RVIO_NETDEV_TX_COPY;
+	}
 	skb_queue_tail(&nd->txq, skb);
 	if (skb_queue_len_lockless(&nd->txq) >= RVIO_NETDEV_TXQ_MAX)
 		netif_stop_queue(dev);
@@ -561,6 +608,16 @@ void rvio_netdev_tx_complete(struct rvio_netdev *nd, struct sk_buff *skb, int ho
 		DEV_STATS_INC(dev, tx_dropped);
 		kfree_skb(skb);
 	}
+}
+
+void rvio_netdev_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void rvio_netdev_bh_enable(void)
+{
+	local_bh_enable();
 }
 
 int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned int max)

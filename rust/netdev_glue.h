@@ -5,10 +5,11 @@
  * GRO on receive, a transmit queue drained in process context, the
  * standard counters (`ip -s link`) and ethtool's driver info and `-S`.
  *
- * Context rules: ndo_start_xmit (softirq, must not sleep) only queues the
- * skb; the driver's @xmit runs from a work item, in process context, so it
- * may use process-context APIs (VMPI's in-kernel ports). Received frames
- * come from process context too and reach the stack through NAPI.
+ * Context rules: ndo_start_xmit (softirq, must not sleep) offers the skb
+ * to the driver's @xmit_ref, if it has one, or queues it; the driver's
+ * @xmit runs from a work item, in process context, so it may use
+ * process-context APIs (VMPI's in-kernel ports). Received frames come from
+ * process context too and reach the stack through NAPI.
  *
  * Without a copy: a driver with @xmit_ref may keep a frame's skb (its
  * bytes described by a scatterlist, rvio_netdev_skb_to_sg()) until the
@@ -67,8 +68,12 @@ struct rvio_netdev_vtable {
 	void (*get_stats)(void *priv, u64 *vals);
 	/*
 	 * Optional: send a frame without copying it. Called first for each
-	 * frame (not for one sent back with RVIO_NETDEV_TX_COPY), from the
-	 * transmit work, with its offloads (@meta, as for @xmit), its first
+	 * frame (not for one sent back with RVIO_NETDEV_TX_COPY), from
+	 * ndo_start_xmit (softirq) or, when frames wait for it, from the
+	 * transmit work (process context; the two may run at once on two
+	 * CPUs, so it must not sleep, and what it shares with process
+	 * context is locked with bottom halves off: rvio_netdev_bh_disable()),
+	 * with its offloads (@meta, as for @xmit), its first
 	 * 14 bytes (@eth) and length. Returns 0: the driver owns @skb and
 	 * hands it back with rvio_netdev_tx_complete(); RVIO_NETDEV_TX_COPY:
 	 * send it by @xmit now; -EAGAIN: retry it after rvio_netdev_wake_tx()
@@ -124,6 +129,10 @@ void rvio_netdev_tx_complete(struct rvio_netdev *nd, struct sk_buff *skb, int ho
  * valid while @skb is not freed or changed. Process context or softirq.
  */
 int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned int max);
+/* local_bh_disable() and local_bh_enable(), for a lock the driver shares
+ * with @xmit_ref (static inlines in C). */
+void rvio_netdev_bh_disable(void);
+void rvio_netdev_bh_enable(void);
 /* Frees an skb of @xmit_ref or rvio_netdev_rx_alloc() (counts nothing). */
 void rvio_netdev_skb_free(struct sk_buff *skb);
 /*

@@ -8,8 +8,9 @@
 //! Locking: `fronts` is taken by sysfs calls and by a port's `down`; a
 //! front is dropped outside it (dropping closes the port, which waits for
 //! the device's callbacks, and unregisters the interface, which takes
-//! RTNL). A front's `tx` is taken by the transmit work, `attach` and a
-//! front's drop.
+//! RTNL). A front's `tx` is taken by the transmit work (the copy path),
+//! `attach` and a front's drop; its `table` and `granting` are also taken
+//! by the grant path, in `ndo_start_xmit`'s softirq ([`XmitLock`]s).
 //!
 //! Grants and copies (`grant_io.rs`): a unicast frame whose replica entry
 //! is route `envelope` to another domain is granted to that domain, its
@@ -22,7 +23,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, Arc, Mutex};
+use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex};
 
 use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
@@ -33,7 +34,7 @@ use crate::envelope_proto::msg::{
 };
 use crate::envelope_proto::table::{Replica, Route};
 use crate::grant_io::{self, Ctx, COPY_DISCARD, COPY_FINISH};
-use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitRef};
+use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitLock, XmitRef};
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -46,7 +47,7 @@ const VLAN_HLEN: usize = 4;
 const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
 
 /// Grants out at once (the host holds at most 256 of a domain): at the
-/// bound the transmit queue stops until one completes.
+/// bound frames go as `FRAME`s until one completes.
 const MAX_GRANTS_OUT: u32 = 128;
 /// Frames of at most this many bytes go inline, as `FRAME`s, even to an
 /// envelope route: below it a grant, its envelope and its copy request
@@ -105,11 +106,17 @@ fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The transmit side: the port, and what a grant's completion needs
-/// (cleared when the front goes: it holds the `FrontDev`).
+/// The copy path's side: the port.
 struct Tx {
-    port: Option<Port<Link>>,
-    ctx: Option<Ctx>,
+    port: Option<Arc<Port<Link>>>,
+}
+
+/// What the grant path needs, in softirq context: the same port, and what
+/// a grant's completion needs (cleared when the front goes: it holds the
+/// `FrontDev`).
+struct Granting {
+    port: Arc<Port<Link>>,
+    ctx: Ctx,
 }
 
 /// One interface's driver state.
@@ -118,8 +125,12 @@ pub(crate) struct FrontDev {
     vmpi: DevName,
     #[pin]
     tx: Mutex<Tx>,
+    /// Set while the port is open (grants are posted under it, so the
+    /// port outlives every post).
     #[pin]
-    table: Mutex<Replica>,
+    granting: XmitLock<Option<Granting>>,
+    #[pin]
+    table: XmitLock<Replica>,
     /// A `TABLE_REQ` is outstanding: the next table is taken whatever its
     /// generation.
     asked: AtomicBool,
@@ -377,20 +388,23 @@ impl NetDevice for FrontDev {
             inc(&c.tx_fallback);
             return XmitRef::Copy(skb);
         }
-        // Only this (the transmit work) adds: the bound holds.
-        if self.grants_out.load(Ordering::Acquire) >= MAX_GRANTS_OUT {
+        // Counted before the post (its `done()` may run at once), and
+        // checked by the count taken (softirq and the transmit work may
+        // both be here).
+        if self.grants_out.fetch_add(1, Ordering::AcqRel) >= MAX_GRANTS_OUT {
+            self.grants_out.fetch_sub(1, Ordering::AcqRel);
             inc(&c.tx_grant_busy);
             // A frame, not a stopped queue: a destination that never
             // copies must not stall the traffic to every other one.
             inc(&c.tx_fallback);
             return XmitRef::Copy(skb);
         }
-        let tx = self.tx.lock();
-        let (Some(port), Some(ctx)) = (tx.port.as_ref(), tx.ctx.as_ref()) else {
+        let granting = self.granting.lock();
+        let Some(Granting { port, ctx }) = granting.as_ref() else {
+            drop(granting);
+            self.grants_out.fetch_sub(1, Ordering::AcqRel);
             return XmitRef::Copy(skb);
         };
-        // Counted before the post: its `done()` may run at once.
-        self.grants_out.fetch_add(1, Ordering::AcqRel);
         match grant_io::grant(&port.port(), ctx, skb, dest, meta) {
             Ok(()) => {
                 inc(&c.tx_envelopes);
@@ -528,12 +542,12 @@ impl Drop for Front {
     fn drop(&mut self) {
         // The port first: no callback hands the interface a frame or an
         // envelope after this, and no grant is posted.
-        let (port, ctx) = {
-            let mut tx = self.dev.tx.lock();
-            (tx.port.take(), tx.ctx.take())
-        };
+        let port = self.dev.tx.lock().port.take();
+        // No grant is posted after this; the last reference to the port
+        // goes here, in process context, not in the grant path.
+        let granting = self.dev.granting.lock().take();
+        drop(granting);
         drop(port);
-        drop(ctx);
         // Then the grants and copies out complete (the transport calls
         // each `done()`: a grant times out on the host within a second,
         // a reset or removal completes them all), and only then the
@@ -637,8 +651,12 @@ impl Netfront {
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
-                tx <- new_mutex!(Tx { port: None, ctx: None }, "envelope_netfront::FrontDev::tx"),
-                table <- new_mutex!(Replica::default(), "envelope_netfront::FrontDev::table"),
+                tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
+                granting <- XmitLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
+                table <- XmitLock::new(new_spinlock!(
+                    Replica::default(),
+                    "envelope_netfront::FrontDev::table"
+                )),
                 asked: AtomicBool::new(false),
                 no_grants: AtomicBool::new(false),
                 grants_out: AtomicU32::new(0),
@@ -658,15 +676,17 @@ impl Netfront {
             },
             GFP_KERNEL,
         )?;
-        let port = Port::open(id, msg::CHANNEL, link.clone())?;
-        {
-            let mut tx = dev.tx.lock();
-            tx.port = Some(port);
-            tx.ctx = Some(Ctx {
-                dev: dev.clone(),
-                nd: reg.handle(),
-            });
-        }
+        let port = Arc::new(Port::open(id, msg::CHANNEL, link.clone())?, GFP_KERNEL)?;
+        let ctx = Ctx {
+            dev: dev.clone(),
+            nd: reg.handle(),
+        };
+        let granting = Granting {
+            port: port.clone(),
+            ctx,
+        };
+        dev.tx.lock().port = Some(port);
+        *dev.granting.lock() = Some(granting);
         let front = Front { reg, dev, link };
         let mut fronts = self.fronts.lock();
         let busy = fronts.iter().flatten().any(|f| f.dev.vmpi == cmd.dev);

@@ -73,16 +73,17 @@ struct RxCopy {
     ctx: Ctx,
 }
 
-/// Allocates a zeroed `T` (for objects whose C parts are valid zeroed).
-fn zeroed_box<T>() -> Result<KBox<MaybeUninit<T>>> {
-    Ok(KBox::<T>::new_uninit(
-        GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN,
-    )?)
+/// Allocates a zeroed `T` (for objects whose C parts are valid zeroed);
+/// `GFP_ATOMIC` for a grant (softirq), `GFP_KERNEL` for a copy (the
+/// transport's work).
+fn zeroed_box<T>(gfp: kernel::alloc::Flags) -> Result<KBox<MaybeUninit<T>>> {
+    Ok(KBox::<T>::new_uninit(gfp | __GFP_ZERO | __GFP_NOWARN)?)
 }
 
 /// Grants `skb`, a frame with offloads `meta`, to `dest` on `port`:
 /// `dev.grant_done()` gets it back with the completion. The frame back and
-/// why, if the device did not take the grant.
+/// why, if the device did not take the grant. Any context (softirq: the
+/// netfront's `xmit_ref`).
 pub(crate) fn grant(
     port: &PortRef<'_>,
     ctx: &Ctx,
@@ -93,7 +94,7 @@ pub(crate) fn grant(
     let Ok(frame_len) = u32::try_from(skb.len()) else {
         return Err((skb, EINVAL));
     };
-    let mut b = match zeroed_box::<TxGrant>() {
+    let mut b = match zeroed_box::<TxGrant>(GFP_ATOMIC) {
         Ok(b) => b,
         Err(e) => return Err((skb, e)),
     };
@@ -168,7 +169,7 @@ pub(crate) fn copy(
     meta: &[u8; netdev::META_LEN],
     flags: u16,
 ) -> Result {
-    let mut b = zeroed_box::<RxCopy>()?;
+    let mut b = zeroed_box::<RxCopy>(GFP_KERNEL)?;
     let p = b.as_mut_ptr();
     // SAFETY: `p` points to the zeroed allocation; the fields not valid as
     // zeroes (`skb`, `meta`, `ctx`) are written here, `c` and `sg` are

@@ -199,6 +199,47 @@ pub fn switch_grant(
     }
 }
 
+/// The ethertypes of ARP and of reverse ARP (RARP).
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_RARP: u16 = 0x8035;
+/// An ARP or RARP body for IPv4 over Ethernet: htype, ptype, hlen, plen,
+/// oper, then sender MAC and IPv4, target MAC and IPv4.
+const ARP_LEN: usize = 28;
+
+/// The MAC a frame announces, if it is an **announcement**: what a host
+/// sends after it moved so that switches learn where its MAC is now
+/// (the Solarflare accelerator's migration trigger). To the broadcast MAC,
+/// untagged, with an IPv4-over-Ethernet body whose sender MAC is the
+/// frame's source MAC, either
+/// - a gratuitous ARP (ethertype 0x0806, request or reply) whose sender
+///   IPv4 address is its target's and not 0 (an ARP probe, RFC 5227, has
+///   sender 0 and announces nothing), as Linux sends it (`arping -U`, and
+///   a guest's netdev after `NETDEV_NOTIFY_PEERS`), or
+/// - a RARP "request reverse" (ethertype 0x8035, operation 3), as QEMU
+///   sends it for each NIC after a migration (`qemu_announce_self`).
+///
+/// `None` for anything else, however malformed (this parses guest bytes).
+pub fn announcement(frame: &[u8]) -> Option<Mac> {
+    let hdr = <&[u8; ETH_HLEN]>::try_from(frame.get(..ETH_HLEN)?).ok()?;
+    let body = frame.get(ETH_HLEN..ETH_HLEN + ARP_LEN)?;
+    let (dst, src, ethertype) = split(hdr);
+    let be16 = |at: usize| u16::from_be_bytes([body[at], body[at + 1]]);
+    // Ethernet (1), IPv4, 6-byte MACs, 4-byte addresses.
+    if dst != [0xff; 6] || (be16(0), be16(2), body[4], body[5]) != (1, 0x0800, 6, 4) {
+        return None;
+    }
+    if body[8..14] != src || is_multicast(&src) || src == [0; 6] {
+        return None;
+    }
+    let (spa, tpa) = (&body[14..18], &body[24..28]);
+    let ok = match (ethertype, be16(6)) {
+        (ETH_P_ARP, 1 | 2) => spa == tpa && spa != [0; 4],
+        (ETH_P_RARP, 3) => true,
+        _ => false,
+    };
+    ok.then_some(src)
+}
+
 /// What each frame costs besides its bytes, so that a flood of tiny
 /// frames is limited too (VMPI's credit charges 64 per SDU the same way).
 pub const FRAME_COST: u64 = 64;
@@ -525,5 +566,62 @@ mod tests {
         assert_eq!(ok, 30);
         // Time going back changes nothing.
         assert!(!r.allow(0, 0));
+    }
+
+    /// A gratuitous ARP (`op` 1 or 2) or RARP (`op` 3, with `ethertype`
+    /// 0x8035) from `src` announcing `ip`.
+    fn announce(ethertype: u16, op: u16, src: &Mac, sha: &Mac, ip: [u8; 4]) -> Vec<u8> {
+        let mut f = eth(&BCAST, src, ethertype).to_vec();
+        f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
+        f.extend_from_slice(&op.to_be_bytes());
+        f.extend_from_slice(sha);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&ip);
+        // Padded to 60 bytes, as on the wire.
+        f.resize(60, 0);
+        f
+    }
+
+    #[test]
+    fn announcements_are_gratuitous_arps_and_rarps_only() {
+        let (m, ip) = (mac(1), [10, 0, 0, 1]);
+        let arp = |op, sha: &Mac, ip| announce(0x0806, op, &m, sha, ip);
+        assert_eq!(announcement(&arp(1, &m, ip)), Some(m));
+        assert_eq!(announcement(&arp(2, &m, ip)), Some(m));
+        assert_eq!(announcement(&announce(0x8035, 3, &m, &m, [0; 4])), Some(m));
+        // Exactly the 42 bytes of header and body suffice; fewer do not.
+        assert_eq!(announcement(&arp(1, &m, ip)[..42]), Some(m));
+        for n in 0..42 {
+            assert_eq!(announcement(&arp(1, &m, ip)[..n]), None, "{n} bytes");
+        }
+        // A probe (sender 0), a sender MAC that is not the source, an
+        // ordinary request, a RARP reply, another operation.
+        assert_eq!(announcement(&arp(1, &m, [0; 4])), None);
+        assert_eq!(announcement(&arp(1, &mac(2), ip)), None);
+        let mut req = arp(1, &m, ip);
+        req[41] = 9;
+        assert_eq!(announcement(&req), None);
+        assert_eq!(announcement(&announce(0x8035, 4, &m, &m, [0; 4])), None);
+        assert_eq!(announcement(&arp(3, &m, ip)), None);
+        // Not to the broadcast MAC, tagged, not IPv4 over Ethernet.
+        let mut f = arp(1, &m, ip);
+        f[0] = 2;
+        assert_eq!(announcement(&f), None);
+        let mut f = arp(1, &m, ip);
+        f[12..14].copy_from_slice(&[0x81, 0]);
+        assert_eq!(announcement(&f), None);
+        for (at, v) in [(15, 6), (17, 0xdd), (18, 8), (19, 16)] {
+            let mut f = arp(1, &m, ip);
+            f[at] = v;
+            assert_eq!(announcement(&f), None, "byte {at} = {v}");
+        }
+        // A multicast or zero source announces nothing.
+        let b = [1, 0, 0x5e, 0, 0, 1];
+        assert_eq!(announcement(&announce(0x0806, 1, &b, &b, ip)), None);
+        assert_eq!(
+            announcement(&announce(0x0806, 1, &[0; 6], &[0; 6], ip)),
+            None
+        );
     }
 }

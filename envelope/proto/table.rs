@@ -213,6 +213,19 @@ pub enum TableError {
     Full,
 }
 
+/// What an announcement did ([`Table::claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// A remote MAC promised to the domain became its own (a new
+    /// generation).
+    Moved,
+    /// The MAC is the domain's own already: nothing changed.
+    Own,
+    /// Not the domain's to take (no entry, or another domain's): nothing
+    /// changed.
+    Refused,
+}
+
 /// Sorted entries with binary search: what [`Table`] and [`Replica`]
 /// share.
 #[derive(Clone, Copy)]
@@ -360,6 +373,29 @@ impl Table {
         e.via_vf = via_vf;
         self.changed();
         true
+    }
+
+    /// Domain `domain` announced `mac` (a gratuitous ARP or RARP from its
+    /// netfront, `switch::announcement`): a remote MAC (route `uplink`)
+    /// whose entry names `domain` becomes that domain's own, route
+    /// `envelope` (its VM migrated in and announces itself). The entry's
+    /// `domain` is the anti-hijack rule: only the host says which domain
+    /// may take a MAC, so a domain can never take another domain's MAC, a
+    /// remote MAC the host did not promise it, or an unknown one.
+    pub fn claim(&mut self, mac: &Mac, domain: u16) -> Claim {
+        let Ok(i) = self.t.search(mac) else {
+            return Claim::Refused;
+        };
+        let e = &mut self.t.entries[i];
+        if e.domain != domain {
+            return Claim::Refused;
+        }
+        if e.effective_route() != Route::Uplink {
+            return Claim::Own;
+        }
+        e.route = Route::Envelope;
+        self.changed();
+        Claim::Moved
     }
 
     /// Removes every entry of `domain` (its device is gone). Returns how
@@ -894,5 +930,43 @@ mod tests {
         };
         assert_eq!(r.load(&m, false), Ok(true));
         assert_eq!(r.lookup(&[2, 0, 0, 0, 0, 2]).unwrap().route, Route::Copy);
+    }
+
+    #[test]
+    fn a_domain_claims_only_the_remote_macs_promised_to_it() {
+        let mut t = Table::new(1);
+        for l in [
+            "02:00:00:00:00:01 domain=1 vlan=10",
+            "02:00:00:00:00:02 domain=2 vlan=10",
+            "02:00:00:00:00:31 domain=1 vlan=10 route=uplink",
+            "02:00:00:00:00:32 domain=2 vlan=10 route=uplink",
+            "02:00:00:00:00:33 domain=1 vlan=10 route=copy",
+        ] {
+            assert_eq!(set(&mut t, l), Ok(true));
+        }
+        let g = t.generation();
+        let m = |n| [2, 0, 0, 0, 0, n];
+        // Another domain's own MAC, a remote MAC promised to another
+        // domain, an unknown MAC: nothing changes.
+        assert_eq!(t.claim(&m(2), 1), Claim::Refused);
+        assert_eq!(t.claim(&m(0x32), 1), Claim::Refused);
+        assert_eq!(t.claim(&m(0x40), 1), Claim::Refused);
+        // Its own MACs, whatever their route.
+        assert_eq!(t.claim(&m(1), 1), Claim::Own);
+        assert_eq!(t.claim(&m(0x33), 1), Claim::Own);
+        assert_eq!(t.generation(), g);
+        assert_eq!(t.lookup(&m(0x32)).unwrap().route, Route::Uplink);
+        // The remote MAC promised to it: now its own, route envelope, in a
+        // new generation; then its own.
+        assert_eq!(t.claim(&m(0x31), 1), Claim::Moved);
+        let e = *t.lookup(&m(0x31)).unwrap();
+        assert_eq!((e.domain, e.route, e.vlan), (1, Route::Envelope, 10));
+        assert_eq!(t.generation(), g.wrapping_add(1));
+        assert_eq!(t.claim(&m(0x31), 1), Claim::Own);
+        assert_eq!(t.generation(), g.wrapping_add(1));
+        // A remote MAC the SR-IOV hook gives a VF is reached by that VF:
+        // its domain's already.
+        assert!(t.set_vf(&m(0x32), 2, true));
+        assert_eq!(t.claim(&m(0x32), 2), Claim::Own);
     }
 }

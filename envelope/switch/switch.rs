@@ -35,9 +35,12 @@ use crate::envelope_proto::msg::{
     MSG_HDR_LEN,
 };
 use crate::envelope_proto::switch::{
-    switch_frame, switch_grant, Action, DropReason, RateLimit, Source, DROP_REASONS,
+    announcement, switch_frame, switch_grant, Action, DropReason, RateLimit, Source, DROP_REASONS,
 };
-use crate::envelope_proto::table::{Table, TableCmd, TableError, MAX_ENTRIES, MAX_TABLE_MSG};
+use crate::envelope_proto::table::{
+    Claim, Table, TableCmd, TableError, MAX_ENTRIES, MAX_TABLE_MSG,
+};
+use crate::line::{Mac, MacFmt};
 use crate::proto::link::Role;
 use crate::sriov_route::{self, RouteWatcher};
 use crate::sysfs_buf::SysfsBuf;
@@ -62,6 +65,12 @@ struct Stats {
     uplink_bad: u64,
     /// Broadcast, multicast and unknown-unicast frames switched.
     flooded: u64,
+    /// Announcements (gratuitous ARPs and RARPs) from domains; those that
+    /// moved a remote MAC promised to the domain into it; those that
+    /// claimed a MAC that is not the domain's to take.
+    announces: u64,
+    announce_moves: u64,
+    announce_refused: u64,
     /// `TABLE` messages sent.
     table_pushes: u64,
     /// `ENVELOPE`s sent: grants let stand.
@@ -442,6 +451,40 @@ impl State {
 }
 
 impl State {
+    /// Domain `id` announced `mac` (`docs/envelope.md` section 3): a remote
+    /// MAC the table promises to `id` becomes its own, and every netfront
+    /// gets the new table (traffic to the MAC goes by envelope from now
+    /// on); a MAC that is not `id`'s to take is refused, and the
+    /// announcement itself is then dropped as any frame from a source
+    /// that is not the domain's.
+    fn announced(&mut self, id: u16, mac: &Mac) {
+        self.stats.announces += 1;
+        match self.table.claim(mac, id) {
+            Claim::Own => {}
+            Claim::Moved => {
+                self.stats.announce_moves += 1;
+                pr_info!(
+                    "{} announced by domain {}: moved into it\n",
+                    MacFmt(mac),
+                    id
+                );
+                self.push_tables();
+            }
+            Claim::Refused => {
+                self.stats.announce_refused += 1;
+                if warn_ratelimit() {
+                    pr_warn!(
+                        "domain {} announced {}, which is not its to take: refused\n",
+                        id,
+                        MacFmt(mac)
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl State {
     /// Sends `frame` (of the `FRAME` message `sdu`) out of the uplink on
     /// `vlan`.
     fn send_uplink(&mut self, sdu: &[u8], frame: &[u8], vlan: u16) {
@@ -733,6 +776,9 @@ impl Switch {
                     return;
                 };
                 d.frames_in += 1;
+                if let Some(mac) = announcement(frame) {
+                    st.announced(id, &mac);
+                }
                 st.forward(Source::Domain(id), sdu, frame, now);
             }
             // Malformed, or a message only the host sends.
@@ -965,6 +1011,9 @@ impl Switch {
         let _ = writeln!(out, "no_uplink {}", s.no_uplink);
         let _ = writeln!(out, "uplink_bad {}", s.uplink_bad);
         let _ = writeln!(out, "flooded {}", s.flooded);
+        let _ = writeln!(out, "announces {}", s.announces);
+        let _ = writeln!(out, "announce_moves {}", s.announce_moves);
+        let _ = writeln!(out, "announce_refused {}", s.announce_refused);
         let _ = writeln!(out, "table_pushes {}", s.table_pushes);
         let _ = writeln!(out, "generation {}", st.table.generation());
         let _ = writeln!(out, "epoch {}", st.table.epoch());

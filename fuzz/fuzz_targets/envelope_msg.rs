@@ -3,7 +3,8 @@
 //! Bytes a hostile peer puts on the envelope channel, a grantq chain or a
 //! copyq chain: parsing never panics, what parses re-encodes to the same
 //! bytes, each side's parser takes exactly its direction's messages, and
-//! a table the replica takes holds only valid, sorted entries.
+//! a table the replica takes holds only valid, sorted entries; an
+//! announcement is a broadcast frame announcing its own source MAC.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,7 @@ use rvio_pure::envelope_proto::grant::{
     CopyRefusal, CopyRequest, GrantHeader, GrantRefusal, COPY_REQ_LEN, GRANT_HDR_LEN, STATUS_LEN,
 };
 use rvio_pure::envelope_proto::msg::{frame_prefix, Msg};
+use rvio_pure::envelope_proto::switch::announcement;
 use rvio_pure::envelope_proto::table::Replica;
 
 fuzz_target!(|data: &[u8]| {
@@ -65,5 +67,10 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(e) => assert_eq!(e, CopyRefusal::BadRequest),
         }
+    }
+    if let Some(m) = announcement(data) {
+        assert_eq!(&data[..6], &[0xff; 6]);
+        assert_eq!(&data[6..12], &m);
+        assert!(m[0] & 1 == 0 && m != [0; 6]);
     }
 });

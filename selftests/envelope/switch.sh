@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 22
+ktap_set_plan 26
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" || ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do
 	vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"

@@ -120,6 +120,13 @@ impl TxSkb {
         unsafe { skb_to_sg(self.skb, sg) }
     }
 
+    /// Detaches the frame from its socket (and conntrack), for a driver
+    /// that holds it a long time (`rvio_netdev_skb_orphan()`).
+    pub fn orphan(&mut self) {
+        // SAFETY: `skb` is owned by `self` (type invariant).
+        unsafe { bindings::rvio_netdev_skb_orphan(self.skb.as_ptr()) };
+    }
+
     fn into_raw(self) -> *mut bindings::sk_buff {
         core::mem::ManuallyDrop::new(self).skb.as_ptr()
     }
@@ -368,6 +375,15 @@ impl Handle {
         self.h.schedule();
     }
 
+    /// Announces the interface to its peers (a gratuitous ARP per IPv4
+    /// address), now if it is up, else when it next comes up. Any context.
+    pub fn notify_peers(&self) {
+        self.h.with(|nd| {
+            // SAFETY: `with` runs this while `nd` is registered.
+            unsafe { bindings::rvio_netdev_notify_peers(nd) }
+        });
+    }
+
     /// Carrier on or off.
     pub fn set_carrier(&self, on: bool) {
         self.h.with(|nd| {
@@ -571,9 +587,9 @@ impl<T: NetDevice> VTable<T> {
 
     /// # Safety
     ///
-    /// Called by the C half's transmit work with the registered pointer,
-    /// an skb it hands over, 12 bytes of offloads, the frame's first 14
-    /// bytes and its length.
+    /// Called by the C half (`ndo_start_xmit` or its transmit work) with
+    /// the registered pointer, an skb it hands over, 12 bytes of offloads,
+    /// the frame's first 14 bytes and its length.
     unsafe extern "C" fn xmit_ref(
         user: *mut c_void,
         skb: *mut bindings::sk_buff,
@@ -586,7 +602,7 @@ impl<T: NetDevice> VTable<T> {
         };
         // INVARIANT: the C half hands the skb over (rust/netdev_glue.h).
         let skb = TxSkb { skb, len };
-        // SAFETY: `rvio_netdev_tx_work()` passes 12 bytes of offloads and
+        // SAFETY: `rvio_netdev_tx_ref()` passes 12 bytes of offloads and
         // 14 header bytes, valid during the call.
         let (meta, eth) = unsafe {
             (
@@ -594,7 +610,7 @@ impl<T: NetDevice> VTable<T> {
                 &*eth.cast::<[u8; ETH_HLEN]>(),
             )
         };
-        // SAFETY: called by the transmit work of a registered device.
+        // SAFETY: called for a registered device, with its pointer.
         match unsafe { Self::user(user) }.xmit_ref(skb, meta, eth) {
             XmitRef::Taken => 0,
             XmitRef::Copy(skb) => {

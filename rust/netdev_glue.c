@@ -12,6 +12,7 @@
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
 #include <linux/scatterlist.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
@@ -32,6 +33,9 @@
 /* the transmit work is sending (a frame it took may still be on its way
  * to the driver: ndo_start_xmit queues behind it rather than overtake). */
 #define RVIO_NETDEV_TX_RUNNING 2
+/* an announcement is due (rvio_netdev_notify_peers()): at the next
+ * notify work while the device is up. */
+#define RVIO_NETDEV_ANNOUNCE 3
 
 /* What the transmit queue keeps in skb->cb (the driver owns it once
  * ndo_start_xmit has the skb). */
@@ -57,6 +61,8 @@ struct rvio_netdev {
 	struct sk_buff_head rxq;
 	bool rx_up;
 	struct work_struct tx_work;
+	/* Announces the device to its peers (gratuitous ARPs). */
+	struct work_struct notify_work;
 	/* The transmit work's buffer: tx_headroom + max_frame bytes. */
 	u8 *txbuf;
 	unsigned int max_frame;
@@ -76,13 +82,6 @@ static struct rvio_netdev *nd_of(struct net_device *dev)
  * (the copy path), -EAGAIN (requeued, the work stops), another errno
  * (dropped).
  *
- * The skb is orphaned first, as tun and virtio_net (without tx NAPI) do
- * for skbs they may hold a long time: a grant keeps it until the peer's
- * copy and the completion, many hand-offs later (up to the grant timeout),
- * and charged to its socket that would cap TCP at two segments in flight
- * (TCP small queues) and a UDP sender at its send buffer. The driver's
- * own bound (and the queue's) is the back-pressure. The conntrack
- * reference goes too, as in tun: nothing here needs it.
  */
 static int rvio_netdev_tx_ref(struct rvio_netdev *nd, struct sk_buff *skb,
 			      struct virtio_net_hdr_v1 *hdr, long *seen)
@@ -93,8 +92,6 @@ static int rvio_netdev_tx_ref(struct rvio_netdev *nd, struct sk_buff *skb,
 	if (!eth)
 		return -EINVAL;
 	*seen = atomic_long_read(&nd->wakes);
-	skb_orphan(skb);
-	nf_reset_ct(skb);
 	return nd->vt->xmit_ref(nd->priv, skb, hdr, eth, skb->len);
 }
 
@@ -183,7 +180,9 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 		DEV_STATS_ADD(dev, tx_bytes, len);
 		consume_skb(skb);
 	}
-	clear_bit(RVIO_NETDEV_TX_RUNNING, &nd->flags);
+	/* Release: what this run handed to the driver comes before a frame
+	 * ndo_start_xmit hands it after seeing the bit clear. */
+	clear_bit_unlock(RVIO_NETDEV_TX_RUNNING, &nd->flags);
 	if (!test_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags) &&
 	    !test_bit(RVIO_NETDEV_TX_BLOCKED, &nd->flags) &&
 	    skb_queue_len_lockless(&nd->txq) < RVIO_NETDEV_TXQ_MAX / 2) {
@@ -219,6 +218,25 @@ static int rvio_netdev_tx_direct(struct rvio_netdev *nd, struct sk_buff *skb)
 	return 0;
 }
 
+/*
+ * Whether ndo_start_xmit may hand a frame to @xmit_ref itself: not from
+ * netpoll (IRQs off: @xmit_ref's locks turn bottom halves on when they
+ * unlock, and this CPU may hold them already), and no frame before it
+ * queued for the transmit work or on its way through it. The queue is
+ * read first: if it looks empty because the work took its last frame,
+ * the barrier after the work set RUNNING (before it dequeued) makes the
+ * bit seen here.
+ */
+static bool rvio_netdev_tx_direct_ok(struct rvio_netdev *nd)
+{
+	if (!nd->vt->xmit_ref || irqs_disabled() || !skb_queue_empty_lockless(&nd->txq))
+		return false;
+	smp_rmb();
+	return !(smp_load_acquire(&nd->flags) &
+		 (BIT(RVIO_NETDEV_TX_BLOCKED) | BIT(RVIO_NETDEV_TX_STOPPED) |
+		  BIT(RVIO_NETDEV_TX_RUNNING)));
+}
+
 static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device *dev)
 {
 	struct rvio_netdev *nd = nd_of(dev);
@@ -231,9 +249,7 @@ static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device
 	 * first. What it sends back goes to the work (the copy path, or a
 	 * retry after a wake).
 	 */
-	if (nd->vt->xmit_ref && skb_queue_empty_lockless(&nd->txq) &&
-	    !(READ_ONCE(nd->flags) & (BIT(RVIO_NETDEV_TX_BLOCKED) | BIT(RVIO_NETDEV_TX_STOPPED) |
-				      BIT(RVIO_NETDEV_TX_RUNNING)))) {
+	if (rvio_netdev_tx_direct_ok(nd)) {
 		int err = rvio_netdev_tx_direct(nd, skb);
 
 		if (!err)
@@ -313,7 +329,27 @@ static int rvio_netdev_open(struct net_device *dev)
 	}
 	netif_start_queue(dev);
 	netif_carrier_on(dev);
+	/* An announcement that came while down goes now. */
+	if (test_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags))
+		schedule_work(&nd->notify_work);
 	return 0;
+}
+
+static void rvio_netdev_notify_work(struct work_struct *w)
+{
+	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, notify_work);
+
+	rtnl_lock();
+	/* Down (or unregistered): ndo_open schedules it again. */
+	if (netif_running(nd->dev) && test_and_clear_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags))
+		__netdev_notify_peers(nd->dev);
+	rtnl_unlock();
+}
+
+void rvio_netdev_notify_peers(struct rvio_netdev *nd)
+{
+	set_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags);
+	schedule_work(&nd->notify_work);
 }
 
 static int rvio_netdev_stop(struct net_device *dev)
@@ -404,6 +440,7 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	skb_queue_head_init(&nd->txq);
 	skb_queue_head_init(&nd->rxq);
 	INIT_WORK(&nd->tx_work, rvio_netdev_tx_work);
+	INIT_WORK(&nd->notify_work, rvio_netdev_notify_work);
 	atomic_long_set(&nd->wakes, 0);
 	/* Down until ndo_open. */
 	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
@@ -441,9 +478,11 @@ void rvio_netdev_free(struct rvio_netdev *nd)
 	struct net_device *dev = nd->dev;
 
 	unregister_netdev(dev);
-	/* ndo_stop ran if it was up; if not, nothing was queued. */
+	/* ndo_stop ran if it was up; if not, nothing was queued. An
+	 * announcement after the unregistering finds it down. */
 	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
 	cancel_work_sync(&nd->tx_work);
+	cancel_work_sync(&nd->notify_work);
 	skb_queue_purge(&nd->txq);
 	skb_queue_purge(&nd->rxq);
 	netif_napi_del(&nd->napi);
@@ -608,6 +647,12 @@ void rvio_netdev_tx_complete(struct rvio_netdev *nd, struct sk_buff *skb, int ho
 		DEV_STATS_INC(dev, tx_dropped);
 		kfree_skb(skb);
 	}
+}
+
+void rvio_netdev_skb_orphan(struct sk_buff *skb)
+{
+	skb_orphan(skb);
+	nf_reset_ct(skb);
 }
 
 void rvio_netdev_bh_disable(void)

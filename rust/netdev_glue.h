@@ -129,6 +129,20 @@ void rvio_netdev_tx_complete(struct rvio_netdev *nd, struct sk_buff *skb, int ho
  * valid while @skb is not freed or changed. Process context or softirq.
  */
 int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned int max);
+/*
+ * Detaches @skb (of @xmit_ref) from its socket and conntrack entry, as tun
+ * and virtio_net (without tx NAPI) do for skbs they may hold a long time:
+ * charged to its socket until freed, a frame held until a peer's copy and
+ * completion would cap TCP at two segments in flight (TCP small queues)
+ * and a UDP sender at its send buffer. Any context.
+ */
+void rvio_netdev_skb_orphan(struct sk_buff *skb);
+/*
+ * Announces the device to its peers (NETDEV_NOTIFY_PEERS: a gratuitous ARP
+ * per IPv4 address, as after a migration), from a work item, now if the
+ * device is up or at its next ndo_open. Any context.
+ */
+void rvio_netdev_notify_peers(struct rvio_netdev *nd);
 /* local_bh_disable() and local_bh_enable(), for a lock the driver shares
  * with @xmit_ref (static inlines in C). */
 void rvio_netdev_bh_disable(void);

@@ -185,9 +185,7 @@ impl FrontDev {
         nd.tx_complete(skb, how);
         // After the frame went back: a front waiting for none out frees
         // nothing a grant holds.
-        if self.grants_out.fetch_sub(1, Ordering::AcqRel) >= MAX_GRANTS_OUT {
-            nd.wake_tx();
-        }
+        self.grants_out.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// A copy completed with `status` (a `VMPI_COPY_*`, or `ECONNRESET` /
@@ -388,6 +386,10 @@ impl NetDevice for FrontDev {
             inc(&c.tx_fallback);
             return XmitRef::Copy(skb);
         }
+        let granting = self.granting.lock();
+        let Some(Granting { port, ctx }) = granting.as_ref() else {
+            return XmitRef::Copy(skb);
+        };
         // Counted before the post (its `done()` may run at once), and
         // checked by the count taken (softirq and the transmit work may
         // both be here).
@@ -399,12 +401,10 @@ impl NetDevice for FrontDev {
             inc(&c.tx_fallback);
             return XmitRef::Copy(skb);
         }
-        let granting = self.granting.lock();
-        let Some(Granting { port, ctx }) = granting.as_ref() else {
-            drop(granting);
-            self.grants_out.fetch_sub(1, Ordering::AcqRel);
-            return XmitRef::Copy(skb);
-        };
+        // Held until the receiver's copy and the completion: not charged to
+        // its socket meanwhile.
+        let mut skb = skb;
+        skb.orphan();
         match grant_io::grant(&port.port(), ctx, skb, dest, meta) {
             Ok(()) => {
                 inc(&c.tx_envelopes);
@@ -493,11 +493,23 @@ impl PortUser for Link {
             }
             Ok(Msg::Table(t)) => {
                 let asked = self.dev.asked.swap(false, Ordering::Relaxed);
-                match self.dev.table.lock().load(&t, asked) {
+                let (loaded, new_switch) = {
+                    let mut r = self.dev.table.lock();
+                    let epoch = r.epoch();
+                    (r.load(&t, asked), r.epoch() != epoch)
+                };
+                match loaded {
                     Ok(true) => {
                         inc(&c.table_updates);
                         // Routes may have changed: try grants again.
                         self.dev.no_grants.store(false, Ordering::Relaxed);
+                        // Under a switch it was not under before (a
+                        // migration, or the switch reloaded): it announces
+                        // itself, and its MAC, if promised to its domain,
+                        // becomes the domain's (docs/envelope.md, 3).
+                        if new_switch {
+                            self.nd.notify_peers();
+                        }
                     }
                     Ok(false) => {}
                     Err(_) => inc(&c.table_refused),

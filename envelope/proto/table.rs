@@ -36,6 +36,10 @@ pub enum Route {
     Vf = 2,
     /// Through the uplink.
     Uplink = 3,
+    /// Through the uplink until the entry's domain announces the MAC
+    /// ([`Table::claim`]: a VM migrating in), then `Envelope`. The host's
+    /// only: in effect, and on the wire, it is `Uplink`.
+    Incoming = 4,
 }
 
 impl Route {
@@ -56,6 +60,7 @@ impl Route {
             Route::Copy => "copy",
             Route::Vf => "vf",
             Route::Uplink => "uplink",
+            Route::Incoming => "incoming",
         }
     }
 }
@@ -81,10 +86,10 @@ pub struct Entry {
 impl Entry {
     /// The route in effect.
     pub fn effective_route(&self) -> Route {
-        if self.via_vf {
-            Route::Vf
-        } else {
-            self.route
+        match self.route {
+            _ if self.via_vf => Route::Vf,
+            Route::Incoming => Route::Uplink,
+            r => r,
         }
     }
 
@@ -175,6 +180,7 @@ pub fn parse_line(b: &[u8]) -> Result<TableCmd, ParseError> {
                     "envelope" => Route::Envelope,
                     "copy" => Route::Copy,
                     "uplink" => Route::Uplink,
+                    "incoming" => Route::Incoming,
                     _ => return Err(ParseError::Route),
                 };
                 route.replace(r).is_some()
@@ -376,12 +382,13 @@ impl Table {
     }
 
     /// Domain `domain` announced `mac` (a gratuitous ARP or RARP from its
-    /// netfront, `switch::announcement`): a remote MAC (route `uplink`)
-    /// whose entry names `domain` becomes that domain's own, route
-    /// `envelope` (its VM migrated in and announces itself). The entry's
-    /// `domain` is the anti-hijack rule: only the host says which domain
-    /// may take a MAC, so a domain can never take another domain's MAC, a
-    /// remote MAC the host did not promise it, or an unknown one.
+    /// netfront, `switch::announcement`): an entry of route `incoming`
+    /// naming `domain` (a remote MAC promised to it: its VM is migrating
+    /// in) becomes that domain's own, route `envelope`. That route is the
+    /// anti-hijack rule: only the host promises a MAC, to one domain, so a
+    /// domain can never take another domain's MAC, a remote MAC (route
+    /// `uplink`: a host outside, whatever its entry's domain), a MAC
+    /// promised to another domain, or an unknown one.
     pub fn claim(&mut self, mac: &Mac, domain: u16) -> Claim {
         let Ok(i) = self.t.search(mac) else {
             return Claim::Refused;
@@ -390,12 +397,16 @@ impl Table {
         if e.domain != domain {
             return Claim::Refused;
         }
-        if e.effective_route() != Route::Uplink {
-            return Claim::Own;
+        match e.route {
+            Route::Incoming => {
+                e.route = Route::Envelope;
+                self.changed();
+                Claim::Moved
+            }
+            // Reached through the uplink, or (still promised) a VF: not its.
+            _ if e.effective_route() == Route::Uplink => Claim::Refused,
+            _ => Claim::Own,
         }
-        e.route = Route::Envelope;
-        self.changed();
-        Claim::Moved
     }
 
     /// Removes every entry of `domain` (its device is gone). Returns how
@@ -825,6 +836,7 @@ mod tests {
         for l in [
             "02:00:00:00:00:01 domain=3 route=copy vlan=7",
             "02:00:00:00:00:02 domain=3 route=uplink vlan=0",
+            "02:00:00:00:00:04 domain=3 route=incoming vlan=0",
             "02:00:00:00:00:03 domain=4 route=envelope vlan=4094",
         ] {
             set(&mut t, l).unwrap();
@@ -938,24 +950,30 @@ mod tests {
         for l in [
             "02:00:00:00:00:01 domain=1 vlan=10",
             "02:00:00:00:00:02 domain=2 vlan=10",
-            "02:00:00:00:00:31 domain=1 vlan=10 route=uplink",
-            "02:00:00:00:00:32 domain=2 vlan=10 route=uplink",
+            "02:00:00:00:00:31 domain=1 vlan=10 route=incoming",
+            "02:00:00:00:00:32 domain=2 vlan=10 route=incoming",
             "02:00:00:00:00:33 domain=1 vlan=10 route=copy",
+            "02:00:00:00:00:34 domain=1 vlan=10 route=uplink",
         ] {
             assert_eq!(set(&mut t, l), Ok(true));
         }
         let g = t.generation();
         let m = |n| [2, 0, 0, 0, 0, n];
-        // Another domain's own MAC, a remote MAC promised to another
-        // domain, an unknown MAC: nothing changes.
+        // Another domain's own MAC, a MAC promised to another domain, a
+        // remote MAC (whatever its entry's domain), an unknown MAC:
+        // nothing changes.
         assert_eq!(t.claim(&m(2), 1), Claim::Refused);
         assert_eq!(t.claim(&m(0x32), 1), Claim::Refused);
+        assert_eq!(t.claim(&m(0x34), 1), Claim::Refused);
         assert_eq!(t.claim(&m(0x40), 1), Claim::Refused);
+        // An incoming MAC is remote until it is claimed: pushed as
+        // `uplink`.
+        assert_eq!(t.lookup(&m(0x31)).unwrap().effective_route(), Route::Uplink);
         // Its own MACs, whatever their route.
         assert_eq!(t.claim(&m(1), 1), Claim::Own);
         assert_eq!(t.claim(&m(0x33), 1), Claim::Own);
         assert_eq!(t.generation(), g);
-        assert_eq!(t.lookup(&m(0x32)).unwrap().route, Route::Uplink);
+        assert_eq!(t.lookup(&m(0x32)).unwrap().route, Route::Incoming);
         // The remote MAC promised to it: now its own, route envelope, in a
         // new generation; then its own.
         assert_eq!(t.claim(&m(0x31), 1), Claim::Moved);
@@ -964,9 +982,14 @@ mod tests {
         assert_eq!(t.generation(), g.wrapping_add(1));
         assert_eq!(t.claim(&m(0x31), 1), Claim::Own);
         assert_eq!(t.generation(), g.wrapping_add(1));
-        // A remote MAC the SR-IOV hook gives a VF is reached by that VF:
-        // its domain's already.
+        // Promised, and given a VF meanwhile: claimed all the same (its
+        // route is `envelope` when the VF goes).
         assert!(t.set_vf(&m(0x32), 2, true));
-        assert_eq!(t.claim(&m(0x32), 2), Claim::Own);
+        assert_eq!(t.claim(&m(0x32), 2), Claim::Moved);
+        assert!(t.set_vf(&m(0x32), 2, false));
+        assert_eq!(
+            t.lookup(&m(0x32)).unwrap().effective_route(),
+            Route::Envelope
+        );
     }
 }

@@ -16,21 +16,25 @@ S=/sys/kernel/envelope_switch
 F=/sys/kernel/envelope_netfront
 DOMS="d1 d2 d3"
 here=$(dirname "$0")
+H=/sys/kernel/sriov_hook
+nsim=$((700 + RANDOM % 100))
 
 cleanup() {
 	for i in 1 2 3; do ip netns del "ns$i" 2>/dev/null; done
 	ip netns del out 2>/dev/null
 	ip link del up0 2>/dev/null
+	[ -e /sys/bus/netdevsim/devices/netdevsim$nsim ] && echo $nsim >/sys/bus/netdevsim/del_device
 	rmmod envelope_netfront 2>/dev/null
 	rmmod envelope_switch 2>/dev/null
 	rmmod sriov_hook 2>/dev/null
+	modprobe -r netdevsim 2>/dev/null
 	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 25
+ktap_set_plan 27
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
 	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
@@ -176,6 +180,61 @@ copy_mode() {
 }
 ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
 
+# Routes change under traffic and lose nothing (a grant in flight survives
+# a route change; one refused goes as a FRAME): 400 numbered UDP datagrams
+# of 1200 bytes from ns1 to ns2 while the switch goes to full-copy mode and
+# back, ef2's entry to route copy and back, and via a VF of domain 2 (the
+# SR-IOV hook on a netdevsim PF) and back.
+UDP_RECV='
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.0.2", 5004))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22); s.settimeout(30)
+print("ready", flush=True)
+got = set()
+try:
+    while len(got) < 400:
+        b = s.recv(2048); s.settimeout(3)
+        if len(b) == 1200 and b[4:] == bytes([b[3]]) * 1196: got.add(int.from_bytes(b[:4], "big"))
+except socket.timeout:
+    pass
+print(len(got), flush=True)
+'
+UDP_SEND='
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(400):
+    s.sendto(i.to_bytes(4, "big") + bytes([i & 0xff]) * 1196, ("10.9.0.2", 5004)); time.sleep(0.01)
+'
+has_vf() { grep -q "^$(mac 2) domain=2 route=envelope vlan=0 via=vf$" $S/table; }
+no_vf() { grep -q "^$(mac 2) domain=2 route=envelope vlan=0$" $S/table; }
+route_flips() {
+	local pf e0 f0 n out recv sender rc=0
+	pf=$(nsim_pf $nsim 2) && echo "$pf" >$H/attach || return 1
+	e0=$(estat 1 tx_envelopes) f0=$(estat 1 tx_frames)
+	out=$(mktemp)
+	nsx 2 python3 -c "$UDP_RECV" >"$out" &
+	recv=$!
+	wait_for grep -q ready "$out" || return 1
+	nsx 1 python3 -c "$UDP_SEND" &
+	sender=$!
+	sleep 0.4
+	set_mode copy && sleep 0.4 && set_mode envelope && sleep 0.4 &&
+		echo "$(mac 2) domain=2 route=copy" >$S/table && wait_for took_table && sleep 0.4 &&
+		echo "$(mac 2) domain=2" >$S/table && wait_for took_table && sleep 0.4 &&
+		echo "$pf 1 domain=2 mac=$(mac 2)" >$H/policy && wait_for has_vf && wait_for took_table && sleep 0.4 &&
+		echo "$pf 1 clear" >$H/policy && wait_for no_vf && wait_for took_table || rc=1
+	wait $sender || rc=1
+	wait $recv || rc=1
+	n=$(sed -n 2p "$out")
+	rm -f "$out"
+	echo "$pf" >$H/detach
+	ktap_print_msg "ns2 got $n of 400 datagrams; ef1 sent $(($(estat 1 tx_envelopes) - e0)) by grant," \
+		"$(($(estat 1 tx_frames) - f0)) as FRAMEs"
+	[ $rc = 0 ] && [ "$n" = 400 ] && [ $(($(estat 1 tx_envelopes) - e0)) -gt 0 ] &&
+		[ $(($(estat 1 tx_frames) - f0)) -gt 0 ]
+}
+ktap_check "routes change under UDP traffic (copy mode, route copy, via a VF, and back): no datagram lost" route_flips
+
 mtus() {
 	local i m
 	for m in 9000 65000; do
@@ -277,6 +336,26 @@ ktap_check "vdpa dev del d3 during traffic: ef3 and domain 3 removed" gone_soon
 wait $pinger
 talk() { nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null; }
 ktap_check "after it, ns1 and ns2 still talk" talk
+
+# A VM migrating in (docs/envelope.md section 3): under a new switch (the
+# module reloaded: a new epoch) ef2's MAC is promised to domain 2 (route
+# incoming, a remote MAC until claimed) while ef2 is down; brought up, ef2
+# announces itself (a gratuitous ARP) and its domain takes the MAC; ns1
+# reaches ns2 by envelope again.
+took_table12() { [ "$(estat 1 table_generation)" = "$(sstat generation)" ] && [ "$(estat 2 table_generation)" = "$(sstat generation)" ]; }
+claimed() { grep -q "^$(mac 2) domain=2 route=envelope vlan=0$" $S/table; }
+migrate_in() {
+	local e0
+	nsx 2 ip link set ef2 down && rmmod envelope_switch && insmod "$(rvio_ko envelope_switch)" &&
+		echo "d1 domain=1" >$S/domains && echo "d2 domain=2" >$S/domains &&
+		echo "$(mac 1) domain=1" >$S/table && echo "$(mac 2) domain=2 route=incoming" >$S/table &&
+		wait_for took_table12 && sleep 1 && [ "$(sstat announce_moves)" = 0 ] &&
+		grep -q "^$(mac 2) domain=2 route=incoming vlan=0$" $S/table || return 1
+	nsx 2 ip link set ef2 up && WAIT_SECS=10 wait_for claimed && [ "$(sstat announce_moves)" = 1 ] || return 1
+	e0=$(estat 1 tx_envelopes)
+	nsx 1 ping -q -c 3 -s 1000 -W 5 10.9.0.2 >/dev/null && [ "$(estat 1 tx_envelopes)" -gt "$e0" ]
+}
+ktap_check "migration in: a new switch promises ef2's MAC; ef2, brought up, announces itself and its domain takes it" migrate_in
 
 # Unload both modules with traffic flowing.
 # (-w: ping ends by itself; killing `ip netns exec`'s shell would leave it.)

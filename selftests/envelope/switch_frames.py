@@ -162,9 +162,9 @@ result(counts == [(7, 2), (3, 4), (0, 1)], "domains: frames_in and frames_out co
 if counts != [(7, 2), (3, 4), (0, 1)]:
     print("# (in, out) of d1, d2, d3: %r" % counts)
 
-# Announcements (docs/envelope.md section 3): a domain takes a remote MAC
-# the table promises to it by announcing it (a VM that migrated in), and
-# nothing else.
+# Announcements (docs/envelope.md section 3): a domain takes a MAC the
+# table promises to it (route incoming: a VM migrating in) by announcing
+# it, and nothing else.
 def announce(src, op=1, ethertype=b"\x08\x06", ip=b"\x0a\x00\x00\x31"):
     body = b"\x00\x01\x08\x00\x06\x04" + struct.pack(">H", op) + src + ip + bytes(6) + ip
     return hdr(FRAME) + bytes(12) + b"\xff" * 6 + src + ethertype + body + bytes(18)
@@ -177,22 +177,25 @@ def entry(n):
     return None
 
 
-sysw("table", "02:00:00:00:00:31 domain=1 vlan=10 route=uplink")
-sysw("table", "02:00:00:00:00:32 domain=2 vlan=10 route=uplink")
+sysw("table", "02:00:00:00:00:31 domain=1 vlan=10 route=incoming")
+sysw("table", "02:00:00:00:00:32 domain=2 vlan=10 route=incoming")
+sysw("table", "02:00:00:00:00:33 domain=1 vlan=10 route=uplink")
 for fd in g:
     quiet(fd)
 s0, gen1 = stats(), int(stats()["generation"])
 os.write(g[2], announce(mac(0x31)))  # d3, not promised it (and on VLAN 20)
 os.write(g[0], announce(mac(0x32)))  # d1: promised to d2
 os.write(g[0], announce(mac(2)))  # d1: d2's own MAC
+os.write(g[0], announce(mac(0x33)))  # d1: a remote MAC (a host outside) naming d1
 os.write(g[0], announce(mac(0x31), ip=bytes(4)))  # an ARP probe: no announcement
 got = quiet(g[0], 0.3) + quiet(g[1], 0.5) + quiet(g[2], 0.3)
 s1 = stats()
 delta = {k: int(s1[k]) - int(s0[k]) for k in ("announces", "announce_moves", "announce_refused", "drops_bad_src")}
-want = {"announces": 3, "announce_moves": 0, "announce_refused": 3, "drops_bad_src": 4}
+want = {"announces": 4, "announce_moves": 0, "announce_refused": 4, "drops_bad_src": 5}
 result(not got and delta == want and int(s1["generation"]) == gen1
-       and entry(0x31).endswith("route=uplink vlan=10") and entry(2) == "02:00:00:00:00:02 domain=2 route=envelope vlan=10",
-       "announce: another domain's MAC, a remote MAC promised to another domain, a probe: refused, nothing moves or is delivered")
+       and entry(0x31).endswith("route=incoming vlan=10") and entry(0x33).endswith("route=uplink vlan=10")
+       and entry(2) == "02:00:00:00:00:02 domain=2 route=envelope vlan=10",
+       "announce: another domain's MAC, one promised to another domain, a remote one, a probe: refused, nothing moves or is delivered")
 if got or delta != want:
     print("# delivered %d, counters %r" % (len(got), delta))
 os.write(g[0], announce(mac(0x31), op=2))  # a gratuitous ARP reply from d1
@@ -205,7 +208,7 @@ result(entry(0x31) == "02:00:00:00:00:31 domain=1 route=envelope vlan=10"
        and len(t1) == 1 and (0x31, 1, 0, 10) in t1[0][2] and t1[0][0] == gen1 + 1
        and len(t2) == 1 and (0x31, 1, 0, 10) in t2[0][2] and len(flooded) == 1
        and int(s2["announce_moves"]) - int(s1["announce_moves"]) == 1,
-       "announce: d1's gratuitous ARP moves the remote MAC promised to it into d1 (route envelope), pushed; the ARP reaches d2")
+       "announce: d1's gratuitous ARP moves the incoming MAC promised to it into d1 (route envelope), pushed; the ARP reaches d2")
 os.write(g[1], announce(mac(0x32), op=3, ethertype=b"\x80\x35", ip=bytes(4)))  # QEMU's RARP, from d2
 quiet(g[0], 1)
 result(entry(0x32) == "02:00:00:00:00:32 domain=2 route=envelope vlan=10",

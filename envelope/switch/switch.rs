@@ -75,7 +75,8 @@ struct Stats {
     table_pushes: u64,
     /// `ENVELOPE`s sent: grants let stand.
     envelopes: u64,
-    /// Grants refused by the policy, by reason (also counted in `drops`).
+    /// Grants refused by the policy, by reason (not in `drops`: the
+    /// netfront sends the frame as a `FRAME` then, counted if dropped).
     grants_refused: [u64; DROP_REASONS],
     /// Grants refused in full-copy mode.
     grants_refused_mode: u64,
@@ -378,8 +379,6 @@ impl State {
         }
     }
 
-    /// Charges one copy of a `len`-byte frame to the rate of `src` (the
-    /// uplink has none) at `now` (ns); counts it when over.
     /// Gives domain `src` back the charge of a frame of `len` bytes.
     fn refund(&mut self, src: u16, len: usize) {
         if let Some(d) = self.find(src).and_then(|i| self.dom(i)) {
@@ -387,14 +386,22 @@ impl State {
         }
     }
 
-    fn charge(&mut self, src: Source, len: usize, now: u64) -> bool {
-        let ok = match src {
+    /// Charges one copy of a `len`-byte frame to the rate of `src` (the
+    /// uplink has none) at `now` (ns): whether it may be made.
+    fn allow(&mut self, src: Source, len: usize, now: u64) -> bool {
+        match src {
             Source::Domain(id) => self
                 .find(id)
                 .and_then(|i| self.dom(i))
                 .map_or(true, |d| d.rate.allow(len, now)),
             Source::Uplink(_) => true,
-        };
+        }
+    }
+
+    /// [`State::allow`] for a copy of a frame, counting one over the rate
+    /// as dropped.
+    fn charge(&mut self, src: Source, len: usize, now: u64) -> bool {
+        let ok = self.allow(src, len, now);
         if !ok {
             self.stats.drops[DropReason::Rate as usize] += 1;
         }
@@ -451,8 +458,8 @@ impl State {
 }
 
 impl State {
-    /// Domain `id` announced `mac` (`docs/envelope.md` section 3): a remote
-    /// MAC the table promises to `id` becomes its own, and every netfront
+    /// Domain `id` announced `mac` (`docs/envelope.md` section 3): a MAC
+    /// the table promises to `id` (route `incoming`) becomes its own, and every netfront
     /// gets the new table (traffic to the MAC goes by envelope from now
     /// on); a MAC that is not `id`'s to take is refused, and the
     /// announcement itself is then dropped as any frame from a source
@@ -666,7 +673,6 @@ impl Switch {
             .is_some_and(|i| st.domains[i].as_ref().is_some_and(|d| !d.gone()))
         {
             // Being detached: its bindings end with it.
-            st.stats.drops[DropReason::BadSrc as usize] += 1;
             st.stats.grants_refused[DropReason::BadSrc as usize] += 1;
             return REFUSED;
         }
@@ -686,13 +692,12 @@ impl Switch {
         let dest = match switch_grant(&st.table, src, req.dest_domain, req.addrs) {
             Ok(d) => d,
             Err(r) => {
-                st.stats.drops[r as usize] += 1;
                 st.stats.grants_refused[r as usize] += 1;
                 return REFUSED;
             }
         };
         let now = now_ms().saturating_mul(1_000_000);
-        if !st.charge(Source::Domain(src), req.frame_len as usize, now) {
+        if !st.allow(Source::Domain(src), req.frame_len as usize, now) {
             st.stats.grants_refused[DropReason::Rate as usize] += 1;
             return REFUSED;
         }
@@ -727,7 +732,9 @@ impl Switch {
     /// `REVOKED`), closes its port.
     fn retire(&self, d: Domain) {
         if d.bound {
-            let s = d.port.port().domain_stats();
+            let mut s = d.port.port().domain_stats();
+            // Counters, not what it holds now (revoked next).
+            s.held = 0;
             self.state.lock().stats.retired.add(&s);
             d.port.port().unbind_domain();
         }

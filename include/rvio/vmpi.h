@@ -349,7 +349,10 @@ int vmpi_port_bind_domain(struct vmpi_port *p, u16 domain,
  * Process context; not with a lock that @ops->grant takes.
  */
 void vmpi_port_unbind_domain(struct vmpi_port *p);
-/* The counters of the port's domain (zeroes if not bound). Process context. */
+/*
+ * The counters of the port's domain (zeroes if not bound; once the device
+ * went away while bound, the counters it had then). Process context.
+ */
 void vmpi_port_domain_stats(struct vmpi_port *p, struct vmpi_grant_stats *s);
 
 #endif /* _RVIO_VMPI_H */

@@ -739,7 +739,8 @@ impl Dev {
     /// `ENODEV`, no work runs after this, and in-kernel users' `down`
     /// callbacks have run when it returns.
     fn shut_down(this: &Arc<Self>) {
-        // No grant, copy or domain op of the transport runs after this.
+        // No grant or copy of the transport runs after this, and no domain
+        // op after the last counters are read (`Domains::shut_down`).
         this.grants.close();
         this.domains.lock().shut_down();
         this.inner.lock().shut_down();

@@ -142,6 +142,11 @@ pub(crate) struct Domains {
     live: bool,
     /// The port (index) that bound the device as a domain.
     binder: Option<usize>,
+    /// The domain's counters when the transport unregistered while bound
+    /// (the device went away): what [`Domains::stats`] reports from then
+    /// on, so that a user that reads them as it lets the domain go (the
+    /// switch's `stats` keep a detached domain's) does not lose them.
+    last: Option<bindings::vmpi_grant_stats>,
 }
 
 // SAFETY: the pointers are used only under the `Dev::domains` mutex while
@@ -162,6 +167,7 @@ impl Domains {
             priv_,
             live: true,
             binder: None,
+            last: None,
         }
     }
 
@@ -213,9 +219,10 @@ impl Domains {
         }
     }
 
-    /// The counters of the device's domain; zeroes if not bound.
+    /// The counters of the device's domain; zeroes if not bound; after
+    /// the device went away bound, its last counters.
     pub(crate) fn stats(&self, s: &mut bindings::vmpi_grant_stats) {
-        *s = bindings::vmpi_grant_stats::default();
+        *s = self.last.unwrap_or_default();
         if self.binder.is_none() {
             return;
         }
@@ -229,6 +236,13 @@ impl Domains {
     /// The transport is unregistering: no domain op is called from now
     /// on. It ends its binding itself as it goes away.
     pub(crate) fn shut_down(&mut self) {
+        if self.binder.is_some() {
+            let mut s = bindings::vmpi_grant_stats::default();
+            self.stats(&mut s);
+            // Held no more: the transport revokes them as it goes.
+            s.held = 0;
+            self.last = Some(s);
+        }
         self.live = false;
         self.binder = None;
     }

@@ -28,7 +28,7 @@ use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex};
 use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::DevName;
-use crate::envelope_proto::front::AttachCmd;
+use crate::envelope_proto::front::{AttachCmd, GrantShares};
 use crate::envelope_proto::msg::{
     self, frame_prefix, Envelope, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN,
 };
@@ -46,9 +46,10 @@ const VLAN_HLEN: usize = 4;
 /// The largest MTU: a frame with a VLAN tag still fits a `FRAME` message.
 const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
 
-/// Grants out at once (the host holds at most 256 of a domain): at the
-/// bound frames go as `FRAME`s until one completes.
+/// Grants out at once (the host holds at most 256 of a domain), and to
+/// one destination: at a bound frames go as `FRAME`s until one completes.
 const MAX_GRANTS_OUT: u32 = 128;
+const MAX_GRANTS_PER_DEST: u32 = 64;
 /// Frames of at most this many bytes go inline, as `FRAME`s, even to an
 /// envelope route: below it a grant, its envelope and its copy request
 /// cost more than copying the frame twice (`make bench-envelope`,
@@ -83,7 +84,8 @@ struct Counters {
     tx_grant_revoked: AtomicU64,
     tx_grant_failed: AtomicU64,
     tx_grant_reset: AtomicU64,
-    /// Frames sent as `FRAME`s at [`MAX_GRANTS_OUT`] grants out.
+    /// Frames sent as `FRAME`s at [`MAX_GRANTS_OUT`] grants out, or
+    /// [`MAX_GRANTS_PER_DEST`] to their destination.
     tx_grant_busy: AtomicU64,
     /// Frames for an envelope route sent as `FRAME`s: the grant was
     /// refused or undelivered, or could not be posted.
@@ -138,7 +140,7 @@ pub(crate) struct FrontDev {
     /// until the next table.
     no_grants: AtomicBool,
     /// Grants, copies and discards out (posted, `done()` not yet run).
-    grants_out: AtomicU32,
+    grants: GrantShares,
     copies_out: AtomicU32,
     discards_out: AtomicU32,
     c: Counters,
@@ -164,7 +166,14 @@ impl FrontDev {
     /// / `ENODEV`): the frame (a TSO frame if `tso`) is sent, goes as a
     /// `FRAME` after all (refused, undelivered), or is lost. From the
     /// transport's work.
-    pub(crate) fn grant_done(&self, nd: &netdev::Handle, skb: TxSkb, tso: bool, status: i32) {
+    pub(crate) fn grant_done(
+        &self,
+        nd: &netdev::Handle,
+        skb: TxSkb,
+        dest: u16,
+        tso: bool,
+        status: i32,
+    ) {
         let c = &self.c;
         let (counter, how) = match status as u32 {
             _ if status < 0 => (&c.tx_grant_reset, TxDone::Drop),
@@ -185,7 +194,7 @@ impl FrontDev {
         nd.tx_complete(skb, how);
         // After the frame went back: a front waiting for none out frees
         // nothing a grant holds.
-        self.grants_out.fetch_sub(1, Ordering::AcqRel);
+        self.grants.put(dest);
     }
 
     /// A copy completed with `status` (a `VMPI_COPY_*`, or `ECONNRESET` /
@@ -273,7 +282,7 @@ impl FrontDev {
 
     /// Grants, copies or discards still out.
     fn busy(&self) -> bool {
-        self.grants_out.load(Ordering::Acquire) != 0
+        self.grants.out() != 0
             || self.copies_out.load(Ordering::Acquire) != 0
             || self.discards_out.load(Ordering::Acquire) != 0
     }
@@ -391,10 +400,9 @@ impl NetDevice for FrontDev {
             return XmitRef::Copy(skb);
         };
         // Counted before the post (its `done()` may run at once), and
-        // checked by the count taken (softirq and the transmit work may
+        // checked by the counts taken (softirq and the transmit work may
         // both be here).
-        if self.grants_out.fetch_add(1, Ordering::AcqRel) >= MAX_GRANTS_OUT {
-            self.grants_out.fetch_sub(1, Ordering::AcqRel);
+        if self.grants.take(dest).is_err() {
             inc(&c.tx_grant_busy);
             // A frame, not a stopped queue: a destination that never
             // copies must not stall the traffic to every other one.
@@ -411,7 +419,7 @@ impl NetDevice for FrontDev {
                 XmitRef::Taken
             }
             Err((skb, e)) => {
-                self.grants_out.fetch_sub(1, Ordering::AcqRel);
+                self.grants.put(dest);
                 if e == crate::errno::eopnotsupp() {
                     self.no_grants.store(true, Ordering::Relaxed);
                 }
@@ -671,7 +679,7 @@ impl Netfront {
                 )),
                 asked: AtomicBool::new(false),
                 no_grants: AtomicBool::new(false),
-                grants_out: AtomicU32::new(0),
+                grants: GrantShares::new(MAX_GRANTS_OUT, MAX_GRANTS_PER_DEST),
                 copies_out: AtomicU32::new(0),
                 discards_out: AtomicU32::new(0),
                 c: Counters::default(),

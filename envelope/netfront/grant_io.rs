@@ -152,7 +152,8 @@ unsafe extern "C" fn tx_done(g: *mut bindings::vmpi_grant, status: c_int) {
     // `gso_type`: a TSO frame.
     let tso = b.g.meta[1] != 0;
     if let Some(skb) = b.skb.take() {
-        b.ctx.dev.grant_done(&b.ctx.nd, skb, tso, status);
+        let dest = b.g.dest_domain;
+        b.ctx.dev.grant_done(&b.ctx.nd, skb, dest, tso, status);
     }
 }
 

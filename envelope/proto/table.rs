@@ -945,7 +945,7 @@ mod tests {
     }
 
     #[test]
-    fn a_domain_claims_only_the_remote_macs_promised_to_it() {
+    fn a_domain_claims_only_the_macs_promised_to_it() {
         let mut t = Table::new(1);
         for l in [
             "02:00:00:00:00:01 domain=1 vlan=10",

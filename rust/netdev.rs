@@ -347,6 +347,48 @@ impl Handle {
             .unwrap_or(Err(ENODEV))
     }
 
+    /// The interface's MTU (0 once it is gone). Any context.
+    pub fn mtu(&self) -> u32 {
+        self.h
+            // SAFETY: `with` runs this while `nd` is registered; the
+            // getter only reads it.
+            .with(|nd| unsafe { bindings::rvio_netdev_mtu(nd) })
+            .unwrap_or(0)
+    }
+
+    /// Allocates an skb of `len` bytes for a buffer posted before its
+    /// frame is known (laid out as [`Handle::rx_alloc`]'s; nothing checked
+    /// but `len`, nothing counted). Process context.
+    pub fn rx_alloc_buf(&self, len: usize) -> Result<RxSkb> {
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        self.h
+            .with(|nd| {
+                // SAFETY: `with` runs this while `nd` is registered. The C
+                // half returns an skb the caller owns or an `ERR_PTR()`.
+                let skb = from_err_ptr(unsafe { bindings::rvio_netdev_rx_alloc_buf(nd, len) })?;
+                // INVARIANT: from `rvio_netdev_rx_alloc_buf()`, ours.
+                NonNull::new(skb).map(|skb| RxSkb { skb }).ok_or(ENOMEM)
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// Hands in a buffer from [`Handle::rx_alloc_buf`] that now holds a
+    /// frame of `len` bytes with offloads `meta`: checked as
+    /// [`Handle::rx`] checks a frame, trimmed to `len` (`ENODEV` once the
+    /// interface is gone). Process context.
+    pub fn rx_buf(&self, skb: RxSkb, meta: &[u8; META_LEN], len: u32) -> Result {
+        self.h
+            .with(|nd| {
+                // SAFETY: `nd` is registered (`with`); the skb is from its
+                // `rvio_netdev_rx_alloc_buf()` and handed over (consumed);
+                // `meta` is 12 bytes.
+                to_result(unsafe {
+                    bindings::rvio_netdev_rx_buf(nd, skb.into_raw(), meta.as_ptr().cast(), len)
+                })
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
     /// A frame that could not be filled: freed, counted as `rx_dropped`.
     pub fn rx_drop(&self, skb: RxSkb) {
         self.h.with(|nd| {

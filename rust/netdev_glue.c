@@ -529,38 +529,86 @@ free:
 	return NULL;
 }
 
-struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
-				     unsigned int len)
+/* Whether a received frame of @len bytes with offloads @meta may go in. */
+static int rx_check(struct rvio_netdev *nd, const void *meta, unsigned int len)
 {
 	struct virtio_net_hdr_v1 hdr;
 	struct net_device *dev = nd->dev;
-	struct sk_buff *skb = NULL;
-	int err = 0;
 
 	memcpy(&hdr, meta, sizeof(hdr));
 	if (len < ETH_HLEN || len > nd->max_frame ||
 	    (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE && len > dev->mtu + VLAN_ETH_HLEN)) {
 		/* Longer than the MTU allows and not a TSO frame. */
 		DEV_STATS_INC(dev, rx_length_errors);
-		err = -EINVAL;
-	} else if (!netif_running(dev)) {
-		err = -ENETDOWN;
-	} else if (skb_queue_len_lockless(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX) {
-		err = -ENOBUFS;
-	} else {
-		/* Process context: may reclaim for its pages. */
-		if (len > PAGE_SIZE)
-			skb = rx_alloc_paged(dev, len);
-		else if ((skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL | __GFP_NOWARN)))
-			skb_put(skb, len);
+		return -EINVAL;
+	}
+	if (!netif_running(dev))
+		return -ENETDOWN;
+	if (skb_queue_len_lockless(&nd->rxq) >= RVIO_NETDEV_RXQ_MAX)
+		return -ENOBUFS;
+	return 0;
+}
+
+/* An skb of @len bytes: linear up to a page, paged beyond. */
+static struct sk_buff *rx_alloc_len(struct net_device *dev, unsigned int len)
+{
+	struct sk_buff *skb;
+
+	/* Process context: may reclaim for its pages. */
+	if (len > PAGE_SIZE)
+		return rx_alloc_paged(dev, len);
+	skb = __netdev_alloc_skb_ip_align(dev, len, GFP_KERNEL | __GFP_NOWARN);
+	if (skb)
+		skb_put(skb, len);
+	return skb;
+}
+
+struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
+				     unsigned int len)
+{
+	struct sk_buff *skb = NULL;
+	int err = rx_check(nd, meta, len);
+
+	if (!err) {
+		skb = rx_alloc_len(nd->dev, len);
 		if (!skb)
 			err = -ENOMEM;
 	}
 	if (!skb) {
-		DEV_STATS_INC(dev, rx_dropped);
+		DEV_STATS_INC(nd->dev, rx_dropped);
 		return ERR_PTR(err);
 	}
 	return skb;
+}
+
+unsigned int rvio_netdev_mtu(struct rvio_netdev *nd)
+{
+	return READ_ONCE(nd->dev->mtu);
+}
+
+struct sk_buff *rvio_netdev_rx_alloc_buf(struct rvio_netdev *nd, unsigned int len)
+{
+	struct sk_buff *skb;
+
+	if (len < ETH_HLEN || len > nd->max_frame)
+		return ERR_PTR(-EINVAL);
+	skb = rx_alloc_len(nd->dev, len);
+	return skb ? skb : ERR_PTR(-ENOMEM);
+}
+
+int rvio_netdev_rx_buf(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta,
+		       unsigned int len)
+{
+	int err = len <= skb->len ? rx_check(nd, meta, len) : -EINVAL;
+
+	if (!err)
+		err = pskb_trim(skb, len);
+	if (err) {
+		DEV_STATS_INC(nd->dev, rx_dropped);
+		kfree_skb(skb);
+		return err;
+	}
+	return rvio_netdev_rx_skb(nd, skb, meta);
 }
 
 int rvio_netdev_rx_skb(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta)

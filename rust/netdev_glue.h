@@ -166,6 +166,23 @@ struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
  * Process context.
  */
 int rvio_netdev_rx_skb(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta);
+/* The interface's MTU now. Any context. */
+unsigned int rvio_netdev_mtu(struct rvio_netdev *nd);
+/*
+ * An skb of @len bytes (14 up to the device's largest frame, laid out as
+ * rvio_netdev_rx_alloc() lays it out) for a buffer posted before its
+ * frame is known (the host fills it later): no offload checks, nothing
+ * counted. Returns it or an ERR_PTR(). Process context.
+ */
+struct sk_buff *rvio_netdev_rx_alloc_buf(struct rvio_netdev *nd, unsigned int len);
+/*
+ * A buffer from rvio_netdev_rx_alloc_buf() holds a frame of @len bytes
+ * with offloads @meta: checked as rvio_netdev_rx_alloc() checks a frame,
+ * trimmed to @len and handed in as rvio_netdev_rx_skb(); @skb is consumed
+ * either way. Process context.
+ */
+int rvio_netdev_rx_buf(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta,
+		       unsigned int len);
 /* @skb (from rvio_netdev_rx_alloc()) could not be filled: freed, counted
  * as rx_dropped. Process context or softirq. */
 void rvio_netdev_rx_drop(struct rvio_netdev *nd, struct sk_buff *skb);

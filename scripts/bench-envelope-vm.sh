@@ -5,8 +5,12 @@
 # UDP and TCP goodput between two network namespaces, side by side in one
 # run, through
 #   envelope  two envelope netfronts and the host's envelope switch in
-#             envelope mode: a grant and an envelope per frame, the bytes
-#             copied once, from the sender's pages into the receiver's;
+#             envelope mode: a grant per frame, delivered into a buffer
+#             the receiver posted ahead, the bytes copied once, from the
+#             sender's pages into the receiver's;
+#   envelope-noposted  the same, the receiver posting no buffer
+#             (`posted=0`): an ENVELOPE message and a copy request per
+#             frame;
 #   copy      the same netfronts and switch in full-copy mode: every frame
 #             sent whole to the switch and copied to the receiver;
 #   bridge    a Linux bridge between two veth pairs (moves skbs, no copy,
@@ -56,6 +60,17 @@ for i in 1 2; do
 done
 
 S=/sys/kernel/envelope_switch
+F=/sys/kernel/envelope_netfront
+
+# ef2 (the receiver) attached again with attach options $1.
+reattach_ef2() {
+	echo ef2 >$F/detach
+	echo "$(vdpa_virtio_of d2) name=ef2 $1" >$F/attach
+	ip link set ef2 address 02:00:00:00:00:02
+	ip link set ef2 netns e2
+	ip -n e2 addr add 10.8.0.2/24 dev ef2
+	ip -n e2 link set ef2 up
+}
 
 # The whole VM's busy CPU time in ms (all CPUs; USER_HZ ticks of 10 ms).
 busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 10 }' /proc/stat; }
@@ -129,10 +144,14 @@ udp() { # label src-ns dst-ns dst-ip mtu payload
 	wait $srv 2>/dev/null || true
 }
 
-for label in envelope copy bridge; do
+for label in envelope envelope-noposted copy bridge; do
 	if [ $label = bridge ]; then src=b1 dst=b2 ip=10.8.1.2; else src=e1 dst=e2 ip=10.8.0.2; fi
+	case $label in
+	envelope-noposted) reattach_ef2 posted=0 ;;
+	copy) reattach_ef2 "" ;;
+	esac
 	if [ $label != bridge ]; then
-		echo $label >$S/mode
+		echo "${label%-noposted}" >$S/mode
 		# The netfronts take the new table (a new generation).
 		sleep 1
 		grep -E "^(copied|bounce)_bytes" $S/stats | sed "s/^/counters: before $label: /"
@@ -152,6 +171,9 @@ for label in envelope copy bridge; do
 		grep -E "^(copied|bounce)_bytes" $S/stats | sed "s/^/counters: after $label: /"
 		ip netns exec e1 ethtool -S ef1 | grep -E "tx_envelopes|tx_fallback|tx_grant_done" |
 			tr -s ' ' | sed "s/^/counters: $label: ef1/"
+		ip netns exec e2 ethtool -S ef2 | grep -E "rx_envelopes|rx_copy_ok|rx_delivered|rx_posted" |
+			tr -s ' ' | sed "s/^/counters: $label: ef2/"
+		grep -E "^(envelopes|deliveries) " $S/stats | sed "s/^/counters: $label: switch /"
 	fi
 done
 echo "== bench done" >&2

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make bench-envelope`: guest-to-guest UDP and TCP goodput, frames per
-# second and CPU per frame through the envelope switch with envelopes, the
+# second and CPU per frame through the envelope switch with envelopes
+# (frames delivered into posted buffers, and without them), the
 # same switch with full copies, and a Linux bridge between veth pairs,
 # side by side in one test-VM run (scripts/bench-envelope-vm.sh), each
 # point repeated. Writes results/envelope/{vm-output.txt,raw.txt,
@@ -57,22 +58,26 @@ med = lambda k: statistics.median(pts[k]) if pts.get(k) else None
 fmt = lambda v: "%.1f" % v if v else "-"
 ratio = lambda a, b: "%.2f" % (a / b) if a and b else "-"
 md = ["Goodput in Mbit/s (median of the repeats) through the envelope switch with envelopes "
-      "(a grant and an envelope per frame, one copy), the same switch with full copies, and a Linux bridge "
-      "between veth pairs, with the ratios; " + note + ".", "",
-      "| proto | MTU | payload / stream | envelope | full copy | Linux bridge | envelope / copy | envelope / bridge |",
-      "|---|---|---|---|---|---|---|---|"]
+      "(a grant per frame, delivered into a buffer the receiver posted ahead; one copy), the same without "
+      "posted buffers (an ENVELOPE message and a copy request per frame), the same switch with full copies, "
+      "and a Linux bridge between veth pairs, with the ratios; " + note + ".", "",
+      "| proto | MTU | payload / stream | envelope | envelope, no posted buffers | full copy | Linux bridge "
+      "| envelope / copy | envelope / no posted | envelope / bridge |",
+      "|---|---|---|---|---|---|---|---|---|---|"]
+TRANSPORTS = ("envelope", "envelope-noposted", "copy", "bridge")
 for p, mtu, size in rows:
-    e, c, b = (med((p, mtu, size, t)) for t in ("envelope", "copy", "bridge"))
+    e, n, c, b = (med((p, mtu, size, t)) for t in TRANSPORTS)
     what = ("%d B datagrams" % size) if p == "udp" else "48 MiB stream"
-    md.append("| %s | %d | %s | %s | %s | %s | %s | %s |" % (p.upper(), mtu, what, fmt(e), fmt(c), fmt(b),
-              ratio(e, c), ratio(e, b)))
+    md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        p.upper(), mtu, what, fmt(e), fmt(n), fmt(c), fmt(b), ratio(e, c), ratio(e, n), ratio(e, b)))
 md += ["", "Cost per frame: frames per second the sender sent, and the VM's busy CPU time (all CPUs: "
        "both guests' and the host's work) per frame sent, in microseconds.", "",
-       "| proto | MTU | payload / stream | envelope frames/s | copy frames/s | bridge frames/s | envelope µs/frame | copy µs/frame | bridge µs/frame |",
-       "|---|---|---|---|---|---|---|---|---|"]
+       "| proto | MTU | payload / stream | envelope frames/s | no posted frames/s | copy frames/s | bridge frames/s "
+       "| envelope µs/frame | no posted µs/frame | copy µs/frame | bridge µs/frame |",
+       "|---|---|---|---|---|---|---|---|---|---|---|"]
 for p, mtu, size in rows:
     cells = []
-    for t in ("envelope", "copy", "bridge"):
+    for t in TRANSPORTS:
         fr, busy, wall = cost.get((p, mtu, size, t), (0, 0, 0))
         cells.append(("%.0f" % (fr / wall * 1000) if wall and fr else "-",
                       "%.1f" % (busy * 1000 / fr) if fr else "-"))
@@ -95,9 +100,9 @@ except ImportError:
     sys.exit(0)
 labels = ["%s %d%s" % (p.upper(), mtu, "" if p == "tcp" else " / %d B" % size) for p, mtu, size in rows]
 fig, ax = plt.subplots(figsize=(10, 4.5))
-width = 0.27
-for i, t in enumerate(("envelope", "copy", "bridge")):
-    ax.bar([x + (i - 1) * width for x in range(len(rows))],
+width = 0.2
+for i, t in enumerate(TRANSPORTS):
+    ax.bar([x + (i - 1.5) * width for x in range(len(rows))],
            [med((p, mtu, size, t)) or 0 for p, mtu, size in rows], width, label=t)
 ax.set_xticks(range(len(rows)))
 ax.set_xticklabels(labels, rotation=20, ha="right")

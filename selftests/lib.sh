@@ -85,7 +85,8 @@ vmpi_link_up() {
 
 # VMPI in one kernel: vmpi, vmpi_host and vmpi_guest over virtio_vdpa
 # (not vhost_vdpa). vmpi_load loads them, after checking that they and
-# "$@" (the test's own .ko files) are built.
+# "$@" (the test's own .ko files) are built; vmpi_guest with the
+# parameters in $VMPI_GUEST_PARAMS (e.g. indirect_desc=1), if set.
 vmpi_load() {
 	local ko
 	for ko in "$(rvio_ko vmpi)" "$(rvio_ko vmpi_host)" "$(rvio_ko vmpi_guest)" "$@"; do
@@ -93,7 +94,7 @@ vmpi_load() {
 	done
 	modprobe -r vhost_vdpa 2>/dev/null
 	modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$(rvio_ko vmpi)" &&
-		insmod "$(rvio_ko vmpi_host)" && insmod "$(rvio_ko vmpi_guest)"
+		insmod "$(rvio_ko vmpi_host)" && insmod "$(rvio_ko vmpi_guest)" ${VMPI_GUEST_PARAMS:-}
 }
 
 # Creates VMPI device vmpi0 and waits for its link; sets h and g to the

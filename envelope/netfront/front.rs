@@ -55,6 +55,18 @@ const MAX_GRANTS_PER_DEST: u32 = 64;
 /// cost more than copying the frame twice (`make bench-envelope`,
 /// results/README.md).
 const INLINE_MAX: usize = 256;
+/// Buffers a front keeps posted for frames the host delivers (`posted=`
+/// of `attach`) by default (at most 64, what the device holds; and VMPI's
+/// transport lets posted buffers hold at most half the copyq's
+/// descriptors: 21 buffers of [`POSTED_MIN`] bytes without indirect
+/// descriptors).
+const POSTED_DEFAULT: u8 = 32;
+/// Bytes of a posted buffer: the MTU's frame, at least [`POSTED_MIN`]
+/// (TCP's small TSO frames fit), at most [`POSTED_MAX`] (larger frames
+/// come by `ENVELOPE`: a buffer is allocated for each as it arrives).
+const POSTED_MIN: u32 = 8192;
+/// See [`POSTED_MIN`].
+const POSTED_MAX: u32 = 16384;
 /// Copies into new skbs out at once: beyond, envelopes are discarded.
 const MAX_COPIES_OUT: u32 = 128;
 /// Discards (`FINISH | DISCARD`) out at once: beyond, an envelope is
@@ -102,6 +114,11 @@ struct Counters {
     /// Frames for an envelope route sent inline (at most [`INLINE_MAX`]
     /// bytes).
     tx_inline: AtomicU64,
+    /// Frames the host delivered into posted buffers (their bytes count
+    /// in `rx_copy_bytes`), and posted buffers that came back without
+    /// one (a failed copy; not a cancel or a reset).
+    rx_delivered: AtomicU64,
+    rx_delivered_failed: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -143,7 +160,24 @@ pub(crate) struct FrontDev {
     grants: GrantShares,
     copies_out: AtomicU32,
     discards_out: AtomicU32,
+    posted: PostedBufs,
     c: Counters,
+}
+
+/// A front's buffers posted for frames the host delivers.
+struct PostedBufs {
+    /// Buffers to keep posted (`posted=` of `attach`).
+    max: u32,
+    /// What the transport takes: lowered to the buffers out when it
+    /// answers `TOO_MANY` (posted buffers may hold at most half the
+    /// copyq's descriptors).
+    cap: AtomicU32,
+    /// Buffers posted (their `done()` not yet run), and cancels out.
+    out: AtomicU32,
+    cancels_out: AtomicU32,
+    /// The front is going: no buffer is posted any more (set under
+    /// `granting`).
+    closing: AtomicBool,
 }
 
 impl FrontDev {
@@ -238,6 +272,8 @@ impl FrontDev {
     fn envelope(&self, port: &PortRef<'_>, ctx: &Ctx, e: &Envelope) {
         let c = &self.c;
         inc(&c.rx_envelopes);
+        // No posted buffer held this frame: post what is missing.
+        self.refill(ctx);
         let meta = e.meta.encode();
         if self.copies_out.fetch_add(1, Ordering::AcqRel) < MAX_COPIES_OUT {
             let posted = ctx
@@ -280,11 +316,126 @@ impl FrontDev {
         inc(&c.rx_dropped);
     }
 
-    /// Grants, copies or discards still out.
+    /// Grants, copies, discards, posted buffers or cancels still out.
     fn busy(&self) -> bool {
         self.grants.out() != 0
             || self.copies_out.load(Ordering::Acquire) != 0
             || self.discards_out.load(Ordering::Acquire) != 0
+            || self.posted.out.load(Ordering::Acquire) != 0
+            || self.posted.cancels_out.load(Ordering::Acquire) != 0
+    }
+
+    /// Posts buffers for frames the host delivers, up to `posted_max`
+    /// (each of the MTU's frame size, see [`POSTED_MIN`]); stops at the
+    /// first failure (the next completion or `ENVELOPE` tries again).
+    /// Process context; not once the front is going (`granting` is
+    /// empty then).
+    fn refill(&self, ctx: &Ctx) {
+        let max = self.posted.max.min(self.posted.cap.load(Ordering::Relaxed));
+        while self.posted.out.load(Ordering::Acquire) < max {
+            if self.posted.closing.load(Ordering::Relaxed) {
+                return;
+            }
+            let mtu = ctx.nd.mtu();
+            if mtu == 0 {
+                return;
+            }
+            let len = (mtu + (msg::ETH_HLEN + VLAN_HLEN) as u32).clamp(POSTED_MIN, POSTED_MAX);
+            let Ok(skb) = ctx.nd.rx_alloc_buf(len as usize) else {
+                return;
+            };
+            // Counted before the post (its `done()` may run at once).
+            self.posted.out.fetch_add(1, Ordering::AcqRel);
+            let granting = self.granting.lock();
+            let posted = match granting.as_ref() {
+                Some(g) if !self.posted.closing.load(Ordering::Relaxed) => {
+                    grant_io::post_buf(&g.port.port(), ctx, skb, len)
+                }
+                _ => Err(ENODEV),
+            };
+            drop(granting);
+            if posted.is_err() {
+                self.posted.out.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        }
+    }
+
+    /// A posted buffer came back with `status` (a `VMPI_COPY_*`, or
+    /// `ECONNRESET` / `ENODEV`): with `VMPI_COPY_OK` it holds a frame of
+    /// `len` bytes with offloads `meta`, for the stack. Another is posted
+    /// in its place. From the transport's work.
+    pub(crate) fn posted_done(
+        &self,
+        ctx: &Ctx,
+        skb: Option<RxSkb>,
+        meta: &[u8; META_LEN],
+        len: u32,
+        status: i32,
+    ) {
+        let c = &self.c;
+        match skb {
+            Some(skb) if status == bindings::VMPI_COPY_OK as i32 => {
+                inc(&c.rx_delivered);
+                c.rx_copy_bytes.fetch_add(u64::from(len), Ordering::Relaxed);
+                match ctx.nd.rx_buf(skb, meta, len) {
+                    Ok(()) => {
+                        if meta[1] != 0 {
+                            inc(&c.rx_tso);
+                        }
+                    }
+                    Err(_) => inc(&c.rx_dropped),
+                }
+            }
+            // A copy into it failed (`GONE` also when cancelled, with
+            // nothing lost), or it was refused, or the device reset.
+            _ => {
+                if status >= 0 && !self.posted.closing.load(Ordering::Relaxed) {
+                    inc(&c.rx_delivered_failed);
+                }
+            }
+        }
+        let out = self
+            .posted
+            .out
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        let refused = status == bindings::VMPI_COPY_TOO_MANY as i32
+            || status == bindings::VMPI_COPY_BAD_REQUEST as i32;
+        if refused {
+            // As many as the transport takes (or none, from a device
+            // that does not know posted receives): no more from now on.
+            self.posted.cap.fetch_min(out, Ordering::Relaxed);
+            return;
+        }
+        // Another in its place (not while the front goes, nor after a
+        // reset: the transport's restart is no completion).
+        if status >= 0 {
+            self.refill(ctx);
+        }
+    }
+
+    /// A cancel (or a posted buffer without its skb) completed.
+    pub(crate) fn cancel_done(&self) {
+        self.posted.cancels_out.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The front goes while its device stays: asks the host for its
+    /// posted buffers back. `false` if the cancel could not be posted.
+    fn cancel_posted(&self) -> bool {
+        let granting = self.granting.lock();
+        let Some(g) = granting.as_ref() else {
+            return false;
+        };
+        let port = g.port.clone();
+        let ctx = g.ctx.clone();
+        drop(granting);
+        self.posted.cancels_out.fetch_add(1, Ordering::AcqRel);
+        if grant_io::cancel_bufs(&port.port(), &ctx).is_err() {
+            self.posted.cancels_out.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// Asks the host for the table.
@@ -331,6 +482,9 @@ impl NetDevice for FrontDev {
         kernel::c_str!("rx_copy_failed"),
         kernel::c_str!("rx_discarded"),
         kernel::c_str!("tx_inline"),
+        kernel::c_str!("rx_delivered"),
+        kernel::c_str!("rx_delivered_failed"),
+        kernel::c_str!("rx_posted"),
     ];
     const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
     const HAS_XMIT_REF: bool = true;
@@ -462,6 +616,9 @@ impl NetDevice for FrontDev {
             c.rx_copy_failed.load(Ordering::Relaxed),
             c.rx_discarded.load(Ordering::Relaxed),
             c.tx_inline.load(Ordering::Relaxed),
+            c.rx_delivered.load(Ordering::Relaxed),
+            c.rx_delivered_failed.load(Ordering::Relaxed),
+            u64::from(self.posted.out.load(Ordering::Relaxed)),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -560,7 +717,28 @@ impl Front {
 
 impl Drop for Front {
     fn drop(&mut self) {
-        // The port first: no callback hands the interface a frame or an
+        // The posted buffers first, while the port is open: the device
+        // may stay (a detach), and only a cancel gives them back. None is
+        // posted from now on; one being delivered into comes back with
+        // its frame. Bounded by the device: a removal or reset returns
+        // them all.
+        {
+            let _g = self.dev.granting.lock();
+            self.dev.posted.closing.store(true, Ordering::Relaxed);
+        }
+        let mut waited = 0u32;
+        while self.dev.posted.out.load(Ordering::Acquire) != 0 {
+            if waited % 100 == 0 && !self.gone() {
+                self.dev.cancel_posted();
+            }
+            if waited == 1000 {
+                pr_warn!("{}: still waiting for posted buffers\n", self.dev.vmpi);
+            }
+            waited = waited.saturating_add(1);
+            // SAFETY: no preconditions; process context, no lock held.
+            unsafe { bindings::msleep(10) };
+        }
+        // The port then: no callback hands the interface a frame or an
         // envelope after this, and no grant is posted.
         let port = self.dev.tx.lock().port.take();
         // No grant is posted after this; the last reference to the port
@@ -682,6 +860,13 @@ impl Netfront {
                 grants: GrantShares::new(MAX_GRANTS_OUT, MAX_GRANTS_PER_DEST),
                 copies_out: AtomicU32::new(0),
                 discards_out: AtomicU32::new(0),
+                posted: PostedBufs {
+                    max: u32::from(cmd.posted.unwrap_or(POSTED_DEFAULT)),
+                    cap: AtomicU32::new(u32::MAX),
+                    out: AtomicU32::new(0),
+                    cancels_out: AtomicU32::new(0),
+                    closing: AtomicBool::new(false),
+                },
                 c: Counters::default(),
             }),
             GFP_KERNEL,
@@ -703,10 +888,13 @@ impl Netfront {
         };
         let granting = Granting {
             port: port.clone(),
-            ctx,
+            ctx: ctx.clone(),
         };
         dev.tx.lock().port = Some(port);
         *dev.granting.lock() = Some(granting);
+        // Buffers for the frames the host delivers (a device without
+        // grants refuses the first: none then).
+        dev.refill(&ctx);
         let front = Front { reg, dev, link };
         let mut fronts = self.fronts.lock();
         let busy = fronts.iter().flatten().any(|f| f.dev.vmpi == cmd.dev);

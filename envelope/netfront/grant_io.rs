@@ -31,6 +31,20 @@ pub(crate) const MAX_SG: usize = bindings::VMPI_GRANT_MAX_SG as usize;
 pub(crate) const COPY_FINISH: u16 = bindings::VMPI_COPY_FINISH as u16;
 /// See [`COPY_FINISH`].
 pub(crate) const COPY_DISCARD: u16 = bindings::VMPI_COPY_DISCARD as u16;
+/// See [`COPY_FINISH`]: a posted receive (or, with no buffer, the cancel
+/// of every posted receive).
+const COPY_POSTED: u16 = bindings::VMPI_COPY_POSTED as u16;
+
+/// What an [`RxCopy`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RxKind {
+    /// A copy request from an `ENVELOPE` (or its discard).
+    Copy,
+    /// A buffer posted for a frame the host delivers.
+    Posted,
+    /// The cancel of the posted buffers.
+    Cancel,
+}
 
 /// Whom a grant's or a copy's completion goes to: the interface's driver
 /// state and its data path.
@@ -71,11 +85,12 @@ struct RxCopy {
     skb: Option<RxSkb>,
     meta: [u8; netdev::META_LEN],
     ctx: Ctx,
+    kind: RxKind,
 }
 
 /// Allocates a zeroed `T` (for objects whose C parts are valid zeroed);
-/// `GFP_ATOMIC` for a grant (softirq), `GFP_KERNEL` for a copy (the
-/// transport's work).
+/// `GFP_ATOMIC` for a grant (softirq) and a posted buffer (under a
+/// spinlock), `GFP_KERNEL` for a copy (the transport's work).
 fn zeroed_box<T>(gfp: kernel::alloc::Flags) -> Result<KBox<MaybeUninit<T>>> {
     Ok(KBox::<T>::new_uninit(gfp | __GFP_ZERO | __GFP_NOWARN)?)
 }
@@ -170,15 +185,77 @@ pub(crate) fn copy(
     meta: &[u8; netdev::META_LEN],
     flags: u16,
 ) -> Result {
-    let mut b = zeroed_box::<RxCopy>(GFP_KERNEL)?;
+    post_rx(
+        port,
+        ctx,
+        RxKind::Copy,
+        handle,
+        skb,
+        len,
+        meta,
+        flags,
+        GFP_KERNEL,
+    )
+}
+
+/// Posts `skb`, a buffer of `len` bytes, for a frame the host delivers
+/// (a posted receive): `dev.posted_done()` gets it back with the frame or
+/// without. If the device does not take it: why, the skb freed. Does not
+/// sleep (the caller holds the front's `granting` lock).
+pub(crate) fn post_buf(port: &PortRef<'_>, ctx: &Ctx, skb: RxSkb, len: u32) -> Result {
+    let meta = [0u8; netdev::META_LEN];
+    post_rx(
+        port,
+        ctx,
+        RxKind::Posted,
+        0,
+        Some(skb),
+        len,
+        &meta,
+        COPY_POSTED,
+        GFP_ATOMIC,
+    )
+}
+
+/// Asks the device to give back every posted buffer no frame is being
+/// delivered into (`GONE`): `dev.cancel_done()` follows.
+pub(crate) fn cancel_bufs(port: &PortRef<'_>, ctx: &Ctx) -> Result {
+    let meta = [0u8; netdev::META_LEN];
+    post_rx(
+        port,
+        ctx,
+        RxKind::Cancel,
+        0,
+        None,
+        0,
+        &meta,
+        COPY_POSTED,
+        GFP_KERNEL,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn post_rx(
+    port: &PortRef<'_>,
+    ctx: &Ctx,
+    kind: RxKind,
+    handle: u64,
+    skb: Option<RxSkb>,
+    len: u32,
+    meta: &[u8; netdev::META_LEN],
+    flags: u16,
+    gfp: kernel::alloc::Flags,
+) -> Result {
+    let mut b = zeroed_box::<RxCopy>(gfp)?;
     let p = b.as_mut_ptr();
     // SAFETY: `p` points to the zeroed allocation; the fields not valid as
-    // zeroes (`skb`, `meta`, `ctx`) are written here, `c` and `sg` are
-    // plain C data, valid zeroed.
+    // zeroes (`skb`, `meta`, `ctx`, `kind`) are written here, `c` and
+    // `sg` are plain C data, valid zeroed.
     let mut b = unsafe {
         addr_of_mut!((*p).skb).write(skb);
         addr_of_mut!((*p).meta).write(*meta);
         addr_of_mut!((*p).ctx).write(ctx.clone());
+        addr_of_mut!((*p).kind).write(kind);
         b.assume_init()
     };
     let RxCopy { c, sg, skb, .. } = &mut *b;
@@ -220,6 +297,15 @@ unsafe extern "C" fn rx_done(c: *mut bindings::vmpi_copy, status: c_int) {
     // in `copy`, which the device gives back now, once (its invariant).
     let mut b = unsafe { KBox::from_raw(c.cast::<RxCopy>()) };
     let skb = b.skb.take();
+    // For a posted buffer the transport has set `len` and `meta` to the
+    // delivered frame's (`VMPI_COPY_OK`).
     let len = b.c.len;
-    b.ctx.dev.copy_done(&b.ctx.nd, skb, &b.meta, len, status);
+    match (b.kind, skb) {
+        (RxKind::Copy, skb) => b.ctx.dev.copy_done(&b.ctx.nd, skb, &b.meta, len, status),
+        (RxKind::Posted, skb) => {
+            let meta = b.c.meta;
+            b.ctx.dev.posted_done(&b.ctx, skb, &meta, len, status)
+        }
+        (RxKind::Cancel, _) => b.ctx.dev.cancel_done(),
+    }
 }

@@ -78,13 +78,21 @@ impl GrantShares {
     }
 }
 
-/// A write to `attach`: `DEV [name=IFNAME]`.
+/// The most buffers a netfront keeps posted (the device holds
+/// `MAX_POSTED`).
+pub const POSTED_LIMIT: u8 = 64;
+
+/// A write to `attach`: `DEV [name=IFNAME] [posted=N]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachCmd {
     /// The virtio device of the guest's VMPI device (`virtioN`).
     pub dev: DevName,
     /// The interface's name; `None`: `env%d`.
     pub name: Option<IfName>,
+    /// Buffers to keep posted for frames the host delivers (0 to
+    /// [`POSTED_LIMIT`]; 0: every frame by `ENVELOPE`); `None`: the
+    /// default.
+    pub posted: Option<u8>,
 }
 
 /// Parses one line written to `attach`.
@@ -92,8 +100,16 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
     let mut w = words(b)?;
     let dev = DevName::new(w.next().ok_or(ParseError::Words)?.as_bytes())?;
     let mut name = None;
+    let mut posted = None;
     for kv in w {
         match kv.split_once('=') {
+            Some(("posted", v)) if posted.is_none() => {
+                let n = v.parse::<u8>().map_err(|_| ParseError::Number)?;
+                if n > POSTED_LIMIT {
+                    return Err(ParseError::Number);
+                }
+                posted = Some(n);
+            }
             Some(("name", v)) if name.is_none() => {
                 if v.contains('%') {
                     return Err(ParseError::IfName);
@@ -103,7 +119,7 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
             _ => return Err(ParseError::Key),
         }
     }
-    Ok(AttachCmd { dev, name })
+    Ok(AttachCmd { dev, name, posted })
 }
 
 #[cfg(test)]
@@ -116,6 +132,16 @@ mod tests {
         assert_eq!(c.dev.as_bytes(), b"virtio3");
         assert_eq!(c.name.unwrap().as_bytes(), b"ef1");
         assert_eq!(parse_attach_line(b"virtio3").unwrap().name, None);
+        assert_eq!(parse_attach_line(b"virtio3").unwrap().posted, None);
+        let c = parse_attach_line(b"virtio3 posted=0 name=ef1").unwrap();
+        assert_eq!(
+            (c.posted, c.name.map(|n| n.as_bytes() == b"ef1")),
+            (Some(0), Some(true))
+        );
+        assert_eq!(
+            parse_attach_line(b"virtio3 posted=64").unwrap().posted,
+            Some(64)
+        );
         for bad in [
             &b""[..],
             b"virtio3 name=",
@@ -123,6 +149,10 @@ mod tests {
             b"virtio3 name=e%d",
             b"virtio3 name=a name=b",
             b"virtio3 x=1",
+            b"virtio3 posted=65",
+            b"virtio3 posted=-1",
+            b"virtio3 posted=",
+            b"virtio3 posted=1 posted=2",
             b"virtio3 name=0123456789abcdef",
         ] {
             assert!(parse_attach_line(bad).is_err(), "{:?}", bad);

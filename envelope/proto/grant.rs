@@ -139,10 +139,13 @@ pub enum CopyStatus {
     SrcFault = 7,
     /// The receiver's buffer is not mapped writable.
     DstFault = 8,
+    /// A posted receive beyond `MAX_POSTED` held
+    /// ([`super::posted::PostedPool`]).
+    TooMany = 9,
 }
 
 /// Number of [`CopyStatus`] values (for per-status counters).
-pub const COPY_STATUSES: usize = 9;
+pub const COPY_STATUSES: usize = 10;
 
 impl CopyStatus {
     /// Every status, in order (`ALL[s] as u32 == s`).
@@ -156,6 +159,7 @@ impl CopyStatus {
         CopyStatus::Gone,
         CopyStatus::SrcFault,
         CopyStatus::DstFault,
+        CopyStatus::TooMany,
     ];
 
     /// The name counters and logs use.
@@ -170,6 +174,7 @@ impl CopyStatus {
             CopyStatus::Gone => "gone",
             CopyStatus::SrcFault => "src_fault",
             CopyStatus::DstFault => "dst_fault",
+            CopyStatus::TooMany => "too_many",
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`msg`]: the envelope channel's messages and the frame metadata;
 //! - [`grant`]: VMPI's grant and copy formats and the host's grant table
 //!   with the checks of every copy;
+//! - [`posted`]: posted receives: buffers a receiver posts ahead, the
+//!   frames delivered into them, the device's book of them;
 //! - [`table`]: the forwarding table, its sysfs lines, and the `TABLE`
 //!   message that carries it to the netfronts;
 //! - [`domain`]: the lines that attach a VMPI device as a domain;
@@ -18,6 +20,7 @@ pub mod domain;
 pub mod front;
 pub mod grant;
 pub mod msg;
+pub mod posted;
 pub mod switch;
 pub mod table;
 

@@ -75,6 +75,9 @@ struct Stats {
     table_pushes: u64,
     /// `ENVELOPE`s sent: grants let stand.
     envelopes: u64,
+    /// Grants let stand and delivered into a posted receive of their
+    /// destination instead of an `ENVELOPE`.
+    deliveries: u64,
     /// Grants refused by the policy, by reason (not in `drops`: the
     /// netfront sends the frame as a `FRAME` then, counted if dropped).
     grants_refused: [u64; DROP_REASONS],
@@ -99,6 +102,8 @@ struct GrantCounters {
     copied_bytes: u64,
     bounce_bytes: u64,
     held: u64,
+    delivered: u64,
+    posted: u64,
 }
 
 /// Grant completion statuses and copy statuses (their names in `stats`
@@ -128,6 +133,8 @@ impl GrantCounters {
         self.copied_bytes += s.copied_bytes;
         self.bounce_bytes += s.bounce_bytes;
         self.held += u64::from(s.held);
+        self.delivered += s.delivered;
+        self.posted += u64::from(s.posted);
     }
 }
 
@@ -706,25 +713,31 @@ impl Switch {
             handle: req.handle,
             frame_len: req.frame_len,
             src_domain: src,
-        }
-        .encode();
-        let sent = st
-            .find(dest)
-            .and_then(|i| st.dom(i))
-            .map(|d| d.port.port().send(&env));
-        match sent {
-            Some(Ok(())) => {
-                st.stats.envelopes += 1;
-                0
-            }
+        };
+        let Some(d) = st.find(dest).and_then(|i| st.dom(i)) else {
+            st.refund(src, req.frame_len as usize);
+            st.stats.grants_undelivered += 1;
+            return UNDELIVERED;
+        };
+        // Into a buffer the destination posted ahead, if one is free and
+        // holds the frame: no `ENVELOPE`, no copy request.
+        let port = d.port.port();
+        let delivered = port
+            .deliver(req.handle, src, req.frame_len, &meta.encode())
+            .is_ok();
+        let sent = delivered || port.send(&env.encode()).is_ok();
+        match (delivered, sent) {
+            (true, _) => st.stats.deliveries += 1,
+            (false, true) => st.stats.envelopes += 1,
             // The sender sends the frame again as a FRAME, charged then:
             // this one is not (and drops nothing yet).
-            Some(Err(_)) | None => {
+            (false, false) => {
                 st.refund(src, req.frame_len as usize);
                 st.stats.grants_undelivered += 1;
-                UNDELIVERED
+                return UNDELIVERED;
             }
         }
+        0
     }
 
     /// Lets go of a domain taken out of `state`, under `members`: keeps
@@ -735,6 +748,7 @@ impl Switch {
             let mut s = d.port.port().domain_stats();
             // Counters, not what it holds now (revoked next).
             s.held = 0;
+            s.posted = 0;
             self.state.lock().stats.retired.add(&s);
             d.port.port().unbind_domain();
         }
@@ -1025,6 +1039,7 @@ impl Switch {
         let _ = writeln!(out, "generation {}", st.table.generation());
         let _ = writeln!(out, "epoch {}", st.table.epoch());
         let _ = writeln!(out, "envelopes {}", s.envelopes);
+        let _ = writeln!(out, "deliveries {}", s.deliveries);
         for r in GRANT_REASONS {
             let _ = writeln!(
                 out,
@@ -1047,6 +1062,8 @@ impl Switch {
         }
         let _ = writeln!(out, "copied_bytes {}", g.copied_bytes);
         let _ = writeln!(out, "bounce_bytes {}", g.bounce_bytes);
+        let _ = writeln!(out, "delivered {}", g.delivered);
+        let _ = writeln!(out, "posted {}", g.posted);
     }
 }
 

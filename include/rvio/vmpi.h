@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 2
+#define VMPI_ABI_VERSION 3
 
 struct device;
 struct vmpi_transport;
@@ -49,6 +49,11 @@ struct vmpi_transport_ops {
 	 */
 	int (*grant)(void *priv, struct vmpi_grant *g);
 	int (*copy)(void *priv, struct vmpi_copy *c);
+	/*
+	 * Optional, host side: vmpi_port_deliver() below, forwarded, counted
+	 * in flight as grant and copy are. Process context; must not sleep.
+	 */
+	int (*deliver)(void *priv, u64 handle, u16 src_domain, u32 frame_len, const u8 *meta);
 	/*
 	 * Optional, host side: vmpi_port_bind_domain(),
 	 * vmpi_port_unbind_domain() and vmpi_port_domain_stats() below,
@@ -223,11 +228,13 @@ void vmpi_port_close(struct vmpi_port *p);
 #define VMPI_COPY_GONE		6
 #define VMPI_COPY_SRC_FAULT	7
 #define VMPI_COPY_DST_FAULT	8
-#define VMPI_COPY_STATUSES	9
+#define VMPI_COPY_TOO_MANY	9	/* a posted receive beyond the 64 held */
+#define VMPI_COPY_STATUSES	10
 
 /* vmpi_copy.flags */
 #define VMPI_COPY_FINISH	1	/* the last copy from this grant */
 #define VMPI_COPY_DISCARD	2	/* with FINISH: the frame was dropped */
+#define VMPI_COPY_POSTED	4	/* alone: a posted receive (below) */
 
 /* The most scatterlist entries of a grant's frame or a copy's destination. */
 #define VMPI_GRANT_MAX_SG	19
@@ -266,6 +273,23 @@ struct vmpi_grant {
  * Guest side: one copy request: copy @len bytes at @offset of the frame
  * of grant @handle (from an ENVELOPE) into @dst. Owned by the device from
  * vmpi_port_copy() until done(), as for a grant.
+ *
+ * Or, with @flags VMPI_COPY_POSTED alone (@handle and @offset 0), a
+ * posted receive: @dst is an empty buffer of @len bytes (14 to 65519)
+ * that the device keeps (64 at most per device; and the guest transport
+ * lets posted receives hold at most half the copyq's descriptors: more
+ * complete VMPI_COPY_TOO_MANY) until a frame granted to this domain is delivered
+ * into it (the host's vmpi_port_deliver()), or the device is reset.
+ * done(VMPI_COPY_OK) then finds the frame in @dst and the transport has
+ * set @handle (the grant, finished), @src_domain, @len (the frame's
+ * length) and @meta (its virtio_net_hdr_v1, as the switch checked it);
+ * any other status: nothing was delivered (the copy failed: the sender's
+ * grant completes VMPI_GRANT_FAILED; VMPI_COPY_GONE: cancelled). A posted
+ * receive with @len 0 and no @dst cancels every posted receive of the
+ * device (whichever port posted it) no frame is being delivered into:
+ * they complete VMPI_COPY_GONE
+ * (a user that goes away while the device stays posts it, then waits for
+ * its posted receives).
  */
 struct vmpi_copy {
 	u64 handle;
@@ -277,8 +301,12 @@ struct vmpi_copy {
 	/* As vmpi_grant.done: a VMPI_COPY_* status (@len bytes are in @dst
 	 * only with VMPI_COPY_OK), or -ECONNRESET, -ENODEV. */
 	void (*done)(struct vmpi_copy *c, int status);
+	/* Set by the transport for a posted receive's VMPI_COPY_OK. */
+	u16 src_domain;
+	u8 meta[12];
 	/* The transport's. */
 	u8 req[20];
+	u8 delivery[32];
 	__le32 status;
 	struct llist_node node;
 };
@@ -321,6 +349,23 @@ struct vmpi_domain_ops {
 		     const u8 *meta, u32 frame_len);
 };
 
+/*
+ * Host side, from a vmpi_domain_ops.grant call that lets grant @handle
+ * (of domain @src_domain, a frame of @frame_len bytes with offloads
+ * @meta) stand: delivers it to the domain of port @p's device (its
+ * destination) into a posted receive of that device's driver, instead of
+ * an ENVELOPE message. 0: the device copies the frame into the smallest
+ * free posted buffer that holds it, in its next work pass, in the order
+ * of these calls, and finishes the grant (or completes it
+ * VMPI_GRANT_UNDELIVERED if the driver resets first). -ENOSPC: no free
+ * posted receive holds it (send an ENVELOPE); -EINVAL: @frame_len out of
+ * range or @meta malformed; -ENODEV: the device is not
+ * a domain, not running or going away; -EOPNOTSUPP: a guest port.
+ * Process context (the policy's call); does not sleep.
+ */
+int vmpi_port_deliver(struct vmpi_port *p, u64 handle, u16 src_domain, u32 frame_len,
+		      const u8 *meta);
+
 /* Counters of a domain's grants (since its bind). */
 struct vmpi_grant_stats {
 	u64 grants;				/* taken from the grantq */
@@ -328,7 +373,9 @@ struct vmpi_grant_stats {
 	u64 copies[VMPI_COPY_STATUSES];		/* this domain's copy requests, by status */
 	u64 copied_bytes;			/* copied for this domain's requests */
 	u64 bounce_bytes;			/* copied through an intermediate buffer: 0 */
+	u64 delivered;				/* frames delivered into posted receives */
 	u32 held;				/* grants held now */
+	u32 posted;				/* posted receives held now */
 };
 
 /*

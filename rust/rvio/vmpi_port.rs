@@ -139,6 +139,20 @@ impl PortRef<'_> {
         unsafe { bindings::vmpi_port_unbind_domain(self.p) };
     }
 
+    /// Host side, from a policy call that lets grant `handle` of
+    /// `src_domain` stand: delivers it into a posted receive of this
+    /// port's device (the destination) instead of an `ENVELOPE`
+    /// (`vmpi_port_deliver()`). `ENOSPC`: no free posted receive holds
+    /// it; `ENODEV`: not a running domain; `EOPNOTSUPP`: a guest port.
+    /// Process context; does not sleep.
+    pub fn deliver(&self, handle: u64, src_domain: u16, frame_len: u32, meta: &[u8; 12]) -> Result {
+        // SAFETY: `p` is an open port (the type's lifetime); `meta` is
+        // valid for 12 reads.
+        to_result(unsafe {
+            bindings::vmpi_port_deliver(self.p, handle, src_domain, frame_len, meta.as_ptr())
+        })
+    }
+
     /// Host side: the counters of the device's domain (zeroes if not
     /// bound). Process context.
     pub fn domain_stats(&self) -> bindings::vmpi_grant_stats {

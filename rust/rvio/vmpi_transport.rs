@@ -86,6 +86,15 @@ pub trait Kick: Send + Sync + Sized + 'static {
     /// The counters of the domain (the core has zeroed `s`). Process
     /// context.
     fn domain_stats(&self, _s: &mut bindings::vmpi_grant_stats) {}
+
+    /// Delivers grant `handle` of `src_domain` (a frame of `frame_len`
+    /// bytes, offloads `meta`) into a posted receive of this device's
+    /// driver (`vmpi_port_deliver()`): `ENOSPC` if no free one holds it,
+    /// `ENODEV` if the device is not a running domain. Process context;
+    /// must not sleep (the policy's call, from another device's work).
+    fn deliver(&self, _handle: u64, _src_domain: u16, _frame_len: u32, _meta: &[u8; 12]) -> Result {
+        Err(eopnotsupp())
+    }
 }
 
 /// What the core's `priv` points to: the transport's [`Kick`] and the
@@ -136,6 +145,11 @@ impl<K: Kick> OpsVTable<K> {
         },
         domain_stats: if K::HAS_DOMAINS {
             Some(Self::domain_stats)
+        } else {
+            None
+        },
+        deliver: if K::HAS_DOMAINS {
+            Some(Self::deliver)
         } else {
             None
         },
@@ -262,6 +276,30 @@ impl<K: Kick> OpsVTable<K> {
         let (o, s) = unsafe { (Self::ops(p), &mut *s) };
         *s = bindings::vmpi_grant_stats::default();
         o.k.domain_stats(s);
+    }
+}
+
+impl<K: Kick> OpsVTable<K> {
+    /// # Safety
+    ///
+    /// As for [`Self::ops`]; `meta` is valid for reading 12 bytes.
+    unsafe extern "C" fn deliver(
+        p: *mut c_void,
+        handle: u64,
+        src_domain: u16,
+        frame_len: u32,
+        meta: *const u8,
+    ) -> c_int {
+        if meta.is_null() {
+            return EINVAL.to_errno();
+        }
+        // SAFETY: as the caller guarantees; `meta` is not NULL and valid
+        // for 12 reads, a byte array (alignment 1).
+        let (o, meta) = unsafe { (Self::ops(p), &*meta.cast::<[u8; 12]>()) };
+        from_result(|| {
+            o.k.deliver(handle, src_domain, frame_len, meta)?;
+            Ok(0)
+        })
     }
 }
 
@@ -561,6 +599,23 @@ impl CopyReq {
     /// The copy request the device reads (the transport writes it).
     pub fn req_mut(&mut self) -> &mut [u8; 20] {
         &mut self.raw_mut().req
+    }
+    /// Whether it is a posted receive (`VMPI_COPY_POSTED`).
+    pub fn is_posted(&self) -> bool {
+        u32::from(self.flags()) == bindings::VMPI_COPY_POSTED
+    }
+    /// A posted receive's delivery header, which the device writes.
+    pub fn delivery_mut(&mut self) -> &mut [u8; 32] {
+        &mut self.raw_mut().delivery
+    }
+    /// A posted receive got a frame: what the user reads of it
+    /// (`include/rvio/vmpi.h`), set before [`Self::complete`].
+    pub fn set_delivered(&mut self, handle: u64, src_domain: u16, frame_len: u32, meta: [u8; 12]) {
+        let r = self.raw_mut();
+        r.handle = handle;
+        r.src_domain = src_domain;
+        r.len = frame_len;
+        r.meta = meta;
     }
 }
 

@@ -8,14 +8,16 @@
 # in-kernel API the way a hostile or broken frontend would: a handle
 # granted to another domain, forged handles, windows beyond the grant or
 # the buffer, a copy after the finish, a grant that lies about its
-# destination, one never finished, a flood; and checks each answer. Its
+# destination, one never finished, a flood; posted receives (a frame
+# delivered into one, too small a one, more than 64, cancels); and checks
+# each answer. Its
 # results are KTAP lines in the kernel log, collected here. Then the switch
 # and the devices go while grants are held.
 source "$(dirname "$0")/../lib.sh"
 
 S=/sys/kernel/envelope_switch
 DOMS="d1 d2 d3"
-EVIL_RESULTS=12
+EVIL_RESULTS=16
 
 cleanup() {
 	rmmod envelope_evil 2>/dev/null
@@ -28,7 +30,10 @@ trap cleanup EXIT
 
 ktap_print_header
 ktap_set_plan $((EVIL_RESULTS + 4))
-vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_evil)" ||
+# Indirect descriptors: a posted receive takes one descriptor of the
+# copyq, so the device's own bound (64 held) is reached before the guest
+# transport's (half the ring's descriptors).
+VMPI_GUEST_PARAMS=indirect_desc=1 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_evil)" ||
 	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do
 	vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"
@@ -68,9 +73,11 @@ counted() {
 	[ "$(stat copies_not_granted)" -ge 1 ] && [ "$(stat copies_bad_handle)" -ge 4 ] &&
 		[ "$(stat copies_bad_window)" -ge 1 ] &&
 		[ "$(stat copies_ok)" -ge 2 ] && [ "$(stat completions_timeout)" -ge 1 ] &&
-		[ "$(stat completions_done)" -ge 2 ] && [ "$(stat bounce_bytes)" = 0 ]
+		[ "$(stat completions_done)" -ge 2 ] && [ "$(stat bounce_bytes)" = 0 ] &&
+		[ "$(stat copies_too_many)" = 1 ] && [ "$(stat copies_gone)" -ge 65 ] &&
+		[ "$(stat deliveries)" -ge 1 ] && [ "$(stat delivered)" -ge 1 ] && [ "$(stat posted)" = 0 ]
 }
-ktap_check "the host counts every failed copy by status, and no byte through a bounce buffer" counted
+ktap_check "the host counts every failed copy by status, the deliveries, and no byte through a bounce buffer" counted
 rmmod envelope_evil
 # A grant held while the switch goes: it is revoked or times out, and the
 # module unloads while devices are attached.

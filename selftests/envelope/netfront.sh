@@ -5,8 +5,9 @@
 # VMPI devices d1, d2, d3 (guest sides in this kernel), an interface ef1,
 # ef2, ef3 over each, moved into network namespaces ns1, ns2, ns3, and the
 # host's switch (envelope_switch.ko) between them: ping between every
-# pair, TCP and UDP, by grants and envelopes (the switch's default mode:
-# the counters prove the path and the one copy) and in full-copy mode by
+# pair, TCP and UDP, by grants delivered into posted buffers (ef1, ef3)
+# and by envelopes (ef2, attached with posted=0) (the switch's default
+# mode: the counters prove the path and the one copy) and in full-copy mode by
 # FRAMEs, MTUs up to 65000, VLAN isolation, the counters (ip -s link,
 # ethtool -S), detaching and re-attaching, a device removed and the
 # modules unloaded with traffic flowing.
@@ -34,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 27
+ktap_set_plan 29
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
 	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
@@ -50,7 +51,8 @@ setup() {
 	for i in 1 2 3; do
 		d=d$i
 		echo "$d domain=$i" >$S/domains || return 1
-		echo "$(vdpa_virtio_of "$d") name=ef$i" >$F/attach || return 1
+		# ef2 posts no buffer: frames reach it by ENVELOPE and copy.
+		echo "$(vdpa_virtio_of "$d") name=ef$i $([ $i = 2 ] && echo posted=0)" >$F/attach || return 1
 		ip link set "ef$i" address "$(mac $i)" || return 1
 		echo "$(mac $i) domain=$i" >$S/table || return 1
 		ip netns add "ns$i" && ip link set "ef$i" netns "ns$i" || return 1
@@ -88,16 +90,37 @@ esum() {
 	for i in 1 2 3; do t=$((t + $(estat $i "$1"))); done
 	echo $t
 }
+# Frames ef$1 received by grant: copied after an ENVELOPE, or delivered
+# into a posted buffer.
+rgrant() { echo $(($(estat $1 rx_copy_ok) + $(estat $1 rx_delivered))); }
 by_envelope() {
 	local i
 	for i in 1 2 3; do
 		ktap_print_msg "ef$i: tx_envelopes $(estat $i tx_envelopes) tx_grant_done $(estat $i tx_grant_done)" \
-			"tx_fallback $(estat $i tx_fallback) rx_envelopes $(estat $i rx_envelopes) rx_copy_ok $(estat $i rx_copy_ok)"
-		[ "$(estat $i tx_envelopes)" -gt 0 ] && [ "$(estat $i rx_copy_ok)" -gt 0 ] || return 1
+			"tx_fallback $(estat $i tx_fallback) rx_envelopes $(estat $i rx_envelopes) rx_copy_ok $(estat $i rx_copy_ok)" \
+			"rx_delivered $(estat $i rx_delivered)"
+		[ "$(estat $i tx_envelopes)" -gt 0 ] && [ "$(rgrant $i)" -gt 0 ] || return 1
 	done
-	[ "$(sstat envelopes)" -gt 0 ]
+	[ "$(sstat envelopes)" -gt 0 ] && [ "$(sstat deliveries)" -gt 0 ]
 }
-ktap_check "the pings went by envelope: each netfront granted frames and copied others' (ethtool -S)" by_envelope
+ktap_check "the pings went by grant: each netfront granted frames and received others' (ethtool -S)" by_envelope
+# (32 asked: as many as fit in half the copyq's descriptors, 21 buffers
+# of 8 KiB without indirect descriptors.)
+posted_now() {
+	[ "$(estat 1 rx_posted)" -ge 16 ] && [ "$(estat 3 rx_posted)" -ge 16 ] && [ "$(estat 2 rx_posted)" = 0 ] &&
+		[ "$(sstat posted)" = $(($(estat 1 rx_posted) + $(estat 3 rx_posted))) ]
+}
+posted_buffers() {
+	WAIT_SECS=5 wait_for posted_now
+	local rc=$?
+	ktap_print_msg "rx_posted: ef1 $(estat 1 rx_posted), ef2 $(estat 2 rx_posted), ef3 $(estat 3 rx_posted);" \
+		"switch: posted $(sstat posted), deliveries $(sstat deliveries), delivered $(sstat delivered)"
+	[ $rc = 0 ] && [ "$(estat 1 rx_delivered)" -gt 0 ] && [ "$(estat 3 rx_delivered)" -gt 0 ] &&
+		[ "$(estat 2 rx_delivered)" = 0 ] && [ "$(estat 2 rx_copy_ok)" -gt 0 ] &&
+		[ "$(sstat deliveries)" = "$(sstat delivered)" ]
+}
+ktap_check "posted buffers: ef1 and ef3 keep buffers posted and get frames in them; ef2 (posted=0) by ENVELOPE" \
+	posted_buffers
 # Small frames (at most 256 bytes) go inline, as FRAMEs, even to an
 # envelope route.
 inline() {
@@ -116,26 +139,27 @@ offloads_on() {
 ktap_check "offloads on: scatter-gather, checksum, TSO" offloads_on
 
 tso0=$(estat 1 tx_tso) rtso0=$(estat 2 rx_tso)
-env1=$(estat 1 tx_envelopes) env3=$(estat 3 tx_envelopes) ok1=$(estat 1 rx_copy_ok) ok2=$(estat 2 rx_copy_ok)
+env1=$(estat 1 tx_envelopes) env3=$(estat 3 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
+dl1=$(estat 1 rx_delivered)
 ktap_check "TCP 4 MiB ns1 -> ns2 and UDP datagrams of 1 to 60000 bytes ns3 -> ns1, byte for byte" \
 	python3 "$here/netfront_traffic.py"
 traffic_by_envelope() {
-	local t1 t3 r1 r2
+	local t1 t3 r1 r2 d1
 	t1=$(($(estat 1 tx_envelopes) - env1)) t3=$(($(estat 3 tx_envelopes) - env3))
-	r1=$(($(estat 1 rx_copy_ok) - ok1)) r2=$(($(estat 2 rx_copy_ok) - ok2))
-	ktap_print_msg "TCP: ef1 granted $t1 frames, ef2 copied $r2; UDP: ef3 granted $t3, ef1 copied $r1"
-	[ "$t1" -gt 50 ] && [ "$r2" -gt 50 ] && [ "$t3" -ge 70 ] && [ "$r1" -ge 70 ]
+	r1=$(($(rgrant 1) - ok1)) r2=$(($(rgrant 2) - ok2)) d1=$(($(estat 1 rx_delivered) - dl1))
+	ktap_print_msg "TCP: ef1 granted $t1 frames, ef2 copied $r2; UDP: ef3 granted $t3, ef1 received $r1 ($d1 into posted buffers)"
+	[ "$t1" -gt 50 ] && [ "$r2" -gt 50 ] && [ "$t3" -ge 70 ] && [ "$r1" -ge 70 ] && [ "$d1" -ge 20 ]
 }
-ktap_check "TCP and UDP went by envelope (tx_envelopes of the senders, rx_copy_ok of the receivers)" \
+ktap_check "TCP and UDP went by grant (tx_envelopes of the senders; ef2 copied, ef1 got them in posted buffers)" \
 	traffic_by_envelope
 # Quiet now: the switch's counters of the domains' grants against the
 # netfronts' (a frame still in flight: read again).
 one_copy_now() {
 	local cb rb done gd cok rok
 	cb=$(sstat copied_bytes) rb=$(esum rx_copy_bytes) done=$(sstat completions_done)
-	gd=$(esum tx_grant_done) cok=$(sstat copies_ok) rok=$(esum rx_copy_ok)
+	gd=$(esum tx_grant_done) cok=$(sstat copies_ok) rok=$(($(esum rx_copy_ok) + $(esum rx_delivered)))
 	ACCOUNT="switch: copied_bytes $cb bounce_bytes $(sstat bounce_bytes) completions_done $done copies_ok $cok;"
-	ACCOUNT="$ACCOUNT netfronts: rx_copy_bytes $rb tx_grant_done $gd rx_copy_ok $rok"
+	ACCOUNT="$ACCOUNT netfronts: rx_copy_bytes $rb tx_grant_done $gd rx_copy_ok + rx_delivered $rok"
 	[ "$(sstat bounce_bytes)" = 0 ] && [ "$cb" -gt 4000000 ] && [ "$cb" = "$rb" ] &&
 		[ "$done" = "$gd" ] && [ "$cok" = "$rok" ]
 }
@@ -166,14 +190,14 @@ set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
 copy_mode() {
 	local e1 e2 ok1 ok2 s f1 f2 rc=0
 	set_mode copy || return 1
-	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(estat 1 rx_copy_ok) ok2=$(estat 2 rx_copy_ok)
-	s=$(sstat envelopes) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
+	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
+	s=$(($(sstat envelopes) + $(sstat deliveries))) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
 	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
 	ktap_print_msg "copy mode: ef1 sent $(($(estat 1 tx_frames) - f1)) FRAMEs, ef2 received $(($(estat 2 rx_frames) - f2));" \
-		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) - s))"
+		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s))"
 	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
-		[ "$(estat 1 rx_copy_ok)" = "$ok1" ] && [ "$(estat 2 rx_copy_ok)" = "$ok2" ] &&
-		[ "$(sstat envelopes)" = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 20 ] &&
+		[ "$(rgrant 1)" = "$ok1" ] && [ "$(rgrant 2)" = "$ok2" ] &&
+		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 20 ] &&
 		[ $(($(estat 2 rx_frames) - f2)) -gt 20 ] || rc=1
 	set_mode envelope || rc=1
 	return $rc
@@ -308,8 +332,8 @@ counted() {
 	read -r tx rx < <(nsx 1 ip -s -j link show ef1 |
 		python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["tx"]["packets"], s["rx"]["packets"])')
 	# Frames sent: FRAMEs and granted frames the receiver copied.
-	etx=$(($(estat 1 tx_frames) + $(estat 1 tx_grant_done))) erx=$(($(estat 1 rx_frames) + $(estat 1 rx_copy_ok)))
-	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames + tx_grant_done $etx, rx_frames + rx_copy_ok $erx"
+	etx=$(($(estat 1 tx_frames) + $(estat 1 tx_grant_done))) erx=$(($(estat 1 rx_frames) + $(rgrant 1)))
+	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames + tx_grant_done $etx, rx_frames + rx_copy_ok + rx_delivered $erx"
 	# ethtool read last: a frame may have come and gone in between.
 	[ "$tx" -gt 500 ] && [ "$rx" -gt 100 ] && [ "$etx" -ge "$tx" ] && [ "$erx" -ge "$rx" ] &&
 		[ $((etx - tx)) -lt 10 ] && [ $((erx - rx)) -lt 10 ]
@@ -324,6 +348,27 @@ reattach() {
 		WAIT_SECS=5 wait_for nsx 1 ping -q -c 1 -W 2 10.9.0.2 >/dev/null
 }
 ktap_check "detach removes ef2; attached again it carries traffic" reattach
+
+# ef3 detached while its device stays: its posted buffers come back (a
+# cancel), the detach does not hang; attached again with posted=64 it
+# posts what the copyq's descriptor budget lets it (half the ring).
+# The host holds what the netfronts posted.
+posted_all() { [ "$(sstat posted)" = "$(esum rx_posted)" ]; }
+# (ef2, attached again with the default, posts buffers too now.)
+cancelled() {
+	local p0 p3
+	WAIT_SECS=5 wait_for posted_all || return 1
+	p0=$(sstat posted) p3=$(estat 3 rx_posted)
+	timeout 30 sh -c "echo ef3 >$F/detach" || return 1
+	ktap_print_msg "posted at the host: $p0 with ef3's $p3, $(sstat posted) after its detach"
+	[ "$p3" -gt 0 ] && [ "$(sstat posted)" = $((p0 - p3)) ] &&
+		echo "$(vdpa_virtio_of d3) name=ef3 posted=64" >$F/attach && ip link set ef3 address "$(mac 3)" &&
+		ip link set ef3 netns ns3 && nsx 3 ip addr add 10.9.0.3/24 dev ef3 && nsx 3 ip link set ef3 up &&
+		WAIT_SECS=5 wait_for posted_all && WAIT_SECS=5 wait_for nsx 1 ping -q -c 1 -s 1000 -W 2 10.9.0.3 >/dev/null &&
+		ktap_print_msg "ef3 attached again with posted=64 holds $(estat 3 rx_posted)" &&
+		[ "$(estat 3 rx_posted)" -gt 0 ] && [ "$(estat 3 rx_posted)" -lt 64 ]
+}
+ktap_check "detach with buffers posted: the host gives them back (cancel); posted=64 stops at the copyq's budget" cancelled
 
 fw() { echo "$2" >"$F/$1"; }
 errors() {

@@ -16,7 +16,7 @@ use crate::bindings;
 use crate::buf_cache::Bytes;
 use crate::device::{register, Dev, Kick, Registered};
 use crate::errno;
-use crate::grants::{check_copy, check_grant, Domains, GrantGate};
+use crate::grants::{check_copy, check_grant, Domains, GrantGate, MAX_FRAME, MIN_FRAME};
 use crate::kernel_port::{port_open, KernelPort};
 use crate::proto::link::Role;
 use crate::proto::wire::{Config, DropReason, CONFIG_LEN};
@@ -432,6 +432,28 @@ pub unsafe extern "C" fn vmpi_port_grant(
 ///
 /// # Safety
 ///
+/// `p` is an open port; `meta` is NULL or valid for reading 12 bytes.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_deliver(
+    p: *mut bindings::vmpi_port,
+    handle: u64,
+    src_domain: u16,
+    frame_len: u32,
+    meta: *const u8,
+) -> c_int {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    if meta.is_null() || !(MIN_FRAME..=MAX_FRAME).contains(&frame_len) {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `meta` is valid for reading 12 bytes (see `# Safety`).
+    unsafe { kp.dev.grants.deliver(handle, src_domain, frame_len, meta) }
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
 /// `p` is an open port; `c` is NULL or a copy request whose fields the
 /// caller filled, which it leaves to the device until `done` if this
 /// returns 0.
@@ -562,6 +584,8 @@ const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *mut bindings::vmpi_gra
     [bindings::vmpi_port_grant, vmpi_port_grant];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *mut bindings::vmpi_copy) -> c_int; 2] =
     [bindings::vmpi_port_copy, vmpi_port_copy];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, u64, u16, u32, *const u8) -> c_int; 2] =
+    [bindings::vmpi_port_deliver, vmpi_port_deliver];
 const _: [unsafe extern "C" fn(
     *mut bindings::vmpi_port,
     u16,

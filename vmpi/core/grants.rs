@@ -113,6 +113,26 @@ impl GrantGate {
         })
     }
 
+    /// `ops->deliver(priv, ...)`, or `-EOPNOTSUPP` without one.
+    ///
+    /// # Safety
+    ///
+    /// `meta` is valid for reading 12 bytes during the call.
+    pub(crate) unsafe fn deliver(
+        &self,
+        handle: u64,
+        src_domain: u16,
+        frame_len: u32,
+        meta: *const u8,
+    ) -> c_int {
+        self.with(|ops, priv_| match ops.deliver {
+            // SAFETY: as in `grant`, for the transport's `deliver`; `meta`
+            // as the caller guarantees.
+            Some(f) => unsafe { f(priv_, handle, src_domain, frame_len, meta) },
+            None => errno::eopnotsupp().to_errno(),
+        })
+    }
+
     /// No call starts from now on; those in flight have left when this
     /// returns. Process context (may sleep).
     pub(crate) fn close(&self) {
@@ -264,6 +284,16 @@ pub(crate) fn check_grant(g: &bindings::vmpi_grant) -> Result {
 pub(crate) fn check_copy(c: &bindings::vmpi_copy) -> Result {
     let flags = u32::from(c.flags);
     let known = bindings::VMPI_COPY_FINISH | bindings::VMPI_COPY_DISCARD;
+    if flags == bindings::VMPI_COPY_POSTED {
+        // A posted receive: a buffer, no grant named; or, with no
+        // buffer, the cancel of every posted receive.
+        let buffer = !c.dst.is_null() && (MIN_FRAME..=MAX_FRAME).contains(&c.len);
+        let cancel = c.dst.is_null() && c.len == 0;
+        if c.done.is_none() || c.handle != 0 || c.offset != 0 || !(buffer || cancel) {
+            return Err(EINVAL);
+        }
+        return Ok(());
+    }
     if c.done.is_none()
         || (c.dst.is_null() && c.len > 0)
         || c.len > MAX_FRAME

@@ -64,6 +64,7 @@ EXPORT_SYMBOL_GPL(vmpi_port_send);
 EXPORT_SYMBOL_GPL(vmpi_port_close);
 EXPORT_SYMBOL_GPL(vmpi_port_grant);
 EXPORT_SYMBOL_GPL(vmpi_port_copy);
+EXPORT_SYMBOL_GPL(vmpi_port_deliver);
 EXPORT_SYMBOL_GPL(vmpi_port_bind_domain);
 EXPORT_SYMBOL_GPL(vmpi_port_unbind_domain);
 EXPORT_SYMBOL_GPL(vmpi_port_domain_stats);

@@ -44,6 +44,7 @@ use envelope_proto::grant::{
     STATUS_LEN,
 };
 use envelope_proto::msg::Meta;
+use envelope_proto::posted::{CopyAsk, Delivery, DELIVERY_LEN};
 use kernel::alloc::KVVec;
 use kernel::page::PAGE_SIZE;
 use proto::link::Role;
@@ -246,6 +247,15 @@ fn prepare_copy(c: &mut CopyReq) -> Result {
         }
         bytes as usize
     };
+    if c.is_posted() {
+        // A posted receive: the core checked handle and offset (0) and
+        // `len`; the buffer holds `len` bytes.
+        let req = CopyAsk::post_request(c.len());
+        let delivery = if c.is_empty() { 0 } else { DELIVERY_LEN };
+        CopyAsk::parse(&req, delivery + room + STATUS_LEN).map_err(|_| EINVAL)?;
+        *c.req_mut() = req;
+        return Ok(());
+    }
     let flags = c.flags();
     let r = CopyRequest {
         handle: gwire::Handle(c.handle()),
@@ -293,6 +303,9 @@ unsafe impl virtio::Request for GuestReq {
             }
             GuestReq::Copy(r) => {
                 c.buf(false, r.req_mut().as_mut_ptr(), COPY_REQ_LEN);
+                if r.is_posted() && !r.is_empty() {
+                    c.buf(true, r.delivery_mut().as_mut_ptr(), DELIVERY_LEN);
+                }
                 if !r.is_empty() {
                     c.sg(true, r.dst());
                 }
@@ -341,13 +354,25 @@ impl GuestReq {
                 };
                 g.complete(st as i32);
             }
-            GuestReq::Copy(c) => {
+            GuestReq::Copy(mut c) => {
                 let st = c.status();
-                let st = if used < STATUS_LEN || st >= bindings::VMPI_COPY_STATUSES {
+                let mut st = if used < STATUS_LEN || st >= bindings::VMPI_COPY_STATUSES {
                     bindings::VMPI_COPY_BAD_REQUEST
                 } else {
                     st
                 };
+                if c.is_posted() && !c.is_empty() && st == bindings::VMPI_COPY_OK {
+                    // A frame was delivered: trust no more of the header
+                    // than is checked, and no more of the buffer than the
+                    // device said it wrote.
+                    let room = c.len();
+                    match Delivery::parse(c.delivery_mut(), room) {
+                        Some(d) if used == DELIVERY_LEN + d.frame_len as usize + STATUS_LEN => {
+                            c.set_delivered(d.handle.0, d.src_domain, d.frame_len, d.meta.encode());
+                        }
+                        _ => st = bindings::VMPI_COPY_BAD_REQUEST,
+                    }
+                }
                 c.complete(st as i32);
             }
         }
@@ -378,6 +403,10 @@ struct VmpiGuest {
     /// yet (no descriptors), oldest first.
     grants: ReqFifo<GrantReq>,
     copies: ReqFifo<CopyReq>,
+    /// Descriptors of the copyq that posted receives hold (the device
+    /// keeps them until a frame comes): at most half the ring, so that
+    /// copy requests (and a cancel) always find room.
+    posted_descs: usize,
 }
 
 impl VmpiGuest {
@@ -563,10 +592,86 @@ impl VmpiGuest {
         posted
     }
 
+    /// The copyq descriptors copy request `c` holds while the device
+    /// keeps it: 0 but for a posted receive (its buffer).
+    fn posted_descs_of(c: &CopyReq, indirect: bool) -> usize {
+        if !c.is_posted() || c.is_empty() {
+            return 0;
+        }
+        if indirect {
+            return 1;
+        }
+        // SAFETY: a posted receive's `dst` is a marked scatterlist the
+        // user leaves to us until `done` (`vmpi_port_copy()`).
+        let n =
+            unsafe { virtio::sg_count(c.dst(), bindings::VMPI_GRANT_MAX_SG) }.map_or(0, |n| n.0);
+        // The request, the delivery header, the buffer, the status.
+        n as usize + 3
+    }
+
+    /// Completes the used copy requests (a budget), counting out the
+    /// descriptors posted receives held; `true` if more may wait.
+    fn reclaim_copies(&mut self, q: &mut Queues<'_>) -> bool {
+        let indirect = q.features() & wire::F_INDIRECT_DESC != 0;
+        for _ in 0..REQ_BUDGET {
+            match q.get_req(COPYQ) {
+                Some((r, used)) => {
+                    if let GuestReq::Copy(c) = &r {
+                        let n = Self::posted_descs_of(c, indirect);
+                        self.posted_descs = self.posted_descs.saturating_sub(n);
+                    }
+                    r.complete_used(used)
+                }
+                None => {
+                    if q.enable_cb(COPYQ) {
+                        return false;
+                    }
+                    q.disable_cb(COPYQ);
+                }
+            }
+        }
+        true
+    }
+
+    /// Posts the copy requests in order; a posted receive beyond the
+    /// descriptor budget ([`VmpiGuest::posted_descs`]) completes
+    /// `TOO_MANY` without reaching the device. `true` if any was posted.
+    fn post_copies(&mut self, q: &mut Queues<'_>) -> bool {
+        let indirect = q.features() & wire::F_INDIRECT_DESC != 0;
+        let budget = q.size(COPYQ) / 2;
+        let mut posted = false;
+        while let Some(c) = self.copies.pop_front() {
+            let n = Self::posted_descs_of(&c, indirect);
+            if n > 0 && self.posted_descs + n > budget {
+                c.complete(bindings::VMPI_COPY_TOO_MANY as i32);
+                continue;
+            }
+            let Err((e, r)) = q.add_req(GuestReq::Copy(c)) else {
+                self.posted_descs += n;
+                posted = true;
+                continue;
+            };
+            let never = e == ENOSPC && q.num_free(COPYQ) == q.size(COPYQ);
+            if (e == ENOSPC && !never) || e == ENOMEM {
+                // Later, in the same order.
+                if e == ENOMEM {
+                    q.retry_later();
+                }
+                if let GuestReq::Copy(c) = r {
+                    self.copies.push_front(c);
+                }
+                break;
+            }
+            // Never postable: completed now.
+            r.refuse();
+        }
+        posted
+    }
+
     /// The grant part of a work pass; `true` if more may wait.
     fn grant_pass(&mut self, t: &GuestTransport, q: &mut Queues<'_>) -> bool {
         let mut more = Self::reclaim_reqs(q, GRANTQ);
-        more |= Self::reclaim_reqs(q, COPYQ);
+        more |= self.reclaim_copies(q);
         self.grants.append(t.ops().grants.take());
         self.copies.append(t.ops().copies.take());
         if Self::post_reqs(q, &mut self.grants, GuestReq::Grant, |r| match r {
@@ -575,10 +680,7 @@ impl VmpiGuest {
         }) {
             q.kick(GRANTQ);
         }
-        if Self::post_reqs(q, &mut self.copies, GuestReq::Copy, |r| match r {
-            GuestReq::Copy(c) => Some(c),
-            GuestReq::Grant(_) => None,
-        }) {
+        if self.post_copies(q) {
             q.kick(COPYQ);
         }
         more
@@ -648,6 +750,7 @@ impl virtio::Driver for VmpiGuest {
             grants_on,
             grants: ReqFifo::new(),
             copies: ReqFifo::new(),
+            posted_descs: 0,
         })
     }
 
@@ -666,6 +769,8 @@ impl virtio::Driver for VmpiGuest {
                 return;
             }
         }
+        // New rings: what posted receives held went with the old ones.
+        self.posted_descs = 0;
         // Without a pool every message allocates its box: slower, not wrong.
         let _ = self.tx_pool.reserve(q.size(wire::TXQ));
         self.refill(q);

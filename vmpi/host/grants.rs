@@ -13,6 +13,11 @@
 //! queued in the sender's [`Grants::done`] and written by the sender's
 //! own pass. The sender's reset holds its map write-locked, so no copy
 //! reads from it while it forgets its grants.
+//!
+//! Posted receives (`envelope_proto::posted`) are copyq chains the device
+//! keeps: the policy of another device's grant reserves one
+//! ([`Domains::deliver`], under this device's grants spinlock) and this
+//! device's pass copies the frame into it, as a copy request would.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
@@ -22,8 +27,11 @@ use crate::bindings;
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::grant::{
     Completion, CopyRefusal, CopyRequest, CopyStatus, GrantHeader, GrantRefusal, GrantTable,
-    ADDR_LEN, BATCH, COPYQ, COPY_REQ_LEN, GRANTQ, GRANT_HDR_LEN, HOLD_NS, MAX_GRANTS, STATUS_LEN,
+    Handle, ADDR_LEN, BATCH, COPYQ, COPY_REQ_LEN, GRANTQ, GRANT_HDR_LEN, HOLD_NS, MAX_GRANTS,
+    STATUS_LEN,
 };
+use crate::envelope_proto::msg::Meta;
+use crate::envelope_proto::posted::{CopyAsk, Delivery, PostedPool, DELIVERY_LEN, MAX_POSTED};
 use crate::vdpa::{self, DeviceRef, Fault, Range};
 use crate::vmpi_transport::DomainBinding;
 
@@ -51,6 +59,21 @@ struct Kept {
 }
 
 type Table = GrantTable<Token, MAX_GRANTS>;
+type Pool = PostedPool<MAX_POSTED>;
+
+/// An empty pool, to write in place (it is kilobytes: not built on the
+/// stack).
+const EMPTY_POOL: Pool = PostedPool::new();
+
+/// A posted receive's chain, kept by its pool slot (see [`Pool`]): read
+/// and written by its device's pass only.
+#[derive(Clone, Copy, Default)]
+struct PostedChain {
+    head: u16,
+    wr: [Range; COPY_WR_MAX],
+    nwr: usize,
+    writable: usize,
+}
 
 /// A device's grant state, under [`Shared::grants`].
 pub(crate) struct Grants {
@@ -61,6 +84,8 @@ pub(crate) struct Grants {
     kept: KVVec<Kept>,
     /// Completions to write, by this device's next pass.
     done: DoneRing,
+    /// The driver's posted receives and the deliveries into them.
+    posted: KBox<Pool>,
     stats: bindings::vmpi_grant_stats,
 }
 
@@ -240,6 +265,8 @@ pub(crate) struct DeviceGrants {
     registry: Arc<Registry>,
     /// Scratch of the work pass (heap: small stack frames).
     scratch: KBox<Scratch>,
+    /// The driver cancelled its posted receives (`CopyAsk::Cancel`).
+    cancel: bool,
 }
 
 struct Scratch {
@@ -247,11 +274,15 @@ struct Scratch {
     wr: [Range; COPY_WR_MAX],
     src: Kept,
     done: [(Token, Completion); BATCH],
+    /// The posted receives' chains, by pool slot.
+    posted: KVVec<PostedChain>,
 }
 
 impl DeviceGrants {
     pub(crate) fn new(work: vdpa::Handle, registry: Arc<Registry>) -> Result<Self> {
         let timer = DelayedWork::new()?;
+        let posted = KBox::<Pool>::new_uninit(GFP_KERNEL)?.write(EMPTY_POOL);
+        let chains = KVVec::from_elem(PostedChain::default(), MAX_POSTED, GFP_KERNEL)?;
         let shared = Arc::pin_init(
             pin_init!(Shared {
                 grants <- new_spinlock!(Grants {
@@ -263,6 +294,7 @@ impl DeviceGrants {
                         head: 0,
                         len: 0,
                     },
+                    posted,
                     stats: Default::default(),
                 }),
                 binding <- new_mutex!(None),
@@ -279,6 +311,7 @@ impl DeviceGrants {
                 wr: [Range::default(); COPY_WR_MAX],
                 src: Kept::default(),
                 done: [(Token::default(), Completion::Done); BATCH],
+                posted: chains,
             },
             GFP_KERNEL,
         )?;
@@ -286,6 +319,7 @@ impl DeviceGrants {
             shared,
             registry,
             scratch,
+            cancel: false,
         })
     }
 
@@ -300,13 +334,47 @@ impl DeviceGrants {
     /// The driver reset the device (its map is write-locked: no copy reads
     /// from it): its rings are gone, so every grant is forgotten.
     pub(crate) fn reset(&self) {
+        // No delivery is reserved from now on (`Domains::deliver`).
         self.shared.copy_ready.store(false, Ordering::Release);
+        // The posted chains are gone: the deliveries waiting for them end
+        // their grants `UNDELIVERED` (the senders send FRAMEs instead).
+        loop {
+            let d = {
+                let mut g = self.shared.grants.lock();
+                match g.posted.take_next() {
+                    Some((_, _, d)) => d,
+                    None => {
+                        g.posted.clear();
+                        g.stats.posted = 0;
+                        break;
+                    }
+                }
+            };
+            self.undeliver(d);
+        }
         let mut g = self.shared.grants.lock();
         g.done.len = 0;
         if let Some(t) = g.table.as_mut() {
             t.forget_all(|_| {});
         }
         g.stats.held = 0;
+    }
+
+    /// Ends the grant of a delivery that will not happen: `UNDELIVERED`.
+    fn undeliver(&self, d: Delivery) {
+        let Some(source) = self.registry.find(d.handle.domain()) else {
+            return;
+        };
+        let src = &source.shared;
+        {
+            let mut g = src.grants.lock();
+            let done = g
+                .table
+                .as_mut()
+                .and_then(|t| t.complete(d.handle, Completion::Undelivered));
+            g.queue_done(done);
+        }
+        src.work.schedule();
     }
 
     /// The driver set `DRIVER_OK` with `features`.
@@ -344,10 +412,15 @@ impl DeviceGrants {
             self.take_copy(chain);
             n += 1;
         }
-        if n > 0 {
+        more |= n == BATCH;
+        if core::mem::take(&mut self.cancel) {
+            self.cancel_posted(q);
+        }
+        let delivered = self.deliver_posted(q);
+        more |= delivered == BATCH;
+        if n > 0 || delivered > 0 {
             q.notify(COPYQ);
         }
-        more |= n == BATCH;
         // What the policy refused at once.
         more |= self.expire_and_complete(q);
         if !more {
@@ -508,12 +581,34 @@ impl DeviceGrants {
         } else {
             0
         };
-        let (status, len) = match CopyRequest::parse(&req[..got], writable) {
+        let ask = CopyAsk::parse(&req[..got], writable);
+        let (status, len) = match ask {
             Err(CopyRefusal::NoStatus) => return self.count_copy(CopyStatus::BadRequest, 0),
             Err(CopyRefusal::BadRequest) => (CopyStatus::BadRequest, 0),
-            Ok((req, room)) => self.copy(&chain, &req, room, nwr),
+            Ok(CopyAsk::Copy(req, room)) => self.copy(&chain, &req, room, nwr),
+            Ok(CopyAsk::Post(room)) => match self.post(room) {
+                Some(slot) => {
+                    // Kept until a frame is delivered into it.
+                    let sc = &mut *self.scratch;
+                    let pc = &mut sc.posted[slot];
+                    pc.wr[..nwr].copy_from_slice(&sc.wr[..nwr]);
+                    pc.nwr = nwr;
+                    pc.writable = writable;
+                    pc.head = chain.keep();
+                    return;
+                }
+                None => (CopyStatus::TooMany, 0),
+            },
+            Ok(CopyAsk::Cancel) => {
+                // After this pass's copyq chains (they borrow the queues).
+                self.cancel = true;
+                (CopyStatus::Ok, 0)
+            }
         };
-        self.count_copy(status, len);
+        // A cancel is no copy: not counted as one.
+        if !matches!(ask, Ok(CopyAsk::Cancel)) {
+            self.count_copy(status, len);
+        }
         let wr = &self.scratch.wr[..nwr];
         let maps = chain.maps(None);
         let ok = maps
@@ -527,6 +622,104 @@ impl DeviceGrants {
         });
     }
 
+    /// Books a posted receive of `room` bytes: its slot, or `None` if
+    /// [`MAX_POSTED`] are held.
+    fn post(&self, room: u32) -> Option<usize> {
+        let mut g = self.shared.grants.lock();
+        let slot = g.posted.post(room).ok();
+        g.stats.posted = g.posted.held() as u32;
+        slot
+    }
+
+    /// Gives back every posted receive no delivery is reserved for:
+    /// status `GONE`.
+    fn cancel_posted(&mut self, q: &mut vdpa::Queues<'_>) {
+        let mut back = [false; MAX_POSTED];
+        {
+            let mut g = self.shared.grants.lock();
+            g.posted.cancel(|i| back[i] = true);
+            g.stats.posted = g.posted.held() as u32;
+        }
+        let status = (CopyStatus::Gone as u32).to_le_bytes();
+        for (i, _) in back.iter().enumerate().filter(|(_, b)| **b) {
+            let pc = &self.scratch.posted[i];
+            let maps = q.maps(None);
+            let ok = maps
+                .write(&pc.wr[..pc.nwr], pc.writable - STATUS_LEN, &status)
+                .is_ok();
+            drop(maps);
+            self.count_copy(CopyStatus::Gone, 0);
+            q.complete(COPYQ, pc.head, if ok { STATUS_LEN as u32 } else { 0 });
+        }
+    }
+
+    /// Copies up to [`BATCH`] delivered frames into their posted receives
+    /// and uses those chains; returns how many.
+    fn deliver_posted(&mut self, q: &mut vdpa::Queues<'_>) -> usize {
+        let mut n = 0;
+        while n < BATCH {
+            let next = {
+                let mut g = self.shared.grants.lock();
+                let next = g.posted.take_next();
+                g.stats.posted = g.posted.held() as u32;
+                next
+            };
+            let Some((slot, room, d)) = next else {
+                break;
+            };
+            n += 1;
+            let pc = self.scratch.posted[slot];
+            let wr = &pc.wr[..pc.nwr];
+            let caller = self.shared.grants.lock().bound.unwrap_or(0);
+            let (status, len) = match self.registry.find(d.handle.domain()) {
+                None => (CopyStatus::BadHandle, 0),
+                Some(source) => {
+                    let maps = q.maps(Some(&source.peer));
+                    let r = Self::grant_copy(
+                        &maps,
+                        &source,
+                        &mut self.scratch.src,
+                        caller,
+                        &d.request(),
+                        room as usize,
+                        wr,
+                        DELIVERY_LEN,
+                    );
+                    let r = match r {
+                        (CopyStatus::Ok, len) => match maps.write(wr, 0, &d.encode()) {
+                            Ok(()) => (CopyStatus::Ok, len),
+                            Err(_) => (CopyStatus::DstFault, 0),
+                        },
+                        r => r,
+                    };
+                    drop(maps);
+                    source.shared.work.schedule();
+                    r
+                }
+            };
+            self.count_copy(status, len);
+            match status {
+                CopyStatus::Ok => self.shared.grants.lock().stats.delivered += 1,
+                // This device is no longer the grant's destination (the
+                // switch detached it): the sender sends a FRAME instead.
+                CopyStatus::NotGranted => self.undeliver(d),
+                _ => {}
+            }
+            let maps = q.maps(None);
+            let ok = maps
+                .write(wr, pc.writable - STATUS_LEN, &(status as u32).to_le_bytes())
+                .is_ok();
+            drop(maps);
+            let written = match (ok, status) {
+                (false, _) => 0,
+                (true, CopyStatus::Ok) => (DELIVERY_LEN + len + STATUS_LEN) as u32,
+                (true, _) => STATUS_LEN as u32,
+            };
+            q.complete(COPYQ, pc.head, written);
+        }
+        n
+    }
+
     fn count_copy(&self, s: CopyStatus, len: usize) {
         let mut g = self.shared.grants.lock();
         g.stats.copies[s as usize] += 1;
@@ -535,7 +728,7 @@ impl DeviceGrants {
         }
     }
 
-    /// The copy itself: `Ok` and the bytes copied, or why not.
+    /// A copy request's copy: `Ok` and the bytes copied, or why not.
     fn copy(
         &mut self,
         chain: &vdpa::Chain<'_>,
@@ -547,9 +740,41 @@ impl DeviceGrants {
         let Some(source) = self.registry.find(req.handle.domain()) else {
             return (CopyStatus::BadHandle, 0);
         };
-        let src = &source.shared;
         // The sender's map and ours stay as they are until the copy ends.
         let maps = chain.maps(Some(&source.peer));
+        let sc = &mut *self.scratch;
+        let r = Self::grant_copy(
+            &maps,
+            &source,
+            &mut sc.src,
+            caller,
+            req,
+            room,
+            &sc.wr[..nwr],
+            0,
+        );
+        drop(maps);
+        source.shared.work.schedule();
+        r
+    }
+
+    /// The copy itself, for `caller` from `source`'s grant into `wr` from
+    /// byte `dst_off` on, under `maps` (both devices' maps): checked and
+    /// pinned by the sender's table, released after. `Ok` and the bytes
+    /// copied, or why not. The caller schedules the sender's pass after
+    /// it dropped `maps` (a completion may wait there).
+    #[allow(clippy::too_many_arguments)]
+    fn grant_copy(
+        maps: &vdpa::Maps<'_>,
+        source: &Source,
+        src_kept: &mut Kept,
+        caller: u16,
+        req: &CopyRequest,
+        room: usize,
+        wr: &[Range],
+        dst_off: usize,
+    ) -> (CopyStatus, usize) {
+        let src = &source.shared;
         let pin = {
             let mut g = src.grants.lock();
             let r = match g.table.as_mut() {
@@ -558,7 +783,7 @@ impl DeviceGrants {
             };
             match r {
                 Ok(pin) => {
-                    self.scratch.src = g.kept[usize::from(pin.slot())];
+                    *src_kept = g.kept[usize::from(pin.slot())];
                     Ok(pin)
                 }
                 Err((s, done)) => {
@@ -569,19 +794,15 @@ impl DeviceGrants {
         };
         let pin = match pin {
             Ok(pin) => pin,
-            Err(s) => {
-                src.work.schedule();
-                return (s, 0);
-            }
+            Err(s) => return (s, 0),
         };
-        let wr = &self.scratch.wr[..nwr];
-        let rd = &self.scratch.src.rd[..self.scratch.src.n];
+        let rd = &src_kept.rd[..src_kept.n];
         let recorded = pin.recorded();
         let (at, dst_at, n) = pin.from_sender_chain();
         let len = pin.len() as usize;
-        let result = maps.write(wr, 0, recorded).and_then(|()| {
+        let result = maps.write(wr, dst_off, recorded).and_then(|()| {
             if n > 0 {
-                maps.copy(wr, dst_at, rd, at, n)
+                maps.copy(wr, dst_off + dst_at, rd, at, n)
             } else {
                 Ok(())
             }
@@ -596,8 +817,6 @@ impl DeviceGrants {
             let d = g.table.as_mut().and_then(|t| t.release(pin, status));
             g.queue_done(d);
         }
-        drop(maps);
-        src.work.schedule();
         (status, if status == CopyStatus::Ok { len } else { 0 })
     }
 }
@@ -647,6 +866,8 @@ impl Domains {
             }
             g.bound = Some(domain);
             g.stats = Default::default();
+            // Posted receives outlive bindings.
+            g.stats.posted = g.posted.held() as u32;
         }
         *self.shared.binding.lock() = Some(binding);
         let e = Some(Entry {
@@ -702,6 +923,38 @@ impl Domains {
         }
         drop(entry);
         self.shared.work.schedule();
+    }
+
+    /// The core's `deliver`: reserves a posted receive of this device for
+    /// grant `handle` (see `include/rvio/vmpi.h`) and schedules the pass
+    /// that copies it.
+    pub(crate) fn deliver(
+        &self,
+        handle: u64,
+        src_domain: u16,
+        frame_len: u32,
+        meta: &[u8; 12],
+    ) -> Result {
+        let meta = Meta::parse(meta).map_err(|_| EINVAL)?;
+        let d = Delivery {
+            handle: Handle(handle),
+            src_domain,
+            frame_len,
+            meta,
+        };
+        {
+            let mut g = self.shared.grants.lock();
+            // Under the lock: a reset clears the pool under it after it
+            // cleared `copy_ready` (see `DeviceGrants::reset`).
+            if g.bound.is_none() || !self.shared.copy_ready.load(Ordering::Acquire) {
+                return Err(ENODEV);
+            }
+            if !g.posted.reserve(d) {
+                return Err(ENOSPC);
+            }
+        }
+        self.shared.work.schedule();
+        Ok(())
     }
 
     /// The core's `domain_stats`.

@@ -85,6 +85,10 @@ impl Kick for HostOps {
     fn domain_stats(&self, s: &mut bindings::vmpi_grant_stats) {
         self.domains.stats(s);
     }
+
+    fn deliver(&self, handle: u64, src_domain: u16, frame_len: u32, meta: &[u8; 12]) -> Result {
+        self.domains.deliver(handle, src_domain, frame_len, meta)
+    }
 }
 
 /// The domains of every device of the module: set while the module is

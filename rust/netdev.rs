@@ -164,6 +164,18 @@ impl RxSkb {
         unsafe { skb_to_sg(self.skb, sg) }
     }
 
+    /// Copies the first `len` bytes of `src` into this skb's linear part
+    /// (`EINVAL` if either is shorter): a copybreak, so that a small frame
+    /// leaves a large buffer free for the next.
+    pub fn copy_from(&mut self, src: &RxSkb, len: usize) -> Result {
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: both skbs are owned (type invariant), so neither is in
+        // use elsewhere; the C half checks the lengths before it copies.
+        to_result(unsafe {
+            bindings::rvio_netdev_rx_copy(self.skb.as_ptr(), src.skb.as_ptr(), len)
+        })
+    }
+
     fn into_raw(self) -> *mut bindings::sk_buff {
         core::mem::ManuallyDrop::new(self).skb.as_ptr()
     }

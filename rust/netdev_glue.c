@@ -581,6 +581,13 @@ struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
 	return skb;
 }
 
+int rvio_netdev_rx_copy(struct sk_buff *dst, const struct sk_buff *src, unsigned int len)
+{
+	if (len > skb_headlen(dst) || len > src->len)
+		return -EINVAL;
+	return skb_copy_bits(src, 0, dst->data, len);
+}
+
 unsigned int rvio_netdev_mtu(struct rvio_netdev *nd)
 {
 	return READ_ONCE(nd->dev->mtu);

@@ -166,6 +166,12 @@ struct sk_buff *rvio_netdev_rx_alloc(struct rvio_netdev *nd, const void *meta,
  * Process context.
  */
 int rvio_netdev_rx_skb(struct rvio_netdev *nd, struct sk_buff *skb, const void *meta);
+/*
+ * Copies the first @len bytes of @src (any skb) into @dst, an skb of
+ * rvio_netdev_rx_alloc() whose linear part holds @len bytes: 0, or
+ * -EINVAL. Any context.
+ */
+int rvio_netdev_rx_copy(struct sk_buff *dst, const struct sk_buff *src, unsigned int len);
 /* The interface's MTU now. Any context. */
 unsigned int rvio_netdev_mtu(struct rvio_netdev *nd);
 /*

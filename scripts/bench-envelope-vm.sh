@@ -5,12 +5,12 @@
 # UDP and TCP goodput between two network namespaces, side by side in one
 # run, through
 #   envelope  two envelope netfronts and the host's envelope switch in
-#             envelope mode: a grant per frame, delivered into a buffer
-#             the receiver posted ahead, the bytes copied once, from the
-#             sender's pages into the receiver's;
-#   envelope-noposted  the same, the receiver posting no buffer
-#             (`posted=0`): an ENVELOPE message and a copy request per
-#             frame;
+#             envelope mode: a grant per frame, an ENVELOPE message to
+#             the receiver and its copy request, the bytes copied once,
+#             from the sender's pages into the receiver's;
+#   envelope-posted  the same, the receiver keeping 32 buffers posted
+#             (`posted=32`): the host delivers a frame straight into one
+#             (no ENVELOPE, no copy request) when one is free and fits;
 #   copy      the same netfronts and switch in full-copy mode: every frame
 #             sent whole to the switch and copied to the receiver;
 #   bridge    a Linux bridge between two veth pairs (moves skbs, no copy,
@@ -144,14 +144,14 @@ udp() { # label src-ns dst-ns dst-ip mtu payload
 	wait $srv 2>/dev/null || true
 }
 
-for label in envelope envelope-noposted copy bridge; do
+for label in envelope envelope-posted copy bridge; do
 	if [ $label = bridge ]; then src=b1 dst=b2 ip=10.8.1.2; else src=e1 dst=e2 ip=10.8.0.2; fi
 	case $label in
-	envelope-noposted) reattach_ef2 posted=0 ;;
+	envelope-posted) reattach_ef2 posted=32 ;;
 	copy) reattach_ef2 "" ;;
 	esac
 	if [ $label != bridge ]; then
-		echo "${label%-noposted}" >$S/mode
+		echo "${label%-posted}" >$S/mode
 		# The netfronts take the new table (a new generation).
 		sleep 1
 		grep -E "^(copied|bounce)_bytes" $S/stats | sed "s/^/counters: before $label: /"

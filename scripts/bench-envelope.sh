@@ -3,7 +3,7 @@
 #
 # `make bench-envelope`: guest-to-guest UDP and TCP goodput, frames per
 # second and CPU per frame through the envelope switch with envelopes
-# (frames delivered into posted buffers, and without them), the
+# (and with frames delivered into buffers the receiver posted), the
 # same switch with full copies, and a Linux bridge between veth pairs,
 # side by side in one test-VM run (scripts/bench-envelope-vm.sh), each
 # point repeated. Writes results/envelope/{vm-output.txt,raw.txt,
@@ -58,22 +58,22 @@ med = lambda k: statistics.median(pts[k]) if pts.get(k) else None
 fmt = lambda v: "%.1f" % v if v else "-"
 ratio = lambda a, b: "%.2f" % (a / b) if a and b else "-"
 md = ["Goodput in Mbit/s (median of the repeats) through the envelope switch with envelopes "
-      "(a grant per frame, delivered into a buffer the receiver posted ahead; one copy), the same without "
-      "posted buffers (an ENVELOPE message and a copy request per frame), the same switch with full copies, "
-      "and a Linux bridge between veth pairs, with the ratios; " + note + ".", "",
-      "| proto | MTU | payload / stream | envelope | envelope, no posted buffers | full copy | Linux bridge "
-      "| envelope / copy | envelope / no posted | envelope / bridge |",
+      "(a grant, an ENVELOPE message and a copy request per frame; one copy), the same with the receiver "
+      "keeping 32 buffers posted (`posted=32`: frames delivered straight into them), the same switch with "
+      "full copies, and a Linux bridge between veth pairs, with the ratios; " + note + ".", "",
+      "| proto | MTU | payload / stream | envelope | envelope, posted buffers | full copy | Linux bridge "
+      "| envelope / copy | posted / envelope | envelope / bridge |",
       "|---|---|---|---|---|---|---|---|---|---|"]
-TRANSPORTS = ("envelope", "envelope-noposted", "copy", "bridge")
+TRANSPORTS = ("envelope", "envelope-posted", "copy", "bridge")
 for p, mtu, size in rows:
     e, n, c, b = (med((p, mtu, size, t)) for t in TRANSPORTS)
     what = ("%d B datagrams" % size) if p == "udp" else "48 MiB stream"
     md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-        p.upper(), mtu, what, fmt(e), fmt(n), fmt(c), fmt(b), ratio(e, c), ratio(e, n), ratio(e, b)))
+        p.upper(), mtu, what, fmt(e), fmt(n), fmt(c), fmt(b), ratio(e, c), ratio(n, e), ratio(e, b)))
 md += ["", "Cost per frame: frames per second the sender sent, and the VM's busy CPU time (all CPUs: "
        "both guests' and the host's work) per frame sent, in microseconds.", "",
-       "| proto | MTU | payload / stream | envelope frames/s | no posted frames/s | copy frames/s | bridge frames/s "
-       "| envelope µs/frame | no posted µs/frame | copy µs/frame | bridge µs/frame |",
+       "| proto | MTU | payload / stream | envelope frames/s | posted frames/s | copy frames/s | bridge frames/s "
+       "| envelope µs/frame | posted µs/frame | copy µs/frame | bridge µs/frame |",
        "|---|---|---|---|---|---|---|---|---|---|---|"]
 for p, mtu, size in rows:
     cells = []

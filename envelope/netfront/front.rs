@@ -56,17 +56,24 @@ const MAX_GRANTS_PER_DEST: u32 = 64;
 /// results/README.md).
 const INLINE_MAX: usize = 256;
 /// Buffers a front keeps posted for frames the host delivers (`posted=`
-/// of `attach`) by default (at most 64, what the device holds; and VMPI's
-/// transport lets posted buffers hold at most half the copyq's
-/// descriptors: 21 buffers of [`POSTED_MIN`] bytes without indirect
-/// descriptors).
-const POSTED_DEFAULT: u8 = 32;
+/// of `attach`; at most 64, what the device holds, and VMPI's transport
+/// lets posted buffers hold at most half the copyq's descriptors: 21
+/// buffers of [`POSTED_MIN`] bytes without indirect descriptors). None by
+/// default: measured, TCP at MTU 1500 is slower with them (frames that
+/// find no buffer, or too small a one, go by `ENVELOPE` and arrive out of
+/// order; `results/README.md`).
+const POSTED_DEFAULT: u8 = 0;
 /// Bytes of a posted buffer: the MTU's frame, at least [`POSTED_MIN`]
 /// (TCP's small TSO frames fit), at most [`POSTED_MAX`] (larger frames
 /// come by `ENVELOPE`: a buffer is allocated for each as it arrives).
 const POSTED_MIN: u32 = 8192;
 /// See [`POSTED_MIN`].
 const POSTED_MAX: u32 = 16384;
+/// A frame of at most this many bytes delivered into a posted buffer is
+/// copied into an skb of its size and the buffer posted again (as
+/// virtio-net's copybreak): the stack does not charge a small frame a
+/// large buffer's truesize, and no buffer is allocated for it.
+const COPYBREAK: usize = 4096;
 /// Copies into new skbs out at once: beyond, envelopes are discarded.
 const MAX_COPIES_OUT: u32 = 128;
 /// Discards (`FINISH | DISCARD`) out at once: beyond, an envelope is
@@ -170,8 +177,10 @@ struct PostedBufs {
     max: u32,
     /// What the transport takes: lowered to the buffers out when it
     /// answers `TOO_MANY` (posted buffers may hold at most half the
-    /// copyq's descriptors).
+    /// copyq's descriptors), for buffers of `cap_len` bytes (a new MTU
+    /// learns it again).
     cap: AtomicU32,
+    cap_len: AtomicU32,
     /// Buffers posted (their `done()` not yet run), and cancels out.
     out: AtomicU32,
     cancels_out: AtomicU32,
@@ -331,16 +340,20 @@ impl FrontDev {
     /// Process context; not once the front is going (`granting` is
     /// empty then).
     fn refill(&self, ctx: &Ctx) {
+        let mtu = ctx.nd.mtu();
+        if mtu == 0 {
+            return;
+        }
+        let len = (mtu + (msg::ETH_HLEN + VLAN_HLEN) as u32).clamp(POSTED_MIN, POSTED_MAX);
+        if self.posted.cap_len.swap(len, Ordering::Relaxed) != len {
+            // Buffers of another size take other descriptor counts.
+            self.posted.cap.store(u32::MAX, Ordering::Relaxed);
+        }
         let max = self.posted.max.min(self.posted.cap.load(Ordering::Relaxed));
         while self.posted.out.load(Ordering::Acquire) < max {
             if self.posted.closing.load(Ordering::Relaxed) {
                 return;
             }
-            let mtu = ctx.nd.mtu();
-            if mtu == 0 {
-                return;
-            }
-            let len = (mtu + (msg::ETH_HLEN + VLAN_HLEN) as u32).clamp(POSTED_MIN, POSTED_MAX);
             let Ok(skb) = ctx.nd.rx_alloc_buf(len as usize) else {
                 return;
             };
@@ -369,6 +382,7 @@ impl FrontDev {
         &self,
         ctx: &Ctx,
         skb: Option<RxSkb>,
+        room: u32,
         meta: &[u8; META_LEN],
         len: u32,
         status: i32,
@@ -378,7 +392,8 @@ impl FrontDev {
             Some(skb) if status == bindings::VMPI_COPY_OK as i32 => {
                 inc(&c.rx_delivered);
                 c.rx_copy_bytes.fetch_add(u64::from(len), Ordering::Relaxed);
-                match ctx.nd.rx_buf(skb, meta, len) {
+                let (handed, again) = self.deliver_frame(ctx, skb, meta, len);
+                match handed {
                     Ok(()) => {
                         if meta[1] != 0 {
                             inc(&c.rx_tso);
@@ -386,11 +401,20 @@ impl FrontDev {
                     }
                     Err(_) => inc(&c.rx_dropped),
                 }
+                // The buffer, if the frame was copied out of it, goes
+                // back at once (still counted out).
+                if let Some(skb) = again {
+                    if self.repost(ctx, skb, room) {
+                        return;
+                    }
+                }
             }
             // A copy into it failed (`GONE` also when cancelled, with
-            // nothing lost), or it was refused, or the device reset.
+            // nothing lost), or it was refused (`TOO_MANY`: not a
+            // failure), or the device reset.
             _ => {
-                if status >= 0 && !self.posted.closing.load(Ordering::Relaxed) {
+                let failed = status >= 0 && status != bindings::VMPI_COPY_TOO_MANY as i32;
+                if failed && !self.posted.closing.load(Ordering::Relaxed) {
                     inc(&c.rx_delivered_failed);
                 }
             }
@@ -412,6 +436,43 @@ impl FrontDev {
         // reset: the transport's restart is no completion).
         if status >= 0 {
             self.refill(ctx);
+        }
+    }
+
+    /// Hands a frame of `len` bytes delivered into posted buffer `skb` to
+    /// the stack: copied into an skb of its size if it is at most
+    /// [`COPYBREAK`] bytes (then the buffer comes back, to post again),
+    /// or in the buffer itself.
+    fn deliver_frame(
+        &self,
+        ctx: &Ctx,
+        skb: RxSkb,
+        meta: &[u8; META_LEN],
+        len: u32,
+    ) -> (Result, Option<RxSkb>) {
+        let n = len as usize;
+        if n > COPYBREAK {
+            return (ctx.nd.rx_buf(skb, meta, len), None);
+        }
+        match ctx.nd.rx_alloc(meta, n) {
+            Ok(mut small) => match small.copy_from(&skb, n) {
+                Ok(()) => (ctx.nd.rx_skb(small, meta), Some(skb)),
+                Err(_) => (ctx.nd.rx_buf(skb, meta, len), None),
+            },
+            // Refused (counted) or no memory: the buffer stays ours.
+            Err(e) => (Err(e), Some(skb)),
+        }
+    }
+
+    /// Posts buffer `skb` of `room` bytes again; `false` if it could not
+    /// be (the front goes, or the device refused it): it is freed then.
+    fn repost(&self, ctx: &Ctx, skb: RxSkb, room: u32) -> bool {
+        let granting = self.granting.lock();
+        match granting.as_ref() {
+            Some(g) if !self.posted.closing.load(Ordering::Relaxed) => {
+                grant_io::post_buf(&g.port.port(), ctx, skb, room).is_ok()
+            }
+            _ => false,
         }
     }
 
@@ -863,6 +924,7 @@ impl Netfront {
                 posted: PostedBufs {
                     max: u32::from(cmd.posted.unwrap_or(POSTED_DEFAULT)),
                     cap: AtomicU32::new(u32::MAX),
+                    cap_len: AtomicU32::new(0),
                     out: AtomicU32::new(0),
                     cancels_out: AtomicU32::new(0),
                     closing: AtomicBool::new(false),

@@ -86,6 +86,9 @@ struct RxCopy {
     meta: [u8; netdev::META_LEN],
     ctx: Ctx,
     kind: RxKind,
+    /// A posted buffer's room (the transport sets `c.len` to the frame's
+    /// length when it delivers one).
+    room: u32,
 }
 
 /// Allocates a zeroed `T` (for objects whose C parts are valid zeroed);
@@ -249,13 +252,14 @@ fn post_rx(
     let mut b = zeroed_box::<RxCopy>(gfp)?;
     let p = b.as_mut_ptr();
     // SAFETY: `p` points to the zeroed allocation; the fields not valid as
-    // zeroes (`skb`, `meta`, `ctx`, `kind`) are written here, `c` and
-    // `sg` are plain C data, valid zeroed.
+    // zeroes (`skb`, `meta`, `ctx`, `kind`; and `room`) are written here,
+    // `c` and `sg` are plain C data, valid zeroed.
     let mut b = unsafe {
         addr_of_mut!((*p).skb).write(skb);
         addr_of_mut!((*p).meta).write(*meta);
         addr_of_mut!((*p).ctx).write(ctx.clone());
         addr_of_mut!((*p).kind).write(kind);
+        addr_of_mut!((*p).room).write(len);
         b.assume_init()
     };
     let RxCopy { c, sg, skb, .. } = &mut *b;
@@ -304,7 +308,9 @@ unsafe extern "C" fn rx_done(c: *mut bindings::vmpi_copy, status: c_int) {
         (RxKind::Copy, skb) => b.ctx.dev.copy_done(&b.ctx.nd, skb, &b.meta, len, status),
         (RxKind::Posted, skb) => {
             let meta = b.c.meta;
-            b.ctx.dev.posted_done(&b.ctx, skb, &meta, len, status)
+            b.ctx
+                .dev
+                .posted_done(&b.ctx, skb, b.room, &meta, len, status)
         }
         (RxKind::Cancel, _) => b.ctx.dev.cancel_done(),
     }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Bytes a hostile peer puts on the envelope channel, a grantq chain or a
-//! copyq chain: parsing never panics, what parses re-encodes to the same
-//! bytes, each side's parser takes exactly its direction's messages, and
+//! copyq chain (a copy request or a posted receive), and a delivery
+//! header the host writes: parsing never panics, what parses re-encodes
+//! to the same bytes (a posted receive fits the chain), each side's parser takes exactly its direction's messages, and
 //! a table the replica takes holds only valid, sorted entries; an
 //! announcement is a broadcast frame announcing its own source MAC.
 #![no_main]
@@ -12,6 +13,7 @@ use rvio_pure::envelope_proto::grant::{
     CopyRefusal, CopyRequest, GrantHeader, GrantRefusal, COPY_REQ_LEN, GRANT_HDR_LEN, STATUS_LEN,
 };
 use rvio_pure::envelope_proto::msg::{frame_prefix, Msg};
+use rvio_pure::envelope_proto::posted::{CopyAsk, Delivery, DELIVERY_LEN};
 use rvio_pure::envelope_proto::switch::announcement;
 use rvio_pure::envelope_proto::table::Replica;
 
@@ -66,6 +68,35 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(room, data.len());
             }
             Err(e) => assert_eq!(e, CopyRefusal::BadRequest),
+        }
+    }
+    if data.len() >= COPY_REQ_LEN {
+        // The chain's writable bytes: 4 (a status) and more, with the input.
+        let (req, writable) = (
+            &data[..COPY_REQ_LEN],
+            data.len() - COPY_REQ_LEN + STATUS_LEN,
+        );
+        match CopyAsk::parse(req, writable) {
+            Ok(CopyAsk::Post(room)) => {
+                assert_eq!(&CopyAsk::post_request(room)[..], req);
+                assert!(room >= 14 && DELIVERY_LEN + room as usize + STATUS_LEN <= writable);
+            }
+            Ok(CopyAsk::Cancel) => {
+                assert_eq!(&CopyAsk::post_request(0)[..], req);
+                assert_eq!(writable, STATUS_LEN);
+            }
+            Ok(CopyAsk::Copy(r, room)) => {
+                assert_eq!(CopyRequest::parse(req, writable), Ok((r, room)));
+            }
+            Err(e) => assert_eq!(e, CopyRefusal::BadRequest),
+        }
+    }
+    if data.len() >= DELIVERY_LEN + 2 {
+        let room = u16::from_le_bytes([data[0], data[1]]) as u32;
+        let h = &data[2..2 + DELIVERY_LEN];
+        if let Some(d) = Delivery::parse(h, room) {
+            assert_eq!(&d.encode()[..], h);
+            assert!(d.frame_len <= room && d.frame_len >= 14);
         }
     }
     if let Some(m) = announcement(data) {

@@ -550,6 +550,10 @@ impl Script {
 
         // 2 posts a buffer; 1's grant to 2 is delivered into it.
         let p = self.copy(2, 0, 0, len, FRAME_LEN, POSTED)?;
+        // The host takes the buffer in domain 2's next pass: after it, the
+        // grant finds it (before, the switch sends an ENVELOPE).
+        // SAFETY: process context.
+        unsafe { bindings::msleep(500) };
         let frame = self.frame(1, 2, 20);
         let g = self.grant(1, 2, &frame)?;
         let (st, bytes) = self.wait_done(p);
@@ -569,7 +573,10 @@ impl Script {
         );
 
         // Too small a buffer: the frame goes by ENVELOPE.
+        self.evil.seen.lock().envelopes = KVec::new();
         let small = self.copy(2, 0, 0, 100, 100, POSTED)?;
+        // SAFETY: process context.
+        unsafe { bindings::msleep(500) };
         let g = self.grant(1, 2, &self.frame(1, 2, 21))?;
         let h = self.envelope(1, 2).map_or(0, |e| e.0);
         let c = self.copy(2, h, 0, len, FRAME_LEN, FINISH)?;

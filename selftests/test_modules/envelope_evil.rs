@@ -294,7 +294,7 @@ impl Script {
     }
 
     /// Posts a copy from domain `caller` of `handle` into a buffer of
-    /// `room` bytes: its id.
+    /// `room` bytes (none if 0): its id.
     fn copy(
         &mut self,
         caller: u16,
@@ -319,7 +319,9 @@ impl Script {
             c.offset = offset;
             c.len = len;
             c.flags = flags;
-            c.dst = &mut (*r_ptr).sg;
+            if room > 0 {
+                c.dst = &mut (*r_ptr).sg;
+            }
             c.done = Some(copy_done);
         }
         // SAFETY: as in `grant`, for `vmpi_copy`.
@@ -331,28 +333,10 @@ impl Script {
         self.posted(id, ret)
     }
 
-    /// Posts the cancel of domain `caller`'s posted buffers: its id.
+    /// Posts the cancel of domain `caller`'s posted buffers (a posted
+    /// receive of 0 bytes, no buffer): its id.
     fn cancel_posted(&mut self, caller: u16) -> Result<u32> {
-        let r = self.new_req()?;
-        let id = r.id;
-        self.out.push((id, r), GFP_KERNEL)?;
-        let Some((_, r)) = self.out.last_mut() else {
-            return Err(EINVAL);
-        };
-        let r_ptr: *mut Req = &mut **r;
-        // SAFETY: as in `grant`: a posted receive of 0 bytes, no buffer.
-        unsafe {
-            let c = &mut (*r_ptr).raw.copy;
-            c.flags = bindings::VMPI_COPY_POSTED as u16;
-            c.done = Some(copy_done);
-        }
-        // SAFETY: as in `grant`, for `vmpi_copy`.
-        let ret = unsafe {
-            self.ports[usize::from(caller - 1)]
-                .port()
-                .copy(NonNull::new_unchecked(&mut (*r_ptr).raw.copy))
-        };
-        self.posted(id, ret)
+        self.copy(caller, 0, 0, 0, 0, bindings::VMPI_COPY_POSTED as u16)
     }
 
     /// What the transport set in posted receive `id` when a frame was

@@ -40,7 +40,7 @@ use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
 use kernel::sync::{Arc, SpinLock};
 
 /// The most `ethtool -S` counters a driver has.
-pub const MAX_STATS: usize = 32;
+pub const MAX_STATS: usize = 64;
 /// Length of a frame's offloads, a `struct virtio_net_hdr_v1`.
 pub const META_LEN: usize = 12;
 /// Length of an Ethernet header.
@@ -466,13 +466,14 @@ unsafe impl<T: NetDevice> Send for Registration<T> {}
 unsafe impl<T: NetDevice> Sync for Registration<T> {}
 
 impl<T: NetDevice> Registration<T> {
+    /// A driver with more counters than [`MAX_STATS`] does not build.
+    const STATS_FIT: () = assert!(T::STATS.len() <= MAX_STATS, "more than MAX_STATS counters");
+
     /// Registers an interface named `name` (a name, or a pattern such as
     /// `env%d`) for `user`, with MTUs up to `max_mtu` and TSO frames up to
     /// `max_frame` bytes.
     pub fn new(name: &CStr, user: Arc<T>, max_mtu: u32, max_frame: u32) -> Result<Self> {
-        if T::STATS.len() > MAX_STATS {
-            return Err(EINVAL);
-        }
+        let () = Self::STATS_FIT;
         // SAFETY: the table and the strings it points to are constants of
         // `T`'s type; `user`'s pointer stays valid until `drop` frees the
         // device (we hold the `Arc`); `name` is NUL-terminated. The C half

@@ -28,7 +28,7 @@ use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex};
 use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::DevName;
-use crate::envelope_proto::front::{AttachCmd, GrantShares};
+use crate::envelope_proto::front::{AttachCmd, GrantShares, Parked, SharesFull};
 use crate::envelope_proto::msg::{
     self, frame_prefix, Envelope, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN,
 };
@@ -47,9 +47,15 @@ const VLAN_HLEN: usize = 4;
 const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
 
 /// Grants out at once (the host holds at most 256 of a domain), and to
-/// one destination: at a bound frames go as `FRAME`s until one completes.
+/// one destination: at a bound frames wait for one to complete
+/// ([`PARKED_MAX`]).
 const MAX_GRANTS_OUT: u32 = 128;
 const MAX_GRANTS_PER_DEST: u32 = 64;
+/// Frames that wait for a grant to their destination (at most half of
+/// them to one): beyond, a frame goes as a `FRAME`. Few wait at once: a
+/// waiting frame is still charged to its socket (TCP small queues and
+/// `SO_SNDBUF` hold the sender back), a granted one no longer.
+const PARKED_MAX: usize = 128;
 /// Frames of at most this many bytes go inline, as `FRAME`s, even to an
 /// envelope route: below it a grant, its envelope and its copy request
 /// cost more than copying the frame twice (`make bench-envelope`,
@@ -103,8 +109,9 @@ struct Counters {
     tx_grant_revoked: AtomicU64,
     tx_grant_failed: AtomicU64,
     tx_grant_reset: AtomicU64,
-    /// Frames sent as `FRAME`s at [`MAX_GRANTS_OUT`] grants out, or
-    /// [`MAX_GRANTS_PER_DEST`] to their destination.
+    /// Frames sent as `FRAME`s at [`MAX_GRANTS_OUT`] grants out (none to
+    /// their destination), or with no place to wait ([`PARKED_MAX`]
+    /// frames waiting, or half of them to their destination).
     tx_grant_busy: AtomicU64,
     /// Frames for an envelope route sent as `FRAME`s: the grant was
     /// refused or undelivered, or could not be posted.
@@ -126,6 +133,8 @@ struct Counters {
     /// one (a failed copy; not a cancel or a reset).
     rx_delivered: AtomicU64,
     rx_delivered_failed: AtomicU64,
+    /// Frames that waited for a grant to their destination.
+    tx_grant_waited: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -143,6 +152,45 @@ struct Tx {
 struct Granting {
     port: Arc<Port<Link>>,
     ctx: Ctx,
+    /// Frames waiting for a grant to their destination: their order, and
+    /// the frames by slot.
+    parked: KBox<Parked<PARKED_MAX>>,
+    frames: KVec<Option<ParkedFrame>>,
+}
+
+/// Room for [`PARKED_MAX`] waiting frames, by slot.
+fn parked_frames() -> Result<KVec<Option<ParkedFrame>>> {
+    let mut v = KVec::with_capacity(PARKED_MAX, GFP_KERNEL)?;
+    for _ in 0..PARKED_MAX {
+        v.push(None, GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// A frame waiting for a grant: still charged to its socket.
+struct ParkedFrame {
+    skb: TxSkb,
+    meta: [u8; netdev::META_LEN],
+}
+
+impl Granting {
+    /// Hands the waiting frames back to the stack as dropped (the
+    /// interface stops, or goes).
+    /// `parked_now` is its front's count of them.
+    fn drop_parked(&mut self, parked_now: &AtomicU32) {
+        let Self {
+            ctx,
+            parked,
+            frames,
+            ..
+        } = self;
+        parked.drain(|_, slot| {
+            if let Some(f) = frames.get_mut(slot).and_then(Option::take) {
+                ctx.nd.tx_complete(f.skb, TxDone::Drop);
+            }
+        });
+        parked_now.store(0, Ordering::Release);
+    }
 }
 
 /// One interface's driver state.
@@ -163,6 +211,10 @@ pub(crate) struct FrontDev {
     /// The device took no grant (`EOPNOTSUPP`): frames go as `FRAME`s
     /// until the next table.
     no_grants: AtomicBool,
+    /// Frames waiting for a grant (`Granting::parked`), written under
+    /// `granting`: read without it, 0 lets a frame that goes inline skip
+    /// the lock.
+    parked_now: AtomicU32,
     /// Grants, copies and discards out (posted, `done()` not yet run).
     grants: GrantShares,
     copies_out: AtomicU32,
@@ -205,6 +257,103 @@ impl FrontDev {
             .map(|e| e.domain)
     }
 
+    /// Posts a grant of `skb` to `dest` (counted taken); the skb back if
+    /// it could not be (for a `FRAME`; the count is given back).
+    fn post_grant(
+        &self,
+        port: &Port<Link>,
+        ctx: &Ctx,
+        skb: TxSkb,
+        dest: u16,
+        meta: &[u8; netdev::META_LEN],
+    ) -> core::result::Result<(), TxSkb> {
+        let c = &self.c;
+        // Held until the receiver's copy and the completion: not charged to
+        // its socket meanwhile.
+        let mut skb = skb;
+        skb.orphan();
+        match grant_io::grant(&port.port(), ctx, skb, dest, meta) {
+            Ok(()) => {
+                inc(&c.tx_envelopes);
+                Ok(())
+            }
+            Err((skb, e)) => {
+                self.grants.put(dest);
+                if e == crate::errno::eopnotsupp() {
+                    self.no_grants.store(true, Ordering::Relaxed);
+                }
+                inc(&c.tx_fallback);
+                Err(skb)
+            }
+        }
+    }
+
+    /// Keeps `skb` to `dest` until a grant to it completes
+    /// ([`FrontDev::put_grant`]); with [`PARKED_MAX`] waiting, or half
+    /// of them to `dest`, it goes as a `FRAME` after all.
+    fn park(
+        &self,
+        g: &mut Granting,
+        skb: TxSkb,
+        dest: u16,
+        meta: &[u8; netdev::META_LEN],
+    ) -> XmitRef {
+        let c = &self.c;
+        let place = g.parked.push(dest).and_then(|slot| g.frames.get_mut(slot));
+        match place {
+            Some(place) => {
+                *place = Some(ParkedFrame { skb, meta: *meta });
+                self.parked_now
+                    .store(g.parked.len() as u32, Ordering::Release);
+                inc(&c.tx_grant_waited);
+                XmitRef::Taken
+            }
+            None => {
+                inc(&c.tx_grant_busy);
+                inc(&c.tx_fallback);
+                XmitRef::Copy(skb)
+            }
+        }
+    }
+
+    /// A grant to `dest` completed: counts it in, then posts the frames
+    /// waiting for one, oldest first, while the bounds allow; one whose
+    /// grant cannot be posted goes as a `FRAME`. Under `granting`, so
+    /// that no frame that did not wait takes the grant meanwhile.
+    fn put_grant(&self, dest: u16) {
+        let mut granting = self.granting.lock();
+        self.grants.put(dest);
+        let Some(Granting {
+            port,
+            ctx,
+            parked,
+            frames,
+        }) = granting.as_mut()
+        else {
+            return;
+        };
+        if parked.is_empty() {
+            return;
+        }
+        parked.release(|dest, slot| {
+            let Some(place) = frames.get_mut(slot) else {
+                return true;
+            };
+            if place.is_some() && self.grants.take(dest).is_err() {
+                return false;
+            }
+            // Taken (a slot without a frame, never: freed).
+            if let Some(f) = place.take() {
+                if let Err(skb) = self.post_grant(port, ctx, f.skb, dest, &f.meta) {
+                    ctx.nd.tx_complete(skb, TxDone::Copy);
+                }
+            }
+            true
+        });
+        self.parked_now
+            .store(parked.len() as u32, Ordering::Release);
+    }
+
     /// A grant completed with `status` (a `VMPI_GRANT_*`, or `ECONNRESET`
     /// / `ENODEV`): the frame (a TSO frame if `tso`) is sent, goes as a
     /// `FRAME` after all (refused, undelivered), or is lost. From the
@@ -237,7 +386,7 @@ impl FrontDev {
         nd.tx_complete(skb, how);
         // After the frame went back: a front waiting for none out frees
         // nothing a grant holds.
-        self.grants.put(dest);
+        self.put_grant(dest);
     }
 
     /// A copy completed with `status` (a `VMPI_COPY_*`, or `ECONNRESET` /
@@ -546,6 +695,7 @@ impl NetDevice for FrontDev {
         kernel::c_str!("rx_delivered"),
         kernel::c_str!("rx_delivered_failed"),
         kernel::c_str!("rx_posted"),
+        kernel::c_str!("tx_grant_waited"),
     ];
     const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
     const HAS_XMIT_REF: bool = true;
@@ -555,7 +705,11 @@ impl NetDevice for FrontDev {
         Ok(())
     }
 
-    fn stop(&self) {}
+    fn stop(&self) {
+        if let Some(g) = self.granting.lock().as_mut() {
+            g.drop_parked(&self.parked_now);
+        }
+    }
 
     fn xmit(&self, meta: &[u8; netdev::META_LEN], buf: &mut [u8]) -> Result {
         let tx = self.tx.lock();
@@ -601,46 +755,48 @@ impl NetDevice for FrontDev {
         let Some(dest) = self.envelope_dest(eth) else {
             return XmitRef::Copy(skb);
         };
-        if skb.len() <= INLINE_MAX {
-            inc(&self.c.tx_inline);
-            return XmitRef::Copy(skb);
-        }
         let c = &self.c;
-        if self.no_grants.load(Ordering::Relaxed) {
-            inc(&c.tx_fallback);
-            return XmitRef::Copy(skb);
+        let inline = skb.len() <= INLINE_MAX;
+        let no_grants = self.no_grants.load(Ordering::Relaxed);
+        // Frames that go as `FRAME`s, unless frames wait (below).
+        let as_frame = |skb| {
+            inc(if inline { &c.tx_inline } else { &c.tx_fallback });
+            XmitRef::Copy(skb)
+        };
+        if (inline || no_grants) && self.parked_now.load(Ordering::Acquire) == 0 {
+            return as_frame(skb);
         }
-        let granting = self.granting.lock();
-        let Some(Granting { port, ctx }) = granting.as_ref() else {
+        let mut granting = self.granting.lock();
+        let Some(g) = granting.as_mut() else {
             return XmitRef::Copy(skb);
         };
+        // A frame to a destination whose grants are all out waits for
+        // one, and so does every frame to it after it, even one that
+        // would go inline: a `FRAME` would overtake the frames granted
+        // before it. Waiting takes no queue: a destination that never
+        // copies must not stall the traffic to every other one.
+        if g.parked.waiting(dest) {
+            return self.park(g, skb, dest, meta);
+        }
+        if inline || no_grants {
+            return as_frame(skb);
+        }
         // Counted before the post (its `done()` may run at once), and
         // checked by the counts taken (softirq and the transmit work may
         // both be here).
-        if self.grants.take(dest).is_err() {
-            inc(&c.tx_grant_busy);
-            // A frame, not a stopped queue: a destination that never
-            // copies must not stall the traffic to every other one.
-            inc(&c.tx_fallback);
-            return XmitRef::Copy(skb);
-        }
-        // Held until the receiver's copy and the completion: not charged to
-        // its socket meanwhile.
-        let mut skb = skb;
-        skb.orphan();
-        match grant_io::grant(&port.port(), ctx, skb, dest, meta) {
-            Ok(()) => {
-                inc(&c.tx_envelopes);
-                XmitRef::Taken
-            }
-            Err((skb, e)) => {
-                self.grants.put(dest);
-                if e == crate::errno::eopnotsupp() {
-                    self.no_grants.store(true, Ordering::Relaxed);
-                }
+        match self.grants.take(dest) {
+            Ok(()) => {}
+            // Nothing to it out: a `FRAME` overtakes nothing.
+            Err(SharesFull::Total) if self.grants.out_to(dest) == 0 => {
+                inc(&c.tx_grant_busy);
                 inc(&c.tx_fallback);
-                XmitRef::Copy(skb)
+                return XmitRef::Copy(skb);
             }
+            Err(_) => return self.park(g, skb, dest, meta),
+        }
+        match self.post_grant(&g.port, &g.ctx, skb, dest, meta) {
+            Ok(()) => XmitRef::Taken,
+            Err(skb) => XmitRef::Copy(skb),
         }
     }
 
@@ -680,6 +836,7 @@ impl NetDevice for FrontDev {
             c.rx_delivered.load(Ordering::Relaxed),
             c.rx_delivered_failed.load(Ordering::Relaxed),
             u64::from(self.posted.out.load(Ordering::Relaxed)),
+            c.tx_grant_waited.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -805,7 +962,9 @@ impl Drop for Front {
         // No grant is posted after this; the last reference to the port
         // goes here, in process context, not in the grant path.
         let granting = self.dev.granting.lock().take();
-        drop(granting);
+        if let Some(mut g) = granting {
+            g.drop_parked(&self.dev.parked_now);
+        }
         drop(port);
         // Then the grants and copies out complete (the transport calls
         // each `done()`: a grant times out on the host within a second,
@@ -918,6 +1077,7 @@ impl Netfront {
                 )),
                 asked: AtomicBool::new(false),
                 no_grants: AtomicBool::new(false),
+                parked_now: AtomicU32::new(0),
                 grants: GrantShares::new(MAX_GRANTS_OUT, MAX_GRANTS_PER_DEST),
                 copies_out: AtomicU32::new(0),
                 discards_out: AtomicU32::new(0),
@@ -951,6 +1111,8 @@ impl Netfront {
         let granting = Granting {
             port: port.clone(),
             ctx: ctx.clone(),
+            parked: KBox::new(Parked::new(), GFP_KERNEL)?,
+            frames: parked_frames()?,
         };
         dev.tx.lock().port = Some(port);
         *dev.granting.lock() = Some(granting);

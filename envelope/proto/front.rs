@@ -2,8 +2,9 @@
 
 //! The netfront's pure parts: the lines users write to its `attach` file
 //! (`docs/envelope.md` section 6: make an interface over a guest-side
-//! VMPI device), and its bound on the grants out ([`GrantShares`],
-//! section 2).
+//! VMPI device), its bound on the grants out ([`GrantShares`], section
+//! 2), and the frames that wait for a grant to their destination
+//! ([`Parked`]).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -76,6 +77,132 @@ impl GrantShares {
     pub fn out(&self) -> u32 {
         self.total.load(Ordering::Acquire)
     }
+
+    /// Grants out to `dest`'s bucket.
+    pub fn out_to(&self, dest: u16) -> u32 {
+        self.bucket(dest).load(Ordering::Acquire)
+    }
+}
+
+/// The order of the frames that wait for a grant to their destination,
+/// oldest first: at most `N` (`N` <= 256), and at most `N / 2` to one
+/// destination (by the buckets of [`GrantShares`]), so that a destination
+/// that never copies cannot hold the places the others need. The frames
+/// themselves are the caller's, kept by slot number (`0..N`).
+///
+/// A frame to a destination whose grants are all out waits rather than go
+/// as a `FRAME`: a `FRAME` takes fewer hand-offs than an envelope and
+/// would overtake the frames granted before it (TCP counts that as
+/// reordering, and retransmits). Frames of one bucket leave in the order
+/// they came; a frame to a bucket with frames waiting waits behind them
+/// ([`Parked::waiting`]). The caller serialises the calls.
+pub struct Parked<const N: usize> {
+    /// Destination and slot of each waiting frame, oldest first.
+    order: [(u16, u8); N],
+    len: usize,
+    /// Free slots: `free[..nfree]`.
+    free: [u8; N],
+    nfree: usize,
+    /// Frames waiting, by bucket.
+    per_bucket: [u8; SHARE_BUCKETS],
+}
+
+impl<const N: usize> Default for Parked<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Parked<N> {
+    const OK: () = assert!(N >= 2 && N <= 256, "slots are numbered in a u8");
+
+    /// No frame waiting.
+    pub fn new() -> Self {
+        let () = Self::OK;
+        let mut free = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            // `N` <= 256: the slot numbers fit.
+            free[i] = (N - 1 - i) as u8;
+            i += 1;
+        }
+        Self {
+            order: [(0, 0); N],
+            len: 0,
+            free,
+            nfree: N,
+            per_bucket: [0; SHARE_BUCKETS],
+        }
+    }
+
+    fn bucket(dest: u16) -> usize {
+        usize::from(dest) % SHARE_BUCKETS
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No frame waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether frames to `dest`'s bucket wait: a frame to `dest` must
+    /// wait behind them.
+    pub fn waiting(&self, dest: u16) -> bool {
+        self.per_bucket[Self::bucket(dest)] != 0
+    }
+
+    /// A place for a frame to `dest`, behind every frame before it: the
+    /// slot to keep it by, or `None` if `N` wait, or `N / 2` to `dest`'s
+    /// bucket.
+    pub fn push(&mut self, dest: u16) -> Option<usize> {
+        let b = Self::bucket(dest);
+        if self.nfree == 0 || self.len == N || usize::from(self.per_bucket[b]) >= N / 2 {
+            return None;
+        }
+        self.nfree -= 1;
+        let slot = self.free[self.nfree];
+        self.order[self.len] = (dest, slot);
+        self.len += 1;
+        self.per_bucket[b] += 1;
+        Some(usize::from(slot))
+    }
+
+    /// Offers the waiting frames to `go` (destination, slot), oldest
+    /// first. `go` takes one (`true`: its slot is free again) or leaves it
+    /// (`false`): it stays in its place, and the frames behind it to the
+    /// same bucket are not offered this time (a bucket's frames leave in
+    /// order).
+    pub fn release(&mut self, mut go: impl FnMut(u16, usize) -> bool) {
+        let mut blocked = [false; SHARE_BUCKETS];
+        let mut kept = 0;
+        for i in 0..self.len {
+            let (dest, slot) = self.order[i];
+            let b = Self::bucket(dest);
+            if !blocked[b] && go(dest, usize::from(slot)) {
+                self.per_bucket[b] -= 1;
+                self.free[self.nfree] = slot;
+                self.nfree += 1;
+            } else {
+                blocked[b] = true;
+                self.order[kept] = (dest, slot);
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
+    /// Hands every waiting frame's destination and slot to `f`, oldest
+    /// first, and forgets them (the interface stops).
+    pub fn drain(&mut self, mut f: impl FnMut(u16, usize)) {
+        self.release(|dest, slot| {
+            f(dest, slot);
+            true
+        });
+    }
 }
 
 /// The most buffers a netfront keeps posted (the device holds
@@ -124,7 +251,10 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn attach_lines() {
@@ -183,5 +313,103 @@ mod tests {
         }
         assert_eq!(g.out(), 0);
         assert_eq!(g.take(2), Ok(()));
+        assert_eq!((g.out_to(2), g.out_to(3)), (1, 0));
+    }
+
+    /// A caller's frames by slot, as the netfront keeps its skbs.
+    struct Frames<const N: usize> {
+        book: Parked<N>,
+        frames: [Option<u32>; N],
+    }
+
+    impl<const N: usize> Frames<N> {
+        fn new() -> Self {
+            Self {
+                book: Parked::new(),
+                frames: [None; N],
+            }
+        }
+
+        fn push(&mut self, dest: u16, f: u32) -> bool {
+            match self.book.push(dest) {
+                Some(slot) => {
+                    assert_eq!(self.frames[slot], None, "a slot in use given out");
+                    self.frames[slot] = Some(f);
+                    true
+                }
+                None => false,
+            }
+        }
+
+        fn release(&mut self, mut go: impl FnMut(u16, u32) -> bool) -> Vec<u32> {
+            let mut offered = Vec::new();
+            let frames = &mut self.frames;
+            self.book.release(|dest, slot| {
+                let f = frames[slot].unwrap();
+                offered.push(f);
+                let gone = go(dest, f);
+                if gone {
+                    frames[slot] = None;
+                }
+                gone
+            });
+            offered
+        }
+    }
+
+    #[test]
+    fn parked_frames_leave_in_order_per_destination() {
+        let mut p = Frames::<8>::new();
+        assert!(!p.book.waiting(2));
+        // Frames 1..=6 to destinations 2, 3, 2, 66 (2's bucket), 3, 4.
+        for (dest, f) in [(2, 1), (3, 2), (2, 3), (66, 4), (3, 5), (4, 6)] {
+            assert!(p.push(dest, f));
+        }
+        assert!(p.book.waiting(2) && p.book.waiting(66) && p.book.waiting(4));
+        assert!(!p.book.waiting(5));
+        // Destination 2's bucket may not go (frame 1 stays): its later
+        // frames 3 and 4 are not offered; 3 takes one (2), 4 all.
+        let mut budget3 = 1;
+        let offered = p.release(|dest, _| match dest {
+            3 if budget3 > 0 => {
+                budget3 -= 1;
+                true
+            }
+            4 => true,
+            _ => false,
+        });
+        assert_eq!(offered, [1, 2, 5, 6]);
+        assert_eq!(p.book.len(), 4);
+        assert!(p.book.waiting(2) && p.book.waiting(3) && !p.book.waiting(4));
+        // New frames take the freed slots, behind the others.
+        assert!(p.push(4, 7) && p.push(9, 8));
+        assert_eq!(p.release(|_, _| true), [1, 3, 4, 5, 7, 8]);
+        assert!(p.book.is_empty() && !p.book.waiting(2) && !p.book.waiting(3));
+        assert!(p.frames.iter().all(|f| f.is_none()));
+    }
+
+    #[test]
+    fn parked_frames_are_bounded_per_destination() {
+        let mut p = Frames::<8>::new();
+        for f in 0..4 {
+            assert!(p.push(7, f));
+        }
+        // Half the places to one bucket at most; others get the rest.
+        assert!(!p.push(7 + SHARE_BUCKETS as u16, 9));
+        for f in 10..14 {
+            assert!(p.push(f as u16, f));
+        }
+        assert!(!p.push(20, 20));
+        let mut all = Vec::new();
+        let frames = &mut p.frames;
+        p.book
+            .drain(|_, slot| all.push(frames[slot].take().unwrap()));
+        assert_eq!(all, [0, 1, 2, 3, 10, 11, 12, 13]);
+        assert!(p.book.is_empty() && !p.book.waiting(7));
+        // Every slot free again, each given out once.
+        for f in 0..4 {
+            assert!(p.push(f as u16, f) && p.push(f as u16 + 4, f));
+        }
+        assert!(!p.push(30, 30));
     }
 }

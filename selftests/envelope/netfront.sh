@@ -29,13 +29,13 @@ cleanup() {
 	rmmod envelope_switch 2>/dev/null
 	rmmod sriov_hook 2>/dev/null
 	modprobe -r netdevsim 2>/dev/null
-	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
+	for d in $DOMS d4; do vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
 trap cleanup EXIT
 
 ktap_print_header
-ktap_set_plan 29
+ktap_set_plan 31
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
 	ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
@@ -180,6 +180,28 @@ tso_used() {
 }
 ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" tso_used
 
+# At 64 grants out to ef2 (posted=0: every frame by ENVELOPE and copy),
+# ef1's next frames to it wait for a grant to complete rather than go as
+# FRAMEs, which would overtake the granted ones: TCP sees no reordering.
+# The reorderings ns1's TCP detected (by SACK, timestamps, or without
+# either).
+reorders() {
+	nsx 1 awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) n[i] = $i; h = 1 }
+		else for (i = 1; i <= NF; i++) if (n[i] ~ /^TCP(SACK|TS|Reno)Reorder$/) r += $i }
+		END { print r + 0 }' /proc/net/netstat
+}
+tcp_in_order() {
+	local w0 b0 r0 w b r
+	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) r0=$(reorders)
+	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || return 1
+	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0)) r=$(($(reorders) - r0))
+	ktap_print_msg "2 TCP connections ns1 -> ns2, 3 MiB each: $w frames waited for a grant," \
+		"$b went as FRAMEs at a bound; TCP saw reordering $r times"
+	[ "$w" -gt 0 ] && [ "$b" = 0 ] && [ "$r" = 0 ]
+}
+ktap_check "at the grant bound frames wait for a grant, in order: TCP sees no reordering" tcp_in_order
+
+
 # Full-copy mode: the netfronts get copy routes (a new table generation)
 # and send FRAMEs; the envelope counters stay where they are.
 took_table() {
@@ -204,6 +226,35 @@ copy_mode() {
 	return $rc
 }
 ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
+
+# A destination that never copies: domain 4 (d4, no netfront on it). ef1's
+# frames to it take its share of grants (they time out after 1 s), then
+# wait, then, with no place left to wait, go as FRAMEs; TCP from ns1 to
+# ns2 meanwhile goes by grant as before.
+sink() {
+	local w0 b0 t0 ok0 w b t rc=0
+	vdpa dev add mgmtdev vmpi name d4 && WAIT_SECS=20 wait_for vmpi_link_up d4 &&
+		echo "d4 domain=4" >$S/domains && echo "$(mac 4) domain=4" >$S/table &&
+		nsx 1 ip neigh replace 10.9.0.4 lladdr "$(mac 4)" dev ef1 nud permanent || return 1
+	WAIT_SECS=5 wait_for took_table || return 1
+	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) t0=$(estat 1 tx_grant_timeout) ok0=$(rgrant 2)
+	nsx 1 python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(400): s.sendto(b"x" * 1200, ("10.9.0.4", 9))' || rc=1
+	# (Read before the TCP run: its frames may wait too.)
+	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0))
+	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
+	timed_out() { [ $(($(estat 1 tx_grant_timeout) - t0)) -ge 64 ]; }
+	WAIT_SECS=5 wait_for timed_out
+	t=$(($(estat 1 tx_grant_timeout) - t0))
+	ktap_print_msg "400 datagrams to domain 4: $w waited, $b went as FRAMEs, $t grants timed out;" \
+		"ef2 received $(($(rgrant 2) - ok0)) frames by grant meanwhile"
+	echo "d4 del" >$S/domains
+	vdpa dev del d4
+	[ $rc = 0 ] && [ "$w" -ge 64 ] && [ "$w" -le 128 ] && [ "$b" -gt 0 ] && [ "$t" -ge 64 ] &&
+		[ $(($(rgrant 2) - ok0)) -gt 50 ]
+}
+ktap_check "a destination that never copies holds 64 grants and 64 waiting frames at most; TCP to another goes on by grant" sink
 
 # Routes change under traffic and lose nothing (a grant in flight survives
 # a route change; one refused goes as a FRAME): numbered UDP datagrams of

@@ -6,8 +6,9 @@ of 1 to 60000 bytes from ns3 to ns1, each checked byte for byte. Exits 0
 when everything arrived intact, 1 otherwise (the reason on stderr).
 
 usage: netfront_traffic.py                      (the above)
-       netfront_traffic.py tcp SRC DST ADDR KIB (KiB over TCP from netns SRC
-                                                 to ADDR in netns DST)"""
+       netfront_traffic.py tcp SRC DST ADDR KIB [N]
+                               (KiB over TCP from netns SRC to ADDR in netns
+                                DST; in N connections at once, each KiB)"""
 import hashlib
 import os
 import subprocess
@@ -16,7 +17,7 @@ import sys
 TCP_SERVER = r'''
 import hashlib, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001)); s.listen(1); print("ready", flush=True)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); print("ready", flush=True)
 c, _ = s.accept(); h = hashlib.sha256(); n = 0
 while True:
     b = c.recv(1 << 16)
@@ -27,7 +28,7 @@ print(n, h.hexdigest(), flush=True)
 TCP_CLIENT = r'''
 import socket, sys
 data = bytes.fromhex(sys.stdin.readline().strip()) * 1024
-c = socket.create_connection((sys.argv[1], 5001), timeout=30); c.sendall(data); c.close()
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30); c.sendall(data); c.close()
 '''
 UDP_SERVER = r'''
 import hashlib, socket, sys
@@ -57,22 +58,31 @@ def fail(why):
     sys.exit(1)
 
 
-def tcp(src, dst, addr, kib):
-    block = os.urandom(4096)
-    data = block * (kib // 4)
-    srv = ns(dst, TCP_SERVER, addr)
-    if srv.stdout.readline().strip() != "ready":
-        fail("TCP server did not start")
-    cli = ns(src, TCP_CLIENT.replace("* 1024", "* %d" % (kib // 4)), addr)
-    cli.communicate(block.hex() + "\n", timeout=120)
-    out, _ = srv.communicate(timeout=120)
-    want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
-    if out.strip() != want:
-        fail("TCP: got %r, want %r" % (out.strip(), want))
+def tcp(src, dst, addr, kib, conns=1):
+    blocks = [os.urandom(4096) for _ in range(conns)]
+    srvs = [ns(dst, TCP_SERVER, addr, str(5001 + i)) for i in range(conns)]
+    for srv in srvs:
+        if srv.stdout.readline().strip() != "ready":
+            fail("TCP server did not start")
+    clis = [ns(src, TCP_CLIENT.replace("* 1024", "* %d" % (kib // 4)), addr, str(5001 + i))
+            for i in range(conns)]
+    # All connections send at once: the clients read their block first.
+    for cli, block in zip(clis, blocks):
+        cli.stdin.write(block.hex() + "\n")
+        cli.stdin.close()
+    for cli in clis:
+        cli.wait(timeout=180)
+    for srv, block in zip(srvs, blocks):
+        out, _ = srv.communicate(timeout=180)
+        data = block * (kib // 4)
+        want = "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
+        if out.strip() != want:
+            fail("TCP: got %r, want %r" % (out.strip(), want))
 
 
 if sys.argv[1:2] == ["tcp"]:
-    tcp(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    tcp(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
+        int(sys.argv[6]) if len(sys.argv) > 6 else 1)
     sys.exit(0)
 tcp(1, 2, "10.9.0.2", 4096)
 

@@ -65,9 +65,8 @@ const INLINE_MAX: usize = 256;
 /// of `attach`; at most 64, what the device holds, and VMPI's transport
 /// lets posted buffers hold at most half the copyq's descriptors: 21
 /// buffers of [`POSTED_MIN`] bytes without indirect descriptors). None by
-/// default: measured, TCP at MTU 1500 is slower with them (frames that
-/// find no buffer, or too small a one, go by `ENVELOPE` and arrive out of
-/// order; `results/README.md`).
+/// default: frames larger than the buffers go by `ENVELOPE` and may
+/// arrive after later frames (`results/README.md` has the measurements).
 const POSTED_DEFAULT: u8 = 0;
 /// Bytes of a posted buffer: the MTU's frame, at least [`POSTED_MIN`]
 /// (TCP's small TSO frames fit), at most [`POSTED_MAX`] (larger frames
@@ -483,6 +482,13 @@ impl FrontDev {
             || self.posted.cancels_out.load(Ordering::Acquire) != 0
     }
 
+    /// Whether fewer buffers are posted than asked (and may be).
+    fn posted_missing(&self) -> bool {
+        let p = &self.posted;
+        let max = p.max.min(p.cap.load(Ordering::Relaxed));
+        !p.closing.load(Ordering::Relaxed) && p.out.load(Ordering::Acquire) < max
+    }
+
     /// Posts buffers for frames the host delivers, up to `posted_max`
     /// (each of the MTU's frame size, see [`POSTED_MIN`]); stops at the
     /// first failure (the next completion or `ENVELOPE` tries again).
@@ -858,15 +864,26 @@ impl PortUser for Link {
     fn rx(&self, port: &PortRef<'_>, sdu: &[u8]) {
         let c = &self.dev.c;
         match Msg::parse_from_host(sdu) {
-            Ok(Msg::Frame { meta, frame }) => match self.nd.rx(&meta.encode(), frame) {
-                Ok(()) => {
-                    inc(&c.rx_frames);
-                    if meta.gso_type != 0 {
-                        inc(&c.rx_tso);
+            Ok(Msg::Frame { meta, frame }) => {
+                match self.nd.rx(&meta.encode(), frame) {
+                    Ok(()) => {
+                        inc(&c.rx_frames);
+                        if meta.gso_type != 0 {
+                            inc(&c.rx_tso);
+                        }
                     }
+                    Err(_) => inc(&c.rx_dropped),
                 }
-                Err(_) => inc(&c.rx_dropped),
-            },
+                // Fewer buffers posted than asked (a refill failed): a
+                // delivery that waited for one in vain came as a FRAME.
+                if self.dev.posted_missing() {
+                    let ctx = Ctx {
+                        dev: self.dev.clone(),
+                        nd: self.nd.clone(),
+                    };
+                    self.dev.refill(&ctx);
+                }
+            }
             Ok(Msg::Envelope(e)) => {
                 let ctx = Ctx {
                     dev: self.dev.clone(),

@@ -30,6 +30,10 @@ pub const DELIVERY_LEN: usize = 32;
 /// Posted receives of one driver the device holds at once; one more is
 /// answered `TOO_MANY`.
 pub const MAX_POSTED: usize = 64;
+/// How long a delivery waits for a buffer (ns) before it is given up: a
+/// quarter of a grant's hold time, so the sender still sends the frame
+/// (`UNDELIVERED`) when a driver stopped posting without a cancel.
+pub const WAIT_NS: u64 = 250_000_000;
 
 /// What a copyq chain asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +87,17 @@ impl CopyAsk {
         b[16..18].copy_from_slice(&COPY_POSTED.to_le_bytes());
         b
     }
+}
+
+/// What [`PostedPool::reserve`] did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// A free buffer is reserved for it.
+    Now,
+    /// It waits for the next buffer that holds it.
+    Waits,
+    /// Neither: no buffer will hold it, or `N` deliveries are queued.
+    No,
 }
 
 /// What the device writes in front of a frame delivered into a posted
@@ -163,9 +178,18 @@ pub enum PostError {
 }
 
 /// The posted receives of one driver (`N` at most, `N` <= 256) and the
-/// deliveries waiting for its device's pass. A slot is free, posted
-/// (`room` > 0) or reserved for a delivery; deliveries leave in the order
-/// they were reserved, so frames of one sender arrive in order.
+/// deliveries for it (`N` at most), in the order they were reserved:
+/// they leave in that order, so the frames of one sender arrive in order.
+/// A slot is free, posted (`room` > 0) or reserved for a delivery.
+///
+/// A delivery that finds no free buffer that holds it, while the driver
+/// holds one that would or last posted one that would (buffers come
+/// back, and the driver posts them again), **waits** for one rather than
+/// go another way (an `ENVELOPE` and a copy request take longer, and the
+/// frames delivered after it would overtake it). Buffers go to
+/// deliveries oldest first. A delivery that no buffer can hold any longer
+/// (the driver posts smaller ones now, or cancelled its buffers), or that
+/// waited [`WAIT_NS`], is given up ([`PostedPool::take_stuck`]).
 ///
 /// The pool takes no lock; its owner serialises the calls (the device's
 /// grants spinlock: reservations come from other devices' passes). It
@@ -175,13 +199,23 @@ pub struct PostedPool<const N: usize> {
     /// A slot's room; 0: free.
     room: [u32; N],
     reserved: [bool; N],
-    /// Reserved slots and their deliveries, oldest first, from `head`.
-    fifo: [(u8, Option<Delivery>); N],
+    /// The deliveries, oldest first, from `head`: each with its slot, or
+    /// [`NO_SLOT`] while it waits for one; `None`: given up.
+    fifo: [(u16, Option<Delivery>); N],
+    /// When each delivery was reserved (ns), by FIFO place.
+    since: [u64; N],
     head: usize,
     len: usize,
+    /// Deliveries waiting for a slot.
+    waiting: usize,
     /// Slots not free.
     held: usize,
+    /// The room of the last posted receive; 0 after a cancel.
+    last_room: u32,
 }
+
+/// The slot of a delivery that waits for one.
+const NO_SLOT: u16 = u16::MAX;
 
 impl<const N: usize> Default for PostedPool<N> {
     fn default() -> Self {
@@ -190,7 +224,7 @@ impl<const N: usize> Default for PostedPool<N> {
 }
 
 impl<const N: usize> PostedPool<N> {
-    const OK: () = assert!(N > 0 && N <= 256, "slots are numbered in a u8");
+    const OK: () = assert!(N > 0 && N <= 256, "slots are numbered below NO_SLOT");
 
     /// An empty pool.
     pub const fn new() -> Self {
@@ -198,10 +232,13 @@ impl<const N: usize> PostedPool<N> {
         Self {
             room: [0; N],
             reserved: [false; N],
-            fifo: [(0, None); N],
+            fifo: [(NO_SLOT, None); N],
+            since: [0; N],
             head: 0,
             len: 0,
+            waiting: 0,
             held: 0,
+            last_room: 0,
         }
     }
 
@@ -212,11 +249,19 @@ impl<const N: usize> PostedPool<N> {
 
     /// Posted slots free for a delivery.
     pub fn free(&self) -> usize {
-        self.held - self.len
+        (0..N)
+            .filter(|&i| self.room[i] != 0 && !self.reserved[i])
+            .count()
+    }
+
+    /// Deliveries waiting for a buffer.
+    pub fn waiting(&self) -> usize {
+        self.waiting
     }
 
     /// Keeps a posted receive of `room` bytes (checked by
-    /// [`CopyAsk::parse`]: not 0): the slot its chain is kept by.
+    /// [`CopyAsk::parse`]: not 0): the slot its chain is kept by. It goes
+    /// to the oldest delivery waiting, if that fits.
     pub fn post(&mut self, room: u32) -> Result<usize, PostError> {
         let i = self
             .room
@@ -226,17 +271,17 @@ impl<const N: usize> PostedPool<N> {
         self.room[i] = room.max(1);
         self.reserved[i] = false;
         self.held += 1;
+        self.last_room = room;
+        self.assign();
         Ok(i)
     }
 
-    /// Reserves the smallest free posted slot that holds `d`'s frame for
-    /// it, queued after the deliveries before it; `false` if none does
-    /// (the caller tells the driver another way).
-    pub fn reserve(&mut self, d: Delivery) -> bool {
+    /// The smallest free posted slot that holds `len` bytes.
+    fn smallest_free(&self, len: u32) -> Option<usize> {
         let mut best: Option<usize> = None;
         for i in 0..N {
             let r = self.room[i];
-            if r < d.frame_len || self.reserved[i] {
+            if r < len || self.reserved[i] {
                 continue;
             }
             best = match best {
@@ -244,22 +289,76 @@ impl<const N: usize> PostedPool<N> {
                 _ => Some(i),
             };
         }
-        let Some(i) = best else {
-            return false;
-        };
-        self.reserved[i] = true;
-        // At most one entry per reserved slot: the FIFO has room.
-        self.fifo[(self.head + self.len) % N] = (i as u8, Some(d));
-        self.len += 1;
-        true
+        best
     }
 
-    /// The oldest delivery, its slot and the slot's room; the slot is
-    /// free from now on (the caller uses its chain).
+    /// Whether a buffer will hold `len` bytes: the next like the last
+    /// posted, or one held (free or reserved) unless the driver cancelled
+    /// its buffers since it posted.
+    fn held_fits(&self, len: u32) -> bool {
+        self.last_room >= len || (self.last_room != 0 && self.room.iter().any(|&r| r >= len))
+    }
+
+    /// Gives free slots to the waiting deliveries, oldest first; stops at
+    /// the first that none fits (those after it wait behind it).
+    fn assign(&mut self) {
+        let mut k = 0;
+        while self.waiting > 0 && k < self.len {
+            let at = (self.head + k) % N;
+            k += 1;
+            let (slot, d) = self.fifo[at];
+            let Some(d) = d else { continue };
+            if slot != NO_SLOT {
+                continue;
+            }
+            let Some(i) = self.smallest_free(d.frame_len) else {
+                return;
+            };
+            self.reserved[i] = true;
+            // `i` < `N` <= 256.
+            self.fifo[at].0 = i as u16;
+            self.waiting -= 1;
+        }
+    }
+
+    /// Reserves for `d` (at time `now`, ns) the smallest free posted
+    /// slot that holds its frame, queued after the deliveries before it,
+    /// or lets it wait for one (see the type); [`Reserved::No`] if
+    /// neither (the caller tells the driver another way).
+    pub fn reserve(&mut self, d: Delivery, now: u64) -> Reserved {
+        if self.len == N || !self.held_fits(d.frame_len) {
+            return Reserved::No;
+        }
+        let at = (self.head + self.len) % N;
+        self.fifo[at] = (NO_SLOT, Some(d));
+        self.since[at] = now;
+        self.len += 1;
+        self.waiting += 1;
+        self.assign();
+        if self.fifo[at].0 == NO_SLOT {
+            Reserved::Waits
+        } else {
+            Reserved::Now
+        }
+    }
+
+    /// When the oldest delivery waiting is due to be given up (ns).
+    pub fn wait_deadline(&self) -> Option<u64> {
+        (0..self.len)
+            .map(|k| (self.head + k) % N)
+            .find(|&at| matches!(self.fifo[at], (NO_SLOT, Some(_))))
+            .map(|at| self.since[at].saturating_add(WAIT_NS))
+    }
+
+    /// The oldest delivery, its slot and the slot's room, once it has a
+    /// slot; the slot is free from now on (the caller uses its chain).
     pub fn take_next(&mut self) -> Option<(usize, u32, Delivery)> {
         while self.len > 0 {
             let (i, d) = self.fifo[self.head];
-            self.fifo[self.head].1 = None;
+            if d.is_some() && i == NO_SLOT {
+                return None;
+            }
+            self.fifo[self.head] = (NO_SLOT, None);
             self.head = (self.head + 1) % N;
             self.len -= 1;
             let i = usize::from(i);
@@ -274,9 +373,37 @@ impl<const N: usize> PostedPool<N> {
         None
     }
 
+    /// The oldest delivery waiting if no buffer will hold it any longer
+    /// (the driver posts smaller ones now, or cancelled its buffers), or
+    /// if it waited [`WAIT_NS`] by `now` (ns): given up, for the caller to
+    /// tell the driver another way.
+    pub fn take_stuck(&mut self, now: u64) -> Option<Delivery> {
+        for k in 0..self.len {
+            let at = (self.head + k) % N;
+            let (slot, d) = self.fifo[at];
+            let Some(d) = d else { continue };
+            if slot != NO_SLOT {
+                continue;
+            }
+            let late = now.saturating_sub(self.since[at]) >= WAIT_NS;
+            if self.held_fits(d.frame_len) && !late {
+                return None;
+            }
+            self.fifo[at].1 = None;
+            self.waiting -= 1;
+            // The next one may fit what the driver holds.
+            self.assign();
+            return Some(d);
+        }
+        None
+    }
+
     /// Frees every posted slot no delivery is reserved for; `f` gets each
-    /// (the caller gives its chain back).
+    /// (the caller gives its chain back). The deliveries waiting are given
+    /// up ([`PostedPool::take_stuck`]) unless the driver posts again, and
+    /// none waits from now on until it does.
     pub fn cancel(&mut self, mut f: impl FnMut(usize)) {
+        self.last_room = 0;
         for i in 0..N {
             if self.room[i] != 0 && !self.reserved[i] {
                 self.room[i] = 0;
@@ -286,20 +413,40 @@ impl<const N: usize> PostedPool<N> {
         }
     }
 
+    /// The driver reset its device: takes the next delivery, with a slot
+    /// or waiting, for the caller to end its grant; `None` when none is
+    /// left. The slots and counts stay as they were: only
+    /// [`PostedPool::clear`] (under the same lock, after the last) makes
+    /// the pool whole again, and nothing may be reserved in between.
+    pub fn drain_next(&mut self) -> Option<Delivery> {
+        while self.len > 0 {
+            let (_, d) = self.fifo[self.head];
+            self.fifo[self.head] = (NO_SLOT, None);
+            self.head = (self.head + 1) % N;
+            self.len -= 1;
+            if d.is_some() {
+                return d;
+            }
+        }
+        None
+    }
+
     /// The driver reset its device: its chains are gone. Every slot is
-    /// free, and deliveries still waiting are dropped: the caller drains
-    /// them with [`PostedPool::take_next`] first (and ends their grants),
+    /// free, and deliveries still queued are dropped: the caller drains
+    /// them with [`PostedPool::drain_next`] first (and ends their grants),
     /// under the same lock as this call.
     pub fn clear(&mut self) {
         // In place: the pool is kilobytes, not for the stack.
         self.room.fill(0);
         self.reserved.fill(false);
         for e in self.fifo.iter_mut() {
-            e.1 = None;
+            *e = (NO_SLOT, None);
         }
         self.head = 0;
         self.len = 0;
+        self.waiting = 0;
         self.held = 0;
+        self.last_room = 0;
     }
 }
 
@@ -401,6 +548,10 @@ mod tests {
         );
     }
 
+    fn next(p: &mut PostedPool<4>) -> Option<(usize, u32, u64)> {
+        p.take_next().map(|(i, r, d)| (i, r, d.handle.0))
+    }
+
     #[test]
     fn pool_reserves_smallest_fitting_in_order() {
         let mut p = PostedPool::<4>::new();
@@ -408,47 +559,120 @@ mod tests {
         assert_eq!(p.post(1518), Ok(1));
         assert_eq!(p.post(1518), Ok(2));
         assert_eq!((p.held(), p.free()), (3, 3));
-        assert!(p.reserve(delivery(1000, 1)));
-        assert!(p.reserve(delivery(1400, 2)));
+        assert!((p.reserve(delivery(1000, 1), 0) != Reserved::No));
+        assert!((p.reserve(delivery(1400, 2), 0) != Reserved::No));
         // The small ones are taken: the large one takes a small frame.
-        assert!(p.reserve(delivery(100, 3)));
-        assert!(!p.reserve(delivery(100, 4)), "all reserved");
-        assert_eq!((p.held(), p.free()), (3, 0));
-        assert_eq!(
-            p.take_next().map(|(i, r, d)| (i, r, d.handle.0)),
-            Some((1, 1518, 1))
-        );
-        assert_eq!(
-            p.take_next().map(|(i, r, d)| (i, r, d.handle.0)),
-            Some((2, 1518, 2))
-        );
+        assert!((p.reserve(delivery(100, 3), 0) != Reserved::No));
+        assert_eq!((p.held(), p.free(), p.waiting()), (3, 0, 0));
+        assert_eq!(next(&mut p), Some((1, 1518, 1)));
+        assert_eq!(next(&mut p), Some((2, 1518, 2)));
         assert_eq!(p.post(2000), Ok(1));
-        assert!(!p.reserve(delivery(3000, 5)), "too large for the free one");
-        assert!(p.reserve(delivery(1600, 6)));
-        assert_eq!(
-            p.take_next().map(|(i, r, d)| (i, r, d.handle.0)),
-            Some((0, 9000, 3))
-        );
-        assert_eq!(
-            p.take_next().map(|(i, r, d)| (i, r, d.handle.0)),
-            Some((1, 2000, 6))
-        );
+        // No buffer held holds 10000 bytes: not kept.
+        assert!(!(p.reserve(delivery(10000, 4), 0) != Reserved::No));
+        assert!((p.reserve(delivery(1600, 6), 0) != Reserved::No));
+        assert_eq!(next(&mut p), Some((0, 9000, 3)));
+        assert_eq!(next(&mut p), Some((1, 2000, 6)));
         assert_eq!(p.take_next(), None);
         assert_eq!(p.held(), 0);
         // A cancel gives back the posted slots, not the reserved ones.
         for r in [100, 200, 300] {
             p.post(r).unwrap();
         }
-        assert!(p.reserve(delivery(150, 7)));
+        assert!((p.reserve(delivery(150, 7), 0) != Reserved::No));
         let mut back = [false; 4];
         p.cancel(|i| back[i] = true);
         assert_eq!(back, [true, false, true, false]);
         assert_eq!((p.held(), p.free()), (1, 0));
-        assert_eq!(
-            p.take_next().map(|(i, r, d)| (i, r, d.handle.0)),
-            Some((1, 200, 7))
-        );
+        assert_eq!(next(&mut p), Some((1, 200, 7)));
         assert_eq!(p.held(), 0);
+    }
+
+    #[test]
+    fn deliveries_wait_for_a_buffer_in_order() {
+        let mut p = PostedPool::<4>::new();
+        // Nothing posted: nothing waits.
+        assert!(!(p.reserve(delivery(100, 0), 0) != Reserved::No));
+        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.post(1518), Ok(1));
+        for h in 1..=3 {
+            assert!((p.reserve(delivery(1000, h), 0) != Reserved::No));
+        }
+        // Two have buffers; the third waits for one, and a fourth, small
+        // enough for any buffer, waits behind it.
+        assert_eq!((p.free(), p.waiting()), (0, 1));
+        assert!((p.reserve(delivery(60, 4), 0) != Reserved::No));
+        assert_eq!(p.waiting(), 2);
+        // A fifth: N deliveries queued already.
+        assert!(!(p.reserve(delivery(60, 5), 0) != Reserved::No));
+        assert_eq!(next(&mut p), Some((0, 1518, 1)));
+        // The head waits: nothing to take until a buffer comes back.
+        assert_eq!(next(&mut p), Some((1, 1518, 2)));
+        assert_eq!(p.take_next(), None);
+        assert_eq!(p.take_stuck(0), None, "buffers of that size come back");
+        // The driver posts again: the oldest gets the first buffer.
+        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.waiting(), 1);
+        assert_eq!(p.post(1518), Ok(1));
+        assert_eq!(next(&mut p), Some((0, 1518, 3)));
+        assert_eq!(next(&mut p), Some((1, 1518, 4)));
+        assert_eq!((p.held(), p.waiting()), (0, 0));
+    }
+
+    #[test]
+    fn a_delivery_no_buffer_holds_is_given_up() {
+        let mut p = PostedPool::<4>::new();
+        assert_eq!(p.post(9000), Ok(0));
+        assert!((p.reserve(delivery(8000, 1), 0) != Reserved::No));
+        assert!(
+            (p.reserve(delivery(8000, 2), 0) != Reserved::No),
+            "a 9000-byte buffer is held"
+        );
+        assert!((p.reserve(delivery(500, 3), 0) != Reserved::No));
+        assert_eq!(p.waiting(), 2);
+        assert_eq!(next(&mut p), Some((0, 9000, 1)));
+        // The driver posts smaller buffers now: 2 is given up, and 3,
+        // behind it, gets the buffer.
+        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.take_next(), None);
+        assert_eq!(p.take_stuck(0).map(|d| d.handle.0), Some(2));
+        assert_eq!(p.take_stuck(0), None);
+        assert_eq!(next(&mut p), Some((0, 1518, 3)));
+        // A cancel leaves a waiting delivery nothing: given up too, and
+        // none waits after it (4's buffer is being delivered into).
+        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.reserve(delivery(1000, 4), 0), Reserved::Now);
+        assert_eq!(p.reserve(delivery(1000, 5), 0), Reserved::Waits);
+        p.cancel(|_| {});
+        assert_eq!(p.take_stuck(0).map(|d| d.handle.0), Some(5));
+        assert_eq!(p.reserve(delivery(1000, 6), 0), Reserved::No);
+        assert_eq!(next(&mut p), Some((0, 1518, 4)));
+        assert_eq!((p.held(), p.waiting(), p.take_next()), (0, 0, None));
+    }
+
+    #[test]
+    fn a_delivery_waits_at_most_wait_ns() {
+        let mut p = PostedPool::<4>::new();
+        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.reserve(delivery(1000, 1), 0), Reserved::Now);
+        assert_eq!(p.wait_deadline(), None);
+        assert_eq!(p.reserve(delivery(1000, 2), 10), Reserved::Waits);
+        assert_eq!(p.reserve(delivery(1000, 3), 20), Reserved::Waits);
+        assert_eq!(next(&mut p), Some((0, 1518, 1)));
+        // The driver posts nothing more: 2, then 3, are given up in time.
+        assert_eq!(p.wait_deadline(), Some(10 + WAIT_NS));
+        assert_eq!(p.take_stuck(WAIT_NS), None);
+        assert_eq!(p.take_stuck(10 + WAIT_NS).map(|d| d.handle.0), Some(2));
+        assert_eq!(p.wait_deadline(), Some(20 + WAIT_NS));
+        assert_eq!(p.take_stuck(15 + WAIT_NS), None);
+        assert_eq!(p.take_stuck(20 + WAIT_NS).map(|d| d.handle.0), Some(3));
+        assert_eq!(
+            (p.wait_deadline(), p.waiting(), p.take_next()),
+            (None, 0, None)
+        );
+        // The pool works on.
+        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.reserve(delivery(1000, 4), 30), Reserved::Now);
+        assert_eq!(next(&mut p), Some((0, 1518, 4)));
     }
 
     #[test]
@@ -457,17 +681,134 @@ mod tests {
         assert_eq!(p.post(100), Ok(0));
         assert_eq!(p.post(100), Ok(1));
         assert_eq!(p.post(100), Err(PostError::TooMany));
-        assert!(p.reserve(delivery(50, 1)));
-        assert_eq!((p.held(), p.free()), (2, 1));
+        assert!((p.reserve(delivery(50, 1), 0) != Reserved::No));
+        assert!((p.reserve(delivery(50, 2), 0) != Reserved::No));
+        assert!(!(p.reserve(delivery(50, 3), 0) != Reserved::No), "N queued");
+        assert_eq!((p.held(), p.free()), (2, 0));
+        // A reset: every delivery drained (to end its grant), then clear.
+        assert_eq!(p.drain_next().map(|d| d.handle.0), Some(1));
+        assert_eq!(p.drain_next().map(|d| d.handle.0), Some(2));
+        assert_eq!(p.drain_next(), None);
         p.clear();
         assert_eq!((p.held(), p.free()), (0, 0));
-        assert_eq!(p.take_next(), None, "a waiting delivery is dropped");
+        assert_eq!(p.take_next(), None);
         assert_eq!(p.post(100), Ok(0));
         // The FIFO wraps.
         for h in 0..10 {
-            assert!(p.reserve(delivery(60, h)));
+            assert!((p.reserve(delivery(60, h), 0) != Reserved::No));
             assert_eq!(p.take_next().map(|(_, _, d)| d.handle.0), Some(h));
             assert_eq!(p.post(100), Ok(0));
+        }
+        // A waiting one is drained too.
+        assert!(
+            (p.reserve(delivery(60, 20), 0) != Reserved::No)
+                && (p.reserve(delivery(60, 21), 0) != Reserved::No)
+        );
+        assert_eq!(p.waiting(), 1);
+        assert_eq!(p.drain_next().map(|d| d.handle.0), Some(20));
+        assert_eq!(p.drain_next().map(|d| d.handle.0), Some(21));
+        p.clear();
+        assert_eq!((p.held(), p.waiting()), (0, 0));
+    }
+
+    #[test]
+    fn pool_keeps_order_and_slots_under_any_calls() {
+        // A pseudo-random mix of posts (two buffer sizes), reservations,
+        // takes, give-ups and cancels: deliveries come out of `take_next`
+        // and `drain_next` in the order they were reserved (handles rise), a slot is never given out
+        // twice, every delivery accepted comes out once (taken, given up
+        // or drained), and the counts add up.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _round in 0..200 {
+            let mut p = PostedPool::<8>::new();
+            let mut posted = [false; 8];
+            let (mut next_handle, mut last_out) = (0u64, None);
+            // Deliveries accepted and not yet out; those out.
+            let mut inside: Vec<u64> = Vec::new();
+            let mut out_set: Vec<u64> = Vec::new();
+            let mut come_out = |h: u64, inside: &mut Vec<u64>| {
+                let at = inside
+                    .iter()
+                    .position(|&x| x == h)
+                    .expect("out, not inside");
+                inside.remove(at);
+                assert!(!out_set.contains(&h), "out twice");
+                out_set.push(h);
+            };
+            let mut now = 0u64;
+            for _ in 0..300 {
+                match rnd(6) {
+                    0 | 1 => {
+                        let room = if rnd(4) == 0 { 1518 } else { 9000 };
+                        if let Ok(i) = p.post(room) {
+                            assert!(!posted[i], "slot {i} given out twice");
+                            posted[i] = true;
+                        }
+                    }
+                    2 => {
+                        let len = [100, 1500, 8000, 12000][rnd(4) as usize];
+                        next_handle += 1;
+                        if p.reserve(delivery(len, next_handle), now) != Reserved::No {
+                            inside.push(next_handle);
+                        }
+                    }
+                    3 => {
+                        if let Some((i, room, d)) = p.take_next() {
+                            assert!(posted[i] && room >= d.frame_len);
+                            posted[i] = false;
+                            assert!(last_out < Some(d.handle.0), "out of order");
+                            last_out = Some(d.handle.0);
+                            come_out(d.handle.0, &mut inside);
+                        }
+                    }
+                    4 => {
+                        // Given up: it goes another way, out of this
+                        // order (deliveries reserved before it may still
+                        // come).
+                        now += rnd(WAIT_NS / 2);
+                        if let Some(d) = p.take_stuck(now) {
+                            come_out(d.handle.0, &mut inside);
+                        }
+                    }
+                    _ => {
+                        if rnd(8) == 0 {
+                            p.cancel(|i| {
+                                assert!(posted[i]);
+                                posted[i] = false;
+                            });
+                        }
+                    }
+                }
+                let held = posted.iter().filter(|&&b| b).count();
+                assert_eq!(p.held(), held);
+                assert!(p.free() <= held);
+                let waiting = (0..p.len)
+                    .map(|k| p.fifo[(p.head + k) % 8])
+                    .filter(|e| matches!(e, (NO_SLOT, Some(_))))
+                    .count();
+                assert_eq!(p.waiting(), waiting);
+                // A waiting delivery never has a free buffer that fits.
+                if let Some((_, Some(d))) = (0..p.len)
+                    .map(|k| p.fifo[(p.head + k) % 8])
+                    .find(|e| matches!(e, (NO_SLOT, Some(_))))
+                {
+                    assert_eq!(p.smallest_free(d.frame_len), None);
+                }
+            }
+            while let Some(d) = p.drain_next() {
+                assert!(last_out < Some(d.handle.0));
+                last_out = Some(d.handle.0);
+                come_out(d.handle.0, &mut inside);
+            }
+            assert!(inside.is_empty(), "a delivery lost: {inside:?}");
+            p.clear();
+            assert_eq!((p.held(), p.waiting(), p.free()), (0, 0, 0));
         }
     }
 }

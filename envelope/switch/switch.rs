@@ -103,6 +103,8 @@ struct GrantCounters {
     bounce_bytes: u64,
     held: u64,
     delivered: u64,
+    waited: u64,
+    wait_gave_up: u64,
     posted: u64,
 }
 
@@ -134,6 +136,8 @@ impl GrantCounters {
         self.bounce_bytes += s.bounce_bytes;
         self.held += u64::from(s.held);
         self.delivered += s.delivered;
+        self.waited += s.waited;
+        self.wait_gave_up += s.wait_gave_up;
         self.posted += u64::from(s.posted);
     }
 }
@@ -1063,6 +1067,8 @@ impl Switch {
         let _ = writeln!(out, "copied_bytes {}", g.copied_bytes);
         let _ = writeln!(out, "bounce_bytes {}", g.bounce_bytes);
         let _ = writeln!(out, "delivered {}", g.delivered);
+        let _ = writeln!(out, "waited {}", g.waited);
+        let _ = writeln!(out, "wait_gave_up {}", g.wait_gave_up);
         let _ = writeln!(out, "posted {}", g.posted);
     }
 }

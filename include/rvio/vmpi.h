@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 3
+#define VMPI_ABI_VERSION 4
 
 struct device;
 struct vmpi_transport;
@@ -355,10 +355,14 @@ struct vmpi_domain_ops {
  * @meta) stand: delivers it to the domain of port @p's device (its
  * destination) into a posted receive of that device's driver, instead of
  * an ENVELOPE message. 0: the device copies the frame into the smallest
- * free posted buffer that holds it, in its next work pass, in the order
- * of these calls, and finishes the grant (or completes it
- * VMPI_GRANT_UNDELIVERED if the driver resets first). -ENOSPC: no free
- * posted receive holds it (send an ENVELOPE); -EINVAL: @frame_len out of
+ * free posted buffer that holds it, or, if none is free, into the next
+ * the driver posts (if a buffer it holds or the last it posted holds the
+ * frame), in its work pass, in the order of these calls, and finishes the
+ * grant (or completes it VMPI_GRANT_UNDELIVERED if the driver resets
+ * first, or if the delivery waits in vain: the driver posts smaller
+ * buffers, cancels them, or posts none within 250 ms). -ENOSPC: no
+ * posted receive will hold it, or 64 deliveries are queued for the
+ * device (send an ENVELOPE); -EINVAL: @frame_len out of
  * range or @meta malformed; -ENODEV: the device is not
  * a domain, not running or going away; -EOPNOTSUPP: a guest port.
  * Process context (the policy's call); does not sleep.
@@ -374,6 +378,8 @@ struct vmpi_grant_stats {
 	u64 copied_bytes;			/* copied for this domain's requests */
 	u64 bounce_bytes;			/* copied through an intermediate buffer: 0 */
 	u64 delivered;				/* frames delivered into posted receives */
+	u64 waited;				/* deliveries that waited for a posted receive */
+	u64 wait_gave_up;			/* of those, given up (UNDELIVERED) */
 	u32 held;				/* grants held now */
 	u32 posted;				/* posted receives held now */
 };

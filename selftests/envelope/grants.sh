@@ -17,7 +17,7 @@ source "$(dirname "$0")/../lib.sh"
 
 S=/sys/kernel/envelope_switch
 DOMS="d1 d2 d3"
-EVIL_RESULTS=16
+EVIL_RESULTS=18
 
 cleanup() {
 	rmmod envelope_evil 2>/dev/null
@@ -67,7 +67,7 @@ for ((; n < EVIL_RESULTS; n++)); do ktap_test_fail "envelope_evil: a result is m
 # domain 2 made that failed are counted by status.
 held_none() { grep -q "^grants_held 0$" $S/stats; }
 ktap_check "no grant is held once the script is over" wait_for held_none
-grep -E "grants|copies|completions|bytes" $S/stats | sed 's/^/# /'
+grep -E "grants|copies|completions|bytes|waited|wait_gave_up" $S/stats | sed 's/^/# /'
 stat() { sed -n "s/^$1 //p" $S/stats; }
 counted() {
 	[ "$(stat copies_not_granted)" -ge 1 ] && [ "$(stat copies_bad_handle)" -ge 4 ] &&
@@ -75,9 +75,10 @@ counted() {
 		[ "$(stat copies_ok)" -ge 2 ] && [ "$(stat completions_timeout)" -ge 1 ] &&
 		[ "$(stat completions_done)" -ge 2 ] && [ "$(stat bounce_bytes)" = 0 ] &&
 		[ "$(stat copies_too_many)" = 1 ] && [ "$(stat copies_gone)" -ge 65 ] &&
-		[ "$(stat deliveries)" -ge 1 ] && [ "$(stat delivered)" -ge 1 ] && [ "$(stat posted)" = 0 ]
+		[ "$(stat deliveries)" -ge 1 ] && [ "$(stat delivered)" -ge 1 ] && [ "$(stat posted)" = 0 ] &&
+		[ "$(stat waited)" -ge 2 ] && [ "$(stat wait_gave_up)" -ge 1 ]
 }
-ktap_check "the host counts every failed copy by status, the deliveries, and no byte through a bounce buffer" counted
+ktap_check "the host counts every failed copy by status, the deliveries (and those that waited), and no byte through a bounce buffer" counted
 rmmod envelope_evil
 # A grant held while the switch goes: it is revoked or times out, and the
 # module unloads while devices are attached.

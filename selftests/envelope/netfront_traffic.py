@@ -8,7 +8,11 @@ when everything arrived intact, 1 otherwise (the reason on stderr).
 usage: netfront_traffic.py                      (the above)
        netfront_traffic.py tcp SRC DST ADDR KIB [N]
                                (KiB over TCP from netns SRC to ADDR in netns
-                                DST; in N connections at once, each KiB)"""
+                                DST; in N connections at once, each KiB)
+       netfront_traffic.py order SRC DST ADDR N SIZE
+                               (N numbered datagrams of SIZE bytes from netns
+                                SRC to ADDR in netns DST, sent at once: all
+                                arrive, in order)"""
 import hashlib
 import os
 import subprocess
@@ -47,6 +51,30 @@ for line in sys.stdin:
 '''
 
 
+ORDER_SERVER = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+# SO_RCVBUFFORCE: room for the whole burst.
+s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+s.bind((sys.argv[1], 5003)); s.settimeout(20)
+print("ready", flush=True)
+got = []
+try:
+    for _ in range(int(sys.argv[2])):
+        got.append(int.from_bytes(s.recv(65535)[:4], "little"))
+except socket.timeout:
+    pass
+print(" ".join(map(str, got)), flush=True)
+'''
+ORDER_CLIENT = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+pad = b"\x5a" * (int(sys.argv[3]) - 4)
+for i in range(int(sys.argv[2])):
+    s.sendto(i.to_bytes(4, "little") + pad, (sys.argv[1], 5003))
+'''
+
+
 def ns(n, code, *args, **kw):
     name = n if isinstance(n, str) else "ns%d" % n
     return subprocess.Popen(["ip", "netns", "exec", name, "python3", "-c", code] + list(args),
@@ -80,6 +108,22 @@ def tcp(src, dst, addr, kib, conns=1):
             fail("TCP: got %r, want %r" % (out.strip(), want))
 
 
+def order(src, dst, addr, n, size):
+    srv = ns(dst, ORDER_SERVER, addr, str(n))
+    if srv.stdout.readline().strip() != "ready":
+        fail("UDP server did not start")
+    cli = ns(src, ORDER_CLIENT, addr, str(n), str(size))
+    cli.communicate(timeout=60)
+    out, _ = srv.communicate(timeout=60)
+    got = [int(x) for x in out.split()]
+    if got != list(range(n)):
+        late = [b for a, b in zip(got, got[1:]) if b < a]
+        fail("UDP: %d of %d datagrams, %d out of order (first: %r)" % (len(got), n, len(late), got[:20]))
+
+
+if sys.argv[1:2] == ["order"]:
+    order(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    sys.exit(0)
 if sys.argv[1:2] == ["tcp"]:
     tcp(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
         int(sys.argv[6]) if len(sys.argv) > 6 else 1)

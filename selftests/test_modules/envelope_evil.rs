@@ -155,6 +155,11 @@ impl Evil {
         }
     }
 
+    /// Whether request `id` completed already (no wait).
+    fn done_now(&self, id: u32) -> bool {
+        self.seen.lock().done.iter().any(|d| d.0 == id)
+    }
+
     /// The status request `id` completed with.
     fn status(&self, id: u32) -> Option<i32> {
         self.wait(|s| s.done.iter().find(|d| d.0 == id).map(|d| d.1))
@@ -529,6 +534,7 @@ impl Script {
         const TOO_MANY: i32 = bindings::VMPI_COPY_TOO_MANY as i32;
         const FINISH: u16 = bindings::VMPI_COPY_FINISH as u16;
         const DONE: i32 = bindings::VMPI_GRANT_DONE as i32;
+        const UNDELIVERED: i32 = bindings::VMPI_GRANT_UNDELIVERED as i32;
         let len = FRAME_LEN as u32;
         self.evil.seen.lock().envelopes = KVec::new();
 
@@ -553,6 +559,44 @@ impl Script {
             format_args!(
                 "a grant to a domain with a posted buffer is delivered into it, byte for byte, no ENVELOPE ({:?}, {:?}, {:?})",
                 st, d, gst
+            ),
+        );
+
+        // 2 holds no buffer now: the next grant to it waits for the next
+        // buffer 2 posts (it posted one that size last), no ENVELOPE.
+        self.evil.seen.lock().envelopes = KVec::new();
+        let frame = self.frame(1, 2, 22);
+        let g = self.grant(1, 2, &frame)?;
+        // Well within the 250 ms a delivery waits.
+        // SAFETY: process context.
+        unsafe { bindings::msleep(100) };
+        let waited = !self.evil.done_now(g);
+        let p = self.copy(2, 0, 0, len, FRAME_LEN, POSTED)?;
+        let (st, bytes) = self.wait_done(p);
+        let gst = self.wait_done(g).0;
+        let none = self.evil.seen.lock().envelopes.is_empty();
+        self.result(
+            waited && st == Some(OK) && bytes == frame && gst == Some(DONE) && none,
+            format_args!(
+                "a grant that finds no free posted buffer waits for the next one posted, no ENVELOPE ({}, {:?}, {:?})",
+                waited, st, gst
+            ),
+        );
+
+        // One waiting when 2 cancels its buffers: given up, its grant
+        // completes UNDELIVERED (the sender sends a FRAME).
+        let g = self.grant(1, 2, &self.frame(1, 2, 23))?;
+        // SAFETY: process context.
+        unsafe { bindings::msleep(100) };
+        let waited = !self.evil.done_now(g);
+        let c = self.cancel_posted(2)?;
+        let (st, gst) = (self.wait_done(c).0, self.wait_done(g).0);
+        let none = self.evil.seen.lock().envelopes.is_empty();
+        self.result(
+            waited && st == Some(OK) && gst == Some(UNDELIVERED) && none,
+            format_args!(
+                "a waiting delivery is given up at a cancel: UNDELIVERED ({}, {:?}, {:?})",
+                waited, st, gst
             ),
         );
 
@@ -644,7 +688,7 @@ impl Drop for Script {
 }
 
 /// How many results `Script::run` prints.
-const PLAN: u32 = 16;
+const PLAN: u32 = 18;
 
 struct EnvelopeEvil {
     _script: Option<Script>,

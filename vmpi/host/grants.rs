@@ -31,7 +31,9 @@ use crate::envelope_proto::grant::{
     STATUS_LEN,
 };
 use crate::envelope_proto::msg::Meta;
-use crate::envelope_proto::posted::{CopyAsk, Delivery, PostedPool, DELIVERY_LEN, MAX_POSTED};
+use crate::envelope_proto::posted::{
+    CopyAsk, Delivery, PostedPool, Reserved, DELIVERY_LEN, MAX_POSTED,
+};
 use crate::vdpa::{self, DeviceRef, Fault, Range};
 use crate::vmpi_transport::DomainBinding;
 
@@ -336,13 +338,14 @@ impl DeviceGrants {
     pub(crate) fn reset(&self) {
         // No delivery is reserved from now on (`Domains::deliver`).
         self.shared.copy_ready.store(false, Ordering::Release);
-        // The posted chains are gone: the deliveries waiting for them end
-        // their grants `UNDELIVERED` (the senders send FRAMEs instead).
+        // The posted chains are gone: the deliveries reserved for them or
+        // waiting for one end their grants `UNDELIVERED` (the senders send
+        // FRAMEs instead).
         loop {
             let d = {
                 let mut g = self.shared.grants.lock();
-                match g.posted.take_next() {
-                    Some((_, _, d)) => d,
+                match g.posted.drain_next() {
+                    Some(d) => d,
                     None => {
                         g.posted.clear();
                         g.stats.posted = 0;
@@ -449,7 +452,14 @@ impl DeviceGrants {
                 self.scratch.done[n] = d;
                 n += 1;
             }
-            let next = g.table.as_ref().and_then(|t| t.next_deadline());
+            // The next grant to time out, or delivery to give up.
+            let next = match (
+                g.table.as_ref().and_then(|t| t.next_deadline()),
+                g.posted.wait_deadline(),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             (n, g.done.len, next)
         };
         if n > 0 {
@@ -654,17 +664,30 @@ impl DeviceGrants {
     }
 
     /// Copies up to [`BATCH`] delivered frames into their posted receives
-    /// and uses those chains; returns how many.
+    /// and uses those chains; returns how many. A delivery waiting for a
+    /// buffer no buffer will hold any longer is given up (`UNDELIVERED`).
     fn deliver_posted(&mut self, q: &mut vdpa::Queues<'_>) -> usize {
         let mut n = 0;
         while n < BATCH {
-            let next = {
+            let (next, stuck) = {
                 let mut g = self.shared.grants.lock();
+                let stuck = g.posted.take_stuck(ns_now());
+                if stuck.is_some() {
+                    g.stats.wait_gave_up += 1;
+                }
                 let next = g.posted.take_next();
                 g.stats.posted = g.posted.held() as u32;
-                next
+                (next, stuck)
             };
+            let gave_up = stuck.is_some();
+            if let Some(d) = stuck {
+                self.undeliver(d);
+            }
             let Some((slot, room, d)) = next else {
+                if gave_up {
+                    // The one behind it may go now.
+                    continue;
+                }
                 break;
             };
             n += 1;
@@ -949,8 +972,10 @@ impl Domains {
             if g.bound.is_none() || !self.shared.copy_ready.load(Ordering::Acquire) {
                 return Err(ENODEV);
             }
-            if !g.posted.reserve(d) {
-                return Err(ENOSPC);
+            match g.posted.reserve(d, ns_now()) {
+                Reserved::Now => {}
+                Reserved::Waits => g.stats.waited += 1,
+                Reserved::No => return Err(ENOSPC),
             }
         }
         self.shared.work.schedule();

@@ -8,14 +8,15 @@
 # perf (cpu-clock) meanwhile; prints the time, perf's flat profile (by
 # symbol, then by module) and the netfront's and switch's counters. With
 # $3 = children, it records call graphs and prints inclusive time by
-# symbol instead.
+# symbol instead. $4 (default 0): buffers the receiving netfront keeps
+# posted (its `posted=` of `attach`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../selftests/lib.sh
 source "$root/selftests/lib.sh"
 mtu=${1:-1500} mib=${2:-24} mode=${3:-flat}
 S=/sys/kernel/envelope_switch
-envelope_domains 2 "$mtu"
+ENVELOPE_ATTACH_OPTS=posted=${4:-0} envelope_domains 2 "$mtu"
 ip netns exec e2 python3 -c '
 import socket
 s = socket.socket(); s.bind(("10.8.0.2", 5401)); s.listen(1); c, _ = s.accept()

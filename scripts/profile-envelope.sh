@@ -5,9 +5,9 @@
 # scripts/profile-envelope-vm.sh (a TCP stream between two netfronts
 # through the host's switch, under perf). Not a test.
 #
-# usage: scripts/profile-envelope.sh [MTU] [MIB] [flat|children]
+# usage: scripts/profile-envelope.sh [MTU] [MIB] [flat|children] [POSTED]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 scripts/vm-run.sh --timeout 1200 --name profile-envelope -- \
-	scripts/profile-envelope-vm.sh "${1:-1500}" "${2:-24}" "${3:-flat}"
+	scripts/profile-envelope-vm.sh "${1:-1500}" "${2:-24}" "${3:-flat}" "${4:-0}"

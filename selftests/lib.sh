@@ -117,7 +117,8 @@ vmpi_unload() {
 # which check each step): loads VMPI, sriov_hook, envelope_switch and
 # envelope_netfront, then makes domains 1..$1 (VMPI devices d1.., netfronts
 # ef1.. with MACs 02:00:00:00:00:0N in namespaces e1.., addresses
-# 10.8.0.N/24, MTU $2 (default 1500)). Exits on the first failure.
+# 10.8.0.N/24, MTU $2 (default 1500)), each attached with the options in
+# $ENVELOPE_ATTACH_OPTS (e.g. posted=32), if set. Exits on the first failure.
 envelope_domains() {
 	local n=$1 mtu=${2:-1500} i
 	local S=/sys/kernel/envelope_switch F=/sys/kernel/envelope_netfront
@@ -127,7 +128,7 @@ envelope_domains() {
 	for i in $(seq "$n"); do
 		vdpa dev add mgmtdev vmpi name "d$i" && WAIT_SECS=20 wait_for vmpi_link_up "d$i" &&
 			echo "d$i domain=$i" >$S/domains &&
-			echo "$(vdpa_virtio_of "d$i") name=ef$i" >$F/attach &&
+			echo "$(vdpa_virtio_of "d$i") name=ef$i ${ENVELOPE_ATTACH_OPTS:-}" >$F/attach &&
 			ip link set "ef$i" address "02:00:00:00:00:0$i" &&
 			echo "02:00:00:00:00:0$i domain=$i" >$S/table &&
 			ip netns add "e$i" && ip link set "ef$i" netns "e$i" &&

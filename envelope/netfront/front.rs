@@ -65,8 +65,8 @@ const INLINE_MAX: usize = 256;
 /// of `attach`; at most 64, what the device holds, and VMPI's transport
 /// lets posted buffers hold at most half the copyq's descriptors: 21
 /// buffers of [`POSTED_MIN`] bytes without indirect descriptors). None by
-/// default: frames larger than the buffers go by `ENVELOPE` and may
-/// arrive after later frames (`results/README.md` has the measurements).
+/// default: measured, TCP at MTU 1500 is slower with them even when every
+/// frame is delivered into one (`results/README.md`).
 const POSTED_DEFAULT: u8 = 0;
 /// Bytes of a posted buffer: the MTU's frame, at least [`POSTED_MIN`]
 /// (TCP's small TSO frames fit), at most [`POSTED_MAX`] (larger frames

@@ -174,8 +174,8 @@ struct ParkedFrame {
 
 impl Granting {
     /// Hands the waiting frames back to the stack as dropped (the
-    /// interface stops, or goes).
-    /// `parked_now` is its front's count of them.
+    /// interface stops, or goes) and sets its front's count of them,
+    /// `parked_now`, to 0.
     fn drop_parked(&mut self, parked_now: &AtomicU32) {
         let Self {
             ctx,

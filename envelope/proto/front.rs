@@ -11,8 +11,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use super::domain::DevName;
 use crate::line::{words, IfName, ParseError};
 
-/// Buckets of destinations in [`GrantShares`].
+/// Buckets of destinations in [`GrantShares`] and [`Parked`].
 pub const SHARE_BUCKETS: usize = 64;
+
+/// The bucket of destination domain `dest`.
+fn share_bucket(dest: u16) -> usize {
+    usize::from(dest) % SHARE_BUCKETS
+}
 
 /// Why [`GrantShares::take`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +53,7 @@ impl GrantShares {
     }
 
     fn bucket(&self, dest: u16) -> &AtomicU32 {
-        &self.buckets[usize::from(dest) % SHARE_BUCKETS]
+        &self.buckets[share_bucket(dest)]
     }
 
     /// Counts one grant to `dest` out, if the bounds allow (checked by the
@@ -135,10 +140,6 @@ impl<const N: usize> Parked<N> {
         }
     }
 
-    fn bucket(dest: u16) -> usize {
-        usize::from(dest) % SHARE_BUCKETS
-    }
-
     /// Frames waiting.
     pub fn len(&self) -> usize {
         self.len
@@ -152,14 +153,14 @@ impl<const N: usize> Parked<N> {
     /// Whether frames to `dest`'s bucket wait: a frame to `dest` must
     /// wait behind them.
     pub fn waiting(&self, dest: u16) -> bool {
-        self.per_bucket[Self::bucket(dest)] != 0
+        self.per_bucket[share_bucket(dest)] != 0
     }
 
     /// A place for a frame to `dest`, behind every frame before it: the
     /// slot to keep it by, or `None` if `N` wait, or `N / 2` to `dest`'s
     /// bucket.
     pub fn push(&mut self, dest: u16) -> Option<usize> {
-        let b = Self::bucket(dest);
+        let b = share_bucket(dest);
         if self.nfree == 0 || self.len == N || usize::from(self.per_bucket[b]) >= N / 2 {
             return None;
         }
@@ -181,7 +182,7 @@ impl<const N: usize> Parked<N> {
         let mut kept = 0;
         for i in 0..self.len {
             let (dest, slot) = self.order[i];
-            let b = Self::bucket(dest);
+            let b = share_bucket(dest);
             if !blocked[b] && go(dest, usize::from(slot)) {
                 self.per_bucket[b] -= 1;
                 self.free[self.nfree] = slot;

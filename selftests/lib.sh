@@ -83,15 +83,56 @@ vmpi_link_up() {
 		[ "$(cat /sys/class/misc/"$h"/link)" = up ] && [ "$(cat /sys/class/misc/"$g"/link)" = up ]
 }
 
+# Our modules, in the order they can be unloaded.
+RVIO_MODULES="envelope_evil envelope_netfront envelope_switch sriov_route_probe vmpi_evil vmpi_echo
+	rvio_test_consumer rvio_test_provider sriov_hook vmpi_guest vmpi_host vmpi"
+
+# A test killed at its timeout may not have finished its cleanup: take
+# away what it left (its namespaces and their processes, VMPI devices, our
+# modules), so that the next test starts from nothing. Says what it found;
+# fails if a module stays.
+rvio_clean_slate() {
+	local m left="" ns d rest i
+	for m in $RVIO_MODULES; do [ -d "/sys/module/$m" ] && left="$left $m"; done
+	[ -z "$left" ] && return 0
+	ktap_print_msg "left loaded by an earlier test:$left; removing it"
+	for ns in $(ip netns list | cut -d' ' -f1); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns"
+	done
+	for m in $RVIO_MODULES; do
+		[ "$m" = vmpi_guest ] &&
+			vdpa dev show | while IFS=: read -r d rest; do
+				case "$rest" in *" mgmtdev vmpi "*) vdpa dev del "$d" ;; esac
+			done
+		for ((i = 0; i < 100; i++)); do
+			[ -d "/sys/module/$m" ] || break
+			rmmod "$m" 2>/dev/null || sleep 0.2
+		done
+		[ -d "/sys/module/$m" ] && { ktap_print_msg "$m stays loaded"; return 1; }
+	done
+	return 0
+}
+
+# Runs "$1" when the test exits, also when it is killed by a signal (the
+# kselftest runner's timeout sends SIGTERM).
+rvio_on_exit() {
+	# shellcheck disable=SC2064
+	trap "$1" EXIT
+	trap 'exit 143' TERM INT HUP
+}
+
 # VMPI in one kernel: vmpi, vmpi_host and vmpi_guest over virtio_vdpa
 # (not vhost_vdpa). vmpi_load loads them, after checking that they and
-# "$@" (the test's own .ko files) are built; vmpi_guest with the
-# parameters in $VMPI_GUEST_PARAMS (e.g. indirect_desc=1), if set.
+# "$@" (the test's own .ko files) are built and taking away what an
+# earlier test left; vmpi_guest with the parameters in $VMPI_GUEST_PARAMS
+# (e.g. indirect_desc=1), if set.
 vmpi_load() {
 	local ko
 	for ko in "$(rvio_ko vmpi)" "$(rvio_ko vmpi_host)" "$(rvio_ko vmpi_guest)" "$@"; do
 		[ -f "$ko" ] || ktap_exit_fail_msg "$(basename "$ko") not built: run 'make' at the top of the repository"
 	done
+	rvio_clean_slate || return 1
 	modprobe -r vhost_vdpa 2>/dev/null
 	modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$(rvio_ko vmpi)" &&
 		insmod "$(rvio_ko vmpi_host)" && insmod "$(rvio_ko vmpi_guest)" ${VMPI_GUEST_PARAMS:-}

@@ -14,7 +14,7 @@ cleanup() {
 	[ -n "$pf" ] && [ -w $pf/sriov_numvfs ] && echo 0 >$pf/sriov_numvfs 2>/dev/null
 	modprobe -r igbvf igb 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 if [ -z "$pf" ] && [ "${RVIO_EXPECT_IGB:-0}" = 1 ]; then

@@ -11,7 +11,7 @@ cleanup() {
 	[ -e $sysdev ] && echo $id >/sys/bus/netdevsim/del_device
 	modprobe -r netdevsim 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 ktap_set_plan 6

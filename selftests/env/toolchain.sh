@@ -12,7 +12,7 @@ cleanup() {
 	rmmod rvio_test_consumer 2>/dev/null
 	rmmod rvio_test_provider 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 [ -f "$provider" ] && [ -f "$consumer" ] ||

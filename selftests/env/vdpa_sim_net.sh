@@ -11,7 +11,7 @@ cleanup() {
 	vdpa dev del $dev 2>/dev/null
 	modprobe -r virtio_vdpa vdpa_sim_net 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 ktap_set_plan 4

@@ -26,7 +26,7 @@ cleanup() {
 	for d in $DOMS; do vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 ktap_set_plan $((EVIL_RESULTS + 4))

@@ -19,7 +19,7 @@ cleanup() {
 	for d in d1 d2; do vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 ktap_set_plan 4

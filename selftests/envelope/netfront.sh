@@ -1,72 +1,22 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The envelope netfront (envelope_netfront.ko) end to end: three guests'
-# VMPI devices d1, d2, d3 (guest sides in this kernel), an interface ef1,
-# ef2, ef3 over each, moved into network namespaces ns1, ns2, ns3, and the
-# host's switch (envelope_switch.ko) between them: ping between every
-# pair, TCP and UDP, by grants delivered into posted buffers (ef1, ef3,
-# attached with posted=32) and by envelopes (ef2, the default posted=0) (the switch's default
-# mode: the counters prove the path and the one copy) and in full-copy mode by
-# FRAMEs, MTUs up to 65000, VLAN isolation, the counters (ip -s link,
+# The envelope netfront (envelope_netfront.ko) end to end, over the three
+# guests of netfront_lib.sh and the host's switch (envelope_switch.ko)
+# between them: ping between every pair, TCP and UDP by grants delivered
+# into posted buffers (ef1, ef3) and by envelopes (ef2) (the switch's
+# default mode: the counters prove the path and the one copy), frames
+# inline, MTUs up to 65000, VLAN isolation, the counters (ip -s link,
 # ethtool -S), detaching and re-attaching, a device removed and the
-# modules unloaded with traffic flowing.
-source "$(dirname "$0")/../lib.sh"
+# modules unloaded with traffic flowing. Ordering at the bounds, full-copy
+# mode, route changes and the uplink: netfront_routes.sh.
+source "$(dirname "$0")/netfront_lib.sh"
 
-S=/sys/kernel/envelope_switch
-F=/sys/kernel/envelope_netfront
-DOMS="d1 d2 d3"
-here=$(dirname "$0")
-H=/sys/kernel/sriov_hook
-nsim=$((700 + RANDOM % 100))
-
-cleanup() {
-	for i in 1 2 3; do ip netns del "ns$i" 2>/dev/null; done
-	ip netns del out 2>/dev/null
-	ip link del up0 2>/dev/null
-	[ -e /sys/bus/netdevsim/devices/netdevsim$nsim ] && echo $nsim >/sys/bus/netdevsim/del_device
-	rmmod envelope_netfront 2>/dev/null
-	rmmod envelope_switch 2>/dev/null
-	rmmod sriov_hook 2>/dev/null
-	modprobe -r netdevsim 2>/dev/null
-	for d in $DOMS d4; do vdpa dev del "$d" 2>/dev/null; done
-	vmpi_unload
-}
-trap cleanup EXIT
-
-ktap_print_header
-ktap_set_plan 32
-vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
-	ktap_exit_fail_msg "cannot load VMPI"
-for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
-for d in $DOMS; do WAIT_SECS=20 wait_for vmpi_link_up "$d" || ktap_exit_fail_msg "VMPI device $d did not come up"; done
-insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" && insmod "$(rvio_ko envelope_netfront)" ||
-	ktap_exit_fail_msg "cannot load the envelope modules"
-
-mac() { printf '02:00:00:00:00:%02x' "$1"; }
-nsx() { local n=$1; shift; ip netns exec "ns$n" "$@"; }
-
-setup() {
-	local i d
-	for i in 1 2 3; do
-		d=d$i
-		echo "$d domain=$i" >$S/domains || return 1
-		# ef2 posts no buffer (the default): frames reach it by ENVELOPE
-		# and copy; ef1 and ef3 post 32 (as many as fit: 21).
-		echo "$(vdpa_virtio_of "$d") name=ef$i $([ $i != 2 ] && echo posted=32)" >$F/attach || return 1
-		ip link set "ef$i" address "$(mac $i)" || return 1
-		echo "$(mac $i) domain=$i" >$S/table || return 1
-		ip netns add "ns$i" && ip link set "ef$i" netns "ns$i" || return 1
-		nsx $i ip addr add "10.9.0.$i/24" dev "ef$i" && nsx $i ip link set "ef$i" up || return 1
-		nsx $i ip link set lo up
-	done
-}
-ktap_check "three netfronts over d1, d2, d3 in namespaces ns1, ns2, ns3" setup
+netfront_start 23
 
 drv() { [ "$(nsx 1 ethtool -i ef1 | sed -n 's/^driver: //p')" = envelope_netfront ]; }
 ktap_check "ethtool -i names the driver" drv
 
-estat() { nsx "$1" ethtool -S "ef$1" | sed -n "s/^ *$2: //p"; }
 tables_now() { [ "$(estat 1 table_entries)" = 3 ] && [ "$(estat 2 domain)" = 2 ] && [ "$(estat 3 table_entries)" = 3 ]; }
 tables() { WAIT_SECS=5 wait_for tables_now; }
 ktap_check "each netfront holds the host's table (3 entries, its domain)" tables
@@ -83,17 +33,6 @@ pings() {
 }
 ktap_check "ping between every pair, both ways (ARP broadcast switched)" pings
 
-# A counter of the switch's stats file.
-sstat() { sed -n "s/^$1 //p" $S/stats; }
-# ethtool -S counter $1 summed over ef1, ef2, ef3.
-esum() {
-	local i t=0
-	for i in 1 2 3; do t=$((t + $(estat $i "$1"))); done
-	echo $t
-}
-# Frames ef$1 received by grant: copied after an ENVELOPE, or delivered
-# into a posted buffer.
-rgrant() { echo $(($(estat $1 rx_copy_ok) + $(estat $1 rx_delivered))); }
 by_envelope() {
 	local i
 	for i in 1 2 3; do
@@ -180,160 +119,6 @@ tso_used() {
 }
 ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" tso_used
 
-# At 64 grants out to ef2 (posted=0: every frame by ENVELOPE and copy),
-# ef1's next frames to it wait for a grant to complete rather than go as
-# FRAMEs, which would overtake the granted ones: TCP sees no reordering.
-# The reorderings ns1's TCP detected (by SACK, timestamps, or without
-# either).
-reorders() {
-	nsx 1 awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) n[i] = $i; h = 1 }
-		else for (i = 1; i <= NF; i++) if (n[i] ~ /^TCP(SACK|TS|Reno)Reorder$/) r += $i }
-		END { print r + 0 }' /proc/net/netstat
-}
-tcp_in_order() {
-	local w0 b0 r0 w b r
-	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) r0=$(reorders)
-	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || return 1
-	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0)) r=$(($(reorders) - r0))
-	ktap_print_msg "2 TCP connections ns1 -> ns2, 3 MiB each: $w frames waited for a grant," \
-		"$b went as FRAMEs at a bound; TCP saw reordering $r times"
-	[ "$w" -gt 0 ] && [ "$b" = 0 ] && [ "$r" = 0 ]
-}
-ktap_check "at the grant bound frames wait for a grant, in order: TCP sees no reordering" tcp_in_order
-
-# A burst of frames to ef3 (posted=32: 21 buffers) finds its buffers all
-# taken: the deliveries wait for the next ones it posts, in order, rather
-# than go by ENVELOPE (and arrive after later frames).
-posted_in_order() {
-	local e0 d0 w0 e d w
-	e0=$(estat 3 rx_envelopes) d0=$(estat 3 rx_delivered) w0=$(sstat waited)
-	python3 "$here/netfront_traffic.py" order ns1 ns3 10.9.0.3 120 1200 || return 1
-	e=$(($(estat 3 rx_envelopes) - e0)) d=$(($(estat 3 rx_delivered) - d0)) w=$(($(sstat waited) - w0))
-	ktap_print_msg "120 datagrams ns1 -> ns3 at once: $d delivered into ef3's posted buffers ($w waited for one)," \
-		"$e by ENVELOPE"
-	[ "$d" -ge 120 ] && [ "$w" -gt 0 ] && [ "$e" = 0 ]
-}
-ktap_check "deliveries wait for a posted buffer: 120 datagrams at once to ef3 all delivered, in order" posted_in_order
-
-
-# Full-copy mode: the netfronts get copy routes (a new table generation)
-# and send FRAMEs; the envelope counters stay where they are.
-took_table() {
-	local g i
-	g=$(sstat generation)
-	for i in 1 2 3; do [ "$(estat $i table_generation)" = "$g" ] || return 1; done
-}
-set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
-copy_mode() {
-	local e1 e2 ok1 ok2 s f1 f2 rc=0
-	set_mode copy || return 1
-	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
-	s=$(($(sstat envelopes) + $(sstat deliveries))) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
-	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
-	ktap_print_msg "copy mode: ef1 sent $(($(estat 1 tx_frames) - f1)) FRAMEs, ef2 received $(($(estat 2 rx_frames) - f2));" \
-		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s))"
-	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
-		[ "$(rgrant 1)" = "$ok1" ] && [ "$(rgrant 2)" = "$ok2" ] &&
-		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 20 ] &&
-		[ $(($(estat 2 rx_frames) - f2)) -gt 20 ] || rc=1
-	set_mode envelope || rc=1
-	return $rc
-}
-ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
-
-# A destination that never copies: domain 4 (d4, no netfront on it). ef1's
-# frames to it take its share of grants (they time out after 1 s), then
-# wait, then, with no place left to wait, go as FRAMEs; TCP from ns1 to
-# ns2 meanwhile goes by grant as before.
-sink() {
-	local w0 b0 t0 ok0 w b t rc=0
-	vdpa dev add mgmtdev vmpi name d4 && WAIT_SECS=20 wait_for vmpi_link_up d4 &&
-		echo "d4 domain=4" >$S/domains && echo "$(mac 4) domain=4" >$S/table &&
-		nsx 1 ip neigh replace 10.9.0.4 lladdr "$(mac 4)" dev ef1 nud permanent || return 1
-	WAIT_SECS=5 wait_for took_table || return 1
-	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) t0=$(estat 1 tx_grant_timeout) ok0=$(rgrant 2)
-	nsx 1 python3 -c 'import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(400): s.sendto(b"x" * 1200, ("10.9.0.4", 9))' || rc=1
-	# (Read before the TCP run: its frames may wait too.)
-	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0))
-	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
-	timed_out() { [ $(($(estat 1 tx_grant_timeout) - t0)) -ge 64 ]; }
-	WAIT_SECS=5 wait_for timed_out
-	t=$(($(estat 1 tx_grant_timeout) - t0))
-	ktap_print_msg "400 datagrams to domain 4: $w waited, $b went as FRAMEs, $t grants timed out;" \
-		"ef2 received $(($(rgrant 2) - ok0)) frames by grant meanwhile"
-	echo "d4 del" >$S/domains
-	vdpa dev del d4
-	[ $rc = 0 ] && [ "$w" -ge 64 ] && [ "$b" -gt 0 ] && [ "$t" -ge 64 ] &&
-		[ $(($(rgrant 2) - ok0)) -gt 50 ]
-}
-ktap_check "a destination that never copies holds 64 grants and 64 waiting frames at most; TCP to another goes on by grant" sink
-
-# Routes change under traffic and lose nothing (a grant in flight survives
-# a route change; one refused goes as a FRAME): numbered UDP datagrams of
-# 1200 bytes from ns1 to ns2 (at most 100 a second, until told to stop)
-# while the switch goes to full-copy mode and back, ef2's entry to route
-# copy and back, and via a VF of domain 2 (the SR-IOV hook on a netdevsim
-# PF) and back; every datagram sent arrives.
-UDP_RECV='
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.0.2", 5004))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22); s.settimeout(30)
-print("ready", flush=True)
-got = set()
-try:
-    while True:
-        b = s.recv(2048); s.settimeout(3)
-        if len(b) == 1200 and b[4:] == bytes([b[3]]) * 1196: got.add(int.from_bytes(b[:4], "big"))
-except socket.timeout:
-    pass
-print(len(got), flush=True)
-'
-UDP_SEND='
-import os, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-i = 0
-while not os.path.exists(sys.argv[1]) and i < 6000:
-    s.sendto(i.to_bytes(4, "big") + bytes([i & 0xff]) * 1196, ("10.9.0.2", 5004)); i += 1; time.sleep(0.01)
-print(i, flush=True)
-'
-has_vf() { grep -q "^$(mac 2) domain=2 route=envelope vlan=0 via=vf$" $S/table; }
-no_vf() { grep -q "^$(mac 2) domain=2 route=envelope vlan=0$" $S/table; }
-route_flips() {
-	local pf e0 f0 n sent out sentf recv sender stop rc=0
-	pf=$(nsim_pf $nsim 2) && echo "$pf" >$H/attach || return 1
-	e0=$(estat 1 tx_envelopes) f0=$(estat 1 tx_frames)
-	out=$(mktemp) sentf=$(mktemp) stop=$(mktemp -u)
-	nsx 2 python3 -c "$UDP_RECV" >"$out" &
-	recv=$!
-	if ! wait_for grep -q ready "$out"; then
-		kill $recv
-		echo "$pf" >$H/detach
-		return 1
-	fi
-	nsx 1 python3 -c "$UDP_SEND" "$stop" >"$sentf" &
-	sender=$!
-	sleep 0.4
-	set_mode copy && sleep 0.4 && set_mode envelope && sleep 0.4 &&
-		echo "$(mac 2) domain=2 route=copy" >$S/table && wait_for took_table && sleep 0.4 &&
-		echo "$(mac 2) domain=2" >$S/table && wait_for took_table && sleep 0.4 &&
-		echo "$pf 1 domain=2 mac=$(mac 2)" >$H/policy && wait_for has_vf && wait_for took_table && sleep 0.4 &&
-		echo "$pf 1 clear" >$H/policy && wait_for no_vf && wait_for took_table && sleep 0.4 || rc=1
-	touch "$stop"
-	wait $sender || rc=1
-	wait $recv || rc=1
-	n=$(sed -n 2p "$out") sent=$(cat "$sentf")
-	rm -f "$out" "$sentf" "$stop"
-	echo "$pf" >$H/detach
-	ktap_print_msg "ns2 got $n of $sent datagrams; ef1 sent $(($(estat 1 tx_envelopes) - e0)) by grant," \
-		"$(($(estat 1 tx_frames) - f0)) as FRAMEs"
-	# (6000: the sender ran out of datagrams before the last change.)
-	[ $rc = 0 ] && [ -n "$n" ] && [ "$n" = "$sent" ] && [ "$sent" -lt 6000 ] &&
-		[ $(($(estat 1 tx_envelopes) - e0)) -gt 0 ] && [ $(($(estat 1 tx_frames) - f0)) -gt 0 ]
-}
-ktap_check "routes change under UDP traffic (copy mode, route copy, via a VF, and back): no datagram lost" route_flips
-
 mtus() {
 	local i m
 	for m in 9000 65000; do
@@ -353,45 +138,6 @@ isolated() {
 		nsx 1 ping -q -c 2 -W 5 10.9.0.3 >/dev/null
 }
 ktap_check "VLAN isolation: ef3 moved to VLAN 20 is unreachable, and reachable again on VLAN 0" isolated
-
-uplink_setup() {
-	ip link add up0 type veth peer name up1 && ip netns add out && ip link set up1 netns out &&
-		ip -n out addr add 10.9.0.100/24 dev up1 && ip -n out link set up1 up && ip link set up0 up &&
-		expect_fail_with "No such device" w_switch uplink nosuch0 &&
-		echo up0 >$S/uplink &&
-		expect_fail_with "Device or resource busy" w_switch uplink up0
-}
-w_switch() { echo "$2" >"$S/$1"; }
-ktap_check "uplink: a veth attached (its peer in namespace out); EBUSY, ENODEV" uplink_setup
-
-uplinked() {
-	nsx 1 ping -q -c 2 -W 5 10.9.0.100 >/dev/null &&
-		ip netns exec out ping -q -c 2 -W 5 10.9.0.2 >/dev/null &&
-		python3 "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
-		python3 "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
-		{ ktap_print_msg "uplink: $(cat $S/uplink)"; true; } &&
-		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9][0-9]* tx_dropped=0$" $S/uplink
-}
-ktap_check "uplink: ping and 2 MiB TCP (TSO) between ns1, ns2 and a host outside, nothing dropped" uplinked
-
-tagged() {
-	echo "$(mac 3) domain=3 vlan=20" >$S/table &&
-		ip -n out link add link up1 name up1.20 type vlan id 20 &&
-		ip -n out addr add 10.9.20.100/24 dev up1.20 && ip -n out link set up1.20 up &&
-		nsx 3 ip addr add 10.9.20.3/24 dev ef3 &&
-		nsx 3 ping -q -c 2 -W 5 10.9.20.100 >/dev/null
-	local rc=$?
-	nsx 3 ip addr del 10.9.20.3/24 dev ef3
-	echo "$(mac 3) domain=3" >$S/table
-	return $rc
-}
-ktap_check "uplink: VLAN 20 leaves tagged and comes back to its domain" tagged
-
-uplink_deleted() {
-	timeout 20 ip link del up0 && grep -q "^up0 unregistered " $S/uplink && echo none >$S/uplink &&
-		[ "$(cat $S/uplink)" = none ]
-}
-ktap_check "uplink deleted while attached: let go at once, then none" uplink_deleted
 
 counted() {
 	local tx rx etx erx
@@ -495,3 +241,4 @@ ktap_check "rmmod envelope_netfront during a ping flood" rmmod envelope_netfront
 wait $pinger
 ktap_check "rmmod envelope_switch" rmmod envelope_switch
 ktap_finished
+

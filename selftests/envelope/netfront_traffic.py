@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""TCP and UDP through envelope netfronts (netfront.sh sets up ns1, ns2,
+"""TCP and UDP through envelope netfronts (netfront_lib.sh sets up ns1, ns2,
 ns3 with 10.9.0.1-3): 4 MiB over TCP from ns1 to ns2, and UDP datagrams
 of 1 to 60000 bytes from ns3 to ns1, each checked byte for byte. Exits 0
 when everything arrived intact, 1 otherwise (the reason on stderr).

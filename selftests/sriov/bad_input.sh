@@ -15,12 +15,12 @@ cleanup() {
 	[ -e /sys/bus/netdevsim/devices/netdevsim$id ] && echo $id >/sys/bus/netdevsim/del_device
 	modprobe -r netdevsim 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 [ -f "$hook_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
 pf=$(nsim_pf $id 2) || ktap_exit_fail_msg "cannot create a netdevsim PF with 2 VFs"
-insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
+rvio_clean_slate && insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
 ktap_set_plan 10
 
 # Writing each line "$@" to file $2 fails with a message containing $1. The

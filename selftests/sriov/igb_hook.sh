@@ -16,7 +16,7 @@ cleanup() {
 	[ -n "$pci" ] && [ -w $pci/sriov_numvfs ] && echo 0 >$pci/sriov_numvfs 2>/dev/null
 	modprobe -r igbvf igb 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 if [ -z "$pci" ] && [ "${RVIO_EXPECT_IGB:-0}" = 1 ]; then
@@ -30,7 +30,7 @@ fi
 echo 0 >$pci/sriov_drivers_autoprobe
 modprobe igb && wait_for [ -d $pci/net ] && pf=$(ls $pci/net | head -n 1) && [ -n "$pf" ] ||
 	ktap_exit_fail_msg "igb did not bind the 82576 at $(basename $pci)"
-insmod "$hook_ko" && hook_w attach "$pf" || ktap_exit_fail_msg "cannot attach sriov_hook to $pf"
+rvio_clean_slate && insmod "$hook_ko" && hook_w attach "$pf" || ktap_exit_fail_msg "cannot attach sriov_hook to $pf"
 ktap_print_msg "igb PF $pf at $(basename $pci), sriov_totalvfs $(cat $pci/sriov_totalvfs)"
 ktap_set_plan 9
 

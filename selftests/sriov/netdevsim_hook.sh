@@ -20,12 +20,12 @@ cleanup() {
 	[ -e $sysdev ] && echo $id >/sys/bus/netdevsim/del_device
 	modprobe -r netdevsim 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 [ -f "$hook_ko" ] && [ -f "$probe_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
 pf=$(nsim_pf $id 4) || ktap_exit_fail_msg "cannot create a netdevsim PF with 4 VFs"
-insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
+rvio_clean_slate && insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
 ktap_print_msg "netdevsim PF $pf with 4 VFs"
 ktap_set_plan 25
 

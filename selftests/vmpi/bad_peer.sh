@@ -20,7 +20,7 @@ cleanup() {
 	rmmod vmpi_evil vmpi_guest vmpi_host vmpi 2>/dev/null
 	modprobe -r virtio_vdpa 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 [ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] && [ -f "$evil_ko" ] ||

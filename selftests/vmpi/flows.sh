@@ -13,7 +13,7 @@ source "$(dirname "$0")/../lib.sh"
 guest_ko=$(rvio_ko vmpi_guest)
 flow=$(dirname "$0")/vmpi_flow.py
 
-trap vmpi_unload EXIT
+rvio_on_exit vmpi_unload
 
 ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"

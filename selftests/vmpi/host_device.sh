@@ -18,7 +18,7 @@ cleanup() {
 	rmmod vmpi 2>/dev/null
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 # The virtio device of a vDPA device (virtio_vdpa bound), or nothing.
 virtio_of() { basename "$(ls -d /sys/bus/vdpa/devices/$1/virtio* 2>/dev/null | head -n 1)" 2>/dev/null; }

@@ -16,7 +16,7 @@ cleanup() {
 	rm -f "${traffic_out:-}"
 	vmpi_unload vmpi_echo
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 vmpi_load "$echo_ko" && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"

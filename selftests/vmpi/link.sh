@@ -20,7 +20,7 @@ cleanup() {
 	rmmod vmpi 2>/dev/null
 	modprobe -r virtio_vdpa 2>/dev/null
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 virtio_of() { vdpa_virtio_of "$1"; }
 link_up() { vmpi_link_up "$1"; }

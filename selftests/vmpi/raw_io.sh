@@ -10,7 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 
 io=$(dirname "$0")/vmpi_raw_io.py
 
-trap vmpi_unload EXIT
+rvio_on_exit vmpi_unload
 
 ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"

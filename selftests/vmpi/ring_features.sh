@@ -14,7 +14,7 @@ source "$(dirname "$0")/../lib.sh"
 
 burst=$(dirname "$0")/vmpi_burst.py
 
-trap vmpi_unload EXIT
+rvio_on_exit vmpi_unload
 
 # Bit $1 of the guest's virtio device's negotiated features.
 feature_bit() {

@@ -24,7 +24,7 @@ cleanup() {
 	modprobe -r virtio_vdpa 2>/dev/null
 	rm -f "$out"
 }
-trap cleanup EXIT
+rvio_on_exit cleanup
 
 ktap_print_header
 [ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||

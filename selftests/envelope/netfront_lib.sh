@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
+#
+# Shared by the envelope netfront's tests (netfront.sh, netfront_routes.sh);
+# sourced, never run. netfront_start loads VMPI, the SR-IOV hook, the
+# switch and the netfront, and makes three guests: VMPI devices d1, d2, d3
+# (guest sides in this kernel), interfaces ef1, ef2, ef3 over them with
+# MACs 02:00:00:00:00:0N, in network namespaces ns1, ns2, ns3 at
+# 10.9.0.N/24; ef1 and ef3 post buffers (posted=32: frames are delivered
+# into them), ef2 posts none (the default: frames reach it by ENVELOPE
+# and copy).
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+S=/sys/kernel/envelope_switch
+F=/sys/kernel/envelope_netfront
+H=/sys/kernel/sriov_hook
+DOMS="d1 d2 d3"
+here=$(dirname "${BASH_SOURCE[0]}")
+nsim=$((700 + RANDOM % 100))
+
+netfront_cleanup() {
+	local i d
+	for i in 1 2 3; do ip netns del "ns$i" 2>/dev/null; done
+	ip netns del out 2>/dev/null
+	ip link del up0 2>/dev/null
+	[ -e /sys/bus/netdevsim/devices/netdevsim$nsim ] && echo $nsim >/sys/bus/netdevsim/del_device
+	rmmod envelope_netfront 2>/dev/null
+	rmmod envelope_switch 2>/dev/null
+	rmmod sriov_hook 2>/dev/null
+	modprobe -r netdevsim 2>/dev/null
+	for d in $DOMS d4; do vdpa dev del "$d" 2>/dev/null; done
+	vmpi_unload
+}
+
+mac() { printf '02:00:00:00:00:%02x' "$1"; }
+nsx() { local n=$1; shift; ip netns exec "ns$n" "$@"; }
+# ethtool -S counter $2 of ef$1.
+estat() { nsx "$1" ethtool -S "ef$1" | sed -n "s/^ *$2: //p"; }
+# A counter of the switch's stats file.
+sstat() { sed -n "s/^$1 //p" $S/stats; }
+# ethtool -S counter $1 summed over ef1, ef2, ef3.
+esum() {
+	local i t=0
+	for i in 1 2 3; do t=$((t + $(estat $i "$1"))); done
+	echo $t
+}
+# Frames ef$1 received by grant: copied after an ENVELOPE, or delivered
+# into a posted buffer.
+rgrant() { echo $(($(estat $1 rx_copy_ok) + $(estat $1 rx_delivered))); }
+# Every netfront holds the switch's table generation.
+took_table() {
+	local g i
+	g=$(sstat generation)
+	for i in 1 2 3; do [ "$(estat $i table_generation)" = "$g" ] || return 1; done
+}
+# The switch's mode (envelope or copy), taken by every netfront.
+set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
+
+netfront_setup() {
+	local i d
+	for i in 1 2 3; do
+		d=d$i
+		echo "$d domain=$i" >$S/domains || return 1
+		# ef2 posts no buffer (the default): frames reach it by ENVELOPE
+		# and copy; ef1 and ef3 post 32 (as many as fit: 21).
+		echo "$(vdpa_virtio_of "$d") name=ef$i $([ $i != 2 ] && echo posted=32)" >$F/attach || return 1
+		ip link set "ef$i" address "$(mac $i)" || return 1
+		echo "$(mac $i) domain=$i" >$S/table || return 1
+		ip netns add "ns$i" && ip link set "ef$i" netns "ns$i" || return 1
+		nsx $i ip addr add "10.9.0.$i/24" dev "ef$i" && nsx $i ip link set "ef$i" up || return 1
+		nsx $i ip link set lo up
+	done
+}
+
+# The test's header with plan $1, then the modules and the three guests
+# (the first result); exits on failure.
+netfront_start() {
+	local d
+	rvio_on_exit netfront_cleanup
+	ktap_print_header
+	ktap_set_plan "$1"
+	vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" ||
+		ktap_exit_fail_msg "cannot load VMPI"
+	for d in $DOMS; do vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"; done
+	for d in $DOMS; do
+		WAIT_SECS=20 wait_for vmpi_link_up "$d" || ktap_exit_fail_msg "VMPI device $d did not come up"
+	done
+	insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" &&
+		insmod "$(rvio_ko envelope_netfront)" || ktap_exit_fail_msg "cannot load the envelope modules"
+	ktap_check "three netfronts over d1, d2, d3 in namespaces ns1, ns2, ns3" netfront_setup
+}

@@ -134,6 +134,9 @@ struct Counters {
     rx_delivered_failed: AtomicU64,
     /// Frames that waited for a grant to their destination.
     tx_grant_waited: AtomicU64,
+    /// Buffers the transport refused to post (`TOO_MANY`: `posted=`
+    /// asked for more than fit).
+    rx_posted_refused: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -504,8 +507,12 @@ impl FrontDev {
             // Buffers of another size take other descriptor counts.
             self.posted.cap.store(u32::MAX, Ordering::Relaxed);
         }
-        let max = self.posted.max.min(self.posted.cap.load(Ordering::Relaxed));
-        while self.posted.out.load(Ordering::Acquire) < max {
+        // The cap read again for each buffer: a refusal (`TOO_MANY`)
+        // lowers it while this posts (read once, this went on posting
+        // buffers the transport refused, for as long as a minute).
+        while self.posted.out.load(Ordering::Acquire)
+            < self.posted.max.min(self.posted.cap.load(Ordering::Relaxed))
+        {
             if self.posted.closing.load(Ordering::Relaxed) {
                 return;
             }
@@ -582,6 +589,7 @@ impl FrontDev {
         let refused = status == bindings::VMPI_COPY_TOO_MANY as i32
             || status == bindings::VMPI_COPY_BAD_REQUEST as i32;
         if refused {
+            inc(&c.rx_posted_refused);
             // As many as the transport takes (or none, from a device
             // that does not know posted receives): no more from now on.
             self.posted.cap.fetch_min(out, Ordering::Relaxed);
@@ -702,6 +710,7 @@ impl NetDevice for FrontDev {
         kernel::c_str!("rx_delivered_failed"),
         kernel::c_str!("rx_posted"),
         kernel::c_str!("tx_grant_waited"),
+        kernel::c_str!("rx_posted_refused"),
     ];
     const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
     const HAS_XMIT_REF: bool = true;
@@ -843,6 +852,7 @@ impl NetDevice for FrontDev {
             c.rx_delivered_failed.load(Ordering::Relaxed),
             u64::from(self.posted.out.load(Ordering::Relaxed)),
             c.tx_grant_waited.load(Ordering::Relaxed),
+            c.rx_posted_refused.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;

@@ -222,6 +222,12 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     fn xmit_ref(&self, skb: TxSkb, _meta: &[u8; META_LEN], _eth: &[u8; ETH_HLEN]) -> XmitRef {
         XmitRef::Copy(skb)
     }
+    /// If not 0, the `sk_pacing_shift` of the sockets whose frames the
+    /// device sends (as mac80211's `tx_sk_pacing_shift`): TCP builds TSO
+    /// frames of 2^-shift seconds of data at its pacing rate (the stack's
+    /// default, 10, is about 1 ms). For a device whose cost is per frame
+    /// rather than per byte.
+    const TX_PACING_SHIFT: u8 = 0;
 }
 
 /// A spinlock for what a driver's [`NetDevice::xmit_ref`] (softirq) shares
@@ -569,6 +575,7 @@ impl<T: NetDevice> VTable<T> {
         } else {
             None
         },
+        tx_pacing_shift: T::TX_PACING_SHIFT as c_uint,
     };
 
     const fn build_names() -> &'static [*const c_char; MAX_STATS] {

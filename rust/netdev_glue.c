@@ -17,6 +17,7 @@
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
 #include <linux/workqueue.h>
+#include <net/sock.h>
 
 #include "netdev_glue.h"
 
@@ -242,6 +243,8 @@ static netdev_tx_t rvio_netdev_start_xmit(struct sk_buff *skb, struct net_device
 	struct rvio_netdev *nd = nd_of(dev);
 
 	cb_of(skb)->copy = false;
+	if (nd->vt->tx_pacing_shift)
+		sk_pacing_shift_update(skb->sk, nd->vt->tx_pacing_shift);
 	/*
 	 * A driver that sends without a copy gets the frame here, in this
 	 * softirq (@xmit_ref must not sleep), unless frames before it wait

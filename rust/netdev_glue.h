@@ -81,6 +81,15 @@ struct rvio_netdev_vtable {
 	 */
 	int (*xmit_ref)(void *priv, struct sk_buff *skb, const void *meta, const u8 *eth,
 			unsigned int len);
+	/*
+	 * If not 0: the sk_pacing_shift of the sockets whose frames this
+	 * device sends (sk_pacing_shift_update(), as mac80211 sets
+	 * hw.tx_sk_pacing_shift): TCP builds TSO frames of 2^-@tx_pacing_shift
+	 * seconds of data at its pacing rate (the stack's default, 10: about
+	 * 1 ms), and lets as much wait below it. For a device whose cost is
+	 * per frame rather than per byte.
+	 */
+	unsigned int tx_pacing_shift;
 };
 
 /*

@@ -88,7 +88,7 @@ traffic_by_envelope() {
 	t1=$(($(estat 1 tx_envelopes) - env1)) t3=$(($(estat 3 tx_envelopes) - env3))
 	r1=$(($(rgrant 1) - ok1)) r2=$(($(rgrant 2) - ok2)) d1=$(($(estat 1 rx_delivered) - dl1))
 	ktap_print_msg "TCP: ef1 granted $t1 frames, ef2 copied $r2; UDP: ef3 granted $t3, ef1 received $r1 ($d1 into posted buffers)"
-	[ "$t1" -gt 50 ] && [ "$r2" -gt 50 ] && [ "$t3" -ge 70 ] && [ "$r1" -ge 70 ] && [ "$d1" -ge 20 ]
+	[ "$t1" -gt 20 ] && [ "$r2" -gt 20 ] && [ "$t3" -ge 70 ] && [ "$r1" -ge 70 ] && [ "$d1" -ge 20 ]
 }
 ktap_check "TCP and UDP went by grant (tx_envelopes of the senders; ef2 copied, ef1 got them in posted buffers)" \
 	traffic_by_envelope
@@ -147,7 +147,7 @@ counted() {
 	etx=$(($(estat 1 tx_frames) + $(estat 1 tx_grant_done))) erx=$(($(estat 1 rx_frames) + $(rgrant 1)))
 	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames + tx_grant_done $etx, rx_frames + rx_copy_ok + rx_delivered $erx"
 	# ethtool read last: a frame may have come and gone in between.
-	[ "$tx" -gt 500 ] && [ "$rx" -gt 100 ] && [ "$etx" -ge "$tx" ] && [ "$erx" -ge "$rx" ] &&
+	[ "$tx" -gt 100 ] && [ "$rx" -gt 100 ] && [ "$etx" -ge "$tx" ] && [ "$erx" -ge "$rx" ] &&
 		[ $((etx - tx)) -lt 10 ] && [ $((erx - rx)) -lt 10 ]
 }
 ktap_check "counters: ip -s link and ethtool -S agree" counted

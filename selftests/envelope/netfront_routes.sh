@@ -22,10 +22,15 @@ reorders() {
 		else for (i = 1; i <= NF; i++) if (n[i] ~ /^TCP(SACK|TS|Reno)Reorder$/) r += $i }
 		END { print r + 0 }' /proc/net/netstat
 }
+# (TSO off on ef1 for it: frames of one segment, many of them in flight,
+# reach the bound; TSO frames of tens of KB may not.)
 tcp_in_order() {
-	local w0 b0 r0 w b r
+	local w0 b0 r0 w b r rc=0
+	nsx 1 ethtool -K ef1 tso off || return 1
 	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) r0=$(reorders)
-	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || return 1
+	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || rc=1
+	nsx 1 ethtool -K ef1 tso on || rc=1
+	[ $rc = 0 ] || return 1
 	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0)) r=$(($(reorders) - r0))
 	ktap_print_msg "2 TCP connections ns1 -> ns2, 3 MiB each: $w frames waited for a grant," \
 		"$b went as FRAMEs at a bound; TCP saw reordering $r times"
@@ -63,8 +68,8 @@ copy_mode() {
 		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s))"
 	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
 		[ "$(rgrant 1)" = "$ok1" ] && [ "$(rgrant 2)" = "$ok2" ] &&
-		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 20 ] &&
-		[ $(($(estat 2 rx_frames) - f2)) -gt 20 ] || rc=1
+		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 5 ] &&
+		[ $(($(estat 2 rx_frames) - f2)) -gt 5 ] || rc=1
 	set_mode envelope || rc=1
 	return $rc
 }
@@ -95,7 +100,7 @@ for _ in range(400): s.sendto(b"x" * 1200, ("10.9.0.4", 9))' || rc=1
 	echo "d4 del" >$S/domains
 	vdpa dev del d4
 	[ $rc = 0 ] && [ "$w" -ge 64 ] && [ "$b" -gt 0 ] && [ "$t" -ge 64 ] &&
-		[ $(($(rgrant 2) - ok0)) -gt 50 ]
+		[ $(($(rgrant 2) - ok0)) -gt 10 ]
 }
 ktap_check "a destination that never copies holds 64 grants and 64 waiting frames at most; TCP to another goes on by grant" sink
 

@@ -557,19 +557,29 @@ impl VmpiGuest {
     }
 
     /// Posts `fifo`'s requests in order while the ring takes them; the
-    /// rest wait for the next pass. `true` if any was posted.
+    /// rest wait for the next pass. `admit` sees each request first, with
+    /// the descriptors `held` counts now: it gives it back with the
+    /// descriptors it will hold while the device keeps it (added to
+    /// `held` once it is on the ring), or completes it itself (`None`:
+    /// refused before the ring). `true` if any was posted.
     fn post_reqs<R>(
         q: &mut Queues<'_>,
         fifo: &mut ReqFifo<R>,
+        held: &mut usize,
         wrap: fn(R) -> GuestReq,
         unwrap: fn(GuestReq) -> Option<R>,
+        mut admit: impl FnMut(R, usize) -> Option<(R, usize)>,
     ) -> bool
     where
         R: vmpi_transport::Request,
     {
         let mut posted = false;
         while let Some(r) = fifo.pop_front() {
+            let Some((r, n)) = admit(r, *held) else {
+                continue;
+            };
             let Err((e, r)) = q.add_req(wrap(r)) else {
+                *held += n;
                 posted = true;
                 continue;
             };
@@ -639,33 +649,24 @@ impl VmpiGuest {
     fn post_copies(&mut self, q: &mut Queues<'_>) -> bool {
         let indirect = q.features() & wire::F_INDIRECT_DESC != 0;
         let budget = q.size(COPYQ) / 2;
-        let mut posted = false;
-        while let Some(c) = self.copies.pop_front() {
-            let n = Self::posted_descs_of(&c, indirect);
-            if n > 0 && self.posted_descs + n > budget {
-                c.complete(bindings::VMPI_COPY_TOO_MANY as i32);
-                continue;
-            }
-            let Err((e, r)) = q.add_req(GuestReq::Copy(c)) else {
-                self.posted_descs += n;
-                posted = true;
-                continue;
-            };
-            let never = e == ENOSPC && q.num_free(COPYQ) == q.size(COPYQ);
-            if (e == ENOSPC && !never) || e == ENOMEM {
-                // Later, in the same order.
-                if e == ENOMEM {
-                    q.retry_later();
+        Self::post_reqs(
+            q,
+            &mut self.copies,
+            &mut self.posted_descs,
+            GuestReq::Copy,
+            |r| match r {
+                GuestReq::Copy(c) => Some(c),
+                GuestReq::Grant(_) => None,
+            },
+            |c, held| {
+                let n = Self::posted_descs_of(&c, indirect);
+                if n > 0 && held + n > budget {
+                    c.complete(bindings::VMPI_COPY_TOO_MANY as i32);
+                    return None;
                 }
-                if let GuestReq::Copy(c) = r {
-                    self.copies.push_front(c);
-                }
-                break;
-            }
-            // Never postable: completed now.
-            r.refuse();
-        }
-        posted
+                Some((c, n))
+            },
+        )
     }
 
     /// The grant part of a work pass; `true` if more may wait.
@@ -674,10 +675,19 @@ impl VmpiGuest {
         more |= self.reclaim_copies(q);
         self.grants.append(t.ops().grants.take());
         self.copies.append(t.ops().copies.take());
-        if Self::post_reqs(q, &mut self.grants, GuestReq::Grant, |r| match r {
-            GuestReq::Grant(g) => Some(g),
-            GuestReq::Copy(_) => None,
-        }) {
+        // Grants have no descriptor budget.
+        let mut none = 0;
+        if Self::post_reqs(
+            q,
+            &mut self.grants,
+            &mut none,
+            GuestReq::Grant,
+            |r| match r {
+                GuestReq::Grant(g) => Some(g),
+                GuestReq::Copy(_) => None,
+            },
+            |g, _| Some((g, 0)),
+        ) {
             q.kick(GRANTQ);
         }
         if self.post_copies(q) {

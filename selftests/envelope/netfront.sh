@@ -43,7 +43,7 @@ by_envelope() {
 	done
 	[ "$(sstat envelopes)" -gt 0 ] && [ "$(sstat deliveries)" -gt 0 ]
 }
-ktap_check "the pings went by grant: each netfront granted frames and received others' (ethtool -S)" by_envelope
+ktap_check "the pings went by grant: each netfront granted frames and received others' (ethtool -S)" snapshot by_envelope
 # (32 asked: as many as fit in half the copyq's descriptors, 21 buffers
 # of 8 KiB without indirect descriptors.)
 posted_now() {
@@ -51,11 +51,13 @@ posted_now() {
 		[ "$(sstat posted)" = $(($(estat 1 rx_posted) + $(estat 3 rx_posted))) ]
 }
 posted_buffers() {
-	WAIT_SECS=5 wait_for posted_now
-	local rc=$?
+	WAIT_SECS=5 wait_for snapshot posted_now
+	snapshot posted_seen $?
+}
+posted_seen() {
 	ktap_print_msg "rx_posted: ef1 $(estat 1 rx_posted), ef2 $(estat 2 rx_posted), ef3 $(estat 3 rx_posted);" \
 		"switch: posted $(sstat posted), deliveries $(sstat deliveries), delivered $(sstat delivered)"
-	[ $rc = 0 ] && [ "$(estat 1 rx_delivered)" -gt 0 ] && [ "$(estat 3 rx_delivered)" -gt 0 ] &&
+	[ "$1" = 0 ] && [ "$(estat 1 rx_delivered)" -gt 0 ] && [ "$(estat 3 rx_delivered)" -gt 0 ] &&
 		[ "$(estat 2 rx_delivered)" = 0 ] && [ "$(estat 2 rx_copy_ok)" -gt 0 ] &&
 		[ "$(sstat deliveries)" = "$(sstat delivered)" ]
 }
@@ -78,9 +80,12 @@ offloads_on() {
 }
 ktap_check "offloads on: scatter-gather, checksum, TSO" offloads_on
 
-tso0=$(estat 1 tx_tso) rtso0=$(estat 2 rx_tso)
-env1=$(estat 1 tx_envelopes) env3=$(estat 3 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
-dl1=$(estat 1 rx_delivered)
+traffic_marks() {
+	tso0=$(estat 1 tx_tso) rtso0=$(estat 2 rx_tso)
+	env1=$(estat 1 tx_envelopes) env3=$(estat 3 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
+	dl1=$(estat 1 rx_delivered)
+}
+snapshot traffic_marks
 ktap_check "TCP 4 MiB ns1 -> ns2 and UDP datagrams of 1 to 60000 bytes ns3 -> ns1, byte for byte" \
 	python3 "$here/netfront_traffic.py"
 traffic_by_envelope() {
@@ -91,7 +96,7 @@ traffic_by_envelope() {
 	[ "$t1" -gt 20 ] && [ "$r2" -gt 20 ] && [ "$t3" -ge 70 ] && [ "$r1" -ge 70 ] && [ "$d1" -ge 20 ]
 }
 ktap_check "TCP and UDP went by grant (tx_envelopes of the senders; ef2 copied, ef1 got them in posted buffers)" \
-	traffic_by_envelope
+	snapshot traffic_by_envelope
 # Quiet now: the switch's counters of the domains' grants against the
 # netfronts' (a frame still in flight: read again).
 one_copy_now() {
@@ -104,7 +109,7 @@ one_copy_now() {
 		[ "$done" = "$gd" ] && [ "$cok" = "$rok" ]
 }
 one_copy() {
-	WAIT_SECS=5 wait_for one_copy_now
+	WAIT_SECS=5 wait_for snapshot one_copy_now
 	local rc=$?
 	ktap_print_msg "$ACCOUNT"
 	return $rc
@@ -117,7 +122,7 @@ tso_used() {
 	ktap_print_msg "TCP ns1 -> ns2: $t TSO frames sent by ef1, $r received by ef2"
 	[ "$t" -gt 10 ] && [ "$r" = "$t" ]
 }
-ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" tso_used
+ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" snapshot tso_used
 
 mtus() {
 	local i m
@@ -171,14 +176,14 @@ posted_all() { [ "$(sstat posted)" = "$(esum rx_posted)" ]; }
 # (ef2, attached again with the default, posts none.)
 cancelled() {
 	local p0 p3 r3
-	WAIT_SECS=5 wait_for posted_all || return 1
+	WAIT_SECS=5 wait_for snapshot posted_all || return 1
 	p0=$(sstat posted) p3=$(estat 3 rx_posted)
 	timeout 30 sh -c "echo ef3 >$F/detach" || return 1
 	ktap_print_msg "posted at the host: $p0 with ef3's $p3, $(sstat posted) after its detach"
 	[ "$p3" -gt 0 ] && [ "$(sstat posted)" = $((p0 - p3)) ] &&
 		echo "$(vdpa_virtio_of d3) name=ef3 posted=64" >$F/attach && ip link set ef3 address "$(mac 3)" &&
 		ip link set ef3 netns ns3 && nsx 3 ip addr add 10.9.0.3/24 dev ef3 && nsx 3 ip link set ef3 up &&
-		WAIT_SECS=5 wait_for posted_all && WAIT_SECS=5 wait_for nsx 1 ping -q -c 1 -s 1000 -W 2 10.9.0.3 >/dev/null &&
+		WAIT_SECS=5 wait_for snapshot posted_all && WAIT_SECS=5 wait_for nsx 1 ping -q -c 1 -s 1000 -W 2 10.9.0.3 >/dev/null &&
 		p3=$(estat 3 rx_posted) && r3=$(estat 3 rx_posted_refused) &&
 		ktap_print_msg "ef3 attached again with posted=64 holds $p3; $r3 refused" &&
 		[ "$p3" -gt 0 ] && [ "$p3" -lt 64 ] && [ "$r3" -gt 0 ] && [ "$r3" -le $((64 - p3)) ]

@@ -28,7 +28,7 @@ ktap_print_header
 [ -f "$ko" ] && [ -f "$core_ko" ] || ktap_exit_fail_msg "vmpi_host.ko or vmpi.ko not built: run 'make' at the top of the repository"
 ktap_set_plan 9
 
-if modprobe vdpa && modprobe vringh && modprobe vhost_iotlb && modprobe virtio_vdpa &&
+if rvio_clean_slate && modprobe vdpa && modprobe vringh && modprobe vhost_iotlb && modprobe virtio_vdpa &&
 	insmod "$core_ko" && insmod "$ko" && vdpa mgmtdev show vmpi >/dev/null; then
 	ktap_test_pass "vmpi_host loads and registers vDPA management device vmpi"
 else

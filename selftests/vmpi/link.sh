@@ -30,6 +30,7 @@ ktap_print_header
 [ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
 	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
 ktap_set_plan 6
+rvio_clean_slate || ktap_exit_fail_msg "cannot remove the modules an earlier test left loaded"
 modprobe -r vhost_vdpa 2>/dev/null
 
 if modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&

@@ -29,6 +29,7 @@ rvio_on_exit cleanup
 ktap_print_header
 [ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
 	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
+rvio_clean_slate || ktap_exit_fail_msg "cannot remove the modules an earlier test left loaded"
 modprobe -r vhost_vdpa 2>/dev/null
 modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&
 	insmod "$guest_ko" || ktap_exit_fail_msg "vmpi modules do not load"

@@ -474,12 +474,17 @@ unsafe impl<T: NetDevice> Sync for Registration<T> {}
 impl<T: NetDevice> Registration<T> {
     /// A driver with more counters than [`MAX_STATS`] does not build.
     const STATS_FIT: () = assert!(T::STATS.len() <= MAX_STATS, "more than MAX_STATS counters");
+    /// Nor one whose [`NetDevice::TX_PACING_SHIFT`] is beyond any use (20:
+    /// TSO frames of a microsecond of data; TCP shifts its pacing rate, a
+    /// `u64`, by it).
+    const PACING_FITS: () = assert!(T::TX_PACING_SHIFT <= 20, "TX_PACING_SHIFT above 20");
 
     /// Registers an interface named `name` (a name, or a pattern such as
     /// `env%d`) for `user`, with MTUs up to `max_mtu` and TSO frames up to
     /// `max_frame` bytes.
     pub fn new(name: &CStr, user: Arc<T>, max_mtu: u32, max_frame: u32) -> Result<Self> {
         let () = Self::STATS_FIT;
+        let () = Self::PACING_FITS;
         // SAFETY: the table and the strings it points to are constants of
         // `T`'s type; `user`'s pointer stays valid until `drop` frees the
         // device (we hold the `Arc`); `name` is NUL-terminated. The C half

@@ -65,8 +65,8 @@ const INLINE_MAX: usize = 256;
 /// of `attach`; at most 64, what the device holds, and VMPI's transport
 /// lets posted buffers hold at most half the copyq's descriptors: 21
 /// buffers of [`POSTED_MIN`] bytes without indirect descriptors). None by
-/// default: measured, TCP at MTU 1500 is slower with them even when every
-/// frame is delivered into one (`results/README.md`).
+/// default: measured, TCP is slower with them, its TSO frames being
+/// larger than the buffers (`results/README.md`).
 const POSTED_DEFAULT: u8 = 0;
 /// Bytes of a posted buffer: the MTU's frame, at least [`POSTED_MIN`]
 /// (TCP's small TSO frames fit), at most [`POSTED_MAX`] (larger frames
@@ -492,17 +492,24 @@ impl FrontDev {
         !p.closing.load(Ordering::Relaxed) && p.out.load(Ordering::Acquire) < max
     }
 
+    /// The size of a posted buffer at the interface's MTU now.
+    fn posted_len(ctx: &Ctx) -> Option<u32> {
+        let mtu = ctx.nd.mtu();
+        if mtu == 0 {
+            return None;
+        }
+        Some((mtu + (msg::ETH_HLEN + VLAN_HLEN) as u32).clamp(POSTED_MIN, POSTED_MAX))
+    }
+
     /// Posts buffers for frames the host delivers, up to `posted_max`
     /// (each of the MTU's frame size, see [`POSTED_MIN`]); stops at the
     /// first failure (the next completion or `ENVELOPE` tries again).
     /// Process context; not once the front is going (`granting` is
     /// empty then).
     fn refill(&self, ctx: &Ctx) {
-        let mtu = ctx.nd.mtu();
-        if mtu == 0 {
+        let Some(len) = Self::posted_len(ctx) else {
             return;
-        }
-        let len = (mtu + (msg::ETH_HLEN + VLAN_HLEN) as u32).clamp(POSTED_MIN, POSTED_MAX);
+        };
         if self.posted.cap_len.swap(len, Ordering::Relaxed) != len {
             // Buffers of another size take other descriptor counts.
             self.posted.cap.store(u32::MAX, Ordering::Relaxed);
@@ -564,9 +571,11 @@ impl FrontDev {
                     Err(_) => inc(&c.rx_dropped),
                 }
                 // The buffer, if the frame was copied out of it, goes
-                // back at once (still counted out).
+                // back at once (still counted out), if it is of the
+                // MTU's size: after an MTU change one of the old size
+                // is freed and a new one posted (`refill()`).
                 if let Some(skb) = again {
-                    if self.repost(ctx, skb, room) {
+                    if Self::posted_len(ctx) == Some(room) && self.repost(ctx, skb, room) {
                         return;
                     }
                 }
@@ -581,20 +590,30 @@ impl FrontDev {
                 }
             }
         }
-        let out = self
-            .posted
-            .out
-            .fetch_sub(1, Ordering::AcqRel)
-            .saturating_sub(1);
         let refused = status == bindings::VMPI_COPY_TOO_MANY as i32
             || status == bindings::VMPI_COPY_BAD_REQUEST as i32;
         if refused {
             inc(&c.rx_posted_refused);
             // As many as the transport takes (or none, from a device
             // that does not know posted receives): no more from now on.
-            self.posted.cap.fetch_min(out, Ordering::Relaxed);
+            // Lowered before this buffer is counted out, so that a
+            // `refill()` that sees the room it leaves also sees the cap
+            // (the count out below releases it).
+            // (A buffer of an old size refused says nothing of the new.)
+            if Self::posted_len(ctx) == Some(room) {
+                let held = self.posted.out.load(Ordering::Acquire).saturating_sub(1);
+                self.posted.cap.fetch_min(held, Ordering::Relaxed);
+            }
+            self.posted.out.fetch_sub(1, Ordering::AcqRel);
             return;
         }
+        if Self::posted_len(ctx) != Some(room) {
+            // A buffer of an old size back: the descriptors it held may
+            // let more of the new size in than the refusals while it
+            // was out allowed.
+            self.posted.cap.store(u32::MAX, Ordering::Relaxed);
+        }
+        self.posted.out.fetch_sub(1, Ordering::AcqRel);
         // Another in its place (not while the front goes, nor after a
         // reset: the transport's restart is no completion).
         if status >= 0 {

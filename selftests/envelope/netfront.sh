@@ -12,7 +12,7 @@
 # mode, route changes and the uplink: netfront_routes.sh.
 source "$(dirname "$0")/netfront_lib.sh"
 
-netfront_start 23
+netfront_start 24
 
 drv() { [ "$(nsx 1 ethtool -i ef1 | sed -n 's/^driver: //p')" = envelope_netfront ]; }
 ktap_check "ethtool -i names the driver" drv
@@ -135,6 +135,23 @@ mtus() {
 	! nsx 1 ip link set ef1 mtu 65502 2>/dev/null
 }
 ktap_check "MTU 9000 and 65000: unfragmented pings of that size; above 65501 refused" mtus
+
+# ef1's posted buffers take the MTU's size as they come back: a burst of
+# small datagrams cycles them at MTU 9000, then a frame of that MTU is
+# delivered into one. (They were posted again at their old size, so
+# frames of the new MTU went by ENVELOPE for good.)
+posted_resized() {
+	local i d0 e0 d e rc=0
+	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 9000 || rc=1; done
+	python3 "$here/netfront_traffic.py" order ns2 ns1 10.9.0.1 120 1200 || rc=1
+	d0=$(estat 1 rx_delivered) e0=$(estat 1 rx_envelopes)
+	nsx 2 ping -q -c 1 -W 5 -M do -s 8972 10.9.0.1 >/dev/null || rc=1
+	d=$(($(estat 1 rx_delivered) - d0)) e=$(($(estat 1 rx_envelopes) - e0))
+	ktap_print_msg "a 9014-byte frame to ef1 at MTU 9000: $d delivered into a posted buffer, $e by ENVELOPE"
+	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 1500 || rc=1; done
+	[ $rc = 0 ] && [ "$d" -ge 1 ] && [ "$e" = 0 ]
+}
+ktap_check "posted buffers take a new MTU's size: a frame of MTU 9000 is delivered into one" posted_resized
 
 isolated() {
 	echo "$(mac 3) domain=3 vlan=20" >$S/table &&

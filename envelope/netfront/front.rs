@@ -134,8 +134,9 @@ struct Counters {
     rx_delivered_failed: AtomicU64,
     /// Frames that waited for a grant to their destination.
     tx_grant_waited: AtomicU64,
-    /// Buffers the transport refused to post (`TOO_MANY`: `posted=`
-    /// asked for more than fit).
+    /// Posted buffers refused: `TOO_MANY` from the transport (`posted=`
+    /// asked for more than fit) or `BAD_REQUEST` (a device without
+    /// posted receives).
     rx_posted_refused: AtomicU64,
 }
 
@@ -598,8 +599,8 @@ impl FrontDev {
             // that does not know posted receives): no more from now on.
             // Lowered before this buffer is counted out, so that a
             // `refill()` that sees the room it leaves also sees the cap
-            // (the count out below releases it).
-            // (A buffer of an old size refused says nothing of the new.)
+            // (the count out below releases it); not by a buffer of an
+            // old size, which says nothing of the new.
             if Self::posted_len(ctx) == Some(room) {
                 let held = self.posted.out.load(Ordering::Acquire).saturating_sub(1);
                 self.posted.cap.fetch_min(held, Ordering::Relaxed);

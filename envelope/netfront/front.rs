@@ -558,6 +558,9 @@ impl FrontDev {
         status: i32,
     ) {
         let c = &self.c;
+        // Whether the buffer is of the MTU's size now (read once: the MTU
+        // goes through the device's handle).
+        let current = Self::posted_len(ctx) == Some(room);
         match skb {
             Some(skb) if status == bindings::VMPI_COPY_OK as i32 => {
                 inc(&c.rx_delivered);
@@ -576,7 +579,7 @@ impl FrontDev {
                 // MTU's size: after an MTU change one of the old size
                 // is freed and a new one posted (`refill()`).
                 if let Some(skb) = again {
-                    if Self::posted_len(ctx) == Some(room) && self.repost(ctx, skb, room) {
+                    if current && self.repost(ctx, skb, room) {
                         return;
                     }
                 }
@@ -601,14 +604,14 @@ impl FrontDev {
             // `refill()` that sees the room it leaves also sees the cap
             // (the count out below releases it); not by a buffer of an
             // old size, which says nothing of the new.
-            if Self::posted_len(ctx) == Some(room) {
+            if current {
                 let held = self.posted.out.load(Ordering::Acquire).saturating_sub(1);
                 self.posted.cap.fetch_min(held, Ordering::Relaxed);
             }
             self.posted.out.fetch_sub(1, Ordering::AcqRel);
             return;
         }
-        if Self::posted_len(ctx) != Some(room) {
+        if !current {
             // A buffer of an old size back: the descriptors it held may
             // let more of the new size in than the refusals while it
             // was out allowed.

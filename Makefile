@@ -65,7 +65,7 @@ bench-vmpi: setup
 	+$(MAKE) modules
 	scripts/bench-vmpi.sh $(or $(REPEAT),3)
 
-# Fuzz the pure-logic parsers (nightly + cargo-fuzz); FUZZ_SECS per target.
+# Fuzz the pure-logic parsers (libFuzzer, stable toolchain); FUZZ_SECS per target.
 fuzz:
 	scripts/fuzz.sh $(or $(FUZZ_SECS),60)
 

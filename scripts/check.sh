@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# All of rvio's tests: host-side `cargo test` of the pure-logic crates, the
-# style checks (rustfmt, clippy) and the KTAP counter's tests, then the
+# All of rvio's tests: host-side `cargo test` of the pure-logic crates, a
+# short fuzz of their parsers (scripts/fuzz.sh, RVIO_FUZZ_SECS per target),
+# the style checks (rustfmt, clippy) and the KTAP counter's tests, then the
 # kselftests in the test VM (KTAP), then the VM's kernel log check. Ends
 # with one line `N passed, N failed, N skipped`; exits non-zero on any
 # failure. `make check` builds what is needed first.
@@ -34,6 +35,16 @@ if [ -f Cargo.toml ]; then
 		echo "not ok cargo test (host): exit $cargo_rc, $f failed"
 		[ "$f" = 0 ] && fail=$((fail + 1))
 	fi
+fi
+
+# --- host: a short fuzz of every parser of untrusted bytes -----------------
+if [ -d fuzz/fuzz_targets ]; then
+	rvio_log "check: fuzz (host, ${RVIO_FUZZ_SECS:-10} s per target)"
+	scripts/fuzz.sh "${RVIO_FUZZ_SECS:-10}" | tee "$out/fuzz.log"
+	fuzz_rc=${PIPESTATUS[0]}
+	read -r p f < <(awk '/^ok / { p++ } /^not ok / { f++ } END { print p+0, f+0 }' "$out/fuzz.log")
+	[ "$fuzz_rc" = 0 ] || [ "$f" != 0 ] || f=1
+	pass=$((pass + p)) fail=$((fail + f))
 fi
 
 # --- host: rustfmt and clippy, as upstream enforces them --------------------

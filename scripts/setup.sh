@@ -18,6 +18,7 @@ APT_PKGS=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	flex bison bc libelf-dev libssl-dev cpio xz-utils make ca-certificates
 	iproute2 ethtool iputils-ping kmod procps pciutils python3
+	g++ # libFuzzer (scripts/fuzz.sh)
 )
 # cargo (bindgen's `cargo install`, the host `cargo test`): the user's
 # (rustup's) if there is one, else Debian's cargo-web, which matches rustc-web

@@ -47,6 +47,12 @@ impl Mode {
 pub trait Attrs: Send + Sync + Sized {
     /// The attributes' names and modes; an index into it names one.
     const ATTRS: &'static [(&'static CStr, Mode)];
+    /// The attributes whose text may be longer than a page (indices into
+    /// [`Attrs::ATTRS`]). Each read(2) of one gets a page of it at most:
+    /// [`Attrs::show`] renders the whole text and the page asked for is
+    /// kept, so a text that changes between a reader's pages may be read
+    /// torn. Each write(2) of at most a page is one [`Attrs::store`].
+    const LARGE: &'static [usize] = &[];
     /// Shows readable attribute `idx` (values and newlines).
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
     /// Stores what was written to writable attribute `idx`.
@@ -129,12 +135,27 @@ impl<T: Attrs> VTable<T> {
         modes
     };
 
+    /// `T::LARGE` as a bit per index (`rvio_sysfs_dir_create()` refuses
+    /// bits past the attributes).
+    const LARGE: u32 = {
+        let mut bits = 0u32;
+        let mut i = 0;
+        while i < T::LARGE.len() {
+            if T::LARGE[i] < 32 {
+                bits |= 1 << T::LARGE[i];
+            }
+            i += 1;
+        }
+        bits
+    };
+
     const VTABLE: bindings::rvio_sysfs_dir_type = bindings::rvio_sysfs_dir_type {
         show: Some(Self::show),
         store: Some(Self::store),
         names: Self::build_names().as_ptr(),
         modes: Self::build_modes().as_ptr(),
         n: T::ATTRS.len() as c_uint,
+        large: Self::LARGE,
     };
 
     const fn build_names() -> &'static [*const c_char; MAX_ATTRS] {
@@ -158,19 +179,23 @@ impl<T: Attrs> VTable<T> {
         idx: c_uint,
         buf: *mut c_char,
         len: usize,
+        skip: bindings::loff_t,
     ) -> isize {
         from_result(|| {
-            // SAFETY: `rvio_sysfs_dir_show()` in rust/sysfs_dir_glue.c passes
-            // the private data `Dir::new` gave `rvio_sysfs_dir_create()`,
-            // `owner`'s pointer, and runs only until `rvio_sysfs_dir_destroy()`
-            // (from `Dir::drop`, before the `Dir` drops its `Arc`) removed
-            // the files; so the owner is alive.
+            let skip = usize::try_from(skip).map_err(|_| EINVAL)?;
+            // SAFETY: `rvio_sysfs_dir_show()` (and `_bin_read()`) in
+            // rust/sysfs_dir_glue.c passes the private data `Dir::new` gave
+            // `rvio_sysfs_dir_create()`, `owner`'s pointer, and runs only
+            // until `rvio_sysfs_dir_destroy()` (from `Dir::drop`, before the
+            // `Dir` drops its `Arc`) removed the files; so the owner is
+            // alive.
             let owner = unsafe { &*(owner as *const T) };
             // SAFETY: `rvio_sysfs_dir_show()` passes sysfs's page buffer and
-            // `PAGE_SIZE` as `len`: writable for `len` bytes, and ours
-            // during the call.
+            // `PAGE_SIZE` as `len`, `rvio_sysfs_dir_bin_read()` kernfs's
+            // buffer of the read and its length (at most a page): writable
+            // for `len` bytes, and ours during the call.
             let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-            let mut out = SysfsBuf::new(buf);
+            let mut out = SysfsBuf::window(buf, skip);
             owner.show(idx as usize, &mut out);
             Ok(out.len() as isize)
         })
@@ -187,8 +212,8 @@ impl<T: Attrs> VTable<T> {
         len: usize,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: `rvio_sysfs_dir_store()` in rust/sysfs_dir_glue.c
-            // passes `owner`'s pointer, the private data `Dir::new` gave
+            // SAFETY: `rvio_sysfs_dir_store()` (and `_bin_write()`) in
+            // rust/sysfs_dir_glue.c passes `owner`'s pointer, the private data `Dir::new` gave
             // `rvio_sysfs_dir_create()`, from the `Arc<T>` the `Dir` holds
             // until after `rvio_sysfs_dir_destroy()` (in `Dir::drop`) removed
             // the files, so the `Arc` has a count for the whole call.

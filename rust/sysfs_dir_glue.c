@@ -6,6 +6,7 @@
  * abstraction; kobj_type, the attribute tables and the release that
  * waits for the last reference stay here until it does.
  */
+#include <linux/bits.h>
 #include <linux/completion.h>
 #include <linux/err.h>
 #include <linux/kobject.h>
@@ -20,6 +21,9 @@ struct rvio_sysfs_dir {
 	void *priv;
 	struct kobj_attribute attrs[RVIO_SYSFS_DIR_MAX_ATTRS];
 	struct attribute *attr_ptrs[RVIO_SYSFS_DIR_MAX_ATTRS + 1];
+	/* The large attributes, by the same index. */
+	struct bin_attribute bin_attrs[RVIO_SYSFS_DIR_MAX_ATTRS];
+	struct bin_attribute *bin_ptrs[RVIO_SYSFS_DIR_MAX_ATTRS + 1];
 	struct attribute_group group;
 	/* Completed by the release, which destroy waits for: the release is
 	 * module code (and CONFIG_DEBUG_KOBJECT_RELEASE delays it). */
@@ -50,7 +54,7 @@ static ssize_t rvio_sysfs_dir_show(struct kobject *kobj, struct kobj_attribute *
 {
 	struct rvio_sysfs_dir *d = to_dir(kobj);
 
-	return d->type->show(d->priv, attr - d->attrs, buf, PAGE_SIZE);
+	return d->type->show(d->priv, attr - d->attrs, buf, PAGE_SIZE, 0);
 }
 
 static ssize_t rvio_sysfs_dir_store(struct kobject *kobj, struct kobj_attribute *attr,
@@ -62,15 +66,35 @@ static ssize_t rvio_sysfs_dir_store(struct kobject *kobj, struct kobj_attribute 
 	return ret ? ret : count;
 }
 
+static ssize_t rvio_sysfs_dir_bin_read(struct file *file, struct kobject *kobj,
+				       struct bin_attribute *attr, char *buf, loff_t off,
+				       size_t count)
+{
+	struct rvio_sysfs_dir *d = to_dir(kobj);
+
+	return d->type->show(d->priv, attr - d->bin_attrs, buf, count, off);
+}
+
+static ssize_t rvio_sysfs_dir_bin_write(struct file *file, struct kobject *kobj,
+					struct bin_attribute *attr, char *buf, loff_t off,
+					size_t count)
+{
+	struct rvio_sysfs_dir *d = to_dir(kobj);
+	int ret = d->type->store(d->priv, attr - d->bin_attrs, buf, count);
+
+	return ret ? ret : count;
+}
+
 struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name,
 					     const struct rvio_sysfs_dir_type *type,
 					     void *priv)
 {
 	struct rvio_sysfs_dir *d;
-	unsigned int i, n = type->n;
+	unsigned int i, n = type->n, nattr = 0, nbin = 0;
 	int ret;
 
-	if (n > RVIO_SYSFS_DIR_MAX_ATTRS || !type->show || !type->store)
+	if (n > RVIO_SYSFS_DIR_MAX_ATTRS || !type->show || !type->store ||
+	    type->large >> n)
 		return ERR_PTR(-EINVAL);
 	for (i = 0; i < n; i++) {
 		u16 mode = type->modes[i];
@@ -84,16 +108,31 @@ struct rvio_sysfs_dir *rvio_sysfs_dir_create(const char *name,
 	d->type = type;
 	d->priv = priv;
 	for (i = 0; i < n; i++) {
-		sysfs_attr_init(&d->attrs[i].attr);
-		d->attrs[i].attr.name = type->names[i];
-		d->attrs[i].attr.mode = type->modes[i];
+		struct bin_attribute *b = &d->bin_attrs[i];
+		struct kobj_attribute *a = &d->attrs[i];
+
+		if (type->large & BIT(i)) {
+			sysfs_bin_attr_init(b);
+			b->attr.name = type->names[i];
+			b->attr.mode = type->modes[i];
+			if (type->modes[i] & 0400)
+				b->read = rvio_sysfs_dir_bin_read;
+			if (type->modes[i] & 0200)
+				b->write = rvio_sysfs_dir_bin_write;
+			d->bin_ptrs[nbin++] = b;
+			continue;
+		}
+		sysfs_attr_init(&a->attr);
+		a->attr.name = type->names[i];
+		a->attr.mode = type->modes[i];
 		if (type->modes[i] & 0400)
-			d->attrs[i].show = rvio_sysfs_dir_show;
+			a->show = rvio_sysfs_dir_show;
 		if (type->modes[i] & 0200)
-			d->attrs[i].store = rvio_sysfs_dir_store;
-		d->attr_ptrs[i] = &d->attrs[i].attr;
+			a->store = rvio_sysfs_dir_store;
+		d->attr_ptrs[nattr++] = &a->attr;
 	}
 	d->group.attrs = d->attr_ptrs;
+	d->group.bin_attrs = d->bin_ptrs;
 	ret = kobject_init_and_add(&d->kobj, &rvio_sysfs_dir_ktype, kernel_kobj, "%s", name);
 	if (!ret)
 		ret = sysfs_create_group(&d->kobj, &d->group);

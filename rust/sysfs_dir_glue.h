@@ -16,9 +16,10 @@ struct rvio_sysfs_dir;
 /* What a directory holds and does: one constant table per directory type
  * of the Rust half, which outlives every directory made with it. */
 struct rvio_sysfs_dir_type {
-	/* Attribute @idx: write at most @len bytes into @buf, return the
-	 * length or -errno. */
-	ssize_t (*show)(void *priv, unsigned int idx, char *buf, size_t len);
+	/* Attribute @idx: write the bytes of its text from offset @skip on,
+	 * at most @len of them, into @buf; return how many (0: the end) or
+	 * -errno. @skip is 0 but for a large attribute. */
+	ssize_t (*show)(void *priv, unsigned int idx, char *buf, size_t len, loff_t skip);
 	/* Attribute @idx was written @len bytes: 0 or -errno. */
 	int (*store)(void *priv, unsigned int idx, const char *buf, size_t len);
 	/* Attributes @names[i] of mode @modes[i] (0444, 0400, 0200 or 0644),
@@ -26,6 +27,11 @@ struct rvio_sysfs_dir_type {
 	const char *const *names;
 	const u16 *modes;
 	unsigned int n;
+	/* Large attributes, a bit per index: their text may be longer than a
+	 * page. Each is a binary attribute of no set size, read in pages
+	 * (show() renders its text for each and keeps the page asked for);
+	 * each write(2) of at most a page is one store(). */
+	u32 large;
 };
 
 /*

@@ -32,7 +32,7 @@ use crate::envelope_proto::front::{AttachCmd, GrantShares, Parked, SharesFull};
 use crate::envelope_proto::msg::{
     self, frame_prefix, Envelope, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN,
 };
-use crate::envelope_proto::table::{Replica, Route};
+use crate::envelope_proto::table::{Entry, Replica, Route, MAX_ENTRIES};
 use crate::grant_io::{self, Ctx, COPY_DISCARD, COPY_FINISH};
 use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitLock, XmitRef};
 use crate::proto::link::Role;
@@ -207,7 +207,7 @@ pub(crate) struct FrontDev {
     #[pin]
     granting: XmitLock<Option<Granting>>,
     #[pin]
-    table: XmitLock<Replica>,
+    table: XmitLock<Replica<KVVec<Entry>>>,
     /// A `TABLE_REQ` is outstanding: the next table is taken whatever its
     /// generation.
     asked: AtomicBool,
@@ -1120,13 +1120,14 @@ impl Netfront {
             Some(n) => CString::try_from_fmt(fmt!("{}", n))?,
             None => CString::try_from_fmt(fmt!("env%d"))?,
         };
+        let slots = KVVec::from_elem(Entry::default(), MAX_ENTRIES, GFP_KERNEL)?;
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
                 tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
                 granting <- XmitLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
                 table <- XmitLock::new(new_spinlock!(
-                    Replica::default(),
+                    Replica::new(slots),
                     "envelope_netfront::FrontDev::table"
                 )),
                 asked: AtomicBool::new(false),

@@ -6,8 +6,8 @@
 //! destinations refused, VLAN isolation, the one destination of an
 //! envelope, flooding; and the per-domain rate limit.
 
-use super::msg::ETH_HLEN;
-use super::table::{Entry, Route, Table};
+use super::msg::{ETH_HLEN, MAX_FRAME};
+use super::table::{Entry, Route, Slots, Table};
 use crate::line::Mac;
 
 /// Where a frame entered the switch.
@@ -116,7 +116,7 @@ fn split(hdr: &[u8; ETH_HLEN]) -> (Mac, Mac, u16) {
 }
 
 /// The VLAN of a frame from `src` with source MAC `src_mac`.
-fn source_vlan(t: &Table, src: Source, src_mac: &Mac) -> Result<u16, DropReason> {
+fn source_vlan<S: Slots>(t: &Table<S>, src: Source, src_mac: &Mac) -> Result<u16, DropReason> {
     let e = t.lookup(src_mac);
     match src {
         Source::Domain(d) => match e {
@@ -140,7 +140,7 @@ fn source_vlan(t: &Table, src: Source, src_mac: &Mac) -> Result<u16, DropReason>
 /// destination MAC, source MAC, ethertype) is `hdr`. Checked in this
 /// order: the source, then (from a domain) a VLAN tag and a reserved
 /// destination, then the destination's entry.
-pub fn switch_frame(t: &Table, src: Source, hdr: &[u8; ETH_HLEN]) -> Action {
+pub fn switch_frame<S: Slots>(t: &Table<S>, src: Source, hdr: &[u8; ETH_HLEN]) -> Action {
     let (dst, src_mac, ethertype) = split(hdr);
     let vlan = match source_vlan(t, src, &src_mac) {
         Ok(v) => v,
@@ -178,8 +178,8 @@ pub fn switch_frame(t: &Table, src: Source, hdr: &[u8; ETH_HLEN]) -> Action {
 /// not. The route of the destination's entry does not matter (a grant in
 /// flight survives a route change), except that a remote (`uplink`) MAC
 /// is no domain's.
-pub fn switch_grant(
-    t: &Table,
+pub fn switch_grant<S: Slots>(
+    t: &Table<S>,
     src: u16,
     dest_domain: u16,
     hdr: &[u8; ETH_HLEN],
@@ -245,7 +245,7 @@ pub fn announcement(frame: &[u8]) -> Option<Mac> {
 pub const FRAME_COST: u64 = 64;
 /// The smallest bucket: one largest frame and its cost fit whatever the
 /// rate.
-pub const MIN_BURST: u64 = 65535;
+pub const MIN_BURST: u64 = MAX_FRAME as u64 + FRAME_COST;
 const NS: u64 = 1_000_000_000;
 
 /// A token bucket: `rate` bytes per second, holding at most
@@ -319,8 +319,10 @@ impl RateLimit {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::super::table::parse_line;
     use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn a_refund_gives_back_what_allow_took() {
@@ -354,16 +356,25 @@ mod tests {
         h
     }
 
-    fn frame(t: &Table, src: Source, dst: &Mac, src_mac: &Mac) -> Action {
+    fn frame(t: &Table<Vec<Entry>>, src: Source, dst: &Mac, src_mac: &Mac) -> Action {
         switch_frame(t, src, &eth(dst, src_mac, IPV4))
     }
 
-    fn grant(t: &Table, src: u16, dest: u16, dst: &Mac, src_mac: &Mac) -> Result<u16, DropReason> {
+    fn grant(
+        t: &Table<Vec<Entry>>,
+        src: u16,
+        dest: u16,
+        dst: &Mac,
+        src_mac: &Mac,
+    ) -> Result<u16, DropReason> {
         switch_grant(t, src, dest, &eth(dst, src_mac, IPV4))
     }
 
-    fn table() -> Table {
-        let mut t = Table::new(1);
+    fn table() -> Table<Vec<Entry>> {
+        let mut t = Table::new(
+            1,
+            std::vec![Entry::default(); super::super::table::MAX_ENTRIES],
+        );
         for l in [
             "02:00:00:00:00:01 domain=1 vlan=10",
             "02:00:00:00:00:11 domain=1 vlan=10",
@@ -522,17 +533,19 @@ mod tests {
 
     #[test]
     fn rate_limit() {
+        // The largest frame passes a full bucket whatever the rate.
+        assert!(RateLimit::new(1, 0).allow(MAX_FRAME, 0));
         let mut r = RateLimit::new(1000, 0);
-        // The bucket holds 65535 bytes whatever the rate: a frame larger
-        // than a second's worth passes.
+        // The bucket holds MIN_BURST bytes whatever the rate: a frame
+        // larger than a second's worth passes.
         assert!(r.allow(9000, 0));
-        assert!(r.allow(65535 - 9000 - 2 * FRAME_COST as usize, 0));
+        assert!(r.allow(MIN_BURST as usize - 9000 - 2 * FRAME_COST as usize, 0));
         assert!(!r.allow(0, 0)); // the per-frame cost
                                  // 100 ms: 100 bytes back, just a 36-byte frame.
         assert!(!r.allow(37, 100_000_000));
         assert!(r.allow(36, 100_000_000));
         // Capped at the bucket.
-        assert!(r.allow(65535 - FRAME_COST as usize, 1_000_000_000_000));
+        assert!(r.allow(MAX_FRAME, 1_000_000_000_000));
         assert!(!r.allow(0, 1_000_000_000_000));
         // A large rate: one second's worth.
         let mut r = RateLimit::new(1_000_000, 0);
@@ -546,7 +559,7 @@ mod tests {
     fn rate_limit_keeps_fractions() {
         // 1000 bytes per second in steps of 1.5 ms: 1.5 bytes a step.
         let mut r = RateLimit::new(1000, 0);
-        assert!(r.allow(65535 - FRAME_COST as usize, 0));
+        assert!(r.allow(MAX_FRAME, 0));
         let mut now = 0;
         for _ in 0..1000 {
             now += 1_500_000;

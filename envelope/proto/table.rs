@@ -7,7 +7,9 @@
 //! the netfront's read-only [`Replica`], which accepts only a fully
 //! checked table from the host's bytes.
 //!
-//! Both tables are fixed-size values (under 1 KiB).
+//! Both keep their entries in memory their owner gives them ([`Slots`]:
+//! a `KVVec` in the kernel, `MAX_ENTRIES` of them, 12 KiB; never on the
+//! stack).
 
 use super::le16;
 use super::msg::{table_prefix, MsgError, TableMsg, TABLE_HDR_LEN};
@@ -15,9 +17,9 @@ use crate::line::{
     exactly, parse_domain, parse_mac, words, Mac, MacFmt, ParseError, MAX_DOMAIN, MAX_VLAN,
 };
 
-/// Most entries of a table: as many as the `table` file shows in one
-/// page (a line is at most 74 bytes).
-pub const MAX_ENTRIES: usize = 48;
+/// Most entries of a table (a `TABLE` message of them is 12 KiB; the
+/// `table` file, a line of at most 74 bytes each, is read in pages).
+pub const MAX_ENTRIES: usize = 1024;
 /// Length of an entry in a `TABLE` message.
 pub const ENTRY_LEN: usize = 12;
 /// The longest `TABLE` message.
@@ -232,15 +234,30 @@ pub enum Claim {
     Refused,
 }
 
+/// The memory a [`Table`] or a [`Replica`] keeps its entries in: a slice
+/// of slots (whatever they hold), as many as the table may have entries
+/// (at most [`MAX_ENTRIES`] are used).
+pub trait Slots: core::ops::DerefMut<Target = [Entry]> {}
+
+impl<S: core::ops::DerefMut<Target = [Entry]>> Slots for S {}
+
 /// Sorted entries with binary search: what [`Table`] and [`Replica`]
 /// share.
-#[derive(Clone, Copy)]
-struct Sorted {
+struct Sorted<S> {
     len: usize,
-    entries: [Entry; MAX_ENTRIES],
+    entries: S,
 }
 
-impl Sorted {
+impl<S: Slots> Sorted<S> {
+    fn new(entries: S) -> Self {
+        Self { len: 0, entries }
+    }
+
+    /// How many entries fit.
+    fn capacity(&self) -> usize {
+        self.entries.len().min(MAX_ENTRIES)
+    }
+
     fn as_slice(&self) -> &[Entry] {
         &self.entries[..self.len]
     }
@@ -255,24 +272,22 @@ impl Sorted {
 }
 
 /// The host's authoritative forwarding table.
-pub struct Table {
+pub struct Table<S> {
     epoch: u32,
     generation: u32,
-    t: Sorted,
+    t: Sorted<S>,
 }
 
-impl Table {
+impl<S: Slots> Table<S> {
     /// An empty table of a switch loaded with `epoch` (nonzero, and new
     /// each time the switch is loaded, so that a netfront takes the new
-    /// switch's tables whatever their generation; 0 is taken as 1).
-    pub fn new(epoch: u32) -> Self {
+    /// switch's tables whatever their generation; 0 is taken as 1), with
+    /// room for as many entries as `slots` has, at most [`MAX_ENTRIES`].
+    pub fn new(epoch: u32, slots: S) -> Self {
         Self {
             epoch: epoch.max(1),
             generation: 0,
-            t: Sorted {
-                len: 0,
-                entries: [Entry::default(); MAX_ENTRIES],
-            },
+            t: Sorted::new(slots),
         }
     }
 
@@ -345,7 +360,7 @@ impl Table {
                         e.vlan = vlan;
                     }
                     Err(i) => {
-                        if self.t.len == MAX_ENTRIES {
+                        if self.t.len == self.t.capacity() {
                             return Err(TableError::Full);
                         }
                         self.t.entries.copy_within(i..self.t.len, i + 1);
@@ -488,30 +503,27 @@ impl Table {
 }
 
 /// A netfront's read-only copy of the table its host pushed.
-pub struct Replica {
+pub struct Replica<S> {
     epoch: u32,
     generation: u32,
     your_domain: u16,
     loaded: bool,
-    t: Sorted,
+    t: Sorted<S>,
 }
 
-impl Default for Replica {
-    fn default() -> Self {
+impl<S: Slots> Replica<S> {
+    /// No table yet, with room for as many entries as `slots` has, at
+    /// most [`MAX_ENTRIES`] (a `TABLE` of more is refused).
+    pub fn new(slots: S) -> Self {
         Self {
             epoch: 0,
             generation: 0,
             your_domain: 0,
             loaded: false,
-            t: Sorted {
-                len: 0,
-                entries: [Entry::default(); MAX_ENTRIES],
-            },
+            t: Sorted::new(slots),
         }
     }
-}
 
-impl Replica {
     /// Whether a table arrived since the last [`Replica::clear`].
     pub fn loaded(&self) -> bool {
         self.loaded
@@ -561,7 +573,7 @@ impl Replica {
         let (generation, epoch, your_domain, entries) =
             (m.generation, m.epoch, m.your_domain, m.entries);
         #[allow(clippy::manual_is_multiple_of)] // the kernel's MSRV (1.78) lacks it
-        if entries.len() % ENTRY_LEN != 0 || entries.len() / ENTRY_LEN > MAX_ENTRIES {
+        if entries.len() % ENTRY_LEN != 0 || entries.len() / ENTRY_LEN > self.t.capacity() {
             return Err(MsgError::Length);
         }
         if !(1..=MAX_DOMAIN).contains(&your_domain) || epoch == 0 {
@@ -606,6 +618,11 @@ mod tests {
     use super::*;
     use std::format;
     use std::string::String;
+    use std::vec::Vec;
+
+    fn slots() -> Vec<Entry> {
+        std::vec![Entry::default(); MAX_ENTRIES]
+    }
 
     fn mac(n: u8) -> Mac {
         [2, 0, 0, 0, 0, n]
@@ -620,7 +637,7 @@ mod tests {
         }
     }
 
-    fn set(t: &mut Table, line: &str) -> Result<bool, TableError> {
+    fn set(t: &mut Table<Vec<Entry>>, line: &str) -> Result<bool, TableError> {
         t.apply(parse_line(line.as_bytes()).unwrap(), |d| d <= 9)
     }
 
@@ -679,7 +696,7 @@ mod tests {
 
     #[test]
     fn table_changes_and_errors() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, slots());
         assert_eq!(set(&mut t, "02:00:00:00:00:05 domain=5"), Ok(true));
         assert_eq!(set(&mut t, "02:00:00:00:00:01 domain=3 vlan=7"), Ok(true));
         assert_eq!(t.generation(), 2);
@@ -725,7 +742,7 @@ mod tests {
 
     #[test]
     fn a_full_table_refuses_more() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, slots());
         for i in 0..MAX_ENTRIES {
             let m = [2, 0, 0, 0, (i >> 8) as u8, i as u8];
             let cmd = TableCmd::Set {
@@ -742,11 +759,30 @@ mod tests {
         );
         let mut out = std::vec![0u8; MAX_TABLE_MSG];
         assert_eq!(t.encode_for(1, false, &mut out), MAX_TABLE_MSG);
+        // A replica takes the whole of it; one with fewer slots refuses it.
+        let Ok(Msg::Table(m)) = Msg::parse_from_host(&out) else {
+            panic!()
+        };
+        let mut r = Replica::new(slots());
+        assert_eq!(r.load(&m, false), Ok(true));
+        assert_eq!(r.entries().len(), MAX_ENTRIES);
+        assert_eq!(r.lookup(&[2, 0, 0, 0, 3, 0xff]).map(|e| e.domain), Some(1));
+        let mut small = Replica::new(std::vec![Entry::default(); MAX_ENTRIES - 1]);
+        assert_eq!(small.load(&m, false), Err(MsgError::Length));
+        assert!(!small.loaded());
+        // A table is as large as its slots.
+        let mut t = Table::new(1, std::vec![Entry::default(); 2]);
+        set(&mut t, "02:00:00:00:00:01 domain=1").unwrap();
+        set(&mut t, "02:00:00:00:00:02 domain=1").unwrap();
+        assert_eq!(
+            set(&mut t, "02:00:00:00:00:03 domain=1"),
+            Err(TableError::Full)
+        );
     }
 
     #[test]
     fn each_domain_sees_its_vlans_and_the_replica_takes_it() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, slots());
         for l in [
             "02:00:00:00:00:01 domain=1 vlan=10",
             "02:00:00:00:00:02 domain=2 vlan=10",
@@ -762,7 +798,7 @@ mod tests {
             panic!()
         };
         let generation = m.generation;
-        let mut r = Replica::default();
+        let mut r = Replica::new(slots());
         assert_eq!(r.load(&m, false), Ok(true));
         assert_eq!((r.your_domain(), r.generation()), (1, 4));
         assert_eq!(r.entries().len(), 2);
@@ -797,7 +833,7 @@ mod tests {
             b
         };
         let good = e(mac(1), 1, 0, 0);
-        let mut r = Replica::default();
+        let mut r = Replica::new(slots());
         assert_eq!(r.load(&msg(1, 1, 1, &good), false), Ok(true));
         for bad in [
             e([1, 0, 0, 0, 0, 1], 1, 0, 0),
@@ -832,7 +868,7 @@ mod tests {
 
     #[test]
     fn lines_read_back_as_written() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, slots());
         for l in [
             "02:00:00:00:00:01 domain=3 route=copy vlan=7",
             "02:00:00:00:00:02 domain=3 route=uplink vlan=0",
@@ -869,7 +905,7 @@ mod tests {
 
     #[test]
     fn a_short_buffer_gets_no_table_and_no_panic() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, slots());
         set(&mut t, "02:00:00:00:00:01 domain=1").unwrap();
         set(&mut t, "02:00:00:00:00:02 domain=2").unwrap();
         for len in [0, 5, TABLE_HDR_LEN, TABLE_HDR_LEN + ENTRY_LEN] {
@@ -885,7 +921,7 @@ mod tests {
 
     #[test]
     fn a_reloaded_switch_is_believed_whatever_its_generation() {
-        let mut old = Table::new(0x1111);
+        let mut old = Table::new(0x1111, slots());
         for i in 1..=5 {
             set(&mut old, &format!("02:00:00:00:00:{:02x} domain=1", i)).unwrap();
         }
@@ -894,14 +930,14 @@ mod tests {
         let Ok(Msg::Table(m)) = Msg::parse_from_host(&out[..n]) else {
             panic!()
         };
-        let mut r = Replica::default();
+        let mut r = Replica::new(slots());
         assert_eq!(r.load(&m, false), Ok(true));
         assert_eq!(
             (r.epoch(), r.generation(), r.entries().len()),
             (0x1111, 5, 5)
         );
         // The switch is reloaded: a new epoch, generations from 1 again.
-        let mut new = Table::new(0x2222);
+        let mut new = Table::new(0x2222, slots());
         set(&mut new, "02:00:00:00:00:09 domain=1").unwrap();
         let n = new.encode_for(1, false, &mut out);
         let Ok(Msg::Table(m)) = Msg::parse_from_host(&out[..n]) else {
@@ -917,18 +953,18 @@ mod tests {
         assert_eq!(r.load(&m, false), Ok(false));
         assert_eq!(r.load(&msg(0x2222, 0, 1, &[]), false), Ok(false));
         assert_eq!(r.load(&msg(0x2222, 2, 1, &[]), false), Ok(true));
-        assert_eq!(Table::new(0).epoch(), 1);
+        assert_eq!(Table::new(0, slots()).epoch(), 1);
     }
 
     #[test]
     fn touch_makes_replicas_take_the_new_routes() {
-        let mut t = Table::new(7);
+        let mut t = Table::new(7, slots());
         t.apply(parse_line(b"02:00:00:00:00:01 domain=1").unwrap(), |_| true)
             .unwrap();
         t.apply(parse_line(b"02:00:00:00:00:02 domain=2").unwrap(), |_| true)
             .unwrap();
         let mut b = [0u8; MAX_TABLE_MSG];
-        let mut r = Replica::default();
+        let mut r = Replica::new(slots());
         let n = t.encode_for(1, false, &mut b);
         let Ok(Msg::Table(m)) = Msg::parse(&b[..n]) else {
             panic!("not a table");
@@ -946,7 +982,7 @@ mod tests {
 
     #[test]
     fn a_domain_claims_only_the_macs_promised_to_it() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, slots());
         for l in [
             "02:00:00:00:00:01 domain=1 vlan=10",
             "02:00:00:00:00:02 domain=2 vlan=10",

@@ -27,6 +27,8 @@ impl Attrs for Switch {
         (kernel::c_str!("stats"), Mode::ReadOnly),
         (kernel::c_str!("uplink"), Mode::ReadWrite),
     ];
+    /// A full table is 1024 lines of up to 74 bytes.
+    const LARGE: &'static [usize] = &[TABLE];
 
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>) {
         match idx {

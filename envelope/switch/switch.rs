@@ -38,7 +38,7 @@ use crate::envelope_proto::switch::{
     announcement, switch_frame, switch_grant, Action, DropReason, RateLimit, Source, DROP_REASONS,
 };
 use crate::envelope_proto::table::{
-    Claim, Table, TableCmd, TableError, MAX_ENTRIES, MAX_TABLE_MSG,
+    Claim, Entry, Table, TableCmd, TableError, MAX_ENTRIES, MAX_TABLE_MSG,
 };
 use crate::line::{Mac, MacFmt};
 use crate::proto::link::Role;
@@ -65,6 +65,11 @@ struct Stats {
     uplink_bad: u64,
     /// Broadcast, multicast and unknown-unicast frames switched.
     flooded: u64,
+    /// Bytes of the frames the switch sent on as `FRAME`s or to the
+    /// uplink: each was copied out of the sender into the switch's buffer
+    /// and again out of it (the intermediate copy an envelope's bytes
+    /// never take, `docs/envelope.md` section 3).
+    bounce_bytes: u64,
     /// Announcements (gratuitous ARPs and RARPs) from domains; those that
     /// moved a remote MAC promised to the domain into it; those that
     /// claimed a MAC that is not the domain's to take.
@@ -100,7 +105,6 @@ struct GrantCounters {
     completions: [u64; COMPLETIONS],
     copies: [u64; COPIES],
     copied_bytes: u64,
-    bounce_bytes: u64,
     held: u64,
     delivered: u64,
     waited: u64,
@@ -133,7 +137,6 @@ impl GrantCounters {
             *a += b;
         }
         self.copied_bytes += s.copied_bytes;
-        self.bounce_bytes += s.bounce_bytes;
         self.held += u64::from(s.held);
         self.delivered += s.delivered;
         self.waited += s.waited;
@@ -167,7 +170,9 @@ struct Domain {
 
 /// The switch's state.
 struct State {
-    table: Table,
+    table: Table<KVVec<Entry>>,
+    /// Where a `TABLE` message is written ([`MAX_TABLE_MSG`] bytes).
+    table_msg: KVVec<u8>,
     full_copy: bool,
     /// The host net_device non-local frames go to.
     uplink: Option<Uplink<UplinkPort>>,
@@ -288,8 +293,10 @@ unsafe impl DelayedWorkItem for Switch {
             this.retire(d);
         }
         drop(members);
-        if this.routes_dirty.swap(false, Ordering::AcqRel) {
-            this.refresh_routes();
+        if this.routes_dirty.swap(false, Ordering::AcqRel) && this.refresh_routes().is_err() {
+            // No memory for the list of MACs: again a little later.
+            this.routes_dirty.store(true, Ordering::Release);
+            DelayedWork::schedule(&this, 100);
         }
     }
 }
@@ -351,16 +358,16 @@ impl State {
 
     /// Sends the domain in slot `i` its view of the table.
     fn push_table(&mut self, i: usize) {
-        let mut buf = [0u8; MAX_TABLE_MSG];
         let Some(id) = self.dom(i).map(|d| d.id) else {
             return;
         };
-        let n = self.table.encode_for(id, self.full_copy, &mut buf);
-        let Some(d) = self.dom(i) else {
+        let buf = self.table_msg.as_mut_slice();
+        let n = self.table.encode_for(id, self.full_copy, buf);
+        let Some(d) = self.domains.get_mut(i).and_then(Option::as_mut) else {
             return;
         };
         if n == 0 {
-            // Cannot happen: `buf` holds the largest table.
+            // Cannot happen: `table_msg` holds the largest table.
             d.table_stale = true;
             return;
         }
@@ -386,8 +393,13 @@ impl State {
         };
         match d.port.port().send(sdu) {
             Ok(()) => d.frames_out += 1,
-            Err(_) => d.tx_dropped += 1,
+            Err(_) => {
+                d.tx_dropped += 1;
+                return;
+            }
         }
+        let frame = sdu.len().saturating_sub(MSG_HDR_LEN + META_LEN);
+        self.stats.bounce_bytes += frame as u64;
     }
 
     /// Gives domain `src` back the charge of a frame of `len` bytes.
@@ -517,7 +529,9 @@ impl State {
             return;
         };
         // Failures are counted by the uplink (`tx_dropped`).
-        let _ = u.xmit(meta, frame, vlan);
+        if u.xmit(meta, frame, vlan).is_ok() {
+            self.stats.bounce_bytes += frame.len() as u64;
+        }
     }
 }
 
@@ -562,11 +576,14 @@ impl Switch {
     pub(crate) fn new() -> Result<Arc<Self>> {
         let reaper = DelayedWork::new()?;
         let scratch = KVVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
+        let slots = KVVec::from_elem(Entry::default(), MAX_ENTRIES, GFP_KERNEL)?;
+        let table_msg = KVVec::from_elem(0u8, MAX_TABLE_MSG, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Switch {
                 state <- new_mutex!(
                     State {
-                        table: Table::new(random_epoch()),
+                        table: Table::new(random_epoch(), slots),
+                        table_msg,
                         full_copy: false,
                         uplink: None,
                         scratch,
@@ -938,32 +955,33 @@ impl Switch {
         Ok(())
     }
 
-    /// A write to `table`.
     /// Asks the SR-IOV hook for the route of every entry (routes "direct
     /// via VF" follow its VF policies), and pushes the table if one
-    /// changed. Process context, not under RTNL or `state`.
-    fn refresh_routes(&self) {
-        let mut macs = [([0u8; 6], 0u16); MAX_ENTRIES];
-        let mut n = 0;
-        for e in self.state.lock().table.entries().iter().take(MAX_ENTRIES) {
-            macs[n] = (e.mac, e.domain);
-            n += 1;
+    /// changed. Process context, not under RTNL or `state`. Fails only
+    /// without memory for the list of MACs.
+    fn refresh_routes(&self) -> Result {
+        let mut macs = KVVec::with_capacity(MAX_ENTRIES, GFP_KERNEL)?;
+        for e in self.state.lock().table.entries() {
+            // Within the capacity: no allocation.
+            macs.push((e.mac, e.domain, false), GFP_KERNEL)?;
         }
         // Without `state`: `route` takes RTNL and the hook's locks.
-        let mut via = [false; MAX_ENTRIES];
-        for (v, (mac, domain)) in via.iter_mut().zip(&macs[..n]) {
-            *v = matches!(sriov_route::route(mac), Ok(Some(r)) if r.domain == *domain && r.via_vf);
+        for (mac, domain, via) in macs.iter_mut() {
+            *via =
+                matches!(sriov_route::route(mac), Ok(Some(r)) if r.domain == *domain && r.via_vf);
         }
         let mut st = self.state.lock();
         let mut changed = false;
-        for ((mac, domain), v) in macs[..n].iter().zip(via) {
-            changed |= st.table.set_vf(mac, *domain, v);
+        for (mac, domain, via) in macs.iter() {
+            changed |= st.table.set_vf(mac, *domain, *via);
         }
         if changed {
             st.push_tables();
         }
+        Ok(())
     }
 
+    /// A write to `table`.
     pub(crate) fn table_cmd(self: &Arc<Self>, cmd: TableCmd) -> Result {
         let mut st = self.state.lock();
         let st = &mut *st;
@@ -1014,7 +1032,11 @@ impl Switch {
     pub(crate) fn show_table(&self, out: &mut SysfsBuf<'_>) {
         let st = self.state.lock();
         let _ = writeln!(out, "generation {}", st.table.generation());
+        // A large attribute: the lines up to the end of the page read.
         for e in st.table.entries() {
+            if out.is_full() {
+                break;
+            }
             let _ = writeln!(out, "{}", e);
         }
     }
@@ -1036,6 +1058,7 @@ impl Switch {
         let _ = writeln!(out, "no_uplink {}", s.no_uplink);
         let _ = writeln!(out, "uplink_bad {}", s.uplink_bad);
         let _ = writeln!(out, "flooded {}", s.flooded);
+        let _ = writeln!(out, "bounce_bytes {}", s.bounce_bytes);
         let _ = writeln!(out, "announces {}", s.announces);
         let _ = writeln!(out, "announce_moves {}", s.announce_moves);
         let _ = writeln!(out, "announce_refused {}", s.announce_refused);
@@ -1065,7 +1088,6 @@ impl Switch {
             let _ = writeln!(out, "copies_{} {}", c.name(), v);
         }
         let _ = writeln!(out, "copied_bytes {}", g.copied_bytes);
-        let _ = writeln!(out, "bounce_bytes {}", g.bounce_bytes);
         let _ = writeln!(out, "delivered {}", g.delivered);
         let _ = writeln!(out, "waited {}", g.waited);
         let _ = writeln!(out, "wait_gave_up {}", g.wait_gave_up);

@@ -15,7 +15,7 @@ use rvio_pure::envelope_proto::grant::{
 use rvio_pure::envelope_proto::msg::{frame_prefix, Msg};
 use rvio_pure::envelope_proto::posted::{CopyAsk, Delivery, DELIVERY_LEN};
 use rvio_pure::envelope_proto::switch::announcement;
-use rvio_pure::envelope_proto::table::Replica;
+use rvio_pure::envelope_proto::table::{Entry, Replica, MAX_ENTRIES};
 
 fuzz_target!(|data: &[u8]| {
     let any = Msg::parse(data);
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(Msg::Table(t)) => {
             assert_ne!(t.epoch, 0);
-            let mut r = Box::<Replica>::default();
+            let mut r = Replica::new(vec![Entry::default(); MAX_ENTRIES]);
             if r.load(&t, false) == Ok(true) {
                 assert_eq!((r.epoch(), r.generation()), (t.epoch, t.generation));
                 let e = r.entries();

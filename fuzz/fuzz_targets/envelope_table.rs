@@ -6,10 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rvio_pure::envelope_proto::table::{parse_line, Table, TableCmd};
+use rvio_pure::envelope_proto::table::{parse_line, Entry, Table, TableCmd, MAX_ENTRIES};
 
 fuzz_target!(|data: &[u8]| {
-    let mut t = Box::new(Table::new(1));
+    let mut t = Table::new(1, vec![Entry::default(); MAX_ENTRIES]);
     for line in data.split(|&b| b == b'\n') {
         if let Ok(cmd) = parse_line(line) {
             let _ = t.apply(cmd, |d| d % 2 == 1);

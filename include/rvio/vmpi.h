@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 4
+#define VMPI_ABI_VERSION 5
 
 struct device;
 struct vmpi_transport;
@@ -375,8 +375,7 @@ struct vmpi_grant_stats {
 	u64 grants;				/* taken from the grantq */
 	u64 completions[VMPI_GRANT_STATUSES];	/* by status */
 	u64 copies[VMPI_COPY_STATUSES];		/* this domain's copy requests, by status */
-	u64 copied_bytes;			/* copied for this domain's requests */
-	u64 bounce_bytes;			/* copied through an intermediate buffer: 0 */
+	u64 copied_bytes;			/* copied for this domain's requests, page to page */
 	u64 delivered;				/* frames delivered into posted receives */
 	u64 waited;				/* deliveries that waited for a posted receive */
 	u64 wait_gave_up;			/* of those, given up (UNDELIVERED) */

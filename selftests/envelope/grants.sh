@@ -73,12 +73,12 @@ counted() {
 	[ "$(stat copies_not_granted)" -ge 1 ] && [ "$(stat copies_bad_handle)" -ge 4 ] &&
 		[ "$(stat copies_bad_window)" -ge 1 ] &&
 		[ "$(stat copies_ok)" -ge 2 ] && [ "$(stat completions_timeout)" -ge 1 ] &&
-		[ "$(stat completions_done)" -ge 2 ] && [ "$(stat bounce_bytes)" = 0 ] &&
+		[ "$(stat completions_done)" -ge 2 ] &&
 		[ "$(stat copies_too_many)" = 1 ] && [ "$(stat copies_gone)" -ge 65 ] &&
 		[ "$(stat deliveries)" -ge 1 ] && [ "$(stat delivered)" -ge 1 ] && [ "$(stat posted)" = 0 ] &&
 		[ "$(stat waited)" -ge 2 ] && [ "$(stat wait_gave_up)" -ge 1 ]
 }
-ktap_check "the host counts every failed copy by status, the deliveries (and those that waited), and no byte through a bounce buffer" counted
+ktap_check "the host counts every failed copy by status, and the deliveries (and those that waited)" counted
 rmmod envelope_evil
 # A grant held while the switch goes: it is revoked or times out, and the
 # module unloads while devices are attached.

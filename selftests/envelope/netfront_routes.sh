@@ -59,21 +59,24 @@ ktap_check "deliveries wait for a posted buffer: 120 datagrams at once to ef3 al
 # Full-copy mode: the netfronts get copy routes (a new table generation)
 # and send FRAMEs; the envelope counters stay where they are.
 copy_mode() {
-	local e1 e2 ok1 ok2 s f1 f2 rc=0
+	local e1 e2 ok1 ok2 s f1 f2 cb bb rc=0
 	set_mode copy || return 1
 	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
+	cb=$(sstat copied_bytes) bb=$(sstat bounce_bytes)
 	s=$(($(sstat envelopes) + $(sstat deliveries))) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
 	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
 	ktap_print_msg "copy mode: ef1 sent $(($(estat 1 tx_frames) - f1)) FRAMEs, ef2 received $(($(estat 2 rx_frames) - f2));" \
-		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s))"
+		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s));" \
+		"switch: bounce_bytes +$(($(sstat bounce_bytes) - bb)), copied_bytes +$(($(sstat copied_bytes) - cb))"
 	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
 		[ "$(rgrant 1)" = "$ok1" ] && [ "$(rgrant 2)" = "$ok2" ] &&
 		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 5 ] &&
-		[ $(($(estat 2 rx_frames) - f2)) -gt 5 ] || rc=1
+		[ $(($(estat 2 rx_frames) - f2)) -gt 5 ] && [ "$(sstat copied_bytes)" = "$cb" ] &&
+		[ $(($(sstat bounce_bytes) - bb)) -ge $((512 << 10)) ] || rc=1
 	set_mode envelope || rc=1
 	return $rc
 }
-ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs, no envelope; back to envelope mode" copy_mode
+ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs through the switch's buffer (bounce_bytes), no envelope, no grant copy; back to envelope mode" copy_mode
 
 # A destination that never copies: domain 4 (d4, no netfront on it). ef1's
 # frames to it take its share of grants (they time out after 1 s), then
@@ -183,10 +186,12 @@ uplinked() {
 		ip netns exec out ping -q -c 2 -W 5 10.9.0.2 >/dev/null &&
 		python3 "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
 		python3 "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
+		python3 "$here/netfront_traffic.py" udp ns3 out 10.9.0.100 18 1472 &&
+		python3 "$here/netfront_traffic.py" udp out ns3 10.9.0.3 18 1472 &&
 		{ ktap_print_msg "uplink: $(cat $S/uplink)"; true; } &&
 		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9][0-9]* tx_dropped=0$" $S/uplink
 }
-ktap_check "uplink: ping and 2 MiB TCP (TSO) between ns1, ns2 and a host outside, nothing dropped" uplinked
+ktap_check "uplink: ping, 2 MiB TCP (TSO) and UDP between ns1, ns2, ns3 and a host outside, nothing dropped" uplinked
 
 tagged() {
 	echo "$(mac 3) domain=3 vlan=20" >$S/table &&

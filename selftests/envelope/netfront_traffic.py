@@ -9,6 +9,15 @@ usage: netfront_traffic.py                      (the above)
        netfront_traffic.py tcp SRC DST ADDR KIB [N]
                                (KiB over TCP from netns SRC to ADDR in netns
                                 DST; in N connections at once, each KiB)
+       netfront_traffic.py udp SRC DST ADDR SIZE...
+                               (one datagram of each SIZE from netns SRC to
+                                ADDR in netns DST, never fragmented: each
+                                arrives byte for byte)
+       netfront_traffic.py pairs KIB SIZE...
+                               (between every two of ns1, ns2, ns3, both
+                                ways: KiB over TCP and one datagram of each
+                                SIZE, never fragmented; one server and one
+                                client process per namespace)
        netfront_traffic.py order SRC DST ADDR N SIZE
                                (N numbered datagrams of SIZE bytes from netns
                                 SRC to ADDR in netns DST, sent at once: all
@@ -51,6 +60,69 @@ for line in sys.stdin:
 '''
 
 
+SIZES_SERVER = r'''
+import hashlib, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], 5004)); s.settimeout(20)
+print("ready", flush=True)
+for _ in range(int(sys.argv[2])):
+    b = s.recv(65535)
+    print(len(b), hashlib.sha256(b).hexdigest(), flush=True)
+'''
+SIZES_CLIENT = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_MTU_DISCOVER, IP_PMTUDISC_DO: no fragments
+for line in sys.stdin:
+    s.sendto(bytes.fromhex(line.strip()), (sys.argv[1], 5004)); time.sleep(0.05)
+'''
+# pairs: the bytes from ns A to ns B are a function of (A, B, what).
+PAIRS_DATA = r'''
+import hashlib
+def data(a, b, what, n):
+    return hashlib.shake_256(("%s %s %s" % (a, b, what)).encode()).digest(n)
+'''
+PAIRS_SERVER = PAIRS_DATA + r'''
+import socket, sys, threading
+me, peers, kib, sizes = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), [int(x) for x in sys.argv[4:]]
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("10.9.0." + me, 5006)); t.listen(4)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.9.0." + me, 5007)); u.settimeout(30)
+print("ready", flush=True)
+bad = []
+def tcp():
+    for _ in peers:
+        c, (addr, _) = t.accept(); c.settimeout(60); got = b""
+        while True:
+            b = c.recv(1 << 16)
+            if not b: break
+            got += b
+        a = addr.rsplit(".", 1)[1]
+        if got != data(a, me, "tcp", kib * 1024):
+            bad.append("tcp %s -> %s: %d bytes, differ" % (a, me, len(got)))
+th = threading.Thread(target=tcp); th.start()
+for _ in range(len(peers) * len(sizes)):
+    try:
+        g, (addr, _) = u.recvfrom(65535)
+    except socket.timeout:
+        bad.append("udp to %s: a datagram is missing" % me); break
+    a = addr.rsplit(".", 1)[1]
+    if g != data(a, me, "udp %d" % len(g), len(g)):
+        bad.append("udp %s -> %s: %d bytes, differ" % (a, me, len(g)))
+th.join(90)
+print(" ".join(bad) or "ok", flush=True)
+'''
+PAIRS_CLIENT = PAIRS_DATA + r'''
+import socket, sys, time
+me, peers, kib, sizes = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), [int(x) for x in sys.argv[4:]]
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_PMTUDISC_DO: no fragments
+u.bind(("10.9.0." + me, 0))
+for b in peers:
+    c = socket.create_connection(("10.9.0." + b, 5006), timeout=60, source_address=("10.9.0." + me, 0))
+    c.sendall(data(me, b, "tcp", kib * 1024)); c.close()
+    for n in sizes:
+        u.sendto(data(me, b, "udp %d" % n, n), ("10.9.0." + b, 5007)); time.sleep(0.05)
+'''
 ORDER_SERVER = r'''
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -121,6 +193,44 @@ def order(src, dst, addr, n, size):
         fail("UDP: %d of %d datagrams, %d out of order (first: %r)" % (len(got), n, len(late), got[:20]))
 
 
+def udp_sizes(src, dst, addr, sizes):
+    grams = [os.urandom(n) for n in sizes]
+    srv = ns(dst, SIZES_SERVER, addr, str(len(grams)))
+    if srv.stdout.readline().strip() != "ready":
+        fail("UDP server did not start")
+    cli = ns(src, SIZES_CLIENT, addr)
+    cli.communicate("".join(g.hex() + "\n" for g in grams), timeout=60)
+    out, _ = srv.communicate(timeout=60)
+    want = ["%d %s" % (len(g), hashlib.sha256(g).hexdigest()) for g in grams]
+    got = out.split("\n")[: len(want)]
+    if got != want:
+        fail("UDP %s -> %s: got sizes %r, want %r" % (src, dst, [l.split()[0] for l in got if l], sizes))
+
+
+def pairs(kib, sizes):
+    names = ["1", "2", "3"]
+    args = [str(kib)] + [str(n) for n in sizes]
+    srvs = [ns(int(n), PAIRS_SERVER, n, ",".join(p for p in names if p != n), *args) for n in names]
+    for srv in srvs:
+        if srv.stdout.readline().strip() != "ready":
+            fail("pairs: a server did not start")
+    clis = [ns(int(n), PAIRS_CLIENT, n, ",".join(p for p in names if p != n), *args) for n in names]
+    for cli in clis:
+        cli.communicate(timeout=180)
+        if cli.returncode:
+            fail("pairs: a client failed")
+    for n, srv in zip(names, srvs):
+        out, _ = srv.communicate(timeout=180)
+        if out.strip() != "ok":
+            fail("pairs, into ns%s: %s" % (n, out.strip()))
+
+
+if sys.argv[1:2] == ["pairs"]:
+    pairs(int(sys.argv[2]), [int(n) for n in sys.argv[3:]])
+    sys.exit(0)
+if sys.argv[1:2] == ["udp"]:
+    udp_sizes(sys.argv[2], sys.argv[3], sys.argv[4], [int(n) for n in sys.argv[5:]])
+    sys.exit(0)
 if sys.argv[1:2] == ["order"]:
     order(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     sys.exit(0)

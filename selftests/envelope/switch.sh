@@ -25,7 +25,7 @@ cleanup() {
 rvio_on_exit cleanup
 
 ktap_print_header
-ktap_set_plan 26
+ktap_set_plan 27
 vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" || ktap_exit_fail_msg "cannot load VMPI"
 for d in $DOMS; do
 	vdpa dev add mgmtdev vmpi name "$d" || ktap_exit_fail_msg "vdpa dev add $d failed"
@@ -62,14 +62,23 @@ table_errors() {
 		expect_fail_with "No such file or directory" w table "02:00:00:00:00:09 del"
 }
 ktap_check "table: EINVAL, ENODEV, EEXIST and ENOENT as documented" table_errors
+# 1024 entries (printf -v: no process per line), read back whole: the
+# file is many pages long.
 table_full() {
-	local i
-	for i in $(seq 5 48); do w table "$(printf '02:00:00:00:01:%02x' "$i") domain=1 vlan=99" || return 1; done
-	expect_fail_with "No space left on device" w table "02:00:00:00:02:00 domain=1 vlan=99" &&
-		[ "$(grep -c domain= $S/table)" = 48 ] &&
-		for i in $(seq 5 48); do w table "$(printf '02:00:00:00:01:%02x' "$i") del" || return 1; done
+	local i m
+	for ((i = 5; i <= 1024; i++)); do
+		printf -v m '02:00:00:01:%02x:%02x' $((i >> 8)) $((i & 255))
+		w table "$m domain=1 vlan=99" || return 1
+	done
+	expect_fail_with "No space left on device" w table "02:00:00:02:00:00 domain=1 vlan=99" &&
+		[ "$(grep -c domain= $S/table)" = 1024 ] && [ "$(wc -c <$S/table)" -gt 40000 ] &&
+		[ "$(sed -n '$p' $S/table)" = "02:00:00:01:04:00 domain=1 route=envelope vlan=99" ] || return 1
+	for ((i = 5; i <= 1024; i++)); do
+		printf -v m '02:00:00:01:%02x:%02x' $((i >> 8)) $((i & 255))
+		w table "$m del" || return 1
+	done
 }
-ktap_check "table: 48 entries, the 49th is ENOSPC, all shown" table_full
+ktap_check "table: 1024 entries, the 1025th is ENOSPC, all shown" table_full
 sorted() { [ "$(sed -n 2p $S/table)" = "02:00:00:00:00:01 domain=1 route=envelope vlan=10" ] && grep -q "^generation [0-9]" $S/table; }
 ktap_check "table: reads back sorted with its generation" sorted
 

@@ -11,6 +11,7 @@ import os
 import select
 import struct
 import sys
+import time
 
 from vmpi_uapi import bind, recv
 
@@ -119,8 +120,14 @@ os.write(g[1], frame_msg(b"\xff" * 6, mac(2), b"vlan 10"))
 a1, a3 = quiet(g[0], 1), quiet(g[2], 0.3)
 os.write(g[1], frame_msg(b"\xff" * 6, mac(0x21), b"vlan 20"))
 b1, b3 = quiet(g[0], 0.3), quiet(g[2], 1)
-result(len(a1) == 1 and not a3 and not b1 and len(b3) == 1,
-       "broadcast: reaches exactly the other domains on the source MAC's VLAN")
+# Multicast and unknown unicast are flooded the same way.
+os.write(g[1], frame_msg(b"\x01\x00\x5e\x00\x00\x01", mac(2), b"multicast, vlan 10"))
+c1, c3 = quiet(g[0], 1), quiet(g[2], 0.3)
+os.write(g[1], frame_msg(mac(0x77), mac(0x21), b"unknown, vlan 20"))
+u1, u3 = quiet(g[0], 0.3), quiet(g[2], 1)
+result(len(a1) == 1 and not a3 and not b1 and len(b3) == 1 and len(c1) == 1 and not c3
+       and not u1 and len(u3) == 1,
+       "broadcast, multicast, unknown unicast: reach exactly the other domains on the source MAC's VLAN")
 
 # Refused: a spoofed source, another VLAN, messages a netfront may not send.
 s0 = stats()
@@ -158,8 +165,8 @@ for fd in g:
 
 d = {l.split()[0]: dict(kv.split("=") for kv in l.split()[1:]) for l in open(S + "domains").read().splitlines()}
 counts = [(int(d[n]["frames_in"]), int(d[n]["frames_out"])) for n in ("d1", "d2", "d3")]
-result(counts == [(7, 2), (3, 4), (0, 1)], "domains: frames_in and frames_out counted per domain")
-if counts != [(7, 2), (3, 4), (0, 1)]:
+result(counts == [(7, 3), (5, 4), (0, 2)], "domains: frames_in and frames_out counted per domain")
+if counts != [(7, 3), (5, 4), (0, 2)]:
     print("# (in, out) of d1, d2, d3: %r" % counts)
 
 # Announcements (docs/envelope.md section 3): a domain takes a MAC the
@@ -224,4 +231,40 @@ result(int(s4["generation"]) == gen3 and int(s4["announces"]) - int(s3["announce
        "announce: a domain announcing its own MAC changes nothing")
 for fd in g:
     quiet(fd)
+
+
+# The rate limit (docs/envelope.md section 3, step 7): d3 attached again
+# at 30000 bytes a second sends 200 frames of 1014 bytes (1078 with the
+# per-frame cost) at once to d2's MAC on VLAN 20. A full bucket (65583
+# bytes: 60 frames) and what refills meanwhile pass, the rest is dropped
+# and counted; a second later frames pass again.
+def domains():
+    return {l.split()[0]: dict(kv.split("=") for kv in l.split()[1:])
+            for l in open(S + "domains").read().splitlines()}
+
+
+sysw("domains", "d3 del")
+sysw("domains", "d3 domain=3 rate=30000")
+sysw("table", "02:00:00:00:00:03 domain=3 vlan=20")
+for fd in g:
+    quiet(fd)
+r0, out0 = int(stats()["drops_rate"]), int(domains()["d2"]["frames_out"])
+t0 = time.monotonic()
+got = []
+for i in range(200):
+    os.write(g[2], frame_msg(mac(0x21), mac(3), struct.pack("<I", i) + bytes(996)))
+    got += quiet(g[1], 0)  # d2's raw channel holds 64
+secs = time.monotonic() - t0
+got = [x for x in got + quiet(g[1], 1) if x[0] == FRAME]
+dropped = int(stats()["drops_rate"]) - r0
+passed = int(domains()["d2"]["frames_out"]) - out0
+in3 = int(domains()["d3"]["frames_in"])
+time.sleep(1.5)
+os.write(g[2], frame_msg(mac(0x21), mac(3), bytes(1000)))
+later = [x for x in quiet(g[1], 1) if x[0] == FRAME]
+print("# rate: 200 frames written in %.2f s; %d passed (%d read by d2), %d dropped; 1.5 s later %d passed"
+      % (secs, passed, len(got), dropped, len(later)))
+result(in3 == 200 and passed + dropped == 200 and len(got) == passed and 60 <= passed <= 60 + (secs + 2) * 28
+       and dropped >= 20 and len(later) == 1,
+       "rate: a domain limited to 30000 B/s gets a bucket's worth through, the rest counted in drops_rate; later it passes again")
 sys.exit(1 if failed else 0)

@@ -39,6 +39,16 @@ impl<'a> SysfsBuf<'a> {
     pub fn is_full(&self) -> bool {
         self.len == self.buf.len()
     }
+
+    /// Drops `n` bytes of text without writing them, if they all fall
+    /// before the window; otherwise (they must be written) `false`.
+    pub fn skip(&mut self, n: usize) -> bool {
+        if n > self.skip {
+            return false;
+        }
+        self.skip -= n;
+        true
+    }
 }
 
 impl core::fmt::Write for SysfsBuf<'_> {

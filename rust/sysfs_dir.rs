@@ -51,7 +51,8 @@ pub trait Attrs: Send + Sync + Sized {
     /// [`Attrs::ATTRS`]). Each read(2) of one gets a page of it at most:
     /// [`Attrs::show`] renders the whole text and the page asked for is
     /// kept, so a text that changes between a reader's pages may be read
-    /// torn. Each write(2) of at most a page is one [`Attrs::store`].
+    /// torn. Each write(2) of less than a page is one [`Attrs::store`]
+    /// (a longer one fails `E2BIG`).
     const LARGE: &'static [usize] = &[];
     /// Shows readable attribute `idx` (values and newlines).
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
@@ -135,15 +136,17 @@ impl<T: Attrs> VTable<T> {
         modes
     };
 
-    /// `T::LARGE` as a bit per index (`rvio_sysfs_dir_create()` refuses
-    /// bits past the attributes).
+    /// `T::LARGE` as a bit per index (an index past the attributes does
+    /// not build).
     const LARGE: u32 = {
         let mut bits = 0u32;
         let mut i = 0;
         while i < T::LARGE.len() {
-            if T::LARGE[i] < 32 {
-                bits |= 1 << T::LARGE[i];
-            }
+            assert!(
+                T::LARGE[i] < T::ATTRS.len(),
+                "a LARGE index names no attribute"
+            );
+            bits |= 1 << T::LARGE[i];
             i += 1;
         }
         bits

@@ -80,8 +80,13 @@ static ssize_t rvio_sysfs_dir_bin_write(struct file *file, struct kobject *kobj,
 					size_t count)
 {
 	struct rvio_sysfs_dir *d = to_dir(kobj);
-	int ret = d->type->store(d->priv, attr - d->bin_attrs, buf, count);
+	int ret;
 
+	/* kernfs cuts a longer write into pages: refuse it whole, as it
+	 * refuses one to a text attribute (whose atomic_write_len is a page). */
+	if (count >= PAGE_SIZE)
+		return -E2BIG;
+	ret = d->type->store(d->priv, attr - d->bin_attrs, buf, count);
 	return ret ? ret : count;
 }
 

@@ -30,7 +30,8 @@ struct rvio_sysfs_dir_type {
 	/* Large attributes, a bit per index: their text may be longer than a
 	 * page. Each is a binary attribute of no set size, read in pages
 	 * (show() renders its text for each and keeps the page asked for);
-	 * each write(2) of at most a page is one store(). */
+	 * each write(2) of less than a page is one store(), a longer one is
+	 * refused (-E2BIG). */
 	u32 large;
 };
 

@@ -44,7 +44,7 @@ for t in "$@"; do
 	corpus=build/fuzz-corpus/$t
 	mkdir -p "$corpus"
 	log=build/fuzz-$t.log
-	if "$tdir/$triple/release/$t" "$corpus" -max_total_time="$secs" -max_len=8192 \
+	if "$tdir/$triple/release/$t" "$corpus" -max_total_time="$secs" -max_len=8192 -timeout=10 \
 		-artifact_prefix="build/fuzz-artifacts/$t-" >"$log" 2>&1; then
 		runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
 		echo "ok fuzz $t: ${runs:-?} runs in ${secs} s, no crash"

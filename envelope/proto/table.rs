@@ -123,6 +123,31 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The length of its line in the `table` file, newline included
+    /// (what its `Display` writes, and one byte more), without writing
+    /// it: a reader's page of the file skips the lines before it.
+    pub fn line_len(&self) -> usize {
+        fn digits(n: u16) -> usize {
+            match n {
+                0..=9 => 1,
+                10..=99 => 2,
+                100..=999 => 3,
+                1000..=9999 => 4,
+                _ => 5,
+            }
+        }
+        17 + " domain=".len()
+            + digits(self.domain)
+            + " route=".len()
+            + self.route.name().len()
+            + " vlan=".len()
+            + digits(self.vlan)
+            + if self.via_vf { " via=vf".len() } else { 0 }
+            + 1
+    }
+}
+
 impl core::fmt::Display for Entry {
     /// The line the `table` file shows: `MAC domain=D route=R vlan=V`
     /// with the route as written (so that the line, written back, sets
@@ -864,6 +889,24 @@ mod tests {
         );
         // Nothing of it was taken.
         assert_eq!((r.generation(), r.entries().len()), (1, 1));
+    }
+
+    #[test]
+    fn line_len_is_the_length_of_the_line() {
+        for (domain, vlan) in [(1, 0), (9, 9), (10, 10), (999, 4094), (32751, 100)] {
+            for route in [Route::Envelope, Route::Copy, Route::Uplink, Route::Incoming] {
+                for via_vf in [false, true] {
+                    let e = Entry {
+                        mac: mac(0xab),
+                        domain,
+                        route,
+                        via_vf,
+                        vlan,
+                    };
+                    assert_eq!(e.line_len(), format!("{}\n", e).len(), "{}", e);
+                }
+            }
+        }
     }
 
     #[test]

@@ -198,6 +198,10 @@ pub(crate) struct Switch {
     next_serial: AtomicU64,
     /// The SR-IOV hook's routes may have changed: the work asks again.
     routes_dirty: AtomicBool,
+    /// The MACs the work asks the hook about: `MAX_ENTRIES` slots made
+    /// once (asking again never fails for memory). The work's only.
+    #[pin]
+    route_macs: Mutex<KVVec<(Mac, u16, bool)>>,
 }
 
 /// The port user of one domain: one attachment of a device, told apart
@@ -293,10 +297,8 @@ unsafe impl DelayedWorkItem for Switch {
             this.retire(d);
         }
         drop(members);
-        if this.routes_dirty.swap(false, Ordering::AcqRel) && this.refresh_routes().is_err() {
-            // No memory for the list of MACs: again a little later.
-            this.routes_dirty.store(true, Ordering::Release);
-            DelayedWork::schedule(&this, 100);
+        if this.routes_dirty.swap(false, Ordering::AcqRel) {
+            this.refresh_routes();
         }
     }
 }
@@ -578,6 +580,7 @@ impl Switch {
         let scratch = KVVec::from_elem(0u8, MSG_HDR_LEN + META_LEN + MAX_FRAME, GFP_KERNEL)?;
         let slots = KVVec::from_elem(Entry::default(), MAX_ENTRIES, GFP_KERNEL)?;
         let table_msg = KVVec::from_elem(0u8, MAX_TABLE_MSG, GFP_KERNEL)?;
+        let route_macs = KVVec::from_elem(([0u8; 6], 0u16, false), MAX_ENTRIES, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Switch {
                 state <- new_mutex!(
@@ -596,6 +599,7 @@ impl Switch {
                 reaper,
                 next_serial: AtomicU64::new(1),
                 routes_dirty: AtomicBool::new(false),
+                route_macs <- new_mutex!(route_macs, "envelope_switch::Switch::route_macs"),
             }),
             GFP_KERNEL,
         )
@@ -957,14 +961,15 @@ impl Switch {
 
     /// Asks the SR-IOV hook for the route of every entry (routes "direct
     /// via VF" follow its VF policies), and pushes the table if one
-    /// changed. Process context, not under RTNL or `state`. Fails only
-    /// without memory for the list of MACs.
-    fn refresh_routes(&self) -> Result {
-        let mut macs = KVVec::with_capacity(MAX_ENTRIES, GFP_KERNEL)?;
-        for e in self.state.lock().table.entries() {
-            // Within the capacity: no allocation.
-            macs.push((e.mac, e.domain, false), GFP_KERNEL)?;
+    /// changed. Process context (the reaper), not under RTNL or `state`.
+    fn refresh_routes(&self) {
+        let mut slots = self.route_macs.lock();
+        let mut n = 0;
+        for (slot, e) in slots.iter_mut().zip(self.state.lock().table.entries()) {
+            *slot = (e.mac, e.domain, false);
+            n += 1;
         }
+        let macs = &mut slots[..n];
         // Without `state`: `route` takes RTNL and the hook's locks.
         for (mac, domain, via) in macs.iter_mut() {
             *via =
@@ -978,7 +983,6 @@ impl Switch {
         if changed {
             st.push_tables();
         }
-        Ok(())
     }
 
     /// A write to `table`.
@@ -1032,12 +1036,15 @@ impl Switch {
     pub(crate) fn show_table(&self, out: &mut SysfsBuf<'_>) {
         let st = self.state.lock();
         let _ = writeln!(out, "generation {}", st.table.generation());
-        // A large attribute: the lines up to the end of the page read.
+        // A large attribute, read a page at a time: the lines before the
+        // page are only counted, those after it not even that.
         for e in st.table.entries() {
             if out.is_full() {
                 break;
             }
-            let _ = writeln!(out, "{}", e);
+            if !out.skip(e.line_len()) {
+                let _ = writeln!(out, "{}", e);
+            }
         }
     }
 

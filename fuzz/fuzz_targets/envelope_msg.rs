@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use rvio_pure::envelope_proto::grant::{
     CopyRefusal, CopyRequest, GrantHeader, GrantRefusal, COPY_REQ_LEN, GRANT_HDR_LEN, STATUS_LEN,
 };
-use rvio_pure::envelope_proto::msg::{frame_prefix, Msg};
+use rvio_pure::envelope_proto::msg::{frame_prefix, Msg, MsgError};
 use rvio_pure::envelope_proto::posted::{CopyAsk, Delivery, DELIVERY_LEN};
 use rvio_pure::envelope_proto::switch::announcement;
 use rvio_pure::envelope_proto::table::{Entry, Replica, MAX_ENTRIES};
@@ -39,7 +39,18 @@ fuzz_target!(|data: &[u8]| {
         Ok(Msg::Table(t)) => {
             assert_ne!(t.epoch, 0);
             let mut r = Replica::new(vec![Entry::default(); MAX_ENTRIES]);
-            if r.load(&t, false) == Ok(true) {
+            // One with room for 4 entries takes the same table, or
+            // refuses it whole for its size.
+            let mut small = Replica::new(vec![Entry::default(); 4]);
+            let small_took = small.load(&t, false);
+            let took = r.load(&t, false);
+            if t.entries.len() / 12 <= 4 {
+                assert_eq!(small_took, took);
+            } else {
+                assert_eq!(small_took, Err(MsgError::Length));
+                assert!(!small.loaded());
+            }
+            if took == Ok(true) {
                 assert_eq!((r.epoch(), r.generation()), (t.epoch, t.generation));
                 let e = r.entries();
                 assert!(e.windows(2).all(|w| w[0].mac < w[1].mac));

@@ -9,7 +9,17 @@ use libfuzzer_sys::fuzz_target;
 use rvio_pure::envelope_proto::table::{parse_line, Entry, Table, TableCmd, MAX_ENTRIES};
 
 fuzz_target!(|data: &[u8]| {
-    let mut t = Table::new(1, vec![Entry::default(); MAX_ENTRIES]);
+    // The first byte sizes the table (1 to 64 slots, or MAX_ENTRIES for
+    // 0), so that full tables are reached too.
+    let Some((&size, data)) = data.split_first() else {
+        return;
+    };
+    let slots = if size == 0 {
+        MAX_ENTRIES
+    } else {
+        usize::from(size % 64) + 1
+    };
+    let mut t = Table::new(1, vec![Entry::default(); slots]);
     for line in data.split(|&b| b == b'\n') {
         if let Ok(cmd) = parse_line(line) {
             let _ = t.apply(cmd, |d| d % 2 == 1);

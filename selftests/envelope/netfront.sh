@@ -162,10 +162,12 @@ mtus() {
 	# Frames of 64 bytes to 65515 (the largest MTU's) both ways, unfragmented.
 	local sizes="18 1472 8972 30000 65473"
 	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 65501 || return 1; done
+	local rc=0
 	python3 "$here/netfront_traffic.py" udp ns1 ns2 10.9.0.2 $sizes &&
 		python3 "$here/netfront_traffic.py" udp ns2 ns1 10.9.0.1 $sizes ||
-		{ ktap_print_msg "UDP at MTU 65501 failed"; return 1; }
+		{ ktap_print_msg "UDP at MTU 65501 failed"; rc=1; }
 	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 1500; done
+	[ $rc = 0 ] || return 1
 	! nsx 1 ip link set ef1 mtu 65502 2>/dev/null
 }
 ktap_check "MTU 9000 and 65000: unfragmented pings; MTU 65501: UDP frames of 64 to 65515 bytes both ways; above 65501 refused" mtus

@@ -99,7 +99,7 @@ def tcp():
         a = addr.rsplit(".", 1)[1]
         if got != data(a, me, "tcp", kib * 1024):
             bad.append("tcp %s -> %s: %d bytes, differ" % (a, me, len(got)))
-th = threading.Thread(target=tcp); th.start()
+th = threading.Thread(target=tcp, daemon=True); th.start()
 for _ in range(len(peers) * len(sizes)):
     try:
         g, (addr, _) = u.recvfrom(65535)
@@ -215,14 +215,19 @@ def pairs(kib, sizes):
         if srv.stdout.readline().strip() != "ready":
             fail("pairs: a server did not start")
     clis = [ns(int(n), PAIRS_CLIENT, n, ",".join(p for p in names if p != n), *args) for n in names]
-    for cli in clis:
-        cli.communicate(timeout=180)
-        if cli.returncode:
-            fail("pairs: a client failed")
-    for n, srv in zip(names, srvs):
-        out, _ = srv.communicate(timeout=180)
-        if out.strip() != "ok":
-            fail("pairs, into ns%s: %s" % (n, out.strip()))
+    try:
+        for cli in clis:
+            cli.communicate(timeout=180)
+            if cli.returncode:
+                fail("pairs: a client failed")
+        for n, srv in zip(names, srvs):
+            out, _ = srv.communicate(timeout=180)
+            if out.strip() != "ok":
+                fail("pairs, into ns%s: %s" % (n, out.strip()))
+    finally:
+        for p in srvs + clis:
+            if p.poll() is None:
+                p.kill()
 
 
 if sys.argv[1:2] == ["pairs"]:

@@ -63,20 +63,21 @@ table_errors() {
 }
 ktap_check "table: EINVAL, ENODEV, EEXIST and ENOENT as documented" table_errors
 # 1024 entries (printf -v: no process per line), read back whole: the
-# file is many pages long.
+# file is many pages long. The entries go again whatever the result.
 table_full() {
-	local i m
+	local i m rc=0
 	for ((i = 5; i <= 1024; i++)); do
 		printf -v m '02:00:00:01:%02x:%02x' $((i >> 8)) $((i & 255))
-		w table "$m domain=1 vlan=99" || return 1
+		w table "$m domain=1 vlan=99" || { rc=1; break; }
 	done
-	expect_fail_with "No space left on device" w table "02:00:00:02:00:00 domain=1 vlan=99" &&
+	[ $rc = 0 ] && expect_fail_with "No space left on device" w table "02:00:00:02:00:00 domain=1 vlan=99" &&
 		[ "$(grep -c domain= $S/table)" = 1024 ] && [ "$(wc -c <$S/table)" -gt 40000 ] &&
-		[ "$(sed -n '$p' $S/table)" = "02:00:00:01:04:00 domain=1 route=envelope vlan=99" ] || return 1
+		[ "$(sed -n '$p' $S/table)" = "02:00:00:01:04:00 domain=1 route=envelope vlan=99" ] || rc=1
 	for ((i = 5; i <= 1024; i++)); do
 		printf -v m '02:00:00:01:%02x:%02x' $((i >> 8)) $((i & 255))
-		w table "$m del" || return 1
+		w table "$m del" 2>/dev/null
 	done
+	[ "$(grep -c domain= $S/table)" = 4 ] && return $rc
 }
 ktap_check "table: 1024 entries, the 1025th is ENOSPC, all shown" table_full
 sorted() { [ "$(sed -n 2p $S/table)" = "02:00:00:00:00:01 domain=1 route=envelope vlan=10" ] && grep -q "^generation [0-9]" $S/table; }

@@ -234,17 +234,18 @@ for fd in g:
 
 
 # The rate limit (docs/envelope.md section 3, step 7): d3 attached again
-# at 30000 bytes a second sends 200 frames of 1014 bytes (1078 with the
+# at 1000 bytes a second sends 200 frames of 1014 bytes (1078 with the
 # per-frame cost) at once to d2's MAC on VLAN 20. A full bucket (65583
-# bytes: 60 frames) and what refills meanwhile pass, the rest is dropped
-# and counted; a second later frames pass again.
+# bytes, the floor: 60 frames) and what refills meanwhile (about a frame
+# a second) pass, the rest is dropped and counted; 1.5 s later a frame
+# passes again.
 def domains():
     return {l.split()[0]: dict(kv.split("=") for kv in l.split()[1:])
             for l in open(S + "domains").read().splitlines()}
 
 
 sysw("domains", "d3 del")
-sysw("domains", "d3 domain=3 rate=30000")
+sysw("domains", "d3 domain=3 rate=1000")
 sysw("table", "02:00:00:00:00:03 domain=3 vlan=20")
 for fd in g:
     quiet(fd)
@@ -255,6 +256,17 @@ for i in range(200):
     os.write(g[2], frame_msg(mac(0x21), mac(3), struct.pack("<I", i) + bytes(996)))
     got += quiet(g[1], 0)  # d2's raw channel holds 64
 secs = time.monotonic() - t0
+# The switch may take a while over d3's 200 (TCG): until it has them all,
+# or no more come (a burst can overflow its port's queue of 64 before the
+# switch runs: those never reach the rate limit).
+seen = -1
+while time.monotonic() < t0 + 20:
+    got += quiet(g[1], 0.5)
+    now_in = int(domains()["d3"]["frames_in"])
+    if now_in in (200, seen):
+        break
+    seen = now_in
+elapsed = time.monotonic() - t0
 got = [x for x in got + quiet(g[1], 1) if x[0] == FRAME]
 dropped = int(stats()["drops_rate"]) - r0
 passed = int(domains()["d2"]["frames_out"]) - out0
@@ -262,9 +274,9 @@ in3 = int(domains()["d3"]["frames_in"])
 time.sleep(1.5)
 os.write(g[2], frame_msg(mac(0x21), mac(3), bytes(1000)))
 later = [x for x in quiet(g[1], 1) if x[0] == FRAME]
-print("# rate: 200 frames written in %.2f s; %d passed (%d read by d2), %d dropped; 1.5 s later %d passed"
-      % (secs, passed, len(got), dropped, len(later)))
-result(in3 == 200 and passed + dropped == 200 and len(got) == passed and 60 <= passed <= 60 + (secs + 2) * 28
-       and dropped >= 20 and len(later) == 1,
-       "rate: a domain limited to 30000 B/s gets a bucket's worth through, the rest counted in drops_rate; later it passes again")
+print("# rate: 200 frames written in %.2f s, %d reached the switch in %.2f s; %d passed (%d read by d2),"
+      " %d dropped; 1.5 s later %d passed" % (secs, in3, elapsed, passed, len(got), dropped, len(later)))
+result(in3 >= 100 and passed + dropped == in3 and len(got) == passed and 60 <= passed <= 62 + elapsed
+       and len(later) == 1,
+       "rate: a domain limited to 1000 B/s gets a bucket's worth through, the rest counted in drops_rate; later it passes again")
 sys.exit(1 if failed else 0)

@@ -57,10 +57,10 @@ const MAX_GRANTS_PER_DEST: u32 = 64;
 /// `SO_SNDBUF` hold the sender back), a granted one no longer.
 const PARKED_MAX: usize = 128;
 /// Frames of at most this many bytes go inline, as `FRAME`s, even to an
-/// envelope route: below it a grant, its envelope and its copy request
-/// cost more than copying the frame twice (`make bench-envelope`,
-/// results/README.md).
-const INLINE_MAX: usize = 256;
+/// envelope route, unless `attach` says otherwise (`inline=`): below it a
+/// grant, its envelope and its copy request cost more than copying the
+/// frame twice (`scripts/bench-inline.sh`, results/README.md).
+const INLINE_DEFAULT: u32 = 256;
 /// Buffers a front keeps posted for frames the host delivers (`posted=`
 /// of `attach`; at most 64, what the device holds, and VMPI's transport
 /// lets posted buffers hold at most half the copyq's descriptors: 21
@@ -124,8 +124,8 @@ struct Counters {
     /// Envelopes answered with `FINISH | DISCARD`: too many copies out,
     /// no memory, or a frame the interface refuses.
     rx_discarded: AtomicU64,
-    /// Frames for an envelope route sent inline (at most [`INLINE_MAX`]
-    /// bytes).
+    /// Frames for an envelope route sent inline (at most
+    /// [`FrontDev::inline_max`] bytes).
     tx_inline: AtomicU64,
     /// Frames the host delivered into posted buffers (their bytes count
     /// in `rx_copy_bytes`), and posted buffers that came back without
@@ -200,6 +200,9 @@ impl Granting {
 #[pin_data]
 pub(crate) struct FrontDev {
     vmpi: DevName,
+    /// Frames of at most this many bytes go inline (`inline=` of
+    /// `attach`, else [`INLINE_DEFAULT`]).
+    inline_max: usize,
     #[pin]
     tx: Mutex<Tx>,
     /// Set while the port is open (grants are posted under it, so the
@@ -375,7 +378,10 @@ impl FrontDev {
             bindings::VMPI_GRANT_DONE => (&c.tx_grant_done, TxDone::Sent),
             bindings::VMPI_GRANT_REFUSED => (&c.tx_grant_refused, TxDone::Copy),
             bindings::VMPI_GRANT_UNDELIVERED => (&c.tx_grant_undelivered, TxDone::Copy),
-            bindings::VMPI_GRANT_TIMEOUT => (&c.tx_grant_timeout, TxDone::Drop),
+            // Never copied, and no longer can be (its handle is dead; a
+            // finishing copy in flight would have decided instead): late
+            // rather than lost.
+            bindings::VMPI_GRANT_TIMEOUT => (&c.tx_grant_timeout, TxDone::Copy),
             bindings::VMPI_GRANT_REVOKED => (&c.tx_grant_revoked, TxDone::Drop),
             _ => (&c.tx_grant_failed, TxDone::Drop),
         };
@@ -798,8 +804,13 @@ impl NetDevice for FrontDev {
             return XmitRef::Copy(skb);
         };
         let c = &self.c;
-        let inline = skb.len() <= INLINE_MAX;
         let no_grants = self.no_grants.load(Ordering::Relaxed);
+        // A small frame goes inline, as a `FRAME`, unless frames granted
+        // to its destination are still out: a `FRAME` takes fewer
+        // hand-offs and would overtake them (a TCP segment after a TSO
+        // frame). Then it is granted too. (By bucket: a destination that
+        // shares one with a busy one grants more than it must.)
+        let inline = skb.len() <= self.inline_max && self.grants.out_to(dest) == 0;
         // Frames that go as `FRAME`s, unless frames wait (below).
         let as_frame = |skb| {
             inc(if inline { &c.tx_inline } else { &c.tx_fallback });
@@ -1124,6 +1135,7 @@ impl Netfront {
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
+                inline_max: cmd.inline.unwrap_or(INLINE_DEFAULT) as usize,
                 tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
                 granting <- XmitLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
                 table <- XmitLock::new(new_spinlock!(

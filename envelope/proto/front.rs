@@ -9,6 +9,7 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::domain::DevName;
+use super::msg::MAX_FRAME;
 use crate::line::{words, IfName, ParseError};
 
 /// Buckets of destinations in [`GrantShares`] and [`Parked`].
@@ -210,7 +211,7 @@ impl<const N: usize> Parked<N> {
 /// `MAX_POSTED`).
 pub const POSTED_LIMIT: u8 = 64;
 
-/// A write to `attach`: `DEV [name=IFNAME] [posted=N]`.
+/// A write to `attach`: `DEV [name=IFNAME] [posted=N] [inline=BYTES]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachCmd {
     /// The virtio device of the guest's VMPI device (`virtioN`).
@@ -221,6 +222,9 @@ pub struct AttachCmd {
     /// [`POSTED_LIMIT`]; 0: every frame by `ENVELOPE`); `None`: the
     /// default.
     pub posted: Option<u8>,
+    /// Frames to envelope routes of at most this many bytes go inline,
+    /// as `FRAME`s (0 to [`MAX_FRAME`]; 0: none); `None`: the default.
+    pub inline: Option<u32>,
 }
 
 /// Parses one line written to `attach`.
@@ -229,6 +233,7 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
     let dev = DevName::new(w.next().ok_or(ParseError::Words)?.as_bytes())?;
     let mut name = None;
     let mut posted = None;
+    let mut inline = None;
     for kv in w {
         match kv.split_once('=') {
             Some(("posted", v)) if posted.is_none() => {
@@ -237,6 +242,13 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
                     return Err(ParseError::Number);
                 }
                 posted = Some(n);
+            }
+            Some(("inline", v)) if inline.is_none() => {
+                let n = v.parse::<u32>().map_err(|_| ParseError::Number)?;
+                if n as usize > MAX_FRAME {
+                    return Err(ParseError::Number);
+                }
+                inline = Some(n);
             }
             Some(("name", v)) if name.is_none() => {
                 if v.contains('%') {
@@ -247,7 +259,12 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
             _ => return Err(ParseError::Key),
         }
     }
-    Ok(AttachCmd { dev, name, posted })
+    Ok(AttachCmd {
+        dev,
+        name,
+        posted,
+        inline,
+    })
 }
 
 #[cfg(test)]
@@ -273,6 +290,13 @@ mod tests {
             parse_attach_line(b"virtio3 posted=64").unwrap().posted,
             Some(64)
         );
+        assert_eq!(parse_attach_line(b"virtio3").unwrap().inline, None);
+        let c = parse_attach_line(b"virtio3 inline=0 posted=2").unwrap();
+        assert_eq!((c.inline, c.posted), (Some(0), Some(2)));
+        assert_eq!(
+            parse_attach_line(b"virtio3 inline=65519").unwrap().inline,
+            Some(65519)
+        );
         for bad in [
             &b""[..],
             b"virtio3 name=",
@@ -284,6 +308,9 @@ mod tests {
             b"virtio3 posted=-1",
             b"virtio3 posted=",
             b"virtio3 posted=1 posted=2",
+            b"virtio3 inline=65520",
+            b"virtio3 inline=-1",
+            b"virtio3 inline=1 inline=2",
             b"virtio3 name=0123456789abcdef",
         ] {
             assert!(parse_attach_line(bad).is_err(), "{:?}", bad);

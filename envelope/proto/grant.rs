@@ -749,6 +749,12 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
             } else {
                 Completion::Done
             };
+            // A finishing copy that began before the deadline decides how
+            // the grant ends: the destination has (or refused) the frame,
+            // and the sender must not send it again.
+            if s.state == State::Closing(Completion::Timeout) {
+                s.state = State::Closing(c);
+            }
             return self.close(i, c);
         }
         match s.state {
@@ -1198,6 +1204,19 @@ mod tests {
         assert_eq!(n, 0); // pinned: waits
         assert_eq!(t.next_deadline(), None);
         assert_eq!(t.release(p, CopyStatus::Ok), Some((3, Completion::Timeout)));
+        // A finishing copy in flight at the deadline ends it DONE (the
+        // destination has the frame), or FAILED if it failed.
+        for (result, want) in [
+            (CopyStatus::Ok, Completion::Done),
+            (CopyStatus::DstFault, Completion::Failed),
+        ] {
+            let h = t.record(&hdr(100), [0; ADDR_LEN], 4, 2000).unwrap();
+            let p = t.acquire(B, &req(h, 0, 100, true), 100).unwrap();
+            let mut n = 0;
+            t.expire(2000 + HOLD_NS, |_, _| n += 1);
+            assert_eq!(n, 0);
+            assert_eq!(t.release(p, result), Some((4, want)));
+        }
     }
 
     #[test]

@@ -636,9 +636,10 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
             .then_some(i)
     }
 
-    /// Ends grant `i` with `c` (the first end decided wins) and frees it
-    /// now if no copy holds it, with its final completion: `Done` becomes
-    /// `Failed` if a copy from it failed.
+    /// Ends grant `i` with `c` (the first end decided wins, but for a
+    /// timeout a finishing copy in flight overrides: `release`) and frees
+    /// it now if no copy holds it, with its final completion: `Done`
+    /// becomes `Failed` if a copy from it failed.
     fn close(&mut self, i: usize, c: Completion) -> Option<(T, Completion)> {
         let s = &mut self.slots[i];
         if s.state == State::Active {
@@ -1217,6 +1218,23 @@ mod tests {
             assert_eq!(n, 0);
             assert_eq!(t.release(p, result), Some((4, want)));
         }
+        // A FINISH asked for after the deadline finds the grant gone.
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 5, 3000).unwrap();
+        let mut ended = None;
+        t.expire(3000 + HOLD_NS, |tok, c| ended = Some((tok, c)));
+        assert_eq!(ended, Some((5, Completion::Timeout)));
+        assert_eq!(
+            t.acquire(B, &req(h, 0, 100, true), 100).unwrap_err().0,
+            CopyStatus::BadHandle
+        );
+        // The override waits for every copy: a FINISH copy and another
+        // without it in flight at the deadline; DONE when both are back.
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 6, 4000).unwrap();
+        let part = t.acquire(B, &req(h, 0, 50, false), 100).unwrap();
+        let fin = t.acquire(B, &req(h, 50, 50, true), 100).unwrap();
+        t.expire(4000 + HOLD_NS, |_, _| panic!("pinned"));
+        assert_eq!(t.release(fin, CopyStatus::Ok), None);
+        assert_eq!(t.release(part, CopyStatus::Ok), Some((6, Completion::Done)));
     }
 
     #[test]

@@ -216,10 +216,11 @@ impl<T: Attrs> VTable<T> {
     ) -> c_int {
         from_result(|| {
             // SAFETY: `rvio_sysfs_dir_store()` (and `_bin_write()`) in
-            // rust/sysfs_dir_glue.c passes `owner`'s pointer, the private data `Dir::new` gave
-            // `rvio_sysfs_dir_create()`, from the `Arc<T>` the `Dir` holds
-            // until after `rvio_sysfs_dir_destroy()` (in `Dir::drop`) removed
-            // the files, so the `Arc` has a count for the whole call.
+            // rust/sysfs_dir_glue.c passes `owner`'s pointer, the private
+            // data `Dir::new` gave `rvio_sysfs_dir_create()`, from the
+            // `Arc<T>` the `Dir` holds until after `rvio_sysfs_dir_destroy()`
+            // (in `Dir::drop`) removed the files, so the `Arc` has a count
+            // for the whole call.
             let owner = unsafe { ArcBorrow::from_raw(owner as *const T) };
             // SAFETY: `rvio_sysfs_dir_store()` passes sysfs's copy of the
             // write, `len` readable bytes, valid during the call.

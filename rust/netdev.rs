@@ -17,8 +17,8 @@
 //! bytes with a scatterlist, and completes it through its [`Handle`]), and
 //! receive one into an skb it fills itself ([`Handle::rx_alloc`],
 //! [`Handle::rx_skb`]). `xmit_ref` is called from `ndo_start_xmit`, in
-//! softirq context: what it shares with process context is behind an
-//! [`XmitLock`].
+//! softirq context: what it shares with process context is behind a
+//! `BhLock` (`rust/bh_lock.rs`).
 //!
 //! Include with `#[path = ".../rust/netdev.rs"] pub mod netdev;` and
 //! `#[path = ".../rust/work_handle.rs"] pub mod work_handle;` next to `mod
@@ -29,15 +29,12 @@
 use crate::bindings;
 use crate::work_handle::{self, Owner, Target};
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
-use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
-use kernel::sync::lock::{spinlock::SpinLockBackend, Guard};
-use kernel::sync::{Arc, SpinLock};
+use kernel::sync::Arc;
 
 /// The most `ethtool -S` counters a driver has.
 pub const MAX_STATS: usize = 64;
@@ -218,7 +215,8 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     /// without a copy. Called from `ndo_start_xmit` (softirq) or, for
     /// frames queued behind others, from the transmit work (process
     /// context), possibly both at once on two CPUs: it must not sleep, and
-    /// takes what it shares with process context through an [`XmitLock`].
+    /// takes what it shares with process context through a `BhLock`
+    /// (`rust/bh_lock.rs`).
     fn xmit_ref(&self, skb: TxSkb, _meta: &[u8; META_LEN], _eth: &[u8; ETH_HLEN]) -> XmitRef {
         XmitRef::Copy(skb)
     }
@@ -228,64 +226,6 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     /// default, 10, is about 1 ms). For a device whose cost is per frame
     /// rather than per byte.
     const TX_PACING_SHIFT: u8 = 0;
-}
-
-/// A spinlock for what a driver's [`NetDevice::xmit_ref`] (softirq) shares
-/// with process context: taken with bottom halves off wherever it is
-/// taken, as `spin_lock_bh()` (6.12's `SpinLock` has no such flavour), so
-/// a softirq never spins on it on the CPU that holds it. Held briefly,
-/// never across a sleep.
-#[pin_data]
-pub struct XmitLock<T> {
-    #[pin]
-    inner: SpinLock<T>,
-}
-
-impl<T> XmitLock<T> {
-    /// A lock around `inner` (made by `new_spinlock!`, which names its
-    /// lockdep class).
-    pub fn new(inner: impl PinInit<SpinLock<T>>) -> impl PinInit<Self> {
-        pin_init!(Self { inner <- inner })
-    }
-
-    /// Turns bottom halves off, then locks.
-    pub fn lock(&self) -> XmitGuard<'_, T> {
-        // SAFETY: no precondition; the guard turns them on again after it
-        // unlocks.
-        unsafe { bindings::rvio_netdev_bh_disable() };
-        XmitGuard {
-            g: ManuallyDrop::new(self.inner.lock()),
-        }
-    }
-}
-
-/// [`XmitLock::lock`]'s guard: unlocks, then turns bottom halves on.
-pub struct XmitGuard<'a, T> {
-    g: ManuallyDrop<Guard<'a, T, SpinLockBackend>>,
-}
-
-impl<T> Deref for XmitGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.g
-    }
-}
-
-impl<T> DerefMut for XmitGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.g
-    }
-}
-
-impl<T> Drop for XmitGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: `g` is dropped here only, once.
-        unsafe { ManuallyDrop::drop(&mut self.g) };
-        // SAFETY: `lock` turned them off before it took the lock, which
-        // is released now.
-        unsafe { bindings::rvio_netdev_bh_enable() };
-    }
 }
 
 /// The C half's device, as a [`work_handle::Target`]: its "work" is the

@@ -713,16 +713,6 @@ void rvio_netdev_skb_orphan(struct sk_buff *skb)
 	nf_reset_ct(skb);
 }
 
-void rvio_netdev_bh_disable(void)
-{
-	local_bh_disable();
-}
-
-void rvio_netdev_bh_enable(void)
-{
-	local_bh_enable();
-}
-
 int rvio_netdev_skb_to_sg(struct sk_buff *skb, struct scatterlist *sg, unsigned int max)
 {
 	int n;

@@ -72,7 +72,7 @@ struct rvio_netdev_vtable {
 	 * ndo_start_xmit (softirq) or, when frames wait for it, from the
 	 * transmit work (process context; the two may run at once on two
 	 * CPUs, so it must not sleep, and what it shares with process
-	 * context is locked with bottom halves off: rvio_netdev_bh_disable()),
+	 * context is locked with bottom halves off: rust/bh_lock.rs),
 	 * with its offloads (@meta, as for @xmit), its first
 	 * 14 bytes (@eth) and length. Returns 0: the driver owns @skb and
 	 * hands it back with rvio_netdev_tx_complete(); RVIO_NETDEV_TX_COPY:
@@ -152,10 +152,6 @@ void rvio_netdev_skb_orphan(struct sk_buff *skb);
  * device is up or at its next ndo_open. Any context.
  */
 void rvio_netdev_notify_peers(struct rvio_netdev *nd);
-/* local_bh_disable() and local_bh_enable(), for a lock the driver shares
- * with @xmit_ref (static inlines in C). */
-void rvio_netdev_bh_disable(void);
-void rvio_netdev_bh_enable(void);
 /* Frees an skb of @xmit_ref or rvio_netdev_rx_alloc() (counts nothing). */
 void rvio_netdev_skb_free(struct sk_buff *skb);
 /*

@@ -10,6 +10,8 @@
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
+#[path = "../../rust/bh_lock.rs"]
+pub mod bh_lock;
 #[path = "bindings_generated.rs"]
 mod bindings;
 #[path = "../../rust/dwork.rs"]

@@ -10,7 +10,8 @@
 //! the device's callbacks, and unregisters the interface, which takes
 //! RTNL). A front's `tx` is taken by the transmit work (the copy path),
 //! `attach` and a front's drop; its `table` and `granting` are also taken
-//! by the grant path, in `ndo_start_xmit`'s softirq ([`XmitLock`]s).
+//! by `xmit_ref`, in `ndo_start_xmit`'s softirq ([`BhLock`]s), which
+//! grants frames or sends them as `FRAME`s (`vmpi_port_send_sg()`).
 //!
 //! Grants and copies (`grant_io.rs`): a unicast frame whose replica entry
 //! is route `envelope` to another domain is granted to that domain, its
@@ -25,6 +26,7 @@ use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex};
 
+use crate::bh_lock::BhLock;
 use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::DevName;
@@ -34,7 +36,7 @@ use crate::envelope_proto::msg::{
 };
 use crate::envelope_proto::table::{Entry, Replica, Route, MAX_ENTRIES};
 use crate::grant_io::{self, Ctx, COPY_DISCARD, COPY_FINISH};
-use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitLock, XmitRef};
+use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitRef};
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -138,6 +140,10 @@ struct Counters {
     /// asked for more than fit) or `BAD_REQUEST` (a device without
     /// posted receives).
     rx_posted_refused: AtomicU64,
+    /// Frames `xmit_ref` could not send as `FRAME`s (VMPI held 64 sent
+    /// from any context, or no memory without sleeping): the transmit
+    /// work sent them, copying.
+    tx_deferred: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -159,6 +165,9 @@ struct Granting {
     /// the frames by slot.
     parked: KBox<Parked<PARKED_MAX>>,
     frames: KVec<Option<ParkedFrame>>,
+    /// Describes a frame sent as a `FRAME` from softirq
+    /// ([`FrontDev::send_frame`]).
+    sg: KBox<[bindings::scatterlist; grant_io::MAX_SG]>,
 }
 
 /// Room for [`PARKED_MAX`] waiting frames, by slot.
@@ -178,9 +187,8 @@ struct ParkedFrame {
 
 impl Granting {
     /// Hands the waiting frames back to the stack as dropped (the
-    /// interface stops, or goes) and sets its front's count of them,
-    /// `parked_now`, to 0.
-    fn drop_parked(&mut self, parked_now: &AtomicU32) {
+    /// interface stops, or goes).
+    fn drop_parked(&mut self) {
         let Self {
             ctx,
             parked,
@@ -192,7 +200,6 @@ impl Granting {
                 ctx.nd.tx_complete(f.skb, TxDone::Drop);
             }
         });
-        parked_now.store(0, Ordering::Release);
     }
 }
 
@@ -208,19 +215,15 @@ pub(crate) struct FrontDev {
     /// Set while the port is open (grants are posted under it, so the
     /// port outlives every post).
     #[pin]
-    granting: XmitLock<Option<Granting>>,
+    granting: BhLock<Option<Granting>>,
     #[pin]
-    table: XmitLock<Replica<KVVec<Entry>>>,
+    table: BhLock<Replica<KVVec<Entry>>>,
     /// A `TABLE_REQ` is outstanding: the next table is taken whatever its
     /// generation.
     asked: AtomicBool,
     /// The device took no grant (`EOPNOTSUPP`): frames go as `FRAME`s
     /// until the next table.
     no_grants: AtomicBool,
-    /// Frames waiting for a grant (`Granting::parked`), written under
-    /// `granting`: read without it, 0 lets a frame that goes inline skip
-    /// the lock.
-    parked_now: AtomicU32,
     /// Grants, copies and discards out (posted, `done()` not yet run).
     grants: GrantShares,
     copies_out: AtomicU32,
@@ -309,14 +312,52 @@ impl FrontDev {
         match place {
             Some(place) => {
                 *place = Some(ParkedFrame { skb, meta: *meta });
-                self.parked_now
-                    .store(g.parked.len() as u32, Ordering::Release);
                 inc(&c.tx_grant_waited);
                 XmitRef::Taken
             }
             None => {
                 inc(&c.tx_grant_busy);
                 inc(&c.tx_fallback);
+                self.send_frame(g, skb, meta)
+            }
+        }
+    }
+
+    /// Sends `skb` as a `FRAME` from here (softirq, or the transmit
+    /// work): copied once, out of its pages into the SDU VMPI sends
+    /// (`vmpi_port_send_sg()`), and completed. When VMPI cannot take it
+    /// now (64 such SDUs wait for its transport, or no memory without
+    /// sleeping), it goes to the transmit work, which copies it and waits
+    /// for room.
+    fn send_frame(
+        &self,
+        g: &mut Granting,
+        mut skb: TxSkb,
+        meta: &[u8; netdev::META_LEN],
+    ) -> XmitRef {
+        let c = &self.c;
+        let mut head = [0u8; MSG_HDR_LEN + META_LEN];
+        head.copy_from_slice(&frame_prefix(&Meta::default()));
+        head[MSG_HDR_LEN..].copy_from_slice(meta);
+        let len = skb.len();
+        let sent = skb.to_sg(&mut g.sg[..]).and_then(|_| {
+            // SAFETY: `to_sg` just described the frame's `len` bytes in
+            // `g.sg` (marked), valid while `skb` lives, past this call.
+            unsafe { g.port.port().send_sg(&head, g.sg.as_mut_ptr(), len) }
+        });
+        match sent {
+            Ok(()) => {
+                inc(&c.tx_frames);
+                // `gso_type`: a TSO frame, cut into segments by the receiver's
+                // stack only if it must.
+                if meta[1] != 0 {
+                    inc(&c.tx_tso);
+                }
+                g.ctx.nd.tx_complete(skb, TxDone::Sent);
+                XmitRef::Taken
+            }
+            Err(_) => {
+                inc(&c.tx_deferred);
                 XmitRef::Copy(skb)
             }
         }
@@ -334,6 +375,7 @@ impl FrontDev {
             ctx,
             parked,
             frames,
+            ..
         }) = granting.as_mut()
         else {
             return;
@@ -356,8 +398,6 @@ impl FrontDev {
             }
             true
         });
-        self.parked_now
-            .store(parked.len() as u32, Ordering::Release);
     }
 
     /// A grant completed with `status` (a `VMPI_GRANT_*`, or `ECONNRESET`
@@ -740,6 +780,7 @@ impl NetDevice for FrontDev {
         kernel::c_str!("rx_posted"),
         kernel::c_str!("tx_grant_waited"),
         kernel::c_str!("rx_posted_refused"),
+        kernel::c_str!("tx_deferred"),
     ];
     const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
     const HAS_XMIT_REF: bool = true;
@@ -755,7 +796,7 @@ impl NetDevice for FrontDev {
 
     fn stop(&self) {
         if let Some(g) = self.granting.lock().as_mut() {
-            g.drop_parked(&self.parked_now);
+            g.drop_parked();
         }
     }
 
@@ -800,10 +841,15 @@ impl NetDevice for FrontDev {
         meta: &[u8; netdev::META_LEN],
         eth: &[u8; netdev::ETH_HLEN],
     ) -> XmitRef {
-        let Some(dest) = self.envelope_dest(eth) else {
+        let dest = self.envelope_dest(eth);
+        let c = &self.c;
+        let mut granting = self.granting.lock();
+        let Some(g) = granting.as_mut() else {
             return XmitRef::Copy(skb);
         };
-        let c = &self.c;
+        let Some(dest) = dest else {
+            return self.send_frame(g, skb, meta);
+        };
         let no_grants = self.no_grants.load(Ordering::Relaxed);
         // A small frame goes inline, as a `FRAME`, unless frames granted
         // to its destination are still out: a `FRAME` takes fewer
@@ -811,18 +857,6 @@ impl NetDevice for FrontDev {
         // frame). Then it is granted too. (By bucket: a destination that
         // shares one with a busy one grants more than it must.)
         let inline = skb.len() <= self.inline_max && self.grants.out_to(dest) == 0;
-        // Frames that go as `FRAME`s, unless frames wait (below).
-        let as_frame = |skb| {
-            inc(if inline { &c.tx_inline } else { &c.tx_fallback });
-            XmitRef::Copy(skb)
-        };
-        if (inline || no_grants) && self.parked_now.load(Ordering::Acquire) == 0 {
-            return as_frame(skb);
-        }
-        let mut granting = self.granting.lock();
-        let Some(g) = granting.as_mut() else {
-            return XmitRef::Copy(skb);
-        };
         // A frame to a destination whose grants are all out waits for
         // one, and so does every frame to it after it, even one that
         // would go inline: a `FRAME` would overtake the frames granted
@@ -832,7 +866,8 @@ impl NetDevice for FrontDev {
             return self.park(g, skb, dest, meta);
         }
         if inline || no_grants {
-            return as_frame(skb);
+            inc(if inline { &c.tx_inline } else { &c.tx_fallback });
+            return self.send_frame(g, skb, meta);
         }
         // Counted before the post (its `done()` may run at once), and
         // checked by the counts taken (softirq and the transmit work may
@@ -843,13 +878,13 @@ impl NetDevice for FrontDev {
             Err(SharesFull::Total) if self.grants.out_to(dest) == 0 => {
                 inc(&c.tx_grant_busy);
                 inc(&c.tx_fallback);
-                return XmitRef::Copy(skb);
+                return self.send_frame(g, skb, meta);
             }
             Err(_) => return self.park(g, skb, dest, meta),
         }
         match self.post_grant(&g.port, &g.ctx, skb, dest, meta) {
             Ok(()) => XmitRef::Taken,
-            Err(skb) => XmitRef::Copy(skb),
+            Err(skb) => self.send_frame(g, skb, meta),
         }
     }
 
@@ -891,6 +926,7 @@ impl NetDevice for FrontDev {
             u64::from(self.posted.out.load(Ordering::Relaxed)),
             c.tx_grant_waited.load(Ordering::Relaxed),
             c.rx_posted_refused.load(Ordering::Relaxed),
+            c.tx_deferred.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -1028,7 +1064,7 @@ impl Drop for Front {
         // goes here, in process context, not in the grant path.
         let granting = self.dev.granting.lock().take();
         if let Some(mut g) = granting {
-            g.drop_parked(&self.dev.parked_now);
+            g.drop_parked();
         }
         drop(port);
         // Then the grants and copies out complete (the transport calls
@@ -1137,14 +1173,13 @@ impl Netfront {
                 vmpi: cmd.dev,
                 inline_max: cmd.inline.unwrap_or(INLINE_DEFAULT) as usize,
                 tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
-                granting <- XmitLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
-                table <- XmitLock::new(new_spinlock!(
+                granting <- BhLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
+                table <- BhLock::new(new_spinlock!(
                     Replica::new(slots),
                     "envelope_netfront::FrontDev::table"
                 )),
                 asked: AtomicBool::new(false),
                 no_grants: AtomicBool::new(false),
-                parked_now: AtomicU32::new(0),
                 grants: GrantShares::new(MAX_GRANTS_OUT, MAX_GRANTS_PER_DEST),
                 copies_out: AtomicU32::new(0),
                 discards_out: AtomicU32::new(0),
@@ -1180,6 +1215,10 @@ impl Netfront {
             ctx: ctx.clone(),
             parked: KBox::new(Parked::new(), GFP_KERNEL)?,
             frames: parked_frames()?,
+            sg: KBox::new(
+                [bindings::scatterlist::default(); grant_io::MAX_SG],
+                GFP_KERNEL,
+            )?,
         };
         dev.tx.lock().port = Some(port);
         *dev.granting.lock() = Some(granting);

@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 5
+#define VMPI_ABI_VERSION 6
 
 struct device;
 struct vmpi_transport;
@@ -35,8 +35,9 @@ struct vmpi_grant_stats;
 
 struct vmpi_transport_ops {
 	/* The core has something to send: schedule the transport's work,
-	 * which calls vmpi_transport_tx(). Called in process context,
-	 * possibly with the core's device mutex held; must not sleep. */
+	 * which calls vmpi_transport_tx(). Any context (process context,
+	 * possibly with the core's device mutex held, or the softirq of a
+	 * vmpi_port_send_sg() caller); must not sleep. */
 	void (*kick)(void *priv);
 	/*
 	 * Optional, guest side with VMPI_F_GRANT negotiated (NULL or
@@ -152,6 +153,7 @@ void vmpi_transport_done_end(int idx);
  * channels as /dev/vmpiN's files, with callbacks instead of read(2).
  */
 struct vmpi_port;
+struct scatterlist;
 
 struct vmpi_port_ops {
 	/*
@@ -196,6 +198,26 @@ struct vmpi_port *vmpi_port_open(int id, u16 channel, const struct vmpi_port_ops
  */
 int vmpi_port_send(struct vmpi_port *p, const void *sdu, size_t len);
 /*
+ * Queues one SDU: the @head_len bytes at @head, then the first @len bytes
+ * of @sg (a marked scatterlist, e.g. an skb's: skb_to_sgvec()), copied
+ * into one buffer now (no sleep: GFP_NOWAIT). For a caller that cannot
+ * sleep (a net_device's ndo_start_xmit): any context but hard interrupts
+ * (softirq included; IRQs on). The SDU joins the device's send queue at
+ * its transport's next pass, or at the next vmpi_port_send() of any port
+ * of the device, whichever comes first: a port's SDUs leave in the order
+ * they were sent, by either function. Returns 0; -EAGAIN when 64 SDUs
+ * sent this way (by any port of the device) wait for that pass
+ * (write_space is not promised: send it by vmpi_port_send() from process
+ * context, or drop it); -ENOMEM (no memory without sleeping); -EMSGSIZE
+ * (@head_len + @len above max_sdu); -EINVAL; -ENODEV (the device goes
+ * away). SDUs that have not joined the send queue when the link restarts
+ * or their port closes are dropped (as the send queue is emptied at a
+ * restart), and so is one whose port can no longer send when it joins;
+ * each is counted in the device's tx_dropped (docs/vmpi-sysfs.md).
+ */
+int vmpi_port_send_sg(struct vmpi_port *p, const void *head, size_t head_len,
+		      struct scatterlist *sg, size_t len);
+/*
  * Releases the port. When it returns no callback of the port runs or will
  * run. Process context, not from a callback of any port of the device.
  */
@@ -238,8 +260,6 @@ void vmpi_port_close(struct vmpi_port *p);
 
 /* The most scatterlist entries of a grant's frame or a copy's destination. */
 #define VMPI_GRANT_MAX_SG	19
-
-struct scatterlist;
 
 /*
  * Guest side: one grant. The caller fills the first block, keeps the

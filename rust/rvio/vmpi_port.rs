@@ -69,6 +69,30 @@ impl PortRef<'_> {
         to_result(unsafe { bindings::vmpi_port_send(self.p, sdu.as_ptr().cast(), sdu.len()) })
     }
 
+    /// Queues one SDU from any context but hard interrupts (softirq
+    /// included): `head`, then the first `len` bytes of `sg`, copied now.
+    /// It leaves after the SDUs sent before it, by either function.
+    /// `EAGAIN` when 64 such SDUs wait for the transport
+    /// ([`PortUser::write_space`] is not promised), `ENOMEM`, `EMSGSIZE`,
+    /// `EINVAL`, `ENODEV`.
+    ///
+    /// # Safety
+    ///
+    /// `sg` is a marked scatterlist holding at least `len` bytes, valid
+    /// during the call.
+    pub unsafe fn send_sg(
+        &self,
+        head: &[u8],
+        sg: *mut bindings::scatterlist,
+        len: usize,
+    ) -> Result {
+        // SAFETY: `p` is an open port (the type's lifetime); `head` is
+        // valid; `sg` as the caller guarantees.
+        to_result(unsafe {
+            bindings::vmpi_port_send_sg(self.p, head.as_ptr().cast(), head.len(), sg, len)
+        })
+    }
+
     /// Guest side: queues grant `g` on the device's grantq. `Ok`: its
     /// `done` will be called once (a `VMPI_GRANT_*` status, or
     /// `-ECONNRESET`/`-ENODEV`), from the transport's work in process

@@ -38,9 +38,10 @@ pub fn eopnotsupp() -> Error {
 /// optional groups that exist in the table only when their `HAS_*`
 /// constant is `true` (as upstream's `MiscDevice`).
 pub trait Kick: Send + Sync + Sized + 'static {
-    /// Schedules a pass of the device's work. The core calls it in process
-    /// context, possibly holding a device mutex (include/rvio/vmpi.h), so
-    /// it must not sleep.
+    /// Schedules a pass of the device's work. The core calls it in any
+    /// context but hard interrupts (process context, possibly holding a
+    /// device mutex, or the softirq of a `vmpi_port_send_sg()` caller:
+    /// include/rvio/vmpi.h), so it must not sleep.
     fn kick(&self);
 
     /// Guest side: the device negotiated `VMPI_F_GRANT` and [`Kick::grant`]
@@ -845,7 +846,7 @@ impl<K: Kick> Transport<K> {
         // SAFETY: `name` is NUL-terminated; `cfg` is valid for its length;
         // `OpsVTable::<K>::OPS` is static, and its ops may be called with
         // `priv_` until the `Transport` drops `ops`, which `drop` does after
-        // `vmpi_transport_unregister()`: `kick` in process context (`K::kick`
+        // `vmpi_transport_unregister()`: `kick` in any context (`K::kick`
         // does not block: the `Kick` contract), `grant` and `copy` in any
         // context (they do not sleep: `K::grant`, `K::copy` queue), the
         // domain ops in process context. The core returns a handle or an

@@ -4,8 +4,10 @@
  * runs bindgen over this file into bindings_generated.rs;
  * rust/bindgen_parameters limits what is bound).
  */
-/* vmpi_echo: VMPI's in-kernel API (rust/rvio/vmpi_port.rs). */
+/* vmpi_echo: VMPI's in-kernel API (rust/rvio/vmpi_port.rs), and
+ * rust/bh_lock.rs's C half. */
 #include <rvio/vmpi.h>
+#include "../../rust/bh_lock_glue.h"
 /* vmpi_evil: a virtio driver (rust/virtio.rs's C half). */
 #include "../../rust/virtio_glue.h"
 /* sriov_route_probe: sriov_hook.ko's route lookup. */

@@ -3,14 +3,21 @@
 //! Test module: an in-kernel user of VMPI (`rust/rvio/vmpi_port.rs` over the
 //! C-ABI of `include/rvio/vmpi.h`) on the first host-side VMPI device.
 //! Raw channel 9 echoes every SDU back (waiting for room when the send
-//! queue is full); raw channel 10 sends a flood of 2000 SDUs of 4 KiB at
-//! load, resuming on `write_space`. It logs what it did when the port goes
+//! queue is full); raw channel 11 does the same, sending every other SDU
+//! through `vmpi_port_send_sg()`, with bottom halves off (a softirq's
+//! context: it must not sleep), its first bytes as the head and the rest
+//! from a scatterlist, and the others through `vmpi_port_send()` (which
+//! must not overtake them); raw channel 10 sends a flood of 2000 SDUs of 4 KiB at
+//! load the same way, falling back to `vmpi_port_send()` when 64 wait,
+//! and resuming on `write_space`. It logs what it did when the port goes
 //! down and when unloaded (selftests/vmpi/kernel_api.sh reads the log).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
 
+#[path = "../../rust/bh_lock.rs"]
+pub mod bh_lock;
 #[path = "bindings_generated.rs"]
 mod bindings;
 #[path = "../../rust/rvio/vmpi_port.rs"]
@@ -19,6 +26,8 @@ pub mod vmpi_port;
 #[path = "../../vmpi/proto/mod.rs"]
 pub mod proto;
 
+use bh_lock::BhLock;
+use kernel::sync::new_spinlock;
 use proto::link::Role;
 use vmpi_port::{Port, PortRef, PortUser};
 
@@ -32,6 +41,9 @@ module! {
 
 const ECHO_CHANNEL: u16 = 9;
 const FLOOD_CHANNEL: u16 = 10;
+const SG_ECHO_CHANNEL: u16 = 11;
+/// Bytes of an SDU sent by `send_sg` that go as its head.
+const SG_HEAD: usize = 3;
 const FLOOD_SDUS: u32 = 2000;
 const FLOOD_LEN: usize = 4096;
 /// Echoes waiting for room; more are dropped (counted, logged).
@@ -43,6 +55,44 @@ struct Pending {
     head: usize,
 }
 
+/// Sends `sdu` through `vmpi_port_send_sg()` with bottom halves off
+/// (holding `atomic`): its first [`SG_HEAD`] bytes as the head, the rest
+/// from a one-entry scatterlist over them (`sdu` is kmalloc memory). Falls
+/// back to `vmpi_port_send()` (process context) when that says `EAGAIN`
+/// or `ENOMEM` (no memory without sleeping); `any` counts the SDUs the
+/// first took.
+fn send_any_context(
+    port: &PortRef<'_>,
+    atomic: &BhLock<()>,
+    any: &AtomicU32,
+    sdu: &KVec<u8>,
+) -> Result {
+    let (head, rest) = sdu.split_at(sdu.len().min(SG_HEAD));
+    let mut sg = bindings::scatterlist::default();
+    let r = {
+        let _off = atomic.lock();
+        if rest.is_empty() {
+            // SAFETY: no scatterlist bytes are read for a length of 0.
+            unsafe { port.send_sg(head, core::ptr::null_mut(), 0) }
+        } else {
+            // SAFETY: `sg` is one entry, marked, over `rest`, kmalloc'ed
+            // bytes (`KVec`) that live past the call.
+            unsafe {
+                bindings::sg_init_one(&mut sg, rest.as_ptr().cast(), rest.len() as u32);
+                port.send_sg(head, &mut sg, rest.len())
+            }
+        }
+    };
+    match r {
+        Ok(()) => {
+            any.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) if e == EAGAIN || e == ENOMEM => port.send(sdu),
+        Err(e) => Err(e),
+    }
+}
+
 #[pin_data]
 struct Echo {
     #[pin]
@@ -50,14 +100,40 @@ struct Echo {
     echoed: AtomicU32,
     dropped: AtomicU32,
     waits: AtomicU32,
+    /// Echo every other SDU through `vmpi_port_send_sg()` (channel 11),
+    /// with bottom halves off under this lock; SDUs it took; SDUs echoed
+    /// or tried.
+    any_context: bool,
+    #[pin]
+    atomic: BhLock<()>,
+    any: AtomicU32,
+    turn: AtomicU32,
 }
 
 impl Echo {
+    fn new(any_context: bool) -> impl PinInit<Self> {
+        pin_init!(Echo {
+            pending <- new_mutex!(Pending { q: KVec::new(), head: 0 }, "vmpi_echo::pending"),
+            echoed: AtomicU32::new(0),
+            dropped: AtomicU32::new(0),
+            waits: AtomicU32::new(0),
+            any_context,
+            atomic <- BhLock::new(new_spinlock!((), "vmpi_echo::Echo::atomic")),
+            any: AtomicU32::new(0),
+            turn: AtomicU32::new(0),
+        })
+    }
+
     /// Sends what waits, in order, until the queue is full.
     fn drain(&self, port: &PortRef<'_>, pending: &mut Pending) {
         let mut sent = 0;
         for sdu in pending.q[pending.head..].iter() {
-            match port.send(sdu) {
+            let r = if self.any_context && self.turn.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+                send_any_context(port, &self.atomic, &self.any, sdu)
+            } else {
+                port.send(sdu)
+            };
+            match r {
                 Ok(()) => sent += 1,
                 Err(e) if e == EAGAIN => {
                     self.waits.fetch_add(1, Ordering::Relaxed);
@@ -101,23 +177,32 @@ impl PortUser for Echo {
     }
 }
 
+#[pin_data]
 struct Flood {
     sent: AtomicU32,
     waits: AtomicU32,
+    #[pin]
+    atomic: BhLock<()>,
+    /// SDUs `vmpi_port_send_sg()` took.
+    any: AtomicU32,
 }
 
 impl Flood {
     fn run(&self, port: &PortRef<'_>) {
-        let mut sdu = [0u8; FLOOD_LEN];
+        let Ok(mut sdu) = KVec::from_elem(0u8, FLOOD_LEN, GFP_KERNEL) else {
+            pr_info!("flood stopped: no memory\n");
+            return;
+        };
         while self.sent.load(Ordering::Relaxed) < FLOOD_SDUS {
             let n = self.sent.load(Ordering::Relaxed);
             sdu[..4].copy_from_slice(&n.to_le_bytes());
-            match port.send(&sdu) {
+            match send_any_context(port, &self.atomic, &self.any, &sdu) {
                 Ok(()) => {
                     if self.sent.fetch_add(1, Ordering::Relaxed) + 1 == FLOOD_SDUS {
                         pr_info!(
-                            "flood of {} SDUs sent, waited for room {} times\n",
+                            "flood of {} SDUs sent ({} by send_sg), waited for room {} times\n",
                             FLOOD_SDUS,
+                            self.any.load(Ordering::Relaxed),
                             self.waits.load(Ordering::Relaxed)
                         );
                     }
@@ -148,49 +233,61 @@ impl PortUser for Flood {
 
 struct VmpiEcho {
     echo: Port<Echo>,
+    sg_echo: Port<Echo>,
     flood: Port<Flood>,
 }
 
 impl kernel::Module for VmpiEcho {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let id = vmpi_port::find(Role::Host, None)?;
-        let echo = Arc::pin_init(
-            pin_init!(Echo {
-                pending <- new_mutex!(Pending { q: KVec::new(), head: 0 }, "vmpi_echo::pending"),
-                echoed: AtomicU32::new(0),
-                dropped: AtomicU32::new(0),
-                waits: AtomicU32::new(0),
-            }),
-            GFP_KERNEL,
+        let echo = Port::open(
+            id,
+            ECHO_CHANNEL,
+            Arc::pin_init(Echo::new(false), GFP_KERNEL)?,
         )?;
-        let echo = Port::open(id, ECHO_CHANNEL, echo)?;
-        let flood = Arc::new(
-            Flood {
+        let sg_echo = Port::open(
+            id,
+            SG_ECHO_CHANNEL,
+            Arc::pin_init(Echo::new(true), GFP_KERNEL)?,
+        )?;
+        let flood = Arc::pin_init(
+            pin_init!(Flood {
                 sent: AtomicU32::new(0),
                 waits: AtomicU32::new(0),
-            },
+                atomic <- BhLock::new(new_spinlock!((), "vmpi_echo::Flood::atomic")),
+                any: AtomicU32::new(0),
+            }),
             GFP_KERNEL,
         )?;
         let flood = Port::open(id, FLOOD_CHANNEL, flood)?;
         pr_info!(
-            "on vmpi{} channels {} (echo) and {} (flood)\n",
+            "on vmpi{} channels {} (echo), {} (echo by send_sg) and {} (flood)\n",
             id,
             ECHO_CHANNEL,
+            SG_ECHO_CHANNEL,
             FLOOD_CHANNEL
         );
         flood.user().run(&flood.port());
-        Ok(VmpiEcho { echo, flood })
+        Ok(VmpiEcho {
+            echo,
+            sg_echo,
+            flood,
+        })
     }
 }
 
 impl Drop for VmpiEcho {
     fn drop(&mut self) {
         let e = self.echo.user();
+        let sg = self.sg_echo.user();
         pr_info!(
-            "unloading: echoed {}, dropped {}, waited for room {} times; flood sent {}\n",
+            "unloading: echoed {}, dropped {}, waited for room {} times; by send_sg echoed {} ({} by send_sg), dropped {}; flood sent {}\n",
             e.echoed.load(Ordering::Relaxed),
             e.dropped.load(Ordering::Relaxed),
             e.waits.load(Ordering::Relaxed),
+            sg.echoed.load(Ordering::Relaxed),
+            sg.any.load(Ordering::Relaxed),
+            sg.dropped.load(Ordering::Relaxed),
             self.flood
                 .user()
                 .sent

@@ -3,9 +3,12 @@
  * What vmpi.ko's Rust binds (Kbuild runs bindgen over this file into
  * bindings_generated.rs; rust/bindgen_parameters limits what is bound).
  */
-/* rust/miscdev.rs and rust/dwork.rs: their C halves. */
+/* rust/miscdev.rs, rust/dwork.rs and rust/bh_lock.rs: their C halves. */
 #include "../../rust/miscdev_glue.h"
 #include "../../rust/dwork_glue.h"
+#include "../../rust/bh_lock_glue.h"
+/* ffi.rs: vmpi_port_send_sg() copies out of a scatterlist. */
+#include <linux/scatterlist.h>
 /* rust/errno.rs: error codes kernel::error::code lacks. */
 #include <linux/errno.h>
 /* grants.rs: msleep() while unregistering waits for grant calls in flight. */

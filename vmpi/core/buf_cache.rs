@@ -13,7 +13,7 @@
 //! the whole cache was tried: buffers of the sizes used first filled it,
 //! and a stream of bigger SDUs then found no room and allocated each.)
 
-use kernel::alloc::KVVec;
+use kernel::alloc::{Flags, KVVec};
 use kernel::prelude::*;
 
 /// An SDU's bytes (kvmalloc: a class buffer, a page at most, is kmalloc
@@ -38,10 +38,12 @@ fn class_size(class: usize) -> usize {
 }
 
 /// An empty buffer with room for `len` bytes: class-sized when small, so
-/// that it can be kept when freed.
-pub(crate) fn alloc(len: usize) -> Result<Bytes> {
+/// that it can be kept when freed. With `GFP_ATOMIC` (any context) it is
+/// kmalloc memory only: kvmalloc falls back to vmalloc only when it may
+/// sleep.
+pub(crate) fn alloc(len: usize, flags: Flags) -> Result<Bytes> {
     let cap = class_of(len).map_or(len, class_size);
-    Ok(Bytes::with_capacity(cap, GFP_KERNEL)?)
+    Ok(Bytes::with_capacity(cap, flags)?)
 }
 
 /// The cache (callers lock it).

@@ -26,7 +26,7 @@ pub(crate) struct File {
 
 /// Names of the sysfs attributes (`docs/vmpi-sysfs.md`), in `show` order;
 /// the drop counters follow, one per `DropReason`.
-const ATTRS: [&kernel::str::CStr; 15 + DropReason::COUNT] = [
+const ATTRS: [&kernel::str::CStr; 16 + DropReason::COUNT] = [
     kernel::c_str!("id"),
     kernel::c_str!("role"),
     kernel::c_str!("transport"),
@@ -42,6 +42,7 @@ const ATTRS: [&kernel::str::CStr; 15 + DropReason::COUNT] = [
     kernel::c_str!("tx_bytes"),
     kernel::c_str!("ctrl_rx"),
     kernel::c_str!("ctrl_dropped"),
+    kernel::c_str!("tx_dropped"),
     kernel::c_str!("drops_bad_header"),
     kernel::c_str!("drops_bad_channel"),
     kernel::c_str!("drops_oversized"),
@@ -230,7 +231,8 @@ impl miscdev::FileOps for Dev {
             12 => writeln!(out, "{}", c.tx_bytes),
             13 => writeln!(out, "{}", c.ctrl_rx),
             14 => writeln!(out, "{}", c.ctrl_dropped),
-            i => writeln!(out, "{}", c.drops.get(i - 15).copied().unwrap_or(0)),
+            15 => writeln!(out, "{}", c.tx_dropped),
+            i => writeln!(out, "{}", c.drops.get(i - 16).copied().unwrap_or(0)),
         };
     }
 
@@ -264,10 +266,10 @@ impl miscdev::FileOps for Dev {
         if len > file.dev.cfg.max_sdu as usize {
             return Err(errno::emsgsize());
         }
-        let mut data = file.dev.new_bytes(len)?;
+        let mut data = file.dev.new_bytes(len, GFP_KERNEL)?;
         miscdev::read_append(input, &mut data, len)?;
         let mut g = file.dev.inner.lock();
-        match Dev::send(&mut g, file.port, data) {
+        match file.dev.send(&mut g, file.port, data) {
             Ok(n) => Ok(n),
             Err((e, data)) => {
                 if e == EAGAIN {

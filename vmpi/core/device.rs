@@ -4,29 +4,34 @@
 //! (receive, send, the transport's pulls), the delayed work, creation and
 //! lookup.
 
+use kernel::alloc::Flags;
 use kernel::ffi::{c_int, c_void};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, new_spinlock, Arc, ArcBorrow, Mutex, SpinLock};
+use kernel::sync::{new_mutex, new_spinlock, Arc, ArcBorrow, Mutex};
 
+use crate::bh_lock::BhLock;
 use crate::bindings;
 // An SDU's bytes: up to 64 KiB, so kvmalloc'ed (a fragmented memory does
 // not fail an order-4 allocation); small ones are reused (`buf_cache`).
 use crate::buf_cache::{self, BufCache, Bytes};
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::errno;
-use crate::grants::{Domains, GrantGate};
+use crate::grants::{Domains, TransportGate};
 use crate::kernel_port::{Call, KernelPort};
 use crate::miscdev;
-use crate::port::{Port, PortState, TxSdu};
+use crate::port::{AnyContextSdu, Port, PortState, TxSdu};
 use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
 use crate::proto::endpoint::{Endpoint, Received};
 use crate::proto::link::{AllocError, Chan, Event, Role};
 use crate::proto::wire::{next_fragment, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN};
 use crate::registry;
 use crate::ring::Ring;
-use crate::{ALLOC_TIMEOUT_MAX_MS, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS, RAW_RXQ_LEN, TXQ_LEN};
+use crate::{
+    ALLOC_TIMEOUT_MAX_MS, ANY_CONTEXT_TXQ_LEN, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS,
+    RAW_RXQ_LEN, TXQ_LEN,
+};
 
 /// Everything of a device that its mutex covers.
 pub(crate) struct Inner {
@@ -105,11 +110,18 @@ pub(crate) struct Dev {
     /// Held while in-kernel users' callbacks run.
     #[pin]
     pub(crate) callbacks: Mutex<()>,
-    /// Small SDU buffers for reuse (taken inside `inner` or alone).
+    /// Small SDU buffers for reuse (taken inside `inner` or alone, in any
+    /// context).
     #[pin]
-    cache: SpinLock<BufCache>,
-    /// The transport's grant and copy ops (guest side), any context.
-    pub(crate) grants: GrantGate,
+    cache: BhLock<BufCache>,
+    /// SDUs sent from any context (`vmpi_port_send_sg()`), waiting to
+    /// join `inner.tx` ([`Dev::join_any_context`]); taken inside `inner`
+    /// or alone.
+    #[pin]
+    any_context_tx: BhLock<Ring<AnyContextSdu>>,
+    /// The transport's ops callable from any context: its kick, and its
+    /// grant, copy and deliver ops.
+    pub(crate) gate: TransportGate,
     /// The transport's domain ops (host side): held across each call, so
     /// unregistering waits for those in flight. Taken alone.
     #[pin]
@@ -334,15 +346,97 @@ impl Inner {
 }
 
 impl Dev {
-    /// An empty buffer for an SDU of `len` bytes (reused if one waits).
-    pub(crate) fn new_bytes(&self, len: usize) -> Result<Bytes> {
+    /// An empty buffer for an SDU of `len` bytes (reused if one waits);
+    /// `flags` for a new one (`GFP_ATOMIC` in any context).
+    pub(crate) fn new_bytes(&self, len: usize, flags: Flags) -> Result<Bytes> {
         // Not in the `match`: its guard would live on through `alloc`,
         // which may sleep.
         let cached = self.cache.lock().take(len);
         match cached {
             Some(b) => Ok(b),
-            None => buf_cache::alloc(len),
+            None => buf_cache::alloc(len, flags),
         }
+    }
+
+    /// Whether [`ANY_CONTEXT_TXQ_LEN`] SDUs sent from any context wait
+    /// (checked before one is made: it would be refused).
+    pub(crate) fn any_context_full(&self) -> bool {
+        self.any_context_tx.lock().len() >= ANY_CONTEXT_TXQ_LEN
+    }
+
+    /// Queues `data`, an SDU of in-kernel port `port`, from any context
+    /// (softirq included, not hard interrupts): it joins the send queue
+    /// at the next pass under `inner` ([`Dev::join_any_context`]), and the
+    /// transport is kicked. `EAGAIN` (with `data` back) when
+    /// [`ANY_CONTEXT_TXQ_LEN`] wait; `ENODEV` once the transport is gone.
+    pub(crate) fn send_any_context(
+        &self,
+        port: usize,
+        data: Bytes,
+    ) -> core::result::Result<(), (Error, Bytes)> {
+        if !self.gate.is_open() {
+            return Err((ENODEV, data));
+        }
+        self.any_context_tx
+            .lock()
+            .push(AnyContextSdu { port, data })
+            .map_err(|s| (EAGAIN, s.data))?;
+        self.gate.kick();
+        Ok(())
+    }
+
+    /// Moves the SDUs sent from any context into the send queue, in
+    /// order, while it has room (the rest wait for the next pass). One
+    /// whose port can no longer send is dropped and counted. Every path
+    /// that queues or takes an SDU under `inner` calls this first, so an
+    /// in-kernel user's SDUs leave in the order it sent them, whichever
+    /// way it sent each.
+    fn join_any_context(&self, inner: &mut Inner) {
+        loop {
+            // Only this (under `inner`) and `forget_any_context` take
+            // from the queue: the front stays the front until popped.
+            let front = self
+                .any_context_tx
+                .lock()
+                .front()
+                .map(|s| (s.port, s.data.len()));
+            let Some((port, len)) = front else {
+                return;
+            };
+            let ch = Self::send_channel(inner, port, len);
+            if ch.as_ref().err() == Some(&EAGAIN) {
+                return;
+            }
+            let Some(sdu) = self.any_context_tx.lock().pop() else {
+                return;
+            };
+            // No kick: the caller is the transport's pass, or kicks.
+            let queued = match ch {
+                Ok(ch) => Self::queue(inner, ch, sdu.data),
+                Err(e) => Err((e, sdu.data)),
+            };
+            if let Err((_, data)) = queued {
+                inner.ep.counters.tx_dropped += 1;
+                self.free_bytes(data);
+            }
+        }
+    }
+
+    /// Drops, counted in `tx_dropped`, the SDUs sent from any context
+    /// that have not joined the send queue: port `port`'s (the port
+    /// closes: its index may be reused), or all of them (`None`: the link
+    /// restarts, and the send queue is emptied). Under `inner`.
+    pub(crate) fn forget_any_context(&self, inner: &mut Inner, port: Option<usize>) {
+        let mut n = 0;
+        // Freed under the lock: any-context SDUs are kmalloc memory (a
+        // cache buffer of at most 4 KiB, or a `GFP_NOWAIT` one), which
+        // `kvfree` frees in any context.
+        self.any_context_tx.lock().retain(|s| {
+            let keep = port.is_some_and(|p| s.port != p);
+            n += u64::from(!keep);
+            keep
+        });
+        inner.ep.counters.tx_dropped += n;
     }
 
     /// An SDU's buffer is done with: kept for reuse, or freed (outside
@@ -393,7 +487,7 @@ impl Dev {
                     inner.msg.get(..len)
                 };
                 let copy = sdu.ok_or(EINVAL).and_then(|sdu| -> Result<Bytes> {
-                    let mut v = this.new_bytes(len)?;
+                    let mut v = this.new_bytes(len, GFP_KERNEL)?;
                     v.extend_from_slice(sdu, GFP_KERNEL)?;
                     Ok(v)
                 });
@@ -503,6 +597,7 @@ impl Dev {
         if !inner.is_live() {
             return Ok(0);
         }
+        this.join_any_context(inner);
         // rxq buffers (written by the host) have a minimum; the guest
         // sizes each txq buffer to the fragment (a bare header for an
         // empty SDU).
@@ -558,6 +653,7 @@ impl Dev {
         if !inner.is_live() {
             return None;
         }
+        this.join_any_context(inner);
         inner.ep.retry_credits(&mut inner.chans);
         if inner.ctrl_partial
             || !inner.ep.outbox.is_empty()
@@ -598,6 +694,7 @@ impl Dev {
         if !inner.is_live() {
             return 0;
         }
+        self.join_any_context(inner);
         inner.ep.retry_credits(&mut inner.chans);
         let data_partial = inner.tx.front().is_some_and(|s| s.sent > 0);
         if !data_partial && (inner.ctrl_partial || !inner.ep.outbox.is_empty()) {
@@ -609,18 +706,30 @@ impl Dev {
             .map_or(0, |s| HDR_LEN + s.data.len() - s.sent)
     }
 
-    /// Queues one SDU of port `i` (taken by the caller before the lock).
-    /// On error the SDU comes back (for the buffer cache).
+    /// Queues one SDU of port `i` (taken by the caller before the lock),
+    /// after those sent from any context. On error the SDU comes back (for
+    /// the buffer cache).
     pub(crate) fn send(
+        &self,
         inner: &mut Inner,
         i: usize,
         data: Bytes,
     ) -> core::result::Result<usize, (Error, Bytes)> {
+        self.join_any_context(inner);
         let len = data.len();
         let ch = match Self::send_channel(inner, i, len) {
             Ok(ch) => ch,
             Err(e) => return Err((e, data)),
         };
+        Self::queue(inner, ch, data)?;
+        inner.kick();
+        Ok(len)
+    }
+
+    /// Queues `data` on channel `ch`, which [`Dev::send_channel`] found
+    /// room for (the caller kicks the transport).
+    fn queue(inner: &mut Inner, ch: u16, data: Bytes) -> core::result::Result<(), (Error, Bytes)> {
+        let len = data.len();
         if let Err(s) = inner.tx.push(TxSdu {
             channel: ch,
             about: ch,
@@ -630,8 +739,7 @@ impl Dev {
             return Err((ENOMEM, s.data));
         }
         inner.ep.link.sent(&mut inner.chans, ch, len);
-        inner.kick();
-        Ok(len)
+        Ok(())
     }
 
     /// The channel on which port `i` can send an SDU of `len` bytes now.
@@ -741,7 +849,7 @@ impl Dev {
     fn shut_down(this: &Arc<Self>) {
         // No grant or copy of the transport runs after this, and no domain
         // op after the last counters are read (`Domains::shut_down`).
-        this.grants.close();
+        this.gate.close();
         this.domains.lock().shut_down();
         this.inner.lock().shut_down();
         // No run is queued after this (nothing schedules once not live),
@@ -857,7 +965,7 @@ pub(crate) fn register(
     transport: CString,
     cfg: Config,
     kick: Kick,
-    grants: GrantGate,
+    gate: TransportGate,
     domains: Domains,
 ) -> Result<KBox<Registered>> {
     // Allocated first: nothing fails once the device is public.
@@ -888,6 +996,7 @@ pub(crate) fn register(
     inner.restart();
     let work = DelayedWork::new()?;
     let cache = BufCache::new()?;
+    let any_context_tx = Ring::with_room(ANY_CONTEXT_TXQ_LEN)?;
     let dev = Arc::pin_init(
         pin_init!(Dev {
             id: id_num,
@@ -897,8 +1006,9 @@ pub(crate) fn register(
             work,
             inner <- new_mutex!(inner, "vmpi::Dev::inner"),
             callbacks <- new_mutex!((), "vmpi::Dev::callbacks"),
-            cache <- new_spinlock!(cache, "vmpi::Dev::cache"),
-            grants,
+            cache <- BhLock::new(new_spinlock!(cache, "vmpi::Dev::cache")),
+            any_context_tx <- BhLock::new(new_spinlock!(any_context_tx, "vmpi::Dev::any_context_tx")),
+            gate,
             domains <- new_mutex!(domains, "vmpi::Dev::domains"),
         }),
         GFP_KERNEL,

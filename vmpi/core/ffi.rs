@@ -16,7 +16,7 @@ use crate::bindings;
 use crate::buf_cache::Bytes;
 use crate::device::{register, Dev, Kick, Registered};
 use crate::errno;
-use crate::grants::{check_copy, check_grant, Domains, GrantGate, MAX_FRAME, MIN_FRAME};
+use crate::grants::{check_copy, check_grant, Domains, TransportGate, MAX_FRAME, MIN_FRAME};
 use crate::kernel_port::{port_open, KernelPort};
 use crate::proto::link::Role;
 use crate::proto::wire::{Config, DropReason, CONFIG_LEN};
@@ -70,13 +70,14 @@ pub unsafe extern "C" fn vmpi_transport_register(
         let kick = unsafe { Kick::new(ops, priv_) };
         // SAFETY: as for `kick`: valid until `vmpi_transport_unregister`,
         // which closes the gate (`Dev::shut_down`) before it returns, with
-        // `ops->grant` and `ops->copy` callable in any context.
-        let grants = unsafe { GrantGate::new(ops, priv_) };
+        // `ops->kick`, `ops->grant`, `ops->copy` and `ops->deliver`
+        // callable in any context (include/rvio/vmpi.h).
+        let gate = unsafe { TransportGate::new(ops, priv_) };
         // SAFETY: as for `kick`: valid until `vmpi_transport_unregister`,
         // which shuts the domain ops down (`Dev::shut_down`) before it
         // returns, with the domain ops callable in process context.
         let domains = unsafe { Domains::new(ops, priv_) };
-        register(role, name, cfg, kick, grants, domains)
+        register(role, name, cfg, kick, gate, domains)
     })();
     match r {
         Ok(reg) => KBox::into_raw(reg).cast(),
@@ -112,6 +113,8 @@ pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport
     // needs.
     let dev = unsafe { dev(t) };
     let mut g = dev.inner.lock();
+    // What waits to be sent goes, as the send queue does in `restart`.
+    dev.forget_any_context(&mut g, None);
     g.restart();
     Dev::wake(dev, &g);
     g.kick();
@@ -346,7 +349,7 @@ pub unsafe extern "C" fn vmpi_port_send(
         if sdu.is_null() && len > 0 {
             return Err(EINVAL);
         }
-        let mut data = kp.dev.new_bytes(len)?;
+        let mut data = kp.dev.new_bytes(len, GFP_KERNEL)?;
         if len > 0 {
             // SAFETY: the caller passes `sdu` valid for `len` reads
             // (`vmpi_port_send()` in include/rvio/vmpi.h), and it is not
@@ -355,11 +358,84 @@ pub unsafe extern "C" fn vmpi_port_send(
             data.extend_from_slice(bytes, GFP_KERNEL)?;
         }
         let mut g = kp.dev.inner.lock();
-        Dev::send(&mut g, kp.port, data).map_err(|(e, data)| {
+        kp.dev.send(&mut g, kp.port, data).map_err(|(e, data)| {
             drop(g);
             kp.dev.free_bytes(data);
             e
         })?;
+        Ok(0)
+    })
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `p` is an open port; `head` is valid for reading `head_len` bytes (or
+/// `head_len` is 0); `sg` is a marked scatterlist holding at least `len`
+/// bytes (or `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_port_send_sg(
+    p: *mut bindings::vmpi_port,
+    head: *const c_void,
+    head_len: usize,
+    sg: *mut bindings::scatterlist,
+    len: usize,
+) -> c_int {
+    // SAFETY: the caller guarantees that `p` is an open port.
+    let kp = unsafe { kport(p) };
+    from_result(|| {
+        let total = head_len.checked_add(len).ok_or(EINVAL)?;
+        if total > kp.dev.cfg.max_sdu as usize {
+            return Err(errno::emsgsize());
+        }
+        if (head.is_null() && head_len > 0) || (sg.is_null() && len > 0) {
+            return Err(EINVAL);
+        }
+        // Refused before the copy is made (it may still be, below).
+        if kp.dev.any_context_full() {
+            return Err(EAGAIN);
+        }
+        // No sleep: a kept buffer, or kmalloc memory, without the atomic
+        // reserves (the caller falls back to process context).
+        let mut data = kp.dev.new_bytes(total, GFP_NOWAIT | __GFP_NOWARN)?;
+        if head_len > 0 {
+            // SAFETY: the caller passes `head` valid for `head_len` reads
+            // (see `# Safety`), and it is not null here.
+            let bytes = unsafe { core::slice::from_raw_parts(head.cast::<u8>(), head_len) };
+            // Within the capacity: no allocation.
+            data.extend_from_slice(bytes, GFP_NOWAIT)?;
+        }
+        if len > 0 {
+            let room = data.spare_capacity_mut();
+            if room.len() < len {
+                kp.dev.free_bytes(data);
+                return Err(ENOMEM);
+            }
+            // SAFETY: `sg` is a marked scatterlist (see `# Safety`), not
+            // null here.
+            let nents = unsafe { bindings::sg_nents(sg) };
+            // SAFETY: as for `sg_nents`; the destination is `len` bytes of
+            // `data`'s spare capacity (checked above), written by the
+            // copy only (`sg_copy_to_buffer()` maps each page atomically:
+            // any context).
+            let copied = unsafe {
+                bindings::sg_copy_to_buffer(sg, nents as u32, room.as_mut_ptr().cast(), len)
+            };
+            if copied != len {
+                kp.dev.free_bytes(data);
+                return Err(EINVAL);
+            }
+            // SAFETY: the copy initialized the `len` bytes after the
+            // current length, within the capacity.
+            unsafe { data.set_len(total) };
+        }
+        kp.dev
+            .send_any_context(kp.port, data)
+            .map_err(|(e, data)| {
+                kp.dev.free_bytes(data);
+                e
+            })?;
         Ok(0)
     })
 }
@@ -381,6 +457,7 @@ pub unsafe extern "C" fn vmpi_port_close(p: *mut bindings::vmpi_port) {
     kp.closed.store(true, Ordering::Release);
     {
         let mut g = kp.dev.inner.lock();
+        kp.dev.forget_any_context(&mut g, Some(kp.port));
         g.detach(kp.port);
         if let Some(slot) = g.ports.get_mut(kp.port) {
             *slot = None;
@@ -425,7 +502,7 @@ pub unsafe extern "C" fn vmpi_port_grant(
         return e.to_errno();
     }
     // SAFETY: `g` is a checked grant the caller hands over on success.
-    unsafe { kp.dev.grants.grant(g) }
+    unsafe { kp.dev.gate.grant(g) }
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -447,7 +524,7 @@ pub unsafe extern "C" fn vmpi_port_deliver(
         return EINVAL.to_errno();
     }
     // SAFETY: `meta` is valid for reading 12 bytes (see `# Safety`).
-    unsafe { kp.dev.grants.deliver(handle, src_domain, frame_len, meta) }
+    unsafe { kp.dev.gate.deliver(handle, src_domain, frame_len, meta) }
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -473,7 +550,7 @@ pub unsafe extern "C" fn vmpi_port_copy(
         return e.to_errno();
     }
     // SAFETY: `c` is a checked request the caller hands over on success.
-    unsafe { kp.dev.grants.copy(c) }
+    unsafe { kp.dev.gate.copy(c) }
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -574,6 +651,13 @@ const _: [unsafe extern "C" fn(
 ) -> *mut bindings::vmpi_port; 2] = [bindings::vmpi_port_open, vmpi_port_open];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port, *const c_void, usize) -> c_int; 2] =
     [bindings::vmpi_port_send, vmpi_port_send];
+const _: [unsafe extern "C" fn(
+    *mut bindings::vmpi_port,
+    *const c_void,
+    usize,
+    *mut bindings::scatterlist,
+    usize,
+) -> c_int; 2] = [bindings::vmpi_port_send_sg, vmpi_port_send_sg];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port); 4] = [
     bindings::vmpi_port_close,
     vmpi_port_close,

@@ -2,8 +2,8 @@
 
 //! Grants (`VMPI_F_GRANT`, include/rvio/vmpi.h): what the core forwards
 //! from in-kernel users to their device's transport. The guest side's
-//! grants and copies go through a [`GrantGate`], callable from any
-//! context; the host side's domain binding through [`Domains`], in
+//! grants and copies (and kicks from any context) go through a
+//! [`TransportGate`], callable from any context; the host side's domain binding through [`Domains`], in
 //! process context. Both stop at `vmpi_transport_unregister()`: after it
 //! the core calls none of the transport's grant or domain ops again.
 
@@ -21,24 +21,23 @@ pub(crate) const MIN_FRAME: u32 = 14;
 /// See [`MIN_FRAME`].
 pub(crate) const MAX_FRAME: u32 = 65519;
 
-/// [`GrantGate::state`]: closed, no call starts any more.
+/// [`TransportGate::state`]: closed, no call starts any more.
 const CLOSED: usize = 1;
-/// [`GrantGate::state`]: one call in flight.
+/// [`TransportGate::state`]: one call in flight.
 const USER: usize = 2;
 
-/// The transport's `ops->grant` and `ops->copy`, callable from any context
-/// (softirq included) while the gate is open: a caller counts itself in
-/// with an atomic (no lock, so no context can deadlock on it), and
-/// [`GrantGate::close`] waits for those in flight.
+/// The transport's ops callable from any context (softirq included):
+/// `kick`, `grant`, `copy` and `deliver`, while the gate is open. A caller
+/// counts itself in with an atomic (no lock, so no context can deadlock on
+/// it), and [`TransportGate::close`] waits for those in flight.
 ///
 /// # Invariants
 ///
 /// While `state` lacks [`CLOSED`], `ops` and `priv_` are the registered
-/// transport's (valid, and `ops->grant`/`ops->copy` callable in any
-/// context); once [`GrantGate::close`] set it, no call that counted itself
+/// transport's (valid, and those ops callable in any context); once [`TransportGate::close`] set it, no call that counted itself
 /// in after that uses them, and `close` returns only when those counted in
 /// before have left.
-pub(crate) struct GrantGate {
+pub(crate) struct TransportGate {
     ops: *const bindings::vmpi_transport_ops,
     priv_: *mut c_void,
     /// [`CLOSED`], plus [`USER`] per call in flight.
@@ -46,18 +45,20 @@ pub(crate) struct GrantGate {
 }
 
 // SAFETY: `ops` and `priv_` are only used through `with`, while the gate
-// is open (type invariant), and the header lets the transport's grant and
-// copy ops be called in any context on any thread; `state` is atomic.
-unsafe impl Send for GrantGate {}
-// SAFETY: as for `Send`: `&GrantGate` only reads the pointers and updates
+// is open (type invariant), and the header lets the transport's kick,
+// grant, copy and deliver ops be called in any context on any thread;
+// `state` is atomic.
+unsafe impl Send for TransportGate {}
+// SAFETY: as for `Send`: `&TransportGate` only reads the pointers and updates
 // `state` atomically.
-unsafe impl Sync for GrantGate {}
+unsafe impl Sync for TransportGate {}
 
-impl GrantGate {
+impl TransportGate {
     /// # Safety
     ///
-    /// `ops` and `priv_` stay valid, and `ops->grant`/`ops->copy` callable
-    /// with `priv_` from any context, until [`GrantGate::close`] returns
+    /// `ops` and `priv_` stay valid, and `ops->kick`, `ops->grant`,
+    /// `ops->copy` and `ops->deliver` callable with `priv_` from any
+    /// context, until [`TransportGate::close`] returns
     /// (the contract of `vmpi_transport_register()`'s caller: until
     /// `vmpi_transport_unregister()`, which closes the gate).
     pub(crate) unsafe fn new(ops: *const bindings::vmpi_transport_ops, priv_: *mut c_void) -> Self {
@@ -84,6 +85,24 @@ impl GrantGate {
         r
     }
 
+    /// Whether the gate is still open (it may close right after).
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & CLOSED == 0
+    }
+
+    /// `ops->kick(priv)`: the transport schedules a pass (nothing once the
+    /// gate is closed: the device is going away).
+    pub(crate) fn kick(&self) {
+        self.with(|ops, priv_| {
+            if let Some(f) = ops.kick {
+                // SAFETY: the transport's `kick`, callable with its `priv`
+                // in any context while the gate is open (type invariant).
+                unsafe { f(priv_) };
+            }
+            0
+        });
+    }
+
     /// `ops->grant(priv, g)`, or `-EOPNOTSUPP` without one.
     ///
     /// # Safety
@@ -104,7 +123,7 @@ impl GrantGate {
     ///
     /// # Safety
     ///
-    /// As for [`GrantGate::grant`], for a copy request.
+    /// As for [`TransportGate::grant`], for a copy request.
     pub(crate) unsafe fn copy(&self, c: *mut bindings::vmpi_copy) -> c_int {
         self.with(|ops, priv_| match ops.copy {
             // SAFETY: as in `grant`, for the transport's `copy`.

@@ -22,6 +22,13 @@ pub(crate) struct TxSdu {
     pub(crate) sent: usize,
 }
 
+/// An SDU an in-kernel port sent from any context (`vmpi_port_send_sg()`),
+/// before it joins the send queue: the port's index, and its bytes.
+pub(crate) struct AnyContextSdu {
+    pub(crate) port: usize,
+    pub(crate) data: Bytes,
+}
+
 /// What a port is.
 pub(crate) enum PortState {
     /// Nothing yet.

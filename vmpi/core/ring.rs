@@ -25,6 +25,15 @@ impl<T> Ring<T> {
             limit,
         }
     }
+    /// An empty ring with all its `limit` slots allocated: pushing into
+    /// it never allocates (from any context).
+    pub(crate) fn with_room(limit: usize) -> Result<Self> {
+        let mut r = Self::new(limit);
+        while r.slots.len() < limit {
+            r.grow()?;
+        }
+        Ok(r)
+    }
     pub(crate) fn len(&self) -> usize {
         self.count
     }

@@ -61,6 +61,7 @@ EXPORT_SYMBOL_GPL(vmpi_transport_drop);
 EXPORT_SYMBOL_GPL(vmpi_dev_find);
 EXPORT_SYMBOL_GPL(vmpi_port_open);
 EXPORT_SYMBOL_GPL(vmpi_port_send);
+EXPORT_SYMBOL_GPL(vmpi_port_send_sg);
 EXPORT_SYMBOL_GPL(vmpi_port_close);
 EXPORT_SYMBOL_GPL(vmpi_port_grant);
 EXPORT_SYMBOL_GPL(vmpi_port_copy);

@@ -21,6 +21,8 @@
 
 use kernel::prelude::*;
 
+#[path = "../../rust/bh_lock.rs"]
+pub mod bh_lock;
 #[path = "bindings_generated.rs"]
 mod bindings;
 mod buf_cache;
@@ -66,6 +68,8 @@ const FLOW_WINDOW: u32 = 4 * MIN_WINDOW;
 const FLOW_RXQ_LEN: usize = (FLOW_WINDOW / 64) as usize + 1;
 /// Data SDUs waiting to be sent, per device.
 const TXQ_LEN: usize = 256;
+/// SDUs sent from any context waiting to join them, per device.
+const ANY_CONTEXT_TXQ_LEN: usize = 64;
 /// Incoming flows a registration holds until they are accepted.
 const BACKLOG_LEN: usize = 16;
 /// Allocation timeout when the user gives none, and the largest allowed.

@@ -133,6 +133,9 @@ pub struct Counters {
     pub ctrl_rx: u64,
     /// Control replies lost because the outbox was full.
     pub ctrl_dropped: u64,
+    /// SDUs sent from any context (`vmpi_port_send_sg()`) whose port
+    /// could no longer send when they reached the send queue.
+    pub tx_dropped: u64,
     /// Drops by [`DropReason`].
     pub drops: [u64; DropReason::COUNT],
 }

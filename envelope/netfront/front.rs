@@ -81,6 +81,14 @@ const POSTED_MAX: u32 = 16384;
 /// virtio-net's copybreak): the stack does not charge a small frame a
 /// large buffer's truesize, and no buffer is allocated for it.
 const COPYBREAK: usize = 4096;
+/// The longest frame sent as a `FRAME` from `ndo_start_xmit`'s softirq:
+/// its SDU fits the largest buffer VMPI keeps for reuse (4 KiB), so it
+/// takes no allocation in a steady stream. A longer one (a TSO frame in
+/// full-copy mode) goes from the transmit work, which may sleep for its
+/// buffer: in softirq it would need an order-4 allocation without
+/// sleeping (measured: 64 KB UDP datagrams in full-copy mode went at half
+/// the rate, `results/README.md`).
+const SEND_SG_MAX: usize = 4096 - MSG_HDR_LEN - META_LEN;
 /// Copies into new skbs out at once: beyond, envelopes are discarded.
 const MAX_COPIES_OUT: u32 = 128;
 /// Discards (`FINISH | DISCARD`) out at once: beyond, an envelope is
@@ -325,10 +333,10 @@ impl FrontDev {
 
     /// Sends `skb` as a `FRAME` from here (softirq, or the transmit
     /// work): copied once, out of its pages into the SDU VMPI sends
-    /// (`vmpi_port_send_sg()`), and completed. When VMPI cannot take it
-    /// now (64 such SDUs wait for its transport, or no memory without
-    /// sleeping), it goes to the transmit work, which copies it and waits
-    /// for room.
+    /// (`vmpi_port_send_sg()`), and completed. A frame longer than
+    /// [`SEND_SG_MAX`], or one VMPI cannot take now (64 such SDUs wait for
+    /// its transport, or no memory without sleeping: `tx_deferred`), goes
+    /// to the transmit work, which copies it and waits for room.
     fn send_frame(
         &self,
         g: &mut Granting,
@@ -336,6 +344,9 @@ impl FrontDev {
         meta: &[u8; netdev::META_LEN],
     ) -> XmitRef {
         let c = &self.c;
+        if skb.len() > SEND_SG_MAX {
+            return XmitRef::Copy(skb);
+        }
         let mut head = [0u8; MSG_HDR_LEN + META_LEN];
         head.copy_from_slice(&frame_prefix(&Meta::default()));
         head[MSG_HDR_LEN..].copy_from_slice(meta);

@@ -85,7 +85,7 @@ unsafe impl Sync for TxSkb {}
 ///
 /// # Safety
 ///
-/// `skb` is an skb the caller owns.
+/// `skb` is an skb the caller owns, or holds exclusively (lent).
 unsafe fn skb_to_sg(
     skb: NonNull<bindings::sk_buff>,
     sg: &mut [bindings::scatterlist],
@@ -133,6 +133,39 @@ impl Drop for TxSkb {
     fn drop(&mut self) {
         // SAFETY: owned (type invariant) and not used after this.
         unsafe { bindings::rvio_netdev_skb_free(self.skb.as_ptr()) };
+    }
+}
+
+/// A frame [`NetDevice::xmit`] sends, lent for the call (the C half
+/// keeps its skb).
+///
+/// # Invariants
+///
+/// `skb` is an skb of `len` bytes the C half's transmit work owns and
+/// does not touch for `'a`.
+pub struct TxFrame<'a> {
+    skb: NonNull<bindings::sk_buff>,
+    len: u32,
+    _lent: PhantomData<&'a mut bindings::sk_buff>,
+}
+
+impl TxFrame<'_> {
+    /// The frame's length.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the frame is empty (never: an Ethernet header at least).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Describes the frame's bytes in `sg`, as [`TxSkb::to_sg`]; they
+    /// describe the frame during the call that lent it.
+    pub fn to_sg(&mut self, sg: &mut [bindings::scatterlist]) -> Result<usize> {
+        // SAFETY: `skb` is lent to us, untouched by its owner, for `'a`
+        // (type invariant).
+        unsafe { skb_to_sg(self.skb, sg) }
     }
 }
 
@@ -192,19 +225,16 @@ pub trait NetDevice: Send + Sync + Sized + 'static {
     /// The names of the driver's `ethtool -S` counters ([`MAX_STATS`] at
     /// most, each under 32 bytes).
     const STATS: &'static [&'static CStr];
-    /// Bytes before each frame in [`NetDevice::xmit`]'s buffer, for the
-    /// driver's own header.
-    const TX_HEADROOM: usize;
     /// `ip link set up` (under RTNL).
     fn open(&self) -> Result;
     /// `ip link set down` (under RTNL), after transmit has stopped.
     fn stop(&self);
     /// Sends one frame with its offloads (`meta`: a little-endian `struct
-    /// virtio_net_hdr_v1`): `buf` is [`NetDevice::TX_HEADROOM`] bytes the
-    /// driver may write, then the frame. `EAGAIN`: no room, the frame is
-    /// retried after [`Handle::wake_tx`]; any other error drops it
-    /// (`tx_dropped`). Process context, one call at a time.
-    fn xmit(&self, meta: &[u8; META_LEN], buf: &mut [u8]) -> Result;
+    /// virtio_net_hdr_v1`), copying its bytes ([`TxFrame::to_sg`]) during
+    /// the call. `EAGAIN`: no room, the frame is retried after
+    /// [`Handle::wake_tx`]; any other error drops it (`tx_dropped`).
+    /// Process context, one call at a time.
+    fn xmit(&self, frame: &mut TxFrame<'_>, meta: &[u8; META_LEN]) -> Result;
     /// Fills `out` (one value per name of [`NetDevice::STATS`]).
     fn stats(&self, out: &mut [u64]);
     /// Whether the driver has [`NetDevice::xmit_ref`].
@@ -510,7 +540,6 @@ impl<T: NetDevice> VTable<T> {
         } else {
             MAX_STATS as c_uint
         },
-        tx_headroom: T::TX_HEADROOM as c_uint,
         open: Some(Self::open),
         stop: Some(Self::stop),
         xmit: Some(Self::xmit),
@@ -564,30 +593,29 @@ impl<T: NetDevice> VTable<T> {
     /// # Safety
     ///
     /// Called by the C half's transmit work with the registered pointer,
-    /// 12 bytes of offloads and its buffer of `TX_HEADROOM + len` bytes.
+    /// an skb of `len` bytes it owns and lends for the call, and 12 bytes
+    /// of offloads.
     unsafe extern "C" fn xmit(
         user: *mut c_void,
+        skb: *mut bindings::sk_buff,
         meta: *const c_void,
-        buf: *mut c_void,
         len: c_uint,
     ) -> c_int {
         from_result(|| {
-            // SAFETY: `rvio_netdev_tx_work()` passes its `struct
-            // virtio_net_hdr_v1` (12 bytes, on its stack during the call)
-            // and the device's transmit buffer, `tx_headroom + len` bytes
-            // that only the transmit work (one run at a time) uses.
-            let (meta, buf) = unsafe {
-                (
-                    &*meta.cast::<[u8; META_LEN]>(),
-                    core::slice::from_raw_parts_mut(
-                        buf.cast::<u8>(),
-                        T::TX_HEADROOM + len as usize,
-                    ),
-                )
+            let skb = NonNull::new(skb).ok_or(EINVAL)?;
+            // INVARIANT: `rvio_netdev_tx_work()` owns the skb and does not
+            // touch it until we return.
+            let mut frame = TxFrame {
+                skb,
+                len,
+                _lent: PhantomData,
             };
+            // SAFETY: `rvio_netdev_tx_work()` passes its `struct
+            // virtio_net_hdr_v1` (12 bytes, on its stack during the call).
+            let meta = unsafe { &*meta.cast::<[u8; META_LEN]>() };
             // SAFETY: called by the transmit work of a registered device
             // (it is cancelled before the device is freed).
-            unsafe { Self::user(user) }.xmit(meta, buf)?;
+            unsafe { Self::user(user) }.xmit(&mut frame, meta)?;
             Ok(0)
         })
     }

@@ -64,8 +64,6 @@ struct rvio_netdev {
 	struct work_struct tx_work;
 	/* Announces the device to its peers (gratuitous ARPs). */
 	struct work_struct notify_work;
-	/* The transmit work's buffer: tx_headroom + max_frame bytes. */
-	u8 *txbuf;
 	unsigned int max_frame;
 	unsigned long flags;
 	/* Counts rvio_netdev_wake_tx() calls: a wake that races an -EAGAIN
@@ -156,15 +154,9 @@ static void rvio_netdev_tx_work(struct work_struct *w)
 				continue;
 			}
 		}
-		/* One copy, out of the skb's pages into the buffer the driver
-		 * sends from (no high-order linearizing). */
-		if (skb_copy_bits(skb, 0, nd->txbuf + nd->vt->tx_headroom, len)) {
-			DEV_STATS_INC(dev, tx_dropped);
-			kfree_skb(skb);
-			continue;
-		}
+		/* The driver copies it once, out of its pages. */
 		seen = atomic_long_read(&nd->wakes);
-		err = nd->vt->xmit(nd->priv, &hdr, nd->txbuf, len);
+		err = nd->vt->xmit(nd->priv, skb, &hdr, len);
 		if (err == -EAGAIN) {
 			/* Marked: @xmit_ref had its chance (or there is none). */
 			cb_of(skb)->copy = true;
@@ -431,11 +423,6 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	if (!dev)
 		return ERR_PTR(-ENOMEM);
 	nd = netdev_priv(dev);
-	nd->txbuf = kvmalloc(vt->tx_headroom + max_frame, GFP_KERNEL);
-	if (!nd->txbuf) {
-		free_netdev(dev);
-		return ERR_PTR(-ENOMEM);
-	}
 	nd->max_frame = max_frame;
 	nd->dev = dev;
 	nd->vt = vt;
@@ -469,7 +456,6 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	err = register_netdev(dev);
 	if (err) {
 		netif_napi_del(&nd->napi);
-		kvfree(nd->txbuf);
 		free_netdev(dev);
 		return ERR_PTR(err);
 	}
@@ -489,7 +475,6 @@ void rvio_netdev_free(struct rvio_netdev *nd)
 	skb_queue_purge(&nd->txq);
 	skb_queue_purge(&nd->rxq);
 	netif_napi_del(&nd->napi);
-	kvfree(nd->txbuf);
 	free_netdev(dev);
 }
 

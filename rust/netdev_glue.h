@@ -52,18 +52,15 @@ struct rvio_netdev_vtable {
 	/* ndo_stop, under RTNL, after the queue and the transmit work have
 	 * stopped. */
 	void (*stop)(void *priv);
-	/* Bytes before each frame in @xmit's buffer, for the driver's own
-	 * header. */
-	unsigned int tx_headroom;
 	/* One frame to send with its offloads in @meta (a little-endian
 	 * struct virtio_net_hdr_v1, 12 bytes: checksum to complete, TSO):
-	 * @buf holds @tx_headroom bytes the driver may write, then the
-	 * frame's @len bytes (copied once out of the skb); it is the
-	 * device's, valid during the call. From the transmit work: process
-	 * context, one call at a time. Returns 0 (sent), -EAGAIN (no room:
-	 * the frame is retried after rvio_netdev_wake_tx()), or another errno
-	 * (dropped, counted as tx_dropped). */
-	int (*xmit)(void *priv, const void *meta, void *buf, unsigned int len);
+	 * @skb, of @len bytes, stays the caller's; during the call the driver
+	 * may describe its bytes (rvio_netdev_skb_to_sg()) and copy them.
+	 * From the transmit work: process context, one call at a time.
+	 * Returns 0 (sent), -EAGAIN (no room: the frame is retried after
+	 * rvio_netdev_wake_tx()), or another errno (dropped, counted as
+	 * tx_dropped). */
+	int (*xmit)(void *priv, struct sk_buff *skb, const void *meta, unsigned int len);
 	/* Fills @vals with the @n_stats counters; process context. */
 	void (*get_stats)(void *priv, u64 *vals);
 	/*

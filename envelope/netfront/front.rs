@@ -36,7 +36,7 @@ use crate::envelope_proto::msg::{
 };
 use crate::envelope_proto::table::{Entry, Replica, Route, MAX_ENTRIES};
 use crate::grant_io::{self, Ctx, COPY_DISCARD, COPY_FINISH};
-use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxSkb, XmitRef};
+use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxFrame, TxSkb, XmitRef};
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -161,6 +161,27 @@ fn inc(c: &AtomicU64) {
 /// The copy path's side: the port.
 struct Tx {
     port: Option<Arc<Port<Link>>>,
+    /// Describes the frame being sent.
+    sg: KBox<[bindings::scatterlist; grant_io::MAX_SG]>,
+}
+
+/// A `FRAME` message's header and offloads, before the frame: the
+/// offloads travel as the stack set them; the host's switch and the
+/// receiving netfront check them (`Meta::check`, `virtio_net_hdr_to_skb()`).
+fn frame_head(meta: &[u8; netdev::META_LEN]) -> [u8; MSG_HDR_LEN + META_LEN] {
+    let mut head = [0u8; MSG_HDR_LEN + META_LEN];
+    head.copy_from_slice(&frame_prefix(&Meta::default()));
+    head[MSG_HDR_LEN..].copy_from_slice(meta);
+    head
+}
+
+/// Counts a `FRAME` sent (`meta[1]`, `gso_type`: a TSO frame, cut into
+/// segments by the receiver's stack only if it must).
+fn count_frame(c: &Counters, meta: &[u8; netdev::META_LEN]) {
+    inc(&c.tx_frames);
+    if meta[1] != 0 {
+        inc(&c.tx_tso);
+    }
 }
 
 /// What the grant path needs, in softirq context: the same port, and what
@@ -347,23 +368,16 @@ impl FrontDev {
         if skb.len() > SEND_SG_MAX {
             return XmitRef::Copy(skb);
         }
-        let mut head = [0u8; MSG_HDR_LEN + META_LEN];
-        head.copy_from_slice(&frame_prefix(&Meta::default()));
-        head[MSG_HDR_LEN..].copy_from_slice(meta);
+        let head = frame_head(meta);
         let len = skb.len();
         let sent = skb.to_sg(&mut g.sg[..]).and_then(|_| {
             // SAFETY: `to_sg` just described the frame's `len` bytes in
             // `g.sg` (marked), valid while `skb` lives, past this call.
-            unsafe { g.port.port().send_sg(&head, g.sg.as_mut_ptr(), len) }
+            unsafe { g.port.port().send_sg(&head, g.sg.as_mut_ptr(), len, true) }
         });
         match sent {
             Ok(()) => {
-                inc(&c.tx_frames);
-                // `gso_type`: a TSO frame, cut into segments by the receiver's
-                // stack only if it must.
-                if meta[1] != 0 {
-                    inc(&c.tx_tso);
-                }
+                count_frame(c, meta);
                 g.ctx.nd.tx_complete(skb, TxDone::Sent);
                 XmitRef::Taken
             }
@@ -793,7 +807,6 @@ impl NetDevice for FrontDev {
         kernel::c_str!("rx_posted_refused"),
         kernel::c_str!("tx_deferred"),
     ];
-    const TX_HEADROOM: usize = MSG_HDR_LEN + META_LEN;
     const HAS_XMIT_REF: bool = true;
     // A frame costs the same hand-offs between work items (VM exits, on a
     // VMM) whatever its size: TCP builds TSO frames of about 4 ms of data
@@ -811,30 +824,24 @@ impl NetDevice for FrontDev {
         }
     }
 
-    fn xmit(&self, meta: &[u8; netdev::META_LEN], buf: &mut [u8]) -> Result {
-        let tx = self.tx.lock();
-        let Some(port) = tx.port.as_ref() else {
+    fn xmit(&self, frame: &mut TxFrame<'_>, meta: &[u8; netdev::META_LEN]) -> Result {
+        let mut tx = self.tx.lock();
+        let Tx { port, sg } = &mut *tx;
+        let Some(port) = port.as_ref() else {
             inc(&self.c.tx_no_link);
             return Err(ENODEV);
         };
-        // The `FRAME` header goes in the headroom, before the frame. The
-        // offloads travel as the stack set them; the host's switch and the
-        // receiving netfront check them (`Meta::check`,
-        // `virtio_net_hdr_to_skb()`).
-        let head = MSG_HDR_LEN + META_LEN;
-        let Some(h) = buf.get_mut(..head) else {
-            return Err(EINVAL);
-        };
-        h.copy_from_slice(&frame_prefix(&Meta::default()));
-        h[MSG_HDR_LEN..].copy_from_slice(meta);
-        match port.port().send(buf) {
+        let len = frame.len();
+        frame.to_sg(&mut sg[..])?;
+        // SAFETY: `to_sg` just described the frame's `len` bytes in `sg`
+        // (marked), valid during the call; process context (the transmit
+        // work), so not `atomic`: one copy, into a buffer it may sleep for.
+        match unsafe {
+            port.port()
+                .send_sg(&frame_head(meta), sg.as_mut_ptr(), len, false)
+        } {
             Ok(()) => {
-                inc(&self.c.tx_frames);
-                // `gso_type`: a TSO frame, cut into segments by the receiver's
-                // stack only if it must.
-                if meta[1] != 0 {
-                    inc(&self.c.tx_tso);
-                }
+                count_frame(&self.c, meta);
                 Ok(())
             }
             Err(e) => {
@@ -1179,11 +1186,15 @@ impl Netfront {
             None => CString::try_from_fmt(fmt!("env%d"))?,
         };
         let slots = KVVec::from_elem(Entry::default(), MAX_ENTRIES, GFP_KERNEL)?;
+        let tx_sg = KBox::new(
+            [bindings::scatterlist::default(); grant_io::MAX_SG],
+            GFP_KERNEL,
+        )?;
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
                 inline_max: cmd.inline.unwrap_or(INLINE_DEFAULT) as usize,
-                tx <- new_mutex!(Tx { port: None }, "envelope_netfront::FrontDev::tx"),
+                tx <- new_mutex!(Tx { port: None, sg: tx_sg }, "envelope_netfront::FrontDev::tx"),
                 granting <- BhLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
                 table <- BhLock::new(new_spinlock!(
                     Replica::new(slots),

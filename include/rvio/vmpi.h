@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 6
+#define VMPI_ABI_VERSION 7
 
 struct device;
 struct vmpi_transport;
@@ -200,23 +200,26 @@ int vmpi_port_send(struct vmpi_port *p, const void *sdu, size_t len);
 /*
  * Queues one SDU: the @head_len bytes at @head, then the first @len bytes
  * of @sg (a marked scatterlist, e.g. an skb's: skb_to_sgvec()), copied
- * into one buffer now (no sleep: GFP_NOWAIT). For a caller that cannot
- * sleep (a net_device's ndo_start_xmit): any context but hard interrupts
- * (softirq included; IRQs on). The SDU joins the device's send queue at
- * its transport's next pass, or at the next vmpi_port_send() of any port
- * of the device, whichever comes first: a port's SDUs leave in the order
- * they were sent, by either function. Returns 0; -EAGAIN when 64 SDUs
- * sent this way (by any port of the device) wait for that pass
- * (write_space is not promised: send it by vmpi_port_send() from process
+ * into one buffer now. Without @atomic: process context, as
+ * vmpi_port_send() (the same errors; write_space follows -EAGAIN).
+ * With @atomic, for a caller that cannot sleep (a net_device's
+ * ndo_start_xmit): any context but hard interrupts (softirq included;
+ * IRQs on), no sleep (GFP_NOWAIT); the SDU joins the device's send queue at
+ * its transport's next pass, or at the next send of any port of the
+ * device from process context, whichever comes first: a port's SDUs leave
+ * in the order they were sent, however each was. With @atomic, returns
+ * 0; -EAGAIN when 64 SDUs sent this way (by any port of the device) wait
+ * for that pass (write_space is not promised: send it from process
  * context, or drop it); -ENOMEM (no memory without sleeping); -EMSGSIZE
  * (@head_len + @len above max_sdu); -EINVAL; -ENODEV (the device goes
- * away). SDUs that have not joined the send queue when the link restarts
- * or their port closes are dropped (as the send queue is emptied at a
- * restart), and so is one whose port can no longer send when it joins;
- * each is counted in the device's tx_dropped (docs/vmpi-sysfs.md).
+ * away); and SDUs sent so that have not joined the send queue when the
+ * link restarts or their port closes are dropped (as the send queue is
+ * emptied at a restart), and so is one whose port can no longer send
+ * when it joins; each is counted in the device's tx_dropped
+ * (docs/vmpi-sysfs.md).
  */
 int vmpi_port_send_sg(struct vmpi_port *p, const void *head, size_t head_len,
-		      struct scatterlist *sg, size_t len);
+		      struct scatterlist *sg, size_t len, bool atomic);
 /*
  * Releases the port. When it returns no callback of the port runs or will
  * run. Process context, not from a callback of any port of the device.

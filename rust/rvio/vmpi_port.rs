@@ -69,27 +69,29 @@ impl PortRef<'_> {
         to_result(unsafe { bindings::vmpi_port_send(self.p, sdu.as_ptr().cast(), sdu.len()) })
     }
 
-    /// Queues one SDU from any context but hard interrupts (softirq
-    /// included): `head`, then the first `len` bytes of `sg`, copied now.
-    /// It leaves after the SDUs sent before it, by either function.
-    /// `EAGAIN` when 64 such SDUs wait for the transport
-    /// ([`PortUser::write_space`] is not promised), `ENOMEM`, `EMSGSIZE`,
-    /// `EINVAL`, `ENODEV`.
+    /// Queues one SDU: `head`, then the first `len` bytes of `sg`, copied
+    /// now. Without `atomic`, as [`Self::send`] (process context). With
+    /// it, from any context but hard interrupts (softirq included): it
+    /// leaves after the SDUs sent before it, however each was; `EAGAIN`
+    /// when 64 such SDUs wait for the transport
+    /// ([`PortUser::write_space`] is not promised), `ENOMEM` (no memory
+    /// without sleeping), `EMSGSIZE`, `EINVAL`, `ENODEV`.
     ///
     /// # Safety
     ///
     /// `sg` is a marked scatterlist holding at least `len` bytes, valid
-    /// during the call.
+    /// during the call; process context unless `atomic`.
     pub unsafe fn send_sg(
         &self,
         head: &[u8],
         sg: *mut bindings::scatterlist,
         len: usize,
+        atomic: bool,
     ) -> Result {
         // SAFETY: `p` is an open port (the type's lifetime); `head` is
-        // valid; `sg` as the caller guarantees.
+        // valid; `sg` and the context as the caller guarantees.
         to_result(unsafe {
-            bindings::vmpi_port_send_sg(self.p, head.as_ptr().cast(), head.len(), sg, len)
+            bindings::vmpi_port_send_sg(self.p, head.as_ptr().cast(), head.len(), sg, len, atomic)
         })
     }
 

@@ -3,11 +3,12 @@
 //! Test module: an in-kernel user of VMPI (`rust/rvio/vmpi_port.rs` over the
 //! C-ABI of `include/rvio/vmpi.h`) on the first host-side VMPI device.
 //! Raw channel 9 echoes every SDU back (waiting for room when the send
-//! queue is full); raw channel 11 does the same, sending every other SDU
-//! through `vmpi_port_send_sg()`, with bottom halves off (a softirq's
-//! context: it must not sleep), its first bytes as the head and the rest
-//! from a scatterlist, and the others through `vmpi_port_send()` (which
-//! must not overtake them); raw channel 10 sends a flood of 2000 SDUs of 4 KiB at
+//! queue is full); raw channel 11 does the same, sending SDUs in turn
+//! through `vmpi_port_send_sg()` with `atomic` and bottom halves off (a
+//! softirq's context: it must not sleep), its first bytes as the head and
+//! the rest from a scatterlist, through `vmpi_port_send()`, and through
+//! `vmpi_port_send_sg()` from process context (which must not overtake
+//! the first); raw channel 10 sends a flood of 2000 SDUs of 4 KiB at
 //! load the same way, falling back to `vmpi_port_send()` when 64 wait,
 //! and resuming on `write_space`. It logs what it did when the port goes
 //! down and when unloaded (selftests/vmpi/kernel_api.sh reads the log).
@@ -73,13 +74,13 @@ fn send_any_context(
         let _off = atomic.lock();
         if rest.is_empty() {
             // SAFETY: no scatterlist bytes are read for a length of 0.
-            unsafe { port.send_sg(head, core::ptr::null_mut(), 0) }
+            unsafe { port.send_sg(head, core::ptr::null_mut(), 0, true) }
         } else {
             // SAFETY: `sg` is one entry, marked, over `rest`, kmalloc'ed
             // bytes (`KVec`) that live past the call.
             unsafe {
                 bindings::sg_init_one(&mut sg, rest.as_ptr().cast(), rest.len() as u32);
-                port.send_sg(head, &mut sg, rest.len())
+                port.send_sg(head, &mut sg, rest.len(), true)
             }
         }
     };
@@ -90,6 +91,25 @@ fn send_any_context(
         }
         Err(e) if e == EAGAIN || e == ENOMEM => port.send(sdu),
         Err(e) => Err(e),
+    }
+}
+
+/// Sends `sdu` through `vmpi_port_send_sg()` from process context: its
+/// first [`SG_HEAD`] bytes as the head, the rest from a scatterlist.
+fn send_sg_process(port: &PortRef<'_>, sdu: &KVec<u8>) -> Result {
+    let (head, rest) = sdu.split_at(sdu.len().min(SG_HEAD));
+    let mut sg = bindings::scatterlist::default();
+    if rest.is_empty() {
+        // SAFETY: no scatterlist bytes are read for a length of 0; the
+        // device's work calls us in process context.
+        return unsafe { port.send_sg(head, core::ptr::null_mut(), 0, false) };
+    }
+    // SAFETY: `sg` is one entry, marked, over `rest`, kmalloc'ed bytes
+    // (`KVec`) that live past the call; process context (the device's
+    // work).
+    unsafe {
+        bindings::sg_init_one(&mut sg, rest.as_ptr().cast(), rest.len() as u32);
+        port.send_sg(head, &mut sg, rest.len(), false)
     }
 }
 
@@ -128,10 +148,11 @@ impl Echo {
     fn drain(&self, port: &PortRef<'_>, pending: &mut Pending) {
         let mut sent = 0;
         for sdu in pending.q[pending.head..].iter() {
-            let r = if self.any_context && self.turn.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
-                send_any_context(port, &self.atomic, &self.any, sdu)
-            } else {
-                port.send(sdu)
+            let turn = self.turn.fetch_add(1, Ordering::Relaxed) % 3;
+            let r = match turn {
+                0 if self.any_context => send_any_context(port, &self.atomic, &self.any, sdu),
+                2 if self.any_context => send_sg_process(port, sdu),
+                _ => port.send(sdu),
             };
             match r {
                 Ok(()) => sent += 1,

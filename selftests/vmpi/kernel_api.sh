@@ -4,8 +4,8 @@
 # VMPI's in-kernel API (include/rvio/vmpi.h: vmpi_dev_find, vmpi_port_*),
 # used by the test module vmpi_echo on the host side of a device in one
 # kernel: its rx callback and sends echo SDUs from a guest file byte for
-# byte, and so does vmpi_port_send_sg() with bottom halves off, every
-# other SDU, in order with those vmpi_port_send() sends between them; a
+# byte, and so do vmpi_port_send_sg() with bottom halves off and without,
+# in turn with vmpi_port_send(), each SDU in order with the others; a
 # flood of 2000 SDUs (vmpi_port_send_sg() first, vmpi_port_send() when 64
 # wait) hits back-pressure (-EAGAIN from both) and resumes on write_space
 # with nothing lost; rmmod of the user under traffic; vdpa dev
@@ -52,11 +52,11 @@ sys.exit(1 if bad else 0)
 PY
 }
 ktap_test_result "rx callback and send: 29 SDUs of 0 to 65535 bytes echoed byte for byte" echo_ok 9
-ktap_test_result "send_sg (BH off) and send in turn: 29 SDUs of 0 to 65535 bytes echoed byte for byte" echo_ok 11
+ktap_test_result "send_sg (BH off), send and send_sg (process context) in turn: 29 SDUs of 0 to 65535 bytes echoed byte for byte" echo_ok 11
 
 # 48 numbered SDUs written at once (the host's raw queue holds 64) come
-# back in order: those vmpi_port_send() sent did not overtake those
-# vmpi_port_send_sg() queued before them.
+# back in order: those sent from process context did not overtake those
+# vmpi_port_send_sg() queued with `atomic` before them.
 burst_in_order() {
 	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" <<'PY'
 import os, select, struct, sys
@@ -80,7 +80,7 @@ for rnd in range(20):
             sys.exit(1)
 PY
 }
-ktap_test_result "send_sg then send: 20 bursts of 48 SDUs echoed in order" burst_in_order
+ktap_test_result "send_sg (BH off), send, send_sg in turn: 20 bursts of 48 SDUs echoed in order" burst_in_order
 
 flood_done() { klog_since_mark | grep -q "vmpi_echo: flood of 2000 SDUs sent"; }
 flood_waited() {

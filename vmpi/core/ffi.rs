@@ -373,7 +373,7 @@ pub unsafe extern "C" fn vmpi_port_send(
 ///
 /// `p` is an open port; `head` is valid for reading `head_len` bytes (or
 /// `head_len` is 0); `sg` is a marked scatterlist holding at least `len`
-/// bytes (or `len` is 0).
+/// bytes (or `len` is 0); process context unless `atomic`.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_port_send_sg(
     p: *mut bindings::vmpi_port,
@@ -381,6 +381,7 @@ pub unsafe extern "C" fn vmpi_port_send_sg(
     head_len: usize,
     sg: *mut bindings::scatterlist,
     len: usize,
+    atomic: bool,
 ) -> c_int {
     // SAFETY: the caller guarantees that `p` is an open port.
     let kp = unsafe { kport(p) };
@@ -393,18 +394,23 @@ pub unsafe extern "C" fn vmpi_port_send_sg(
             return Err(EINVAL);
         }
         // Refused before the copy is made (it may still be, below).
-        if kp.dev.any_context_full() {
+        if atomic && kp.dev.any_context_full() {
             return Err(EAGAIN);
         }
-        // No sleep: a kept buffer, or kmalloc memory, without the atomic
-        // reserves (the caller falls back to process context).
-        let mut data = kp.dev.new_bytes(total, GFP_NOWAIT | __GFP_NOWARN)?;
+        // Atomic: no sleep, a kept buffer or kmalloc memory, without the
+        // atomic reserves (the caller falls back to process context).
+        let gfp = if atomic {
+            GFP_NOWAIT | __GFP_NOWARN
+        } else {
+            GFP_KERNEL
+        };
+        let mut data = kp.dev.new_bytes(total, gfp)?;
         if head_len > 0 {
             // SAFETY: the caller passes `head` valid for `head_len` reads
             // (see `# Safety`), and it is not null here.
             let bytes = unsafe { core::slice::from_raw_parts(head.cast::<u8>(), head_len) };
             // Within the capacity: no allocation.
-            data.extend_from_slice(bytes, GFP_NOWAIT)?;
+            data.extend_from_slice(bytes, gfp)?;
         }
         if len > 0 {
             let room = data.spare_capacity_mut();
@@ -430,12 +436,21 @@ pub unsafe extern "C" fn vmpi_port_send_sg(
             // current length, within the capacity.
             unsafe { data.set_len(total) };
         }
-        kp.dev
-            .send_any_context(kp.port, data)
-            .map_err(|(e, data)| {
+        if atomic {
+            kp.dev
+                .send_any_context(kp.port, data)
+                .map_err(|(e, data)| {
+                    kp.dev.free_bytes(data);
+                    e
+                })?;
+        } else {
+            let mut g = kp.dev.inner.lock();
+            kp.dev.send(&mut g, kp.port, data).map_err(|(e, data)| {
+                drop(g);
                 kp.dev.free_bytes(data);
                 e
             })?;
+        }
         Ok(0)
     })
 }
@@ -657,6 +672,7 @@ const _: [unsafe extern "C" fn(
     usize,
     *mut bindings::scatterlist,
     usize,
+    bool,
 ) -> c_int; 2] = [bindings::vmpi_port_send_sg, vmpi_port_send_sg];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_port); 4] = [
     bindings::vmpi_port_close,

@@ -357,12 +357,7 @@ pub unsafe extern "C" fn vmpi_port_send(
             let bytes = unsafe { core::slice::from_raw_parts(sdu.cast::<u8>(), len) };
             data.extend_from_slice(bytes, GFP_KERNEL)?;
         }
-        let mut g = kp.dev.inner.lock();
-        kp.dev.send(&mut g, kp.port, data).map_err(|(e, data)| {
-            drop(g);
-            kp.dev.free_bytes(data);
-            e
-        })?;
+        kp.send(data)?;
         Ok(0)
     })
 }
@@ -444,12 +439,7 @@ pub unsafe extern "C" fn vmpi_port_send_sg(
                     e
                 })?;
         } else {
-            let mut g = kp.dev.inner.lock();
-            kp.dev.send(&mut g, kp.port, data).map_err(|(e, data)| {
-                drop(g);
-                kp.dev.free_bytes(data);
-                e
-            })?;
+            kp.send(data)?;
         }
         Ok(0)
     })

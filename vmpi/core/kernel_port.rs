@@ -92,6 +92,23 @@ pub(crate) struct KernelPort {
     pub(crate) closed: AtomicBool,
 }
 
+impl KernelPort {
+    /// Queues `data` on the port from process context, after the SDUs
+    /// waiting from any context; on error its buffer goes back to the
+    /// device's cache.
+    pub(crate) fn send(&self, data: Bytes) -> Result {
+        let mut g = self.dev.inner.lock();
+        match self.dev.send(&mut g, self.port, data) {
+            Ok(_) => Ok(()),
+            Err((e, data)) => {
+                drop(g);
+                self.dev.free_bytes(data);
+                Err(e)
+            }
+        }
+    }
+}
+
 // SAFETY: `ops` and `priv_` are the user's, valid from any thread until
 // `vmpi_port_close` (the header's contract).
 unsafe impl Send for KernelPort {}

@@ -15,7 +15,7 @@
 //! [`PostedPool`] is the device's book of one driver's posted buffers and
 //! of the deliveries waiting for its pass, oldest first.
 
-use super::grant::{CopyRefusal, CopyRequest, Handle, COPY_REQ_LEN, STATUS_LEN};
+use super::grant::{CopyRefusal, CopyRequest, Handle, COPY_REQ_LEN, HOLD_NS, STATUS_LEN};
 use super::le16;
 use super::le32;
 use super::le64;
@@ -30,10 +30,18 @@ pub const DELIVERY_LEN: usize = 32;
 /// Posted receives of one driver the device holds at once; one more is
 /// answered `TOO_MANY`.
 pub const MAX_POSTED: usize = 64;
-/// How long a delivery waits for a buffer (ns) before it is given up: a
-/// quarter of a grant's hold time, so the sender still sends the frame
-/// (`UNDELIVERED`) when a driver stopped posting without a cancel.
+/// How long a delivery waits for a buffer (ns) while the driver posts
+/// none before it is given up: a quarter of a grant's hold time, so the
+/// sender still sends the frame (`UNDELIVERED`) when a driver stopped
+/// posting without a cancel. A driver that posts keeps its deliveries
+/// waiting, in order, up to [`MAX_WAIT_NS`]: a burst may queue more
+/// deliveries than a slow guest's pass drains in `WAIT_NS`.
 pub const WAIT_NS: u64 = 250_000_000;
+/// The longest a delivery waits, however the driver posts: half a
+/// grant's hold time, so that the grant is still held when the sender is
+/// told (`UNDELIVERED`), and no buffer is spent on a delivery whose grant
+/// timed out.
+pub const MAX_WAIT_NS: u64 = HOLD_NS / 2;
 
 /// What a copyq chain asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +197,8 @@ pub enum PostError {
 /// frames delivered after it would overtake it). Buffers go to
 /// deliveries oldest first. A delivery that no buffer can hold any longer
 /// (the driver posts smaller ones now, or cancelled its buffers), or that
-/// waited [`WAIT_NS`], is given up ([`PostedPool::take_stuck`]).
+/// waited [`WAIT_NS`] with no buffer posted meanwhile, or
+/// [`MAX_WAIT_NS`] in all, is given up ([`PostedPool::take_stuck`]).
 ///
 /// The pool takes no lock; its owner serialises the calls (the device's
 /// grants spinlock: reservations come from other devices' passes). It
@@ -212,6 +221,8 @@ pub struct PostedPool<const N: usize> {
     held: usize,
     /// The room of the last posted receive; 0 after a cancel.
     last_room: u32,
+    /// When the last receive was posted (ns).
+    posted_at: u64,
 }
 
 /// The slot of a delivery that waits for one.
@@ -239,6 +250,7 @@ impl<const N: usize> PostedPool<N> {
             waiting: 0,
             held: 0,
             last_room: 0,
+            posted_at: 0,
         }
     }
 
@@ -260,9 +272,9 @@ impl<const N: usize> PostedPool<N> {
     }
 
     /// Keeps a posted receive of `room` bytes (checked by
-    /// [`CopyAsk::parse`]: not 0): the slot its chain is kept by. It goes
-    /// to the oldest delivery waiting, if that fits.
-    pub fn post(&mut self, room: u32) -> Result<usize, PostError> {
+    /// [`CopyAsk::parse`]: not 0), posted at `now` (ns): the slot its chain
+    /// is kept by. It goes to the oldest delivery waiting, if that fits.
+    pub fn post(&mut self, room: u32, now: u64) -> Result<usize, PostError> {
         let i = self
             .room
             .iter()
@@ -272,6 +284,7 @@ impl<const N: usize> PostedPool<N> {
         self.reserved[i] = false;
         self.held += 1;
         self.last_room = room;
+        self.posted_at = self.posted_at.max(now);
         self.assign();
         Ok(i)
     }
@@ -342,12 +355,24 @@ impl<const N: usize> PostedPool<N> {
         }
     }
 
-    /// When the oldest delivery waiting is due to be given up (ns).
+    /// When the oldest delivery waiting is due to be given up (ns), if
+    /// no buffer is posted before.
     pub fn wait_deadline(&self) -> Option<u64> {
         (0..self.len)
             .map(|k| (self.head + k) % N)
             .find(|&at| matches!(self.fifo[at], (NO_SLOT, Some(_))))
-            .map(|at| self.since[at].saturating_add(WAIT_NS))
+            .map(|at| self.give_up_at(at))
+    }
+
+    /// When the delivery at FIFO place `at` is given up: [`WAIT_NS`]
+    /// after it was reserved or the last buffer was posted, whichever is
+    /// later, and at most [`MAX_WAIT_NS`] after it was reserved.
+    fn give_up_at(&self, at: usize) -> u64 {
+        let since = self.since[at];
+        since
+            .max(self.posted_at)
+            .saturating_add(WAIT_NS)
+            .min(since.saturating_add(MAX_WAIT_NS))
     }
 
     /// The oldest delivery, its slot and the slot's room, once it has a
@@ -375,7 +400,8 @@ impl<const N: usize> PostedPool<N> {
 
     /// The oldest delivery waiting if no buffer will hold it any longer
     /// (the driver posts smaller ones now, or cancelled its buffers), or
-    /// if it waited [`WAIT_NS`] by `now` (ns): given up, for the caller to
+    /// if it waited [`WAIT_NS`] by `now` (ns) with no buffer posted
+    /// meanwhile, or [`MAX_WAIT_NS`] in all: given up, for the caller to
     /// tell the driver another way.
     pub fn take_stuck(&mut self, now: u64) -> Option<Delivery> {
         for k in 0..self.len {
@@ -385,7 +411,7 @@ impl<const N: usize> PostedPool<N> {
             if slot != NO_SLOT {
                 continue;
             }
-            let late = now.saturating_sub(self.since[at]) >= WAIT_NS;
+            let late = now >= self.give_up_at(at);
             if self.held_fits(d.frame_len) && !late {
                 return None;
             }
@@ -555,9 +581,9 @@ mod tests {
     #[test]
     fn pool_reserves_smallest_fitting_in_order() {
         let mut p = PostedPool::<4>::new();
-        assert_eq!(p.post(9000), Ok(0));
-        assert_eq!(p.post(1518), Ok(1));
-        assert_eq!(p.post(1518), Ok(2));
+        assert_eq!(p.post(9000, 0), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(1));
+        assert_eq!(p.post(1518, 0), Ok(2));
         assert_eq!((p.held(), p.free()), (3, 3));
         assert!((p.reserve(delivery(1000, 1), 0) != Reserved::No));
         assert!((p.reserve(delivery(1400, 2), 0) != Reserved::No));
@@ -566,7 +592,7 @@ mod tests {
         assert_eq!((p.held(), p.free(), p.waiting()), (3, 0, 0));
         assert_eq!(next(&mut p), Some((1, 1518, 1)));
         assert_eq!(next(&mut p), Some((2, 1518, 2)));
-        assert_eq!(p.post(2000), Ok(1));
+        assert_eq!(p.post(2000, 0), Ok(1));
         // No buffer held holds 10000 bytes: not kept.
         assert!(!(p.reserve(delivery(10000, 4), 0) != Reserved::No));
         assert!((p.reserve(delivery(1600, 6), 0) != Reserved::No));
@@ -576,7 +602,7 @@ mod tests {
         assert_eq!(p.held(), 0);
         // A cancel gives back the posted slots, not the reserved ones.
         for r in [100, 200, 300] {
-            p.post(r).unwrap();
+            p.post(r, 0).unwrap();
         }
         assert!((p.reserve(delivery(150, 7), 0) != Reserved::No));
         let mut back = [false; 4];
@@ -592,8 +618,8 @@ mod tests {
         let mut p = PostedPool::<4>::new();
         // Nothing posted: nothing waits.
         assert!(!(p.reserve(delivery(100, 0), 0) != Reserved::No));
-        assert_eq!(p.post(1518), Ok(0));
-        assert_eq!(p.post(1518), Ok(1));
+        assert_eq!(p.post(1518, 0), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(1));
         for h in 1..=3 {
             assert!((p.reserve(delivery(1000, h), 0) != Reserved::No));
         }
@@ -610,9 +636,9 @@ mod tests {
         assert_eq!(p.take_next(), None);
         assert_eq!(p.take_stuck(0), None, "buffers of that size come back");
         // The driver posts again: the oldest gets the first buffer.
-        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(0));
         assert_eq!(p.waiting(), 1);
-        assert_eq!(p.post(1518), Ok(1));
+        assert_eq!(p.post(1518, 0), Ok(1));
         assert_eq!(next(&mut p), Some((0, 1518, 3)));
         assert_eq!(next(&mut p), Some((1, 1518, 4)));
         assert_eq!((p.held(), p.waiting()), (0, 0));
@@ -621,7 +647,7 @@ mod tests {
     #[test]
     fn a_delivery_no_buffer_holds_is_given_up() {
         let mut p = PostedPool::<4>::new();
-        assert_eq!(p.post(9000), Ok(0));
+        assert_eq!(p.post(9000, 0), Ok(0));
         assert!((p.reserve(delivery(8000, 1), 0) != Reserved::No));
         assert!(
             (p.reserve(delivery(8000, 2), 0) != Reserved::No),
@@ -632,14 +658,14 @@ mod tests {
         assert_eq!(next(&mut p), Some((0, 9000, 1)));
         // The driver posts smaller buffers now: 2 is given up, and 3,
         // behind it, gets the buffer.
-        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(0));
         assert_eq!(p.take_next(), None);
         assert_eq!(p.take_stuck(0).map(|d| d.handle.0), Some(2));
         assert_eq!(p.take_stuck(0), None);
         assert_eq!(next(&mut p), Some((0, 1518, 3)));
         // A cancel leaves a waiting delivery nothing: given up too, and
         // none waits after it (4's buffer is being delivered into).
-        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(0));
         assert_eq!(p.reserve(delivery(1000, 4), 0), Reserved::Now);
         assert_eq!(p.reserve(delivery(1000, 5), 0), Reserved::Waits);
         p.cancel(|_| {});
@@ -652,7 +678,7 @@ mod tests {
     #[test]
     fn a_delivery_waits_at_most_wait_ns() {
         let mut p = PostedPool::<4>::new();
-        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(0));
         assert_eq!(p.reserve(delivery(1000, 1), 0), Reserved::Now);
         assert_eq!(p.wait_deadline(), None);
         assert_eq!(p.reserve(delivery(1000, 2), 10), Reserved::Waits);
@@ -670,17 +696,54 @@ mod tests {
             (None, 0, None)
         );
         // The pool works on.
-        assert_eq!(p.post(1518), Ok(0));
+        assert_eq!(p.post(1518, 0), Ok(0));
         assert_eq!(p.reserve(delivery(1000, 4), 30), Reserved::Now);
         assert_eq!(next(&mut p), Some((0, 1518, 4)));
     }
 
     #[test]
+    fn a_driver_that_posts_keeps_its_deliveries_waiting() {
+        let mut p = PostedPool::<4>::new();
+        assert_eq!(p.post(1518, 0), Ok(0));
+        assert_eq!(p.reserve(delivery(1000, 1), 0), Reserved::Now);
+        assert_eq!(p.reserve(delivery(1000, 2), 10), Reserved::Waits);
+        assert_eq!(p.reserve(delivery(1000, 3), 20), Reserved::Waits);
+        assert_eq!(next(&mut p), Some((0, 1518, 1)));
+        // A buffer posted just before 2's deadline: 2 takes it, and 3
+        // waits WAIT_NS from that post, not from its own reservation.
+        assert_eq!(p.post(1518, 5 + WAIT_NS), Ok(0));
+        assert_eq!(p.take_stuck(10 + WAIT_NS), None);
+        assert_eq!(p.wait_deadline(), Some(5 + 2 * WAIT_NS));
+        assert_eq!(p.take_stuck(20 + WAIT_NS), None);
+        assert_eq!(next(&mut p), Some((0, 1518, 2)));
+        assert_eq!(p.take_stuck(4 + 2 * WAIT_NS), None);
+        assert_eq!(p.take_stuck(5 + 2 * WAIT_NS).map(|d| d.handle.0), Some(3));
+        // Posted earlier than the last (a clock read before another CPU's
+        // later one): the later time stands.
+        let t = 10 + 2 * WAIT_NS;
+        assert_eq!(p.post(1518, 1), Ok(0));
+        assert_eq!(p.reserve(delivery(1000, 4), t), Reserved::Now);
+        assert_eq!(p.reserve(delivery(1000, 5), t), Reserved::Waits);
+        assert_eq!(p.wait_deadline(), Some(t + WAIT_NS));
+        // However often the driver posts, a delivery waits MAX_WAIT_NS at
+        // most (4 holds the buffers posted meanwhile).
+        let mut now = t;
+        while now < t + MAX_WAIT_NS - WAIT_NS / 2 {
+            now += WAIT_NS / 2;
+            assert_eq!(p.take_stuck(now), None, "at {now}");
+            assert!(p.post(100, now).is_ok());
+        }
+        assert_eq!(p.wait_deadline(), Some(t + MAX_WAIT_NS));
+        assert_eq!(p.take_stuck(t + MAX_WAIT_NS - 1), None);
+        assert_eq!(p.take_stuck(t + MAX_WAIT_NS).map(|d| d.handle.0), Some(5));
+    }
+
+    #[test]
     fn pool_bounded_and_forgotten() {
         let mut p = PostedPool::<2>::new();
-        assert_eq!(p.post(100), Ok(0));
-        assert_eq!(p.post(100), Ok(1));
-        assert_eq!(p.post(100), Err(PostError::TooMany));
+        assert_eq!(p.post(100, 0), Ok(0));
+        assert_eq!(p.post(100, 0), Ok(1));
+        assert_eq!(p.post(100, 0), Err(PostError::TooMany));
         assert!((p.reserve(delivery(50, 1), 0) != Reserved::No));
         assert!((p.reserve(delivery(50, 2), 0) != Reserved::No));
         assert!(!(p.reserve(delivery(50, 3), 0) != Reserved::No), "N queued");
@@ -692,12 +755,12 @@ mod tests {
         p.clear();
         assert_eq!((p.held(), p.free()), (0, 0));
         assert_eq!(p.take_next(), None);
-        assert_eq!(p.post(100), Ok(0));
+        assert_eq!(p.post(100, 0), Ok(0));
         // The FIFO wraps.
         for h in 0..10 {
             assert!((p.reserve(delivery(60, h), 0) != Reserved::No));
             assert_eq!(p.take_next().map(|(_, _, d)| d.handle.0), Some(h));
-            assert_eq!(p.post(100), Ok(0));
+            assert_eq!(p.post(100, 0), Ok(0));
         }
         // A waiting one is drained too.
         assert!(
@@ -746,7 +809,7 @@ mod tests {
                 match rnd(6) {
                     0 | 1 => {
                         let room = if rnd(4) == 0 { 1518 } else { 9000 };
-                        if let Ok(i) = p.post(room) {
+                        if let Ok(i) = p.post(room, now) {
                             assert!(!posted[i], "slot {i} given out twice");
                             posted[i] = true;
                         }

@@ -41,7 +41,7 @@ print(n, h.hexdigest(), flush=True)
 TCP_CLIENT = r'''
 import socket, sys
 data = bytes.fromhex(sys.stdin.readline().strip()) * 1024
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30); c.sendall(data); c.close()
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30); c.settimeout(120); c.sendall(data); c.close()
 '''
 UDP_SERVER = r'''
 import hashlib, socket, sys

@@ -636,7 +636,7 @@ impl DeviceGrants {
     /// [`MAX_POSTED`] are held.
     fn post(&self, room: u32) -> Option<usize> {
         let mut g = self.shared.grants.lock();
-        let slot = g.posted.post(room).ok();
+        let slot = g.posted.post(room, ns_now()).ok();
         g.stats.posted = g.posted.held() as u32;
         slot
     }

@@ -414,6 +414,99 @@ impl Handle {
         });
     }
 
+    /// Takes the interface named `name` in this one's namespace as its
+    /// lower device (a VF with this interface's MAC): frames sent through
+    /// it with [`Handle::lower_xmit`] leave by it, and every frame it
+    /// receives is this interface's (`rvio_netdev_lower_take()`: `EBUSY`,
+    /// `ENODEV`, `EINVAL`, `EADDRNOTAVAIL`). Process context; it sleeps
+    /// (RTNL) counted in (`Handle::with`), so the caller keeps the
+    /// [`Registration`] from being dropped meanwhile, and holds no lock
+    /// that a holder of RTNL may wait for.
+    pub fn lower_take(&self, name: &CStr) -> Result {
+        self.h
+            .with(|nd| {
+                // SAFETY: `nd` is registered (`with`); `name` is
+                // NUL-terminated and valid during the call.
+                to_result(unsafe { bindings::rvio_netdev_lower_take(nd, name.as_char_ptr()) })
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// Auto mode: takes any interface of this one's namespace that
+    /// [`Handle::lower_take`] would take, now and whenever one appears
+    /// there (`rvio_netdev_lower_auto()`), until the next `lower_take` or
+    /// `lower_release`. Process context, as [`Handle::lower_take`].
+    pub fn lower_auto(&self) {
+        self.h.with(|nd| {
+            // SAFETY: `nd` is registered (`with`).
+            unsafe { bindings::rvio_netdev_lower_auto(nd) }
+        });
+    }
+
+    /// Lets the lower device go and ends auto mode (`ENOENT` if there is
+    /// neither). Process context, as [`Handle::lower_take`].
+    pub fn lower_release(&self) -> Result {
+        self.h
+            .with(|nd| {
+                // SAFETY: `nd` is registered (`with`).
+                to_result(unsafe { bindings::rvio_netdev_lower_release(nd) })
+            })
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// Writes the lower device's name into `buf` (NUL-padded): whether
+    /// there is one, and whether the interface is in auto mode
+    /// ([`Handle::lower_auto`]). Process context, as
+    /// [`Handle::lower_take`].
+    pub fn lower_name(&self, buf: &mut [u8; 16]) -> (bool, bool) {
+        buf.fill(0);
+        let mut auto_mode = false;
+        let has = self
+            .h
+            .with(|nd| {
+                // SAFETY: `nd` is registered (`with`); `buf` holds
+                // IFNAMSIZ (16) bytes; `auto_mode` is a local.
+                unsafe {
+                    bindings::rvio_netdev_lower_name(nd, buf.as_mut_ptr().cast(), &mut auto_mode)
+                }
+            })
+            .unwrap_or(false);
+        (has, auto_mode)
+    }
+
+    /// Sends a frame [`NetDevice::xmit_ref`] has through the lower device
+    /// (counted as sent, or dropped if its queue drops it); the frame
+    /// back if there is none, it is down, or the frame is over its MTU.
+    /// From `xmit_ref`, holding none of the driver's locks (the lower
+    /// device's transmit path could reach this interface again).
+    pub fn lower_xmit(&self, skb: TxSkb) -> core::result::Result<(), TxSkb> {
+        let skb = core::mem::ManuallyDrop::new(skb);
+        let sent = self
+            .h
+            .with(|nd| {
+                // SAFETY: `nd` is registered (`with`); the skb is one its
+                // `xmit_ref` has, consumed only when 0 is returned.
+                unsafe { bindings::rvio_netdev_lower_xmit(nd, skb.skb.as_ptr()) == 0 }
+            })
+            .unwrap_or(false);
+        if sent {
+            Ok(())
+        } else {
+            Err(core::mem::ManuallyDrop::into_inner(skb))
+        }
+    }
+
+    /// Frames received from, and sent through, lower devices.
+    pub fn lower_stats(&self) -> (u64, u64) {
+        let (mut rx, mut tx) = (0u64, 0u64);
+        self.h.with(|nd| {
+            // SAFETY: `nd` is registered (`with`); both pointers are to
+            // locals.
+            unsafe { bindings::rvio_netdev_lower_stats(nd, &mut rx, &mut tx) }
+        });
+        (rx, tx)
+    }
+
     /// Carrier on or off.
     pub fn set_carrier(&self, on: bool) {
         self.h.with(|nd| {

@@ -12,6 +12,7 @@
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
+#include <net/gso.h>
 #include <linux/rtnetlink.h>
 #include <linux/scatterlist.h>
 #include <linux/skbuff.h>
@@ -69,6 +70,25 @@ struct rvio_netdev {
 	/* Counts rvio_netdev_wake_tx() calls: a wake that races an -EAGAIN
 	 * is seen by the transmit work. */
 	atomic_long_t wakes;
+	/* The lower device (rvio_netdev_lower_take()), if any: written under
+	 * RTNL, read under RCU by rvio_netdev_lower_xmit(). Its frames are
+	 * received here (rvio_netdev_lower_rx()). */
+	struct net_device __rcu *lower;
+	netdevice_tracker lower_tracker;
+	/* Lets go of the lower device when it, or this device, is
+	 * unregistered (or moves to another namespace), or the lower's MAC
+	 * changes. */
+	struct notifier_block lower_nb;
+	struct netdev_net_notifier lower_nn;
+	/* The lower device had IFF_NO_ADDRCONF before it was taken. */
+	bool lower_no_addrconf;
+	/* Takes any device of its namespace with its MAC, when it has none
+	 * (rvio_netdev_lower_auto(); under RTNL), from a work item: not in
+	 * the notifier, where the device may still be in its driver's
+	 * probe. */
+	bool lower_auto;
+	struct work_struct lower_work;
+	atomic64_t lower_rx_frames, lower_tx_frames;
 };
 
 static struct rvio_netdev *nd_of(struct net_device *dev)
@@ -363,11 +383,296 @@ static int rvio_netdev_stop(struct net_device *dev)
 	return 0;
 }
 
+/*
+ * The lower device's receive handler: every frame it receives is this
+ * device's (as a bonding master's or net_failover's), counted here; none
+ * while this device is down.
+ */
+static rx_handler_result_t rvio_netdev_lower_rx(struct sk_buff **pskb)
+{
+	struct sk_buff *skb = *pskb;
+	struct rvio_netdev *nd = rcu_dereference(skb->dev->rx_handler_data);
+	struct net_device *dev = nd->dev;
+
+	if (skb->pkt_type == PACKET_LOOPBACK)
+		return RX_HANDLER_PASS;
+	/* Ours to change (skb->dev). */
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb) {
+		DEV_STATS_INC(dev, rx_dropped);
+		return RX_HANDLER_CONSUMED;
+	}
+	*pskb = skb;
+	if (!netif_running(dev)) {
+		DEV_STATS_INC(dev, rx_dropped);
+		kfree_skb(skb);
+		return RX_HANDLER_CONSUMED;
+	}
+	skb->dev = dev;
+	DEV_STATS_INC(dev, rx_packets);
+	DEV_STATS_ADD(dev, rx_bytes, skb->len + ETH_HLEN);
+	atomic64_inc(&nd->lower_rx_frames);
+	return RX_HANDLER_ANOTHER;
+}
+
+/* Lets go of the lower device, if any (under RTNL), and leaves it down,
+ * as it was taken. */
+static void rvio_netdev_lower_put(struct rvio_netdev *nd)
+{
+	struct net_device *lower = rtnl_dereference(nd->lower);
+
+	if (!lower)
+		return;
+	RCU_INIT_POINTER(nd->lower, NULL);
+	/* Waits for the receive handlers and RCU readers (transmits) in
+	 * flight. */
+	netdev_rx_handler_unregister(lower);
+	netdev_upper_dev_unlink(lower, nd->dev);
+	dev_close(lower);
+	if (!nd->lower_no_addrconf)
+		lower->priv_flags &= ~IFF_NO_ADDRCONF;
+	netdev_put(lower, &nd->lower_tracker);
+}
+
+/* Whether @lower could be this device's lower device (under RTNL):
+ * 0 or the errno rvio_netdev_lower_take() documents. */
+static int rvio_netdev_lower_check(struct rvio_netdev *nd, struct net_device *lower)
+{
+	struct net_device *dev = nd->dev;
+
+	/* An Ethernet device other than this one or another of ours (it
+	 * could be a lower of its own lower), with this device's MAC: the
+	 * MAC the host's table and the VF's policy give this domain. */
+	if (lower == dev || lower->netdev_ops == dev->netdev_ops || lower->flags & IFF_LOOPBACK ||
+	    lower->type != ARPHRD_ETHER || lower->addr_len != ETH_ALEN)
+		return -EINVAL;
+	if (!ether_addr_equal(lower->dev_addr, dev->dev_addr))
+		return -EADDRNOTAVAIL;
+	/* Down, as bonding takes its ports: addresses and routes its stack
+	 * gave it while up would stay, and their replies come here. Not
+	 * another master's or receive handler's. */
+	if (lower->flags & IFF_UP || netdev_master_upper_dev_get(lower) ||
+	    rtnl_dereference(lower->rx_handler))
+		return -EBUSY;
+	return 0;
+}
+
+/* Takes @lower, which passed rvio_netdev_lower_check() (under RTNL). */
+static int __rvio_netdev_lower_take(struct rvio_netdev *nd, struct net_device *lower)
+{
+	struct net_device *dev = nd->dev;
+	int err;
+
+	err = netdev_rx_handler_register(lower, rvio_netdev_lower_rx, nd);
+	if (err)
+		return err;
+	err = netdev_master_upper_dev_link(lower, dev, NULL, NULL, NULL);
+	if (err)
+		goto unregister;
+	/* Its addresses are this device's: no IPv6 link-local of its own. */
+	nd->lower_no_addrconf = lower->priv_flags & IFF_NO_ADDRCONF;
+	lower->priv_flags |= IFF_NO_ADDRCONF;
+	/* Up, as a bonding master brings its ports up (its carrier decides
+	 * whether it is used). */
+	err = dev_open(lower, NULL);
+	if (err) {
+		if (!nd->lower_no_addrconf)
+			lower->priv_flags &= ~IFF_NO_ADDRCONF;
+		netdev_upper_dev_unlink(lower, dev);
+		goto unregister;
+	}
+	netdev_hold(lower, &nd->lower_tracker, GFP_KERNEL);
+	rcu_assign_pointer(nd->lower, lower);
+	netdev_info(dev, "takes %s as its lower device\n", netdev_name(lower));
+	return 0;
+unregister:
+	netdev_rx_handler_unregister(lower);
+	return err;
+}
+
+/* In auto mode without a lower device: takes the first device of its
+ * namespace that passes the checks (under RTNL). */
+static void rvio_netdev_lower_find(struct rvio_netdev *nd)
+{
+	struct net_device *d;
+
+	if (!nd->lower_auto || rtnl_dereference(nd->lower) || nd->dev->reg_state != NETREG_REGISTERED)
+		return;
+	for_each_netdev(dev_net(nd->dev), d) {
+		/* A device of its own (a VF has its PCI function), not one
+		 * stacked on others (a VLAN device on the VF, a bridge). */
+		if (!d->dev.parent || !list_empty(&d->adj_list.lower))
+			continue;
+		if (!rvio_netdev_lower_check(nd, d) && !__rvio_netdev_lower_take(nd, d))
+			return;
+	}
+}
+
+static int rvio_netdev_lower_notify(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct rvio_netdev *nd = container_of(nb, struct rvio_netdev, lower_nb);
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct net_device *lower = rtnl_dereference(nd->lower);
+
+	if (!lower) {
+		/* Auto mode: a device with this device's MAC may have appeared
+		 * in its namespace (plugged in, or moved in), or one took the
+		 * MAC, or this device did, or moved; or one skipped before
+		 * (up, or another's) went down or lost its master. */
+		if (nd->lower_auto &&
+		    (event == NETDEV_REGISTER || event == NETDEV_CHANGEADDR || event == NETDEV_DOWN ||
+		     event == NETDEV_CHANGEUPPER))
+			schedule_work(&nd->lower_work);
+		return NOTIFY_DONE;
+	}
+	if (dev != lower && dev != nd->dev)
+		return NOTIFY_DONE;
+	if (event == NETDEV_UNREGISTER ||
+	    (event == NETDEV_CHANGEADDR && !ether_addr_equal(lower->dev_addr, nd->dev->dev_addr))) {
+		netdev_info(nd->dev, "lets go of %s (%s)\n", netdev_name(lower),
+			    event == NETDEV_UNREGISTER ? "unregistered" : "its MAC changed");
+		rvio_netdev_lower_put(nd);
+		if (nd->lower_auto)
+			schedule_work(&nd->lower_work);
+	}
+	return NOTIFY_DONE;
+}
+
+int rvio_netdev_lower_take(struct rvio_netdev *nd, const char *ifname)
+{
+	struct net_device *lower;
+	int err;
+
+	rtnl_lock();
+	/* A device named ends auto mode, taken or not. */
+	nd->lower_auto = false;
+	if (rtnl_dereference(nd->lower)) {
+		err = -EBUSY;
+		goto unlock;
+	}
+	lower = __dev_get_by_name(dev_net(nd->dev), ifname);
+	if (!lower) {
+		err = -ENODEV;
+		goto unlock;
+	}
+	err = rvio_netdev_lower_check(nd, lower);
+	if (!err)
+		err = __rvio_netdev_lower_take(nd, lower);
+unlock:
+	rtnl_unlock();
+	return err;
+}
+
+static void rvio_netdev_lower_work(struct work_struct *w)
+{
+	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, lower_work);
+
+	rtnl_lock();
+	rvio_netdev_lower_find(nd);
+	rtnl_unlock();
+}
+
+void rvio_netdev_lower_auto(struct rvio_netdev *nd)
+{
+	rtnl_lock();
+	nd->lower_auto = true;
+	rvio_netdev_lower_find(nd);
+	rtnl_unlock();
+}
+
+int rvio_netdev_lower_release(struct rvio_netdev *nd)
+{
+	int err = 0;
+
+	rtnl_lock();
+	if (rtnl_dereference(nd->lower))
+		rvio_netdev_lower_put(nd);
+	else if (!nd->lower_auto)
+		err = -ENOENT;
+	nd->lower_auto = false;
+	rtnl_unlock();
+	return err;
+}
+
+bool rvio_netdev_lower_name(struct rvio_netdev *nd, char *buf, bool *auto_mode)
+{
+	struct net_device *lower;
+
+	/* (Renames take RTNL.) */
+	rtnl_lock();
+	lower = rtnl_dereference(nd->lower);
+	if (lower)
+		strscpy(buf, lower->name, IFNAMSIZ);
+	*auto_mode = nd->lower_auto;
+	rtnl_unlock();
+	return lower;
+}
+
+int rvio_netdev_lower_xmit(struct rvio_netdev *nd, struct sk_buff *skb)
+{
+	struct net_device *dev = nd->dev, *lower;
+	unsigned int len = skb->len;
+	int rc;
+
+	rcu_read_lock_bh();
+	lower = rcu_dereference_bh(nd->lower);
+	if (!lower || !netif_running(lower) || !netif_carrier_ok(lower)) {
+		rcu_read_unlock_bh();
+		return -ENETDOWN;
+	}
+	/* Within its MTU, per segment for GSO (this device's MTU may be
+	 * larger); its own offloads are its business (dev_queue_xmit()
+	 * segments and checksums what it cannot). */
+	if (skb_is_gso(skb) ? !skb_gso_validate_mac_len(skb, lower->mtu + ETH_HLEN) :
+			      skb->len > lower->mtu + ETH_HLEN) {
+		rcu_read_unlock_bh();
+		return -EMSGSIZE;
+	}
+	skb->dev = lower;
+	rc = dev_queue_xmit(skb);
+	rcu_read_unlock_bh();
+	if (net_xmit_eval(rc)) {
+		DEV_STATS_INC(dev, tx_dropped);
+	} else {
+		DEV_STATS_INC(dev, tx_packets);
+		DEV_STATS_ADD(dev, tx_bytes, len);
+		atomic64_inc(&nd->lower_tx_frames);
+	}
+	return 0;
+}
+
+void rvio_netdev_lower_stats(struct rvio_netdev *nd, u64 *rx_frames, u64 *tx_frames)
+{
+	*rx_frames = atomic64_read(&nd->lower_rx_frames);
+	*tx_frames = atomic64_read(&nd->lower_tx_frames);
+}
+
+/* Its own lock classes: frames it sends to its lower device take the
+ * lower's transmit locks under its own (as macvlan's and veth's). */
+static int rvio_netdev_init(struct net_device *dev)
+{
+	netdev_lockdep_set_classes(dev);
+	return 0;
+}
+
+/* While it has a lower device, its MAC is the lower's. */
+static int rvio_netdev_set_mac(struct net_device *dev, void *p)
+{
+	struct rvio_netdev *nd = nd_of(dev);
+	struct net_device *lower = rtnl_dereference(nd->lower);
+	struct sockaddr *sa = p;
+
+	if (lower && !ether_addr_equal(lower->dev_addr, sa->sa_data))
+		return -EBUSY;
+	return eth_mac_addr(dev, p);
+}
+
 static const struct net_device_ops rvio_netdev_ops = {
+	.ndo_init = rvio_netdev_init,
 	.ndo_open = rvio_netdev_open,
 	.ndo_stop = rvio_netdev_stop,
 	.ndo_start_xmit = rvio_netdev_start_xmit,
-	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_set_mac_address = rvio_netdev_set_mac,
 	.ndo_validate_addr = eth_validate_addr,
 };
 
@@ -431,6 +736,7 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	skb_queue_head_init(&nd->rxq);
 	INIT_WORK(&nd->tx_work, rvio_netdev_tx_work);
 	INIT_WORK(&nd->notify_work, rvio_netdev_notify_work);
+	INIT_WORK(&nd->lower_work, rvio_netdev_lower_work);
 	atomic_long_set(&nd->wakes, 0);
 	/* Down until ndo_open. */
 	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
@@ -454,18 +760,37 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	netif_napi_add(dev, &nd->napi, rvio_netdev_poll);
 	netif_carrier_off(dev);
 	err = register_netdev(dev);
+	if (err)
+		goto napi_del;
+	/* Events of its namespace only; it follows the device to another
+	 * (after the device's NETDEV_UNREGISTER there, which lets a lower
+	 * device go). */
+	nd->lower_nb.notifier_call = rvio_netdev_lower_notify;
+	err = register_netdevice_notifier_dev_net(dev, &nd->lower_nb, &nd->lower_nn);
 	if (err) {
-		netif_napi_del(&nd->napi);
-		free_netdev(dev);
-		return ERR_PTR(err);
+		unregister_netdev(dev);
+		goto napi_del;
 	}
 	return nd;
+napi_del:
+	netif_napi_del(&nd->napi);
+	free_netdev(dev);
+	return ERR_PTR(err);
 }
 
 void rvio_netdev_free(struct rvio_netdev *nd)
 {
 	struct net_device *dev = nd->dev;
 
+	/* Lets go of its lower device and takes none any more (no handle
+	 * calls rvio_netdev_lower_take() now); the notifier goes while the
+	 * device still holds its namespace. */
+	rtnl_lock();
+	nd->lower_auto = false;
+	rvio_netdev_lower_put(nd);
+	rtnl_unlock();
+	unregister_netdevice_notifier_dev_net(dev, &nd->lower_nb, &nd->lower_nn);
+	cancel_work_sync(&nd->lower_work);
 	unregister_netdev(dev);
 	/* ndo_stop ran if it was up; if not, nothing was queued. An
 	 * announcement after the unregistering finds it down. */

@@ -195,4 +195,55 @@ int rvio_netdev_rx_buf(struct rvio_netdev *nd, struct sk_buff *skb, const void *
  * as rx_dropped. Process context or softirq. */
 void rvio_netdev_rx_drop(struct rvio_netdev *nd, struct sk_buff *skb);
 
+/*
+ * A lower device: a device the guest was given beside this one (an SR-IOV
+ * VF, whose MAC the host set to this device's), taken as a bonding master
+ * or net_failover takes its ports. Frames the driver sends to it
+ * (rvio_netdev_lower_xmit()) leave through it, and every frame it
+ * receives is this device's. It is taken down (as bonding takes a port:
+ * nothing its own stack configured while up stays), then it is linked as
+ * this device's lower (`ip link` shows `master`), brought up, has no IPv6
+ * addresses of its own, and this device's MAC cannot change; it is let
+ * go, and closed, when it or this device is unregistered or leaves the
+ * namespace, when its MAC changes, or by rvio_netdev_lower_release().
+ *
+ * Takes the device named @ifname in this device's namespace: 0, -EBUSY
+ * (this device has one, it is up, or another master or receive handler
+ * has it),
+ * -ENODEV (no such device), -EINVAL (not an Ethernet device, or this one
+ * or another of ours), -EADDRNOTAVAIL (its MAC is not this device's), or
+ * dev_open()'s error. Process context, not under RTNL.
+ */
+int rvio_netdev_lower_take(struct rvio_netdev *nd, const char *ifname);
+/*
+ * Auto mode: takes, when it has no lower device, any device of its
+ * namespace that rvio_netdev_lower_take() would take (its MAC, down, no
+ * master) and that is a device of its own (it has a parent device, as a
+ * VF its PCI function, and is stacked on none), now and whenever one
+ * appears there (is registered or moved in: a VF plugged into the guest,
+ * as net_failover pairs a VF with its standby by MAC), takes its MAC, or
+ * goes down or loses its master; and after letting one go. Until
+ * rvio_netdev_lower_take() (taken or not) or rvio_netdev_lower_release().
+ * Process context, not under RTNL.
+ */
+void rvio_netdev_lower_auto(struct rvio_netdev *nd);
+/* Lets the lower device go and ends auto mode: 0, or -ENOENT if there is
+ * neither. Process context, not under RTNL. */
+int rvio_netdev_lower_release(struct rvio_netdev *nd);
+/* Copies the lower device's name into @buf (IFNAMSIZ bytes): false if
+ * there is none; *@auto_mode: in auto mode. Process context, not under
+ * RTNL. */
+bool rvio_netdev_lower_name(struct rvio_netdev *nd, char *buf, bool *auto_mode);
+/*
+ * Sends @skb (a frame @xmit_ref has) through the lower device: 0, the skb
+ * is consumed (counted as sent, or as dropped if the lower device's queue
+ * dropped it); -ENETDOWN (no lower device, or it is down or without
+ * carrier) or -EMSGSIZE (over its MTU, for a GSO frame its segments),
+ * the skb is untouched. From
+ * @xmit_ref, holding no lock that the transmit path may take.
+ */
+int rvio_netdev_lower_xmit(struct rvio_netdev *nd, struct sk_buff *skb);
+/* Frames received from and sent through lower devices. Any context. */
+void rvio_netdev_lower_stats(struct rvio_netdev *nd, u64 *rx_frames, u64 *tx_frames);
+
 #endif /* RVIO_NETDEV_GLUE_H */

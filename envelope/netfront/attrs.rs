@@ -6,7 +6,7 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::{Arc, ArcBorrow};
 
-use crate::envelope_proto::front::parse_attach_line;
+use crate::envelope_proto::front::{parse_attach_line, parse_vf_line};
 use crate::front::Netfront;
 use crate::line::exactly;
 use crate::sysfs_buf::SysfsBuf;
@@ -15,12 +15,14 @@ use crate::sysfs_dir::{Attrs, Mode};
 const ATTACH: usize = 0;
 const DETACH: usize = 1;
 const FRONTS: usize = 2;
+const VF: usize = 3;
 
 impl Attrs for Netfront {
     const ATTRS: &'static [(&'static CStr, Mode)] = &[
         (kernel::c_str!("attach"), Mode::WriteOnly),
         (kernel::c_str!("detach"), Mode::WriteOnly),
         (kernel::c_str!("fronts"), Mode::ReadOnly),
+        (kernel::c_str!("vf"), Mode::WriteOnly),
     ];
 
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>) {
@@ -38,6 +40,10 @@ impl Attrs for Netfront {
             DETACH => {
                 let [name] = exactly::<1>(input).map_err(|_| EINVAL)?;
                 this.detach(name.as_bytes())
+            }
+            VF => {
+                let cmd = parse_vf_line(input).map_err(|_| EINVAL)?;
+                this.set_vf(&cmd)
             }
             _ => Err(EINVAL),
         }

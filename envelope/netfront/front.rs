@@ -30,7 +30,7 @@ use crate::bh_lock::BhLock;
 use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::domain::DevName;
-use crate::envelope_proto::front::{AttachCmd, GrantShares, Parked, SharesFull};
+use crate::envelope_proto::front::{AttachCmd, GrantShares, Parked, SharesFull, VfArg, VfCmd};
 use crate::envelope_proto::msg::{
     self, frame_prefix, Envelope, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN,
 };
@@ -152,6 +152,9 @@ struct Counters {
     /// from any context, or no memory without sleeping): the transmit
     /// work sent them, copying.
     tx_deferred: AtomicU64,
+    /// Frames for a route `vf` sent to the switch as `FRAME`s: the
+    /// interface has no VF, or it is down, or the frame is over its MTU.
+    tx_vf_fallback: AtomicU64,
 }
 
 fn inc(c: &AtomicU64) {
@@ -279,20 +282,33 @@ struct PostedBufs {
     closing: AtomicBool,
 }
 
+/// Where the replica sends a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dest {
+    /// Granted to this domain (route `envelope`, another domain's).
+    Grant(u16),
+    /// Out of the interface's VF (route `vf`, another domain's): the
+    /// NIC's switch takes it to that domain's VF.
+    Vf,
+    /// A `FRAME` to the host's switch.
+    Switch,
+}
+
 impl FrontDev {
-    /// The domain to grant a frame with Ethernet header `eth` to: its
-    /// destination's entry is route `envelope`, another domain's.
-    fn envelope_dest(&self, eth: &[u8; netdev::ETH_HLEN]) -> Option<u16> {
+    /// Where a frame with Ethernet header `eth` goes.
+    fn dest(&self, eth: &[u8; netdev::ETH_HLEN]) -> Dest {
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&eth[..6]);
         if mac[0] & 1 != 0 {
-            return None;
+            return Dest::Switch;
         }
         let t = self.table.lock();
         let me = t.your_domain();
-        t.lookup(&mac)
-            .filter(|e| e.route == Route::Envelope && e.domain != me)
-            .map(|e| e.domain)
+        match t.lookup(&mac) {
+            Some(e) if e.domain != me && e.route == Route::Envelope => Dest::Grant(e.domain),
+            Some(e) if e.domain != me && e.route == Route::Vf => Dest::Vf,
+            _ => Dest::Switch,
+        }
     }
 
     /// Posts a grant of `skb` to `dest` (counted taken); the skb back if
@@ -806,6 +822,9 @@ impl NetDevice for FrontDev {
         kernel::c_str!("tx_grant_waited"),
         kernel::c_str!("rx_posted_refused"),
         kernel::c_str!("tx_deferred"),
+        kernel::c_str!("tx_vf"),
+        kernel::c_str!("rx_vf"),
+        kernel::c_str!("tx_vf_fallback"),
     ];
     const HAS_XMIT_REF: bool = true;
     // A frame costs the same hand-offs between work items (VM exits, on a
@@ -855,17 +874,31 @@ impl NetDevice for FrontDev {
 
     fn xmit_ref(
         &self,
-        skb: TxSkb,
+        mut skb: TxSkb,
         meta: &[u8; netdev::META_LEN],
         eth: &[u8; netdev::ETH_HLEN],
     ) -> XmitRef {
-        let dest = self.envelope_dest(eth);
         let c = &self.c;
+        let dest = self.dest(eth);
+        if dest == Dest::Vf {
+            // Not under `granting`: the VF's transmit path could come back
+            // to this interface (a tc redirect).
+            let Some(nd) = self.granting.lock().as_ref().map(|g| g.ctx.nd.clone()) else {
+                return XmitRef::Copy(skb);
+            };
+            match nd.lower_xmit(skb) {
+                Ok(()) => return XmitRef::Taken,
+                Err(back) => {
+                    inc(&c.tx_vf_fallback);
+                    skb = back;
+                }
+            }
+        }
         let mut granting = self.granting.lock();
         let Some(g) = granting.as_mut() else {
             return XmitRef::Copy(skb);
         };
-        let Some(dest) = dest else {
+        let Dest::Grant(dest) = dest else {
             return self.send_frame(g, skb, meta);
         };
         let no_grants = self.no_grants.load(Ordering::Relaxed);
@@ -908,6 +941,8 @@ impl NetDevice for FrontDev {
 
     fn stats(&self, out: &mut [u64]) {
         let c = &self.c;
+        let nd = self.granting.lock().as_ref().map(|g| g.ctx.nd.clone());
+        let (rx_vf, tx_vf) = nd.map_or((0, 0), |nd| nd.lower_stats());
         let t = self.table.lock();
         let vals = [
             c.tx_frames.load(Ordering::Relaxed),
@@ -945,6 +980,9 @@ impl NetDevice for FrontDev {
             c.tx_grant_waited.load(Ordering::Relaxed),
             c.rx_posted_refused.load(Ordering::Relaxed),
             c.tx_deferred.load(Ordering::Relaxed),
+            tx_vf,
+            rx_vf,
+            c.tx_vf_fallback.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -1283,6 +1321,33 @@ impl Netfront {
         Ok(())
     }
 
+    /// A write to `vf`: gives interface `cmd.ifname` its VF, or lets it
+    /// go.
+    pub(crate) fn set_vf(&self, cmd: &VfCmd) -> Result {
+        let fronts = self.fronts.lock();
+        let f = fronts
+            .iter()
+            .flatten()
+            .find(|f| {
+                let mut n = [0u8; 16];
+                f.reg.name(&mut n);
+                !f.gone() && ifname_str(&n).as_bytes() == cmd.ifname.as_bytes()
+            })
+            .ok_or(ENOENT)?;
+        let nd = f.reg.handle();
+        match cmd.vf {
+            VfArg::Take(vf) => {
+                let name = CString::try_from_fmt(fmt!("{}", vf))?;
+                nd.lower_take(&name)
+            }
+            VfArg::Auto => {
+                nd.lower_auto();
+                Ok(())
+            }
+            VfArg::Release => nd.lower_release(),
+        }
+    }
+
     /// A write to `detach`: an interface's name or its VMPI device's.
     pub(crate) fn detach(&self, name: &[u8]) -> Result {
         let front = self
@@ -1301,8 +1366,10 @@ impl Netfront {
         for f in fronts.iter().flatten().filter(|f| !f.gone()) {
             let mut n = [0u8; 16];
             f.reg.name(&mut n);
+            let mut vf = [0u8; 16];
+            let (has_vf, vf_auto) = f.reg.handle().lower_name(&mut vf);
             let t = f.dev.table.lock();
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{} vmpi={} domain={} generation={} entries={}",
                 ifname_str(&n),
@@ -1311,6 +1378,14 @@ impl Netfront {
                 t.generation(),
                 t.entries().len()
             );
+            drop(t);
+            if has_vf {
+                let _ = write!(out, " vf={}", ifname_str(&vf));
+            }
+            if vf_auto {
+                let _ = write!(out, " vf_auto");
+            }
+            let _ = writeln!(out);
         }
     }
 }

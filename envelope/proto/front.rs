@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::domain::DevName;
 use super::msg::MAX_FRAME;
-use crate::line::{words, IfName, ParseError};
+use crate::line::{exactly, words, IfName, ParseError};
 
 /// Buckets of destinations in [`GrantShares`] and [`Parked`].
 pub const SHARE_BUCKETS: usize = 64;
@@ -267,12 +267,67 @@ pub fn parse_attach_line(b: &[u8]) -> Result<AttachCmd, ParseError> {
     })
 }
 
+/// A write to `vf`: `IFNAME VF`, `IFNAME auto` or `IFNAME -`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfCmd {
+    /// The netfront's interface.
+    pub ifname: IfName,
+    /// What to do with its VF.
+    pub vf: VfArg,
+}
+
+/// What a write to `vf` does with the netfront's VF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VfArg {
+    /// Take this interface as its VF.
+    Take(IfName),
+    /// Take any interface of its namespace with its MAC, now and whenever
+    /// one appears (`auto`).
+    Auto,
+    /// Let its VF go, and end `Auto` (`-`).
+    Release,
+}
+
+/// Parses one line written to `vf`.
+pub fn parse_vf_line(b: &[u8]) -> Result<VfCmd, ParseError> {
+    let [ifname, vf] = exactly::<2>(b)?;
+    Ok(VfCmd {
+        ifname: IfName::new(ifname.as_bytes())?,
+        vf: match vf {
+            "-" => VfArg::Release,
+            "auto" => VfArg::Auto,
+            v => VfArg::Take(IfName::new(v.as_bytes())?),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
 
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn vf_lines() {
+        let c = parse_vf_line(b"ef1 eth1\n").unwrap();
+        assert_eq!(c.ifname.as_bytes(), b"ef1");
+        assert!(matches!(c.vf, VfArg::Take(n) if n.as_bytes() == b"eth1"));
+        assert_eq!(parse_vf_line(b"  ef1   -  ").unwrap().vf, VfArg::Release);
+        assert_eq!(parse_vf_line(b"ef1 auto").unwrap().vf, VfArg::Auto);
+        for bad in [
+            &b""[..],
+            b"ef1",
+            b"ef1 eth1 eth2",
+            b"ef1 a/b",
+            b"a:b eth1",
+            b"ef1 0123456789abcdef",
+            b"ef1 eth1\neth2",
+            b"ef1 eth\x001",
+        ] {
+            assert!(parse_vf_line(bad).is_err(), "{:?}", bad);
+        }
+    }
 
     #[test]
     fn attach_lines() {

@@ -1,0 +1,229 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Route "direct via VF" end to end, on QEMU's igb (an 82576 SR-IOV PF):
+# the SR-IOV hook gives VF 0 to domain 1 and VF 1 to domain 2 with their
+# MACs, the switch then pushes those MACs as route vf, and netfronts ef1
+# and ef2 take their VFs (igbvf's interfaces, moved into ns1 and ns2):
+# frames between them leave by one VF and arrive on the other (the NIC
+# switches them), not through the host's switch. ef3 has no VF and reaches
+# them through the switch. Then a VF going down, a route flip under
+# traffic that loses nothing, the VFs removed while in use, and taken
+# again by themselves as they come back (auto). Needs the VM started with
+# --igb (`make check` does); skipped otherwise.
+source "$(dirname "$0")/netfront_lib.sh"
+
+pci=$(igb_pci)
+vf_cleanup() {
+	[ -n "$pci" ] && [ -w $pci/sriov_numvfs ] && echo 0 >$pci/sriov_numvfs 2>/dev/null
+	netfront_cleanup
+	modprobe -r igbvf igb 2>/dev/null
+}
+if [ -z "$pci" ] && [ "${RVIO_EXPECT_IGB:-0}" != 1 ]; then
+	ktap_print_header
+	ktap_skip_all "no 82576 (igb) PCI device in this VM: start it with scripts/vm-run.sh --igb"
+	exit "$KSFT_SKIP"
+fi
+netfront_start 11
+rvio_on_exit vf_cleanup
+[ -n "$pci" ] || ktap_exit_fail_msg "no 82576 (igb) PCI device although the VM was started with --igb"
+
+# ethtool -S counter $2 of ef$1, $3 (default 0) earlier: the difference.
+since() { echo $(($(estat "$1" "$2") - ${3:-0})); }
+vfif() { ls "$pci/virtfn$1/net" 2>/dev/null | head -n 1; }
+has_vfif() { [ -n "$(vfif "$1")" ]; }
+via_vf() { grep -q "^$(mac "$1") domain=$1 route=envelope vlan=0 via=vf$" $S/table; }
+fronts_has() { grep -q "^ef$1 .* vf=$2\$" $F/fronts; }
+vf_setup() {
+	local i
+	modprobe igb && wait_for [ -d $pci/net ] && pf=$(ls $pci/net | head -n 1) && [ -n "$pf" ] &&
+		ip link set "$pf" up && echo "$pf" >$H/attach || return 1
+	# Policies first: the hook applies them to the VFs as it enables
+	# them; igbvf binds them after that, with their MACs.
+	modprobe -r igbvf && echo 1 >$pci/sriov_drivers_autoprobe &&
+		hook_w policy "$pf 0 domain=1 mac=$(mac 1)" && hook_w policy "$pf 1 domain=2 mac=$(mac 2)" &&
+		hook_w numvfs "$pf 2" && modprobe igbvf &&
+		wait_for has_vfif 0 && wait_for has_vfif 1 || return 1
+	vf0=$(vfif 0) vf1=$(vfif 1)
+	ktap_print_msg "igb PF $pf, VFs $vf0 and $vf1"
+	ip link set "$vf0" netns ns1 && ip link set "$vf1" netns ns2 || return 1
+	wait_for via_vf 1 && wait_for via_vf 2 && WAIT_SECS=5 wait_for took_table
+}
+ktap_check "igb VFs 0 and 1 given domains 1 and 2 by policy, moved to ns1 and ns2; the switch routes their MACs via=vf" vf_setup
+
+w_vf() { printf '%s\n' "$1" >$F/vf; }
+vf_errors() {
+	expect_fail_with "Invalid argument" w_vf "ef1" &&
+		expect_fail_with "Invalid argument" w_vf "ef1 a/b" &&
+		expect_fail_with "No such file or directory" w_vf "nosuch0 $vf0" &&
+		expect_fail_with "No such device" w_vf "ef1 nosuch0" &&
+		expect_fail_with "No such device" w_vf "ef1 $vf1" &&
+		expect_fail_with "Invalid argument" w_vf "ef1 ef1" &&
+		expect_fail_with "Invalid argument" w_vf "ef1 lo" &&
+		expect_fail_with "No such file or directory" w_vf "ef1 -" &&
+		nsx 1 ip link set ef1 down && nsx 1 ip link set ef1 address 02:00:00:00:01:01 &&
+		expect_fail_with "Cannot assign requested address" w_vf "ef1 $vf0" &&
+		nsx 1 ip link set ef1 address "$(mac 1)" && nsx 1 ip link set ef1 up
+}
+ktap_check "vf: EINVAL (malformed, itself, loopback), ENOENT (no such netfront, none to let go), ENODEV (no such interface in its namespace), EADDRNOTAVAIL (another MAC)" vf_errors
+
+take() {
+	nsx 1 ip link set "$vf0" up && expect_fail_with "Device or resource busy" w_vf "ef1 $vf0" &&
+		nsx 1 ip link set "$vf0" down &&
+		w_vf "ef1 $vf0" && w_vf "ef2 $vf1" && fronts_has 1 "$vf0" && fronts_has 2 "$vf1" &&
+		nsx 1 ip -o link show "$vf0" | grep -q "master ef1 .*state UP" &&
+		nsx 2 ip -o link show "$vf1" | grep -q "master ef2 " &&
+		expect_fail_with "Device or resource busy" w_vf "ef1 $vf0" &&
+		nsx 1 ip link set ef1 down &&
+		expect_fail_with "Device or resource busy" nsx 1 ip link set ef1 address 02:00:00:00:01:01 &&
+		nsx 1 ip link set ef1 up
+}
+ktap_check "ef1 and ef2 take their VFs: fronts shows vf=, ip link shows master and up; EBUSY for a VF that is up, a second one, and a MAC change" take
+
+# $1: ping count and TCP KiB ns1 -> ns2; true if both went by VF.
+by_vf() {
+	local t1 r2 t2 r1 f1 e1 rc=0
+	t1=$(estat 1 tx_vf) r2=$(estat 2 rx_vf) t2=$(estat 2 tx_vf) r1=$(estat 1 rx_vf)
+	f1=$(estat 1 tx_frames) e1=$(estat 1 tx_envelopes)
+	nsx 1 ping -q -c 5 -i 0.2 -W 5 10.9.0.2 >/dev/null &&
+		python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 "$1" || rc=1
+	snapshot eval 'ktap_print_msg "ef1: tx_vf +$(since 1 tx_vf $t1), rx_vf +$(since 1 rx_vf $r1)," \
+		"FRAMEs +$(since 1 tx_frames $f1), grants +$(since 1 tx_envelopes $e1);" \
+		"ef2: tx_vf +$(since 2 tx_vf $t2), rx_vf +$(since 2 rx_vf $r2)"'
+	[ $rc = 0 ] && [ "$(since 1 tx_vf "$t1")" -gt 15 ] && [ "$(since 2 rx_vf "$r2")" -gt 15 ] &&
+		[ "$(since 2 tx_vf "$t2")" -gt 5 ] && [ "$(since 1 rx_vf "$r1")" -gt 5 ] &&
+		[ "$(since 1 tx_envelopes "$e1")" = 0 ] && [ "$(since 1 tx_frames "$f1")" -lt 10 ]
+}
+ktap_check "ping and 1 MiB TCP between ns1 and ns2 leave by one VF and arrive on the other (tx_vf, rx_vf): no grant, no FRAME but ARP" by_vf 1024
+
+# A larger MTU than the VFs' (1500): TSO frames whose segments would not
+# fit the VF go through the switch, and the stream completes.
+big_mtu() {
+	local b1 t1 rc=0
+	nsx 1 ip link set ef1 mtu 9000 && nsx 2 ip link set ef2 mtu 9000 || return 1
+	b1=$(estat 1 tx_vf_fallback) t1=$(estat 1 tx_vf)
+	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
+	ktap_print_msg "MTU 9000: ef1 tx_vf_fallback +$(since 1 tx_vf_fallback "$b1"), tx_vf +$(since 1 tx_vf "$t1")"
+	[ "$(since 1 tx_vf_fallback "$b1")" -gt 10 ] || rc=1
+	nsx 1 ip link set ef1 mtu 1500 && nsx 2 ip link set ef2 mtu 1500 || rc=1
+	return $rc
+}
+ktap_check "MTU 9000 over VFs of MTU 1500: 1 MiB TCP completes, its large segments through the switch (tx_vf_fallback)" big_mtu
+
+no_vf_peer() {
+	local b3 rc=0
+	b3=$(estat 3 tx_vf_fallback)
+	nsx 3 ping -q -c 3 -i 0.2 -W 5 10.9.0.1 >/dev/null &&
+		python3 "$here/netfront_traffic.py" tcp ns3 ns1 10.9.0.1 256 || rc=1
+	[ $rc = 0 ] && [ "$(since 3 tx_vf_fallback "$b3")" -gt 3 ] && [ "$(estat 3 tx_vf)" = 0 ]
+}
+ktap_check "ef3, with no VF, reaches ef1's route vf through the switch (tx_vf_fallback)" no_vf_peer
+
+# (Frames to a domain whose own VF is down are lost: its route says vf.
+# So one way, ns1 -> ns2, with ARP answered in advance.)
+vf_down() {
+	local b1 t1 r2 rc=0
+	nsx 1 ip neigh replace 10.9.0.2 lladdr "$(mac 2)" dev ef1 nud permanent &&
+		nsx 1 ip link set "$vf0" down || return 1
+	b1=$(estat 1 tx_vf_fallback) t1=$(estat 1 tx_vf) r2=$(estat 2 rx_frames)
+	python3 "$here/netfront_traffic.py" udp ns1 ns2 10.9.0.2 1 1000 1472 64 || rc=1
+	ktap_print_msg "VF down: ef1 tx_vf_fallback +$(since 1 tx_vf_fallback "$b1"), tx_vf +$(since 1 tx_vf "$t1");" \
+		"ef2 rx_frames +$(since 2 rx_frames "$r2")"
+	[ "$(since 1 tx_vf_fallback "$b1")" -ge 4 ] && [ "$(since 1 tx_vf "$t1")" = 0 ] &&
+		[ "$(since 2 rx_frames "$r2")" -ge 4 ] || rc=1
+	nsx 1 ip link set "$vf0" up && wait_for eval "nsx 1 ip -o link show $vf0 | grep -q LOWER_UP" || rc=1
+	t1=$(estat 1 tx_vf)
+	nsx 1 ip neigh del 10.9.0.2 dev ef1
+	nsx 1 ping -q -c 3 -i 0.2 -W 5 10.9.0.2 >/dev/null && [ "$(since 1 tx_vf "$t1")" -ge 3 ] || rc=1
+	return $rc
+}
+ktap_check "ef1's VF down: its UDP datagrams to ns2 go through the switch (tx_vf_fallback, ef2 rx_frames); up again: ping by VF" vf_down
+
+# Numbered UDP datagrams ns1 -> ns2 while VF 1's policy is cleared (ef2's
+# MAC back to route envelope: grants) and set again (route vf): every
+# datagram sent arrives.
+UDP_RECV='
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.0.2", 5006))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22); s.settimeout(30)
+print("ready", flush=True)
+got = set()
+try:
+    while True:
+        b = s.recv(2048); s.settimeout(3)
+        if len(b) == 1200 and b[4:] == bytes([b[3]]) * 1196: got.add(int.from_bytes(b[:4], "big"))
+except socket.timeout:
+    pass
+print(len(got), flush=True)
+'
+UDP_SEND='
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+i = 0
+while not os.path.exists(sys.argv[1]) and i < 6000:
+    s.sendto(i.to_bytes(4, "big") + bytes([i & 0xff]) * 1196, ("10.9.0.2", 5006)); i += 1; time.sleep(0.01)
+print(i, flush=True)
+'
+not_via_vf() { grep -q "^$(mac 2) domain=2 route=envelope vlan=0$" $S/table; }
+flips() {
+	local out sentf stop recv sender n sent t1 e1 rc=0
+	out=$(mktemp) sentf=$(mktemp) stop=$(mktemp -u)
+	t1=$(estat 1 tx_vf) e1=$(estat 1 tx_envelopes)
+	nsx 2 python3 -c "$UDP_RECV" >"$out" &
+	recv=$!
+	wait_for grep -q ready "$out" || { kill $recv; return 1; }
+	nsx 1 python3 -c "$UDP_SEND" "$stop" >"$sentf" &
+	sender=$!
+	sleep 0.5
+	hook_w policy "$pf 1 clear" && wait_for not_via_vf && WAIT_SECS=5 wait_for took_table && sleep 0.5 &&
+		hook_w policy "$pf 1 domain=2 mac=$(mac 2)" && wait_for via_vf 2 && WAIT_SECS=5 wait_for took_table &&
+		sleep 0.5 || rc=1
+	touch "$stop"
+	wait $sender || rc=1
+	wait $recv || rc=1
+	n=$(sed -n 2p "$out") sent=$(cat "$sentf")
+	rm -f "$out" "$sentf" "$stop"
+	ktap_print_msg "ns2 got $n of $sent datagrams; ef1 sent $(since 1 tx_vf "$t1") by VF, $(since 1 tx_envelopes "$e1") by grant"
+	[ $rc = 0 ] && [ -n "$n" ] && [ "$n" = "$sent" ] && [ "$sent" -lt 6000 ] &&
+		[ "$(since 1 tx_vf "$t1")" -gt 0 ] && [ "$(since 1 tx_envelopes "$e1")" -gt 0 ]
+}
+ktap_check "ef2's route flips from vf to envelope and back under UDP traffic from ns1: no datagram lost" flips
+
+# The VFs go (numvfs 0) while in use: the netfronts let go of them, and
+# traffic goes on by the routes the switch falls back to.
+vfs_gone() {
+	local rc=0 pid
+	klog_mark
+	python3 "$here/netfront_traffic.py" tcp ns2 ns1 10.9.0.1 2048 &
+	pid=$!
+	sleep 1
+	hook_w numvfs "$pf 0" || rc=1
+	wait $pid || rc=1
+	grep -q " vf=" $F/fronts && rc=1
+	wait_for eval '! via_vf 1 && ! via_vf 2' && WAIT_SECS=5 wait_for took_table &&
+		nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null || rc=1
+	klog_since_mark | grep -E "lets go of|WARNING|BUG" | sed 's/^/# /'
+	! klog_since_mark | grep -qE "WARNING|BUG" && [ $rc = 0 ]
+}
+ktap_check "the VFs removed while 2 MiB TCP runs between ns2 and ns1: the netfronts let go, the stream completes through the switch, no WARN" vfs_gone
+
+# Auto mode: the VFs come back and are moved in, and the netfronts take
+# them by themselves; then let go by a write and by detaching.
+auto_take() {
+	w_vf "ef1 auto" && w_vf "ef2 auto" && grep -q "^ef1 .* vf_auto$" $F/fronts || return 1
+	modprobe -r igbvf && hook_w numvfs "$pf 2" && modprobe igbvf && wait_for has_vfif 0 && wait_for has_vfif 1 || return 1
+	vf0=$(vfif 0) vf1=$(vfif 1)
+	ip link set "$vf0" netns ns1 && ip link set "$vf1" netns ns2 &&
+		wait_for fronts_has 1 "$vf0 vf_auto" && wait_for fronts_has 2 "$vf1 vf_auto" || return 1
+	local t1
+	t1=$(estat 1 tx_vf)
+	wait_for eval "nsx 1 ip -o link show $vf0 | grep -q LOWER_UP" &&
+		wait_for eval "nsx 2 ip -o link show $vf1 | grep -q LOWER_UP" &&
+		nsx 1 ping -q -c 3 -i 0.2 -W 5 10.9.0.2 >/dev/null && [ "$(since 1 tx_vf "$t1")" -ge 3 ] || return 1
+	w_vf "ef1 -" && ! nsx 1 ip -o link show "$vf0" | grep -q master &&
+		nsx 1 ip -o link show "$vf0" | grep -q "state DOWN" && ! grep -q "^ef1 .*vf" $F/fronts &&
+		expect_fail_with "No such file or directory" w_vf "ef1 -" &&
+		echo ef2 >$F/detach && ! nsx 2 ip -o link show "$vf1" | grep -q master
+}
+ktap_check "auto: VFs back and moved in are taken by themselves, ping by VF; let go (down, no master) by a write (ef1 -) and by detaching ef2" auto_take
+ktap_finished

@@ -95,32 +95,101 @@ else
 		fi
 	done
 fi
-# Every collection runs even if an earlier one failed; the command's status
-# is that of the first collection that failed (selftests/lib.mk).
-vm_cmd="rc=0; "
-expected=0
+# The programs to run, as C/P, collection by collection.
+runs=()
 for c in "${order[@]}"; do
-	vm_cmd+="make -s --no-print-directory -C selftests/$c run_tests"
 	if [ -n "${progs[$c]}" ] && [ ! -v "whole[$c]" ]; then
-		vm_cmd+=" TEST_PROGS='${progs[$c]% }'"
-		n=$(wc -w <<<"${progs[$c]}")
+		list=${progs[$c]}
 	else
-		n=$(make -s --no-print-directory -C "selftests/$c" list_tests) ||
+		list=$(make -s --no-print-directory -C "selftests/$c" list_tests) ||
 			rvio_die "check: cannot list the programs of selftests/$c"
-		n=$(wc -w <<<"$n")
 	fi
-	expected=$((expected + n))
-	vm_cmd+=' || { st=$?; [ $rc != 0 ] || rc=$st; }; '
+	for p in $list; do runs+=("$c/$p"); done
 done
-vm_cmd+='exit $rc'
+expected=${#runs[@]}
 
-rvio_log "check: kselftests in the VM: ${order[*]} ($expected programs)"
-# A console log left by an earlier run must not be checked for this one.
-rm -f "$out/check.console" "$out/check.ktap"
-# TCG speed differs by host: the whole run took 17 min on one host and
-# about twice that on another (docs/build.md).
-scripts/vm-run.sh --igb --name check --timeout 3600 -- bash -c "$vm_cmd" | tee "$out/check.ktap"
-vm_rc=${PIPESTATUS[0]}
+# The programs are spread over RVIO_CHECK_VMS VMs (default 2) that run at
+# once: one TCG VM keeps 1.3 of the 2 cores busy on average. Longest
+# first, each to the VM with the least work so far, by the times in
+# selftests/durations (120 s for a program not listed there).
+nvm=${RVIO_CHECK_VMS:-2}
+[[ $nvm =~ ^[1-9]$ ]] || rvio_die "check: RVIO_CHECK_VMS must be 1 to 9"
+[ "$nvm" -le "$expected" ] || nvm=$expected
+[ "$nvm" -ge 1 ] || nvm=1
+declare -A secs=()
+while read -r t name; do
+	[[ $t =~ ^[0-9]+$ ]] && secs[$name]=$t
+done < <(grep -v '^#' selftests/durations 2>/dev/null)
+load=() vm_of=()
+for ((k = 0; k < nvm; k++)); do load[k]=0; done
+while read -r _ i; do
+	best=0
+	for ((k = 1; k < nvm; k++)); do [ "${load[k]}" -lt "${load[best]}" ] && best=$k; done
+	vm_of[i]=$best
+	load[best]=$((load[best] + ${secs[${runs[i]}]:-120}))
+done < <(for i in "${!runs[@]}"; do echo "${secs[${runs[i]}]:-120} $i"; done | sort -k1,1rn -k2,2n)
+
+# The command of VM K: its programs, collection by collection, in their
+# order. Every collection runs even if an earlier one failed; the
+# command's status is that of the first collection that failed
+# (selftests/lib.mk).
+vm_cmd() {
+	local k=$1 c i list cmd="rc=0; "
+	for c in "${order[@]}"; do
+		list=""
+		for i in "${!runs[@]}"; do
+			[ "${vm_of[i]}" = "$k" ] && [ "${runs[i]%%/*}" = "$c" ] && list+="${runs[i]#*/} "
+		done
+		[ -n "$list" ] || continue
+		cmd+="make -s --no-print-directory -C selftests/$c run_tests TEST_PROGS='${list% }'"
+		cmd+=' || { st=$?; [ $rc != 0 ] || rc=$st; }; '
+	done
+	echo "${cmd}exit \$rc"
+}
+
+# time_programs K FILE: copy KTAP from stdin to stdout, write to FILE how
+# long each program took (from its "# selftests: C: P" line to its
+# result) and, to FILE.sub, each of its results (from the one before),
+# and log each program's result as it comes.
+time_programs() {
+	local line name="" t0=0 t1=0
+	: >"$2"
+	: >"$2.sub"
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '%s\n' "$line"
+		line=${line%$'\r'}
+		case $line in
+		"# selftests: "*)
+			name=${line#"# selftests: "} t0=$EPOCHSECONDS t1=$EPOCHSECONDS
+			name=${name/: //} ;;
+		"# ok "* | "# not ok "*)
+			printf '%d %s: %s\n' $((EPOCHSECONDS - t1)) "$name" "${line#"# "}" >>"$2.sub"
+			t1=$EPOCHSECONDS ;;
+		"ok "*" selftests: "* | "not ok "*" selftests: "*)
+			[ -z "$name" ] || printf '%d %s\n' $((EPOCHSECONDS - t0)) "$name" >>"$2"
+			rvio_log "check: vm $1: ${line% # *} ($((EPOCHSECONDS - t0)) s)"
+			name="" ;;
+		esac
+	done
+}
+
+rvio_log "check: kselftests in $nvm VMs: ${order[*]} ($expected programs)"
+# Logs left by an earlier run must not be checked for this one.
+rm -f "$out"/check*.console "$out"/check*.ktap "$out"/check*.times* "$out"/check*.rc
+vm_t0=$EPOCHSECONDS
+for ((k = 1; k <= nvm; k++)); do
+	cmd=$(vm_cmd $((k - 1)))
+	(
+		# TCG speed differs by host (docs/build.md, "Test time").
+		scripts/vm-run.sh --igb --name check-$k --timeout 3600 -- bash -c "$cmd" |
+			time_programs $k "$out/check-$k.times" >"$out/check-$k.ktap"
+		echo "${PIPESTATUS[0]}" >"$out/check-$k.rc"
+	) &
+done
+wait
+vm_secs=$((EPOCHSECONDS - vm_t0))
+# Their output, one VM after the other.
+for ((k = 1; k <= nvm; k++)); do cat "$out/check-$k.ktap"; done | tee "$out/check.ktap"
 
 # Each program is counted against its own plan, and every program asked
 # for must report (scripts/ktap-summary.awk says how).
@@ -129,25 +198,35 @@ read -r p f s <<<"$summary"
 tail -n +2 <<<"$summary" | sed 's/^/not ok counted as failed: /'
 pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 if [ $((p + f + s)) = 0 ]; then
-	echo "not ok kselftests produced no results (vm-run exit $vm_rc)"
-	fail=$((fail + 1))
-elif [ "$vm_rc" = 125 ]; then
-	# Timed out or the VM died (vm-run.sh): the program it was in has no
-	# result line.
-	echo "not ok the VM stopped before the tests finished (vm-run exit $vm_rc)"
-	fail=$((fail + 1))
-elif [ "$vm_rc" != 0 ] && [ "$vm_rc" != 3 ] && [ "$f" = 0 ]; then
-	echo "not ok the test run exited $vm_rc without a failing test"
+	echo "not ok kselftests produced no results"
 	fail=$((fail + 1))
 fi
+for ((k = 1; k <= nvm; k++)); do
+	vm_rc=$(cat "$out/check-$k.rc" 2>/dev/null || echo 125)
+	if [ "$vm_rc" = 125 ]; then
+		# Timed out or the VM died (vm-run.sh): the program it was in has
+		# no result line.
+		echo "not ok VM $k stopped before its tests finished (vm-run exit $vm_rc)"
+		fail=$((fail + 1))
+	elif [ "$vm_rc" != 0 ] && [ "$vm_rc" != 3 ] &&
+		! grep -q '^not ok [0-9]* selftests: ' "$out/check-$k.ktap"; then
+		echo "not ok VM $k's test run exited $vm_rc without a failing test"
+		fail=$((fail + 1))
+	fi
+	if scripts/klog-check.sh "$out/check-$k.console"; then
+		echo "ok kernel log of VM $k clean (no WARN/BUG/KASAN/KFENCE/lockdep/kmemleak report)"
+		pass=$((pass + 1))
+	else
+		echo "not ok kernel log of VM $k clean: see $out/check-$k.console"
+		fail=$((fail + 1))
+	fi
+done
 
-if scripts/klog-check.sh "$out/check.console"; then
-	echo "ok kernel log clean (no WARN/BUG/KASAN/KFENCE/lockdep/kmemleak report)"
-	pass=$((pass + 1))
-else
-	echo "not ok kernel log clean: see $out/check.console"
-	fail=$((fail + 1))
-fi
+# The time of each program, longest first: the test phase must stay under
+# 30 minutes on the slowest host (docs/build.md, "Test time"). Measured
+# with the VMs sharing the host's cores: selftests/durations takes these.
+rvio_log "check: the $nvm VMs ran ${vm_secs} s; the programs, longest first:"
+sort -rn "$out"/check-*.times | sed 's/^/# time /'
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]

@@ -51,6 +51,10 @@ rm -f "$console"
 accel=${RVIO_ACCEL:-}
 if [ -z "$accel" ]; then
 	probe=$RVIO_CACHE/accel-$(cat /etc/machine-id 2>/dev/null || hostname)
+	mkdir -p "$RVIO_CACHE"
+	# VMs started at once (scripts/check.sh) probe once: the others wait.
+	exec {probe_lock}>"$probe.lock"
+	flock "$probe_lock"
 	if [ ! -s "$probe" ]; then
 		accel=tcg
 		if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
@@ -64,6 +68,7 @@ if [ -z "$accel" ]; then
 		rvio_log "vm-run: accelerator for this machine: $accel (remembered in $probe)"
 	fi
 	accel=$(cat "$probe")
+	exec {probe_lock}>&-
 fi
 
 kimg=$kdir/arch/x86/boot/bzImage

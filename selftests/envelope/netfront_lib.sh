@@ -78,6 +78,59 @@ took_table() {
 # The switch's mode (envelope or copy), taken by every netfront.
 set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
 
+# numbered_udp CMD...: numbered UDP datagrams of 1200 bytes from ns1 to
+# 10.9.0.2 (at most 100 a second, 6000 at most) while CMD runs, for tests
+# of changes under traffic. Sets UDP_GOT (the different datagrams ns2
+# received whole) and UDP_SENT; fails if CMD, the sender or the receiver
+# did. 6000 sent: the sender ran out before CMD was done.
+NUMBERED_RECV='
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.0.2", 5006))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22); s.settimeout(30)
+print("ready", flush=True)
+got = set()
+try:
+    while True:
+        b = s.recv(2048); s.settimeout(3)
+        if len(b) == 1200 and b[4:] == bytes([b[3]]) * 1196: got.add(int.from_bytes(b[:4], "big"))
+except socket.timeout:
+    pass
+print(len(got), flush=True)
+'
+NUMBERED_SEND='
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+i = 0
+while not os.path.exists(sys.argv[1]) and i < 6000:
+    s.sendto(i.to_bytes(4, "big") + bytes([i & 0xff]) * 1196, ("10.9.0.2", 5006)); i += 1; time.sleep(0.01)
+print(i, flush=True)
+'
+numbered_udp() {
+	local out sentf stop recv sender rc=0
+	UDP_GOT="" UDP_SENT=""
+	out=$(mktemp) sentf=$(mktemp) stop=$(mktemp -u)
+	nsx 2 python3 -c "$NUMBERED_RECV" >"$out" &
+	recv=$!
+	if ! wait_for grep -q ready "$out"; then
+		kill $recv
+		rm -f "$out" "$sentf"
+		return 1
+	fi
+	nsx 1 python3 -c "$NUMBERED_SEND" "$stop" >"$sentf" &
+	sender=$!
+	sleep 0.5
+	"$@" || rc=1
+	touch "$stop"
+	wait $sender || rc=1
+	wait $recv || rc=1
+	UDP_GOT=$(sed -n 2p "$out") UDP_SENT=$(cat "$sentf")
+	rm -f "$out" "$sentf" "$stop"
+	ktap_print_msg "ns2 got $UDP_GOT of $UDP_SENT numbered datagrams"
+	[ $rc = 0 ] && [ -n "$UDP_GOT" ] && [ -n "$UDP_SENT" ]
+}
+# Every numbered datagram sent arrived, and the sender did not run out.
+numbered_all() { [ "$UDP_GOT" = "$UDP_SENT" ] && [ "$UDP_SENT" -lt 6000 ]; }
+
 netfront_setup() {
 	local i d
 	for i in 1 2 3; do

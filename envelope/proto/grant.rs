@@ -37,6 +37,11 @@ pub const COPY_REQ_LEN: usize = 20;
 pub const STATUS_LEN: usize = 4;
 /// Grants of one domain the device holds at once (`max_grants`).
 pub const MAX_GRANTS: usize = 256;
+/// Of those, grants to one destination domain: half, so that a
+/// destination that never copies (it is hostile, or stuck) holds at most
+/// half of a sender's grants until they time out, and the sender's other
+/// destinations still get grants ([`RecordError::Share`]).
+pub const MAX_GRANTS_PER_DEST: usize = MAX_GRANTS / 2;
 /// How long a grant may stay unfinished before it completes `TIMEOUT`.
 pub const HOLD_NS: u64 = 1_000_000_000;
 /// Chains of each queue the device handles per kick.
@@ -469,14 +474,17 @@ impl<T> Pin<T> {
 pub enum RecordError {
     /// `max_grants` held already.
     Full,
+    /// Half of the table's grants name this destination already.
+    Share,
 }
 
-/// The grants one domain holds, `N` at most: the host's grant table of
-/// that domain. The table itself takes no lock; its owner serialises
+/// The grants one domain holds, `N` at most and `S` at most to one
+/// destination (the host's: [`MAX_GRANTS`], [`MAX_GRANTS_PER_DEST`]): the
+/// host's grant table of that domain. The table itself takes no lock; its owner serialises
 /// calls (the copies run outside it, between `acquire` and `release`).
 /// `T` is the transport's name of the sender's chain, returned with the
 /// completion so that the transport can use it.
-pub struct GrantTable<T, const N: usize> {
+pub struct GrantTable<T, const N: usize, const S: usize = N> {
     domain: u16,
     /// Every slot's generation before its first grant.
     seed: u32,
@@ -488,8 +496,8 @@ pub struct GrantTable<T, const N: usize> {
     slots: [Slot<T>; N],
 }
 
-impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
-    const OK: () = assert!(N > 0 && N <= 1 << 15);
+impl<T: Copy + Default, const N: usize, const S: usize> GrantTable<T, N, S> {
+    const OK: () = assert!(N > 0 && N <= 1 << 15 && S > 0 && S <= N);
 
     /// An empty table of `domain`'s grants whose handles' generations
     /// start after `seed`. The host keeps one counter for all tables: a
@@ -593,7 +601,8 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
     /// Records a grant the switch accepted: `addrs` are the frame's first
     /// [`ADDR_LEN`] bytes as it checked them, `token` the sender's chain,
     /// `now` a monotonic time in ns. Returns the handle to put in the
-    /// envelope.
+    /// envelope. Refused when the table is full, and when `S` of its
+    /// grants name the same destination already (`Share`).
     pub fn record(
         &mut self,
         hdr: &GrantHeader,
@@ -601,11 +610,18 @@ impl<T: Copy + Default, const N: usize> GrantTable<T, N> {
         token: T,
         now: u64,
     ) -> Result<Handle, RecordError> {
-        let i = self
-            .slots
-            .iter()
-            .position(|s| s.state == State::Free)
-            .ok_or(RecordError::Full)?;
+        let (mut free, mut to_dest) = (None, 0usize);
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.state == State::Free {
+                free = free.or(Some(i));
+            } else if s.dest == hdr.dest_domain {
+                to_dest += 1;
+            }
+        }
+        let i = free.ok_or(RecordError::Full)?;
+        if to_dest >= S {
+            return Err(RecordError::Share);
+        }
         let s = &mut self.slots[i];
         let generation = match s.generation.wrapping_add(1) {
             0 => 1,
@@ -1317,6 +1333,44 @@ mod tests {
         );
         assert_eq!(t.complete(hs[2], Completion::Undelivered), None); // once
         assert!(t.record(&hdr(60), [0; ADDR_LEN], 9, 0).is_ok());
+    }
+
+    #[test]
+    fn one_destination_holds_at_most_its_share() {
+        let to = |dest_domain| GrantHeader {
+            dest_domain,
+            ..hdr(60)
+        };
+        let mut t: GrantTable<u16, 4, 2> = GrantTable::new(A, 0);
+        let b = [0, 1].map(|i| t.record(&to(B), [0; ADDR_LEN], i, 0).unwrap());
+        // A third grant to B is refused, with room left for C...
+        assert_eq!(
+            t.record(&to(B), [0; ADDR_LEN], 2, 0),
+            Err(RecordError::Share)
+        );
+        let c = t.record(&to(C), [0; ADDR_LEN], 3, 0).unwrap();
+        // ...until one of B's completes; a grant still pinned counts.
+        let p = t.acquire(B, &req(b[0], 0, 10, true), 10).unwrap();
+        assert_eq!(t.complete(b[0], Completion::Timeout), None);
+        assert_eq!(
+            t.record(&to(B), [0; ADDR_LEN], 2, 0),
+            Err(RecordError::Share)
+        );
+        assert_eq!(t.release(p, CopyStatus::Ok), Some((0, Completion::Done)));
+        assert!(t.record(&to(B), [0; ADDR_LEN], 2, 0).is_ok());
+        // Full beats the share: the table holds 4 now.
+        assert!(t.record(&to(C), [0; ADDR_LEN], 4, 0).is_ok());
+        assert_eq!(
+            t.record(&to(C), [0; ADDR_LEN], 4, 0),
+            Err(RecordError::Full)
+        );
+        assert!(t.complete(c, Completion::Done).is_some());
+        assert_eq!(
+            t.record(&to(B), [0; ADDR_LEN], 5, 0),
+            Err(RecordError::Share)
+        );
+        // The host's table: half of it to one destination.
+        assert_eq!(MAX_GRANTS_PER_DEST * 2, MAX_GRANTS);
     }
 
     #[test]

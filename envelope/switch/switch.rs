@@ -109,6 +109,7 @@ struct GrantCounters {
     delivered: u64,
     waited: u64,
     wait_gave_up: u64,
+    over_share: u64,
     posted: u64,
 }
 
@@ -141,6 +142,7 @@ impl GrantCounters {
         self.delivered += s.delivered;
         self.waited += s.waited;
         self.wait_gave_up += s.wait_gave_up;
+        self.over_share += s.over_share;
         self.posted += u64::from(s.posted);
     }
 }
@@ -1098,6 +1100,7 @@ impl Switch {
         let _ = writeln!(out, "delivered {}", g.delivered);
         let _ = writeln!(out, "waited {}", g.waited);
         let _ = writeln!(out, "wait_gave_up {}", g.wait_gave_up);
+        let _ = writeln!(out, "grants_over_share {}", g.over_share);
         let _ = writeln!(out, "posted {}", g.posted);
     }
 }

@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 7
+#define VMPI_ABI_VERSION 8
 
 struct device;
 struct vmpi_transport;
@@ -340,7 +340,8 @@ struct vmpi_copy {
  * the host side); -EINVAL: a field out of range; -EPIPE, -ENODEV: the
  * port is down. Any context (softirq included); no ordering between the
  * completions. The caller bounds what it queues (the device holds at most
- * max_grants grants; more complete REFUSED).
+ * max_grants grants, more complete REFUSED; and half of them to one
+ * destination, more complete UNDELIVERED).
  */
 int vmpi_port_grant(struct vmpi_port *p, struct vmpi_grant *g);
 int vmpi_port_copy(struct vmpi_port *p, struct vmpi_copy *c);
@@ -402,6 +403,8 @@ struct vmpi_grant_stats {
 	u64 delivered;				/* frames delivered into posted receives */
 	u64 waited;				/* deliveries that waited for a posted receive */
 	u64 wait_gave_up;			/* of those, given up (UNDELIVERED) */
+	u64 over_share;				/* completed UNDELIVERED at once: half of
+						 * max_grants named that destination */
 	u32 held;				/* grants held now */
 	u32 posted;				/* posted receives held now */
 };

@@ -8,7 +8,8 @@
 # in-kernel API the way a hostile or broken frontend would: a handle
 # granted to another domain, forged handles, windows beyond the grant or
 # the buffer, a copy after the finish, a grant that lies about its
-# destination, one never finished, a flood; posted receives (a frame
+# destination, one never finished, a flood (the host holds half of a
+# domain's grants to one destination: the rest go on); posted receives (a frame
 # delivered into one, too small a one, more than 64, cancels); and checks
 # each answer. Its
 # results are KTAP lines in the kernel log, collected here. Then the switch
@@ -17,7 +18,7 @@ source "$(dirname "$0")/../lib.sh"
 
 S=/sys/kernel/envelope_switch
 DOMS="d1 d2 d3"
-EVIL_RESULTS=18
+EVIL_RESULTS=19
 
 cleanup() {
 	rmmod envelope_evil 2>/dev/null
@@ -67,7 +68,7 @@ for ((; n < EVIL_RESULTS; n++)); do ktap_test_fail "envelope_evil: a result is m
 # domain 2 made that failed are counted by status.
 held_none() { grep -q "^grants_held 0$" $S/stats; }
 ktap_check "no grant is held once the script is over" wait_for held_none
-grep -E "grants|copies|completions|bytes|waited|wait_gave_up" $S/stats | sed 's/^/# /'
+grep -E "grants|copies|completions|bytes|waited|wait_gave_up|over_share" $S/stats | sed 's/^/# /'
 stat() { sed -n "s/^$1 //p" $S/stats; }
 counted() {
 	[ "$(stat copies_not_granted)" -ge 1 ] && [ "$(stat copies_bad_handle)" -ge 4 ] &&
@@ -76,9 +77,10 @@ counted() {
 		[ "$(stat completions_done)" -ge 2 ] &&
 		[ "$(stat copies_too_many)" = 1 ] && [ "$(stat copies_gone)" -ge 65 ] &&
 		[ "$(stat deliveries)" -ge 1 ] && [ "$(stat delivered)" -ge 1 ] && [ "$(stat posted)" = 0 ] &&
-		[ "$(stat waited)" -ge 2 ] && [ "$(stat wait_gave_up)" -ge 1 ]
+		[ "$(stat waited)" -ge 2 ] && [ "$(stat wait_gave_up)" -ge 1 ] &&
+		[ "$(stat grants_over_share)" -ge 1 ]
 }
-ktap_check "the host counts every failed copy by status, and the deliveries (and those that waited)" counted
+ktap_check "the host counts every failed copy by status, the deliveries (and those that waited), and the grants over a destination's share" counted
 rmmod envelope_evil
 # A grant held while the switch goes: it is revoked or times out, and the
 # module unloads while devices are attached.

@@ -27,8 +27,8 @@ use crate::bindings;
 use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::envelope_proto::grant::{
     Completion, CopyRefusal, CopyRequest, CopyStatus, GrantHeader, GrantRefusal, GrantTable,
-    Handle, ADDR_LEN, BATCH, COPYQ, COPY_REQ_LEN, GRANTQ, GRANT_HDR_LEN, HOLD_NS, MAX_GRANTS,
-    STATUS_LEN,
+    Handle, RecordError, ADDR_LEN, BATCH, COPYQ, COPY_REQ_LEN, GRANTQ, GRANT_HDR_LEN, HOLD_NS,
+    MAX_GRANTS, MAX_GRANTS_PER_DEST, STATUS_LEN,
 };
 use crate::envelope_proto::msg::Meta;
 use crate::envelope_proto::posted::{
@@ -60,7 +60,7 @@ struct Kept {
     n: usize,
 }
 
-type Table = GrantTable<Token, MAX_GRANTS>;
+type Table = GrantTable<Token, MAX_GRANTS, MAX_GRANTS_PER_DEST>;
 type Pool = PostedPool<MAX_POSTED>;
 
 /// An empty pool, to write in place (it is kilobytes: not built on the
@@ -109,9 +109,10 @@ impl DoneRing {
             self.buf[(self.head + self.len) % n] = d;
             self.len += 1;
         } else {
-            // Cannot happen: a pass drains up to `BATCH` completions before
-            // it records up to `BATCH` grants, so pending and held grants
-            // are at most `MAX_GRANTS` together. The chain would stay out.
+            // Cannot happen: a grant chain is kept only while held grants
+            // and pending completions are fewer than `MAX_GRANTS` together
+            // (`take_grant`), and it is then one or the other. The chain
+            // would stay out.
             if !RING_FULL_WARNED.swap(true, Ordering::Relaxed) {
                 pr_warn!("grant completion ring full: a grant chain stays out\n");
             }
@@ -510,11 +511,18 @@ impl DeviceGrants {
             let _ = chain.push(&bindings::VMPI_GRANT_REFUSED.to_le_bytes());
             return self.count(Some(Completion::Refused));
         };
-        // Room and a domain, before the chain is kept (only this pass
-        // records, so the room stays; the domain is checked again).
+        // Room and a domain, before the chain is kept (the domain is
+        // checked again). A kept chain is a held grant or a pending
+        // completion until its used entry is written, and only this pass
+        // adds to their sum (a completion elsewhere moves a grant from
+        // one to the other): it stays at most `MAX_GRANTS`, the
+        // completion ring's size.
         let room = {
             let g = self.shared.grants.lock();
-            g.bound.is_some() && g.table.as_ref().is_some_and(|t| t.held() < MAX_GRANTS)
+            g.bound.is_some()
+                && g.table
+                    .as_ref()
+                    .is_some_and(|t| t.held() + g.done.len < MAX_GRANTS)
         };
         if !room {
             let _ = chain.push(&bindings::VMPI_GRANT_REFUSED.to_le_bytes());
@@ -528,11 +536,11 @@ impl DeviceGrants {
             let mut g = self.shared.grants.lock();
             g.stats.grants += 1;
             let r = match (g.bound, g.table.as_mut()) {
-                (Some(_), Some(t)) => t.record(&h, addrs, tok, ns_now()).ok(),
-                _ => None,
+                (Some(_), Some(t)) => t.record(&h, addrs, tok, ns_now()),
+                _ => Err(RecordError::Full),
             };
             // Its chain's descriptors, in the slot the grant took.
-            if let Some(handle) = r {
+            if let Ok(handle) = r {
                 let k = &mut g.kept[usize::from(handle.slot())];
                 k.rd[..nrd].copy_from_slice(&self.scratch.rd[..nrd]);
                 k.n = nrd;
@@ -540,10 +548,21 @@ impl DeviceGrants {
             g.stats.held = g.table.as_ref().map_or(0, |t| t.held() as u32);
             r
         };
-        let Some(handle) = handle else {
+        let handle = match handle {
+            Ok(handle) => handle,
+            // Its destination holds its share of this domain's grants: the
+            // sender sends a full frame instead, as for a destination that
+            // cannot copy.
+            Err(RecordError::Share) => {
+                let mut g = self.shared.grants.lock();
+                g.stats.over_share += 1;
+                return g.queue_done(Some((tok, Completion::Undelivered)));
+            }
             // Unbound meanwhile: the kept chain completes REFUSED.
-            let mut g = self.shared.grants.lock();
-            return g.queue_done(Some((tok, Completion::Refused)));
+            Err(RecordError::Full) => {
+                let mut g = self.shared.grants.lock();
+                return g.queue_done(Some((tok, Completion::Refused)));
+            }
         };
         let mut meta = [0u8; 12];
         meta.copy_from_slice(&hdr[8..20]);

@@ -109,13 +109,19 @@ done
 expected=${#runs[@]}
 
 # The programs are spread over RVIO_CHECK_VMS VMs (default 2) that run at
-# once: one TCG VM keeps 1.3 of the 2 cores busy on average. Longest
-# first, each to the VM with the least work so far, by the times in
-# selftests/durations (120 s for a program not listed there).
+# once: one TCG VM of two vCPUs keeps 1.3 of the 2 cores busy on
+# average. Longest first, each to the VM with the least work so far, by
+# the times in selftests/durations (120 s for a program not listed
+# there). Several VMs get one vCPU each (RVIO_VM_CPUS): two VMs of two
+# vCPUs on two cores ran each program 2.3 to 3 times slower than one VM
+# (a vCPU spins on a guest lock whose holder's vCPU is not running),
+# two of one vCPU each 1.3 times slower. RVIO_CHECK_VMS=1: one VM of
+# two vCPUs (docs/build.md, "Test time").
 nvm=${RVIO_CHECK_VMS:-2}
 [[ $nvm =~ ^[1-9]$ ]] || rvio_die "check: RVIO_CHECK_VMS must be 1 to 9"
 [ "$nvm" -le "$expected" ] || nvm=$expected
 [ "$nvm" -ge 1 ] || nvm=1
+[ "$nvm" = 1 ] || export RVIO_VM_CPUS=${RVIO_VM_CPUS:-1}
 declare -A secs=()
 while read -r t name; do
 	[[ $t =~ ^[0-9]+$ ]] && secs[$name]=$t
@@ -173,7 +179,7 @@ time_programs() {
 	done
 }
 
-rvio_log "check: kselftests in $nvm VMs: ${order[*]} ($expected programs)"
+rvio_log "check: kselftests in $nvm VMs of ${RVIO_VM_CPUS:-2} vCPUs: ${order[*]} ($expected programs)"
 # Logs left by an earlier run must not be checked for this one.
 rm -f "$out"/check*.console "$out"/check*.ktap "$out"/check*.times* "$out"/check*.rc
 vm_t0=$EPOCHSECONDS

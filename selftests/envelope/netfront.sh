@@ -85,9 +85,11 @@ ktap_check "posted buffers: ef1 and ef3 keep buffers posted and get frames in th
 # Small frames (at most 256 bytes) go inline, as FRAMEs, even to an
 # envelope route.
 inline() {
-	local e=$(estat 1 tx_envelopes) n=$(estat 1 tx_inline)
-	nsx 1 ping -q -c 3 -i 0.2 -s 56 -W 5 10.9.0.2 >/dev/null &&
-		[ "$(estat 1 tx_envelopes)" = "$e" ] && [ $(($(estat 1 tx_inline) - n)) -ge 3 ]
+	local e n e1 n1
+	read -r e n < <(counters 1:tx_envelopes 1:tx_inline)
+	nsx 1 ping -q -c 3 -i 0.2 -s 56 -W 5 10.9.0.2 >/dev/null || return 1
+	read -r e1 n1 < <(counters 1:tx_envelopes 1:tx_inline)
+	[ "$e1" = "$e" ] && [ $((n1 - n)) -ge 3 ]
 }
 ktap_check "98-byte pings go inline: tx_inline grows, tx_envelopes does not" inline
 
@@ -180,9 +182,10 @@ posted_resized() {
 	local i d0 e0 d e rc=0
 	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 9000 || rc=1; done
 	python3 "$here/netfront_traffic.py" order ns2 ns1 10.9.0.1 120 1200 || rc=1
-	d0=$(estat 1 rx_delivered) e0=$(estat 1 rx_envelopes)
+	read -r d0 e0 < <(counters 1:rx_delivered 1:rx_envelopes)
 	nsx 2 ping -q -c 1 -W 5 -M do -s 8972 10.9.0.1 >/dev/null || rc=1
-	d=$(($(estat 1 rx_delivered) - d0)) e=$(($(estat 1 rx_envelopes) - e0))
+	read -r d e < <(counters 1:rx_delivered 1:rx_envelopes)
+	d=$((d - d0)) e=$((e - e0))
 	ktap_print_msg "a 9014-byte frame to ef1 at MTU 9000: $d delivered into a posted buffer, $e by ENVELOPE"
 	for i in 1 2 3; do nsx $i ip link set "ef$i" mtu 1500 || rc=1; done
 	[ $rc = 0 ] && [ "$d" -ge 1 ] && [ "$e" = 0 ]
@@ -198,11 +201,12 @@ isolated() {
 ktap_check "VLAN isolation: ef3 moved to VLAN 20 is unreachable, and reachable again on VLAN 0" isolated
 
 counted() {
-	local tx rx etx erx
+	local tx rx etx erx e2 e3
 	read -r tx rx < <(nsx 1 ip -s -j link show ef1 |
 		python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["tx"]["packets"], s["rx"]["packets"])')
 	# Frames sent: FRAMEs and granted frames the receiver copied.
-	etx=$(($(estat 1 tx_frames) + $(estat 1 tx_grant_done))) erx=$(($(estat 1 rx_frames) + $(rgrant 1)))
+	read -r etx e2 erx e3 < <(counters 1:tx_frames 1:tx_grant_done 1:rx_frames 1:rgrant)
+	etx=$((etx + e2)) erx=$((erx + e3))
 	ktap_print_msg "ef1: ip -s link tx $tx rx $rx; ethtool -S tx_frames + tx_grant_done $etx, rx_frames + rx_copy_ok + rx_delivered $erx"
 	# ethtool read last: a frame may have come and gone in between.
 	[ "$tx" -gt 100 ] && [ "$rx" -gt 100 ] && [ "$etx" -ge "$tx" ] && [ "$erx" -ge "$rx" ] &&

@@ -58,6 +58,20 @@ snapshot() {
 	rm -rf "$ES_SNAP"
 	return $rc
 }
+# counters I:NAME...: the ethtool -S counters NAME of ef$I (NAME rgrant:
+# rgrant I) on one line, from one reading of each interface:
+#   read -r a b < <(counters 1:tx_frames 2:rgrant)
+counters() { snapshot counters_now "$@"; }
+counters_now() {
+	local a v=()
+	for a; do
+		case ${a#*:} in
+		rgrant) v+=("$(rgrant "${a%%:*}")") ;;
+		*) v+=("$(estat "${a%%:*}" "${a#*:}")") ;;
+		esac
+	done
+	echo "${v[*]}"
+}
 # A counter of the switch's stats file.
 sstat() { sed -n "s/^$1 //p" $S/stats; }
 # ethtool -S counter $1 summed over ef1, ef2, ef3.

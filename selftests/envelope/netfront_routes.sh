@@ -24,17 +24,22 @@ reorders() {
 }
 # (TSO off on ef1 for it: frames of one segment, many of them in flight,
 # reach the bound; TSO frames of tens of KB may not.)
+# (A grant the receiver did not finish within the hold time goes again as
+# a FRAME, late: on a host so loaded that ef2 falls a second behind, TCP
+# may see that. Only then is reordering allowed, and said.)
 tcp_in_order() {
-	local w0 b0 r0 w b r rc=0
+	local w0 b0 t0 r0 w b t r rc=0
 	nsx 1 ethtool -K ef1 tso off || return 1
-	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) r0=$(reorders)
+	read -r w0 b0 t0 < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout)
+	r0=$(reorders)
 	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || rc=1
 	nsx 1 ethtool -K ef1 tso on || rc=1
 	[ $rc = 0 ] || return 1
-	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0)) r=$(($(reorders) - r0))
+	read -r w b t < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout)
+	w=$((w - w0)) b=$((b - b0)) t=$((t - t0)) r=$(($(reorders) - r0))
 	ktap_print_msg "2 TCP connections ns1 -> ns2, 3 MiB each: $w frames waited for a grant," \
-		"$b went as FRAMEs at a bound; TCP saw reordering $r times"
-	[ "$w" -gt 0 ] && [ "$b" = 0 ] && [ "$r" = 0 ]
+		"$b went as FRAMEs at a bound, $t grants timed out; TCP saw reordering $r times"
+	[ "$w" -gt 0 ] && [ "$b" = 0 ] && { [ "$r" = 0 ] || [ "$t" -gt 0 ]; }
 }
 ktap_check "at the grant bound frames wait for a grant, in order: TCP sees no reordering" tcp_in_order
 
@@ -46,10 +51,11 @@ ktap_check "at the grant bound frames wait for a grant, in order: TCP sees no re
 posted_in_order() {
 	local e0 d0 w0 g0 e d w g rc=0
 	nsx 1 ping -q -c 1 -W 5 10.9.0.3 >/dev/null || return 1
-	e0=$(estat 3 rx_envelopes) d0=$(estat 3 rx_delivered) w0=$(sstat waited) g0=$(sstat wait_gave_up)
+	read -r e0 d0 < <(counters 3:rx_envelopes 3:rx_delivered)
+	w0=$(sstat waited) g0=$(sstat wait_gave_up)
 	python3 "$here/netfront_traffic.py" order ns1 ns3 10.9.0.3 120 1200 || rc=1
-	e=$(($(estat 3 rx_envelopes) - e0)) d=$(($(estat 3 rx_delivered) - d0)) w=$(($(sstat waited) - w0))
-	g=$(($(sstat wait_gave_up) - g0))
+	read -r e d < <(counters 3:rx_envelopes 3:rx_delivered)
+	e=$((e - e0)) d=$((d - d0)) w=$(($(sstat waited) - w0)) g=$(($(sstat wait_gave_up) - g0))
 	ktap_print_msg "120 datagrams ns1 -> ns3 at once: $d delivered into ef3's posted buffers ($w waited for one," \
 		"$g given up), $e by ENVELOPE"
 	[ $rc = 0 ] && [ "$d" -ge 120 ] && [ "$w" -gt 0 ] && [ "$e" = 0 ]
@@ -60,19 +66,20 @@ ktap_check "deliveries wait for a posted buffer: 120 datagrams at once to ef3 al
 # Full-copy mode: the netfronts get copy routes (a new table generation)
 # and send FRAMEs; the envelope counters stay where they are.
 copy_mode() {
-	local e1 e2 ok1 ok2 s f1 f2 cb bb rc=0
+	local e1 e2 ok1 ok2 s f1 f2 cb bb E1 E2 OK1 OK2 F1 F2 rc=0
+	local c="1:tx_envelopes 2:tx_envelopes 1:rgrant 2:rgrant 1:tx_frames 2:rx_frames"
 	set_mode copy || return 1
-	e1=$(estat 1 tx_envelopes) e2=$(estat 2 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
+	read -r e1 e2 ok1 ok2 f1 f2 < <(counters $c)
 	cb=$(sstat copied_bytes) bb=$(sstat bounce_bytes)
-	s=$(($(sstat envelopes) + $(sstat deliveries))) f1=$(estat 1 tx_frames) f2=$(estat 2 rx_frames)
+	s=$(($(sstat envelopes) + $(sstat deliveries)))
 	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
-	ktap_print_msg "copy mode: ef1 sent $(($(estat 1 tx_frames) - f1)) FRAMEs, ef2 received $(($(estat 2 rx_frames) - f2));" \
-		"envelopes: ef1 $(($(estat 1 tx_envelopes) - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s));" \
+	read -r E1 E2 OK1 OK2 F1 F2 < <(counters $c)
+	ktap_print_msg "copy mode: ef1 sent $((F1 - f1)) FRAMEs, ef2 received $((F2 - f2));" \
+		"envelopes: ef1 $((E1 - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s));" \
 		"switch: bounce_bytes +$(($(sstat bounce_bytes) - bb)), copied_bytes +$(($(sstat copied_bytes) - cb))"
-	[ $rc = 0 ] && [ "$(estat 1 tx_envelopes)" = "$e1" ] && [ "$(estat 2 tx_envelopes)" = "$e2" ] &&
-		[ "$(rgrant 1)" = "$ok1" ] && [ "$(rgrant 2)" = "$ok2" ] &&
-		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $(($(estat 1 tx_frames) - f1)) -gt 5 ] &&
-		[ $(($(estat 2 rx_frames) - f2)) -gt 5 ] && [ "$(sstat copied_bytes)" = "$cb" ] &&
+	[ $rc = 0 ] && [ "$E1" = "$e1" ] && [ "$E2" = "$e2" ] && [ "$OK1" = "$ok1" ] && [ "$OK2" = "$ok2" ] &&
+		[ $(($(sstat envelopes) + $(sstat deliveries))) = "$s" ] && [ $((F1 - f1)) -gt 5 ] &&
+		[ $((F2 - f2)) -gt 5 ] && [ "$(sstat copied_bytes)" = "$cb" ] &&
 		[ $(($(sstat bounce_bytes) - bb)) -ge $((512 << 10)) ] || rc=1
 	set_mode envelope || rc=1
 	return $rc
@@ -84,28 +91,28 @@ ktap_check "full-copy mode: ping and 512 KiB TCP by FRAMEs through the switch's 
 # sent as FRAMEs then), then wait, then, with no place left to wait, go
 # as FRAMEs; TCP from ns1 to ns2 meanwhile goes by grant as before.
 sink() {
-	local w0 b0 t0 f0 ok0 w b t f rc=0
+	local w0 b0 t0 f0 ok0 w b t f ok rc=0
 	vdpa dev add mgmtdev vmpi name d4 && WAIT_SECS=20 wait_for vmpi_link_up d4 &&
 		echo "d4 domain=4" >$S/domains && echo "$(mac 4) domain=4" >$S/table &&
 		nsx 1 ip neigh replace 10.9.0.4 lladdr "$(mac 4)" dev ef1 nud permanent || return 1
 	WAIT_SECS=5 wait_for took_table || return 1
-	w0=$(estat 1 tx_grant_waited) b0=$(estat 1 tx_grant_busy) t0=$(estat 1 tx_grant_timeout) ok0=$(rgrant 2)
-	f0=$(estat 1 tx_fallback)
+	read -r w0 b0 t0 f0 ok0 < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout 1:tx_fallback 2:rgrant)
 	nsx 1 python3 -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(400): s.sendto(b"x" * 1200, ("10.9.0.4", 9))' || rc=1
 	# (Read before the TCP run: its frames may wait too.)
-	w=$(($(estat 1 tx_grant_waited) - w0)) b=$(($(estat 1 tx_grant_busy) - b0))
+	read -r w b < <(counters 1:tx_grant_waited 1:tx_grant_busy)
+	w=$((w - w0)) b=$((b - b0))
 	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
 	timed_out() { [ $(($(estat 1 tx_grant_timeout) - t0)) -ge 64 ]; }
 	WAIT_SECS=5 wait_for timed_out
-	t=$(($(estat 1 tx_grant_timeout) - t0)) f=$(($(estat 1 tx_fallback) - f0))
+	read -r t f ok < <(counters 1:tx_grant_timeout 1:tx_fallback 2:rgrant)
+	t=$((t - t0)) f=$((f - f0)) ok=$((ok - ok0))
 	ktap_print_msg "400 datagrams to domain 4: $w waited, $b went as FRAMEs, $t grants timed out ($f FRAMEs in all);" \
-		"ef2 received $(($(rgrant 2) - ok0)) frames by grant meanwhile"
+		"ef2 received $ok frames by grant meanwhile"
 	echo "d4 del" >$S/domains
 	vdpa dev del d4
-	[ $rc = 0 ] && [ "$w" -ge 64 ] && [ "$b" -gt 0 ] && [ "$t" -ge 64 ] && [ "$f" -ge $((b + t)) ] &&
-		[ $(($(rgrant 2) - ok0)) -gt 10 ]
+	[ $rc = 0 ] && [ "$w" -ge 64 ] && [ "$b" -gt 0 ] && [ "$t" -ge 64 ] && [ "$f" -ge $((b + t)) ] && [ "$ok" -gt 10 ]
 }
 ktap_check "a destination that never copies holds 64 grants and 64 waiting frames at most, timed-out grants go as FRAMEs; TCP to another goes on by grant" sink
 
@@ -125,14 +132,14 @@ flip_routes() {
 		echo "$1 1 clear" >$H/policy && wait_for no_vf && wait_for took_table && sleep 0.4
 }
 route_flips() {
-	local pf e0 f0 rc=0
+	local pf e0 f0 e f rc=0
 	pf=$(nsim_pf $nsim 2) && echo "$pf" >$H/attach || return 1
-	e0=$(estat 1 tx_envelopes) f0=$(estat 1 tx_frames)
+	read -r e0 f0 < <(counters 1:tx_envelopes 1:tx_frames)
 	numbered_udp flip_routes "$pf" || rc=1
 	echo "$pf" >$H/detach
-	ktap_print_msg "ef1 sent $(($(estat 1 tx_envelopes) - e0)) by grant, $(($(estat 1 tx_frames) - f0)) as FRAMEs"
-	[ $rc = 0 ] && numbered_all &&
-		[ $(($(estat 1 tx_envelopes) - e0)) -gt 0 ] && [ $(($(estat 1 tx_frames) - f0)) -gt 0 ]
+	read -r e f < <(counters 1:tx_envelopes 1:tx_frames)
+	ktap_print_msg "ef1 sent $((e - e0)) by grant, $((f - f0)) as FRAMEs"
+	[ $rc = 0 ] && numbered_all && [ $((e - e0)) -gt 0 ] && [ $((f - f0)) -gt 0 ]
 }
 ktap_check "routes change under UDP traffic (copy mode, route copy, via a VF, and back): no datagram lost" route_flips
 

@@ -81,30 +81,33 @@ take() {
 ktap_check "ef1 and ef2 take their VFs: fronts shows vf=, ip link shows master and up; EBUSY for a VF that is up, a second one, and a MAC change" take
 
 # $1: ping count and TCP KiB ns1 -> ns2; true if both went by VF.
-by_vf() {
-	local t1 r2 t2 r1 f1 e1 rc=0
-	t1=$(estat 1 tx_vf) r2=$(estat 2 rx_vf) t2=$(estat 2 tx_vf) r1=$(estat 1 rx_vf)
-	f1=$(estat 1 tx_frames) e1=$(estat 1 tx_envelopes)
-	nsx 1 ping -q -c 5 -i 0.2 -W 5 10.9.0.2 >/dev/null &&
-		python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 "$1" || rc=1
-	snapshot eval 'ktap_print_msg "ef1: tx_vf +$(since 1 tx_vf $t1), rx_vf +$(since 1 rx_vf $r1)," \
+by_vf_seen() {
+	ktap_print_msg "ef1: tx_vf +$(since 1 tx_vf $t1), rx_vf +$(since 1 rx_vf $r1)," \
 		"FRAMEs +$(since 1 tx_frames $f1), grants +$(since 1 tx_envelopes $e1);" \
-		"ef2: tx_vf +$(since 2 tx_vf $t2), rx_vf +$(since 2 rx_vf $r2)"'
+		"ef2: tx_vf +$(since 2 tx_vf $t2), rx_vf +$(since 2 rx_vf $r2)"
 	[ $rc = 0 ] && [ "$(since 1 tx_vf "$t1")" -gt 15 ] && [ "$(since 2 rx_vf "$r2")" -gt 15 ] &&
 		[ "$(since 2 tx_vf "$t2")" -gt 5 ] && [ "$(since 1 rx_vf "$r1")" -gt 5 ] &&
 		[ "$(since 1 tx_envelopes "$e1")" = 0 ] && [ "$(since 1 tx_frames "$f1")" -lt 10 ]
+}
+by_vf() {
+	local t1 r2 t2 r1 f1 e1 rc=0
+	read -r t1 r2 t2 r1 f1 e1 < <(counters 1:tx_vf 2:rx_vf 2:tx_vf 1:rx_vf 1:tx_frames 1:tx_envelopes)
+	nsx 1 ping -q -c 5 -i 0.2 -W 5 10.9.0.2 >/dev/null &&
+		python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 "$1" || rc=1
+	snapshot by_vf_seen
 }
 ktap_check "ping and 1 MiB TCP between ns1 and ns2 leave by one VF and arrive on the other (tx_vf, rx_vf): no grant, no FRAME but ARP" by_vf 1024
 
 # A larger MTU than the VFs' (1500): TSO frames whose segments would not
 # fit the VF go through the switch, and the stream completes.
 big_mtu() {
-	local b1 t1 rc=0
+	local b1 t1 b t rc=0
 	nsx 1 ip link set ef1 mtu 9000 && nsx 2 ip link set ef2 mtu 9000 || return 1
-	b1=$(estat 1 tx_vf_fallback) t1=$(estat 1 tx_vf)
+	read -r b1 t1 < <(counters 1:tx_vf_fallback 1:tx_vf)
 	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
-	ktap_print_msg "MTU 9000: ef1 tx_vf_fallback +$(since 1 tx_vf_fallback "$b1"), tx_vf +$(since 1 tx_vf "$t1")"
-	[ "$(since 1 tx_vf_fallback "$b1")" -gt 10 ] || rc=1
+	read -r b t < <(counters 1:tx_vf_fallback 1:tx_vf)
+	ktap_print_msg "MTU 9000: ef1 tx_vf_fallback +$((b - b1)), tx_vf +$((t - t1))"
+	[ $((b - b1)) -gt 10 ] || rc=1
 	nsx 1 ip link set ef1 mtu 1500 && nsx 2 ip link set ef2 mtu 1500 || rc=1
 	return $rc
 }
@@ -122,15 +125,14 @@ ktap_check "ef3, with no VF, reaches ef1's route vf through the switch (tx_vf_fa
 # (Frames to a domain whose own VF is down are lost: its route says vf.
 # So one way, ns1 -> ns2, with ARP answered in advance.)
 vf_down() {
-	local b1 t1 r2 rc=0
+	local b1 t1 r2 b t r rc=0
 	nsx 1 ip neigh replace 10.9.0.2 lladdr "$(mac 2)" dev ef1 nud permanent &&
 		nsx 1 ip link set "$vf0" down || return 1
-	b1=$(estat 1 tx_vf_fallback) t1=$(estat 1 tx_vf) r2=$(estat 2 rx_frames)
+	read -r b1 t1 r2 < <(counters 1:tx_vf_fallback 1:tx_vf 2:rx_frames)
 	python3 "$here/netfront_traffic.py" udp ns1 ns2 10.9.0.2 1 1000 1472 64 || rc=1
-	ktap_print_msg "VF down: ef1 tx_vf_fallback +$(since 1 tx_vf_fallback "$b1"), tx_vf +$(since 1 tx_vf "$t1");" \
-		"ef2 rx_frames +$(since 2 rx_frames "$r2")"
-	[ "$(since 1 tx_vf_fallback "$b1")" -ge 4 ] && [ "$(since 1 tx_vf "$t1")" = 0 ] &&
-		[ "$(since 2 rx_frames "$r2")" -ge 4 ] || rc=1
+	read -r b t r < <(counters 1:tx_vf_fallback 1:tx_vf 2:rx_frames)
+	ktap_print_msg "VF down: ef1 tx_vf_fallback +$((b - b1)), tx_vf +$((t - t1)); ef2 rx_frames +$((r - r2))"
+	[ $((b - b1)) -ge 4 ] && [ $((t - t1)) = 0 ] && [ $((r - r2)) -ge 4 ] || rc=1
 	nsx 1 ip link set "$vf0" up && wait_for eval "nsx 1 ip -o link show $vf0 | grep -q LOWER_UP" || rc=1
 	t1=$(estat 1 tx_vf)
 	nsx 1 ip neigh del 10.9.0.2 dev ef1

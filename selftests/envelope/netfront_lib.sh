@@ -50,13 +50,14 @@ estat() {
 	nsx "$1" ethtool -S "ef$1" | sed -n "s/^ *$2: //p"
 }
 # Runs "$@" (in this shell) with estat reading each interface once.
+# (Its locals are named apart: "$@" sees its caller's.)
 snapshot() {
-	local ES_SNAP rc
+	local ES_SNAP snapshot_rc
 	ES_SNAP=$(mktemp -d) || return 1
 	"$@"
-	rc=$?
+	snapshot_rc=$?
 	rm -rf "$ES_SNAP"
-	return $rc
+	return $snapshot_rc
 }
 # counters I:NAME...: the ethtool -S counters NAME of ef$I (NAME rgrant:
 # rgrant I) on one line, from one reading of each interface:

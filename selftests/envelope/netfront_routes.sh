@@ -47,7 +47,10 @@ ktap_check "at the grant bound frames wait for a grant, in order: TCP sees no re
 # taken: the deliveries wait for the next ones it posts, in order, rather
 # than go by ENVELOPE (and arrive after later frames). (ns1 resolves ef3's
 # address first: datagrams queued for ARP resolution leave interleaved
-# with those sent once it has resolved, wherever they go.)
+# with those sent once it has resolved, wherever they go.) With one CPU
+# (make check's VMs) each frame is handled to the end before the next is
+# sent, so none waits: that a delivery waits is checked with two or more
+# (make check-smp), and by cargo test.
 posted_in_order() {
 	local e0 d0 w0 g0 e d w g rc=0
 	nsx 1 ping -q -c 1 -W 5 10.9.0.3 >/dev/null || return 1
@@ -58,7 +61,7 @@ posted_in_order() {
 	e=$((e - e0)) d=$((d - d0)) w=$(($(sstat waited) - w0)) g=$(($(sstat wait_gave_up) - g0))
 	ktap_print_msg "120 datagrams ns1 -> ns3 at once: $d delivered into ef3's posted buffers ($w waited for one," \
 		"$g given up), $e by ENVELOPE"
-	[ $rc = 0 ] && [ "$d" -ge 120 ] && [ "$w" -gt 0 ] && [ "$e" = 0 ]
+	[ $rc = 0 ] && [ "$d" -ge 120 ] && [ "$e" = 0 ] && { [ "$w" -gt 0 ] || [ "$(nproc)" = 1 ]; }
 }
 ktap_check "deliveries wait for a posted buffer: 120 datagrams at once to ef3 all delivered, in order" posted_in_order
 

@@ -115,7 +115,7 @@ expected=${#runs[@]}
 # there). Several VMs get one vCPU each (RVIO_VM_CPUS): two VMs of two
 # vCPUs on two cores ran each program 2.3 to 3 times slower than one VM
 # (a vCPU spins on a guest lock whose holder's vCPU is not running),
-# two of one vCPU each 1.3 times slower. RVIO_CHECK_VMS=1: one VM of
+# two of one vCPU each 1.0 to 2.1 times slower. RVIO_CHECK_VMS=1: one VM of
 # two vCPUs (docs/build.md, "Test time").
 nvm=${RVIO_CHECK_VMS:-2}
 [[ $nvm =~ ^[1-9]$ ]] || rvio_die "check: RVIO_CHECK_VMS must be 1 to 9"

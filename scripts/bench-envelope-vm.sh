@@ -60,17 +60,6 @@ for i in 1 2; do
 done
 
 S=/sys/kernel/envelope_switch
-F=/sys/kernel/envelope_netfront
-
-# ef2 (the receiver) attached again with attach options $1.
-reattach_ef2() {
-	echo ef2 >$F/detach
-	echo "$(vdpa_virtio_of d2) name=ef2 $1" >$F/attach
-	ip link set ef2 address 02:00:00:00:00:02
-	ip link set ef2 netns e2
-	ip -n e2 addr add 10.8.0.2/24 dev ef2
-	ip -n e2 link set ef2 up
-}
 
 # The whole VM's busy CPU time in ms (all CPUs; USER_HZ ticks of 10 ms).
 busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 10 }' /proc/stat; }
@@ -147,8 +136,8 @@ udp() { # label src-ns dst-ns dst-ip mtu payload
 for label in envelope envelope-posted copy bridge; do
 	if [ $label = bridge ]; then src=b1 dst=b2 ip=10.8.1.2; else src=e1 dst=e2 ip=10.8.0.2; fi
 	case $label in
-	envelope-posted) reattach_ef2 posted=32 ;;
-	copy) reattach_ef2 "" ;;
+	envelope-posted) envelope_reattach 2 posted=32 ;;
+	copy) envelope_reattach 2 "" ;;
 	esac
 	if [ $label != bridge ]; then
 		echo "${label%-posted}" >$S/mode

@@ -16,17 +16,7 @@ source "$root/selftests/lib.sh"
 repeat=${1:-3}
 sizes=${SIZES:-18,200,400,700,1000,1472,3000,5000,8972}
 perf=$root/target/release/vmpi-perf
-F=/sys/kernel/envelope_netfront
 ENVELOPE_ATTACH_OPTS=inline=0 envelope_domains 2 9000
-# Re-attaches ef1 (the sender) with attach options $1.
-reattach_ef1() {
-	echo ef1 >$F/detach
-	echo "$(vdpa_virtio_of d1) name=ef1 $1" >$F/attach
-	ip link set ef1 address 02:00:00:00:00:01
-	ip link set ef1 netns e1
-	ip -n e1 addr add 10.8.0.1/24 dev ef1
-	ip -n e1 link set ef1 mtu 9000 up
-}
 ip netns exec e2 "$perf" udp-server --port 5501 &
 srv=$!
 trap 'kill $srv 2>/dev/null || true' EXIT
@@ -35,8 +25,8 @@ ip netns exec e1 ping -q -c 2 -W 5 10.8.0.2 >/dev/null
 for ((r = 0; r < repeat; r++)); do
 	for label in grant inline; do
 		case $label in
-		grant) reattach_ef1 inline=0 ;;
-		inline) reattach_ef1 inline=65519 ;;
+		grant) envelope_reattach 1 inline=0 9000 ;;
+		inline) envelope_reattach 1 inline=65519 9000 ;;
 		esac
 		ip netns exec e1 ping -q -c 1 -W 5 10.8.0.2 >/dev/null || true
 		ip netns exec e1 "$perf" udp-client --to 10.8.0.2 --port 5501 --size "$sizes" --count 400 |

@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 # Shared helpers for rvio kselftest programs; sourced, never run.
+#
+# Every process costs 0.1 to 0.5 s in the debug VM (TCG, KASAN), python3
+# 1 to 2 s: the helpers that tests poll read files with the shell's own
+# `read`, and Python runs as `python3 -S` (no site module: a second less
+# each; the tests use the standard library only).
 
 RVIO_ROOT=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -z "${KSFT_DIR:-}" ]; then
@@ -50,6 +55,9 @@ expect_fail_with() {
 	esac
 }
 
+# The first line of file $2 into variable $1, without a process.
+read_line() { IFS= read -r "$1" <"$2"; } 2>/dev/null
+
 # The kernel log since the last call of klog_mark.
 klog_mark() { KLOG_MARK=$(dmesg | wc -l); }
 klog_since_mark() { dmesg | tail -n +$((${KLOG_MARK:-0} + 1)); }
@@ -58,11 +66,11 @@ klog_since_mark() { dmesg | tail -n +$((${KLOG_MARK:-0} + 1)); }
 # device whose transport name is $2 (vDPA device name on the host side,
 # virtio device name on the guest side), from /sys/class/misc/vmpi*/.
 vmpi_core_dev() {
-	local d
+	local d r t
 	for d in /sys/class/misc/vmpi*; do
-		[ -r "$d/role" ] || continue
-		if [ "$(cat "$d/role")" = "$1" ] && [ "$(cat "$d/transport")" = "$2" ]; then
-			basename "$d"
+		read_line r "$d/role" && read_line t "$d/transport" || continue
+		if [ "$r" = "$1" ] && [ "$t" = "$2" ]; then
+			echo "${d##*/}"
 			return 0
 		fi
 	done
@@ -71,16 +79,32 @@ vmpi_core_dev() {
 
 # The virtio device (virtioN) that virtio_vdpa made of vDPA device $1.
 vdpa_virtio_of() {
-	basename "$(ls -d /sys/bus/vdpa/devices/"$1"/virtio* 2>/dev/null | head -n 1)" 2>/dev/null
+	local v
+	for v in /sys/bus/vdpa/devices/"$1"/virtio*; do
+		[ -e "$v" ] && { echo "${v##*/}"; return 0; }
+	done
+	return 1
 }
 
 # Both sides of VMPI vDPA device $1 (bound to virtio_vdpa and vmpi_guest)
 # report the link up.
 vmpi_link_up() {
-	local v h g
-	v=$(vdpa_virtio_of "$1") && [ -n "$v" ] &&
-		h=$(vmpi_core_dev host "$1") && g=$(vmpi_core_dev guest "$v") &&
-		[ "$(cat /sys/class/misc/"$h"/link)" = up ] && [ "$(cat /sys/class/misc/"$g"/link)" = up ]
+	local v h g lh lg
+	v=$(vdpa_virtio_of "$1") && h=$(vmpi_core_dev host "$1") && g=$(vmpi_core_dev guest "$v") &&
+		read_line lh "/sys/class/misc/$h/link" && read_line lg "/sys/class/misc/$g/link" &&
+		[ "$lh" = up ] && [ "$lg" = up ]
+}
+
+# No drops_* counter of VMPI char devices "$@" (vmpiN) is above 0; says
+# which is.
+vmpi_no_drops() {
+	local d f v
+	for d; do
+		for f in /sys/class/misc/"$d"/drops_*; do
+			[ -r "$f" ] || { ktap_print_msg "no drops_* counters in /sys/class/misc/$d"; return 1; }
+			read_line v "$f" && [ "$v" = 0 ] || { ktap_print_msg "$d ${f##*/} = $v"; return 1; }
+		done
+	done
 }
 
 # Our modules, in the order they can be unloaded.
@@ -156,27 +180,35 @@ vmpi_unload() {
 
 # Envelope switching, for the benchmark and the profile (not the tests,
 # which check each step): loads VMPI, sriov_hook, envelope_switch and
-# envelope_netfront, then makes domains 1..$1 (VMPI devices d1.., netfronts
-# ef1.. with MACs 02:00:00:00:00:0N in namespaces e1.., addresses
-# 10.8.0.N/24, MTU $2 (default 1500)), each attached with the options in
-# $ENVELOPE_ATTACH_OPTS (e.g. posted=32), if set. Exits on the first failure.
+# envelope_netfront, then makes domains 1..$1 (VMPI devices d1.., each with
+# a netfront by envelope_attach, MTU $2 (default 1500)), each attached with
+# the options in $ENVELOPE_ATTACH_OPTS (e.g. posted=32), if set. Exits on
+# the first failure.
 envelope_domains() {
-	local n=$1 mtu=${2:-1500} i
-	local S=/sys/kernel/envelope_switch F=/sys/kernel/envelope_netfront
+	local n=$1 mtu=${2:-1500} i S=/sys/kernel/envelope_switch
 	vmpi_load "$(rvio_ko sriov_hook)" "$(rvio_ko envelope_switch)" "$(rvio_ko envelope_netfront)" &&
 		insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" &&
 		insmod "$(rvio_ko envelope_netfront)" || return 1
 	for i in $(seq "$n"); do
 		vdpa dev add mgmtdev vmpi name "d$i" && WAIT_SECS=20 wait_for vmpi_link_up "d$i" &&
-			echo "d$i domain=$i" >$S/domains &&
-			echo "$(vdpa_virtio_of "d$i") name=ef$i ${ENVELOPE_ATTACH_OPTS:-}" >$F/attach &&
-			ip link set "ef$i" address "02:00:00:00:00:0$i" &&
-			echo "02:00:00:00:00:0$i domain=$i" >$S/table &&
-			ip netns add "e$i" && ip link set "ef$i" netns "e$i" &&
-			ip -n "e$i" addr add "10.8.0.$i/24" dev "ef$i" &&
-			ip -n "e$i" link set "ef$i" mtu "$mtu" up && ip -n "e$i" link set lo up || return 1
+			echo "d$i domain=$i" >$S/domains && echo "02:00:00:00:00:0$i domain=$i" >$S/table &&
+			envelope_attach "$i" "${ENVELOPE_ATTACH_OPTS:-}" "$mtu" || return 1
 	done
 }
+
+# Netfront ef$1 over VMPI device d$1, attached with options $2, with MAC
+# 02:00:00:00:00:0$1, up in namespace e$1 (made if missing) at
+# 10.8.0.$1/24 with MTU $3 (default 1500).
+envelope_attach() {
+	local i=$1
+	echo "$(vdpa_virtio_of "d$i") name=ef$i $2" >/sys/kernel/envelope_netfront/attach &&
+		ip link set "ef$i" address "02:00:00:00:00:0$i" &&
+		{ [ -e "/run/netns/e$i" ] || ip netns add "e$i"; } && ip link set "ef$i" netns "e$i" &&
+		ip -n "e$i" addr add "10.8.0.$i/24" dev "ef$i" &&
+		ip -n "e$i" link set "ef$i" mtu "${3:-1500}" up && ip -n "e$i" link set lo up
+}
+# ef$1 detached and attached again (envelope_attach "$@").
+envelope_reattach() { echo "ef$1" >/sys/kernel/envelope_netfront/detach && envelope_attach "$@"; }
 
 # Run "$@" (a program that prints `ok - DESC` / `not ok - DESC` lines, and
 # anything else as comments) for at most $1 seconds and report its lines

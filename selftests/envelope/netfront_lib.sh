@@ -74,7 +74,11 @@ counters_now() {
 	echo "${v[*]}"
 }
 # A counter of the switch's stats file.
-sstat() { sed -n "s/^$1 //p" $S/stats; }
+sstat() {
+	local k v
+	while read -r k v; do [ "$k" = "$1" ] && { echo "$v"; return 0; }; done <$S/stats
+	return 1
+}
 # ethtool -S counter $1 summed over ef1, ef2, ef3.
 esum() {
 	local i t=0
@@ -84,11 +88,16 @@ esum() {
 # Frames ef$1 received by grant: copied after an ENVELOPE, or delivered
 # into a posted buffer.
 rgrant() { echo $(($(estat $1 rx_copy_ok) + $(estat $1 rx_delivered))); }
-# Every netfront holds the switch's table generation.
+# Every netfront holds the switch's table generation (from the netfront's
+# fronts file: polled, and ethtool in a namespace costs half a second).
 took_table() {
-	local g i
-	g=$(sstat generation)
-	for i in 1 2 3; do [ "$(estat $i table_generation)" = "$g" ] || return 1; done
+	local g l n=0
+	g=$(sstat generation) || return 1
+	while read -r l; do
+		[[ " $l " = *" generation=$g "* ]] || return 1
+		n=$((n + 1))
+	done <$F/fronts
+	[ $n -gt 0 ]
 }
 # The switch's mode (envelope or copy), taken by every netfront.
 set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
@@ -124,14 +133,14 @@ numbered_udp() {
 	local out sentf stop recv sender rc=0
 	UDP_GOT="" UDP_SENT=""
 	out=$(mktemp) sentf=$(mktemp) stop=$(mktemp -u)
-	nsx 2 python3 -c "$NUMBERED_RECV" >"$out" &
+	nsx 2 python3 -S -c "$NUMBERED_RECV" >"$out" &
 	recv=$!
 	if ! wait_for grep -q ready "$out"; then
 		kill $recv
 		rm -f "$out" "$sentf"
 		return 1
 	fi
-	nsx 1 python3 -c "$NUMBERED_SEND" "$stop" >"$sentf" &
+	nsx 1 python3 -S -c "$NUMBERED_SEND" "$stop" >"$sentf" &
 	sender=$!
 	sleep 0.5
 	"$@" || rc=1

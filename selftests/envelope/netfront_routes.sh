@@ -32,7 +32,7 @@ tcp_in_order() {
 	nsx 1 ethtool -K ef1 tso off || return 1
 	read -r w0 b0 t0 < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout)
 	r0=$(reorders)
-	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || rc=1
+	python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || rc=1
 	nsx 1 ethtool -K ef1 tso on || rc=1
 	[ $rc = 0 ] || return 1
 	read -r w b t < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout)
@@ -56,7 +56,7 @@ posted_in_order() {
 	nsx 1 ping -q -c 1 -W 5 10.9.0.3 >/dev/null || return 1
 	read -r e0 d0 < <(counters 3:rx_envelopes 3:rx_delivered)
 	w0=$(sstat waited) g0=$(sstat wait_gave_up)
-	python3 "$here/netfront_traffic.py" order ns1 ns3 10.9.0.3 120 1200 || rc=1
+	python3 -S "$here/netfront_traffic.py" order ns1 ns3 10.9.0.3 120 1200 || rc=1
 	read -r e d < <(counters 3:rx_envelopes 3:rx_delivered)
 	e=$((e - e0)) d=$((d - d0)) w=$(($(sstat waited) - w0)) g=$(($(sstat wait_gave_up) - g0))
 	ktap_print_msg "120 datagrams ns1 -> ns3 at once: $d delivered into ef3's posted buffers ($w waited for one," \
@@ -75,7 +75,7 @@ copy_mode() {
 	read -r e1 e2 ok1 ok2 f1 f2 < <(counters $c)
 	cb=$(sstat copied_bytes) bb=$(sstat bounce_bytes)
 	s=$(($(sstat envelopes) + $(sstat deliveries)))
-	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
+	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
 	read -r E1 E2 OK1 OK2 F1 F2 < <(counters $c)
 	ktap_print_msg "copy mode: ef1 sent $((F1 - f1)) FRAMEs, ef2 received $((F2 - f2));" \
 		"envelopes: ef1 $((E1 - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s));" \
@@ -100,13 +100,13 @@ sink() {
 		nsx 1 ip neigh replace 10.9.0.4 lladdr "$(mac 4)" dev ef1 nud permanent || return 1
 	WAIT_SECS=5 wait_for took_table || return 1
 	read -r w0 b0 t0 f0 ok0 < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout 1:tx_fallback 2:rgrant)
-	nsx 1 python3 -c 'import socket
+	nsx 1 python3 -S -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(400): s.sendto(b"x" * 1200, ("10.9.0.4", 9))' || rc=1
 	# (Read before the TCP run: its frames may wait too.)
 	read -r w b < <(counters 1:tx_grant_waited 1:tx_grant_busy)
 	w=$((w - w0)) b=$((b - b0))
-	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
+	python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
 	timed_out() { [ $(($(estat 1 tx_grant_timeout) - t0)) -ge 64 ]; }
 	WAIT_SECS=5 wait_for timed_out
 	read -r t f ok < <(counters 1:tx_grant_timeout 1:tx_fallback 2:rgrant)
@@ -159,10 +159,10 @@ ktap_check "uplink: a veth attached (its peer in namespace out); EBUSY, ENODEV" 
 uplinked() {
 	nsx 1 ping -q -c 2 -W 5 10.9.0.100 >/dev/null &&
 		ip netns exec out ping -q -c 2 -W 5 10.9.0.2 >/dev/null &&
-		python3 "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
-		python3 "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
-		python3 "$here/netfront_traffic.py" udp ns3 out 10.9.0.100 18 1472 &&
-		python3 "$here/netfront_traffic.py" udp out ns3 10.9.0.3 18 1472 &&
+		python3 -S "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
+		python3 -S "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
+		python3 -S "$here/netfront_traffic.py" udp ns3 out 10.9.0.100 18 1472 &&
+		python3 -S "$here/netfront_traffic.py" udp out ns3 10.9.0.3 18 1472 &&
 		{ ktap_print_msg "uplink: $(cat $S/uplink)"; true; } &&
 		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9][0-9]* tx_dropped=0$" $S/uplink
 }

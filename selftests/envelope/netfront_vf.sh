@@ -30,7 +30,11 @@ rvio_on_exit vf_cleanup
 
 # ethtool -S counter $2 of ef$1, $3 (default 0) earlier: the difference.
 since() { echo $(($(estat "$1" "$2") - ${3:-0})); }
-vfif() { ls "$pci/virtfn$1/net" 2>/dev/null | head -n 1; }
+vfif() {
+	local n
+	for n in "$pci/virtfn$1"/net/*; do [ -e "$n" ] && { echo "${n##*/}"; return 0; }; done
+	return 1
+}
 has_vfif() { [ -n "$(vfif "$1")" ]; }
 via_vf() { grep -q "^$(mac "$1") domain=$1 route=envelope vlan=0 via=vf$" $S/table; }
 fronts_has() { grep -q "^ef$1 .* vf=$2\$" $F/fronts; }
@@ -93,7 +97,7 @@ by_vf() {
 	local t1 r2 t2 r1 f1 e1 rc=0
 	read -r t1 r2 t2 r1 f1 e1 < <(counters 1:tx_vf 2:rx_vf 2:tx_vf 1:rx_vf 1:tx_frames 1:tx_envelopes)
 	nsx 1 ping -q -c 5 -i 0.2 -W 5 10.9.0.2 >/dev/null &&
-		python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 "$1" || rc=1
+		python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 "$1" || rc=1
 	snapshot by_vf_seen && [ $rc = 0 ]
 }
 ktap_check "ping and 1 MiB TCP between ns1 and ns2 leave by one VF and arrive on the other (tx_vf, rx_vf): no grant, no FRAME but ARP" by_vf 1024
@@ -104,7 +108,7 @@ big_mtu() {
 	local b1 t1 b t rc=0
 	nsx 1 ip link set ef1 mtu 9000 && nsx 2 ip link set ef2 mtu 9000 || return 1
 	read -r b1 t1 < <(counters 1:tx_vf_fallback 1:tx_vf)
-	python3 "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
+	python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 || rc=1
 	read -r b t < <(counters 1:tx_vf_fallback 1:tx_vf)
 	ktap_print_msg "MTU 9000: ef1 tx_vf_fallback +$((b - b1)), tx_vf +$((t - t1))"
 	[ $((b - b1)) -gt 10 ] || rc=1
@@ -117,7 +121,7 @@ no_vf_peer() {
 	local b3 rc=0
 	b3=$(estat 3 tx_vf_fallback)
 	nsx 3 ping -q -c 3 -i 0.2 -W 5 10.9.0.1 >/dev/null &&
-		python3 "$here/netfront_traffic.py" tcp ns3 ns1 10.9.0.1 256 || rc=1
+		python3 -S "$here/netfront_traffic.py" tcp ns3 ns1 10.9.0.1 256 || rc=1
 	[ $rc = 0 ] && [ "$(since 3 tx_vf_fallback "$b3")" -gt 3 ] && [ "$(estat 3 tx_vf)" = 0 ]
 }
 ktap_check "ef3, with no VF, reaches ef1's route vf through the switch (tx_vf_fallback)" no_vf_peer
@@ -129,7 +133,7 @@ vf_down() {
 	nsx 1 ip neigh replace 10.9.0.2 lladdr "$(mac 2)" dev ef1 nud permanent &&
 		nsx 1 ip link set "$vf0" down || return 1
 	read -r b1 t1 r2 < <(counters 1:tx_vf_fallback 1:tx_vf 2:rx_frames)
-	python3 "$here/netfront_traffic.py" udp ns1 ns2 10.9.0.2 1 1000 1472 64 || rc=1
+	python3 -S "$here/netfront_traffic.py" udp ns1 ns2 10.9.0.2 1 1000 1472 64 || rc=1
 	read -r b t r < <(counters 1:tx_vf_fallback 1:tx_vf 2:rx_frames)
 	ktap_print_msg "VF down: ef1 tx_vf_fallback +$((b - b1)), tx_vf +$((t - t1)); ef2 rx_frames +$((r - r2))"
 	[ $((b - b1)) -ge 4 ] && [ $((t - t1)) = 0 ] && [ $((r - r2)) -ge 4 ] || rc=1
@@ -164,7 +168,7 @@ ktap_check "ef2's route flips from vf to envelope and back under UDP traffic fro
 vfs_gone() {
 	local rc=0 pid
 	klog_mark
-	python3 "$here/netfront_traffic.py" tcp ns2 ns1 10.9.0.1 2048 &
+	python3 -S "$here/netfront_traffic.py" tcp ns2 ns1 10.9.0.1 2048 &
 	pid=$!
 	sleep 1
 	hook_w numvfs "$pf 0" || rc=1

@@ -98,7 +98,7 @@ vf_gone() {
 }
 ktap_check "the policy cleared: the entry falls back to its route, and stays" vf_gone
 
-run_py_ktap 120 env PYTHONPATH="$(dirname "$0")/../vmpi" python3 "$(dirname "$0")/switch_frames.py" "${guests[@]}"
+run_py_ktap 120 env PYTHONPATH="$(dirname "$0")/../vmpi" python3 -S "$(dirname "$0")/switch_frames.py" "${guests[@]}"
 
 # d3's device goes away: the switch detaches domain 3 and drops its entries.
 vdpa dev del d3

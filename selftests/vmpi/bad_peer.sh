@@ -75,7 +75,7 @@ ktap_test_result "a well-behaved guest gets the link up on the same host device"
 sdu_crosses() {
 	local g
 	g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)") || return 1
-	PYTHONPATH=$(dirname "$0") python3 - "/dev/$h" "/dev/$g" <<'PY'
+	PYTHONPATH=$(dirname "$0") python3 -S - "/dev/$h" "/dev/$g" <<'PY'
 import os, select, sys
 from vmpi_uapi import bind
 h, g = (os.open(p, os.O_RDWR) for p in sys.argv[1:3])

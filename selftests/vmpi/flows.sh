@@ -20,5 +20,5 @@ vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
 ktap_set_plan 35
-run_py_ktap 300 python3 "$flow" "/dev/$h" "/dev/$g" "$guest_ko"
+run_py_ktap 300 python3 -S "$flow" "/dev/$h" "/dev/$g" "$guest_ko"
 ktap_finished

@@ -68,7 +68,7 @@ vhost_of() { basename "$(ls -d /sys/bus/vdpa/devices/$1/vhost-vdpa-* 2>/dev/null
 has_vhost() { [ -n "$(vhost_of "$1")" ] && [ -c "/dev/$(vhost_of "$1")" ]; }
 modprobe -r virtio_vdpa && modprobe vhost_vdpa
 if vdpa dev add mgmtdev vmpi name vmpi2 && wait_for has_vhost vmpi2 &&
-	out=$(python3 "$query" "/dev/$(vhost_of vmpi2)"); then
+	out=$(python3 -S "$query" "/dev/$(vhost_of vmpi2)"); then
 	echo "$out" | sed 's/^/# /'
 	# VERSION_1 (32), ACCESS_PLATFORM (33), EVENT_IDX (29), INDIRECT_DESC (28) and
 	# VMPI_F_GRANT (0), nothing else; the 16-byte configuration space with max_grants.

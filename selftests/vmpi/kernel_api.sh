@@ -32,7 +32,7 @@ ktap_test_result "vmpi_echo finds the host side and opens channels 9, 10 and 11"
 
 # $1: the channel.
 echo_ok() {
-	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" "$1" <<'PY'
+	PYTHONPATH=$(dirname "$0") python3 -S - "/dev/$g" "$1" <<'PY'
 import os, select, sys
 from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR)
@@ -58,7 +58,7 @@ ktap_test_result "send_sg (BH off), send and send_sg (process context) in turn: 
 # back in order: those sent from process context did not overtake those
 # vmpi_port_send_sg() queued with `atomic` before them.
 burst_in_order() {
-	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" <<'PY'
+	PYTHONPATH=$(dirname "$0") python3 -S - "/dev/$g" <<'PY'
 import os, select, struct, sys
 from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR)
@@ -105,7 +105,7 @@ ktap_test_result "the flood's 2000 SDUs all crossed, none lost" flood_arrived
 # Guest traffic on the echo channel while the in-kernel user goes.
 traffic_out=$(mktemp)
 traffic_start() {
-	PYTHONPATH=$(dirname "$0") python3 - "/dev/$g" >"$traffic_out" 2>&1 <<'PY' &
+	PYTHONPATH=$(dirname "$0") python3 -S - "/dev/$g" >"$traffic_out" 2>&1 <<'PY' &
 import errno, os, sys
 from vmpi_uapi import bind
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)

@@ -59,7 +59,7 @@ under_traffic() {
 	local host_err=$1 host_n=$2 guest_err=$3 guest_n=$4 raw_left=$5 h g i rc
 	shift 5
 	h=$(vmpi_core_dev host vmpi0) && g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)") || return 1
-	python3 "$traffic_py" "/dev/$h" "/dev/$g" 4 >"$out" 2>&1 &
+	python3 -S "$traffic_py" "/dev/$h" "/dev/$g" 4 >"$out" 2>&1 &
 	traffic=$!
 	WAIT_SECS=30 wait_for grep -q running "$out" || { sed 's/^/# /' "$out"; return 1; }
 	sleep 3

@@ -725,15 +725,8 @@ impl DeviceGrants {
                         &d.request(),
                         room as usize,
                         wr,
-                        DELIVERY_LEN,
+                        &d.encode(),
                     );
-                    let r = match r {
-                        (CopyStatus::Ok, len) => match maps.write(wr, 0, &d.encode()) {
-                            Ok(()) => (CopyStatus::Ok, len),
-                            Err(_) => (CopyStatus::DstFault, 0),
-                        },
-                        r => r,
-                    };
                     drop(maps);
                     source.shared.work.schedule();
                     r
@@ -793,18 +786,21 @@ impl DeviceGrants {
             req,
             room,
             &sc.wr[..nwr],
-            0,
+            &[],
         );
         drop(maps);
         source.shared.work.schedule();
         r
     }
 
-    /// The copy itself, for `caller` from `source`'s grant into `wr` from
-    /// byte `dst_off` on, under `maps` (both devices' maps): checked and
-    /// pinned by the sender's table, released after. `Ok` and the bytes
-    /// copied, or why not. The caller schedules the sender's pass after
-    /// it dropped `maps` (a completion may wait there).
+    /// The copy itself, for `caller` from `source`'s grant into `wr`
+    /// after `head` (a delivery's header, written first), under `maps`
+    /// (both devices' maps): checked and pinned by the sender's table,
+    /// released after. `Ok` and the bytes copied, or why not. A fault
+    /// writing `head` fails the copy as one writing the frame does, so a
+    /// grant ends `DONE` only with its frame and header in place. The
+    /// caller schedules the sender's pass after it dropped `maps` (a
+    /// completion may wait there).
     #[allow(clippy::too_many_arguments)]
     fn grant_copy(
         maps: &vdpa::Maps<'_>,
@@ -814,7 +810,7 @@ impl DeviceGrants {
         req: &CopyRequest,
         room: usize,
         wr: &[Range],
-        dst_off: usize,
+        head: &[u8],
     ) -> (CopyStatus, usize) {
         let src = &source.shared;
         let pin = {
@@ -842,13 +838,17 @@ impl DeviceGrants {
         let recorded = pin.recorded();
         let (at, dst_at, n) = pin.from_sender_chain();
         let len = pin.len() as usize;
-        let result = maps.write(wr, dst_off, recorded).and_then(|()| {
-            if n > 0 {
-                maps.copy(wr, dst_off + dst_at, rd, at, n)
-            } else {
-                Ok(())
-            }
-        });
+        let dst_off = head.len();
+        let result = maps
+            .write(wr, 0, head)
+            .and_then(|()| maps.write(wr, dst_off, recorded))
+            .and_then(|()| {
+                if n > 0 {
+                    maps.copy(wr, dst_off + dst_at, rd, at, n)
+                } else {
+                    Ok(())
+                }
+            });
         let status = match result {
             Ok(()) => CopyStatus::Ok,
             Err(Fault::Src) => CopyStatus::SrcFault,

@@ -61,8 +61,6 @@ done
 
 S=/sys/kernel/envelope_switch
 
-# The whole VM's busy CPU time in ms (all CPUs; USER_HZ ticks of 10 ms).
-busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 10 }' /proc/stat; }
 # Frames the sending interface of label $1 sent.
 sent() {
 	case $1 in
@@ -75,10 +73,10 @@ sent() {
 cost() {
 	local label=$1 proto=$2 mtu=$3 size=$4 b0 p0 t0
 	shift 4
-	b0=$(busy_ms) p0=$(sent "$label") t0=$(date +%s%3N)
+	b0=$(vm_busy_ms) p0=$(sent "$label") t0=$(date +%s%3N)
 	"$@"
 	echo "cost transport=$label proto=$proto mtu=$mtu size=$size frames=$(($(sent "$label") - p0))" \
-		"busy_ms=$(($(busy_ms) - b0)) wall_ms=$(($(date +%s%3N) - t0))"
+		"busy_ms=$(($(vm_busy_ms) - b0)) wall_ms=$(($(date +%s%3N) - t0))"
 }
 
 set_mtu() { # label mtu

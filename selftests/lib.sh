@@ -4,8 +4,8 @@
 #
 # Every process costs 0.1 to 0.5 s in the debug VM (TCG, KASAN), python3
 # 1 to 2 s: the helpers that tests poll read files with the shell's own
-# `read`, and Python runs as `python3 -S` (no site module: a second less
-# each; the tests use the standard library only).
+# `read`, and Python runs as `python3 -S` (no site module: about half a
+# second less each; the tests use the standard library only).
 
 RVIO_ROOT=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -z "${KSFT_DIR:-}" ]; then
@@ -56,7 +56,7 @@ expect_fail_with() {
 }
 
 # The first line of file $2 into variable $1, without a process.
-read_line() { IFS= read -r "$1" <"$2"; } 2>/dev/null
+read_line() { printf -v "$1" '' && { IFS= read -r "$1" <"$2" || [ -n "${!1}" ]; }; } 2>/dev/null
 
 # The kernel log since the last call of klog_mark.
 klog_mark() { KLOG_MARK=$(dmesg | wc -l); }
@@ -196,12 +196,16 @@ envelope_domains() {
 	done
 }
 
+# The whole VM's busy CPU time in ms (all CPUs; USER_HZ ticks of 10 ms),
+# for the benchmarks' cost per frame.
+vm_busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 10 }' /proc/stat; }
+
 # Netfront ef$1 over VMPI device d$1, attached with options $2, with MAC
 # 02:00:00:00:00:0$1, up in namespace e$1 (made if missing) at
 # 10.8.0.$1/24 with MTU $3 (default 1500).
 envelope_attach() {
 	local i=$1
-	echo "$(vdpa_virtio_of "d$i") name=ef$i $2" >/sys/kernel/envelope_netfront/attach &&
+	echo "$(vdpa_virtio_of "d$i") name=ef$i ${2:-}" >/sys/kernel/envelope_netfront/attach &&
 		ip link set "ef$i" address "02:00:00:00:00:0$i" &&
 		{ [ -e "/run/netns/e$i" ] || ip netns add "e$i"; } && ip link set "ef$i" netns "e$i" &&
 		ip -n "e$i" addr add "10.8.0.$i/24" dev "ef$i" &&

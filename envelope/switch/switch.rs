@@ -110,6 +110,8 @@ struct GrantCounters {
     waited: u64,
     wait_gave_up: u64,
     over_share: u64,
+    passes: u64,
+    passes_full: u64,
     posted: u64,
 }
 
@@ -143,6 +145,8 @@ impl GrantCounters {
         self.waited += s.waited;
         self.wait_gave_up += s.wait_gave_up;
         self.over_share += s.over_share;
+        self.passes += s.passes;
+        self.passes_full += s.passes_full;
         self.posted += u64::from(s.posted);
     }
 }
@@ -1101,6 +1105,8 @@ impl Switch {
         let _ = writeln!(out, "waited {}", g.waited);
         let _ = writeln!(out, "wait_gave_up {}", g.wait_gave_up);
         let _ = writeln!(out, "grants_over_share {}", g.over_share);
+        let _ = writeln!(out, "grant_passes {}", g.passes);
+        let _ = writeln!(out, "grant_passes_full {}", g.passes_full);
         let _ = writeln!(out, "posted {}", g.posted);
     }
 }

@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 8
+#define VMPI_ABI_VERSION 9
 
 struct device;
 struct vmpi_transport;
@@ -405,6 +405,10 @@ struct vmpi_grant_stats {
 	u64 wait_gave_up;			/* of those, given up (UNDELIVERED) */
 	u64 over_share;				/* completed UNDELIVERED at once: half of
 						 * max_grants named that destination */
+	u64 passes;				/* work passes that took a grant, a copy
+						 * request or a delivery */
+	u64 passes_full;			/* of those, passes that took copy_batch
+						 * of one kind, so ran again */
 	u32 held;				/* grants held now */
 	u32 posted;				/* posted receives held now */
 };

@@ -149,7 +149,7 @@ for i in range(int(sys.argv[2])):
 
 def ns(n, code, *args, **kw):
     """Python CODE in netns N (ns1.. for a number); without the site module
-    (-S), which costs a second a process in the debug VM."""
+    (-S), which costs about half a second a process in the debug VM."""
     name = n if isinstance(n, str) else "ns%d" % n
     return subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-S", "-c", code] + list(args),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **kw)

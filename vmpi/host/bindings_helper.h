@@ -9,5 +9,7 @@
 #include "../../rust/dwork_glue.h"
 /* rust/rvio/vmpi_transport.rs: the transport C-ABI of vmpi.ko. */
 #include <rvio/vmpi.h>
+/* host_params.c: the module parameters (params.rs). */
+#include "host_params.h"
 /* rust/work_handle.rs: msleep() while a handle detaches. */
 #include <linux/delay.h>

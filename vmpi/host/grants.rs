@@ -34,6 +34,7 @@ use crate::envelope_proto::msg::Meta;
 use crate::envelope_proto::posted::{
     CopyAsk, Delivery, PostedPool, Reserved, DELIVERY_LEN, MAX_POSTED,
 };
+use crate::params;
 use crate::vdpa::{self, DeviceRef, Fault, Range};
 use crate::vmpi_transport::DomainBinding;
 
@@ -393,37 +394,43 @@ impl DeviceGrants {
         self.shared.timer.cancel();
     }
 
-    /// A work pass: completions, timeouts, then at most [`BATCH`] chains
-    /// of each queue. Returns whether there is more to do.
+    /// A work pass: completions, timeouts, then at most `copy_batch`
+    /// (the module parameter, at most [`BATCH`]) chains of each queue and
+    /// deliveries. Returns whether there is more to do.
     pub(crate) fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+        let batch = params::copy_batch();
         q.kicks_off(GRANTQ);
         q.kicks_off(COPYQ);
         let mut more = self.expire_and_complete(q);
-        let mut n = 0;
-        while n < BATCH {
+        let mut granted = 0;
+        while granted < batch {
             let Ok(Some(chain)) = q.pop(GRANTQ) else {
                 break;
             };
             self.take_grant(chain);
-            n += 1;
+            granted += 1;
         }
-        more |= n == BATCH;
         let mut n = 0;
-        while n < BATCH {
+        while n < batch {
             let Ok(Some(chain)) = q.pop(COPYQ) else {
                 break;
             };
             self.take_copy(chain);
             n += 1;
         }
-        more |= n == BATCH;
         if core::mem::take(&mut self.cancel) {
             self.cancel_posted(q);
         }
-        let delivered = self.deliver_posted(q);
-        more |= delivered == BATCH;
+        let delivered = self.deliver_posted(q, batch);
+        let full = granted == batch || n == batch || delivered == batch;
+        more |= full;
         if n > 0 || delivered > 0 {
             q.notify(COPYQ);
+        }
+        if granted + n + delivered > 0 {
+            let s = &mut self.shared.grants.lock().stats;
+            s.passes += 1;
+            s.passes_full += u64::from(full);
         }
         // What the policy refused at once.
         more |= self.expire_and_complete(q);
@@ -682,12 +689,12 @@ impl DeviceGrants {
         }
     }
 
-    /// Copies up to [`BATCH`] delivered frames into their posted receives
+    /// Copies up to `batch` delivered frames into their posted receives
     /// and uses those chains; returns how many. A delivery waiting for a
     /// buffer no buffer will hold any longer is given up (`UNDELIVERED`).
-    fn deliver_posted(&mut self, q: &mut vdpa::Queues<'_>) -> usize {
+    fn deliver_posted(&mut self, q: &mut vdpa::Queues<'_>, batch: usize) -> usize {
         let mut n = 0;
-        while n < BATCH {
+        while n < batch {
             let (next, stuck) = {
                 let mut g = self.shared.grants.lock();
                 let stuck = g.posted.take_stuck(ns_now());

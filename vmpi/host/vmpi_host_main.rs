@@ -37,6 +37,7 @@ pub mod line;
 pub mod proto;
 
 mod grants;
+mod params;
 
 use envelope_proto::grant;
 use grants::{DeviceGrants, Domains, Registry};

@@ -31,14 +31,15 @@ ktap_check() {
 	fi
 }
 
-# Retry "$@" every 0.1 s for up to ${WAIT_SECS:-5} s.
+# Retry "$@" every 0.1 s for up to ${WAIT_SECS:-5} s of wall time (at
+# least once; a check that takes seconds is not run 10 times a second's
+# worth).
 wait_for() {
-	local i
-	for ((i = 0; i < ${WAIT_SECS:-5} * 10; i++)); do
-		"$@" && return 0
+	local end=$((SECONDS + ${WAIT_SECS:-5}))
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.1
 	done
-	return 1
 }
 
 # Run "$@" and expect it to fail with a message containing $1.

@@ -105,6 +105,7 @@ traffic_marks() {
 	tso0=$(estat 1 tx_tso) rtso0=$(estat 2 rx_tso)
 	env1=$(estat 1 tx_envelopes) env3=$(estat 3 tx_envelopes) ok1=$(rgrant 1) ok2=$(rgrant 2)
 	dl1=$(estat 1 rx_delivered) cb0=$(sstat copied_bytes) bb0=$(sstat bounce_bytes)
+	gto0=$(esum tx_grant_timeout)
 }
 snapshot traffic_marks
 ktap_check "TCP 4 MiB ns1 -> ns2 and UDP datagrams of 1 to 60000 bytes ns3 -> ns1, byte for byte" \
@@ -122,16 +123,20 @@ ktap_check "TCP and UDP went by grant (tx_envelopes of the senders; ef2 copied, 
 # netfronts' (a frame still in flight: read again).
 # The traffic's bytes went by grant: through the switch's buffer (as
 # FRAMEs) went only the small frames that go inline (TCP's ACKs), under
-# 5 % of the bytes grant-copied meanwhile.
+# 5 % of the bytes grant-copied meanwhile. (A grant the receiver did not
+# copy within the hold time goes again as a FRAME: on a host so loaded
+# that a netfront falls a second behind, more bytes do. Only then is the
+# 5 % not required, and that is said.)
 one_copy_now() {
-	local cb rb done gd cok rok bb
+	local cb rb done gd cok rok bb gto
 	cb=$(sstat copied_bytes) rb=$(esum rx_copy_bytes) done=$(sstat completions_done)
 	gd=$(esum tx_grant_done) cok=$(sstat copies_ok) rok=$(($(esum rx_copy_ok) + $(esum rx_delivered)))
-	bb=$(($(sstat bounce_bytes) - bb0))
+	bb=$(($(sstat bounce_bytes) - bb0)) gto=$(($(esum tx_grant_timeout) - gto0))
 	ACCOUNT="switch: copied_bytes $cb ($((cb - cb0)) in the traffic) bounce_bytes +$bb completions_done $done copies_ok $cok;"
-	ACCOUNT="$ACCOUNT netfronts: rx_copy_bytes $rb tx_grant_done $gd rx_copy_ok + rx_delivered $rok"
-	[ $((cb - cb0)) -gt 4000000 ] && [ $((bb * 20)) -lt $((cb - cb0)) ] && [ "$cb" = "$rb" ] &&
-		[ "$done" = "$gd" ] && [ "$cok" = "$rok" ]
+	ACCOUNT="$ACCOUNT netfronts: rx_copy_bytes $rb tx_grant_done $gd rx_copy_ok + rx_delivered $rok;"
+	ACCOUNT="$ACCOUNT $gto grants timed out (sent again as FRAMEs)"
+	[ $((cb - cb0)) -gt 4000000 ] && { [ $((bb * 20)) -lt $((cb - cb0)) ] || [ "$gto" -gt 0 ]; } &&
+		[ "$cb" = "$rb" ] && [ "$done" = "$gd" ] && [ "$cok" = "$rok" ]
 }
 one_copy() {
 	WAIT_SECS=5 wait_for snapshot one_copy_now
@@ -141,13 +146,15 @@ one_copy() {
 }
 ktap_check "one copy: the traffic's bytes grant-copied once (as many as the netfronts received), not through the switch's buffer" \
 	one_copy
+# (Every one arrives unless grants timed out: their FRAMEs, sent again
+# late to a receiver that fell behind, may find its queue full.)
 tso_used() {
-	local t r
-	t=$(($(estat 1 tx_tso) - tso0)) r=$(($(estat 2 rx_tso) - rtso0))
-	ktap_print_msg "TCP ns1 -> ns2: $t TSO frames sent by ef1, $r received by ef2"
-	[ "$t" -gt 10 ] && [ "$r" = "$t" ]
+	local t r gto
+	t=$(($(estat 1 tx_tso) - tso0)) r=$(($(estat 2 rx_tso) - rtso0)) gto=$(($(esum tx_grant_timeout) - gto0))
+	ktap_print_msg "TCP ns1 -> ns2: $t TSO frames sent by ef1, $r received by ef2; $gto grants timed out"
+	[ "$t" -gt 10 ] && { [ "$r" = "$t" ] || { [ "$gto" -gt 0 ] && [ "$r" -ge $((t * 9 / 10)) ]; }; }
 }
-ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost" snapshot tso_used
+ktap_check "TCP went in TSO frames (ethtool -S tx_tso, rx_tso), none lost unless grants timed out" snapshot tso_used
 
 # TCP and UDP between every pair, both ways (the large transfers above go
 # ns1 -> ns2 and ns3 -> ns1), byte for byte: all six at once.

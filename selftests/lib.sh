@@ -31,11 +31,12 @@ ktap_check() {
 	fi
 }
 
-# Retry "$@" every 0.1 s for up to ${WAIT_SECS:-5} s of wall time (at
+# Retry "$@" every 0.1 s for up to ${WAIT_SECS:-15} s of wall time (at
 # least once; a check that takes seconds is not run 10 times a second's
-# worth).
+# worth). Generous: a 1-vCPU debug VM on a loaded TCG host takes seconds
+# to start a Python process.
 wait_for() {
-	local end=$((SECONDS + ${WAIT_SECS:-5}))
+	local end=$((SECONDS + ${WAIT_SECS:-15}))
 	until "$@"; do
 		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.1

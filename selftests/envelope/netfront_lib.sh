@@ -135,7 +135,7 @@ numbered_udp() {
 	out=$(mktemp) sentf=$(mktemp) stop=$(mktemp -u)
 	nsx 2 python3 -S -c "$NUMBERED_RECV" >"$out" &
 	recv=$!
-	if ! wait_for grep -q ready "$out"; then
+	if ! WAIT_SECS=30 wait_for grep -q ready "$out"; then
 		kill $recv
 		rm -f "$out" "$sentf"
 		return 1

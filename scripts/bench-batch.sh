@@ -5,8 +5,9 @@
 # guest-to-guest UDP through envelopes: batches of 1, 4, 16 and 64 side
 # by side in one test-VM run (scripts/bench-batch-vm.sh), the receiver
 # without and with posted buffers. Prints, per case, the median goodput,
-# the VM's CPU time per frame and the ratio to batch 64; writes
-# results/batch/raw.txt. A benchmark, not a test.
+# the ratio to batch 64, the VM's CPU time and the host's work passes per
+# frame; writes results/batch/ (vm-output.txt, raw.txt, results.md). A
+# benchmark, not a test.
 #
 # usage: scripts/bench-batch.sh [REPEAT]   (default 3)
 set -euo pipefail
@@ -14,12 +15,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 repeat=${1:-3}
 out=results/batch
-PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
-mkdir -p "$out"
-scripts/vm-run.sh --timeout 3000 --name bench-batch -- scripts/bench-batch-vm.sh "$repeat" |
-	tee "$out/vm-output.txt"
-grep -E '^(result|cost) ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench-batch: no results"
-python3 - "$out/raw.txt" <<'PY'
+rvio_bench_vm bench-batch "$out" 3000 'result|cost' scripts/bench-batch-vm.sh "$repeat"
+python3 - "$out/raw.txt" <<'PY' | tee "$out/results.md"
 import collections, statistics, sys
 mbit = collections.defaultdict(list)
 cost = collections.defaultdict(lambda: [0, 0, 0, 0])

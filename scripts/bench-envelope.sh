@@ -18,16 +18,8 @@ source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 repeat=${1:-3}
 out=results/envelope
-PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
-if ! python3 -c 'import matplotlib' 2>/dev/null; then
-	sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-	$sudo apt-get install -y -q python3-matplotlib >/dev/null || rvio_log "bench: no matplotlib, no plot"
-fi
-rm -rf "$out"
-mkdir -p "$out"
-scripts/vm-run.sh --timeout 3600 --name bench-envelope -- scripts/bench-envelope-vm.sh "$repeat" |
-	tee "$out/vm-output.txt"
-grep -E '^(result|cost) ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench: no results (see $out/vm-output.txt)"
+rvio_want_matplotlib
+rvio_bench_vm bench-envelope "$out" 3600 'result|cost' scripts/bench-envelope-vm.sh "$repeat"
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || echo "+changes")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 vm=$(sed -n 's/^vm: //p' "$out/vm-output.txt" | sed 's/ *$//' | paste -sd';' - | sed 's/;/, /g')

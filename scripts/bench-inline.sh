@@ -14,11 +14,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
 repeat=${1:-3}
 out=results/inline
-PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
-mkdir -p "$out"
-scripts/vm-run.sh --timeout 2400 --name bench-inline -- scripts/bench-inline-vm.sh "$repeat" |
-	tee "$out/vm-output.txt"
-grep -E '^result ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench-inline: no results"
+rvio_bench_vm bench-inline "$out" 2400 result scripts/bench-inline-vm.sh "$repeat"
 python3 - "$out/raw.txt" <<'PY'
 import collections, statistics, sys
 pts = collections.defaultdict(list)

@@ -18,16 +18,8 @@ repeat=${1:-3}
 # flavour's (RVIO_KFLAVOUR=nokasan) go beside them.
 out=results/vmpi
 [ "$RVIO_KFLAVOUR" = debug ] || out+=-$RVIO_KFLAVOUR
-if ! python3 -c 'import matplotlib' 2>/dev/null; then
-	sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-	$sudo apt-get install -y -q python3-matplotlib >/dev/null || rvio_log "bench: no matplotlib, no plot"
-fi
-PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
-rm -rf "$out"
-mkdir -p "$out"
-# The VM cannot write here: its output comes back on standard output.
-scripts/vm-run.sh --timeout 3600 --name bench-vmpi -- scripts/bench-vmpi-vm.sh "$repeat" | tee "$out/vm-output.txt"
-grep -E '^(result|memory) ' "$out/vm-output.txt" >"$out/raw.txt" || rvio_die "bench: no results (see $out/vm-output.txt)"
+rvio_want_matplotlib
+rvio_bench_vm bench-vmpi "$out" 3600 'result|memory' scripts/bench-vmpi-vm.sh "$repeat"
 sed -n 's/^vm: //p' "$out/vm-output.txt" >"$out/vm.txt"
 commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!results' || echo "+changes")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)

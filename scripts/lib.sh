@@ -52,3 +52,28 @@ rvio_kdir() {
 		rvio_die "no built kernel tree; run 'make setup' first (or set KDIR)"
 	printf '%s\n' "$k"
 }
+
+# A benchmark's test-VM run: builds vmpi-perf, empties directory $2, runs
+# `scripts/vm-run.sh --name $1 --timeout $3 -- "${@:5}"` showing its
+# output and keeping it in $2/vm-output.txt, and keeps its lines whose
+# first word matches the regular expression $4 (e.g. 'result|cost') in
+# $2/raw.txt; dies if there are none.
+rvio_bench_vm() {
+	local name=$1 out=$2 timeout=$3 lines=$4
+	shift 4
+	PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi
+	rm -rf "$out"
+	mkdir -p "$out"
+	# The VM cannot write here: its output comes back on standard output.
+	scripts/vm-run.sh --timeout "$timeout" --name "$name" -- "$@" | tee "$out/vm-output.txt"
+	grep -E "^($lines) " "$out/vm-output.txt" >"$out/raw.txt" ||
+		rvio_die "$name: no results (see $out/vm-output.txt)"
+}
+
+# matplotlib for a benchmark's plot: installed if missing (no plot without).
+rvio_want_matplotlib() {
+	local sudo=
+	python3 -c 'import matplotlib' 2>/dev/null && return 0
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get install -y -q python3-matplotlib >/dev/null || rvio_log "bench: no matplotlib, no plot"
+}

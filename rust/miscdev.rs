@@ -53,6 +53,13 @@ pub trait FileOps: Sized + Send + Sync {
     /// Writes attribute `idx` of [`FileOps::ATTRS`] (one value and a
     /// newline, as sysfs wants).
     fn show(&self, idx: usize, out: &mut SysfsBuf<'_>);
+    /// The write-only (root) sysfs attributes of the device, by name.
+    const STORE_ATTRS: &'static [&'static CStr] = &[];
+    /// Takes a write of `input` to attribute `idx` of
+    /// [`FileOps::STORE_ATTRS`] (the whole write, newline included).
+    fn store(&self, _idx: usize, _input: &[u8]) -> Result {
+        Err(EINVAL)
+    }
 }
 
 /// Appends `len` bytes of a write's input to `v` (without zero-filling
@@ -81,6 +88,7 @@ impl<T: FileOps> VTable<T> {
         poll: Some(Registration::<T>::poll),
         ioctl: Some(Registration::<T>::ioctl),
         show: Some(Registration::<T>::show),
+        store: Some(Registration::<T>::store),
     };
 }
 
@@ -107,14 +115,21 @@ unsafe impl<T: FileOps> Sync for Registration<T> {}
 impl<T: FileOps> Registration<T> {
     /// Registers `/dev/<name>` for `dev`.
     pub fn new(name: &CStr, dev: Arc<T>) -> Result<Self> {
-        let mut attrs = KVec::with_capacity(T::ATTRS.len() + 1, GFP_KERNEL)?;
+        // Both lists, each NULL-terminated, in one vector.
+        let mut attrs = KVec::with_capacity(T::ATTRS.len() + T::STORE_ATTRS.len() + 2, GFP_KERNEL)?;
         for a in T::ATTRS {
             attrs.push(a.as_char_ptr(), GFP_KERNEL)?;
         }
         attrs.push(core::ptr::null(), GFP_KERNEL)?;
+        for a in T::STORE_ATTRS {
+            attrs.push(a.as_char_ptr(), GFP_KERNEL)?;
+        }
+        attrs.push(core::ptr::null(), GFP_KERNEL)?;
+        let wattrs = attrs[T::ATTRS.len() + 1..].as_ptr();
         let dev = Arc::into_raw(dev);
         // SAFETY: `VTable::<T>::OPS` is a static table (a promoted
-        // constant); `attrs` (NULL-terminated, static names) and `dev` stay
+        // constant); `attrs` and `wattrs` (each NULL-terminated, static
+        // names) and `dev` stay
         // valid while registered (dropped after `rvio_misc_unregister`);
         // `name` is NUL-terminated. The C half returns an object or an
         // `ERR_PTR()` (rust/miscdev_glue.h).
@@ -124,6 +139,7 @@ impl<T: FileOps> Registration<T> {
                 &VTable::<T>::OPS,
                 dev as *mut c_void,
                 attrs.as_ptr(),
+                wattrs,
             )
         });
         let m = match m {
@@ -265,6 +281,24 @@ impl<T: FileOps> Registration<T> {
         let mut out = SysfsBuf::new(buf);
         dev.show(idx as usize, &mut out);
         out.len() as isize
+    }
+}
+
+impl<T: FileOps> Registration<T> {
+    /// # Safety
+    ///
+    /// As for `show`, with `len` bytes readable at `buf`.
+    unsafe extern "C" fn store(
+        dev: *mut c_void,
+        idx: c_uint,
+        buf: *const kernel::ffi::c_char,
+        len: usize,
+    ) -> c_int {
+        // SAFETY: while registered we hold a count of `dev`'s `Arc<T>`.
+        let dev = unsafe { &*(dev as *const T) };
+        // SAFETY: the C half passes the `len` bytes sysfs was written.
+        let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
+        from_result(|| dev.store(idx as usize, input).map(|()| 0))
     }
 }
 

@@ -28,6 +28,7 @@ struct rvio_misc {
 	atomic_t events;		/* bumped by every wake */
 	char name[32];
 	struct device_attribute attrs[RVIO_MISC_MAX_ATTRS];
+	unsigned int nattrs;		/* read-only ones, first in attrs */
 	struct attribute *attr_ptrs[RVIO_MISC_MAX_ATTRS + 1];
 	struct attribute_group group;
 	const struct attribute_group *groups[2];
@@ -152,6 +153,16 @@ static ssize_t rvio_misc_show(struct device *d, struct device_attribute *attr, c
 	return m->ops->show(m->dev, attr - m->attrs, buf, PAGE_SIZE);
 }
 
+static ssize_t rvio_misc_store(struct device *d, struct device_attribute *attr,
+			       const char *buf, size_t len)
+{
+	/* As for show. */
+	struct rvio_misc *m = container_of(dev_get_drvdata(d), struct rvio_misc, misc);
+	int ret = m->ops->store(m->dev, attr - m->attrs - m->nattrs, buf, len);
+
+	return ret ? ret : len;
+}
+
 static const struct file_operations rvio_misc_fops = {
 	.owner		= THIS_MODULE,
 	.open		= rvio_misc_open,
@@ -164,10 +175,11 @@ static const struct file_operations rvio_misc_fops = {
 };
 
 struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_ops *ops,
-				     void *dev, const char *const *attrs)
+				     void *dev, const char *const *attrs,
+				     const char *const *wattrs)
 {
 	struct rvio_misc *m;
-	unsigned int i;
+	unsigned int i, j;
 	int ret;
 
 	m = kzalloc(sizeof(*m), GFP_KERNEL);
@@ -191,6 +203,18 @@ struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_op
 		m->attrs[i].attr.name = attrs[i];
 		m->attrs[i].attr.mode = 0444;
 		m->attrs[i].show = rvio_misc_show;
+		m->attr_ptrs[i] = &m->attrs[i].attr;
+	}
+	m->nattrs = i;
+	for (j = 0; wattrs && wattrs[j]; i++, j++) {
+		if (i == RVIO_MISC_MAX_ATTRS || !ops->store) {
+			kfree(m);
+			return ERR_PTR(-EINVAL);
+		}
+		sysfs_attr_init(&m->attrs[i].attr);
+		m->attrs[i].attr.name = wattrs[j];
+		m->attrs[i].attr.mode = 0200;
+		m->attrs[i].store = rvio_misc_store;
 		m->attr_ptrs[i] = &m->attrs[i].attr;
 	}
 	if (i) {

@@ -29,18 +29,23 @@ struct rvio_misc_ops {
 	 * of the device: write at most @len bytes into @buf, return the
 	 * length. */
 	ssize_t (*show)(void *dev, unsigned int idx, char *buf, size_t len);
+	/* Write-only (root) sysfs attribute @idx (of the names given at
+	 * register as @wattrs) of the device: @len bytes at @buf were
+	 * written; 0 or -errno. */
+	int (*store)(void *dev, unsigned int idx, const char *buf, size_t len);
 };
 
 #define RVIO_MISC_MAX_ATTRS 32
 
 /* Registers /dev/@name (dynamic minor) for @dev, with read-only sysfs
- * attributes @attrs (NULL-terminated names, at most RVIO_MISC_MAX_ATTRS;
- * in /sys/class/misc/@name/). @ops is kept, not copied: it must be static
+ * attributes @attrs and write-only ones @wattrs (NULL-terminated names,
+ * at most RVIO_MISC_MAX_ATTRS in all; in /sys/class/misc/@name/). @ops is kept, not copied: it must be static
  * in the module that links this file (open files pin that module through
  * the fops' owner). The returned object holds one reference for the
  * caller (rvio_misc_put); ERR_PTR(-errno) on failure. */
 struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_ops *ops,
-				     void *dev, const char *const *attrs);
+				     void *dev, const char *const *attrs,
+				     const char *const *wattrs);
 /* Removes /dev/@name: no open() runs after this returns. Open files stay
  * usable until they are closed. */
 void rvio_misc_unregister(struct rvio_misc *m);

@@ -26,7 +26,7 @@ use crate::bindings;
 use crate::work_handle;
 use core::marker::PhantomData;
 use kernel::error::{from_err_ptr, from_result, to_result};
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -205,7 +205,8 @@ pub trait Driver: Sized + Send {
     /// The device is live: post buffers, send.
     fn start(&mut self, queues: &mut Queues<'_, Self::Buf, Self::Req>);
     /// The device is going away: drop whatever outside the device may still
-    /// schedule work passes (called once, before the reset).
+    /// schedule work passes (called once: at remove, before the reset; or
+    /// when a reset the driver asked for left the device failed).
     fn stop(&mut self);
     /// A work pass after a queue callback (or [`Queues::schedule`]); return
     /// `true` to be called again (do a bounded amount of work per pass).
@@ -215,6 +216,31 @@ pub trait Driver: Sized + Send {
     fn refused_features() -> u64 {
         0
     }
+    /// A reset the driver asked for ([`request_reset`]): the device was
+    /// reset and touches no buffer any more. Its buffers come back next
+    /// (buffers dropped, requests to [`Driver::reset_req`]), then
+    /// [`Driver::start`] follows with new queues (or, if the device does
+    /// not come back, [`Driver::stop`]).
+    fn reset(&mut self) {}
+    /// Then, for each request the device held: `req` is back, used
+    /// (`Some` of the length the device wrote) or not (`None`). The
+    /// default drops it.
+    fn reset_req(&mut self, _req: Self::Req, _used: Option<usize>) {}
+}
+
+/// Asks for a reset of `h`'s device, done by its next work pass: the device
+/// forgets its rings, [`Driver::reset`] runs, every buffer comes back
+/// (buffers are dropped, requests go to [`Driver::reset_req`]), then
+/// [`Driver::start`] with new rings and the same features. For a device
+/// that no longer completes what it was given. Any context; nothing once
+/// the device is going away.
+pub fn request_reset(h: &Handle) {
+    h.with(|v| {
+        // SAFETY: `with` passes an attached device, live until the call
+        // returns (`Work::schedule`'s argument, the same guarantee);
+        // `rvio_virtio_request_reset()` sets a bit and queues the work.
+        unsafe { bindings::rvio_virtio_request_reset(v) }
+    });
 }
 
 /// A device during probe.
@@ -343,6 +369,8 @@ impl<T: Driver> VTable<T> {
         process: Some(Self::process),
         stop: Some(Self::stop),
         free_token: Some(Self::free_token),
+        reclaim: Some(Self::reclaim),
+        reset: Some(Self::reset),
         free: Some(Self::free),
         refused_features: Some(Self::refused_features),
     };
@@ -392,12 +420,14 @@ impl<T: Driver> VTable<T> {
     ///
     /// `state` is the probe's state of device `v`, whose mutex is held.
     unsafe extern "C" fn start(state: *mut c_void, v: *mut bindings::rvio_virtio) {
-        // SAFETY: `rvio_virtio_probe()` in rust/virtio_glue.c calls `start`
-        // with `v->state`, the `KBox<State<T>>` pointer `probe` gave
+        // SAFETY: `rvio_virtio_probe()` in rust/virtio_glue.c (and
+        // `rvio_virtio_restart()`, from the work item) calls `start` with
+        // `v->state`, the `KBox<State<T>>` pointer `probe` gave
         // `rvio_virtio_set_state()`, and `v->lock` held (see `# Safety`).
-        // Every other use of the state (`process`, `stop`) holds that mutex
-        // too, and `free` runs only when none of them can, so no other
-        // reference to the `T` exists during the call.
+        // Every other use of the state (`process`, `stop`, `reset`,
+        // `reclaim`) holds that mutex too, and `free_token` and `free` run
+        // only when none of them can (after the work is cancelled), so no
+        // other reference to the `T` exists during the call.
         let s = unsafe { &mut *state.cast::<State<T>>() };
         // INVARIANT: the mutex is held for the life of `q`.
         let mut q = Queues {
@@ -433,13 +463,16 @@ impl<T: Driver> VTable<T> {
     /// As for `start` (without the device being live).
     unsafe extern "C" fn stop(state: *mut c_void) {
         // SAFETY: `rvio_virtio_remove()` in rust/virtio_glue.c calls `stop`
-        // once, with `v->state` (the `KBox<State<T>>` pointer from `probe`) and
-        // `v->lock` held, after clearing `v->running`; `start` and `process`
-        // also run under that mutex, and `free` only after this returns, so
-        // no other reference to the `T` exists during the call.
+        // once (or, instead, `rvio_virtio_restart()` when the device did not
+        // come back), with `v->state` (the `KBox<State<T>>` pointer from
+        // `probe`) and `v->lock` held, after clearing `v->running`; the
+        // other callbacks also run under that mutex, and `free` only after
+        // this returns, so no other reference to the `T` exists during the
+        // call.
         let s = unsafe { &mut *state.cast::<State<T>>() };
         s.dev.stop();
-        // The C half cancels the work next: no handle may queue it again.
+        // The C half cancels the work at remove: no handle may queue it
+        // again.
         s.work.detach();
     }
 
@@ -462,6 +495,41 @@ impl<T: Driver> VTable<T> {
         // `KBox::into_raw` of a `T::Buf`, owned by the ring until returned,
         // so we own the box again.
         drop(unsafe { KBox::from_raw(token.cast::<T::Buf>()) });
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`; `token` is a buffer this abstraction posted on
+    /// queue `idx` that the reset device gave back.
+    unsafe extern "C" fn reclaim(state: *mut c_void, idx: u16, token: *mut c_void, len: c_long) {
+        // SAFETY: `rvio_virtio_restart()` in rust/virtio_glue.c calls
+        // `reclaim` from the work item with `v->state` (the
+        // `KBox<State<T>>` pointer from `probe`) and `v->lock` held, as
+        // `process` is called, so no other reference to the `T` exists.
+        let s = unsafe { &mut *state.cast::<State<T>>() };
+        if is_req_queue::<T::Req>(idx) {
+            // SAFETY: after `virtio_reset_device()` the device no longer
+            // uses the tokens `virtqueue_get_buf()` and
+            // `virtqueue_detach_unused_buf()` give back; a request queue's
+            // tokens were all posted by `Queues::add_req` as
+            // `Request::into_raw` of a request of that queue.
+            let req = unsafe { T::Req::from_raw(idx, token) };
+            s.dev.reset_req(req, usize::try_from(len).ok());
+            return;
+        }
+        // SAFETY: as above; the other queues' tokens were all posted by
+        // `Queues::add_in` or `add_out` as `KBox::into_raw` of a `T::Buf`.
+        drop(unsafe { KBox::from_raw(token.cast::<T::Buf>()) });
+    }
+
+    /// # Safety
+    ///
+    /// As for `start` (the queues are gone).
+    unsafe extern "C" fn reset(state: *mut c_void) {
+        // SAFETY: as in `reclaim`: `rvio_virtio_restart()` calls it with
+        // `v->state` and `v->lock` held.
+        let s = unsafe { &mut *state.cast::<State<T>>() };
+        s.dev.reset();
     }
 
     extern "C" fn nvqs_for(features: u64) -> c_uint {

@@ -43,8 +43,14 @@ struct rvio_virtio {
 	/* The queues this device has (drv->nvqs_for). */
 	unsigned int nvqs;
 	bool running;
+	/* drv->stop ran (a reset after which the device did not come back). */
+	bool stopped;
+	/* RVIO_VIRTIO_RESET_ASKED: rvio_virtio_request_reset() was called. */
+	unsigned long flags;
 	void *state;
 };
+
+#define RVIO_VIRTIO_RESET_ASKED 0
 
 void rvio_virtio_schedule(struct rvio_virtio *v)
 {
@@ -86,12 +92,104 @@ static void rvio_virtio_vq_done(struct virtqueue *vq)
 		rvio_virtio_schedule(v);
 }
 
+void rvio_virtio_request_reset(struct rvio_virtio *v)
+{
+	set_bit(RVIO_VIRTIO_RESET_ASKED, &v->flags);
+	rvio_virtio_schedule(v);
+}
+
+static int find_vqs(struct rvio_virtio *v)
+{
+	struct virtqueue_info info[RVIO_VIRTIO_MAX_VQS] = {};
+	unsigned int i;
+
+	for (i = 0; i < v->nvqs; i++) {
+		info[i].name = v->drv->vq_names[i];
+		info[i].callback = rvio_virtio_vq_done;
+	}
+	return virtio_find_vqs(v->vdev, v->nvqs, v->vqs, info, NULL);
+}
+
+/*
+ * The driver asked for a reset (rvio_virtio_request_reset()): the device
+ * gives back every buffer, and starts again with new rings and the same
+ * features. Runs from the work item with v->lock held and v->running, so
+ * remove (which clears running under the lock, then cancels the work)
+ * cannot run meanwhile; it must not cancel or flush the work itself.
+ *
+ * 6.12 has no helper for this: virtio_device_freeze()/restore() do the same
+ * steps but exist only with CONFIG_PM_SLEEP and call the driver's PM ops;
+ * and vdpa has no per-queue reset. The steps are theirs: reset (after it
+ * the device touches no buffer and calls no callback), the buffers back,
+ * the queues deleted, then ACKNOWLEDGE, DRIVER, the features written
+ * again (the device forgot them), FEATURES_OK checked, new queues,
+ * DRIVER_OK. No configuration space read between the reset and
+ * FEATURES_OK: virtio_vdpa would write features 0 to read it.
+ */
+static void rvio_virtio_restart(struct rvio_virtio *v)
+{
+	struct virtio_device *vdev = v->vdev;
+	unsigned int i, len;
+	void *token;
+	int ret;
+
+	lockdep_assert_held(&v->lock);
+	v->running = false;
+	virtio_reset_device(vdev);
+	/* The driver restarts first, so that what the completions below
+	 * send or post again goes to the new rings. */
+	v->drv->reset(v->state);
+	for (i = 0; i < v->nvqs; i++) {
+		if (!v->vqs[i])
+			continue;
+		/* Used before the reset, not taken yet: with what the device
+		 * wrote (with CONFIG_VIRTIO_HARDEN_NOTIFICATION the reset
+		 * breaks the queues and get_buf returns none: they all come
+		 * back as unused). Then those it never used. */
+		while ((token = virtqueue_get_buf(v->vqs[i], &len)))
+			v->drv->reclaim(v->state, i, token, len);
+		while ((token = virtqueue_detach_unused_buf(v->vqs[i])))
+			v->drv->reclaim(v->state, i, token, -1);
+	}
+	vdev->config->del_vqs(vdev);
+	memset(v->vqs, 0, sizeof(v->vqs));
+
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	virtio_add_status(vdev, VIRTIO_CONFIG_S_DRIVER);
+	ret = vdev->config->finalize_features(vdev);
+	if (!ret) {
+		virtio_add_status(vdev, VIRTIO_CONFIG_S_FEATURES_OK);
+		if (!(vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_FEATURES_OK))
+			ret = -ENODEV;
+	}
+	if (!ret)
+		ret = find_vqs(v);
+	if (ret) {
+		/* The device stays failed until it is removed: the driver
+		 * stops now (its users see the device go, and what they ask
+		 * for fails), and remove finds no queue (teardown skips
+		 * them) and does not stop it again. */
+		memset(v->vqs, 0, sizeof(v->vqs));
+		virtio_add_status(vdev, VIRTIO_CONFIG_S_FAILED);
+		dev_err(&vdev->dev, "reset: the device did not come back (%d)\n", ret);
+		v->drv->stop(v->state);
+		v->stopped = true;
+		return;
+	}
+	virtio_device_ready(vdev);
+	v->running = true;
+	v->drv->start(v->state, v);
+	dev_info(&vdev->dev, "reset by its driver\n");
+}
+
 static void rvio_virtio_work(struct work_struct *work)
 {
 	struct rvio_virtio *v = container_of(work, struct rvio_virtio, work);
 	bool more = false;
 
 	mutex_lock(&v->lock);
+	if (v->running && test_and_clear_bit(RVIO_VIRTIO_RESET_ASKED, &v->flags))
+		rvio_virtio_restart(v);
 	if (v->running)
 		more = v->drv->process(v->state, v);
 	mutex_unlock(&v->lock);
@@ -152,9 +250,7 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 	struct rvio_virtio_reg *reg =
 		container_of(drv_to_virtio(vdev->dev.driver), struct rvio_virtio_reg, vdrv);
 	const struct rvio_virtio_driver *drv = reg->drv;
-	struct virtqueue_info info[RVIO_VIRTIO_MAX_VQS] = {};
 	struct rvio_virtio *v;
-	unsigned int i;
 	int ret;
 
 	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1)) {
@@ -186,11 +282,7 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 
 	/* Callbacks find v through vdev->priv: set it before the queues. */
 	vdev->priv = v;
-	for (i = 0; i < v->nvqs; i++) {
-		info[i].name = drv->vq_names[i];
-		info[i].callback = rvio_virtio_vq_done;
-	}
-	ret = virtio_find_vqs(vdev, v->nvqs, v->vqs, info, NULL);
+	ret = find_vqs(v);
 	if (ret)
 		goto state;
 
@@ -215,7 +307,9 @@ static void rvio_virtio_remove(struct virtio_device *vdev)
 
 	mutex_lock(&v->lock);
 	v->running = false;
-	v->drv->stop(v->state);
+	if (!v->stopped)
+		v->drv->stop(v->state);
+	v->stopped = true;
 	mutex_unlock(&v->lock);
 	virtio_reset_device(vdev);
 	teardown(v);

@@ -3,7 +3,9 @@
  * C half of rvio's virtio driver abstraction (rust/virtio.rs is the Rust
  * half; rust/virtio_glue.c the implementation). The C half owns the kernel
  * structures (struct virtio_driver, virtio_device, virtqueue, scatterlist),
- * the probe/remove order (find_vqs, DRIVER_OK, reset, detach, del_vqs) and a
+ * the probe/remove order (find_vqs, DRIVER_OK, reset, detach, del_vqs), a
+ * reset the driver asks for at run time (reset, buffers back, del_vqs,
+ * features again, find_vqs, DRIVER_OK) and a
  * per-device work item that the queue callbacks schedule; the driver's
  * logic is the Rust driver's, called through struct rvio_virtio_driver.
  *
@@ -47,11 +49,20 @@ struct rvio_virtio_driver {
 	/* A work pass (after a queue callback or rvio_virtio_schedule());
 	 * return true to be called again. */
 	bool (*process)(void *state, struct rvio_virtio *v);
-	/* The device is going away (remove): stop using anything outside
-	 * the device; called once, lock held, before the reset. */
+	/* The device is going away (remove, before the reset; or a reset
+	 * after which it did not come back): stop using anything outside
+	 * the device; called once, lock held. */
 	void (*stop)(void *state);
 	/* A buffer the device never used, after reset (remove). */
 	void (*free_token)(void *state, u16 idx, void *token);
+	/* A reset the driver asked for (rvio_virtio_request_reset()), lock
+	 * held: the device was reset (it touches no buffer any more); its
+	 * buffers come back next (reclaim), then start follows with new
+	 * queues (or, if the device does not come back, stop). */
+	void (*reset)(void *state);
+	/* Then, lock held: a buffer of queue @idx back from the device,
+	 * used with @len bytes written, or never used (@len -1). */
+	void (*reclaim)(void *state, u16 idx, void *token, long len);
 	/* The device is gone: free the state. */
 	void (*free)(void *state);
 	/* Feature bits the driver turns down although the device offers
@@ -77,6 +88,10 @@ u64 rvio_virtio_features(struct rvio_virtio *v);
 unsigned int rvio_virtio_nvqs(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
+/* Ask for a reset of the device, done by the next work pass: the device
+ * forgets its rings, every posted buffer comes back (drv->reclaim), then
+ * drv->reset and drv->start with new rings. Any context. */
+void rvio_virtio_request_reset(struct rvio_virtio *v);
 /* Ask for a work pass in RVIO_VIRTIO_RETRY_MS (memory was short: a pass
  * now would likely fail again). Any context. */
 #define RVIO_VIRTIO_RETRY_MS 10

@@ -25,11 +25,12 @@ use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex};
+use kernel::time::{ktime_ms_delta, Ktime};
 
 use crate::bh_lock::BhLock;
 use crate::bindings;
 use crate::dwork::{DelayedWork, DelayedWorkItem};
-use crate::envelope_proto::domain::DevName;
+use crate::envelope_proto::domain::{DevName, DEV_NAME_MAX};
 use crate::envelope_proto::front::{AttachCmd, GrantShares, Parked, SharesFull, VfArg, VfCmd};
 use crate::envelope_proto::msg::{
     self, frame_prefix, Envelope, Meta, Msg, MAX_FRAME, META_LEN, MSG_HDR_LEN,
@@ -45,6 +46,11 @@ use crate::vmpi_port::{self, Port, PortRef, PortUser};
 const MAX_FRONTS: usize = 16;
 /// An 802.1Q tag.
 const VLAN_HLEN: usize = 4;
+/// How long a detach waits for the grants and copies out before it resets
+/// the VMPI device (which completes them all): five of the host's default
+/// hold times (`grant_hold_ms` of `vmpi_host`).
+const DETACH_RESET_MS: i64 = 5000;
+
 /// The largest MTU: a frame with a VLAN tag still fits a `FRAME` message.
 const MAX_MTU: usize = MAX_FRAME - msg::ETH_HLEN - VLAN_HLEN;
 
@@ -239,6 +245,8 @@ impl Granting {
 #[pin_data]
 pub(crate) struct FrontDev {
     vmpi: DevName,
+    /// Its id (`N` of `/dev/vmpiN`), for a reset at detach.
+    vmpi_id: i32,
     /// Frames of at most this many bytes go inline (`inline=` of
     /// `attach`, else [`INLINE_DEFAULT`]).
     inline_max: usize,
@@ -705,9 +713,10 @@ impl FrontDev {
             self.posted.cap.store(u32::MAX, Ordering::Relaxed);
         }
         self.posted.out.fetch_sub(1, Ordering::AcqRel);
-        // Another in its place (not while the front goes, nor after a
-        // reset: the transport's restart is no completion).
-        if status >= 0 {
+        // Another in its place (not while the front goes, which
+        // `refill()` checks, nor when the device goes: `ENODEV`); after a
+        // reset (`ECONNRESET`) for the new rings.
+        if status >= 0 || status == -(bindings::ECONNRESET as i32) {
             self.refill(ctx);
         }
     }
@@ -1090,29 +1099,79 @@ impl Front {
     }
 }
 
+impl Front {
+    /// Waits (sleeping) while `busy()`, calling `poke()` every second
+    /// while the device is there. The device's host completes or gives
+    /// back everything within its hold time; one that has not after
+    /// [`DETACH_RESET_MS`] gets the device reset (again every
+    /// [`DETACH_RESET_MS`]), which gives everything back: the wait is
+    /// bounded.
+    fn wait_out(&self, what: &str, busy: impl Fn() -> bool, poke: impl Fn()) {
+        let start = Ktime::ktime_get();
+        let (mut next_poke, mut next_reset, mut warned) = (0, DETACH_RESET_MS, false);
+        while busy() {
+            let ms = ktime_ms_delta(Ktime::ktime_get(), start);
+            if ms >= next_poke && !self.gone() {
+                poke();
+                next_poke = ms + 1000;
+            }
+            if ms >= next_reset && !self.gone() {
+                pr_warn!(
+                    "{}: {} still out after {} ms: resetting the device\n",
+                    self.dev.vmpi,
+                    what,
+                    ms
+                );
+                self.reset_device();
+                next_reset = ms + DETACH_RESET_MS;
+            }
+            if ms >= 2 * DETACH_RESET_MS && !warned {
+                pr_warn!("{}: still waiting for {}\n", self.dev.vmpi, what);
+                warned = true;
+            }
+            // SAFETY: no preconditions; process context (a sysfs write,
+            // the reaper's work, the module's exit), no lock held.
+            unsafe { bindings::msleep(10) };
+        }
+    }
+
+    /// Resets the interface's VMPI device (`vmpi_dev_reset()`), if its id
+    /// is still the device's: the port is closed, so a removal would not
+    /// be seen, and another device could have taken the id.
+    fn reset_device(&self) {
+        let mut buf = [0u8; DEV_NAME_MAX + 1];
+        let b = self.dev.vmpi.as_bytes();
+        buf[..b.len()].copy_from_slice(b);
+        let same = CStr::from_bytes_with_nul(&buf[..=b.len()])
+            .ok()
+            .and_then(|name| vmpi_port::find(Role::Guest, Some(name)).ok())
+            == Some(self.dev.vmpi_id);
+        if !same {
+            return;
+        }
+        if let Err(e) = vmpi_port::reset(self.dev.vmpi_id) {
+            pr_warn!("{}: reset refused ({:?})\n", self.dev.vmpi, e);
+        }
+    }
+}
+
 impl Drop for Front {
     fn drop(&mut self) {
         // The posted buffers first, while the port is open: the device
         // may stay (a detach), and only a cancel gives them back. None is
         // posted from now on; one being delivered into comes back with
-        // its frame. Bounded by the device: a removal or reset returns
-        // them all.
+        // its frame.
         {
             let _g = self.dev.granting.lock();
             self.dev.posted.closing.store(true, Ordering::Relaxed);
         }
-        let mut waited = 0u32;
-        while self.dev.posted.out.load(Ordering::Acquire) != 0 {
-            if waited % 100 == 0 && !self.gone() {
+        self.wait_out(
+            "posted buffers",
+            || self.dev.posted.out.load(Ordering::Acquire) != 0,
+            || {
                 self.dev.cancel_posted();
-            }
-            if waited == 1000 {
-                pr_warn!("{}: still waiting for posted buffers\n", self.dev.vmpi);
-            }
-            waited = waited.saturating_add(1);
-            // SAFETY: no preconditions; process context, no lock held.
-            unsafe { bindings::msleep(10) };
-        }
+            },
+        );
         // The port then: no callback hands the interface a frame or an
         // envelope after this, and no grant is posted.
         let port = self.dev.tx.lock().port.take();
@@ -1124,22 +1183,10 @@ impl Drop for Front {
         }
         drop(port);
         // Then the grants and copies out complete (the transport calls
-        // each `done()`: a grant times out on the host within a second,
-        // a reset or removal completes them all), and only then the
-        // interface goes (field `reg`): they hold its skbs.
-        let mut waited = 0u32;
-        while self.dev.busy() {
-            if waited == 1000 {
-                pr_warn!(
-                    "{}: still waiting for grants and copies to complete\n",
-                    self.dev.vmpi
-                );
-            }
-            waited = waited.saturating_add(1);
-            // SAFETY: no preconditions; process context (a sysfs write,
-            // the reaper's work, the module's exit), no lock held.
-            unsafe { bindings::msleep(10) };
-        }
+        // each `done()`: a grant times out on the host within its hold
+        // time), and only then the interface goes (field `reg`): they
+        // hold its skbs.
+        self.wait_out("grants and copies", || self.dev.busy(), || {});
         // The last `done()` has counted itself out, but its code may still
         // run (it wakes the queue, drops its request): wait for it to
         // return before the interface, and perhaps the module, goes.
@@ -1231,6 +1278,7 @@ impl Netfront {
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
                 vmpi: cmd.dev,
+                vmpi_id: id,
                 inline_max: cmd.inline.unwrap_or(INLINE_DEFAULT) as usize,
                 tx <- new_mutex!(Tx { port: None, sg: tx_sg }, "envelope_netfront::FrontDev::tx"),
                 granting <- BhLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),

@@ -42,7 +42,8 @@ pub const MAX_GRANTS: usize = 256;
 /// half of a sender's grants until they time out, and the sender's other
 /// destinations still get grants ([`RecordError::Share`]).
 pub const MAX_GRANTS_PER_DEST: usize = MAX_GRANTS / 2;
-/// How long a grant may stay unfinished before it completes `TIMEOUT`.
+/// How long a grant may stay unfinished before it completes `TIMEOUT`, by
+/// default ([`GrantTable::set_hold`]; `grant_hold_ms` of `vmpi_host`).
 pub const HOLD_NS: u64 = 1_000_000_000;
 /// Chains of each queue the device handles per kick.
 pub const BATCH: usize = 64;
@@ -493,6 +494,9 @@ pub struct GrantTable<T, const N: usize, const S: usize = N> {
     held: u16,
     /// Copies in flight over the whole table (at most `N` * [`MAX_PINS`]).
     pinned: u32,
+    /// How long a grant recorded now may stay unfinished ([`HOLD_NS`]
+    /// unless set).
+    hold_ns: u64,
     slots: [Slot<T>; N],
 }
 
@@ -516,6 +520,7 @@ impl<T: Copy + Default, const N: usize, const S: usize> GrantTable<T, N, S> {
             span: 0,
             held: 0,
             pinned: 0,
+            hold_ns: HOLD_NS,
             slots: [slot; N],
         }
     }
@@ -537,6 +542,7 @@ impl<T: Copy + Default, const N: usize, const S: usize> GrantTable<T, N, S> {
             addr_of_mut!((*slot).span).write(0);
             addr_of_mut!((*slot).held).write(0);
             addr_of_mut!((*slot).pinned).write(0);
+            addr_of_mut!((*slot).hold_ns).write(HOLD_NS);
             let slots = addr_of_mut!((*slot).slots).cast::<Slot<T>>();
             for i in 0..N {
                 slots.add(i).write(Slot {
@@ -598,6 +604,13 @@ impl<T: Copy + Default, const N: usize, const S: usize> GrantTable<T, N, S> {
             .map(|i| i as u16)
     }
 
+    /// How long the grants recorded from now on may stay unfinished
+    /// before they complete `TIMEOUT` (those recorded keep their
+    /// deadline).
+    pub fn set_hold(&mut self, ns: u64) {
+        self.hold_ns = ns;
+    }
+
     /// Records a grant the switch accepted: `addrs` are the frame's first
     /// [`ADDR_LEN`] bytes as it checked them, `token` the sender's chain,
     /// `now` a monotonic time in ns. Returns the handle to put in the
@@ -635,7 +648,7 @@ impl<T: Copy + Default, const N: usize, const S: usize> GrantTable<T, N, S> {
             failed: false,
             frame_len: hdr.frame_len,
             copied: 0,
-            deadline: now.saturating_add(HOLD_NS),
+            deadline: now.saturating_add(self.hold_ns),
             addrs,
             token,
         };
@@ -1251,6 +1264,21 @@ mod tests {
         t.expire(4000 + HOLD_NS, |_, _| panic!("pinned"));
         assert_eq!(t.release(fin, CopyStatus::Ok), None);
         assert_eq!(t.release(part, CopyStatus::Ok), Some((6, Completion::Done)));
+    }
+
+    #[test]
+    fn hold_time_is_the_tables_at_record() {
+        let mut t = table();
+        t.set_hold(5 * HOLD_NS);
+        let h = t.record(&hdr(100), [0; ADDR_LEN], 1, 1000).unwrap();
+        t.set_hold(HOLD_NS);
+        assert_eq!(t.next_deadline(), Some(1000 + 5 * HOLD_NS));
+        let mut n = 0;
+        t.expire(1000 + HOLD_NS, |_, _| n += 1);
+        assert_eq!(n, 0);
+        t.expire(1000 + 5 * HOLD_NS, |_, _| n += 1);
+        assert_eq!(n, 1);
+        assert!(t.acquire(B, &req(h, 0, 10, false), 1).is_err());
     }
 
     #[test]

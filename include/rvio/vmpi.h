@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 9
+#define VMPI_ABI_VERSION 10
 
 struct device;
 struct vmpi_transport;
@@ -55,6 +55,12 @@ struct vmpi_transport_ops {
 	 * in flight as grant and copy are. Process context; must not sleep.
 	 */
 	int (*deliver)(void *priv, u64 handle, u16 src_domain, u32 frame_len, const u8 *meta);
+	/*
+	 * Optional: vmpi_dev_reset() below, forwarded, counted in flight as
+	 * grant is. Any context; must not sleep (flag it and schedule the
+	 * work, which resets the rings).
+	 */
+	int (*reset)(void *priv);
 	/*
 	 * Optional, host side: vmpi_port_bind_domain(),
 	 * vmpi_port_unbind_domain() and vmpi_port_domain_stats() below,
@@ -182,6 +188,20 @@ struct vmpi_port_ops {
  * -ENODEV. Process context.
  */
 int vmpi_dev_find(enum vmpi_role role, const char *transport);
+/*
+ * Resets the rings of device @id, from its driver's side (the guest side:
+ * a virtio device reset by vmpi_guest, which then sets the device up again
+ * with the same features): for a device that no longer completes what it
+ * was given. Every channel of both sides goes down (-ECONNRESET to users,
+ * as when a side restarts), every grant and copy request queued before
+ * it completes (those the device had finished with their status, the rest
+ * with -ECONNRESET), then the link comes up again. The reset runs from the
+ * transport's work soon after this returns 0; -EOPNOTSUPP: the host
+ * side (a vDPA device is reset by its driver); -ENODEV: no such device,
+ * or it is going away. Process context. Also
+ * /sys/class/misc/vmpiN/reset (docs/vmpi-sysfs.md).
+ */
+int vmpi_dev_reset(int id);
 /*
  * Binds raw channel @channel of device @id for @ops (no allocation, no
  * credit, docs/vmpi-sysfs.md). Returns the port, or an ERR_PTR():

@@ -42,6 +42,14 @@ pub fn find(role: Role, transport: Option<&CStr>) -> Result<i32> {
     Ok(id)
 }
 
+/// Resets device `id`'s rings from the driver's side (`vmpi_dev_reset()`):
+/// what the device held completes, every channel goes down and comes up
+/// again. `EOPNOTSUPP` on the host side, `ENODEV`. Process context.
+pub fn reset(id: i32) -> Result {
+    // SAFETY: no preconditions (process context, which the caller is in).
+    to_result(unsafe { bindings::vmpi_dev_reset(id) })
+}
+
 /// The user of a port: its callbacks (see `struct vmpi_port_ops`). They
 /// run in process context, one at a time per device, and may send on the
 /// port they are given, but must not drop a [`Port`] of the device (closing

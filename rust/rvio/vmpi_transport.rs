@@ -63,6 +63,16 @@ pub trait Kick: Send + Sync + Sized + 'static {
         Err((eopnotsupp(), c))
     }
 
+    /// The device can be reset by its driver ([`Kick::reset`]).
+    const HAS_RESET: bool = false;
+
+    /// Resets the device's rings (`vmpi_dev_reset()`): flags it and
+    /// schedules the work, which resets. Any context (the core calls it
+    /// from process context today), so it must not sleep.
+    fn reset(&self) -> Result {
+        Err(eopnotsupp())
+    }
+
     /// Host side: the device can be bound as a domain.
     const HAS_DOMAINS: bool = false;
 
@@ -134,6 +144,11 @@ impl<K: Kick> OpsVTable<K> {
         } else {
             None
         },
+        reset: if K::HAS_RESET {
+            Some(Self::reset)
+        } else {
+            None
+        },
         bind_domain: if K::HAS_DOMAINS {
             Some(Self::bind_domain)
         } else {
@@ -175,6 +190,14 @@ impl<K: Kick> OpsVTable<K> {
     unsafe extern "C" fn kick(p: *mut c_void) {
         // SAFETY: as the caller guarantees.
         unsafe { Self::ops(p) }.k.kick();
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::ops`].
+    unsafe extern "C" fn reset(p: *mut c_void) -> c_int {
+        // SAFETY: as the caller guarantees.
+        from_result(|| unsafe { Self::ops(p) }.k.reset().map(|()| 0))
     }
 
     /// # Safety

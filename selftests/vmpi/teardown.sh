@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# VMPI torn down under traffic in one kernel: with 4 flows and a raw
+# VMPI reset and torn down under traffic in one kernel: with 4 flows and a raw
 # channel carrying SDUs both ways (vmpi_traffic.py, blocking readers and
-# writers on both sides), `vdpa dev del`, `rmmod vmpi_guest` and `rmmod
+# writers on both sides), a reset the guest side asks for ends the flows
+# and not the raw channels; `vdpa dev del`, `rmmod vmpi_guest` and `rmmod
 # vmpi_host` each end every user with an error (ENODEV on a side that went
 # away, ECONNRESET/EPIPE on a flow whose peer went away) and nothing hangs;
 # an open file of a device that went away keeps `rmmod vmpi` from
@@ -33,10 +34,11 @@ rvio_clean_slate || ktap_exit_fail_msg "cannot remove the modules an earlier tes
 modprobe -r vhost_vdpa 2>/dev/null
 modprobe -a vdpa vringh vhost_iotlb virtio_vdpa && insmod "$core_ko" && insmod "$host_ko" &&
 	insmod "$guest_ko" || ktap_exit_fail_msg "vmpi modules do not load"
-ktap_set_plan 4
+ktap_set_plan 5
 
 up() {
-	vdpa dev add mgmtdev vmpi name vmpi0 && WAIT_SECS=20 wait_for vmpi_link_up vmpi0
+	{ [ -e /sys/bus/vdpa/devices/vmpi0 ] || vdpa dev add mgmtdev vmpi name vmpi0; } &&
+		WAIT_SECS=20 wait_for vmpi_link_up vmpi0
 }
 
 # The users of side $1 in the traffic summary ended only with errors
@@ -59,7 +61,7 @@ under_traffic() {
 	local host_err=$1 host_n=$2 guest_err=$3 guest_n=$4 raw_left=$5 h g i rc
 	shift 5
 	h=$(vmpi_core_dev host vmpi0) && g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)") || return 1
-	python3 -S "$traffic_py" "/dev/$h" "/dev/$g" 4 >"$out" 2>&1 &
+	python3 -S "$traffic_py" "/dev/$h" "/dev/$g" 4 ${TRAFFIC_RESTART:+RESTART} >"$out" 2>&1 &
 	traffic=$!
 	WAIT_SECS=30 wait_for grep -q running "$out" || { sed 's/^/# /' "$out"; return 1; }
 	sleep 3
@@ -82,6 +84,23 @@ under_traffic() {
 		grep -q "^host raw threads still running: $raw_left\$" "$out"
 }
 
+# The guest side resets its device (its sysfs `reset`): both sides
+# restart, every flow ends (ECONNRESET, or EPIPE for a writer), the raw
+# channels of both sides carry SDUs again, each side counts one restart
+# more.
+restarts() { local v; read_line v "/sys/class/misc/$1/restarts" && echo "$v"; }
+guest_reset() {
+	local h g hr gr
+	h=$(vmpi_core_dev host vmpi0) && g=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi0)") &&
+		hr=$(restarts "$h") && gr=$(restarts "$g") && echo 1 >"/sys/class/misc/$g/reset" &&
+		wait_for eval '[ "$(restarts "$g")" -gt "$gr" ]' &&
+		WAIT_SECS=20 wait_for vmpi_link_up vmpi0 &&
+		[ "$(restarts "$g")" = $((gr + 1)) ] && [ "$(restarts "$h")" -gt "$hr" ]
+}
+ktap_test_result "a reset asked by the guest side under traffic: the flows end, raw channels go on" \
+	eval 'up && TRAFFIC_RESTART=1 under_traffic "ECONNRESET|EPIPE" 8 "ECONNRESET|EPIPE" 8 2 guest_reset &&
+		grep -q "^guest raw threads still running: 2\$" "$out" &&
+		grep -q "^raw channels carrying SDUs after the flows ended: 2 of 2\$" "$out"'
 # Each side has 10 users (4 flows and a raw channel, a reader and a
 # writer each). Removing the device removes the guest side first: the
 # host's flows may end with the reset (ECONNRESET, EPIPE) before the host

@@ -26,7 +26,7 @@ pub(crate) struct File {
 
 /// Names of the sysfs attributes (`docs/vmpi-sysfs.md`), in `show` order;
 /// the drop counters follow, one per `DropReason`.
-const ATTRS: [&kernel::str::CStr; 16 + DropReason::COUNT] = [
+const ATTRS: [&kernel::str::CStr; 17 + DropReason::COUNT] = [
     kernel::c_str!("id"),
     kernel::c_str!("role"),
     kernel::c_str!("transport"),
@@ -43,6 +43,7 @@ const ATTRS: [&kernel::str::CStr; 16 + DropReason::COUNT] = [
     kernel::c_str!("ctrl_rx"),
     kernel::c_str!("ctrl_dropped"),
     kernel::c_str!("tx_dropped"),
+    kernel::c_str!("restarts"),
     kernel::c_str!("drops_bad_header"),
     kernel::c_str!("drops_bad_channel"),
     kernel::c_str!("drops_oversized"),
@@ -232,8 +233,20 @@ impl miscdev::FileOps for Dev {
             13 => writeln!(out, "{}", c.ctrl_rx),
             14 => writeln!(out, "{}", c.ctrl_dropped),
             15 => writeln!(out, "{}", c.tx_dropped),
-            i => writeln!(out, "{}", c.drops.get(i - 16).copied().unwrap_or(0)),
+            16 => writeln!(out, "{}", c.restarts),
+            i => writeln!(out, "{}", c.drops.get(i - 17).copied().unwrap_or(0)),
         };
+    }
+
+    /// `reset`: writing `1` asks the transport for a reset
+    /// (`vmpi_dev_reset()`), as a PCI device's `reset` file does.
+    const STORE_ATTRS: &'static [&'static kernel::str::CStr] = &[kernel::c_str!("reset")];
+
+    fn store(&self, _idx: usize, input: &[u8]) -> Result {
+        if !matches!(input, b"1" | b"1\n") {
+            return Err(EINVAL);
+        }
+        kernel::error::to_result(self.gate.reset())
     }
 
     fn open(dev: ArcBorrow<'_, Self>) -> Result<File> {

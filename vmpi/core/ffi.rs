@@ -116,6 +116,7 @@ pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport
     // What waits to be sent goes, as the send queue does in `restart`.
     dev.forget_any_context(&mut g, None);
     g.restart();
+    g.ep.counters.restarts += 1;
     Dev::wake(dev, &g);
     g.kick();
 }
@@ -289,6 +290,15 @@ pub unsafe extern "C" fn vmpi_dev_find(role: c_uint, transport: *const c_char) -
         let dev = find(|d| d.role == role && name.is_none_or_eq(&d.transport)).ok_or(ENODEV)?;
         Ok(dev.id)
     })
+}
+
+/// See `include/rvio/vmpi.h`.
+#[no_mangle]
+pub extern "C" fn vmpi_dev_reset(id: c_int) -> c_int {
+    match find(|d| d.id == id) {
+        Some(dev) => dev.gate.reset(),
+        None => ENODEV.to_errno(),
+    }
 }
 
 /// `Option<&CStr>` matches a name: `None` matches any.
@@ -648,6 +658,7 @@ const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 2] =
     [bindings::vmpi_transport_restart, vmpi_transport_restart];
 const _: [unsafe extern "C" fn(c_uint, *const c_char) -> c_int; 2] =
     [bindings::vmpi_dev_find, vmpi_dev_find];
+const _: [unsafe extern "C" fn(c_int) -> c_int; 2] = [bindings::vmpi_dev_reset, vmpi_dev_reset];
 const _: [unsafe extern "C" fn(
     c_int,
     u16,

@@ -27,7 +27,7 @@ const CLOSED: usize = 1;
 const USER: usize = 2;
 
 /// The transport's ops callable from any context (softirq included):
-/// `kick`, `grant`, `copy` and `deliver`, while the gate is open. A caller
+/// `kick`, `grant`, `copy`, `deliver` and `reset`, while the gate is open. A caller
 /// counts itself in with an atomic (no lock, so no context can deadlock on
 /// it), and [`TransportGate::close`] waits for those in flight.
 ///
@@ -46,7 +46,7 @@ pub(crate) struct TransportGate {
 
 // SAFETY: `ops` and `priv_` are only used through `with`, while the gate
 // is open (type invariant), and the header lets the transport's kick,
-// grant, copy and deliver ops be called in any context on any thread;
+// grant, copy, deliver and reset ops be called in any context on any thread;
 // `state` is atomic.
 unsafe impl Send for TransportGate {}
 // SAFETY: as for `Send`: `&TransportGate` only reads the pointers and updates
@@ -57,7 +57,7 @@ impl TransportGate {
     /// # Safety
     ///
     /// `ops` and `priv_` stay valid, and `ops->kick`, `ops->grant`,
-    /// `ops->copy` and `ops->deliver` callable with `priv_` from any
+    /// `ops->copy`, `ops->deliver` and `ops->reset` callable with `priv_` from any
     /// context, until [`TransportGate::close`] returns
     /// (the contract of `vmpi_transport_register()`'s caller: until
     /// `vmpi_transport_unregister()`, which closes the gate).
@@ -148,6 +148,16 @@ impl TransportGate {
             // SAFETY: as in `grant`, for the transport's `deliver`; `meta`
             // as the caller guarantees.
             Some(f) => unsafe { f(priv_, handle, src_domain, frame_len, meta) },
+            None => errno::eopnotsupp().to_errno(),
+        })
+    }
+
+    /// `ops->reset(priv)`, or `-EOPNOTSUPP` without one.
+    pub(crate) fn reset(&self) -> c_int {
+        self.with(|ops, priv_| match ops.reset {
+            // SAFETY: the transport's `reset`, callable with its `priv` in
+            // any context while the gate is open (type invariant).
+            Some(f) => unsafe { f(priv_) },
             None => errno::eopnotsupp().to_errno(),
         })
     }

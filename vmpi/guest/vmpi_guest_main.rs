@@ -13,6 +13,13 @@
 //! in order while descriptors last, and completes the used ones with the
 //! status the device wrote. At remove, every request not completed gets
 //! `-ENODEV`, after the reset for those the device held.
+//!
+//! A user may ask for a reset (`vmpi_dev_reset()`, for a device that no
+//! longer completes what it was given): the work pass resets the device
+//! ([`virtio::request_reset`]), the requests the device held complete
+//! (those it used with their status, the others with `-ECONNRESET`), as do
+//! those not posted yet (`-ECONNRESET`), the link restarts, and the device
+//! starts again on new rings.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -191,6 +198,14 @@ impl Kick for GuestOps {
         Ok(())
     }
 
+    const HAS_RESET: bool = true;
+
+    fn reset(&self) -> Result {
+        // A bit and `queue_work()`: any context.
+        virtio::request_reset(&self.work);
+        Ok(())
+    }
+
     fn copy(&self, mut c: CopyReq) -> core::result::Result<(), (Error, CopyReq)> {
         if !self.grants_on {
             return Err((eopnotsupp(), c));
@@ -282,7 +297,7 @@ enum GuestReq {
 // (inside the kmalloc'ed structure, checked by `prepare_*`) and the user's
 // marked scatterlists, all of which the user leaves to the transport until
 // `done` (include/rvio/vmpi.h), which runs only once the request is given
-// back (from `get_req` or, after the reset, `free_token`). The token is
+// back (from `get_req` or, after a reset, `reset_req` or `free_token`). The token is
 // the structure's address, non-NULL; the queue says which structure.
 unsafe impl virtio::Request for GuestReq {
     const QUEUES: u64 = 1 << GRANTQ | 1 << COPYQ;
@@ -375,6 +390,15 @@ impl GuestReq {
                 }
                 c.complete(st as i32);
             }
+        }
+    }
+
+    /// Completes it after a reset it was not used before: `ECONNRESET`.
+    fn reset(self) {
+        let err = -(bindings::ECONNRESET as i32);
+        match self {
+            GuestReq::Grant(g) => g.complete(err),
+            GuestReq::Copy(c) => c.complete(err),
         }
     }
 
@@ -765,18 +789,21 @@ impl virtio::Driver for VmpiGuest {
     }
 
     fn start(&mut self, q: &mut Queues<'_>) {
-        // The transport (and the handle it owns) is dropped in `stop`.
-        let ops = GuestOps {
-            work: q.handle(),
-            grants_on: self.grants_on && q.count() > COPYQ,
-            grants: ReqQueue::new(),
-            copies: ReqQueue::new(),
-        };
-        match Transport::register(Role::Guest, q.name(), &self.config, ops) {
-            Ok(t) => self.transport = Some(t),
-            Err(e) => {
-                pr_err!("{}: VMPI core refused the device: {:?}\n", q.name(), e);
-                return;
+        // Registered once, at the first start (a reset's start keeps it);
+        // the transport (and the handle it owns) is dropped in `stop`.
+        if self.transport.is_none() {
+            let ops = GuestOps {
+                work: q.handle(),
+                grants_on: self.grants_on && q.count() > COPYQ,
+                grants: ReqQueue::new(),
+                copies: ReqQueue::new(),
+            };
+            match Transport::register(Role::Guest, q.name(), &self.config, ops) {
+                Ok(t) => self.transport = Some(t),
+                Err(e) => {
+                    pr_err!("{}: VMPI core refused the device: {:?}\n", q.name(), e);
+                    return;
+                }
             }
         }
         // New rings: what posted receives held went with the old ones.
@@ -798,6 +825,55 @@ impl virtio::Driver for VmpiGuest {
         self.transport = None;
         self.grants = ReqFifo::new();
         self.copies = ReqFifo::new();
+    }
+
+    fn reset(&mut self) {
+        // The device's buffers come back next: the rx buffers and txq
+        // messages are dropped (what they hold is of the old epoch), the
+        // requests completed (`reset_req`).
+        self.rx_posted = 0;
+        self.posted_descs = 0;
+        let Some(t) = self.transport.take() else {
+            return;
+        };
+        // Both sides restart: every flow ends, the send queue empties,
+        // and the HELLO of the new epoch goes first on the new rings.
+        t.restart();
+        // So do the grants and copies not given to the device yet: a
+        // reset ends all that was asked before it (a user that detaches
+        // waits for nothing more). Those their `done()` asks for now go
+        // on the new rings.
+        let err = -(bindings::ECONNRESET as i32);
+        let mut grants = core::mem::take(&mut self.grants);
+        grants.append(t.ops().grants.take());
+        while let Some(g) = grants.pop_front() {
+            g.complete(err);
+        }
+        let mut copies = core::mem::take(&mut self.copies);
+        copies.append(t.ops().copies.take());
+        while let Some(c) = copies.pop_front() {
+            c.complete(err);
+        }
+        // (So do those the device held, in `reset_req`, next.)
+        // A message the ring refused is of the old epoch too.
+        if let Some(mut b) = self.tx_pending.take() {
+            let data = core::mem::replace(&mut b.data, KVVec::new());
+            if b.hdr_len != 0 {
+                t.sdu_done(data);
+            }
+            self.tx_pool.put(b);
+        }
+        self.transport = Some(t);
+    }
+
+    fn reset_req(&mut self, req: GuestReq, used: Option<usize>) {
+        // After `reset`, with the device's lock held, as from a pass:
+        // `done()` may grant, copy or send again (for the new rings and
+        // epoch).
+        match used {
+            Some(used) => req.complete_used(used),
+            None => req.reset(),
+        }
     }
 
     fn refused_features() -> u64 {

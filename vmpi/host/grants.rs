@@ -543,7 +543,10 @@ impl DeviceGrants {
             let mut g = self.shared.grants.lock();
             g.stats.grants += 1;
             let r = match (g.bound, g.table.as_mut()) {
-                (Some(_), Some(t)) => t.record(&h, addrs, tok, ns_now()),
+                (Some(_), Some(t)) => {
+                    t.set_hold(params::grant_hold_ns());
+                    t.record(&h, addrs, tok, ns_now())
+                }
                 _ => Err(RecordError::Full),
             };
             // Its chain's descriptors, in the slot the grant took.

@@ -20,3 +20,14 @@ unsigned int vmpi_host_copy_batch(void)
 {
 	return clamp(READ_ONCE(copy_batch), 1U, 64U);
 }
+
+static unsigned int grant_hold_ms = 1000;
+/* Writable: grants recorded from then on take it. */
+module_param(grant_hold_ms, uint, 0644);
+MODULE_PARM_DESC(grant_hold_ms,
+		 "how long a grant may stay unfinished before it completes TIMEOUT, in ms: 100 to 60000 (other values are clamped), default 1000");
+
+unsigned int vmpi_host_grant_hold_ms(void)
+{
+	return clamp(READ_ONCE(grant_hold_ms), 100U, 60000U);
+}

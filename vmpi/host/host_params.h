@@ -5,5 +5,7 @@
 
 /* Chains a device takes from each grant queue per work pass: 1 to 64. */
 unsigned int vmpi_host_copy_batch(void);
+/* How long a grant may stay unfinished, in ms: 100 to 60000. */
+unsigned int vmpi_host_grant_hold_ms(void);
 
 #endif /* RVIO_VMPI_HOST_PARAMS_H */

@@ -16,3 +16,13 @@ pub(crate) fn copy_batch() -> usize {
     let n = unsafe { bindings::vmpi_host_copy_batch() as usize };
     n.clamp(1, BATCH)
 }
+
+/// How long a grant recorded now may stay unfinished before it completes
+/// `TIMEOUT`, in ns: `grant_hold_ms`, 100 to 60000 ms (default 1000:
+/// [`crate::envelope_proto::grant::HOLD_NS`]; the getter clamps to the
+/// same bounds).
+pub(crate) fn grant_hold_ns() -> u64 {
+    // SAFETY: as in `copy_batch`.
+    let ms = unsafe { bindings::vmpi_host_grant_hold_ms() };
+    u64::from(ms.clamp(100, 60_000)) * 1_000_000
+}

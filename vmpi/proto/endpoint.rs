@@ -136,6 +136,10 @@ pub struct Counters {
     /// SDUs sent from any context (`vmpi_port_send_sg()`) whose port
     /// could no longer send when they reached the send queue.
     pub tx_dropped: u64,
+    /// Times the transport restarted this side (`vmpi_transport_restart()`:
+    /// the rings were reset, on the host side by the driver, on the guest
+    /// side at the driver's own request, `vmpi_dev_reset()`).
+    pub restarts: u64,
     /// Drops by [`DropReason`].
     pub drops: [u64; DropReason::COUNT],
 }

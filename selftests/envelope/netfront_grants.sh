@@ -1,0 +1,152 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A netfront's grants, between two netfronts (ef1, ef2) on the envelope
+# switch in envelope mode:
+# - Exactly one copy: with nothing inline, no IPv6 and static neighbours,
+#   every frame between them goes by grant, and the switch copies not one
+#   byte through its own buffer (bounce_bytes), while it grant-copies
+#   exactly the bytes the netfronts received; in full-copy mode the other
+#   way round.
+# - They never outlive it, whatever the host does: with the host holding
+#   each grant 30 s (vmpi_host grant_hold_ms) instead of 1 s,
+#   ef2 is detached and ef1 sends to its MAC: the switch grants, nobody
+#   copies, the grants stay held. Detaching ef1 then waits 5 s, resets
+#   its VMPI device from the guest side (vmpi_dev_reset()), which gives
+#   every grant back, and returns well before the host would have timed
+#   them out; the device comes back up and serves a new netfront.
+# - A reset of a running netfront's VMPI device (its sysfs `reset`), under
+#   traffic: the link restarts, the netfront posts its buffers again
+#   (frames are delivered into them) and traffic goes on.
+# The VM's kernel-log check covers KASAN, lockdep and kmemleak.
+source "$(dirname "$0")/../lib.sh"
+
+S=/sys/kernel/envelope_switch
+F=/sys/kernel/envelope_netfront
+HOLD=/sys/module/vmpi_host/parameters/grant_hold_ms
+
+cleanup() {
+	for i in 1 2; do ip netns del "e$i" 2>/dev/null; done
+	[ -w $HOLD ] && echo 1000 >$HOLD
+	rmmod envelope_netfront envelope_switch sriov_hook 2>/dev/null
+	for d in d1 d2; do vdpa dev del "$d" 2>/dev/null; done
+	vmpi_unload
+}
+rvio_on_exit cleanup
+
+ktap_print_header
+ktap_set_plan 7
+# Posted receives too: a reset gives them back, and they are posted again.
+# Nothing inline: every frame to the other by grant.
+ENVELOPE_ATTACH_OPTS="posted=16 inline=0" envelope_domains 2 || ktap_exit_fail_msg "cannot set up two netfronts"
+echo envelope >$S/mode || ktap_exit_fail_msg "cannot set the mode"
+
+# The /sys/class/misc/vmpiN directory of d$1's guest side.
+guest_dir() {
+	local v n
+	v=$(vdpa_virtio_of "d$1") && n=$(vmpi_core_dev guest "$v") && echo "/sys/class/misc/$n"
+}
+counter() { local v; read_line v "$1" && echo "$v"; }
+held() { sed -n 's/^grants_held //p' $S/stats; }
+pings() { ip netns exec e1 ping -q -c "$1" -i 0.2 -W 2 -s 1000 10.8.0.2 >/dev/null 2>&1; }
+delivered() { ip netns exec e1 ethtool -S ef1 | sed -n 's/^ *rx_delivered: //p'; }
+
+if ip netns exec e1 ping -q -c 3 -W 5 10.8.0.2 >/dev/null; then
+	ktap_test_pass "ef1 and ef2 reach each other"
+else
+	ktap_test_fail "ef1 and ef2 reach each other"
+fi
+
+# Exactly one copy. IPv6's multicast and ARP's broadcast would go as
+# FRAMEs: no IPv6, static neighbours. The host holds grants 5 s, so that
+# none times out on a slow host (its frame would go again as a FRAME).
+stat_of() { sed -n "s/^$1 //p" $S/stats; }
+rx_copied() {
+	local i n sum=0
+	for i in 1 2; do
+		n=$(ip netns exec "e$i" ethtool -S "ef$i" | sed -n 's/^ *rx_copy_bytes: //p') || return 1
+		sum=$((sum + n))
+	done
+	echo $sum
+}
+# 20 pings of 1042-byte frames ef1 -> ef2, and their replies, in mode $1.
+copies_in() {
+	local b0 c0 r0 b1 c1 r1
+	echo "$1" >$S/mode && sleep 1 || return 1
+	b0=$(stat_of bounce_bytes) c0=$(stat_of copied_bytes) r0=$(rx_copied) || return 1
+	ip netns exec e1 ping -q -c 20 -i 0.1 -W 2 -s 1000 10.8.0.2 >/dev/null || return 1
+	b1=$(stat_of bounce_bytes) c1=$(stat_of copied_bytes) r1=$(rx_copied) || return 1
+	ktap_print_msg "$1 mode: bounce_bytes +$((b1 - b0)), copied_bytes +$((c1 - c0)), the netfronts' rx_copy_bytes +$((r1 - r0))"
+	if [ "$1" = envelope ]; then
+		[ $((b1 - b0)) = 0 ] && [ $((c1 - c0)) = $((r1 - r0)) ] && [ $((c1 - c0)) -ge $((40 * 1042)) ]
+	else
+		[ $((c1 - c0)) = 0 ] && [ $((r1 - r0)) = 0 ] && [ $((b1 - b0)) -ge $((40 * 1042)) ]
+	fi
+}
+for i in 1 2; do
+	ip netns exec "e$i" sysctl -qw "net.ipv6.conf.ef$i.disable_ipv6=1" || ktap_exit_fail_msg "cannot turn IPv6 off"
+done
+ip -n e1 neigh replace 10.8.0.2 lladdr 02:00:00:00:00:02 dev ef1 &&
+	ip -n e2 neigh replace 10.8.0.1 lladdr 02:00:00:00:00:01 dev ef2 &&
+	echo 5000 >$HOLD || ktap_exit_fail_msg "cannot set the neighbours or the hold time"
+ktap_test_result "envelope mode: not one byte through the switch's buffer, grant copies = bytes received" \
+	copies_in envelope
+ktap_test_result "full-copy mode: every byte through the switch's buffer, no grant copy" copies_in copy
+echo envelope >$S/mode || ktap_exit_fail_msg "cannot set the mode"
+
+# Grants nobody copies: ef2 gone, its MAC still domain 2's.
+echo 30000 >$HOLD || ktap_exit_fail_msg "cannot set the hold time"
+g1=$(guest_dir 1) && h1=$(counter "$g1/restarts") || ktap_exit_fail_msg "no VMPI device under ef1"
+echo ef2 >$F/detach && ip -n e1 neigh replace 10.8.0.2 lladdr 02:00:00:00:00:02 dev ef1 &&
+	ip netns exec e1 ping -q -c 8 -i 0.1 -W 1 -s 1000 10.8.0.2 >/dev/null 2>&1
+n=$(held)
+ktap_print_msg "grants held by the host: $n"
+klog_mark
+t0=$SECONDS
+echo ef1 >$F/detach
+took=$((SECONDS - t0))
+ktap_print_msg "ef1's detach took $took s; the host holds grants 30 s"
+if [ "${n:-0}" -gt 0 ] && [ "$took" -ge 4 ] && [ "$took" -lt 20 ] &&
+	klog_since_mark | grep -q "still out after [0-9]* ms: resetting the device" &&
+	[ "$(counter "$g1/restarts")" = $((h1 + 1)) ] && wait_for eval '[ "$(held)" = 0 ]'; then
+	ktap_test_pass "a detach whose grants the host holds resets the device after 5 s: every grant back"
+else
+	klog_since_mark | grep -E "vmpi|envelope|virtio" | sed 's/^/# /'
+	ktap_test_fail "a detach whose grants the host holds resets the device after 5 s: every grant back"
+fi
+
+echo 1000 >$HOLD
+if WAIT_SECS=20 wait_for vmpi_link_up d1 && envelope_attach 1 posted=16 && envelope_attach 2 posted=16 &&
+	ip netns exec e1 ping -q -c 3 -W 5 10.8.0.2 >/dev/null; then
+	ktap_test_pass "the reset device serves a new netfront"
+else
+	ktap_test_fail "the reset device serves a new netfront"
+fi
+
+# A reset under traffic, of a running netfront's device.
+g1=$(guest_dir 1) && h1=$(counter "$g1/restarts") || ktap_exit_fail_msg "no VMPI device under ef1"
+pings 50 &
+traffic=$!
+sleep 2
+# Why writing $2 to $1 fails (nothing if it does not).
+write_error() { (echo "$2" >"$1") 2>&1 | sed -n 's/.*write error: //p'; }
+h=$(vmpi_core_dev host d1) && e2=$(write_error "$g1/reset" 2) && eh=$(write_error "/sys/class/misc/$h/reset" 1)
+ktap_print_msg "reset: 2 on the guest side: $e2; 1 on the host side: $eh"
+if [ "$e2" = "Invalid argument" ] && [ "$eh" = "Operation not supported" ]; then
+	ktap_test_pass "reset takes only 1, and only on the guest side"
+else
+	ktap_test_fail "reset takes only 1, and only on the guest side"
+fi
+echo 1 >"$g1/reset"
+wait $traffic
+if wait_for eval '[ "$(counter "$g1/restarts")" -gt "$h1" ]' && [ "$(counter "$g1/restarts")" = $((h1 + 1)) ] &&
+	WAIT_SECS=20 wait_for vmpi_link_up d1 &&
+	WAIT_SECS=20 wait_for pings 2 && r0=$(delivered) && pings 10 && r1=$(delivered) &&
+	ktap_print_msg "frames delivered into ef1's posted buffers by 10 pings after the reset: $((r1 - r0))" &&
+	[ "$r1" -gt "$r0" ]; then
+	ktap_test_pass "a running netfront's device reset under traffic: the link restarts, traffic goes on"
+else
+	ktap_test_fail "a running netfront's device reset under traffic: the link restarts, traffic goes on"
+fi
+
+ktap_finished

@@ -86,7 +86,10 @@ import socket, sys, threading
 me, peers, kib, sizes = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), [int(x) for x in sys.argv[4:]]
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind(("10.9.0." + me, 5006)); t.listen(4)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.9.0." + me, 5007)); u.settimeout(30)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("10.9.0." + me, 5007))
+# A datagram may wait behind a peer's 256 KiB TCP stream to another (tens
+# of seconds on a slow TCG host).
+u.settimeout(90)
 print("ready", flush=True)
 bad = []
 def tcp():

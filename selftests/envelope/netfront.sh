@@ -12,7 +12,7 @@
 # mode, route changes and the uplink: netfront_routes.sh.
 source "$(dirname "$0")/netfront_lib.sh"
 
-netfront_start 26
+netfront_start 27
 
 drv() { [ "$(nsx 1 ethtool -i ef1 | sed -n 's/^driver: //p')" = envelope_netfront ]; }
 ktap_check "ethtool -i names the driver" drv
@@ -280,6 +280,27 @@ ktap_check "vdpa dev del d3 during traffic: ef3 and domain 3 removed, its grant 
 wait $pinger
 talk() { nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null; }
 ktap_check "after it, ns1 and ns2 still talk" talk
+
+# The switch unloaded under a ping flood between ns1 and ns2 (grants held,
+# copies running, frames queued to it), then loaded and configured again:
+# the two talk by envelope again.
+switch_reload() {
+	local p rc e0
+	nsx 1 ping -q -f -s 1000 -w 6 10.9.0.2 >/dev/null 2>&1 &
+	p=$!
+	sleep 2
+	rmmod envelope_switch
+	rc=$?
+	wait $p
+	[ $rc = 0 ] && insmod "$(rvio_ko envelope_switch)" &&
+		echo "d1 domain=1" >$S/domains && echo "d2 domain=2" >$S/domains &&
+		echo "$(mac 1) domain=1" >$S/table && echo "$(mac 2) domain=2" >$S/table &&
+		wait_for took_table || return 1
+	e0=$(estat 1 tx_envelopes)
+	WAIT_SECS=20 wait_for talk && nsx 1 ping -q -c 3 -s 1000 -W 5 10.9.0.2 >/dev/null &&
+		[ "$(estat 1 tx_envelopes)" -gt "$e0" ]
+}
+ktap_check "rmmod envelope_switch during a ping flood; loaded again, ns1 and ns2 talk by envelope" switch_reload
 
 # A VM migrating in (docs/envelope.md section 3): under a new switch (the
 # module reloaded: a new epoch) ef2's MAC is promised to domain 2 (route

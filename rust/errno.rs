@@ -50,3 +50,13 @@ pub fn eisconn() -> Error {
 pub fn eopnotsupp() -> Error {
     code(bindings::EOPNOTSUPP)
 }
+
+/// `ENETDOWN`: the interface is down.
+pub fn enetdown() -> Error {
+    code(bindings::ENETDOWN)
+}
+
+/// `ENOBUFS`: a queue is full.
+pub fn enobufs() -> Error {
+    code(bindings::ENOBUFS)
+}

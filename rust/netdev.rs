@@ -5,8 +5,12 @@
 //! context, ops tables and queues). The 6.12 `kernel` crate has no
 //! `net_device`, NAPI or ethtool abstraction.
 //!
-//! A driver implements [`NetDevice`]; [`Registration::new`] registers an
-//! interface for it, and [`Handle`]s (which may live anywhere, e.g. in an
+//! A driver implements [`NetDevice`] and a link [`Kind`]
+//! ([`KindRegistration`]): `ip link add NAME parentdev PARENT type KIND`
+//! and the driver's own [`add`] call [`Kind::newlink`], which builds the
+//! driver and registers the interface ([`Registration`]); `ip link del`
+//! calls [`Kind::dellink`], after which the driver drops the registration
+//! when it is done with the interface's frames. [`Handle`]s (which may live anywhere, e.g. in an
 //! I/O channel's callbacks) hand received frames in and wake the
 //! transmitter until the registration is dropped. Transmit ([`NetDevice::xmit`],
 //! the copy path) is called from a work item, in process context, one
@@ -34,7 +38,7 @@ use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, ArcBorrow};
 
 /// The most `ethtool -S` counters a driver has.
 pub const MAX_STATS: usize = 64;
@@ -325,7 +329,7 @@ impl Handle {
     pub fn rx_skb(&self, skb: RxSkb, meta: &[u8; META_LEN]) -> Result {
         self.h
             .with(|nd| {
-                // SAFETY: `nd` is registered (`with`); the skb is from its
+                // SAFETY: `nd` is live (`with`); the skb is from its
                 // `rvio_netdev_rx_alloc()` and handed over (consumed);
                 // `meta` is 12 bytes.
                 to_result(unsafe {
@@ -367,7 +371,7 @@ impl Handle {
     pub fn rx_buf(&self, skb: RxSkb, meta: &[u8; META_LEN], len: u32) -> Result {
         self.h
             .with(|nd| {
-                // SAFETY: `nd` is registered (`with`); the skb is from its
+                // SAFETY: `nd` is live (`with`); the skb is from its
                 // `rvio_netdev_rx_alloc_buf()` and handed over (consumed);
                 // `meta` is 12 bytes.
                 to_result(unsafe {
@@ -380,7 +384,7 @@ impl Handle {
     /// A frame that could not be filled: freed, counted as `rx_dropped`.
     pub fn rx_drop(&self, skb: RxSkb) {
         self.h.with(|nd| {
-            // SAFETY: `nd` is registered (`with`); the skb is handed over.
+            // SAFETY: `nd` is live (`with`); the skb is handed over.
             unsafe { bindings::rvio_netdev_rx_drop(nd, skb.into_raw()) }
         });
     }
@@ -394,7 +398,7 @@ impl Handle {
             TxDone::Drop => bindings::rvio_netdev_tx_how_RVIO_NETDEV_TX_DROP,
         };
         self.h.with(|nd| {
-            // SAFETY: `nd` is registered (`with`); the skb came from its
+            // SAFETY: `nd` is live (`with`); the skb came from its
             // `xmit_ref` and is handed back (consumed).
             unsafe { bindings::rvio_netdev_tx_complete(nd, skb.into_raw(), how as c_int) }
         });
@@ -409,7 +413,8 @@ impl Handle {
     /// address), now if it is up, else when it next comes up. Any context.
     pub fn notify_peers(&self) {
         self.h.with(|nd| {
-            // SAFETY: `with` runs this while `nd` is registered.
+            // SAFETY: `with` runs this while `nd` is live; the C half
+            // queues nothing for a device that is not registered.
             unsafe { bindings::rvio_netdev_notify_peers(nd) }
         });
     }
@@ -425,7 +430,7 @@ impl Handle {
     pub fn lower_take(&self, name: &CStr) -> Result {
         self.h
             .with(|nd| {
-                // SAFETY: `nd` is registered (`with`); `name` is
+                // SAFETY: `nd` is live (`with`); `name` is
                 // NUL-terminated and valid during the call.
                 to_result(unsafe { bindings::rvio_netdev_lower_take(nd, name.as_char_ptr()) })
             })
@@ -438,7 +443,7 @@ impl Handle {
     /// `lower_release`. Process context, as [`Handle::lower_take`].
     pub fn lower_auto(&self) {
         self.h.with(|nd| {
-            // SAFETY: `nd` is registered (`with`).
+            // SAFETY: `nd` is live (`with`).
             unsafe { bindings::rvio_netdev_lower_auto(nd) }
         });
     }
@@ -448,10 +453,25 @@ impl Handle {
     pub fn lower_release(&self) -> Result {
         self.h
             .with(|nd| {
-                // SAFETY: `nd` is registered (`with`).
+                // SAFETY: `nd` is live (`with`).
                 to_result(unsafe { bindings::rvio_netdev_lower_release(nd) })
             })
             .unwrap_or(Err(ENODEV))
+    }
+
+    /// The interface's current name, NUL-padded (empty once the
+    /// registration is dropped).
+    pub fn name(&self) -> [u8; 16] {
+        let mut buf = [0u8; 16];
+        self.h.with(|nd| {
+            // SAFETY: `nd` is live (`with`); its name is a NUL-terminated
+            // string of at most 16 bytes in the `net_device`.
+            copy_name(
+                unsafe { CStr::from_char_ptr(bindings::rvio_netdev_name(nd)) },
+                &mut buf,
+            )
+        });
+        buf
     }
 
     /// Writes the lower device's name into `buf` (NUL-padded): whether
@@ -464,7 +484,7 @@ impl Handle {
         let has = self
             .h
             .with(|nd| {
-                // SAFETY: `nd` is registered (`with`); `buf` holds
+                // SAFETY: `nd` is live (`with`); `buf` holds
                 // IFNAMSIZ (16) bytes; `auto_mode` is a local.
                 unsafe {
                     bindings::rvio_netdev_lower_name(nd, buf.as_mut_ptr().cast(), &mut auto_mode)
@@ -484,7 +504,7 @@ impl Handle {
         let sent = self
             .h
             .with(|nd| {
-                // SAFETY: `nd` is registered (`with`); the skb is one its
+                // SAFETY: `nd` is live (`with`); the skb is one its
                 // `xmit_ref` has, consumed only when 0 is returned.
                 unsafe { bindings::rvio_netdev_lower_xmit(nd, skb.skb.as_ptr()) == 0 }
             })
@@ -500,7 +520,7 @@ impl Handle {
     pub fn lower_stats(&self) -> (u64, u64) {
         let (mut rx, mut tx) = (0u64, 0u64);
         self.h.with(|nd| {
-            // SAFETY: `nd` is registered (`with`); both pointers are to
+            // SAFETY: `nd` is live (`with`); both pointers are to
             // locals.
             unsafe { bindings::rvio_netdev_lower_stats(nd, &mut rx, &mut tx) }
         });
@@ -516,16 +536,191 @@ impl Handle {
     }
 }
 
-/// A registered interface of driver `T`; unregistered when dropped.
+/// A link kind: the module's interfaces are made by `ip link add NAME
+/// parentdev PARENT type KIND` or by the driver's own [`add`] (a sysfs
+/// write), and removed by `ip link del` (rust/netdev_glue.h). One per
+/// module.
+pub trait Kind: Send + Sync + Sized + 'static {
+    /// The driver of its interfaces.
+    type Dev: NetDevice;
+    /// What [`add`] passes to [`Kind::newlink`] (`ip link add` passes
+    /// nothing).
+    type Opts;
+    /// `ip link`'s `type`.
+    const KIND: &'static CStr;
+    /// The interfaces' largest MTU.
+    const MAX_MTU: u32;
+    /// Their largest frame (TSO), in bytes.
+    const MAX_FRAME: u32;
+    /// An interface over `parent` is wanted: builds its driver and
+    /// registers `link` ([`Registration::new`], [`Registration::register`]),
+    /// or fails (dropping the unregistered [`Registration`] before it
+    /// returns). Under RTNL.
+    fn newlink(
+        this: ArcBorrow<'_, Self>,
+        link: NewLink<'_, Self::Dev>,
+        parent: &CStr,
+        opts: Option<&Self::Opts>,
+    ) -> Result;
+    /// Interface `dev` is being unregistered (`ip link del`, the kind's
+    /// unregistering): its driver drops its [`Registration`] later, not
+    /// under RTNL. Under RTNL: must not sleep long.
+    fn dellink(this: ArcBorrow<'_, Self>, dev: &Self::Dev);
+}
+
+/// The registered [`Kind`] `K`, with its context; every interface of the
+/// kind is unregistered when dropped.
 ///
 /// # Invariants
 ///
-/// `nd` is a device `rvio_netdev_new()` registered with `user`'s pointer
-/// and `VTable::<T>::VTABLE`; `owner` is attached to it until `drop`.
+/// `ctx` is `Arc::into_raw` of the context the C half calls `K`'s
+/// callbacks with, registered until `drop`.
+pub struct KindRegistration<K: Kind> {
+    ctx: *const K,
+}
+
+// SAFETY: it only holds an `Arc<K>` (`K: Send + Sync`) in raw form.
+unsafe impl<K: Kind> Send for KindRegistration<K> {}
+// SAFETY: as for `Send`; `&self` gives nothing.
+unsafe impl<K: Kind> Sync for KindRegistration<K> {}
+
+impl<K: Kind> KindRegistration<K> {
+    const KIND: bindings::rvio_netdev_kind = bindings::rvio_netdev_kind {
+        kind: K::KIND.as_char_ptr(),
+        max_mtu: K::MAX_MTU,
+        max_frame: K::MAX_FRAME,
+        newlink: Some(Self::newlink),
+        dellink: Some(Self::dellink),
+    };
+
+    const fn table() -> &'static bindings::rvio_netdev_kind {
+        &Self::KIND
+    }
+
+    /// Registers kind `K` with its context `ctx`.
+    pub fn new(ctx: Arc<K>) -> Result<Self> {
+        let raw = Arc::into_raw(ctx);
+        // SAFETY: the table is a constant of `K`'s type; `raw` stays valid
+        // until `drop` (or below), after `rvio_netdev_kind_unregister()`,
+        // after which no callback runs (rust/netdev_glue.h).
+        if let Err(e) = to_result(unsafe {
+            bindings::rvio_netdev_kind_register(Self::table(), raw as *mut c_void)
+        }) {
+            // SAFETY: from `into_raw` above; the C half keeps nothing.
+            drop(unsafe { Arc::from_raw(raw) });
+            return Err(e);
+        }
+        // INVARIANT: registered with `raw`.
+        Ok(Self { ctx: raw })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half with the registered context, a device
+    /// allocated for the call, a NUL-terminated parent name and `opts`:
+    /// null, or what [`add`] passed (a `K::Opts`).
+    unsafe extern "C" fn newlink(
+        ctx: *mut c_void,
+        nd: *mut bindings::rvio_netdev,
+        parent: *const c_char,
+        opts: *const c_void,
+    ) -> c_int {
+        from_result(|| {
+            let nd = NonNull::new(nd).ok_or(EINVAL)?;
+            // SAFETY: the registered context (type invariant), alive
+            // until the kind is unregistered, after which no callback runs.
+            let this = unsafe { ArcBorrow::from_raw(ctx as *const K) };
+            // SAFETY: the C half passes a NUL-terminated name.
+            let parent = unsafe { CStr::from_char_ptr(parent) };
+            // SAFETY: null or a `K::Opts` of `add`'s caller, alive during
+            // the call (`add` checks that the registered kind is `K`).
+            let opts = unsafe { opts.cast::<K::Opts>().as_ref() };
+            // INVARIANT: allocated, not registered, its allocator frees it
+            // after this call unless it is registered.
+            let link = NewLink {
+                nd,
+                _call: PhantomData,
+                _driver: PhantomData,
+            };
+            K::newlink(this, link, parent, opts)?;
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C half with the registered context and the `priv`
+    /// of a device registered through [`KindRegistration::newlink`]: a
+    /// `K::Dev` of a live [`Registration`].
+    unsafe extern "C" fn dellink(ctx: *mut c_void, user: *mut c_void) {
+        // SAFETY: as in `newlink`.
+        let this = unsafe { ArcBorrow::from_raw(ctx as *const K) };
+        // SAFETY: every device of the kind was registered by a
+        // `Registration<K::Dev>` (`NewLink<K::Dev>`) with its `user`'s
+        // pointer, which that registration keeps until it frees the
+        // device, after this call.
+        let dev = unsafe { &*(user as *const K::Dev) };
+        K::dellink(this, dev);
+    }
+}
+
+impl<K: Kind> Drop for KindRegistration<K> {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant); after this no callback of
+        // the kind runs.
+        unsafe { bindings::rvio_netdev_kind_unregister() };
+        // SAFETY: from `Arc::into_raw` in `new`; the C half no longer has it.
+        drop(unsafe { Arc::from_raw(self.ctx) });
+    }
+}
+
+/// Makes an interface of kind `K` named `name` (a name, or a pattern
+/// such as `env%d`) over `parent`, as `ip link add` would, calling
+/// [`Kind::newlink`] with `opts`: its result, or `ENODEV` if `K` is not
+/// the registered kind. Process context, not under RTNL.
+pub fn add<K: Kind>(name: &CStr, parent: &CStr, opts: &K::Opts) -> Result {
+    // SAFETY: the strings are NUL-terminated; the C half calls `K`'s
+    // `newlink` with `opts` during the call, only if the registered kind
+    // is `K`'s table.
+    to_result(unsafe {
+        bindings::rvio_netdev_add(
+            KindRegistration::<K>::table(),
+            name.as_char_ptr(),
+            parent.as_char_ptr(),
+            opts as *const K::Opts as *const c_void,
+        )
+    })
+}
+
+/// A device [`Kind::newlink`] was handed: allocated (its name, MAC and
+/// MTU as asked), not registered, freed by its allocator when the call
+/// returns unless it was registered.
+///
+/// # Invariants
+///
+/// `nd` is such a device, valid for the call (`'a`).
+pub struct NewLink<'a, T: NetDevice> {
+    nd: NonNull<bindings::rvio_netdev>,
+    _call: PhantomData<&'a ()>,
+    _driver: PhantomData<fn(T)>,
+}
+
+/// An interface of driver `T`: bound to its device by
+/// [`Registration::new`], registered by [`Registration::register`],
+/// unregistered and freed when dropped.
+///
+/// # Invariants
+///
+/// `nd` is a device bound to `user`'s pointer, live until `drop` (an
+/// unregistered one is dropped within [`Kind::newlink`], while its
+/// allocator keeps it); `owner` is attached to it until `drop`;
+/// `registered`: `rvio_netdev_register()` registered it with `user`'s
+/// pointer and `VTable::<T>::VTABLE`.
 pub struct Registration<T: NetDevice> {
     nd: NonNull<bindings::rvio_netdev>,
     owner: Owner<Dev>,
     user: Arc<T>,
+    registered: bool,
 }
 
 // SAFETY: the C half may be used from any thread; `T: Send + Sync`.
@@ -542,39 +737,57 @@ impl<T: NetDevice> Registration<T> {
     /// `u64`, by it).
     const PACING_FITS: () = assert!(T::TX_PACING_SHIFT <= 20, "TX_PACING_SHIFT above 20");
 
-    /// Registers an interface named `name` (a name, or a pattern such as
-    /// `env%d`) for `user`, with MTUs up to `max_mtu` and TSO frames up to
-    /// `max_frame` bytes.
-    pub fn new(name: &CStr, user: Arc<T>, max_mtu: u32, max_frame: u32) -> Result<Self> {
+    /// Binds `user` to `link`'s device: its [`Handle`]s work from now on
+    /// (received frames are dropped until it is registered and up). Drop
+    /// it within [`Kind::newlink`] unless it gets registered.
+    pub fn new(link: NewLink<'_, T>, user: Arc<T>) -> Result<Self> {
         let () = Self::STATS_FIT;
         let () = Self::PACING_FITS;
-        // SAFETY: the table and the strings it points to are constants of
-        // `T`'s type; `user`'s pointer stays valid until `drop` frees the
-        // device (we hold the `Arc`); `name` is NUL-terminated. The C half
-        // returns a device or an `ERR_PTR()` (rust/netdev_glue.h).
-        let nd = from_err_ptr(unsafe {
-            bindings::rvio_netdev_new(
-                name.as_char_ptr(),
+        // SAFETY: `link`'s device stays live while its allocator keeps it
+        // (during `newlink`, in which an unregistered registration is
+        // dropped), and once registered until `drop` frees it; `drop`
+        // detaches the owner first. The C half's functions are callable
+        // on an allocated device (rust/netdev_glue.h).
+        let owner = unsafe { Owner::new(link.nd.as_ptr()) }?;
+        // INVARIANT: bound, owner attached, not registered yet.
+        Ok(Self {
+            nd: link.nd,
+            owner,
+            user,
+            registered: false,
+        })
+    }
+
+    /// Registers the interface. Under RTNL (in [`Kind::newlink`]).
+    pub fn register(&mut self) -> Result {
+        if self.registered {
+            return Err(EINVAL);
+        }
+        // SAFETY: the device is bound and unregistered (type invariant);
+        // the table and its strings are constants of `T`'s type; `user`'s
+        // pointer stays valid until `drop` frees the device (we hold the
+        // `Arc`). `newlink` runs under RTNL.
+        to_result(unsafe {
+            bindings::rvio_netdev_register(
+                self.nd.as_ptr(),
                 VTable::<T>::build(),
-                &*user as *const T as *mut c_void,
-                max_mtu,
-                max_frame,
+                &*self.user as *const T as *mut c_void,
             )
         })?;
-        let nd = NonNull::new(nd).ok_or(EINVAL)?;
-        // SAFETY: `nd` stays registered, and `rvio_netdev_wake_tx()` /
-        // `rvio_netdev_rx()` callable, until `drop` detaches the owner
-        // (before it frees the device).
-        let owner = match unsafe { Owner::new(nd.as_ptr()) } {
-            Ok(o) => o,
-            Err(e) => {
-                // SAFETY: registered just now; no handle exists yet.
-                unsafe { bindings::rvio_netdev_free(nd.as_ptr()) };
-                return Err(e);
-            }
-        };
-        // INVARIANT: registered with `user` and the table; owner attached.
-        Ok(Self { nd, owner, user })
+        // INVARIANT: registered with `user` and the table.
+        self.registered = true;
+        Ok(())
+    }
+
+    /// Unregisters the interface if it is registered: the stack sends it
+    /// nothing more; handles stay usable (frames are dropped) until
+    /// `drop`. Process context, not under RTNL.
+    pub fn unregister(&self) {
+        if self.registered {
+            // SAFETY: registered (type invariant); the C half allows it
+            // once or more, not under RTNL (the caller's duty).
+            unsafe { bindings::rvio_netdev_unregister(self.nd.as_ptr()) };
+        }
     }
 
     /// A handle of the data path.
@@ -591,23 +804,32 @@ impl<T: NetDevice> Registration<T> {
 
     /// Writes the interface's current name into `buf` (NUL-padded).
     pub fn name(&self, buf: &mut [u8; 16]) {
-        // SAFETY: registered (type invariant); the name is a NUL-terminated
+        // SAFETY: live (type invariant); the name is a NUL-terminated
         // string of at most 16 bytes in the `net_device`.
         let name = unsafe { CStr::from_char_ptr(bindings::rvio_netdev_name(self.nd.as_ptr())) };
-        let b = name.as_bytes();
-        let n = b.len().min(15);
-        buf.fill(0);
-        buf[..n].copy_from_slice(&b[..n]);
+        copy_name(name, buf);
     }
+}
+
+/// `name` into `buf`, NUL-padded (at most 15 bytes of it).
+fn copy_name(name: &CStr, buf: &mut [u8; 16]) {
+    let b = name.as_bytes();
+    let n = b.len().min(15);
+    buf.fill(0);
+    buf[..n].copy_from_slice(&b[..n]);
 }
 
 impl<T: NetDevice> Drop for Registration<T> {
     fn drop(&mut self) {
         // Handles stop using the device, and those in a call have left.
         self.owner.detach();
-        // SAFETY: registered (type invariant), and no handle uses it any
-        // more; after this no callback runs, so `user` may go.
-        unsafe { bindings::rvio_netdev_free(self.nd.as_ptr()) };
+        if self.registered {
+            // SAFETY: registered (type invariant), and no handle uses it
+            // any more; after this no callback runs, so `user` may go.
+            // Not under RTNL: only an unregistered registration is
+            // dropped in `newlink`.
+            unsafe { bindings::rvio_netdev_free(self.nd.as_ptr()) };
+        }
     }
 }
 

@@ -7,6 +7,7 @@
  * the sk_buff queues and the static inlines around them (netdev_priv,
  * eth_type_trans, netif_*_queue, DEV_STATS_*) stay here until it has.
  */
+#include <linux/completion.h>
 #include <linux/err.h>
 #include <linux/mm.h>
 #include <linux/etherdevice.h>
@@ -14,6 +15,7 @@
 #include <linux/netdevice.h>
 #include <net/gso.h>
 #include <linux/rtnetlink.h>
+#include <net/rtnetlink.h>
 #include <linux/scatterlist.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
@@ -75,11 +77,14 @@ struct rvio_netdev {
 	 * received here (rvio_netdev_lower_rx()). */
 	struct net_device __rcu *lower;
 	netdevice_tracker lower_tracker;
-	/* Lets go of the lower device when it, or this device, is
+	/* In rvio_netdevs while registered (under RTNL): the module's
+	 * notifier lets go of the lower device when it, or this device, is
 	 * unregistered (or moves to another namespace), or the lower's MAC
 	 * changes. */
-	struct notifier_block lower_nb;
-	struct netdev_net_notifier lower_nn;
+	struct list_head node;
+	/* The core is done with the unregistered device (its
+	 * priv_destructor ran): rvio_netdev_free() may free it. */
+	struct completion released;
 	/* The lower device had IFF_NO_ADDRCONF before it was taken. */
 	bool lower_no_addrconf;
 	/* Takes any device of its namespace with its MAC, when it has none
@@ -95,6 +100,16 @@ static struct rvio_netdev *nd_of(struct net_device *dev)
 {
 	return netdev_priv(dev);
 }
+
+/* The module's link kind (one per module: the devices of this file's
+ * copy), with its driver's context; set while registered. */
+static const struct rvio_netdev_kind *rvio_kind;
+static void *rvio_kind_ctx;
+/* rvio_netdev_add() may make devices (under RTNL): the kind is
+ * registered and not being unregistered. */
+static bool rvio_kind_ready;
+/* The module's registered devices (rvio_netdev.node), under RTNL. */
+static LIST_HEAD(rvio_netdevs);
 
 /*
  * Offers @skb to the driver's @xmit_ref: 0 taken, RVIO_NETDEV_TX_COPY
@@ -325,6 +340,40 @@ static void rvio_netdev_tx_purge(struct rvio_netdev *nd)
 	}
 }
 
+static void rvio_netdev_notify_work(struct work_struct *w)
+{
+	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, notify_work);
+	struct net_device *dev = nd->dev;
+
+	rtnl_lock();
+	/* Down (or unregistered): ndo_open schedules it again. */
+	if (netif_running(dev) && test_and_clear_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags))
+		__netdev_notify_peers(dev);
+	rtnl_unlock();
+	/* The queued work's reference (rvio_netdev_notify_schedule()). */
+	dev_put(dev);
+}
+
+/*
+ * Queues the announcement work of a registered device, holding a
+ * reference while it is queued: the core's unregistering waits for it,
+ * so it never runs on a device freed behind it (one whose registering
+ * failed in a NETDEV_REGISTER notifier is freed by the core).
+ */
+static void rvio_netdev_notify_schedule(struct rvio_netdev *nd)
+{
+	/* Under RCU: the unregistering sets UNREGISTERING, then waits for
+	 * RCU readers (synchronize_net()) before it waits for references,
+	 * so a reference taken after seeing REGISTERED is waited for. */
+	rcu_read_lock();
+	if (READ_ONCE(nd->dev->reg_state) == NETREG_REGISTERED) {
+		dev_hold(nd->dev);
+		if (!schedule_work(&nd->notify_work))
+			dev_put(nd->dev);
+	}
+	rcu_read_unlock();
+}
+
 static int rvio_netdev_open(struct net_device *dev)
 {
 	struct rvio_netdev *nd = nd_of(dev);
@@ -346,25 +395,15 @@ static int rvio_netdev_open(struct net_device *dev)
 	netif_carrier_on(dev);
 	/* An announcement that came while down goes now. */
 	if (test_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags))
-		schedule_work(&nd->notify_work);
+		rvio_netdev_notify_schedule(nd);
 	return 0;
-}
-
-static void rvio_netdev_notify_work(struct work_struct *w)
-{
-	struct rvio_netdev *nd = container_of(w, struct rvio_netdev, notify_work);
-
-	rtnl_lock();
-	/* Down (or unregistered): ndo_open schedules it again. */
-	if (netif_running(nd->dev) && test_and_clear_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags))
-		__netdev_notify_peers(nd->dev);
-	rtnl_unlock();
 }
 
 void rvio_netdev_notify_peers(struct rvio_netdev *nd)
 {
 	set_bit(RVIO_NETDEV_ANNOUNCE, &nd->flags);
-	schedule_work(&nd->notify_work);
+	/* Not registered yet: ndo_open announces it. */
+	rvio_netdev_notify_schedule(nd);
 }
 
 static int rvio_netdev_stop(struct net_device *dev)
@@ -508,10 +547,10 @@ static void rvio_netdev_lower_find(struct rvio_netdev *nd)
 	}
 }
 
-static int rvio_netdev_lower_notify(struct notifier_block *nb, unsigned long event, void *ptr)
+/* An event of @dev, a device of @nd's namespace (under RTNL). */
+static void rvio_netdev_lower_event(struct rvio_netdev *nd, struct net_device *dev,
+				    unsigned long event)
 {
-	struct rvio_netdev *nd = container_of(nb, struct rvio_netdev, lower_nb);
-	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
 	struct net_device *lower = rtnl_dereference(nd->lower);
 
 	if (!lower) {
@@ -523,10 +562,10 @@ static int rvio_netdev_lower_notify(struct notifier_block *nb, unsigned long eve
 		    (event == NETDEV_REGISTER || event == NETDEV_CHANGEADDR || event == NETDEV_DOWN ||
 		     event == NETDEV_CHANGEUPPER))
 			schedule_work(&nd->lower_work);
-		return NOTIFY_DONE;
+		return;
 	}
 	if (dev != lower && dev != nd->dev)
-		return NOTIFY_DONE;
+		return;
 	if (event == NETDEV_UNREGISTER ||
 	    (event == NETDEV_CHANGEADDR && !ether_addr_equal(lower->dev_addr, nd->dev->dev_addr))) {
 		netdev_info(nd->dev, "lets go of %s (%s)\n", netdev_name(lower),
@@ -535,8 +574,28 @@ static int rvio_netdev_lower_notify(struct notifier_block *nb, unsigned long eve
 		if (nd->lower_auto)
 			schedule_work(&nd->lower_work);
 	}
+}
+
+/*
+ * The module's one notifier (all namespaces; registering a notifier per
+ * device or namespace takes RTNL, which rtnl_link_ops' newlink already
+ * holds): each event goes to the devices of its namespace. A device moved
+ * to another namespace gets its NETDEV_UNREGISTER in the old one first.
+ */
+static int rvio_netdev_notify(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
+	struct rvio_netdev *nd;
+
+	list_for_each_entry(nd, &rvio_netdevs, node)
+		if (net_eq(dev_net(nd->dev), dev_net(dev)))
+			rvio_netdev_lower_event(nd, dev, event);
 	return NOTIFY_DONE;
 }
+
+static struct notifier_block rvio_netdev_nb = {
+	.notifier_call = rvio_netdev_notify,
+};
 
 int rvio_netdev_lower_take(struct rvio_netdev *nd, const char *ifname)
 {
@@ -548,6 +607,11 @@ int rvio_netdev_lower_take(struct rvio_netdev *nd, const char *ifname)
 	nd->lower_auto = false;
 	if (rtnl_dereference(nd->lower)) {
 		err = -EBUSY;
+		goto unlock;
+	}
+	/* Unregistered: its namespace may be gone. */
+	if (nd->dev->reg_state != NETREG_REGISTERED) {
+		err = -ENODEV;
 		goto unlock;
 	}
 	lower = __dev_get_by_name(dev_net(nd->dev), ifname);
@@ -652,7 +716,15 @@ void rvio_netdev_lower_stats(struct rvio_netdev *nd, u64 *rx_frames, u64 *tx_fra
 static int rvio_netdev_init(struct net_device *dev)
 {
 	netdev_lockdep_set_classes(dev);
+	list_add(&nd_of(dev)->node, &rvio_netdevs);
 	return 0;
+}
+
+/* Unregistered (after its NETDEV_UNREGISTER, which let its lower device
+ * go), or its registering failed. */
+static void rvio_netdev_uninit(struct net_device *dev)
+{
+	list_del(&nd_of(dev)->node);
 }
 
 /* While it has a lower device, its MAC is the lower's. */
@@ -669,6 +741,7 @@ static int rvio_netdev_set_mac(struct net_device *dev, void *p)
 
 static const struct net_device_ops rvio_netdev_ops = {
 	.ndo_init = rvio_netdev_init,
+	.ndo_uninit = rvio_netdev_uninit,
 	.ndo_open = rvio_netdev_open,
 	.ndo_stop = rvio_netdev_stop,
 	.ndo_start_xmit = rvio_netdev_start_xmit,
@@ -713,30 +786,28 @@ static const struct ethtool_ops rvio_netdev_ethtool_ops = {
 	.get_ethtool_stats = rvio_netdev_get_ethtool_stats,
 };
 
-struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_vtable *vt,
-				    void *priv, unsigned int max_mtu, unsigned int max_frame)
+/* The core is done with it: unregistered, its last reference gone. */
+static void rvio_netdev_destructor(struct net_device *dev)
 {
-	struct net_device *dev;
-	struct rvio_netdev *nd;
-	int err;
+	complete(&nd_of(dev)->released);
+}
 
-	if (!vt || !vt->open || !vt->stop || !vt->xmit || !vt->get_stats || !vt->driver ||
-	    (vt->n_stats && !vt->stat_names))
-		return ERR_PTR(-EINVAL);
-	dev = alloc_netdev(sizeof(*nd), name, strchr(name, '%') ? NET_NAME_ENUM : NET_NAME_USER,
-			   ether_setup);
-	if (!dev)
-		return ERR_PTR(-ENOMEM);
-	nd = netdev_priv(dev);
-	nd->max_frame = max_frame;
+/* rtnl_link_ops' setup, and rvio_netdev_add()'s: everything but the
+ * driver, which rvio_netdev_register() binds. */
+static void rvio_netdev_setup(struct net_device *dev)
+{
+	struct rvio_netdev *nd = netdev_priv(dev);
+
+	ether_setup(dev);
 	nd->dev = dev;
-	nd->vt = vt;
-	nd->priv = priv;
+	nd->max_frame = rvio_kind->max_frame;
 	skb_queue_head_init(&nd->txq);
 	skb_queue_head_init(&nd->rxq);
 	INIT_WORK(&nd->tx_work, rvio_netdev_tx_work);
 	INIT_WORK(&nd->notify_work, rvio_netdev_notify_work);
 	INIT_WORK(&nd->lower_work, rvio_netdev_lower_work);
+	INIT_LIST_HEAD(&nd->node);
+	init_completion(&nd->released);
 	atomic_long_set(&nd->wakes, 0);
 	/* Down until ndo_open. */
 	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
@@ -745,8 +816,12 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	dev->priv_flags &= ~IFF_TX_SKB_SHARING;
 	dev->netdev_ops = &rvio_netdev_ops;
 	dev->ethtool_ops = &rvio_netdev_ethtool_ops;
+	/* Freed by rvio_netdev_free(), once the driver is done with it too
+	 * (frames it holds, the peer's completions): not by the core. */
+	dev->needs_free_netdev = false;
+	dev->priv_destructor = rvio_netdev_destructor;
 	dev->min_mtu = ETH_MIN_MTU;
-	dev->max_mtu = max_mtu;
+	dev->max_mtu = rvio_kind->max_mtu;
 	/* The offloads of virtio-net's VIRTIO_NET_F_CSUM and HOST_TSO4/6/ECN,
 	 * carried in each frame's struct virtio_net_hdr_v1. */
 	dev->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO | NETIF_F_TSO6 |
@@ -755,51 +830,205 @@ struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_v
 	 * (a VLAN is the switch's business, docs/envelope.md). */
 	dev->features = dev->hw_features | NETIF_F_RXCSUM | NETIF_F_VLAN_CHALLENGED;
 	dev->hw_features |= NETIF_F_RXCSUM;
-	netif_set_tso_max_size(dev, max_frame);
+	netif_set_tso_max_size(dev, nd->max_frame);
 	eth_hw_addr_random(dev);
 	netif_napi_add(dev, &nd->napi, rvio_netdev_poll);
 	netif_carrier_off(dev);
-	err = register_netdev(dev);
-	if (err)
-		goto napi_del;
-	/* Events of its namespace only; it follows the device to another
-	 * (after the device's NETDEV_UNREGISTER there, which lets a lower
-	 * device go). */
-	nd->lower_nb.notifier_call = rvio_netdev_lower_notify;
-	err = register_netdevice_notifier_dev_net(dev, &nd->lower_nb, &nd->lower_nn);
-	if (err) {
-		unregister_netdev(dev);
-		goto napi_del;
+}
+
+/* `ip link add NAME parentdev DEV type KIND`: the parent is required; one
+ * queue each way (the transmit path stops and wakes queue 0). */
+static int rvio_netdev_validate(struct nlattr *tb[], struct nlattr *data[],
+				struct netlink_ext_ack *extack)
+{
+	if (!tb[IFLA_PARENT_DEV_NAME]) {
+		NL_SET_ERR_MSG(extack, "the parent device is required (parentdev DEV)");
+		return -EINVAL;
 	}
-	return nd;
-napi_del:
-	netif_napi_del(&nd->napi);
-	free_netdev(dev);
-	return ERR_PTR(err);
+	if ((tb[IFLA_NUM_TX_QUEUES] && nla_get_u32(tb[IFLA_NUM_TX_QUEUES]) != 1) ||
+	    (tb[IFLA_NUM_RX_QUEUES] && nla_get_u32(tb[IFLA_NUM_RX_QUEUES]) != 1)) {
+		NL_SET_ERR_MSG(extack, "one queue each way only");
+		return -EINVAL;
+	}
+	if (tb[IFLA_ADDRESS] && (nla_len(tb[IFLA_ADDRESS]) != ETH_ALEN ||
+				 !is_valid_ether_addr(nla_data(tb[IFLA_ADDRESS])))) {
+		NL_SET_ERR_MSG(extack, "invalid MAC address");
+		return -EADDRNOTAVAIL;
+	}
+	return 0;
+}
+
+/* The driver's @newlink for @dev (under RTNL): registered if it says 0. */
+static int rvio_netdev_call_newlink(struct net_device *dev, const char *parent, const void *opts)
+{
+	int err = rvio_kind->newlink(rvio_kind_ctx, nd_of(dev), parent, opts);
+
+	/* A driver that says 0 without registering would have the caller
+	 * free a device it still uses. */
+	if (WARN_ON_ONCE(!err && dev->reg_state != NETREG_REGISTERED))
+		return -EINVAL;
+	return err;
+}
+
+static int rvio_netdev_newlink(struct net *net, struct net_device *dev, struct nlattr *tb[],
+			       struct nlattr *data[], struct netlink_ext_ack *extack)
+{
+	char parent[IFNAMSIZ];
+	int err;
+
+	/* The parent is a device of the machine, not of a namespace: only
+	 * the machine's administrator hands it to one (a container's root
+	 * has CAP_NET_ADMIN in its own namespace only). */
+	if (!capable(CAP_NET_ADMIN))
+		return -EPERM;
+	if (nla_strscpy(parent, tb[IFLA_PARENT_DEV_NAME], sizeof(parent)) < 0) {
+		NL_SET_ERR_MSG(extack, "parent device name too long");
+		return -EINVAL;
+	}
+	err = rvio_netdev_call_newlink(dev, parent, NULL);
+	if (err == -ENODEV)
+		NL_SET_ERR_MSG(extack, "no such parent device");
+	else if (err == -EEXIST)
+		NL_SET_ERR_MSG(extack, "the parent device has an interface already");
+	return err;
+}
+
+/* `ip link del`, the kind's unregistering, a failed newlink: the device
+ * is unregistered with the others; the driver frees it later
+ * (rvio_netdev_free()), after its peer has given everything back. */
+static void rvio_netdev_dellink(struct net_device *dev, struct list_head *head)
+{
+	struct rvio_netdev *nd = nd_of(dev);
+
+	unregister_netdevice_queue(dev, head);
+	if (nd->vt)
+		rvio_kind->dellink(rvio_kind_ctx, nd->priv);
+}
+
+static struct rtnl_link_ops rvio_netdev_link_ops = {
+	.priv_size = sizeof(struct rvio_netdev),
+	.setup = rvio_netdev_setup,
+	.validate = rvio_netdev_validate,
+	.newlink = rvio_netdev_newlink,
+	.dellink = rvio_netdev_dellink,
+	/* Its namespace going away gives it back to the initial one, as a
+	 * physical NIC: the parent device is the machine's. */
+	.netns_refund = true,
+};
+
+int rvio_netdev_kind_register(const struct rvio_netdev_kind *kind, void *ctx)
+{
+	int err;
+
+	if (!kind || !kind->kind || !kind->newlink || !kind->dellink || rvio_kind)
+		return -EINVAL;
+	rvio_kind = kind;
+	rvio_kind_ctx = ctx;
+	rvio_netdev_link_ops.kind = kind->kind;
+	err = register_netdevice_notifier(&rvio_netdev_nb);
+	if (err)
+		goto clear;
+	err = rtnl_link_register(&rvio_netdev_link_ops);
+	if (err)
+		goto notifier;
+	rtnl_lock();
+	rvio_kind_ready = true;
+	rtnl_unlock();
+	return 0;
+notifier:
+	unregister_netdevice_notifier(&rvio_netdev_nb);
+clear:
+	rvio_kind = NULL;
+	rvio_kind_ctx = NULL;
+	return err;
+}
+
+void rvio_netdev_kind_unregister(void)
+{
+	rtnl_lock();
+	rvio_kind_ready = false;
+	rtnl_unlock();
+	/* Unregisters every device of the kind (their dellink), so none is
+	 * in rvio_netdevs when the notifier goes. */
+	rtnl_link_unregister(&rvio_netdev_link_ops);
+	unregister_netdevice_notifier(&rvio_netdev_nb);
+	rvio_kind = NULL;
+	rvio_kind_ctx = NULL;
+}
+
+int rvio_netdev_add(const struct rvio_netdev_kind *kind, const char *name, const char *parent,
+		    const void *opts)
+{
+	struct net_device *dev;
+	int err;
+
+	rtnl_lock();
+	if (!rvio_kind_ready || !kind || kind != rvio_kind) {
+		rtnl_unlock();
+		return -ENODEV;
+	}
+	dev = alloc_netdev(sizeof(struct rvio_netdev), name,
+			   strchr(name, '%') ? NET_NAME_ENUM : NET_NAME_USER, rvio_netdev_setup);
+	if (!dev) {
+		rtnl_unlock();
+		return -ENOMEM;
+	}
+	/* As rtnl_create_link() makes it: `ip link del` works on it too. */
+	dev->rtnl_link_ops = &rvio_netdev_link_ops;
+	err = rvio_netdev_call_newlink(dev, parent, opts);
+	rtnl_unlock();
+	if (err)
+		free_netdev(dev);
+	return err;
+}
+
+int rvio_netdev_register(struct rvio_netdev *nd, const struct rvio_netdev_vtable *vt, void *priv)
+{
+	int err;
+
+	ASSERT_RTNL();
+	if (!vt || !vt->open || !vt->stop || !vt->xmit || !vt->get_stats || !vt->driver ||
+	    (vt->n_stats && !vt->stat_names))
+		return -EINVAL;
+	nd->vt = vt;
+	nd->priv = priv;
+	err = register_netdevice(nd->dev);
+	if (err)
+		nd->vt = NULL;
+	return err;
+}
+
+void rvio_netdev_unregister(struct rvio_netdev *nd)
+{
+	struct net_device *dev = nd->dev;
+
+	/* Lets go of its lower device (its NETDEV_UNREGISTER) and takes none
+	 * any more. */
+	rtnl_lock();
+	nd->lower_auto = false;
+	if (dev->reg_state == NETREG_REGISTERED)
+		unregister_netdevice(dev);
+	rtnl_unlock();
 }
 
 void rvio_netdev_free(struct rvio_netdev *nd)
 {
 	struct net_device *dev = nd->dev;
 
-	/* Lets go of its lower device and takes none any more (no handle
-	 * calls rvio_netdev_lower_take() now); the notifier goes while the
-	 * device still holds its namespace. */
-	rtnl_lock();
-	nd->lower_auto = false;
-	rvio_netdev_lower_put(nd);
-	rtnl_unlock();
-	unregister_netdevice_notifier_dev_net(dev, &nd->lower_nb, &nd->lower_nn);
+	rvio_netdev_unregister(nd);
+	/* The unregistering's last step, perhaps on another thread (`ip link
+	 * del`'s): after it the core touches nothing free_netdev() frees. */
+	wait_for_completion(&nd->released);
 	cancel_work_sync(&nd->lower_work);
-	unregister_netdev(dev);
 	/* ndo_stop ran if it was up; if not, nothing was queued. An
 	 * announcement after the unregistering finds it down. */
 	set_bit(RVIO_NETDEV_TX_STOPPED, &nd->flags);
 	cancel_work_sync(&nd->tx_work);
-	cancel_work_sync(&nd->notify_work);
+	/* Nothing: a queued one holds a reference, which the unregistering
+	 * waited for. */
+	WARN_ON_ONCE(cancel_work_sync(&nd->notify_work));
 	skb_queue_purge(&nd->txq);
 	skb_queue_purge(&nd->rxq);
-	netif_napi_del(&nd->napi);
 	free_netdev(dev);
 }
 
@@ -1059,8 +1288,15 @@ void rvio_netdev_wake_tx(struct rvio_netdev *nd)
 
 void rvio_netdev_set_carrier(struct rvio_netdev *nd, bool on)
 {
-	if (on)
-		netif_carrier_on(nd->dev);
-	else
-		netif_carrier_off(nd->dev);
+	/* Not before it is registered (it goes on at ndo_open), nor after;
+	 * under RCU, as rvio_netdev_notify_schedule(): a linkwatch event
+	 * holds a reference. */
+	rcu_read_lock();
+	if (READ_ONCE(nd->dev->reg_state) == NETREG_REGISTERED) {
+		if (on)
+			netif_carrier_on(nd->dev);
+		else
+			netif_carrier_off(nd->dev);
+	}
+	rcu_read_unlock();
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C half of rvio's Ethernet net_device abstraction (rust/netdev.rs is the
- * Rust half): a registered net_device whose driver is Rust, with NAPI and
+ * Rust half): a net_device of a link kind (rtnl_link_ops: `ip link add
+ * ... type KIND`, `ip link del`) whose driver is Rust, with NAPI and
  * GRO on receive, a transmit queue drained in process context, the
  * standard counters (`ip -s link`) and ethtool's driver info and `-S`.
  *
@@ -90,19 +91,72 @@ struct rvio_netdev_vtable {
 };
 
 /*
- * Allocates and registers an Ethernet device named @name (a pattern like
- * "env%d" or a name) with a random MAC, MTU 1500 (68 to @max_mtu), carrier
- * off, calling @vt with @priv. The device does scatter-gather, checksum
- * offload and TSO (IPv4, IPv6, ECN) up to frames of @max_frame bytes:
- * @xmit gets the offloads as a struct virtio_net_hdr_v1, and received
- * frames carry one (rvio_netdev_rx()). Returns it or an ERR_PTR().
- * Process context, not under RTNL.
+ * The module's link kind: its devices are made by `ip link add NAME
+ * parentdev PARENT type KIND` (rtnl_link_ops; stock iproute2 passes the
+ * parent as IFLA_PARENT_DEV_NAME, as for wwan's links) or by the driver's
+ * own rvio_netdev_add(), and removed by `ip link del` (both kinds alike;
+ * `ip -d link` shows KIND). One per module.
  */
-struct rvio_netdev *rvio_netdev_new(const char *name, const struct rvio_netdev_vtable *vt,
-				    void *priv, unsigned int max_mtu, unsigned int max_frame);
-/* Unregisters and frees @nd; no callback runs after it returns. Process
- * context, not under RTNL; not while another thread may call the
- * functions below for @nd. */
+struct rvio_netdev_kind {
+	/* rtnl_link_ops' kind. */
+	const char *kind;
+	/* Its devices' largest MTU and frame (TSO) in bytes. */
+	unsigned int max_mtu, max_frame;
+	/*
+	 * A device @nd is wanted over parent @parent (a NUL-terminated name
+	 * of IFNAMSIZ bytes at most) with the driver's @opts (NULL from
+	 * `ip link add`): @nd is allocated (its name, MAC and MTU as asked),
+	 * not registered; the driver builds its state and registers it
+	 * (rvio_netdev_register()), or returns an errno and leaves it
+	 * unregistered (its allocator frees it). Under RTNL.
+	 */
+	int (*newlink)(void *ctx, struct rvio_netdev *nd, const char *parent, const void *opts);
+	/*
+	 * The device of the driver's @priv is being unregistered (`ip link
+	 * del`, the kind's unregistering, a newlink the core undid): the
+	 * driver frees it later, with rvio_netdev_free(), not under RTNL.
+	 * Under RTNL: must not sleep long.
+	 */
+	void (*dellink)(void *ctx, void *priv);
+};
+
+/*
+ * Registers @kind (with the driver's @ctx for its callbacks) and the
+ * module's netdevice notifier: 0 or an errno (-EINVAL: the module has a
+ * kind already; -EEXIST: another module has this one). Process context,
+ * not under RTNL.
+ */
+int rvio_netdev_kind_register(const struct rvio_netdev_kind *kind, void *ctx);
+/* Unregisters the kind: every device of it is unregistered (@dellink),
+ * and no callback of the kind runs after it returns. Process context,
+ * not under RTNL. */
+void rvio_netdev_kind_unregister(void);
+/*
+ * The driver's own way to make a device (e.g. a sysfs write): allocates
+ * one named @name (a name, or a pattern such as "env%d") in the initial
+ * namespace, as `ip link add` would, and calls @kind's @newlink with
+ * @opts under RTNL. Returns its result, or -ENODEV if @kind is not the
+ * registered kind. Process context, not under RTNL.
+ */
+int rvio_netdev_add(const struct rvio_netdev_kind *kind, const char *name, const char *parent,
+		    const void *opts);
+/*
+ * From @newlink: registers @nd (random MAC unless one was asked, MTU
+ * 1500, 68 to @max_mtu, carrier off) calling @vt with @priv. The device
+ * does scatter-gather, checksum offload and TSO (IPv4, IPv6, ECN) up to
+ * frames of @max_frame bytes: @xmit gets the offloads as a struct
+ * virtio_net_hdr_v1, and received frames carry one (rvio_netdev_rx()).
+ * 0 or an errno (not registered). Under RTNL.
+ */
+int rvio_netdev_register(struct rvio_netdev *nd, const struct rvio_netdev_vtable *vt, void *priv);
+/* Unregisters @nd (if it still is): the stack sends it nothing more and
+ * ndo_stop has run; the functions below stay callable (frames are
+ * dropped) until rvio_netdev_free(). Process context, not under RTNL. */
+void rvio_netdev_unregister(struct rvio_netdev *nd);
+/* Unregisters @nd if it still is, waits until the core is done with it
+ * and frees it; no callback runs after it returns. Process context, not
+ * under RTNL; not while another thread may call the functions below for
+ * @nd. */
 void rvio_netdev_free(struct rvio_netdev *nd);
 /* The interface's name (valid until the next rename; for logs). */
 const char *rvio_netdev_name(struct rvio_netdev *nd);

@@ -202,14 +202,19 @@ envelope_domains() {
 # for the benchmarks' cost per frame.
 vm_busy_ms() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) * 10 }' /proc/stat; }
 
-# Netfront ef$1 over VMPI device d$1, attached with options $2, with MAC
-# 02:00:00:00:00:0$1, up in namespace e$1 (made if missing) at
-# 10.8.0.$1/24 with MTU $3 (default 1500).
+# Netfront ef$1 over VMPI device d$1 with MAC 02:00:00:00:00:0$1, up in
+# namespace e$1 (made if missing) at 10.8.0.$1/24 with MTU $3 (default
+# 1500): made there by `ip link add ... type envelope`, or, with options
+# $2 (which only sysfs takes), attached through sysfs and moved there.
 envelope_attach() {
-	local i=$1
-	echo "$(vdpa_virtio_of "d$i") name=ef$i ${2:-}" >/sys/kernel/envelope_netfront/attach &&
-		ip link set "ef$i" address "02:00:00:00:00:0$i" &&
-		{ [ -e "/run/netns/e$i" ] || ip netns add "e$i"; } && ip link set "ef$i" netns "e$i" &&
+	local i=$1 v
+	v=$(vdpa_virtio_of "d$i") && { [ -e "/run/netns/e$i" ] || ip netns add "e$i"; } || return 1
+	if [ -n "${2:-}" ]; then
+		echo "$v name=ef$i $2" >/sys/kernel/envelope_netfront/attach &&
+			ip link set "ef$i" address "02:00:00:00:00:0$i" && ip link set "ef$i" netns "e$i"
+	else
+		ip -n "e$i" link add "ef$i" address "02:00:00:00:00:0$i" parentdev "$v" type envelope
+	fi &&
 		ip -n "e$i" addr add "10.8.0.$i/24" dev "ef$i" &&
 		ip -n "e$i" link set "ef$i" mtu "${3:-1500}" up && ip -n "e$i" link set lo up
 }

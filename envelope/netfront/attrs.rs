@@ -4,7 +4,7 @@
 
 use kernel::prelude::*;
 use kernel::str::CStr;
-use kernel::sync::{Arc, ArcBorrow};
+use kernel::sync::ArcBorrow;
 
 use crate::envelope_proto::front::{parse_attach_line, parse_vf_line};
 use crate::front::Netfront;
@@ -35,7 +35,7 @@ impl Attrs for Netfront {
         match idx {
             ATTACH => {
                 let cmd = parse_attach_line(input).map_err(|_| EINVAL)?;
-                Arc::<Netfront>::from(this).attach(cmd)
+                Netfront::attach(&cmd)
             }
             DETACH => {
                 let [name] = exactly::<1>(input).map_err(|_| EINVAL)?;

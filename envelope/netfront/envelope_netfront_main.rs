@@ -5,7 +5,9 @@
 //! `net_device` over a guest-side VMPI device (raw channel 1): it keeps
 //! the read-only replica of the forwarding table the host pushes, and
 //! sends and receives frames through the host's switch. Interfaces are
-//! made and removed through `/sys/kernel/envelope_netfront/`.
+//! made by `ip link add NAME parentdev virtioN type envelope` or through
+//! `/sys/kernel/envelope_netfront/`, and removed by `ip link del` or
+//! there.
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -41,6 +43,7 @@ mod front;
 mod grant_io;
 
 use front::Netfront;
+use netdev::KindRegistration;
 use sysfs_dir::Dir;
 
 module! {
@@ -49,26 +52,38 @@ module! {
     author: "rvio developers",
     description: "Envelope switching: Ethernet interfaces over VMPI devices (the guest's netfront)",
     license: "GPL",
+    alias: ["rtnl-link-envelope"],
 }
 
 struct EnvelopeNetfrontModule {
+    netfront: Arc<Netfront>,
     dir: Option<Dir<Netfront>>,
+    kind: Option<KindRegistration<Netfront>>,
 }
 
 impl kernel::Module for EnvelopeNetfrontModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let dir = Dir::new(kernel::c_str!("envelope_netfront"), Netfront::new()?)?;
-        Ok(Self { dir: Some(dir) })
+        let netfront = Netfront::new()?;
+        // The directory first: an `attach` before the kind is registered
+        // fails (`ENODEV`), so if registering the kind fails, no
+        // interface exists.
+        let dir = Dir::new(kernel::c_str!("envelope_netfront"), netfront.clone())?;
+        let kind = KindRegistration::new(netfront.clone())?;
+        Ok(Self {
+            netfront,
+            dir: Some(dir),
+            kind: Some(kind),
+        })
     }
 }
 
 impl Drop for EnvelopeNetfrontModule {
     fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            let netfront: Arc<Netfront> = dir.owner().clone();
-            // No sysfs call runs after this.
-            drop(dir);
-            netfront.shut_down();
-        }
+        // No sysfs call runs after this.
+        drop(self.dir.take());
+        // Nor `ip link add`; every interface is unregistered (the reaper
+        // is told to remove them).
+        drop(self.kind.take());
+        self.netfront.shut_down();
     }
 }

@@ -5,11 +5,18 @@
 //! channel 1 to and from the host's switch, with the read-only replica of
 //! the forwarding table the host pushes.
 //!
-//! Locking: `fronts` is taken by sysfs calls and by a port's `down`; a
-//! front is dropped outside it (dropping closes the port, which waits for
-//! the device's callbacks, and unregisters the interface, which takes
-//! RTNL). A front's `tx` is taken by the transmit work (the copy path),
-//! `attach` and a front's drop; its `table` and `granting` are also taken
+//! Lifecycle: an interface is made by `ip link add ... type envelope`
+//! or sysfs `attach` (both [`Netfront::create`], under RTNL), and goes by
+//! `ip link del` (unregistered at once, the rest left to the reaper),
+//! `detach`, its VMPI device's removal or the module's unloading.
+//!
+//! Locking: `fronts` is taken by sysfs calls, by the reaper and under
+//! RTNL by `create` (so nothing holds it while taking RTNL: the lower
+//! device's calls are made outside it); a front is dropped outside it
+//! (dropping unregisters the interface, which takes RTNL, and closes the
+//! port, which waits for the device's callbacks, before it frees the
+//! interface). A front's `tx` is taken by the transmit work (the copy
+//! path), `create` and a front's drop; its `table` and `granting` are also taken
 //! by `xmit_ref`, in `ndo_start_xmit`'s softirq ([`BhLock`]s), which
 //! grants frames or sends them as `FRAME`s (`vmpi_port_send_sg()`).
 //!
@@ -24,7 +31,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::str::CString;
-use kernel::sync::{new_mutex, new_spinlock, Arc, Mutex};
+use kernel::sync::{new_mutex, new_spinlock, Arc, ArcBorrow, Mutex};
 use kernel::time::{ktime_ms_delta, Ktime};
 
 use crate::bh_lock::BhLock;
@@ -37,7 +44,9 @@ use crate::envelope_proto::msg::{
 };
 use crate::envelope_proto::table::{Entry, Replica, Route, MAX_ENTRIES};
 use crate::grant_io::{self, Ctx, COPY_DISCARD, COPY_FINISH};
-use crate::netdev::{self, NetDevice, Registration, RxSkb, TxDone, TxFrame, TxSkb, XmitRef};
+use crate::netdev::{
+    self, NetDevice, NewLink, Registration, RxSkb, TxDone, TxFrame, TxSkb, XmitRef,
+};
 use crate::proto::link::Role;
 use crate::sysfs_buf::SysfsBuf;
 use crate::vmpi_port::{self, Port, PortRef, PortUser};
@@ -161,6 +170,31 @@ struct Counters {
     /// Frames for a route `vf` sent to the switch as `FRAME`s: the
     /// interface has no VF, or it is down, or the frame is over its MTU.
     tx_vf_fallback: AtomicU64,
+    /// `rx_dropped` by reason: the interface was down (or going), its receive
+    /// backlog full, the frame's offloads or length invalid, no memory,
+    /// an envelope neither copied nor discarded (its grant times out).
+    rx_drop_down: AtomicU64,
+    rx_drop_backlog: AtomicU64,
+    rx_drop_bad: AtomicU64,
+    rx_drop_nomem: AtomicU64,
+    rx_drop_no_copy: AtomicU64,
+}
+
+impl Counters {
+    /// A received frame the stack did not get, for `err` (what
+    /// [`netdev::Handle`]'s receive calls return).
+    fn rx_drop(&self, err: Error) {
+        inc(&self.rx_dropped);
+        inc(if err == crate::errno::enetdown() || err == ENODEV {
+            &self.rx_drop_down
+        } else if err == crate::errno::enobufs() {
+            &self.rx_drop_backlog
+        } else if err == ENOMEM {
+            &self.rx_drop_nomem
+        } else {
+            &self.rx_drop_bad
+        });
+    }
 }
 
 fn inc(c: &AtomicU64) {
@@ -264,6 +298,9 @@ pub(crate) struct FrontDev {
     /// The device took no grant (`EOPNOTSUPP`): frames go as `FRAME`s
     /// until the next table.
     no_grants: AtomicBool,
+    /// `ip link del` (or the kind's unregistering) unregistered the
+    /// interface: the reaper removes the rest.
+    unlinked: AtomicBool,
     /// Grants, copies and discards out (posted, `done()` not yet run).
     grants: GrantShares,
     copies_out: AtomicU32,
@@ -513,7 +550,7 @@ impl FrontDev {
                         inc(&c.rx_tso);
                     }
                 }
-                Err(_) => inc(&c.rx_dropped),
+                Err(e) => c.rx_drop(e),
             }
         } else {
             inc(&c.rx_copy_failed);
@@ -570,6 +607,7 @@ impl FrontDev {
         self.discards_out.fetch_sub(1, Ordering::AcqRel);
         // Neither copied nor discarded: the sender's grant times out.
         inc(&c.rx_dropped);
+        inc(&c.rx_drop_no_copy);
     }
 
     /// Grants, copies, discards, posted buffers or cancels still out.
@@ -667,7 +705,7 @@ impl FrontDev {
                             inc(&c.rx_tso);
                         }
                     }
-                    Err(_) => inc(&c.rx_dropped),
+                    Err(e) => c.rx_drop(e),
                 }
                 // The buffer, if the frame was copied out of it, goes
                 // back at once (still counted out), if it is of the
@@ -834,6 +872,11 @@ impl NetDevice for FrontDev {
         kernel::c_str!("tx_vf"),
         kernel::c_str!("rx_vf"),
         kernel::c_str!("tx_vf_fallback"),
+        kernel::c_str!("rx_drop_down"),
+        kernel::c_str!("rx_drop_backlog"),
+        kernel::c_str!("rx_drop_bad"),
+        kernel::c_str!("rx_drop_nomem"),
+        kernel::c_str!("rx_drop_no_copy"),
     ];
     const HAS_XMIT_REF: bool = true;
     // A frame costs the same hand-offs between work items (VM exits, on a
@@ -992,6 +1035,11 @@ impl NetDevice for FrontDev {
             tx_vf,
             rx_vf,
             c.tx_vf_fallback.load(Ordering::Relaxed),
+            c.rx_drop_down.load(Ordering::Relaxed),
+            c.rx_drop_backlog.load(Ordering::Relaxed),
+            c.rx_drop_bad.load(Ordering::Relaxed),
+            c.rx_drop_nomem.load(Ordering::Relaxed),
+            c.rx_drop_no_copy.load(Ordering::Relaxed),
         ];
         for (o, v) in out.iter_mut().zip(vals) {
             *o = v;
@@ -1021,7 +1069,7 @@ impl PortUser for Link {
                             inc(&c.rx_tso);
                         }
                     }
-                    Err(_) => inc(&c.rx_dropped),
+                    Err(e) => c.rx_drop(e),
                 }
                 // Fewer buffers posted than asked (a refill failed): a
                 // delivery that waited for one in vain came as a FRAME.
@@ -1097,6 +1145,12 @@ impl Front {
     fn gone(&self) -> bool {
         self.link.down.load(Ordering::Acquire)
     }
+
+    /// Its device went away or its interface was deleted: the reaper
+    /// removes it, and it is no longer listed in sysfs.
+    fn going(&self) -> bool {
+        self.gone() || self.dev.unlinked.load(Ordering::Acquire)
+    }
 }
 
 impl Front {
@@ -1140,9 +1194,7 @@ impl Front {
     /// be seen, and another device could have taken the id.
     fn reset_device(&self) {
         let mut buf = [0u8; DEV_NAME_MAX + 1];
-        let b = self.dev.vmpi.as_bytes();
-        buf[..b.len()].copy_from_slice(b);
-        let same = CStr::from_bytes_with_nul(&buf[..=b.len()])
+        let same = dev_cstr(&self.dev.vmpi, &mut buf)
             .ok()
             .and_then(|name| vmpi_port::find(Role::Guest, Some(name)).ok())
             == Some(self.dev.vmpi_id);
@@ -1157,10 +1209,13 @@ impl Front {
 
 impl Drop for Front {
     fn drop(&mut self) {
-        // The posted buffers first, while the port is open: the device
-        // may stay (a detach), and only a cancel gives them back. None is
-        // posted from now on; one being delivered into comes back with
-        // its frame.
+        // The interface first (if `ip link del` has not unregistered it):
+        // the stack sends it nothing more, and what comes in is dropped.
+        self.reg.unregister();
+        // The posted buffers, while the port is open: the device may stay
+        // (a detach), and only a cancel gives them back. None is posted
+        // from now on; one being delivered into comes back with its
+        // frame.
         {
             let _g = self.dev.granting.lock();
             self.dev.posted.closing.store(true, Ordering::Relaxed);
@@ -1184,7 +1239,7 @@ impl Drop for Front {
         drop(port);
         // Then the grants and copies out complete (the transport calls
         // each `done()`: a grant times out on the host within its hold
-        // time), and only then the interface goes (field `reg`): they
+        // time), and only then the interface is freed (field `reg`): they
         // hold its skbs.
         self.wait_out("grants and copies", || self.dev.busy(), || {});
         // The last `done()` has counted itself out, but its code may still
@@ -1211,7 +1266,7 @@ unsafe impl DelayedWorkItem for Netfront {
     }
 
     fn run(this: Arc<Self>) {
-        while let Some(f) = this.take_one(Front::gone) {
+        while let Some(f) = this.take_one(Front::going) {
             drop(f);
         }
     }
@@ -1250,26 +1305,53 @@ impl Netfront {
         }
     }
 
-    /// A write to `attach`.
-    pub(crate) fn attach(self: Arc<Self>, cmd: AttachCmd) -> Result {
-        if self
-            .fronts
-            .lock()
-            .iter()
-            .flatten()
-            .any(|f| f.dev.vmpi == cmd.dev)
-        {
-            return Err(EEXIST);
-        }
-        let mut cname = [0u8; 32];
-        let b = cmd.dev.as_bytes();
-        cname[..b.len()].copy_from_slice(b);
-        let cname = CStr::from_bytes_with_nul(&cname[..=b.len()]).map_err(|_| EINVAL)?;
-        let id = vmpi_port::find(Role::Guest, Some(cname))?;
+    /// A write to `attach`: an interface over `cmd.dev`, as `ip link add
+    /// NAME parentdev DEV type envelope` makes one, with `cmd`'s options.
+    pub(crate) fn attach(cmd: &AttachCmd) -> Result {
         let ifname = match cmd.name {
             Some(n) => CString::try_from_fmt(fmt!("{}", n))?,
             None => CString::try_from_fmt(fmt!("env%d"))?,
         };
+        let mut buf = [0u8; DEV_NAME_MAX + 1];
+        netdev::add::<Netfront>(&ifname, dev_cstr(&cmd.dev, &mut buf)?, cmd)
+    }
+
+    /// An interface over the VMPI device whose virtio device is `parent`
+    /// ([`netdev::Kind::newlink`], under RTNL): `EEXIST` if the device has
+    /// one (`EBUSY` while one is being removed), `ENOSPC` beyond
+    /// [`MAX_FRONTS`], `ENODEV` if no guest-side VMPI device is named
+    /// `parent`, `EBUSY` if its raw channel 1 is bound.
+    fn create(
+        self: Arc<Self>,
+        link: NewLink<'_, FrontDev>,
+        parent: &CStr,
+        opts: Option<&AttachCmd>,
+    ) -> Result {
+        let vmpi = DevName::new(parent.as_bytes()).map_err(|_| ENODEV)?;
+        let slot = {
+            let mut fronts = self.fronts.lock();
+            if let Some(f) = fronts.iter().flatten().find(|f| f.dev.vmpi == vmpi) {
+                return Err(if f.dev.unlinked.load(Ordering::Relaxed) {
+                    EBUSY
+                } else {
+                    EEXIST
+                });
+            }
+            if fronts.iter().flatten().count() >= MAX_FRONTS {
+                return Err(ENOSPC);
+            }
+            // Its slot: nothing fails once it is registered. Only
+            // creators, which hold RTNL, fill slots, and none is ever
+            // removed, so the slot stays free and the checks above true.
+            match fronts.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    fronts.push(None, GFP_KERNEL)?;
+                    fronts.len() - 1
+                }
+            }
+        };
+        let id = vmpi_port::find(Role::Guest, Some(parent))?;
         let slots = KVVec::from_elem(Entry::default(), MAX_ENTRIES, GFP_KERNEL)?;
         let tx_sg = KBox::new(
             [bindings::scatterlist::default(); grant_io::MAX_SG],
@@ -1277,9 +1359,9 @@ impl Netfront {
         )?;
         let dev = Arc::pin_init(
             pin_init!(FrontDev {
-                vmpi: cmd.dev,
+                vmpi,
                 vmpi_id: id,
-                inline_max: cmd.inline.unwrap_or(INLINE_DEFAULT) as usize,
+                inline_max: opts.and_then(|o| o.inline).unwrap_or(INLINE_DEFAULT) as usize,
                 tx <- new_mutex!(Tx { port: None, sg: tx_sg }, "envelope_netfront::FrontDev::tx"),
                 granting <- BhLock::new(new_spinlock!(None, "envelope_netfront::FrontDev::granting")),
                 table <- BhLock::new(new_spinlock!(
@@ -1288,11 +1370,12 @@ impl Netfront {
                 )),
                 asked: AtomicBool::new(false),
                 no_grants: AtomicBool::new(false),
+                unlinked: AtomicBool::new(false),
                 grants: GrantShares::new(MAX_GRANTS_OUT, MAX_GRANTS_PER_DEST),
                 copies_out: AtomicU32::new(0),
                 discards_out: AtomicU32::new(0),
                 posted: PostedBufs {
-                    max: u32::from(cmd.posted.unwrap_or(POSTED_DEFAULT)),
+                    max: u32::from(opts.and_then(|o| o.posted).unwrap_or(POSTED_DEFAULT)),
                     cap: AtomicU32::new(u32::MAX),
                     cap_len: AtomicU32::new(0),
                     out: AtomicU32::new(0),
@@ -1303,7 +1386,7 @@ impl Netfront {
             }),
             GFP_KERNEL,
         )?;
-        let reg = Registration::new(&ifname, dev.clone(), MAX_MTU as u32, MAX_FRAME as u32)?;
+        let reg = Registration::new(link, dev.clone())?;
         let link = Arc::new(
             Link {
                 dev: dev.clone(),
@@ -1313,10 +1396,17 @@ impl Netfront {
             },
             GFP_KERNEL,
         )?;
-        let port = Arc::new(Port::open(id, msg::CHANNEL, link.clone())?, GFP_KERNEL)?;
+        // From here on a failure drops the front: its port closes, and
+        // what the host was sent back waits for (not registered: frames
+        // were dropped, none was sent).
+        let mut front = Front { reg, dev, link };
+        let port = Arc::new(
+            Port::open(id, msg::CHANNEL, front.link.clone())?,
+            GFP_KERNEL,
+        )?;
         let ctx = Ctx {
-            dev: dev.clone(),
-            nd: reg.handle(),
+            dev: front.dev.clone(),
+            nd: front.reg.handle(),
         };
         let granting = Granting {
             port: port.clone(),
@@ -1328,61 +1418,65 @@ impl Netfront {
                 GFP_KERNEL,
             )?,
         };
-        dev.tx.lock().port = Some(port);
-        *dev.granting.lock() = Some(granting);
+        front.dev.tx.lock().port = Some(port);
+        *front.dev.granting.lock() = Some(granting);
+        front.reg.register()?;
         // Buffers for the frames the host delivers (a device without
         // grants refuses the first: none then).
-        dev.refill(&ctx);
-        let front = Front { reg, dev, link };
-        let mut fronts = self.fronts.lock();
-        let busy = fronts.iter().flatten().any(|f| f.dev.vmpi == cmd.dev);
-        let full = fronts.iter().flatten().count() >= MAX_FRONTS;
-        let slot = fronts.iter().position(Option::is_none);
-        if busy || full || (slot.is_none() && fronts.push(None, GFP_KERNEL).is_err()) {
-            drop(fronts);
-            drop(front);
-            return Err(if busy {
-                EEXIST
-            } else if full {
-                ENOSPC
-            } else {
-                ENOMEM
-            });
-        }
-        let i = slot.unwrap_or(fronts.len() - 1);
+        front.dev.refill(&ctx);
         let mut name = [0u8; 16];
         front.reg.name(&mut name);
-        let gone = front.gone();
-        fronts[i] = Some(front);
-        drop(fronts);
+        // Whether its device went down is read under `fronts`: the
+        // reaper that `down` scheduled either found it listed or runs
+        // again below.
+        let gone = {
+            let mut fronts = self.fronts.lock();
+            let gone = front.gone();
+            match fronts.get_mut(slot) {
+                Some(s) if s.is_none() => *s = Some(front),
+                _ => {
+                    // Cannot happen (see above); dropping a registered
+                    // front here, under RTNL, would deadlock.
+                    pr_err!("{}: no slot: interface leaked\n", vmpi);
+                    core::mem::forget(front);
+                }
+            }
+            gone
+        };
         if gone {
-            // Its device went down before it was listed.
+            // Its device went down before it was listed: removed by the
+            // reaper (`ip link add` sees it succeed, and it goes).
             DelayedWork::schedule(&self, 0);
-            return Err(ENODEV);
         }
         pr_info!(
             "{}: netfront over {} (vmpi{})\n",
             ifname_str(&name),
-            cmd.dev,
+            vmpi,
             id
         );
         Ok(())
     }
 
-    /// A write to `vf`: gives interface `cmd.ifname` its VF, or lets it
-    /// go.
-    pub(crate) fn set_vf(&self, cmd: &VfCmd) -> Result {
+    /// The data-path handle of the interface named `ifname`, if it is
+    /// listed and not going.
+    fn handle_of(&self, ifname: &[u8]) -> Option<netdev::Handle> {
         let fronts = self.fronts.lock();
-        let f = fronts
+        fronts
             .iter()
             .flatten()
             .find(|f| {
                 let mut n = [0u8; 16];
                 f.reg.name(&mut n);
-                !f.gone() && ifname_str(&n).as_bytes() == cmd.ifname.as_bytes()
+                !f.going() && ifname_str(&n).as_bytes() == ifname
             })
-            .ok_or(ENOENT)?;
-        let nd = f.reg.handle();
+            .map(|f| f.reg.handle())
+    }
+
+    /// A write to `vf`: gives interface `cmd.ifname` its VF, or lets it
+    /// go. (Not under `fronts`: the lower device's calls take RTNL, under
+    /// which `create` takes `fronts`.)
+    pub(crate) fn set_vf(&self, cmd: &VfCmd) -> Result {
+        let nd = self.handle_of(cmd.ifname.as_bytes()).ok_or(ENOENT)?;
         match cmd.vf {
             VfArg::Take(vf) => {
                 let name = CString::try_from_fmt(fmt!("{}", vf))?;
@@ -1402,7 +1496,7 @@ impl Netfront {
             .take_one(|f| {
                 let mut n = [0u8; 16];
                 f.reg.name(&mut n);
-                !f.gone() && (ifname_str(&n).as_bytes() == name || f.dev.vmpi.as_bytes() == name)
+                !f.going() && (ifname_str(&n).as_bytes() == name || f.dev.vmpi.as_bytes() == name)
             })
             .ok_or(ENOENT)?;
         drop(front);
@@ -1410,18 +1504,30 @@ impl Netfront {
     }
 
     pub(crate) fn show_fronts(&self, out: &mut SysfsBuf<'_>) {
-        let fronts = self.fronts.lock();
-        for f in fronts.iter().flatten().filter(|f| !f.gone()) {
-            let mut n = [0u8; 16];
-            f.reg.name(&mut n);
+        // The interfaces' handles first: the lower device's name takes
+        // RTNL, under which `create` takes `fronts`.
+        let mut listed: KVec<(netdev::Handle, Arc<FrontDev>)> = KVec::new();
+        {
+            let fronts = self.fronts.lock();
+            for f in fronts.iter().flatten().filter(|f| !f.going()) {
+                if listed
+                    .push((f.reg.handle(), f.dev.clone()), GFP_KERNEL)
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+        for (nd, dev) in &listed {
+            let n = nd.name();
             let mut vf = [0u8; 16];
-            let (has_vf, vf_auto) = f.reg.handle().lower_name(&mut vf);
-            let t = f.dev.table.lock();
+            let (has_vf, vf_auto) = nd.lower_name(&mut vf);
+            let t = dev.table.lock();
             let _ = write!(
                 out,
                 "{} vmpi={} domain={} generation={} entries={}",
                 ifname_str(&n),
-                f.dev.vmpi,
+                dev.vmpi,
                 t.your_domain(),
                 t.generation(),
                 t.entries().len()
@@ -1435,6 +1541,36 @@ impl Netfront {
             }
             let _ = writeln!(out);
         }
+    }
+}
+
+/// `name` NUL-terminated in `buf`.
+fn dev_cstr<'a>(name: &DevName, buf: &'a mut [u8; DEV_NAME_MAX + 1]) -> Result<&'a CStr> {
+    let b = name.as_bytes();
+    buf[..b.len()].copy_from_slice(b);
+    buf[b.len()] = 0;
+    CStr::from_bytes_with_nul(&buf[..=b.len()]).map_err(|_| EINVAL)
+}
+
+impl netdev::Kind for Netfront {
+    type Dev = FrontDev;
+    type Opts = AttachCmd;
+    const KIND: &'static CStr = kernel::c_str!("envelope");
+    const MAX_MTU: u32 = MAX_MTU as u32;
+    const MAX_FRAME: u32 = MAX_FRAME as u32;
+
+    fn newlink(
+        this: ArcBorrow<'_, Self>,
+        link: NewLink<'_, FrontDev>,
+        parent: &CStr,
+        opts: Option<&AttachCmd>,
+    ) -> Result {
+        Arc::<Netfront>::from(this).create(link, parent, opts)
+    }
+
+    fn dellink(this: ArcBorrow<'_, Self>, dev: &FrontDev) {
+        dev.unlinked.store(true, Ordering::Release);
+        DelayedWork::schedule(&Arc::<Netfront>::from(this), 0);
     }
 }
 

@@ -8,6 +8,8 @@
 #   byte through its own buffer (bounce_bytes), while it grant-copies
 #   exactly the bytes the netfronts received; in full-copy mode the other
 #   way round.
+# - Frames for an interface that is down are dropped, counted by reason
+#   (ethtool -S rx_drop_down) and in ip -s link.
 # - They never outlive it, whatever the host does: with the host holding
 #   each grant 30 s (vmpi_host grant_hold_ms) instead of 1 s,
 #   ef2 is detached and ef1 sends to its MAC: the switch grants, nobody
@@ -18,6 +20,12 @@
 # - A reset of a running netfront's VMPI device (its sysfs `reset`), under
 #   traffic: the link restarts, the netfront posts its buffers again
 #   (frames are delivered into them) and traffic goes on.
+# - `ip link add NAME parentdev DEV type envelope`: its errors (no parent,
+#   an unknown one, one with an interface) and the kind `ip -d link`
+#   shows; `ip link del` of a sender whose grants the host holds, under a
+#   ping flood, returns at once (the reaper waits, and resets the device
+#   after 5 s), and the device takes a new interface; a namespace deleted
+#   with a netfront inside gives it back.
 # The VM's kernel-log check covers KASAN, lockdep and kmemleak.
 source "$(dirname "$0")/../lib.sh"
 
@@ -35,7 +43,7 @@ cleanup() {
 rvio_on_exit cleanup
 
 ktap_print_header
-ktap_set_plan 7
+ktap_set_plan 11
 # Posted receives too: a reset gives them back, and they are posted again.
 # Nothing inline: every frame to the other by grant.
 ENVELOPE_ATTACH_OPTS="posted=16 inline=0" envelope_domains 2 || ktap_exit_fail_msg "cannot set up two netfronts"
@@ -92,7 +100,24 @@ ip -n e1 neigh replace 10.8.0.2 lladdr 02:00:00:00:00:02 dev ef1 &&
 ktap_test_result "envelope mode: not one byte through the switch's buffer, grant copies = bytes received" \
 	copies_in envelope
 ktap_test_result "full-copy mode: every byte through the switch's buffer, no grant copy" copies_in copy
+
 echo envelope >$S/mode || ktap_exit_fail_msg "cannot set the mode"
+
+# Frames for an interface that is down: copied, then dropped, and counted
+# by reason (ethtool -S) and in ip -s link.
+ef2_stat() { ip netns exec e2 ethtool -S ef2 | sed -n "s/^ *$1: //p"; }
+ef2_ip_dropped() { ip netns exec e2 cat /sys/class/net/ef2/statistics/rx_dropped; }
+d0=$(ef2_stat rx_drop_down) && i0=$(ef2_ip_dropped) && ip -n e2 link set ef2 down ||
+	ktap_exit_fail_msg "cannot read ef2's counters"
+ip netns exec e1 ping -q -c 5 -i 0.2 -W 1 -s 1000 10.8.0.2 >/dev/null 2>&1
+d1=$(ef2_stat rx_drop_down) i1=$(ef2_ip_dropped)
+ip -n e2 link set ef2 up
+ktap_print_msg "5 pings to ef2 while down: rx_drop_down +$((d1 - d0)), ip -s link's rx dropped +$((i1 - i0))"
+if [ $((d1 - d0)) -ge 5 ] && [ $((i1 - i0)) -ge $((d1 - d0)) ] && WAIT_SECS=20 wait_for pings 1; then
+	ktap_test_pass "frames for an interface that is down are dropped and counted by reason"
+else
+	ktap_test_fail "frames for an interface that is down are dropped and counted by reason"
+fi
 
 # Grants nobody copies: ef2 gone, its MAC still domain 2's.
 echo 30000 >$HOLD || ktap_exit_fail_msg "cannot set the hold time"
@@ -147,6 +172,53 @@ if wait_for eval '[ "$(counter "$g1/restarts")" -gt "$h1" ]' && [ "$(counter "$g
 	ktap_test_pass "a running netfront's device reset under traffic: the link restarts, traffic goes on"
 else
 	ktap_test_fail "a running netfront's device reset under traffic: the link restarts, traffic goes on"
+fi
+
+# `ip link add NAME parentdev DEV type envelope` and `ip link del`.
+# Why "$@" fails (its error line; nothing if it does not).
+ip_error() { "$@" 2>&1 >/dev/null | head -n 1; }
+v1=$(vdpa_virtio_of d1) || ktap_exit_fail_msg "no virtio device of d1"
+e_none=$(ip_error ip link add ef9 type envelope)
+e_unknown=$(ip_error ip link add ef9 parentdev nosuch0 type envelope)
+e_taken=$(ip_error ip link add ef9 parentdev "$v1" type envelope)
+kind=$(ip -n e1 -d link show ef1 | grep -o "envelope")
+ktap_print_msg "no parentdev: $e_none; unknown: $e_unknown; taken: $e_taken; kind: $kind"
+if [[ $e_none == *"parent device is required"* ]] && [[ $e_unknown == *"no such parent device"* ]] &&
+	[[ $e_taken == *"has an interface already"* ]] && [ "$kind" = envelope ] && ! ip link show ef9 2>/dev/null; then
+	ktap_test_pass "ip link add refuses no parent, an unknown one, a taken one; ip -d link shows the kind"
+else
+	ktap_test_fail "ip link add refuses no parent, an unknown one, a taken one; ip -d link shows the kind"
+fi
+
+# ip link del of a sender whose grants the host holds (30 s: ef2 is gone,
+# nobody copies), under a ping flood, returns at once; the rest is the
+# reaper's (it resets the device after 5 s), and the device is free again
+# for `ip link add`.
+echo 30000 >$HOLD && ip -n e2 link del ef2 && h1=$(counter "$g1/restarts") &&
+	ip -n e1 neigh replace 10.8.0.2 lladdr 02:00:00:00:00:02 dev ef1 || ktap_exit_fail_msg "cannot delete ef2"
+ip netns exec e1 ping -q -f -c 3000 -W 1 -s 1400 10.8.0.2 >/dev/null 2>&1 &
+traffic=$!
+sleep 2
+n=$(held)
+t0=$SECONDS
+ip -n e1 link del ef1
+took=$((SECONDS - t0))
+wait $traffic
+ktap_print_msg "grants held by the host: $n; ip link del ef1 under a ping flood took $took s"
+if [ "${n:-0}" -gt 0 ] && [ "$took" -lt 4 ] && ! ip -n e1 link show ef1 2>/dev/null &&
+	WAIT_SECS=30 wait_for eval '[ "$(held)" = 0 ]' && [ "$(counter "$g1/restarts")" = $((h1 + 1)) ] &&
+	echo 1000 >$HOLD && WAIT_SECS=20 wait_for vmpi_link_up d1 && WAIT_SECS=20 wait_for envelope_attach 1 &&
+	envelope_attach 2 && ip -d -n e1 link show ef1 | grep -q "envelope" &&
+	ip netns exec e1 ping -q -c 3 -W 5 10.8.0.2 >/dev/null; then
+	ktap_test_pass "ip link del with grants held returns at once; the device, reset, takes an interface again"
+else
+	ktap_test_fail "ip link del with grants held returns at once; the device, reset, takes an interface again"
+fi
+ip netns del e1
+if wait_for ip link show ef1 >/dev/null && ip -d link show ef1 | grep -q envelope; then
+	ktap_test_pass "a namespace deleted with a netfront inside gives it back"
+else
+	ktap_test_fail "a namespace deleted with a netfront inside gives it back"
 fi
 
 ktap_finished

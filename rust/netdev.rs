@@ -10,11 +10,11 @@
 //! and the driver's own [`add`] call [`Kind::newlink`], which builds the
 //! driver and registers the interface ([`Registration`]); `ip link del`
 //! calls [`Kind::dellink`], after which the driver drops the registration
-//! when it is done with the interface's frames. [`Handle`]s (which may live anywhere, e.g. in an
-//! I/O channel's callbacks) hand received frames in and wake the
-//! transmitter until the registration is dropped. Transmit ([`NetDevice::xmit`],
-//! the copy path) is called from a work item, in process context, one
-//! frame at a time.
+//! when it is done with the interface's frames. [`Handle`]s (which may
+//! live anywhere, e.g. in an I/O channel's callbacks) hand received
+//! frames in and wake the transmitter until the registration is dropped.
+//! Transmit ([`NetDevice::xmit`], the copy path) is called from a work
+//! item, in process context, one frame at a time.
 //!
 //! A driver may also send a frame without copying it
 //! ([`NetDevice::xmit_ref`]: it keeps the frame's [`TxSkb`], describes its

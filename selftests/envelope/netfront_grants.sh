@@ -25,7 +25,8 @@
 #   shows; `ip link del` of a sender whose grants the host holds, under a
 #   ping flood, returns at once (the reaper waits, and resets the device
 #   after 5 s), and the device takes a new interface; a namespace deleted
-#   with a netfront inside gives it back.
+#   with a netfront inside gives it back; `ip link del`/`add` churn under
+#   a flood, and the module unloaded while links come and go.
 # The VM's kernel-log check covers KASAN, lockdep and kmemleak.
 source "$(dirname "$0")/../lib.sh"
 
@@ -43,7 +44,7 @@ cleanup() {
 rvio_on_exit cleanup
 
 ktap_print_header
-ktap_set_plan 11
+ktap_set_plan 12
 # Posted receives too: a reset gives them back, and they are posted again.
 # Nothing inline: every frame to the other by grant.
 ENVELOPE_ATTACH_OPTS="posted=16 inline=0" envelope_domains 2 || ktap_exit_fail_msg "cannot set up two netfronts"
@@ -219,6 +220,42 @@ if wait_for ip link show ef1 >/dev/null && ip -d link show ef1 | grep -q envelop
 	ktap_test_pass "a namespace deleted with a netfront inside gives it back"
 else
 	ktap_test_fail "a namespace deleted with a netfront inside gives it back"
+fi
+
+# Churn: ef2 deleted and made again 5 times under a ping flood of its
+# own; then the module unloaded while another loop adds and deletes a
+# link over d1: every interface goes, and the module loads again.
+v1=$(vdpa_virtio_of d1) && v2=$(vdpa_virtio_of d2) && ip link del ef1 ||
+	ktap_exit_fail_msg "cannot delete ef1"
+churn() {
+	local i
+	for i in 1 2 3 4 5; do
+		ip -n e2 link del ef2 &&
+			WAIT_SECS=20 wait_for ip -n e2 link add ef2 address 02:00:00:00:00:02 parentdev "$v2" type envelope &&
+			ip -n e2 addr add 10.8.0.2/24 dev ef2 && ip -n e2 link set ef2 up &&
+			ip -n e2 neigh replace 10.8.0.1 lladdr 02:00:00:00:00:01 dev ef2 || return 1
+	done
+}
+ip -n e2 neigh replace 10.8.0.1 lladdr 02:00:00:00:00:01 dev ef2
+ip netns exec e2 ping -q -f -W 1 -s 1400 10.8.0.1 >/dev/null 2>&1 &
+flood=$!
+churn
+churned=$?
+kill $flood 2>/dev/null
+wait $flood 2>/dev/null
+(for _ in $(seq 20); do ip link add efx parentdev "$v1" type envelope 2>/dev/null; ip link del efx 2>/dev/null; done) &
+adder=$!
+sleep 1
+rmmod envelope_netfront
+unloaded=$?
+wait $adder
+ktap_print_msg "churn: status $churned; rmmod during ip link add/del: status $unloaded"
+if [ "$churned" = 0 ] && [ "$unloaded" = 0 ] && ! ip -d link show | grep -q envelope &&
+	! ip -n e2 link show ef2 2>/dev/null && insmod "$(rvio_ko envelope_netfront)" &&
+	ip link add efy parentdev "$v1" type envelope && ip -d link show efy | grep -q envelope; then
+	ktap_test_pass "ip link del and add under a flood, 5 times; rmmod while links come and go: all gone, loads again"
+else
+	ktap_test_fail "ip link del and add under a flood, 5 times; rmmod while links come and go: all gone, loads again"
 fi
 
 ktap_finished

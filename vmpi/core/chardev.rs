@@ -259,20 +259,35 @@ impl miscdev::FileOps for Dev {
 
     fn read(file: &File, out: &mut UserSliceWriter) -> Result<usize> {
         let room = out.len();
+        // The SDU is taken under the device's lock and copied out without
+        // it: a reader whose buffer faults slowly (userfaultfd, FUSE) must
+        // not stall the device, and a fault under the lock would order
+        // mmap_lock after it, the reverse of vhost_vdpa's PA map (which
+        // calls the device's set_map with mmap_lock held).
+        let (sdu, ch) = {
+            let mut g = file.dev.inner.lock();
+            file.dev.take(&mut g, file.port, room)?
+        };
+        let copied = out.write_slice(&sdu);
         let mut g = file.dev.inner.lock();
-        // Copy out while the SDU is still queued, so that a fault (EFAULT)
-        // loses nothing; `recv` then takes it (and gives credit back).
-        let alive = g.is_live();
-        if let Some(s) = g.port(file.port)?.q.front() {
-            if s.len() <= room && alive {
-                out.write_slice(s)?;
+        match copied {
+            Ok(()) => {
+                let n = sdu.len();
+                file.dev.taken(&mut g, file.port, ch, n);
+                drop(g);
+                file.dev.free_bytes(sdu);
+                Ok(n)
+            }
+            Err(e) => {
+                // A fault loses nothing: the SDU goes back in front.
+                let lost = file.dev.untake(&mut g, file.port, sdu);
+                drop(g);
+                if let Some(b) = lost {
+                    file.dev.free_bytes(b);
+                }
+                Err(e)
             }
         }
-        let sdu = file.dev.recv(&mut g, file.port, room)?;
-        drop(g);
-        let n = sdu.len();
-        file.dev.free_bytes(sdu);
-        Ok(n)
     }
 
     fn write(file: &File, input: &mut UserSliceReader, len: usize) -> Result<usize> {

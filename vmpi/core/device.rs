@@ -762,9 +762,16 @@ impl Dev {
         Ok(ch)
     }
 
-    /// Takes the next SDU of port `i` if it fits in `room` bytes, and
-    /// gives the flow's credit back.
-    pub(crate) fn recv(&self, inner: &mut Inner, i: usize, room: usize) -> Result<Bytes> {
+    /// Takes port `i`'s next SDU (at most `room` bytes) out of its queue
+    /// for a reader that copies it out without the lock. Its credit is not
+    /// given back yet: [`Dev::taken`] does that once the copy worked, or
+    /// [`Dev::untake`] puts the SDU back. Returns it with its channel.
+    pub(crate) fn take(
+        &self,
+        inner: &mut Inner,
+        i: usize,
+        room: usize,
+    ) -> Result<(Bytes, Option<u16>)> {
         inner.live()?;
         let p = inner.port(i)?;
         let ch = match p.state {
@@ -779,13 +786,34 @@ impl Dev {
             Some(_) => {}
         }
         let sdu = p.q.pop().ok_or(EAGAIN)?;
-        if let Some(ch) = ch {
-            inner.ep.consumed(&mut inner.chans, ch, sdu.len());
+        Ok((sdu, ch))
+    }
+
+    /// The SDU of `len` bytes that [`Dev::take`] took from port `i` on
+    /// `ch` reached its reader: its credit goes back, if the port still
+    /// holds that flow (a reset or close meanwhile ended it, and a new flow
+    /// cannot be on this port).
+    pub(crate) fn taken(&self, inner: &mut Inner, i: usize, ch: Option<u16>, len: usize) {
+        let Some(ch) = ch else { return };
+        let still = inner
+            .port(i)
+            .is_ok_and(|p| p.state.data_channel() == Some(ch));
+        if still && inner.is_live() {
+            inner.ep.consumed(&mut inner.chans, ch, len);
             if !inner.ep.outbox.is_empty() {
                 inner.kick();
             }
         }
-        Ok(sdu)
+    }
+
+    /// The copy of an SDU from [`Dev::take`] failed (`EFAULT`): it goes
+    /// back to the front of port `i`'s queue, so that nothing is lost;
+    /// what cannot go back (the port is gone) is returned to be freed.
+    pub(crate) fn untake(&self, inner: &mut Inner, i: usize, sdu: Bytes) -> Option<Bytes> {
+        match inner.port(i) {
+            Ok(p) => p.q.push_front(sdu).err(),
+            Err(_) => Some(sdu),
+        }
     }
 
     /// The work: times out allocations, then runs in-kernel users'

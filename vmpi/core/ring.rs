@@ -69,6 +69,17 @@ impl<T> Ring<T> {
         self.count += 1;
         Ok(())
     }
+    /// Puts `v` back at the front (where [`Ring::pop`] took it from);
+    /// gives it back if the ring is at its limit or cannot grow.
+    pub(crate) fn push_front(&mut self, v: T) -> core::result::Result<(), T> {
+        if self.count == self.slots.len() && (self.count >= self.limit || self.grow().is_err()) {
+            return Err(v);
+        }
+        self.head = (self.head + self.slots.len() - 1) % self.slots.len();
+        self.slots[self.head] = Some(v);
+        self.count += 1;
+        Ok(())
+    }
     pub(crate) fn front(&self) -> Option<&T> {
         self.iter().next()
     }

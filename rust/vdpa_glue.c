@@ -36,7 +36,14 @@
 
 #define RVIO_VDPA_VQ_MAX 256
 #define RVIO_VDPA_CONFIG_MAX 64
-#define RVIO_VDPA_IOTLB_MAX 2048
+/*
+ * The device's copy of the map has no bound of its own: it copies exactly
+ * vhost_vdpa's map, which vhost_vdpa bounds (its max_iotlb_entries), or
+ * holds the identity map. A smaller bound here made a map that vhost_vdpa
+ * had accepted fail in set_map at IOTLB_BATCH_END, where vhost_vdpa
+ * ignores the error, and left the device without a map.
+ */
+#define RVIO_VDPA_IOTLB_MAX UINT_MAX
 #define RVIO_VDPA_BASE_FEATURES \
 	(BIT_ULL(VIRTIO_F_VERSION_1) | BIT_ULL(VIRTIO_F_ACCESS_PLATFORM))
 
@@ -720,6 +727,43 @@ static struct rvio_vdpa_vq *vq_of(struct rvio_vdpa *r, u16 idx)
 	return idx < nvqs_of(r) ? &r->vq[idx] : NULL;
 }
 
+/* Whether both ends of [addr, addr + len) are in the device's map. */
+static bool mapped(struct rvio_vdpa *r, u64 addr, u64 len)
+{
+	lockdep_assert_held(&r->iotlb_lock);
+	return vhost_iotlb_itree_first(&r->iotlb, addr, addr) &&
+	       vhost_iotlb_itree_first(&r->iotlb, addr + len - 1, addr + len - 1);
+}
+
+/*
+ * Why a queue's ring could not be read. A ring outside the memory map is
+ * not the driver's bad chain but the VMM's refused map: vhost_vdpa pins
+ * guest memory within the VMM's RLIMIT_MEMLOCK and holds at most its
+ * max_iotlb_entries entries, a refused IOTLB update reaches the VMM only as
+ * EFAULT, and QEMU starts the device anyway. Say so, with the numbers.
+ */
+static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
+{
+	struct rvio_vdpa_vq *vq = &r->vq[idx];
+	unsigned int entries;
+	bool in_map;
+
+	spin_lock(&r->iotlb_lock);
+	in_map = mapped(r, vq->desc, 16ULL * vq->num) &&
+		 mapped(r, vq->driver, 6 + 2ULL * vq->num) &&
+		 mapped(r, vq->device, 6 + 8ULL * vq->num);
+	entries = r->iotlb.nmaps;
+	spin_unlock(&r->iotlb_lock);
+	if (in_map)
+		dev_warn_ratelimited(&r->vdpa.dev,
+				     "queue %u: bad descriptor chain (%d): queue stopped until reset\n",
+				     idx, err);
+	else
+		dev_warn_ratelimited(&r->vdpa.dev,
+				     "queue %u: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (%u entries): the VMM's map was refused (RLIMIT_MEMLOCK, vhost_vdpa max_iotlb_entries?); queue stopped until reset\n",
+				     idx, vq->desc, vq->driver, vq->device, entries);
+}
+
 int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		     size_t *writable)
 {
@@ -736,9 +780,7 @@ int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 				   GFP_KERNEL);
 	if (ret < 0) {
 		/* vringh cannot skip a bad chain: the queue stops. */
-		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: bad descriptor chain (%d): queue stopped until reset\n",
-				     idx, ret);
+		report_bad_ring(r, idx, ret);
 		vq->broken = true;
 		WRITE_ONCE(r->status, r->status | VIRTIO_CONFIG_S_NEEDS_RESET);
 		return ret;

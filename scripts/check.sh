@@ -67,6 +67,16 @@ read -r p f < <(awk '/^ok [0-9]+ - / { p++ } /^not ok [0-9]+ - / { f++ } END { p
 [ "$ktap_rc" = 0 ] || [ "$f" != 0 ] || f=1
 pass=$((pass + p)) fail=$((fail + f))
 
+# --- host: the userspace programs the kselftests run ------------------------
+rvio_log "check: cargo build --release -p vmpi-vmm (selftests/vmpi/vhost_vmm.sh runs it)"
+if PATH=$HOME/.cargo/bin:$PATH cargo build --release --locked -p vmpi-vmm >"$out/cargo-build.log" 2>&1; then
+	echo "ok cargo build vmpi-vmm (host)"
+	pass=$((pass + 1))
+else
+	echo "not ok cargo build vmpi-vmm (host): see $out/cargo-build.log"
+	fail=$((fail + 1))
+fi
+
 # --- VM: kselftest collections ---------------------------------------------
 # progs[C]: the programs of collection C to run, empty for all of them.
 declare -A progs=() whole=()

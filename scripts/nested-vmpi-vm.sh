@@ -33,7 +33,10 @@ fi
 
 # outer
 kdir=$2
-modprobe -a vdpa vringh vhost_iotlb vhost_vdpa || exit 1
+# A 1 GiB guest's pinned RAM can take more IOTLB entries (one per
+# physically contiguous run) than vhost_vdpa's default 2048.
+modprobe -a vdpa vringh vhost_iotlb || exit 1
+modprobe vhost_vdpa max_iotlb_entries=262144 || exit 1
 insmod "$root/vmpi.ko" && insmod "$root/vmpi_host.ko" || exit 1
 vdpa dev add mgmtdev vmpi name vmpi0 || exit 1
 for _ in $(seq 50); do [ -c /dev/vhost-vdpa-0 ] && break; sleep 0.2; done
@@ -45,6 +48,12 @@ append="console=ttyS0 panic=-1 root=rvio-root rootfstype=9p"
 append+=" rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose ro"
 append+=" init=$root/scripts/vm-init.sh rvio.root=$root rvio.cwd=$root"
 append+=" rvio.mods=$kdir/.rvio-mods/lib/modules rvio.cmd=$cmd"
+# vhost_vdpa pins the guest's RAM (the device's PA mode) within QEMU's
+# RLIMIT_MEMLOCK, 8 MiB by default: a larger guest's map is refused, QEMU
+# starts the device anyway, and the device cannot read the guest's rings
+# (the nested run of 2026-11-29; docs/vmpi-vmm.md, section 4). libvirt
+# raises the limit for vDPA devices; so does this.
+ulimit -l unlimited || exit 1
 echo "outer: booting the nested guest ($(date +%T))"
 start=$(date +%s)
 # shellcheck disable=SC2086 # RVIO_NESTED_QEMU_ARGS: words

@@ -483,30 +483,60 @@ static int identity_map(struct rvio_vdpa *r)
 	return vhost_iotlb_add_range(&r->iotlb, 0, ULONG_MAX, 0, VHOST_MAP_RW);
 }
 
+/* Exchanges the entries of two IOTLBs (their limits and flags stay). */
+static void swap_entries(struct vhost_iotlb *a, struct vhost_iotlb *b)
+{
+	struct rb_root_cached root = a->root;
+	unsigned int nmaps = a->nmaps;
+	LIST_HEAD(tmp);
+
+	a->root = b->root;
+	b->root = root;
+	list_splice_init(&a->list, &tmp);
+	list_splice_init(&b->list, &a->list);
+	list_splice_init(&tmp, &b->list);
+	a->nmaps = b->nmaps;
+	b->nmaps = nmaps;
+}
+
+/*
+ * The new map is built aside, without the IOTLB's spinlock (a map can have
+ * as many entries as vhost_vdpa's max_iotlb_entries allows), and swapped
+ * in under it; the old entries are freed after. A map that cannot be
+ * built leaves nothing mapped rather than the old map, whose pages
+ * vhost_vdpa may already have unpinned.
+ */
 static int rvio_vdpa_set_map(struct vdpa_device *vdpa, unsigned int asid,
 			     struct vhost_iotlb *iotlb)
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 	struct vhost_iotlb_map *map;
+	struct vhost_iotlb fresh;
 	int ret = 0;
 
 	if (asid)
 		return -EINVAL;
-	down_write(&r->map_sem);
-	spin_lock(&r->iotlb_lock);
-	vhost_iotlb_reset(&r->iotlb);
+	vhost_iotlb_init(&fresh, RVIO_VDPA_IOTLB_MAX, 0);
 	for (map = vhost_iotlb_itree_first(iotlb, 0, U64_MAX); map;
 	     map = vhost_iotlb_itree_next(map, 0, U64_MAX)) {
-		ret = vhost_iotlb_add_range(&r->iotlb, map->start, map->last,
+		ret = vhost_iotlb_add_range(&fresh, map->start, map->last,
 					    map->addr, map->perm);
 		if (ret) {
-			/* Nothing mapped rather than half a map. */
-			vhost_iotlb_reset(&r->iotlb);
+			vhost_iotlb_reset(&fresh);
 			break;
 		}
 	}
+	down_write(&r->map_sem);
+	spin_lock(&r->iotlb_lock);
+	swap_entries(&r->iotlb, &fresh);
 	spin_unlock(&r->iotlb_lock);
 	up_write(&r->map_sem);
+	/* The old entries. */
+	vhost_iotlb_reset(&fresh);
+	if (ret)
+		dev_warn_ratelimited(&vdpa->dev,
+				     "memory map of %u entries refused (%d): nothing mapped\n",
+				     iotlb->nmaps, ret);
 	return ret;
 }
 
@@ -730,9 +760,12 @@ static struct rvio_vdpa_vq *vq_of(struct rvio_vdpa *r, u16 idx)
 /* Whether both ends of [addr, addr + len) are in the device's map. */
 static bool mapped(struct rvio_vdpa *r, u64 addr, u64 len)
 {
+	u64 last = addr + len - 1;
+
 	lockdep_assert_held(&r->iotlb_lock);
-	return vhost_iotlb_itree_first(&r->iotlb, addr, addr) &&
-	       vhost_iotlb_itree_first(&r->iotlb, addr + len - 1, addr + len - 1);
+	return len && last >= addr &&
+	       vhost_iotlb_itree_first(&r->iotlb, addr, addr) &&
+	       vhost_iotlb_itree_first(&r->iotlb, last, last);
 }
 
 /*

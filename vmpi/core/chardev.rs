@@ -264,7 +264,7 @@ impl miscdev::FileOps for Dev {
         // not stall the device, and a fault under the lock would order
         // mmap_lock after it, the reverse of vhost_vdpa's PA map (which
         // calls the device's set_map with mmap_lock held).
-        let (sdu, ch) = {
+        let (sdu, ch, gen) = {
             let mut g = file.dev.inner.lock();
             file.dev.take(&mut g, file.port, room)?
         };
@@ -280,7 +280,7 @@ impl miscdev::FileOps for Dev {
             }
             Err(e) => {
                 // A fault loses nothing: the SDU goes back in front.
-                let lost = file.dev.untake(&mut g, file.port, sdu);
+                let lost = file.dev.untake(&mut g, file.port, sdu, ch, gen);
                 drop(g);
                 if let Some(b) = lost {
                     file.dev.free_bytes(b);

@@ -765,13 +765,16 @@ impl Dev {
     /// Takes port `i`'s next SDU (at most `room` bytes) out of its queue
     /// for a reader that copies it out without the lock. Its credit is not
     /// given back yet: [`Dev::taken`] does that once the copy worked, or
-    /// [`Dev::untake`] puts the SDU back. Returns it with its channel.
+    /// [`Dev::untake`] puts the SDU back. Returns it with its channel and
+    /// the device's restart count (an SDU taken before a restart is not
+    /// put back after it). Two readers of one file may get SDUs out of
+    /// order if the first one's copy faults.
     pub(crate) fn take(
         &self,
         inner: &mut Inner,
         i: usize,
         room: usize,
-    ) -> Result<(Bytes, Option<u16>)> {
+    ) -> Result<(Bytes, Option<u16>, u64)> {
         inner.live()?;
         let p = inner.port(i)?;
         let ch = match p.state {
@@ -786,7 +789,7 @@ impl Dev {
             Some(_) => {}
         }
         let sdu = p.q.pop().ok_or(EAGAIN)?;
-        Ok((sdu, ch))
+        Ok((sdu, ch, inner.ep.counters.restarts))
     }
 
     /// The SDU of `len` bytes that [`Dev::take`] took from port `i` on
@@ -806,13 +809,39 @@ impl Dev {
         }
     }
 
-    /// The copy of an SDU from [`Dev::take`] failed (`EFAULT`): it goes
-    /// back to the front of port `i`'s queue, so that nothing is lost;
-    /// what cannot go back (the port is gone) is returned to be freed.
-    pub(crate) fn untake(&self, inner: &mut Inner, i: usize, sdu: Bytes) -> Option<Bytes> {
-        match inner.port(i) {
-            Ok(p) => p.q.push_front(sdu).err(),
-            Err(_) => Some(sdu),
+    /// The copy of an SDU that [`Dev::take`] took from port `i` (on `ch`)
+    /// at restart count `gen` failed (`EFAULT`): it goes back to the front
+    /// of the port's queue, so that nothing is lost, and the files look
+    /// again (a second reader may have gone to sleep on the queue it
+    /// emptied). What cannot go back is returned to be freed, its credit
+    /// given back: the port is gone, a raw channel's queue was emptied by
+    /// a restart meanwhile, or the queue cannot take it (a raw channel's
+    /// filled up meanwhile, counted as `rx_full`, or no memory).
+    pub(crate) fn untake(
+        &self,
+        inner: &mut Inner,
+        i: usize,
+        sdu: Bytes,
+        ch: Option<u16>,
+        gen: u64,
+    ) -> Option<Bytes> {
+        let restarted = gen != inner.ep.counters.restarts;
+        let Ok(p) = inner.port(i) else {
+            return Some(sdu);
+        };
+        if restarted && matches!(p.state, PortState::Raw(_)) {
+            return Some(sdu);
+        }
+        match p.q.push_front(sdu) {
+            Ok(()) => {
+                inner.wake_files();
+                None
+            }
+            Err(sdu) => {
+                inner.ep.counters.drop_one(DropReason::RxFull);
+                self.taken(inner, i, ch, sdu.len());
+                Some(sdu)
+            }
         }
     }
 

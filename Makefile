@@ -71,6 +71,11 @@ bench-vmpi: setup
 	+$(MAKE) modules
 	scripts/bench-vmpi.sh $(or $(REPEAT),3)
 
+# qemu-system-x86_64 from Debian's QEMU source with qemu/*.patch (VMPI's
+# device id through vhost-vdpa-device), cached under ~/.cache/rvio/qemu.
+qemu:
+	scripts/build-qemu.sh
+
 # Fuzz the pure-logic parsers (libFuzzer, stable toolchain); FUZZ_SECS per target.
 fuzz:
 	scripts/fuzz.sh $(or $(FUZZ_SECS),60)
@@ -78,6 +83,7 @@ fuzz:
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "  make check-smp  the tests in one VM of two vCPUs (SMP, slower)"
+	@echo "  make qemu       qemu-system-x86_64 patched to serve VMPI's device id (docs/vmpi-vmm.md)"
 	@echo "  make clippy  build the modules with clippy (CLIPPY=1)"
 	@echo "  make rustfmt format every Rust file (the kernel's .rustfmt.toml)"
 	@echo "  make style   check rustfmt and clippy (also part of make check)"
@@ -88,4 +94,4 @@ help:
 	@echo "  make bench-envelope  guest-to-guest UDP/TCP: the envelope switch vs a Linux bridge (REPEAT=3): results/envelope/"
 	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
 
-.PHONY: all modules clippy rustfmt style clean setup kernel check check-smp demo vm fuzz bench-vmpi bench-envelope help
+.PHONY: all modules clippy rustfmt style clean setup kernel check check-smp demo vm fuzz bench-vmpi bench-envelope qemu help

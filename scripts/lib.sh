@@ -19,11 +19,12 @@ RVIO_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 RVIO_BINDGEN=$RVIO_CACHE/tools/bindgen-$RVIO_BINDGEN_VERSION/bin/bindgen
 # Kernel flavour: "debug" (the default: lockdep, KASAN, KFENCE, kmemleak,
 # UBSAN) or "nokasan" or "noubsan" (the same without KASAN or UBSAN, for
-# measuring what each costs: scripts/flavour-cost.sh).
+# measuring what each costs: scripts/flavour-cost.sh), or "nested" (no
+# debug option: scripts/nested-vmpi.sh's guest).
 RVIO_KFLAVOUR=${RVIO_KFLAVOUR:-debug}
 case $RVIO_KFLAVOUR in
-debug | nokasan | noubsan) ;;
-*) printf '[rvio] error: RVIO_KFLAVOUR=%s: must be debug, nokasan or noubsan\n' "$RVIO_KFLAVOUR" >&2; exit 1 ;;
+debug | nokasan | noubsan | nested) ;;
+*) printf '[rvio] error: RVIO_KFLAVOUR=%s: must be debug, nokasan, noubsan or nested\n' "$RVIO_KFLAVOUR" >&2; exit 1 ;;
 esac
 # The kernel tree in use for the flavour is recorded here by build-kernel.sh.
 RVIO_KDIR_LINK=$RVIO_CACHE/kernel/current

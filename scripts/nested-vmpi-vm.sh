@@ -59,7 +59,7 @@ start=$(date +%s)
 # shellcheck disable=SC2086 # RVIO_NESTED_QEMU_ARGS: words
 timeout 3000 "${RVIO_NESTED_QEMU:-qemu-system-x86_64}" ${RVIO_NESTED_QEMU_ARGS:-} \
 	-name rvio-nested -machine q35 -accel tcg -cpu max,la57=off \
-	-smp 1 -m 1G -nodefaults -display none -no-reboot \
+	-smp 1 -m 512M -nodefaults -display none -no-reboot \
 	-kernel "$kdir/arch/x86/boot/bzImage" -append "$append" \
 	-fsdev local,id=r,path=/,readonly=on,security_model=none,multidevs=remap \
 	-device virtio-9p-pci,fsdev=r,mount_tag=rvio-root \

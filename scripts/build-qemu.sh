@@ -21,7 +21,9 @@ TARBALL_SHA256=0901da33844a331bf8b3602b9c1fbd178e60b737c8e3ade678255bd090c9b9f1
 TARBALL_URL=${RVIO_DEBIAN_MIRROR:-http://deb.debian.org/debian}/pool/main/q/qemu/$TARBALL
 CONFIGURE=(--target-list=x86_64-softmmu --without-default-features --enable-kvm --enable-tcg
 	--enable-vhost-kernel --enable-vhost-vdpa --enable-vhost-user --enable-fdt=system
-	--disable-docs --disable-install-blobs --disable-werror)
+	--disable-docs --disable-install-blobs --disable-werror
+	# The firmware (SeaBIOS, option ROMs) of Debian's qemu-system-data.
+	--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu)
 BUILD_PKGS=(ninja-build libglib2.0-dev libpixman-1-dev libfdt-dev python3-venv flex bison pkg-config)
 BACKPORTS_PKGS=(meson python3-pycotap)
 JOBS=${JOBS:-$(($(nproc) + 1))}

@@ -182,6 +182,21 @@ def link_state():
     return "?"
 
 
+def served(updates, sizes, seed, *args, memlock=None):
+    """A VMM run with args whose map of `updates` messages is accepted
+    whole, whose link comes up, and whose guest echoes SDUs of sizes on a
+    flow from the host; whether all of that held."""
+    vmm = Vmm("--serve", "vmm-echo", *args, memlock=memlock)
+    m = vmm.wait("^map:", 180)
+    up = vmm.wait("^link up", 60)
+    ok = m is not None and m.startswith("map: %d updates, 0 refused" % updates) and up is not None
+    if ok:
+        fd = flow_to_vmm()
+        ok = echoed(fd, sizes, seed) == len(sizes)
+        os.close(fd)
+    vmm.end()
+    return ok
+
 echo = HostEcho()
 def phase1():
     """The VMM, its flows, resets and maps, under vhost_vdpa's defaults."""
@@ -257,16 +272,8 @@ def phase1():
     # (Without a batch the device rebuilds its copy of the map at every message:
     # fewer entries keep that quick.)
     for ram, n, args, what in (("6M", 1536, (), "in one batch"), ("3M", 768, ("--no-batch",), "one message at a time")):
-        vmm = Vmm("--serve", "vmm-echo", "--ram", ram, "--map", "pages", *args)
-        m = vmm.wait("^map:", 180)
-        up = vmm.wait("^link up", 60)
-        ok = m is not None and m.startswith("map: %d updates, 0 refused" % n) and up is not None
-        if ok:
-            fd = flow_to_vmm()
-            ok = echoed(fd, [65535, 0, 4096, 30000], 4) == 4
-            os.close(fd)
+        ok = served(n, [65535, 0, 4096, 30000], 4, "--ram", ram, "--map", "pages", *args)
         result(ok, "a map of %d scattered 4 KiB entries sent %s: link up, SDUs echoed" % (n, what))
-        vmm.end()
 
     # Beyond vhost_vdpa's entries: refused (EFAULT), and the device serves the next opener.
     vmm = Vmm("--ram", "12M", "--map", "pages")
@@ -302,29 +309,13 @@ if not limits:
 # Phase 2, vhost_vdpa loaded with max_iotlb_entries raised: a guest's RAM
 # pinned in more physically contiguous runs than 2048 (64 MiB of RAM in a
 # host whose memory is fragmented, or a 1 GiB guest) fits.
-vmm = Vmm("--ram", "64M", "--serve", "vmm-echo", memlock=resource.RLIM_INFINITY)
-m = vmm.wait("^map:")
-up = vmm.wait("^link up", 60)
-ok = m is not None and m.startswith("map: 1 updates, 0 refused") and up is not None
-if ok:
-    fd = flow_to_vmm()
-    ok = echoed(fd, [65535, 0, 17], 5) == 3
-    os.close(fd)
-vmm.end()
+ok = served(1, [65535, 0, 17], 5, "--ram", "64M", memlock=resource.RLIM_INFINITY)
 result(ok, "64 MiB of guest RAM with RLIMIT_MEMLOCK and vhost_vdpa's entries raised (what "
        "scripts/nested-vmpi-vm.sh now does): link up, SDUs echoed")
 
 # The device's copy of a map of more than 2048 entries (it held 2048, and
 # vhost_vdpa ignored its refusal at IOTLB_BATCH_END: no map at all).
-vmm = Vmm("--ram", "16M", "--map", "pages", "--serve", "vmm-echo", memlock=resource.RLIM_INFINITY)
-m = vmm.wait("^map:", 180)
-up = vmm.wait("^link up", 60)
-ok = m is not None and m.startswith("map: 4096 updates, 0 refused") and up is not None
-if ok:
-    fd = flow_to_vmm()
-    ok = echoed(fd, [65535, 0, 4097], 6) == 3
-    os.close(fd)
-vmm.end()
+ok = served(4096, [65535, 0, 4097], 6, "--ram", "16M", "--map", "pages", memlock=resource.RLIM_INFINITY)
 result(ok, "a map of 4096 page-sized entries (vhost_vdpa's entries raised): the device holds it all, link up, "
        "SDUs echoed")
 echo.stop = True

@@ -10,11 +10,17 @@
  * stay here until such abstractions exist; the rest is in Rust.
  *
  * Address translation: the device reaches the driver's buffers through
- * vringh and one IOTLB. It starts as an identity map (virtio_vdpa in the
- * same kernel hands over physical addresses); vhost_vdpa replaces it with
- * the guest's memory map (set_map, use_va = false) and restores identity
- * with reset_map. The identity map lets a vhost-vdpa user aim rings at any
- * host memory until its first set_map: /dev/vhost-vdpa-N is root-only.
+ * one IOTLB. A new device maps nothing. virtio_vdpa in the same kernel
+ * hands over physical addresses: it asks for the DMA device of each queue
+ * (get_vq_dma_dev) before any queue is ready, and that installs the
+ * identity map until the next reset. vhost_vdpa never asks; it sends the
+ * guest's memory map (set_map, use_va = false) and takes it back with
+ * reset_map, which leaves nothing mapped. So the holder of a vhost-vdpa fd
+ * (an unprivileged QEMU, under libvirt) reaches only what it mapped.
+ *
+ * The guest owns its rings and may write anything there at any time: the
+ * device walks descriptor chains itself (walk_chain), bounded and checked,
+ * and uses vringh only to copy and to complete. See docs/threat-model.md.
  */
 #include <linux/completion.h>
 #include <linux/device.h>
@@ -35,13 +41,19 @@
 #include "vdpa_glue.h"
 
 #define RVIO_VDPA_VQ_MAX 256
+/*
+ * Buffers per direction in one chain, and entries in one indirect table.
+ * Linux makes an indirect table as long as its request (one entry per
+ * scatterlist element), which can exceed a small queue: the bound is the
+ * largest queue, not this one's.
+ */
+#define RVIO_VDPA_CHAIN_MAX 256
 #define RVIO_VDPA_CONFIG_MAX 64
 /*
- * The device's copy of the map has no bound of its own: it copies exactly
- * vhost_vdpa's map, which vhost_vdpa bounds (its max_iotlb_entries), or
- * holds the identity map. A smaller bound here made a map that vhost_vdpa
- * had accepted fail in set_map at IOTLB_BATCH_END, where vhost_vdpa
- * ignores the error, and left the device without a map.
+ * The device's copy of the map has no bound of its own: it mirrors
+ * vhost_vdpa's map entry by entry (dma_map), which vhost_vdpa bounds (its
+ * max_iotlb_entries, 2048 unless raised), or holds the identity map. Each
+ * entry costs the device one struct vhost_iotlb_map (72 bytes).
  */
 #define RVIO_VDPA_IOTLB_MAX UINT_MAX
 #define RVIO_VDPA_BASE_FEATURES \
@@ -60,6 +72,8 @@ struct rvio_vdpa_mgmt {
 
 struct rvio_vdpa_vq {
 	struct vringh vring;
+	/* Each over an array of RVIO_VDPA_CHAIN_MAX kvecs allocated with the
+	 * device: walking a chain allocates nothing. */
 	struct vringh_kiov riov, wiov;
 	struct vdpa_callback cb;
 	u64 desc, driver, device;
@@ -73,12 +87,23 @@ struct rvio_vdpa_vq {
 	bool popped;	/* a chain is out (rvio_vdpa_vq_pop) */
 };
 
+/* What the IOTLB holds. */
+enum rvio_vdpa_map {
+	MAP_NONE,	/* nothing: a new device, or after reset_map */
+	MAP_IDENTITY,	/* physical addresses, for virtio_vdpa, until reset */
+	MAP_VMM,	/* the VMM's map of its guest (set_map) */
+};
+
 struct rvio_vdpa {
 	struct vdpa_device vdpa;	/* first: the vdpa core kfree()s it */
 	struct rvio_vdpa_mgmt *mgmt;
 	struct mutex lock;		/* everything below, but the IOTLB */
 	spinlock_t iotlb_lock;		/* iotlb (vringh takes it too) */
 	struct vhost_iotlb iotlb;
+	enum rvio_vdpa_map map;		/* changed under lock and map_sem */
+	/* The driver's configuration interrupt, told of NEEDS_RESET;
+	 * forgotten at reset, as its owner may go with the driver. */
+	struct vdpa_callback config_cb;
 	/* Read-held by every copy that translates through the IOTLB
 	 * (rvio_vdpa_maps_lock), write-held by whatever changes the map or
 	 * resets the device: no translation outlives a map. */
@@ -140,19 +165,63 @@ static void rvio_vdpa_work(struct work_struct *work)
 
 /* --- virtqueues ----------------------------------------------------------- */
 
+static long vq_index(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
+{
+	return vq - r->vq;
+}
+
+/*
+ * The driver's ring is unusable: the queue stops until the driver resets
+ * the device, and the driver is told as virtio 1.x says (DEVICE_NEEDS_RESET
+ * in the status, then a configuration change interrupt).
+ */
+static void vq_break(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
+{
+	lockdep_assert_held(&r->lock);
+	vq->broken = true;
+	if (r->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
+	WRITE_ONCE(r->status, r->status | VIRTIO_CONFIG_S_NEEDS_RESET);
+	/* vhost_vdpa signals an eventfd, virtio_vdpa queues its config work:
+	 * either is fine under our mutex. */
+	if (r->config_cb.callback)
+		r->config_cb.callback(r->config_cb.private);
+}
+
+/* Why the driver's queue size or ring addresses are unusable, or NULL. */
+static const char *ring_fault(const struct rvio_vdpa_vq *vq)
+{
+	if (!vq->num || vq->num > RVIO_VDPA_VQ_MAX || !is_power_of_2(vq->num))
+		return "size not a power of two up to 256";
+	/* virtio 1.x 2.7.10.1: descriptors 16, available ring 2, used ring 4. */
+	if (!IS_ALIGNED(vq->desc, 16) || !IS_ALIGNED(vq->driver, 2) ||
+	    !IS_ALIGNED(vq->device, 4))
+		return "ring not aligned";
+	return NULL;
+}
+
 static void vq_start(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
 {
+	const char *why = ring_fault(vq);
 	int ret;
 
 	lockdep_assert_held(&r->lock);
+	if (why) {
+		dev_warn_ratelimited(&r->vdpa.dev,
+				     "queue %ld: %s (size %u, rings at %#llx, %#llx, %#llx): queue stopped until reset\n",
+				     vq_index(r, vq), why, vq->num, vq->desc,
+				     vq->driver, vq->device);
+		vq_break(r, vq);
+		return;
+	}
 	ret = vringh_init_iotlb(&vq->vring, r->features, vq->num, false,
 				(struct vring_desc *)(uintptr_t)vq->desc,
 				(struct vring_avail *)(uintptr_t)vq->driver,
 				(struct vring_used *)(uintptr_t)vq->device);
 	if (ret) {
 		dev_warn_ratelimited(&r->vdpa.dev, "queue %ld: bad ring (num %u): %d\n",
-				     (long)(vq - r->vq), vq->num, ret);
-		vq->broken = true;
+				     vq_index(r, vq), vq->num, ret);
+		vq_break(r, vq);
 		return;
 	}
 	/* vringh_init zeroes the indexes: restore set_vq_state's, or those
@@ -167,7 +236,8 @@ static void vq_stop(struct rvio_vdpa_vq *vq)
 {
 	if (vq->started) {
 		vq->last_avail = vq->vring.last_avail_idx;
-		vq->last_used = vq->vring.last_used_idx;
+		/* vringh counts completions not yet notified apart. */
+		vq->last_used = vq->vring.last_used_idx + vq->vring.completed;
 	}
 	vq->started = false;
 	vq->popped = false;
@@ -194,6 +264,12 @@ static void rvio_vdpa_set_vq_num(struct vdpa_device *vdpa, u16 idx, u32 num)
 
 	if (idx >= nvqs_of(r))
 		return;
+	/* Checked when the queue starts (a driver may set the size before
+	 * it knows the maximum); warned of here. */
+	if (!num || num > RVIO_VDPA_VQ_MAX || !is_power_of_2(num))
+		dev_warn_ratelimited(&vdpa->dev,
+				     "queue %u: size %u is not a power of two up to %u: the queue will not start\n",
+				     idx, num, RVIO_VDPA_VQ_MAX);
 	mutex_lock(&r->lock);
 	r->vq[idx].num = num;
 	mutex_unlock(&r->lock);
@@ -260,6 +336,7 @@ static int rvio_vdpa_set_vq_state(struct vdpa_device *vdpa, u16 idx,
 	if (vq->started) {
 		vq->vring.last_avail_idx = vq->last_avail;
 		vq->vring.last_used_idx = vq->last_avail;
+		vq->vring.completed = 0;
 	}
 	mutex_unlock(&r->lock);
 	return 0;
@@ -314,6 +391,9 @@ static int rvio_vdpa_set_driver_features(struct vdpa_device *vdpa, u64 features)
 	 * ACCESS_PLATFORM (the driver must use the DMA API). */
 	if (!(features & BIT_ULL(VIRTIO_F_ACCESS_PLATFORM)))
 		return -EINVAL;
+	/* The rings are read as little-endian (walk_chain): no legacy. */
+	if (!(features & BIT_ULL(VIRTIO_F_VERSION_1)))
+		return -EINVAL;
 	mutex_lock(&r->lock);
 	r->features = features & rvio_vdpa_get_device_features(vdpa);
 	mutex_unlock(&r->lock);
@@ -334,7 +414,16 @@ static u64 rvio_vdpa_get_driver_features(struct vdpa_device *vdpa)
 static void rvio_vdpa_set_config_cb(struct vdpa_device *vdpa,
 				    struct vdpa_callback *cb)
 {
-	/* The configuration space never changes. */
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	/* The configuration space never changes; the status may gain
+	 * NEEDS_RESET (vq_break). A driver that sets its callback after the
+	 * queue broke (QEMU sets it after DRIVER_OK) is told at once. */
+	mutex_lock(&r->lock);
+	r->config_cb = *cb;
+	if (cb->callback && (r->status & VIRTIO_CONFIG_S_NEEDS_RESET))
+		cb->callback(cb->private);
+	mutex_unlock(&r->lock);
 }
 
 static u32 rvio_vdpa_get_device_id(struct vdpa_device *vdpa)
@@ -374,6 +463,7 @@ static void do_reset(struct rvio_vdpa *r)
 	}
 	r->features = 0;
 	r->suspended = false;
+	memset(&r->config_cb, 0, sizeof(r->config_cb));
 	WRITE_ONCE(r->status, 0);
 	if (r->state)
 		drv_of(r)->reset(r->state);
@@ -386,6 +476,14 @@ static void do_reset_locked(struct rvio_vdpa *r)
 {
 	down_write(&r->map_sem);
 	do_reset(r);
+	/* virtio_vdpa asks for the identity map again before its queues
+	 * start (get_vq_dma_dev); a VMM's map stays, as vhost_vdpa expects. */
+	if (r->map == MAP_IDENTITY) {
+		spin_lock(&r->iotlb_lock);
+		vhost_iotlb_reset(&r->iotlb);
+		spin_unlock(&r->iotlb_lock);
+		r->map = MAP_NONE;
+	}
 	up_write(&r->map_sem);
 }
 
@@ -483,76 +581,111 @@ static int identity_map(struct rvio_vdpa *r)
 	return vhost_iotlb_add_range(&r->iotlb, 0, ULONG_MAX, 0, VHOST_MAP_RW);
 }
 
-/* Exchanges the entries of two IOTLBs (their limits and flags stay). */
-static void swap_entries(struct vhost_iotlb *a, struct vhost_iotlb *b)
+/*
+ * Only virtio_vdpa asks (for each queue, before any is ready): a driver in
+ * this kernel, which hands the device physical addresses from the DMA API
+ * on this device (direct mapping). vhost_vdpa never asks, so a VMM never
+ * gets the identity map.
+ */
+static struct device *rvio_vdpa_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx)
 {
-	struct rb_root_cached root = a->root;
-	unsigned int nmaps = a->nmaps;
-	LIST_HEAD(tmp);
+	struct rvio_vdpa *r = to_r(vdpa);
+	int ret = 0;
 
-	a->root = b->root;
-	b->root = root;
-	list_splice_init(&a->list, &tmp);
-	list_splice_init(&b->list, &a->list);
-	list_splice_init(&tmp, &b->list);
-	a->nmaps = b->nmaps;
-	b->nmaps = nmaps;
+	mutex_lock(&r->lock);
+	if (r->map == MAP_NONE) {
+		down_write(&r->map_sem);
+		spin_lock(&r->iotlb_lock);
+		ret = identity_map(r);
+		spin_unlock(&r->iotlb_lock);
+		r->map = ret ? MAP_NONE : MAP_IDENTITY;
+		up_write(&r->map_sem);
+	}
+	mutex_unlock(&r->lock);
+	if (ret)
+		dev_warn(&vdpa->dev, "identity map failed (%d): the queues will not start\n",
+			 ret);
+	return &vdpa->dev;
 }
 
 /*
- * The new map is built aside, without the IOTLB's spinlock (a map can have
- * as many entries as vhost_vdpa's max_iotlb_entries allows), and swapped
- * in under it; the old entries are freed after. A map that cannot be
- * built leaves nothing mapped rather than the old map, whose pages
- * vhost_vdpa may already have unpinned.
+ * The VMM's map, one range at a time, as vhost_vdpa receives it (a device
+ * with dma_map gets each IOTLB update, in a batch or not): an update costs
+ * a lookup, a refused one fails the VMM's own IOTLB message (vhost_vdpa
+ * unpins it and returns the error to the VMM) and leaves the rest of the
+ * map as it was. The alternative, set_map, hands over the whole map after
+ * every update outside a batch, and its error is ignored at a batch's end.
+ *
+ * The device's mutex first: a work pass in flight (which holds it, and
+ * whose vringh copies translate through the map) is over before the map
+ * changes, and the next one sees only the new map. Then map_sem, for the
+ * copies between devices, which do not hold this device's mutex.
  */
-static int rvio_vdpa_set_map(struct vdpa_device *vdpa, unsigned int asid,
-			     struct vhost_iotlb *iotlb)
-{
-	struct rvio_vdpa *r = to_r(vdpa);
-	struct vhost_iotlb_map *map;
-	struct vhost_iotlb fresh;
-	int ret = 0;
-
-	if (asid)
-		return -EINVAL;
-	vhost_iotlb_init(&fresh, RVIO_VDPA_IOTLB_MAX, 0);
-	for (map = vhost_iotlb_itree_first(iotlb, 0, U64_MAX); map;
-	     map = vhost_iotlb_itree_next(map, 0, U64_MAX)) {
-		ret = vhost_iotlb_add_range(&fresh, map->start, map->last,
-					    map->addr, map->perm);
-		if (ret) {
-			vhost_iotlb_reset(&fresh);
-			break;
-		}
-	}
-	down_write(&r->map_sem);
-	spin_lock(&r->iotlb_lock);
-	swap_entries(&r->iotlb, &fresh);
-	spin_unlock(&r->iotlb_lock);
-	up_write(&r->map_sem);
-	/* The old entries. */
-	vhost_iotlb_reset(&fresh);
-	if (ret)
-		dev_warn_ratelimited(&vdpa->dev,
-				     "memory map of %u entries refused (%d): nothing mapped\n",
-				     iotlb->nmaps, ret);
-	return ret;
-}
-
-static int rvio_vdpa_reset_map(struct vdpa_device *vdpa, unsigned int asid)
+static int rvio_vdpa_dma_map(struct vdpa_device *vdpa, unsigned int asid,
+			     u64 iova, u64 size, u64 pa, u32 perm, void *opaque)
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 	int ret;
 
 	if (asid)
 		return -EINVAL;
+	if (!size || iova + size - 1 < iova)
+		return -EINVAL;
+	mutex_lock(&r->lock);
 	down_write(&r->map_sem);
 	spin_lock(&r->iotlb_lock);
-	ret = identity_map(r);
+	if (r->map != MAP_VMM) {
+		/* Nothing, or virtio_vdpa's identity map, which is no VMM's. */
+		vhost_iotlb_reset(&r->iotlb);
+		r->map = MAP_VMM;
+	}
+	ret = vhost_iotlb_add_range(&r->iotlb, iova, iova + size - 1, pa, perm);
 	spin_unlock(&r->iotlb_lock);
 	up_write(&r->map_sem);
+	mutex_unlock(&r->lock);
+	if (ret)
+		dev_warn_ratelimited(&vdpa->dev,
+				     "memory map entry [%#llx, +%#llx) refused (%d); the rest of the map stays\n",
+				     iova, size, ret);
 	return ret;
+}
+
+static int rvio_vdpa_dma_unmap(struct vdpa_device *vdpa, unsigned int asid,
+			       u64 iova, u64 size)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	if (asid)
+		return -EINVAL;
+	if (!size || iova + size - 1 < iova)
+		return -EINVAL;
+	mutex_lock(&r->lock);
+	down_write(&r->map_sem);
+	spin_lock(&r->iotlb_lock);
+	if (r->map == MAP_VMM)
+		vhost_iotlb_del_range(&r->iotlb, iova, iova + size - 1);
+	spin_unlock(&r->iotlb_lock);
+	up_write(&r->map_sem);
+	mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* vhost_vdpa takes its map back (release): nothing stays mapped. */
+static int rvio_vdpa_reset_map(struct vdpa_device *vdpa, unsigned int asid)
+{
+	struct rvio_vdpa *r = to_r(vdpa);
+
+	if (asid)
+		return -EINVAL;
+	mutex_lock(&r->lock);
+	down_write(&r->map_sem);
+	spin_lock(&r->iotlb_lock);
+	vhost_iotlb_reset(&r->iotlb);
+	spin_unlock(&r->iotlb_lock);
+	r->map = MAP_NONE;
+	up_write(&r->map_sem);
+	mutex_unlock(&r->lock);
+	return 0;
 }
 
 /* --- lifetime ---------------------------------------------------------------- */
@@ -576,8 +709,8 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 		m->drv->free(state);
 	cancel_work_sync(&r->work);
 	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
-		vringh_kiov_cleanup(&r->vq[i].riov);
-		vringh_kiov_cleanup(&r->vq[i].wiov);
+		kfree(r->vq[i].riov.iov);
+		kfree(r->vq[i].wiov.iov);
 	}
 	vhost_iotlb_reset(&r->iotlb);
 	/* The vdpa core kfree()s r after this returns. */
@@ -611,8 +744,10 @@ static const struct vdpa_config_ops rvio_vdpa_ops = {
 	.get_config_size	= rvio_vdpa_get_config_size,
 	.get_config		= rvio_vdpa_get_config,
 	.set_config		= rvio_vdpa_set_config,
-	.set_map		= rvio_vdpa_set_map,
+	.dma_map		= rvio_vdpa_dma_map,
+	.dma_unmap		= rvio_vdpa_dma_unmap,
 	.reset_map		= rvio_vdpa_reset_map,
+	.get_vq_dma_dev		= rvio_vdpa_get_vq_dma_dev,
 	.free			= rvio_vdpa_free,
 };
 
@@ -647,17 +782,23 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	spin_lock_init(&r->iotlb_lock);
 	init_rwsem(&r->map_sem);
 	INIT_WORK(&r->work, rvio_vdpa_work);
+	/* Nothing mapped (MAP_NONE) until a driver asks: see the top. */
 	vhost_iotlb_init(&r->iotlb, RVIO_VDPA_IOTLB_MAX, 0);
-	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
-		vringh_set_iotlb(&r->vq[i].vring, &r->iotlb, &r->iotlb_lock);
-		vringh_kiov_init(&r->vq[i].riov, NULL, 0);
-		vringh_kiov_init(&r->vq[i].wiov, NULL, 0);
+	for (i = 0; i < m->drv->nvqs; i++) {
+		struct rvio_vdpa_vq *vq = &r->vq[i];
+		struct kvec *rd, *wr;
+
+		vringh_set_iotlb(&vq->vring, &r->iotlb, &r->iotlb_lock);
+		rd = kmalloc_array(RVIO_VDPA_CHAIN_MAX, sizeof(*rd), GFP_KERNEL);
+		wr = kmalloc_array(RVIO_VDPA_CHAIN_MAX, sizeof(*wr), GFP_KERNEL);
+		/* Set even if one failed: ->free frees both. */
+		vringh_kiov_init(&vq->riov, rd, rd ? RVIO_VDPA_CHAIN_MAX : 0);
+		vringh_kiov_init(&vq->wiov, wr, wr ? RVIO_VDPA_CHAIN_MAX : 0);
+		if (!rd || !wr) {
+			ret = -ENOMEM;
+			goto put;
+		}
 	}
-	spin_lock(&r->iotlb_lock);
-	ret = identity_map(r);
-	spin_unlock(&r->iotlb_lock);
-	if (ret)
-		goto put;
 
 	/* virtio_vdpa maps the driver's buffers with the DMA API on this
 	 * device: direct mapping, so the device sees physical addresses. */
@@ -757,6 +898,9 @@ static struct rvio_vdpa_vq *vq_of(struct rvio_vdpa *r, u16 idx)
 	return idx < nvqs_of(r) ? &r->vq[idx] : NULL;
 }
 
+static int translate(struct rvio_vdpa *r, u64 iova, u64 len, u32 perm,
+		     phys_addr_t *pa, u64 *n);
+
 /* Whether both ends of [addr, addr + len) are in the device's map. */
 static bool mapped(struct rvio_vdpa *r, u64 addr, u64 len)
 {
@@ -769,11 +913,12 @@ static bool mapped(struct rvio_vdpa *r, u64 addr, u64 len)
 }
 
 /*
- * Why a queue's ring could not be read. A ring outside the memory map is
- * not the driver's bad chain but the VMM's refused map: vhost_vdpa pins
- * guest memory within the VMM's RLIMIT_MEMLOCK and holds at most its
- * max_iotlb_entries entries, a refused IOTLB update reaches the VMM only as
- * EFAULT, and QEMU starts the device anyway. Say so, with the numbers.
+ * Why a queue's available ring could not be read. A ring outside the
+ * memory map is not the driver's bad chain but the VMM's missing or
+ * refused map: vhost_vdpa pins guest memory within the VMM's
+ * RLIMIT_MEMLOCK and holds at most its max_iotlb_entries entries, a
+ * refused IOTLB update reaches the VMM only as EFAULT, and QEMU starts the
+ * device anyway. Say so, with the numbers.
  */
 static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
 {
@@ -781,6 +926,12 @@ static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
 	unsigned int entries;
 	bool in_map;
 
+	if (r->map == MAP_NONE) {
+		dev_warn_ratelimited(&r->vdpa.dev,
+				     "queue %u: started with no memory map: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (0 entries): the VMM sent none, or vhost_vdpa refused it (RLIMIT_MEMLOCK, max_iotlb_entries?); queue stopped until reset\n",
+				     idx, vq->desc, vq->driver, vq->device);
+		return;
+	}
 	spin_lock(&r->iotlb_lock);
 	in_map = mapped(r, vq->desc, 16ULL * vq->num) &&
 		 mapped(r, vq->driver, 6 + 2ULL * vq->num) &&
@@ -789,12 +940,191 @@ static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
 	spin_unlock(&r->iotlb_lock);
 	if (in_map)
 		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: bad descriptor chain (%d): queue stopped until reset\n",
+				     "queue %u: available ring not readable (%d): queue stopped until reset\n",
 				     idx, err);
 	else
 		dev_warn_ratelimited(&r->vdpa.dev,
 				     "queue %u: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (%u entries): the VMM's map was refused (RLIMIT_MEMLOCK, vhost_vdpa max_iotlb_entries?); queue stopped until reset\n",
 				     idx, vq->desc, vq->driver, vq->device, entries);
+}
+
+/*
+ * Copies @len bytes of the driver's memory at @iova, mapped readable, into
+ * @buf, across mappings and pages. The driver may change them meanwhile:
+ * the caller checks what it read, once.
+ */
+static int guest_read(struct rvio_vdpa *r, u64 iova, void *buf, size_t len)
+{
+	while (len) {
+		phys_addr_t pa;
+		u64 n;
+		void *from;
+		int ret;
+
+		ret = translate(r, iova, len, VHOST_MAP_RO, &pa, &n);
+		if (ret)
+			return ret;
+		n = min_t(u64, n, PAGE_SIZE - offset_in_page(pa));
+		from = kmap_local_page(pfn_to_page(PHYS_PFN(pa)));
+		memcpy(buf, from + offset_in_page(pa), n);
+		kunmap_local(from);
+		buf += n;
+		iova += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int guest_u16(struct rvio_vdpa *r, u64 iova, u16 *val)
+{
+	__le16 v;
+	int ret = guest_read(r, iova, &v, sizeof(v));
+
+	*val = le16_to_cpu(v);
+	return ret;
+}
+
+/* A chain the device refuses: log what was wrong, stop the queue. */
+static int chain_fault(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq,
+		       const char *why, unsigned int at, int err)
+{
+	dev_warn_ratelimited(&r->vdpa.dev,
+			     "queue %ld: bad descriptor chain: %s (at %u, error %d): queue stopped until reset\n",
+			     vq_index(r, vq), why, at, err);
+	vq_break(r, vq);
+	return err;
+}
+
+/* Appends a buffer to @iov; false if it holds RVIO_VDPA_CHAIN_MAX already. */
+static bool chain_add(struct vringh_kiov *iov, u64 addr, u32 len, u64 *total)
+{
+	if (iov->used == iov->max_num)
+		return false;
+	iov->iov[iov->used].iov_base = (void *)(uintptr_t)addr;
+	iov->iov[iov->used].iov_len = len;
+	iov->used++;
+	*total += len;
+	return true;
+}
+
+/*
+ * Walks the chain at @head into the queue's riov (readable buffers) and
+ * wiov (writable ones), as vringh would, but bounded whatever the driver
+ * wrote: at most the queue size of descriptors in the ring, then at most
+ * one indirect table (the chain's last descriptor: INDIRECT with NEXT is
+ * refused, as virtio 1.x forbids it) of at most RVIO_VDPA_CHAIN_MAX
+ * entries, no table in a table; at most RVIO_VDPA_CHAIN_MAX buffers each
+ * way, under 4 GiB each way, none wrapping around the address space, and
+ * no readable buffer after a writable one. Each descriptor is read once;
+ * the buffers' addresses are translated when copied (vringh_iov_*_iotlb).
+ * Nothing is allocated: a bad chain costs at most 512 descriptor reads.
+ */
+static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
+{
+	u32 size = vq->vring.vring.num, left = size, i = head;
+	u64 table = vq->desc, readable = 0, writable = 0;
+	bool indirect = false;
+
+	vq->riov.i = vq->riov.used = vq->riov.consumed = 0;
+	vq->wiov.i = vq->wiov.used = vq->wiov.consumed = 0;
+	for (;;) {
+		struct vring_desc d;
+		u16 flags;
+		u64 addr;
+		u32 len;
+		int ret;
+
+		if (i >= size)
+			return chain_fault(r, vq, indirect ? "next beyond the indirect table" :
+					   "next beyond the descriptor table", i, -EINVAL);
+		if (!left--)
+			return chain_fault(r, vq, indirect ? "loop in the indirect table" :
+					   "chain longer than the queue", i, -ELOOP);
+		ret = guest_read(r, table + 16ULL * i, &d, sizeof(d));
+		if (ret)
+			return chain_fault(r, vq, indirect ? "indirect table not readable" :
+					   "descriptor not readable", i, ret);
+		flags = le16_to_cpu((__force __le16)d.flags);
+		addr = le64_to_cpu((__force __le64)d.addr);
+		len = le32_to_cpu((__force __le32)d.len);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (indirect)
+				return chain_fault(r, vq, "indirect table in an indirect table",
+						   i, -EINVAL);
+			if (flags & VRING_DESC_F_NEXT)
+				return chain_fault(r, vq, "indirect descriptor with NEXT", i,
+						   -EINVAL);
+			if (!len || len % sizeof(d) ||
+			    len / sizeof(d) > RVIO_VDPA_CHAIN_MAX)
+				return chain_fault(r, vq, "indirect table empty, partial or longer than 256 entries",
+						   i, -EINVAL);
+			if (addr + len - 1 < addr)
+				return chain_fault(r, vq, "indirect table wraps", i, -EINVAL);
+			indirect = true;
+			table = addr;
+			size = left = len / sizeof(d);
+			i = 0;
+			continue;
+		}
+		if (len && addr + len - 1 < addr)
+			return chain_fault(r, vq, "buffer wraps", i, -EINVAL);
+		if (flags & VRING_DESC_F_WRITE) {
+			if (!chain_add(&vq->wiov, addr, len, &writable))
+				return chain_fault(r, vq, "more than 256 writable buffers", i,
+						   -E2BIG);
+		} else {
+			if (vq->wiov.used)
+				return chain_fault(r, vq, "readable buffer after a writable one",
+						   i, -EINVAL);
+			if (!chain_add(&vq->riov, addr, len, &readable))
+				return chain_fault(r, vq, "more than 256 readable buffers", i,
+						   -E2BIG);
+		}
+		if (readable > U32_MAX || writable > U32_MAX)
+			return chain_fault(r, vq, "buffers of 4 GiB or more", i, -E2BIG);
+		if (!(flags & VRING_DESC_F_NEXT))
+			return 0;
+		i = le16_to_cpu((__force __le16)d.next);
+	}
+}
+
+/*
+ * The next available chain's head, as vringh's __vringh_get_head but with
+ * the available index checked: 1 and *head, 0 if none, or an error (the
+ * queue is stopped).
+ */
+static int get_head(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 idx,
+		    u16 *head)
+{
+	struct vringh *vrh = &vq->vring;
+	u64 avail = vq->driver;
+	u16 avail_idx;
+	int ret;
+
+	ret = guest_u16(r, avail + offsetof(struct vring_avail, idx), &avail_idx);
+	if (ret) {
+		report_bad_ring(r, idx, ret);
+		vq_break(r, vq);
+		return ret;
+	}
+	if (avail_idx == vrh->last_avail_idx)
+		return 0;
+	/* More than a queue's worth ahead is no index a driver can write. */
+	if ((u16)(avail_idx - vrh->last_avail_idx) > vrh->vring.num)
+		return chain_fault(r, vq, "available index ahead by more than the queue size",
+				   avail_idx, -EINVAL);
+	/* The ring entries after the index that exposed them. */
+	virt_rmb();
+	ret = guest_u16(r, avail + offsetof(struct vring_avail, ring) +
+			2ULL * (vrh->last_avail_idx & (vrh->vring.num - 1)), head);
+	if (ret)
+		return chain_fault(r, vq, "available ring not readable",
+				   vrh->last_avail_idx, ret);
+	if (*head >= vrh->vring.num)
+		return chain_fault(r, vq, "head beyond the descriptor table", *head,
+				   -EINVAL);
+	vrh->last_avail_idx++;
+	return 1;
 }
 
 int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
@@ -809,17 +1139,12 @@ int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		return -EBUSY;
 	if (!vq->started || vq->broken)
 		return 0;
-	ret = vringh_getdesc_iotlb(&vq->vring, &vq->riov, &vq->wiov, &vq->head,
-				   GFP_KERNEL);
-	if (ret < 0) {
-		/* vringh cannot skip a bad chain: the queue stops. */
-		report_bad_ring(r, idx, ret);
-		vq->broken = true;
-		WRITE_ONCE(r->status, r->status | VIRTIO_CONFIG_S_NEEDS_RESET);
+	ret = get_head(r, vq, idx, &vq->head);
+	if (ret <= 0)
 		return ret;
-	}
-	if (!ret)
-		return 0;
+	ret = walk_chain(r, vq, vq->head);
+	if (ret)
+		return ret;
 	vq->popped = true;
 	*readable = vringh_kiov_length(&vq->riov);
 	*writable = vringh_kiov_length(&vq->wiov);
@@ -855,9 +1180,9 @@ void rvio_vdpa_vq_done(struct rvio_vdpa *r, u16 idx, u32 written)
 	/* The data before the used index. */
 	smp_wmb();
 	if (vringh_complete_iotlb(&vq->vring, vq->head, written) < 0) {
-		dev_warn_ratelimited(&r->vdpa.dev, "queue %u: used ring not writable: queue stopped\n",
+		dev_warn_ratelimited(&r->vdpa.dev, "queue %u: used ring not writable: queue stopped until reset\n",
 				     idx);
-		vq->broken = true;
+		vq_break(r, vq);
 	}
 }
 
@@ -941,9 +1266,9 @@ void rvio_vdpa_vq_complete(struct rvio_vdpa *r, u16 idx, u16 head, u32 written)
 		return;
 	smp_wmb();
 	if (vringh_complete_iotlb(&vq->vring, head, written) < 0) {
-		dev_warn_ratelimited(&r->vdpa.dev, "queue %u: used ring not writable: queue stopped\n",
+		dev_warn_ratelimited(&r->vdpa.dev, "queue %u: used ring not writable: queue stopped until reset\n",
 				     idx);
-		vq->broken = true;
+		vq_break(r, vq);
 	}
 }
 

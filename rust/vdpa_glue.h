@@ -78,8 +78,11 @@ const char *rvio_vdpa_name(struct rvio_vdpa *r);
  * Queue access, from reset/start/process only (mutex held).
  * rvio_vdpa_vq_pop: 1 and a chain in the queue's iovs, 0 if the queue is
  * empty or not ready, -errno if the driver's ring is bad (the queue then
- * stays stopped until the next reset). At most one chain per queue is
- * popped at a time; rvio_vdpa_vq_done completes it.
+ * stays stopped until the next reset, and the driver is told: status
+ * DEVICE_NEEDS_RESET and its configuration interrupt). A chain has at
+ * most 256 buffers each way, and a pop reads at most 512 descriptors,
+ * whatever the driver wrote. At most one chain per queue is popped at a
+ * time; rvio_vdpa_vq_done completes it.
  */
 int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		     size_t *writable);
@@ -129,7 +132,8 @@ struct rvio_vdpa *rvio_vdpa_get(struct rvio_vdpa *r);
 void rvio_vdpa_put(struct rvio_vdpa *r);
 
 /* Holds the maps of @a and @b (NULL or @a: one device) against changes:
- * set_map, reset_map and device reset wait until they are unlocked.
+ * dma_map, dma_unmap, reset_map and device reset wait until they are
+ * unlocked.
  * Process context; may sleep. */
 void rvio_vdpa_maps_lock(struct rvio_vdpa *a, struct rvio_vdpa *b);
 void rvio_vdpa_maps_unlock(struct rvio_vdpa *a, struct rvio_vdpa *b);

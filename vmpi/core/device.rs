@@ -25,6 +25,7 @@ use crate::port::{AnyContextSdu, Port, PortState, TxSdu};
 use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
 use crate::proto::endpoint::{Endpoint, Received};
 use crate::proto::link::{AllocError, Chan, Event, Role};
+use crate::proto::log_limit::LogLimit;
 use crate::proto::wire::{next_fragment, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN};
 use crate::registry;
 use crate::ring::Ring;
@@ -53,6 +54,8 @@ pub(crate) struct Inner {
     /// Whether a control message from the outbox is being fragmented (it
     /// goes before data).
     ctrl_partial: bool,
+    /// "link up" lines: a guest resetting in a loop must not flood the log.
+    link_log: LogLimit,
 }
 
 /// How the core asks a registered transport for a pass: its `ops->kick`
@@ -507,7 +510,19 @@ impl Dev {
                 }
             }
             Received::Event(Event::LinkUp) => {
-                pr_info!("vmpi{}: link up ({})\n", this.id, this.role.name());
+                let now = kernel::time::Ktime::ktime_get().to_ms();
+                if let Some(left_out) = inner.link_log.event(now.unsigned_abs()) {
+                    if left_out > 0 {
+                        pr_info!(
+                            "vmpi{}: link up ({}; {} more times not logged)\n",
+                            this.id,
+                            this.role.name(),
+                            left_out
+                        );
+                    } else {
+                        pr_info!("vmpi{}: link up ({})\n", this.id, this.role.name());
+                    }
+                }
                 inner.rebind_raw();
             }
             Received::Event(Event::PeerRestarted) => {
@@ -1049,6 +1064,7 @@ pub(crate) fn register(
         by_chan,
         tx,
         ctrl_partial: false,
+        link_log: LogLimit::new(),
     };
     inner.restart();
     let work = DelayedWork::new()?;

@@ -7,4 +7,5 @@
 pub mod ctrl;
 pub mod endpoint;
 pub mod link;
+pub mod log_limit;
 pub mod wire;

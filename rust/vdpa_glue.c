@@ -14,9 +14,11 @@
  * hands over physical addresses: it asks for the DMA device of each queue
  * (get_vq_dma_dev) before any queue is ready, and that installs the
  * identity map until the next reset. vhost_vdpa never asks; it sends the
- * guest's memory map (set_map, use_va = false) and takes it back with
- * reset_map, which leaves nothing mapped. So the holder of a vhost-vdpa fd
- * (an unprivileged QEMU, under libvirt) reaches only what it mapped.
+ * guest's memory map entry by entry (dma_map, dma_unmap; use_va = false)
+ * and takes it back with reset_map, which leaves nothing mapped. So the
+ * holder of a vhost-vdpa fd (an unprivileged QEMU, under libvirt) reaches
+ * only what it mapped; the device holds a reference to each page of that
+ * map until it is unmapped (pages_get()).
  *
  * The guest owns its rings and may write anything there at any time: the
  * device walks descriptor chains itself (walk_chain), bounded and checked,
@@ -28,6 +30,7 @@
 #include <linux/err.h>
 #include <linux/highmem.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/rwsem.h>
 #include <linux/slab.h>
 #include <linux/vdpa.h>
@@ -85,13 +88,16 @@ struct rvio_vdpa_vq {
 	bool started;	/* vring initialised from the addresses */
 	bool broken;	/* the driver's ring is bad: stopped until reset */
 	bool popped;	/* a chain is out (rvio_vdpa_vq_pop) */
+	/* The last pop found the ring or a descriptor unmapped: waits for a
+	 * kick or a map change, not for another pass (get_head()). */
+	bool stalled;
 };
 
 /* What the IOTLB holds. */
 enum rvio_vdpa_map {
 	MAP_NONE,	/* nothing: a new device, or after reset_map */
 	MAP_IDENTITY,	/* physical addresses, for virtio_vdpa, until reset */
-	MAP_VMM,	/* the VMM's map of its guest (set_map) */
+	MAP_VMM,	/* the VMM's map of its guest (dma_map) */
 };
 
 struct rvio_vdpa {
@@ -182,8 +188,8 @@ static void vq_break(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
 	if (r->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
 	WRITE_ONCE(r->status, r->status | VIRTIO_CONFIG_S_NEEDS_RESET);
-	/* vhost_vdpa signals an eventfd, virtio_vdpa queues its config work:
-	 * either is fine under our mutex. */
+	/* vhost_vdpa signals an eventfd, virtio_vdpa calls its driver's
+	 * config_changed under a spinlock: either is fine under our mutex. */
 	if (r->config_cb.callback)
 		r->config_cb.callback(r->config_cb.private);
 }
@@ -232,6 +238,18 @@ static void vq_start(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq)
 	vq->started = true;
 }
 
+/* Interrupts the driver for completions vringh has not notified yet: a
+ * restart (vq_start) forgets them. */
+static void vq_flush_notify(struct rvio_vdpa_vq *vq)
+{
+	if (!vq->started || vq->broken || !vq->vring.completed)
+		return;
+	local_bh_disable();
+	if (vringh_need_notify_iotlb(&vq->vring) > 0 && vq->cb.callback)
+		vq->cb.callback(vq->cb.private);
+	local_bh_enable();
+}
+
 static void vq_stop(struct rvio_vdpa_vq *vq)
 {
 	if (vq->started) {
@@ -241,6 +259,7 @@ static void vq_stop(struct rvio_vdpa_vq *vq)
 	}
 	vq->started = false;
 	vq->popped = false;
+	vq->stalled = false;
 }
 
 static int rvio_vdpa_set_vq_address(struct vdpa_device *vdpa, u16 idx,
@@ -472,18 +491,16 @@ static void do_reset(struct rvio_vdpa *r)
 /* do_reset() once no copy translates through the device's map any more
  * (copies from its grants and into its buffers wait: lock order r->lock,
  * then map_sem). */
+static void unmap_all(struct rvio_vdpa *r);
+
 static void do_reset_locked(struct rvio_vdpa *r)
 {
 	down_write(&r->map_sem);
 	do_reset(r);
 	/* virtio_vdpa asks for the identity map again before its queues
 	 * start (get_vq_dma_dev); a VMM's map stays, as vhost_vdpa expects. */
-	if (r->map == MAP_IDENTITY) {
-		spin_lock(&r->iotlb_lock);
-		vhost_iotlb_reset(&r->iotlb);
-		spin_unlock(&r->iotlb_lock);
-		r->map = MAP_NONE;
-	}
+	if (r->map == MAP_IDENTITY)
+		unmap_all(r);
 	up_write(&r->map_sem);
 }
 
@@ -500,6 +517,9 @@ static void rvio_vdpa_set_status(struct vdpa_device *vdpa, u8 status)
 	}
 	start = !(r->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
 		(status & VIRTIO_CONFIG_S_DRIVER_OK);
+	/* The device's bit: a driver writing back a status it read before
+	 * the queue broke does not clear it; only a reset does. */
+	status |= r->status & VIRTIO_CONFIG_S_NEEDS_RESET;
 	WRITE_ONCE(r->status, status);
 	if (start && r->state)
 		drv_of(r)->start(r->state, r);
@@ -539,6 +559,7 @@ static int rvio_vdpa_resume(struct vdpa_device *vdpa)
 	/* Ring addresses may have changed while suspended. */
 	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
 		if (r->vq[i].ready) {
+			vq_flush_notify(&r->vq[i]);
 			vq_stop(&r->vq[i]);
 			vq_start(r, &r->vq[i]);
 		}
@@ -609,12 +630,77 @@ static struct device *rvio_vdpa_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx
 }
 
 /*
+ * The pages of a VMM's map entry, held by the device for as long as the
+ * entry is in its map. vhost_vdpa unpins a range before it tells the
+ * device (vhost_vdpa_pa_unmap() calls dma_unmap after unpin_user_page()),
+ * and a work pass in flight may still copy into it until dma_unmap has
+ * the device's mutex: with the device's own references those pages stay
+ * the guest's, unfreed, until then. vhost_vdpa pins struct pages (PA
+ * mode), so every frame has one.
+ */
+static int pages_get(u64 pa, u64 size)
+{
+	unsigned long pfn, first = PHYS_PFN(pa), last = PHYS_PFN(pa + size - 1);
+
+	for (pfn = first; pfn <= last; pfn++)
+		if (!pfn_valid(pfn))
+			return -EFAULT;
+	for (pfn = first; pfn <= last; pfn++) {
+		get_page(pfn_to_page(pfn));
+		cond_resched();
+	}
+	return 0;
+}
+
+static void pages_put(u64 pa, u64 size)
+{
+	unsigned long pfn, last = PHYS_PFN(pa + size - 1);
+
+	for (pfn = PHYS_PFN(pa); pfn <= last; pfn++) {
+		put_page(pfn_to_page(pfn));
+		cond_resched();
+	}
+}
+
+/* Removes the entries over [start, last], and gives a VMM's entries' pages
+ * back. With the mutex and map_sem held: no translation is in flight. */
+static void unmap_range(struct rvio_vdpa *r, u64 start, u64 last)
+{
+	for (;;) {
+		struct vhost_iotlb_map *map;
+		u64 pa = 0, size = 0;
+
+		spin_lock(&r->iotlb_lock);
+		map = vhost_iotlb_itree_first(&r->iotlb, start, last);
+		if (map) {
+			pa = map->addr;
+			size = map->size;
+			vhost_iotlb_map_free(&r->iotlb, map);
+		}
+		spin_unlock(&r->iotlb_lock);
+		if (!map)
+			return;
+		if (r->map == MAP_VMM)
+			pages_put(pa, size);
+	}
+}
+
+/* Unmaps everything: MAP_NONE. Mutex and map_sem held. */
+static void unmap_all(struct rvio_vdpa *r)
+{
+	unmap_range(r, 0, U64_MAX);
+	r->map = MAP_NONE;
+}
+
+/*
  * The VMM's map, one range at a time, as vhost_vdpa receives it (a device
  * with dma_map gets each IOTLB update, in a batch or not): an update costs
  * a lookup, a refused one fails the VMM's own IOTLB message (vhost_vdpa
  * unpins it and returns the error to the VMM) and leaves the rest of the
  * map as it was. The alternative, set_map, hands over the whole map after
  * every update outside a batch, and its error is ignored at a batch's end.
+ * A batch is no longer applied at once: a queue whose rings are unmapped
+ * meanwhile waits (get_head()), and each change schedules a pass.
  *
  * The device's mutex first: a work pass in flight (which holds it, and
  * whose vringh copies translate through the map) is over before the map
@@ -629,24 +715,31 @@ static int rvio_vdpa_dma_map(struct vdpa_device *vdpa, unsigned int asid,
 
 	if (asid)
 		return -EINVAL;
-	if (!size || iova + size - 1 < iova)
+	if (!size || iova + size - 1 < iova || pa + size - 1 < pa)
 		return -EINVAL;
 	mutex_lock(&r->lock);
 	down_write(&r->map_sem);
-	spin_lock(&r->iotlb_lock);
+	/* Nothing, or virtio_vdpa's identity map, which is no VMM's. */
 	if (r->map != MAP_VMM) {
-		/* Nothing, or virtio_vdpa's identity map, which is no VMM's. */
-		vhost_iotlb_reset(&r->iotlb);
+		unmap_all(r);
 		r->map = MAP_VMM;
 	}
-	ret = vhost_iotlb_add_range(&r->iotlb, iova, iova + size - 1, pa, perm);
-	spin_unlock(&r->iotlb_lock);
+	ret = pages_get(pa, size);
+	if (!ret) {
+		spin_lock(&r->iotlb_lock);
+		ret = vhost_iotlb_add_range(&r->iotlb, iova, iova + size - 1, pa, perm);
+		spin_unlock(&r->iotlb_lock);
+		if (ret)
+			pages_put(pa, size);
+	}
 	up_write(&r->map_sem);
 	mutex_unlock(&r->lock);
 	if (ret)
 		dev_warn_ratelimited(&vdpa->dev,
 				     "memory map entry [%#llx, +%#llx) refused (%d); the rest of the map stays\n",
 				     iova, size, ret);
+	else
+		rvio_vdpa_schedule(r);
 	return ret;
 }
 
@@ -661,12 +754,11 @@ static int rvio_vdpa_dma_unmap(struct vdpa_device *vdpa, unsigned int asid,
 		return -EINVAL;
 	mutex_lock(&r->lock);
 	down_write(&r->map_sem);
-	spin_lock(&r->iotlb_lock);
 	if (r->map == MAP_VMM)
-		vhost_iotlb_del_range(&r->iotlb, iova, iova + size - 1);
-	spin_unlock(&r->iotlb_lock);
+		unmap_range(r, iova, iova + size - 1);
 	up_write(&r->map_sem);
 	mutex_unlock(&r->lock);
+	rvio_vdpa_schedule(r);
 	return 0;
 }
 
@@ -679,10 +771,7 @@ static int rvio_vdpa_reset_map(struct vdpa_device *vdpa, unsigned int asid)
 		return -EINVAL;
 	mutex_lock(&r->lock);
 	down_write(&r->map_sem);
-	spin_lock(&r->iotlb_lock);
-	vhost_iotlb_reset(&r->iotlb);
-	spin_unlock(&r->iotlb_lock);
-	r->map = MAP_NONE;
+	unmap_all(r);
 	up_write(&r->map_sem);
 	mutex_unlock(&r->lock);
 	return 0;
@@ -712,7 +801,9 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 		kfree(r->vq[i].riov.iov);
 		kfree(r->vq[i].wiov.iov);
 	}
-	vhost_iotlb_reset(&r->iotlb);
+	/* The last reference: nothing else runs. A VMM's map is gone by now
+	 * (vhost_vdpa unmaps at release), but give its pages back if not. */
+	unmap_all(r);
 	/* The vdpa core kfree()s r after this returns. */
 	if (atomic_dec_and_test(&m->live))
 		complete(&m->released);
@@ -886,6 +977,11 @@ void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m)
 	 * releasing thread is done with m once the waiter can return.) */
 	if (!atomic_dec_and_test(&m->live))
 		wait_for_completion(&m->released);
+	/* ->free may still be returning through this module's code after its
+	 * atomic_dec_and_test() or complete(), on another thread: wait until
+	 * every task has switched voluntarily, which a task inside a function
+	 * has not (module exit is the only caller). */
+	synchronize_rcu_tasks();
 	root_device_unregister(m->root);
 	kfree(m);
 }
@@ -918,9 +1014,10 @@ static bool mapped(struct rvio_vdpa *r, u64 addr, u64 len)
  * refused map: vhost_vdpa pins guest memory within the VMM's
  * RLIMIT_MEMLOCK and holds at most its max_iotlb_entries entries, a
  * refused IOTLB update reaches the VMM only as EFAULT, and QEMU starts the
- * device anyway. Say so, with the numbers.
+ * device anyway. Say so, with the numbers. The queue waits for the map to
+ * change (see walk_chain()).
  */
-static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
+static void report_unmapped_ring(struct rvio_vdpa *r, u16 idx, int err)
 {
 	struct rvio_vdpa_vq *vq = &r->vq[idx];
 	unsigned int entries;
@@ -928,7 +1025,7 @@ static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
 
 	if (r->map == MAP_NONE) {
 		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: started with no memory map: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (0 entries): the VMM sent none, or vhost_vdpa refused it (RLIMIT_MEMLOCK, max_iotlb_entries?); queue stopped until reset\n",
+				     "queue %u: started with no memory map: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (0 entries): the VMM sent none, or vhost_vdpa refused it (RLIMIT_MEMLOCK, max_iotlb_entries?); waiting for a map\n",
 				     idx, vq->desc, vq->driver, vq->device);
 		return;
 	}
@@ -940,11 +1037,11 @@ static void report_bad_ring(struct rvio_vdpa *r, u16 idx, int err)
 	spin_unlock(&r->iotlb_lock);
 	if (in_map)
 		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: available ring not readable (%d): queue stopped until reset\n",
+				     "queue %u: available ring not readable (%d): waiting for the map to change\n",
 				     idx, err);
 	else
 		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (%u entries): the VMM's map was refused (RLIMIT_MEMLOCK, vhost_vdpa max_iotlb_entries?); queue stopped until reset\n",
+				     "queue %u: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (%u entries): the VMM's map was refused (RLIMIT_MEMLOCK, vhost_vdpa max_iotlb_entries?); waiting for the map to change\n",
 				     idx, vq->desc, vq->driver, vq->device, entries);
 }
 
@@ -998,6 +1095,8 @@ static int chain_fault(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq,
 /* Appends a buffer to @iov; false if it holds RVIO_VDPA_CHAIN_MAX already. */
 static bool chain_add(struct vringh_kiov *iov, u64 addr, u32 len, u64 *total)
 {
+	/* IOVAs in iov_base, as vringh keeps them. */
+	BUILD_BUG_ON(sizeof(void *) < sizeof(u64));
 	if (iov->used == iov->max_num)
 		return false;
 	iov->iov[iov->used].iov_base = (void *)(uintptr_t)addr;
@@ -1008,6 +1107,16 @@ static bool chain_add(struct vringh_kiov *iov, u64 addr, u32 len, u64 *total)
 }
 
 /*
+ * What the device reads of a ring may be unmapped for a while: within a
+ * batch of IOTLB updates (QEMU removes a section and adds its successor in
+ * one batch, and vhost_vdpa hands a dma_map device each update as it
+ * comes), or before a VMM sends its map at all. So a ring or a descriptor
+ * outside the map makes the queue wait, with its indexes unchanged, until
+ * the map changes (which schedules a pass) or the driver kicks; only a
+ * chain that is wrong whatever the map stops the queue (chain_fault()).
+ * A buffer outside the map is found when it is copied: that chain is
+ * consumed and counted by the driver's device.
+ *
  * Walks the chain at @head into the queue's riov (readable buffers) and
  * wiov (writable ones), as vringh would, but bounded whatever the driver
  * wrote: at most the queue size of descriptors in the ring, then at most
@@ -1018,6 +1127,7 @@ static bool chain_add(struct vringh_kiov *iov, u64 addr, u32 len, u64 *total)
  * no readable buffer after a writable one. Each descriptor is read once;
  * the buffers' addresses are translated when copied (vringh_iov_*_iotlb).
  * Nothing is allocated: a bad chain costs at most 512 descriptor reads.
+ * 0, -EAGAIN (a descriptor not mapped: wait) or the fault's error.
  */
 static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
 {
@@ -1041,9 +1151,14 @@ static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
 			return chain_fault(r, vq, indirect ? "loop in the indirect table" :
 					   "chain longer than the queue", i, -ELOOP);
 		ret = guest_read(r, table + 16ULL * i, &d, sizeof(d));
-		if (ret)
-			return chain_fault(r, vq, indirect ? "indirect table not readable" :
-					   "descriptor not readable", i, ret);
+		if (ret) {
+			dev_warn_ratelimited(&r->vdpa.dev,
+					     "queue %ld: %s %u at IOVA %#llx not in the memory map: waiting for the map to change\n",
+					     vq_index(r, vq),
+					     indirect ? "indirect descriptor" : "descriptor", i,
+					     table + 16ULL * i);
+			return -EAGAIN;
+		}
 		flags = le16_to_cpu((__force __le16)d.flags);
 		addr = le64_to_cpu((__force __le64)d.addr);
 		len = le32_to_cpu((__force __le32)d.len);
@@ -1090,8 +1205,9 @@ static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
 
 /*
  * The next available chain's head, as vringh's __vringh_get_head but with
- * the available index checked: 1 and *head, 0 if none, or an error (the
- * queue is stopped).
+ * the available index checked and the index not moved on (the caller does
+ * once the chain is walked): 1 and *head, 0 if none or the ring is not
+ * mapped (wait), or an error (the queue is stopped).
  */
 static int get_head(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 idx,
 		    u16 *head)
@@ -1103,9 +1219,9 @@ static int get_head(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 idx,
 
 	ret = guest_u16(r, avail + offsetof(struct vring_avail, idx), &avail_idx);
 	if (ret) {
-		report_bad_ring(r, idx, ret);
-		vq_break(r, vq);
-		return ret;
+		report_unmapped_ring(r, idx, ret);
+		vq->stalled = true;
+		return 0;
 	}
 	if (avail_idx == vrh->last_avail_idx)
 		return 0;
@@ -1117,13 +1233,14 @@ static int get_head(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 idx,
 	virt_rmb();
 	ret = guest_u16(r, avail + offsetof(struct vring_avail, ring) +
 			2ULL * (vrh->last_avail_idx & (vrh->vring.num - 1)), head);
-	if (ret)
-		return chain_fault(r, vq, "available ring not readable",
-				   vrh->last_avail_idx, ret);
+	if (ret) {
+		report_unmapped_ring(r, idx, ret);
+		vq->stalled = true;
+		return 0;
+	}
 	if (*head >= vrh->vring.num)
 		return chain_fault(r, vq, "head beyond the descriptor table", *head,
 				   -EINVAL);
-	vrh->last_avail_idx++;
 	return 1;
 }
 
@@ -1139,12 +1256,18 @@ int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		return -EBUSY;
 	if (!vq->started || vq->broken)
 		return 0;
+	vq->stalled = false;
 	ret = get_head(r, vq, idx, &vq->head);
 	if (ret <= 0)
 		return ret;
 	ret = walk_chain(r, vq, vq->head);
+	if (ret == -EAGAIN) {
+		vq->stalled = true;
+		return 0;
+	}
 	if (ret)
 		return ret;
+	vq->vring.last_avail_idx++;
 	vq->popped = true;
 	*readable = vringh_kiov_length(&vq->riov);
 	*writable = vringh_kiov_length(&vq->wiov);
@@ -1213,7 +1336,10 @@ bool rvio_vdpa_vq_notify_enable(struct rvio_vdpa *r, u16 idx)
 
 	if (!vq || !vq->started || vq->broken)
 		return true;
-	return vringh_notify_enable_iotlb(&vq->vring);
+	/* A stalled queue has chains the device cannot read yet: do not
+	 * look again in another pass (that would spin), wait for a kick or
+	 * a map change. */
+	return vringh_notify_enable_iotlb(&vq->vring) || vq->stalled;
 }
 
 /* --- chains kept across passes, and copies between devices ---------------- */

@@ -79,6 +79,15 @@ vmpi_core_dev() {
 	return 1
 }
 
+# The /dev/vhost-vdpa-N (printed) that vhost_vdpa made of vDPA device $1.
+vhost_of() {
+	local v
+	for v in /sys/bus/vdpa/devices/"$1"/vhost-vdpa-*; do
+		[ -c "/dev/${v##*/}" ] && { echo "/dev/${v##*/}"; return 0; }
+	done
+	return 1
+}
+
 # The virtio device (virtioN) that virtio_vdpa made of vDPA device $1.
 vdpa_virtio_of() {
 	local v
@@ -110,7 +119,7 @@ vmpi_no_drops() {
 }
 
 # Our modules, in the order they can be unloaded.
-RVIO_MODULES="envelope_evil envelope_netfront envelope_switch sriov_route_probe vmpi_evil vmpi_echo
+RVIO_MODULES="envelope_evil envelope_netfront envelope_switch ops_copier sriov_route_probe vmpi_evil vmpi_echo
 	rvio_test_consumer rvio_test_provider sriov_hook vmpi_guest vmpi_host vmpi"
 
 # A test killed at its timeout may not have finished its cleanup: take

@@ -8,7 +8,8 @@
 # applications on its /dev/vmpiN (vmpi_vmm.py): the link, flows by name
 # both ways, SDUs of 0 to 65535 bytes, a remap, a reset and a kill during
 # traffic, maps of scattered pages, and the nested guest's failure; then,
-# with vhost_vdpa's max_iotlb_entries raised, large guests' maps.
+# with vhost_vdpa's max_iotlb_entries raised, large guests' maps, and every
+# page of them given back by the device once their VMMs are gone.
 source "$(dirname "$0")/../lib.sh"
 
 vmm=$RVIO_ROOT/target/release/vmpi-vmm
@@ -22,19 +23,11 @@ cleanup() {
 }
 rvio_on_exit cleanup
 
-vhost_of() {
-	local v
-	for v in /sys/bus/vdpa/devices/"$1"/vhost-vdpa-*; do
-		[ -c "/dev/${v##*/}" ] && { echo "/dev/${v##*/}"; return 0; }
-	done
-	return 1
-}
-
 ktap_print_header
 [ -x "$vmm" ] || ktap_exit_fail_msg "$vmm not built: run 'make check' (it builds it)"
 rvio_clean_slate || ktap_exit_fail_msg "could not unload an earlier test's modules"
 modprobe -r virtio_vdpa 2>/dev/null
-ktap_set_plan 15
+ktap_set_plan 16
 
 # The control: a vDPA device known to work with QEMU, in PA mode.
 if modprobe -a vdpa vringh vhost_iotlb vhost_vdpa && modprobe vdpa_sim use_va=0 && modprobe vdpa_sim_net &&

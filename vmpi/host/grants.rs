@@ -434,6 +434,11 @@ impl DeviceGrants {
         }
         // What the policy refused at once.
         more |= self.expire_and_complete(q);
+        // Chains refused before the policy completed when dropped: their
+        // interrupt, if `expire_and_complete` had none to give.
+        if granted > 0 {
+            q.notify(GRANTQ);
+        }
         if !more {
             more |= !q.kicks_on(GRANTQ);
             more |= !q.kicks_on(COPYQ);

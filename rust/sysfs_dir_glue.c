@@ -10,6 +10,7 @@
 #include <linux/completion.h>
 #include <linux/err.h>
 #include <linux/kobject.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 
@@ -159,4 +160,9 @@ void rvio_sysfs_dir_destroy(struct rvio_sysfs_dir *d)
 	kobject_del(&d->kobj);
 	kobject_put(&d->kobj);
 	wait_for_completion(&released);
+	/* The release may still be returning through this module's code
+	 * after complete(), on another thread (the last kobject_put()), and
+	 * the caller is module exit: wait until every task has switched
+	 * voluntarily, which a task inside a function has not. */
+	synchronize_rcu_tasks();
 }

@@ -13,13 +13,24 @@
  * limit of rvio_vf_hook_ratelimit().
  *
  * The hook is a copy of the PF's netdev_ops with the VF setters replaced,
- * embedded in struct rvio_vf_hook, so a setter finds its hook from
- * dev->netdev_ops. Every VF setter is called by rtnetlink under RTNL, and
- * hooks are attached and detached under RTNL only, so RTNL is the one
- * lock here. Other ops keep being called through the copy (lockless
- * readers such as the transmit path see either table, whose other
- * entries are the same); a detached copy is freed after an RCU grace
- * period (kfree_rcu()).
+ * embedded in struct rvio_vf_hook and published with a release store, so
+ * a lockless reader that sees the new pointer sees the whole table. A
+ * setter finds its hook by device (the list of attached hooks), not from
+ * dev->netdev_ops: a PF driver that copied the hooked table into a table
+ * of its own and points the device at it still reaches the right hook.
+ * Every VF setter is called by rtnetlink under RTNL, and hooks are
+ * attached and detached under RTNL only, so RTNL is the one lock here.
+ *
+ * Other ops keep being called through the copy: lockless readers (the
+ * transmit path, and sysfs readers such as iflink and phys_port_id, which
+ * load dev->netdev_ops with no lock and may be preempted before they call
+ * through it) see either table, whose other entries are the same. So a
+ * detached copy is freed only after an RCU-tasks grace period, which
+ * waits for every task to switch voluntarily (a preempted reader holds
+ * it off; kfree_rcu() did not), and module exit waits for those frees
+ * (rcu_barrier_tasks() in rvio_vf_notifier_unregister()). Not covered: a
+ * reader that keeps the table's address across a sleep of its own without
+ * RTNL, which no 6.12 core path does with a PF's ops.
  *
  * While attached, driver code that recognizes its own devices by
  * comparing dev->netdev_ops with its table does not recognize the PF
@@ -28,6 +39,7 @@
 #include <linux/netdevice.h>
 #include <linux/pci.h>
 #include <linux/ratelimit.h>
+#include <linux/rcupdate.h>
 #include <linux/rtnetlink.h>
 #include <linux/slab.h>
 
@@ -40,8 +52,12 @@ struct rvio_vf_hook {
 	netdevice_tracker tracker;
 	const struct rvio_vf_hook_ops *hops;
 	void *priv;
+	struct list_head node;		/* in rvio_vf_hooks while attached */
 	struct rcu_head rcu;
 };
+
+/* The attached hooks, under RTNL. */
+static LIST_HEAD(rvio_vf_hooks);
 
 struct rvio_vf_notifier {
 	struct notifier_block nb;
@@ -51,10 +67,18 @@ struct rvio_vf_notifier {
 
 static int rvio_vf_hook_call(struct net_device *dev, const struct rvio_vf_req *req)
 {
-	struct rvio_vf_hook *h = container_of(dev->netdev_ops, struct rvio_vf_hook, ops);
+	struct rvio_vf_hook *h;
 
 	ASSERT_RTNL();
-	return h->hops->set(h->priv, h, req);
+	list_for_each_entry(h, &rvio_vf_hooks, node) {
+		if (h->dev == dev)
+			return h->hops->set(h->priv, h, req);
+	}
+	/* A copy of a detached hook's table, kept by the PF's driver: there
+	 * is no policy to check this against, nor a driver op to call. */
+	if (rvio_vf_hook_ratelimit())
+		netdev_warn(dev, "rvio: VF setter called through a copy of a detached hook's ops: refused\n");
+	return -EOPNOTSUPP;
 }
 
 static int rvio_hook_set_vf_mac(struct net_device *dev, int vf, u8 *mac)
@@ -182,21 +206,29 @@ struct rvio_vf_hook *rvio_vf_hook_attach(void *netdev, const struct rvio_vf_hook
 	h->hops = hops;
 	h->priv = priv;
 	netdev_hold(dev, &h->tracker, GFP_KERNEL);
-	WRITE_ONCE(dev->netdev_ops, &h->ops);
+	list_add(&h->node, &rvio_vf_hooks);
+	/* The table's entries before the pointer to it. */
+	smp_store_release(&dev->netdev_ops, &h->ops);
 	return h;
+}
+
+static void rvio_vf_hook_free(struct rcu_head *rcu)
+{
+	kfree(container_of(rcu, struct rvio_vf_hook, rcu));
 }
 
 void rvio_vf_hook_detach(struct rvio_vf_hook *h)
 {
 	ASSERT_RTNL();
+	list_del(&h->node);
 	if (h->dev->netdev_ops == &h->ops)
 		WRITE_ONCE(h->dev->netdev_ops, h->orig);
 	else
 		netdev_warn(h->dev, "rvio: netdev_ops changed while hooked; left as they are\n");
 	netdev_put(h->dev, &h->tracker);
-	/* Lockless readers of the old pointer (under RCU or BH) are done
-	 * with the copy after a grace period. */
-	kfree_rcu(h, rcu);
+	/* Lockless readers of the old pointer, preempted ones included, are
+	 * done with the copy after an RCU-tasks grace period (see the top). */
+	call_rcu_tasks(&h->rcu, rvio_vf_hook_free);
 }
 
 int rvio_vf_hook_apply(struct rvio_vf_hook *h, const struct rvio_vf_req *req)
@@ -302,6 +334,9 @@ void rvio_vf_notifier_unregister(struct rvio_vf_notifier *n)
 {
 	unregister_netdevice_notifier(&n->nb);
 	kfree(n);
+	/* Detached hooks' frees (rvio_vf_hook_free) are this module's code:
+	 * done before it goes. */
+	rcu_barrier_tasks();
 }
 
 bool rvio_vf_hook_ratelimit(void)

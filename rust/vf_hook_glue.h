@@ -68,8 +68,9 @@ struct rvio_vf_hook_ops {
  */
 struct rvio_vf_notifier *rvio_vf_notifier_register(const struct rvio_vf_hook_ops *ops,
 						   void *priv);
-/* Unregisters @n and frees it: no call of it runs or follows. Not under
- * RTNL. */
+/* Unregisters @n and frees it: no call of it runs or follows. Then waits
+ * for the frees of detached hooks (module exit: after every detach). Not
+ * under RTNL. */
 void rvio_vf_notifier_unregister(struct rvio_vf_notifier *n);
 
 /* The net_device named @ifname in the initial network namespace, or
@@ -86,7 +87,8 @@ void *rvio_vf_netdev_by_name(const char *ifname);
 struct rvio_vf_hook *rvio_vf_hook_attach(void *dev, const struct rvio_vf_hook_ops *hops,
 					 void *priv);
 /* Restores the driver's ops, drops the reference to the device and frees
- * @h (after an RCU grace period). Under RTNL, not from @h's ->set. */
+ * @h after an RCU-tasks grace period (lockless readers of the PF's
+ * netdev_ops may be preempted). Under RTNL, not from @h's ->set. */
 void rvio_vf_hook_detach(struct rvio_vf_hook *h);
 /* Passes @req to the PF driver of @h directly (no ->set): its result,
  * or -EOPNOTSUPP if the driver lacks the op. Under RTNL. */

@@ -13,21 +13,22 @@ source "$(dirname "$0")/../lib.sh"
 
 hook_ko=$(rvio_ko sriov_hook)
 probe_ko=$(rvio_ko sriov_route_probe)
+copier_ko=$(rvio_ko ops_copier)
 id=$((500 + RANDOM % 100))
 sysdev=/sys/bus/netdevsim/devices/netdevsim$id
 cleanup() {
-	rmmod sriov_route_probe sriov_hook 2>/dev/null
+	rmmod ops_copier sriov_route_probe sriov_hook 2>/dev/null
 	[ -e $sysdev ] && echo $id >/sys/bus/netdevsim/del_device
 	modprobe -r netdevsim 2>/dev/null
 }
 rvio_on_exit cleanup
 
 ktap_print_header
-[ -f "$hook_ko" ] && [ -f "$probe_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
+[ -f "$hook_ko" ] && [ -f "$probe_ko" ] && [ -f "$copier_ko" ] || ktap_exit_fail_msg "sriov_hook.ko not built: run 'make' at the top of the repository"
 pf=$(nsim_pf $id 4) || ktap_exit_fail_msg "cannot create a netdevsim PF with 4 VFs"
 rvio_clean_slate && insmod "$hook_ko" || ktap_exit_fail_msg "cannot load sriov_hook"
 ktap_print_msg "netdevsim PF $pf with 4 VFs"
-ktap_set_plan 25
+ktap_set_plan 26
 
 H=/sys/kernel/sriov_hook
 attached_has() { grep -q "^$pf num_vfs=4 " $H/attached; }
@@ -103,6 +104,17 @@ restored() {
 }
 ktap_check "detach: the driver takes every change again, the route is software" restored
 ktap_check "re-attach applies the policy again" eval 'hook_w attach "$pf" && applied'
+# A PF driver that copies the hooked ops table and points the PF at its
+# copy (ops_copier.ko): the setters still find the hook and its policy.
+copied() {
+	insmod "$copier_ko" ifname="$pf" || return 1
+	expect_fail_with "Operation not permitted" ip link set dev "$pf" vf 0 spoofchk off &&
+		ip link set dev "$pf" vf 0 vlan 20 && shows "vlan 20," &&
+		ip link set dev "$pf" vf 0 vlan 10 && applied
+	local ok=$?
+	rmmod ops_copier && return $ok
+}
+ktap_check "through a PF driver's copy of the hooked ops: the policy still holds" copied
 klog_mark
 renamed() {
 	ip link set dev "$pf" name rvio-renamed0 && [ -z "$(cat $H/attached)" ] &&

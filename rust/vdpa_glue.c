@@ -499,7 +499,7 @@ static void do_reset_locked(struct rvio_vdpa *r)
 	do_reset(r);
 	/* virtio_vdpa asks for the identity map again before its queues
 	 * start (get_vq_dma_dev); a VMM's map stays, as vhost_vdpa expects. */
-	if (r->map == MAP_IDENTITY)
+	if (r->map != MAP_VMM)
 		unmap_all(r);
 	up_write(&r->map_sem);
 }
@@ -597,9 +597,16 @@ static void rvio_vdpa_set_config(struct vdpa_device *vdpa, unsigned int offset,
 
 static int identity_map(struct rvio_vdpa *r)
 {
+	int ret;
+
 	lockdep_assert_held(&r->iotlb_lock);
 	vhost_iotlb_reset(&r->iotlb);
-	return vhost_iotlb_add_range(&r->iotlb, 0, ULONG_MAX, 0, VHOST_MAP_RW);
+	/* Two entries (vhost_iotlb splits the whole space): none if the
+	 * second cannot be made. */
+	ret = vhost_iotlb_add_range(&r->iotlb, 0, ULONG_MAX, 0, VHOST_MAP_RW);
+	if (ret)
+		vhost_iotlb_reset(&r->iotlb);
+	return ret;
 }
 
 /*
@@ -638,28 +645,41 @@ static struct device *rvio_vdpa_get_vq_dma_dev(struct vdpa_device *vdpa, u16 idx
  * the guest's, unfreed, until then. vhost_vdpa pins struct pages (PA
  * mode), so every frame has one.
  */
+static void pages_put_upto(unsigned long first, unsigned long end, bool dirty)
+{
+	unsigned long pfn;
+
+	for (pfn = first; pfn < end; pfn++) {
+		struct page *page = pfn_to_page(pfn);
+
+		/* As vhost_vdpa does before it unpins: the device may have
+		 * written it since. */
+		if (dirty)
+			set_page_dirty_lock(page);
+		put_page(page);
+		cond_resched();
+	}
+}
+
 static int pages_get(u64 pa, u64 size)
 {
 	unsigned long pfn, first = PHYS_PFN(pa), last = PHYS_PFN(pa + size - 1);
 
-	for (pfn = first; pfn <= last; pfn++)
-		if (!pfn_valid(pfn))
-			return -EFAULT;
 	for (pfn = first; pfn <= last; pfn++) {
-		get_page(pfn_to_page(pfn));
+		struct page *page = pfn_to_online_page(pfn);
+
+		if (!page || !try_get_page(page)) {
+			pages_put_upto(first, pfn, false);
+			return -EFAULT;
+		}
 		cond_resched();
 	}
 	return 0;
 }
 
-static void pages_put(u64 pa, u64 size)
+static void pages_put(u64 pa, u64 size, u32 perm)
 {
-	unsigned long pfn, last = PHYS_PFN(pa + size - 1);
-
-	for (pfn = PHYS_PFN(pa); pfn <= last; pfn++) {
-		put_page(pfn_to_page(pfn));
-		cond_resched();
-	}
+	pages_put_upto(PHYS_PFN(pa), PHYS_PFN(pa + size - 1) + 1, perm & VHOST_MAP_WO);
 }
 
 /* Removes the entries over [start, last], and gives a VMM's entries' pages
@@ -669,20 +689,34 @@ static void unmap_range(struct rvio_vdpa *r, u64 start, u64 last)
 	for (;;) {
 		struct vhost_iotlb_map *map;
 		u64 pa = 0, size = 0;
+		u32 perm = 0;
 
 		spin_lock(&r->iotlb_lock);
 		map = vhost_iotlb_itree_first(&r->iotlb, start, last);
 		if (map) {
 			pa = map->addr;
 			size = map->size;
+			perm = map->perm;
 			vhost_iotlb_map_free(&r->iotlb, map);
 		}
 		spin_unlock(&r->iotlb_lock);
 		if (!map)
 			return;
 		if (r->map == MAP_VMM)
-			pages_put(pa, size);
+			pages_put(pa, size, perm);
 	}
+}
+
+/* Whether a queue waits for the map to change (vq->stalled). Mutex held. */
+static bool any_stalled(struct rvio_vdpa *r)
+{
+	int i;
+
+	lockdep_assert_held(&r->lock);
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++)
+		if (r->vq[i].stalled)
+			return true;
+	return false;
 }
 
 /* Unmaps everything: MAP_NONE. Mutex and map_sem held. */
@@ -699,8 +733,9 @@ static void unmap_all(struct rvio_vdpa *r)
  * unpins it and returns the error to the VMM) and leaves the rest of the
  * map as it was. The alternative, set_map, hands over the whole map after
  * every update outside a batch, and its error is ignored at a batch's end.
- * A batch is no longer applied at once: a queue whose rings are unmapped
- * meanwhile waits (get_head()), and each change schedules a pass.
+ * A batch is no longer applied at once: a queue whose rings or buffers
+ * are unmapped meanwhile waits (walk_chain()), and the next entry mapped
+ * schedules a pass for it.
  *
  * The device's mutex first: a work pass in flight (which holds it, and
  * whose vringh copies translate through the map) is over before the map
@@ -711,6 +746,7 @@ static int rvio_vdpa_dma_map(struct vdpa_device *vdpa, unsigned int asid,
 			     u64 iova, u64 size, u64 pa, u32 perm, void *opaque)
 {
 	struct rvio_vdpa *r = to_r(vdpa);
+	bool retry;
 	int ret;
 
 	if (asid)
@@ -730,15 +766,16 @@ static int rvio_vdpa_dma_map(struct vdpa_device *vdpa, unsigned int asid,
 		ret = vhost_iotlb_add_range(&r->iotlb, iova, iova + size - 1, pa, perm);
 		spin_unlock(&r->iotlb_lock);
 		if (ret)
-			pages_put(pa, size);
+			pages_put(pa, size, 0);
 	}
+	retry = any_stalled(r);
 	up_write(&r->map_sem);
 	mutex_unlock(&r->lock);
 	if (ret)
 		dev_warn_ratelimited(&vdpa->dev,
 				     "memory map entry [%#llx, +%#llx) refused (%d); the rest of the map stays\n",
 				     iova, size, ret);
-	else
+	else if (retry)
 		rvio_vdpa_schedule(r);
 	return ret;
 }
@@ -758,7 +795,6 @@ static int rvio_vdpa_dma_unmap(struct vdpa_device *vdpa, unsigned int asid,
 		unmap_range(r, iova, iova + size - 1);
 	up_write(&r->map_sem);
 	mutex_unlock(&r->lock);
-	rvio_vdpa_schedule(r);
 	return 0;
 }
 
@@ -1092,6 +1128,16 @@ static int chain_fault(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq,
 	return err;
 }
 
+static bool buffer_mapped(struct rvio_vdpa *r, u64 addr, u64 len)
+{
+	bool ret;
+
+	spin_lock(&r->iotlb_lock);
+	ret = mapped(r, addr, len);
+	spin_unlock(&r->iotlb_lock);
+	return ret;
+}
+
 /* Appends a buffer to @iov; false if it holds RVIO_VDPA_CHAIN_MAX already. */
 static bool chain_add(struct vringh_kiov *iov, u64 addr, u32 len, u64 *total)
 {
@@ -1114,8 +1160,11 @@ static bool chain_add(struct vringh_kiov *iov, u64 addr, u32 len, u64 *total)
  * outside the map makes the queue wait, with its indexes unchanged, until
  * the map changes (which schedules a pass) or the driver kicks; only a
  * chain that is wrong whatever the map stops the queue (chain_fault()).
- * A buffer outside the map is found when it is copied: that chain is
- * consumed and counted by the driver's device.
+ * So does a buffer whose first or last byte is outside the map (QEMU's
+ * guest RAM is being remapped: the copy would fail and lose a message of
+ * a lossless flow); a buffer the device may not write, or with a hole
+ * inside, is found when it is copied: that chain is consumed and counted
+ * by the driver's device.
  *
  * Walks the chain at @head into the queue's riov (readable buffers) and
  * wiov (writable ones), as vringh would, but bounded whatever the driver
@@ -1183,6 +1232,15 @@ static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
 		}
 		if (len && addr + len - 1 < addr)
 			return chain_fault(r, vq, "buffer wraps", i, -EINVAL);
+		/* Both ends in the map, or the map is in flux: wait, rather
+		 * than fail the copy and lose the message (a hole inside a
+		 * buffer is found by the copy, and counted). */
+		if (len && !buffer_mapped(r, addr, len)) {
+			dev_warn_ratelimited(&r->vdpa.dev,
+					     "queue %ld: buffer [%#llx, +%#x) not in the memory map: waiting for the map to change\n",
+					     vq_index(r, vq), addr, len);
+			return -EAGAIN;
+		}
 		if (flags & VRING_DESC_F_WRITE) {
 			if (!chain_add(&vq->wiov, addr, len, &writable))
 				return chain_fault(r, vq, "more than 256 writable buffers", i,
@@ -1313,7 +1371,10 @@ void rvio_vdpa_vq_notify(struct rvio_vdpa *r, u16 idx)
 {
 	struct rvio_vdpa_vq *vq = vq_of(r, idx);
 
-	if (!vq || !vq->started)
+	/* Nothing completed since the last notification: nothing to tell
+	 * (without EVENT_IDX vringh would say yes whenever interrupts are
+	 * on). */
+	if (!vq || !vq->started || !vq->vring.completed)
 		return;
 	/* virtio_vdpa's callback expects interrupt-like context. */
 	local_bh_disable();

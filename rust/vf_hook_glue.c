@@ -128,11 +128,27 @@ static int rvio_hook_set_vf_link_state(struct net_device *dev, int vf, int state
 	return rvio_vf_hook_call(dev, &req);
 }
 
+/* Whether @ops's VF setters include one of the hook's own: a copy of a
+ * hooked table, which a driver kept when the hook was detached. */
+static bool rvio_vf_ops_hooked(const struct net_device_ops *ops)
+{
+	return ops->ndo_set_vf_mac == rvio_hook_set_vf_mac ||
+	       ops->ndo_set_vf_vlan == rvio_hook_set_vf_vlan ||
+	       ops->ndo_set_vf_rate == rvio_hook_set_vf_rate ||
+	       ops->ndo_set_vf_spoofchk == rvio_hook_set_vf_spoofchk ||
+	       ops->ndo_set_vf_trust == rvio_hook_set_vf_trust ||
+	       ops->ndo_set_vf_link_state == rvio_hook_set_vf_link_state;
+}
+
 /* The driver's own op for @req. */
 static int rvio_vf_do(const struct net_device_ops *ops, struct net_device *dev,
 		      const struct rvio_vf_req *req)
 {
 	u8 mac[ETH_ALEN];
+
+	/* Never the hook again (rvio_vf_hook_attach refuses such tables). */
+	if (WARN_ON_ONCE(rvio_vf_ops_hooked(ops)))
+		return -ELOOP;
 
 	switch (req->kind) {
 	case RVIO_VF_MAC:
@@ -185,6 +201,10 @@ struct rvio_vf_hook *rvio_vf_hook_attach(void *netdev, const struct rvio_vf_hook
 	ASSERT_RTNL();
 	if (!dev->netdev_ops->ndo_set_vf_mac || !dev->netdev_ops->ndo_get_vf_config)
 		return ERR_PTR(-EOPNOTSUPP);
+	/* The driver kept a copy of a hooked table when its hook went: the
+	 * copy's setters are ours, and a hook over it would call itself. */
+	if (rvio_vf_ops_hooked(dev->netdev_ops))
+		return ERR_PTR(-EBUSY);
 	h = kzalloc(sizeof(*h), GFP_KERNEL);
 	if (!h)
 		return ERR_PTR(-ENOMEM);
@@ -214,7 +234,10 @@ struct rvio_vf_hook *rvio_vf_hook_attach(void *netdev, const struct rvio_vf_hook
 
 static void rvio_vf_hook_free(struct rcu_head *rcu)
 {
-	kfree(container_of(rcu, struct rvio_vf_hook, rcu));
+	/* After RCU tasks, one RCU grace period more, for readers in
+	 * interrupts (which RCU tasks covers only by how it is built); the
+	 * kfree_rcu() runs none of this module's code. */
+	kfree_rcu(container_of(rcu, struct rvio_vf_hook, rcu), rcu);
 }
 
 void rvio_vf_hook_detach(struct rvio_vf_hook *h)
@@ -335,8 +358,12 @@ void rvio_vf_notifier_unregister(struct rvio_vf_notifier *n)
 	unregister_netdevice_notifier(&n->nb);
 	kfree(n);
 	/* Detached hooks' frees (rvio_vf_hook_free) are this module's code:
-	 * done before it goes. */
-	rcu_barrier_tasks();
+	 * done before it goes. Without TASKS_RCU, call_rcu_tasks() is
+	 * call_rcu(). */
+	if (IS_ENABLED(CONFIG_TASKS_RCU))
+		rcu_barrier_tasks();
+	else
+		rcu_barrier();
 }
 
 bool rvio_vf_hook_ratelimit(void)

@@ -6,7 +6,9 @@
  * it copies the hooked table, so `ip link set PF vf N ...` reaches the
  * hook's setters through a table that is not the hook's
  * (selftests/sriov/netdevsim_hook.sh; issue 13, finding 5). On unload it
- * puts back the table it found.
+ * puts back the table it found: the hook's, so unload it while the PF is
+ * still hooked (before a detach, a rename or rmmod sriov_hook), or it
+ * puts back a freed table.
  *
  * Why C: it writes struct net_device's netdev_ops and copies a struct
  * net_device_ops, which 6.12's kernel crate does not bind.

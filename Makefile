@@ -76,9 +76,16 @@ bench-vmpi: setup
 qemu:
 	scripts/build-qemu.sh
 
+# The ring-level hostile guest, long (HOSTILE_ROUNDS=1000 random rounds from
+# HOSTILE_SEED, default a fresh random seed that it prints): scripts/hostile.sh.
+hostile: setup
+	+$(MAKE) modules
+	scripts/hostile.sh
+
 # Fuzz the pure-logic parsers (libFuzzer, stable toolchain); FUZZ_SECS per target.
 fuzz:
 	scripts/fuzz.sh $(or $(FUZZ_SECS),60)
+	+$(MAKE) hostile
 
 help:
 	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
@@ -89,9 +96,10 @@ help:
 	@echo "  make style   check rustfmt and clippy (also part of make check)"
 	@echo "  make kernel  (re)build the cached test kernel only"
 	@echo "  make vm      interactive shell in the test VM"
-	@echo "  make fuzz    fuzz the parsers of untrusted bytes (FUZZ_SECS=60 per target)"
+	@echo "  make fuzz    fuzz the parsers of untrusted bytes (FUZZ_SECS=60 per target), then make hostile"
+	@echo "  make hostile the ring-level hostile guest, 1000 random rounds (HOSTILE_ROUNDS=, HOSTILE_SEED=)"
 	@echo "  make bench-vmpi  VMPI vs UDP/veth and virtio-net/vdpa_sim_net (REPEAT=3): results/vmpi/"
 	@echo "  make bench-envelope  guest-to-guest UDP/TCP: the envelope switch vs a Linux bridge (REPEAT=3): results/envelope/"
 	@echo "  make check TESTS=env/igb_sriov.sh   run one test (or a collection: TESTS=env)"
 
-.PHONY: all modules clippy rustfmt style clean setup kernel check check-smp demo vm fuzz bench-vmpi bench-envelope qemu help
+.PHONY: all modules clippy rustfmt style clean setup kernel check check-smp demo vm fuzz hostile bench-vmpi bench-envelope qemu help

@@ -10,10 +10,13 @@
 # cargo-fuzz builds them (`--cfg fuzzing`, SanitizerCoverage for
 # libFuzzer's guidance, debug assertions and overflow checks on) but
 # without AddressSanitizer, which needs nightly and finds nothing in safe
-# Rust that a panic does not show. The corpus is kept in
-# build/fuzz-corpus/<target>, a crashing input in build/fuzz-artifacts/.
+# Rust that a panic does not show. Each run starts from the committed
+# corpus fuzz/corpus/<target> (minimized: libFuzzer's -merge) and what
+# earlier runs here found, kept in build/fuzz-corpus/<target>; a crashing
+# input goes to build/fuzz-artifacts/. FUZZ_MERGE=1 merges what this run
+# found into fuzz/corpus/ (inputs that add coverage only), to commit.
 #
-# usage: scripts/fuzz.sh [SECS] [TARGET...]      (default: 60 s, all targets)
+# usage: [FUZZ_MERGE=1] scripts/fuzz.sh [SECS] [TARGET...]   (default: 60 s, all targets)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
@@ -44,10 +47,16 @@ for t in "$@"; do
 	corpus=build/fuzz-corpus/$t
 	mkdir -p "$corpus"
 	log=build/fuzz-$t.log
-	if "$tdir/$triple/release/$t" "$corpus" -max_total_time="$secs" -max_len=8192 -timeout=10 \
-		-artifact_prefix="build/fuzz-artifacts/$t-" >"$log" 2>&1; then
+	mkdir -p "fuzz/corpus/$t"
+	if "$tdir/$triple/release/$t" "$corpus" "fuzz/corpus/$t" -max_total_time="$secs" -max_len=8192 \
+		-timeout=10 -artifact_prefix="build/fuzz-artifacts/$t-" >"$log" 2>&1; then
 		runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
 		echo "ok fuzz $t: ${runs:-?} runs in ${secs} s, no crash"
+		if [ "${FUZZ_MERGE:-0}" = 1 ]; then
+			"$tdir/$triple/release/$t" -merge=1 -max_len=8192 "fuzz/corpus/$t" "$corpus" \
+				>"build/fuzz-$t-merge.log" 2>&1 &&
+				rvio_log "fuzz: fuzz/corpus/$t: $(ls "fuzz/corpus/$t" | wc -l) inputs"
+		fi
 	else
 		tail -n 30 "$log" >&2
 		echo "not ok fuzz $t: crashed (input in build/fuzz-artifacts/, log $log)"

@@ -18,12 +18,13 @@ use rvio_pure::vmpi_proto::ctrl::{AllocResult, Name, MAX_CTRL_LEN};
 use rvio_pure::vmpi_proto::endpoint::{Endpoint, Received};
 use rvio_pure::vmpi_proto::link::{AllocError, Chan, Event, Role, MIN_WINDOW};
 use rvio_pure::vmpi_proto::wire::{
-    Config, Header, CONFIG_LEN, DEVICE_ID, HDR_LEN, NUM_QUEUES, RXQ, TXQ,
+    Config, Header, CONFIG_LEN, DEVICE_ID, F_INDIRECT_DESC, HDR_LEN, NUM_QUEUES, RXQ, TXQ,
 };
 
 use crate::memory::{GuestRam, MapEntry, MapShape, PAGE};
 use crate::split_queue::{Buf, SplitQueue};
 use crate::vhost_vdpa::{Batching, MapReport, VdpaDevice, F_VERSION_1};
+use vhost::VringConfigData;
 
 /// Receive buffers: one page each, as `vmpi_guest` posts them.
 const RX_BUF: u64 = PAGE;
@@ -63,6 +64,32 @@ impl Default for Options {
             shape: MapShape::Whole,
             batching: Batching::Batch,
             queue_size: 256,
+        }
+    }
+}
+
+/// How [`Driver::start_with`] starts the device (the default is
+/// [`Driver::start`]'s: a hostile guest changes one thing or another).
+#[derive(Clone, Copy)]
+pub struct StartWith {
+    /// The rings' addresses instead of the driver's own (queue 0, 1).
+    pub rings: Option<[VringConfigData; 2]>,
+    /// Send the memory map (`false`: no IOTLB message at all).
+    pub map: bool,
+    /// Post the receive buffers before `DRIVER_OK`.
+    pub post_rx: bool,
+    /// Set `DRIVER_OK` (`false`: the device is left at `FEATURES_OK`
+    /// with its queues enabled).
+    pub driver_ok: bool,
+}
+
+impl Default for StartWith {
+    fn default() -> Self {
+        Self {
+            rings: None,
+            map: true,
+            post_rx: true,
+            driver_ok: true,
         }
     }
 }
@@ -140,6 +167,8 @@ pub struct Driver {
     pub stats: Stats,
     /// What the last start's map came to.
     pub last_map: MapReport,
+    /// The features the driver accepts.
+    features: u64,
 }
 
 fn invalid(what: String) -> io::Error {
@@ -151,6 +180,19 @@ impl Driver {
     /// guest RAM and reads the device's configuration; the device is not
     /// started yet ([`Driver::start`]).
     pub fn open(path: &str, o: Options) -> io::Result<Self> {
+        Self::open_with(path, o, F_VERSION_1)
+    }
+
+    /// [`Driver::open`] for a guest that writes its rings by hand
+    /// (`hostile.rs`): it also accepts `VIRTIO_RING_F_INDIRECT_DESC` if the
+    /// device offers it, so that its indirect tables are the device's
+    /// business whatever the device says (a device must refuse or handle
+    /// them either way).
+    pub fn raw(path: &str, o: Options) -> io::Result<Self> {
+        Self::open_with(path, o, F_VERSION_1 | F_INDIRECT_DESC)
+    }
+
+    fn open_with(path: &str, o: Options, want: u64) -> io::Result<Self> {
         let mut ram = GuestRam::new(1 << 20, o.ram)?;
         let dev = VdpaDevice::realize(path, ram.mem().clone(), o.batching)?;
         if dev.device_id != DEVICE_ID {
@@ -195,7 +237,6 @@ impl Driver {
             .unwrap_or(1)
             | 1;
         Ok(Self {
-            dev,
             ram,
             map,
             rxq,
@@ -211,6 +252,8 @@ impl Driver {
             born: Instant::now(),
             stats: Stats::default(),
             last_map: MapReport::default(),
+            features: want & (dev.device_features | F_VERSION_1),
+            dev,
         })
     }
 
@@ -232,29 +275,42 @@ impl Driver {
     /// the receive buffers and queues `HELLO`. Returns the map's report
     /// (QEMU carries on past a refused map, and so does this).
     pub fn start(&mut self) -> io::Result<&MapReport> {
+        self.start_with(StartWith::default())
+    }
+
+    /// [`Driver::start`] with what `s` changes: other ring addresses, no
+    /// map, no receive buffers, or no `DRIVER_OK` (then no kick and no
+    /// `HELLO` either).
+    pub fn start_with(&mut self, s: StartWith) -> io::Result<&MapReport> {
         self.rxq.reset(&self.ram)?;
         self.txq.reset(&self.ram)?;
         self.tx_free = (0..TX_SLOTS).rev().collect();
         self.epoch = self.epoch.wrapping_add(1).max(1);
         self.ep.restart(&mut self.chans, self.epoch);
-        let rings = [
+        let rings = s.rings.unwrap_or([
             self.rxq.config(self.dev.vq_num_max),
             self.txq.config(self.dev.vq_num_max),
-        ];
+        ]);
         // The guest fills its receive queue before DRIVER_OK (virtio-net
         // and vmpi_guest do): the device may look at it at once.
-        for (i, &gpa) in self.rx_bufs.iter().enumerate() {
-            let b = Buf {
-                gpa,
-                len: RX_BUF as u32,
-                write: true,
-            };
-            self.rxq.add(&self.ram, &[b], i)?;
+        if s.post_rx {
+            for (i, &gpa) in self.rx_bufs.iter().enumerate() {
+                let b = Buf {
+                    gpa,
+                    len: RX_BUF as u32,
+                    write: true,
+                };
+                self.rxq.add(&self.ram, &[b], i)?;
+            }
         }
-        self.last_map = self.dev.start(F_VERSION_1, &rings, &self.map)?;
-        self.stats.starts += 1;
-        self.kick(RXQ as usize)?;
-        self.flush()?;
+        let map = s.map.then_some(&self.map[..]);
+        self.last_map = self.dev.start_with(self.features, &rings, map)?;
+        if s.driver_ok {
+            self.dev.driver_ok(rings.len())?;
+            self.stats.starts += 1;
+            self.kick(RXQ as usize)?;
+            self.flush()?;
+        }
         Ok(&self.last_map)
     }
 
@@ -552,5 +608,52 @@ impl Driver {
     /// Whether the host's `HELLO` has been seen since the last start.
     pub fn is_up(&self) -> bool {
         self.ep.link.is_up()
+    }
+
+    /// The features the driver accepts (at every start).
+    pub fn features(&self) -> u64 {
+        self.features
+    }
+
+    /// The device, to send it what a driver would not.
+    pub fn device_mut(&mut self) -> &mut VdpaDevice {
+        &mut self.dev
+    }
+
+    /// Guest RAM, to write rings and tables by hand.
+    pub fn ram(&self) -> &GuestRam {
+        &self.ram
+    }
+
+    /// `len` bytes of guest RAM nobody else uses, aligned to `align`: room
+    /// for hand-made tables and buffers.
+    pub fn alloc_scratch(&mut self, len: u64, align: u64) -> io::Result<u64> {
+        self.ram.alloc(len, align)
+    }
+
+    /// Queue `q` (0: rxq, 1: txq) and guest RAM, for writing by hand.
+    pub fn queue_mut(&mut self, q: u16) -> (&mut SplitQueue, &GuestRam) {
+        let queue = if q == RXQ {
+            &mut self.rxq
+        } else {
+            &mut self.txq
+        };
+        (queue, &self.ram)
+    }
+
+    /// Queue `q` (0: rxq, 1: txq).
+    pub fn queue(&self, q: u16) -> &SplitQueue {
+        if q == RXQ {
+            &self.rxq
+        } else {
+            &self.txq
+        }
+    }
+
+    /// Kicks queue `q` whatever the ring says (a hostile guest kicks when
+    /// it likes).
+    pub fn kick_now(&mut self, q: u16) -> io::Result<()> {
+        self.stats.kicks += 1;
+        self.dev.kick(usize::from(q))
     }
 }

@@ -13,6 +13,9 @@
 //! - [`split_queue`]: the driver's half of a split virtqueue.
 //! - [`driver`]: the VMPI guest driver, on the kernel modules' own
 //!   protocol code (`vmpi/proto/`).
+//! - [`hostile`]: a hostile guest that writes its rings by hand, case by
+//!   case and in seeded random rounds, and checks the device's outcome
+//!   and that a good guest is served after.
 //! - [`net_echo`]: a virtio-net loopback through `vdpa_sim_net`, the
 //!   control: a vDPA device known to work with QEMU.
 //!
@@ -20,6 +23,7 @@
 //! why.
 
 pub mod driver;
+pub mod hostile;
 pub mod memory;
 pub mod net_echo;
 pub mod split_queue;

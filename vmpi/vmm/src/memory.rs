@@ -92,6 +92,32 @@ impl GuestRam {
         self.size
     }
 
+    /// RAM's first guest-physical address.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// One past RAM's last guest-physical address (the map's edge).
+    pub fn end(&self) -> u64 {
+        self.base + self.size
+    }
+
+    /// The map entry of the `len` bytes at `gpa` (in RAM), for mapping
+    /// them again elsewhere ([`crate::vhost_vdpa::VdpaDevice::map_readonly`]).
+    pub fn entry(&self, gpa: u64, len: u64) -> io::Result<MapEntry> {
+        if !self.contains(gpa, len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{len} bytes at {gpa:#x} are not RAM"),
+            ));
+        }
+        Ok(MapEntry {
+            iova: gpa,
+            size: len,
+            hva: self.hva(gpa)?,
+        })
+    }
+
     /// `len` bytes of unused RAM aligned to `align` (a power of two):
     /// their guest-physical address.
     pub fn alloc(&mut self, len: u64, align: u64) -> io::Result<u64> {

@@ -5,7 +5,10 @@
 //! rust-vmm `virtio-queue` crate is the device's half only, so this is
 //! written here: the driver writes descriptors and publishes them in the
 //! available ring, and takes what the device returns from the used ring.
-//! No `EVENT_IDX` and no indirect descriptors (the VMM declines both).
+//! No `EVENT_IDX` and no indirect descriptors in the driver's own use;
+//! the raw accessors ([`SplitQueue::write_raw_desc`],
+//! [`SplitQueue::publish_raw`], ...) let a hostile guest (`hostile.rs`)
+//! write any bytes into the rings.
 
 use std::io;
 use std::sync::atomic::{fence, Ordering};
@@ -15,9 +18,14 @@ use vm_memory::{Bytes, GuestAddress};
 
 use crate::memory::GuestRam;
 
-const DESC_LEN: u64 = 16;
-const F_NEXT: u16 = 1;
-const F_WRITE: u16 = 2;
+/// Bytes per descriptor (table entry).
+pub const DESC_LEN: u64 = 16;
+/// `VRING_DESC_F_NEXT`: the chain goes on at `next`.
+pub const F_NEXT: u16 = 1;
+/// `VRING_DESC_F_WRITE`: the device writes the buffer.
+pub const F_WRITE: u16 = 2;
+/// `VRING_DESC_F_INDIRECT`: the buffer is a table of descriptors.
+pub const F_INDIRECT: u16 = 4;
 /// `VRING_USED_F_NO_NOTIFY`: the device asks not to be kicked.
 const USED_F_NO_NOTIFY: u16 = 1;
 
@@ -31,6 +39,31 @@ pub struct Buf {
     pub len: u32,
     /// Device-writable.
     pub write: bool,
+}
+
+/// One descriptor as the ring holds it, any bytes a guest likes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawDesc {
+    /// Guest-physical address of the buffer (or of an indirect table).
+    pub addr: u64,
+    /// Its length in bytes.
+    pub len: u32,
+    /// `F_NEXT`, `F_WRITE`, `F_INDIRECT`, or anything else.
+    pub flags: u16,
+    /// The next descriptor's index, when `F_NEXT`.
+    pub next: u16,
+}
+
+impl RawDesc {
+    /// The 16 bytes of the descriptor (little-endian, virtio 1.x).
+    pub fn to_bytes(self) -> [u8; DESC_LEN as usize] {
+        let mut d = [0u8; DESC_LEN as usize];
+        d[0..8].copy_from_slice(&self.addr.to_le_bytes());
+        d[8..12].copy_from_slice(&self.len.to_le_bytes());
+        d[12..14].copy_from_slice(&self.flags.to_le_bytes());
+        d[14..16].copy_from_slice(&self.next.to_le_bytes());
+        d
+    }
 }
 
 /// What the device returned: the caller's token and the used length.
@@ -139,12 +172,13 @@ impl SplitQueue {
             if next.is_some() {
                 flags |= F_NEXT;
             }
-            let mut d = [0u8; DESC_LEN as usize];
-            d[0..8].copy_from_slice(&b.gpa.to_le_bytes());
-            d[8..12].copy_from_slice(&b.len.to_le_bytes());
-            d[12..14].copy_from_slice(&flags.to_le_bytes());
-            d[14..16].copy_from_slice(&next.unwrap_or(0).to_le_bytes());
-            ram.write(self.desc + u64::from(id) * DESC_LEN, &d)?;
+            let d = RawDesc {
+                addr: b.gpa,
+                len: b.len,
+                flags,
+                next: next.unwrap_or(0),
+            };
+            ram.write(self.desc + u64::from(id) * DESC_LEN, &d.to_bytes())?;
         }
         let head = ids[0];
         let slot = u64::from(self.avail_idx % self.size);
@@ -213,6 +247,80 @@ impl SplitQueue {
     /// Index the device is told to start from (`VHOST_SET_VRING_BASE`).
     pub fn base(&self) -> u16 {
         self.avail_idx
+    }
+
+    /// The descriptor table's guest-physical address.
+    pub fn desc_addr(&self) -> u64 {
+        self.desc
+    }
+
+    /// The available ring's guest-physical address.
+    pub fn avail_addr(&self) -> u64 {
+        self.avail
+    }
+
+    /// The used ring's guest-physical address.
+    pub fn used_addr(&self) -> u64 {
+        self.used
+    }
+
+    /// The available index the driver last published.
+    pub fn avail_idx(&self) -> u16 {
+        self.avail_idx
+    }
+
+    /// The used index as the device last wrote it.
+    pub fn used_idx(&self, ram: &GuestRam) -> io::Result<u16> {
+        ram.mem()
+            .load(GuestAddress(self.used + 2), Ordering::Acquire)
+            .map_err(io::Error::other)
+    }
+
+    /// The head in available ring slot `slot` (modulo the size).
+    pub fn avail_entry(&self, ram: &GuestRam, slot: u16) -> io::Result<u16> {
+        let mut h = [0u8; 2];
+        ram.read(self.avail + 4 + 2 * u64::from(slot % self.size), &mut h)?;
+        Ok(u16::from_le_bytes(h))
+    }
+
+    /// Writes descriptor `i` of the table as given, whatever it holds
+    /// (the driver's bookkeeping is not updated: reset the queue after).
+    pub fn write_raw_desc(&self, ram: &GuestRam, i: u16, d: RawDesc) -> io::Result<()> {
+        if i >= self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("descriptor {i} is beyond the table of {}", self.size),
+            ));
+        }
+        ram.write(self.desc + u64::from(i) * DESC_LEN, &d.to_bytes())
+    }
+
+    /// Puts `heads` in the available ring's next slots, whatever they
+    /// are, and publishes them with the index (release order, as `add`).
+    pub fn publish_raw(&mut self, ram: &GuestRam, heads: &[u16]) -> io::Result<()> {
+        for &h in heads {
+            let slot = u64::from(self.avail_idx % self.size);
+            ram.write(self.avail + 4 + 2 * slot, &h.to_le_bytes())?;
+            self.avail_idx = self.avail_idx.wrapping_add(1);
+        }
+        self.store_avail_idx(ram)
+    }
+
+    /// Sets the available index to `idx` without writing ring entries (an
+    /// index that jumps, or random bytes).
+    pub fn set_avail_idx_raw(&mut self, ram: &GuestRam, idx: u16) -> io::Result<()> {
+        self.avail_idx = idx;
+        self.store_avail_idx(ram)
+    }
+
+    fn store_avail_idx(&self, ram: &GuestRam) -> io::Result<()> {
+        ram.mem()
+            .store(
+                self.avail_idx,
+                GuestAddress(self.avail + 2),
+                Ordering::Release,
+            )
+            .map_err(io::Error::other)
     }
 }
 

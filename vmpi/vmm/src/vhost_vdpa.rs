@@ -198,6 +198,20 @@ impl VdpaDevice {
         rings: &[VringConfigData],
         map: &[MapEntry],
     ) -> io::Result<MapReport> {
+        let report = self.start_with(features, rings, Some(map))?;
+        self.driver_ok(rings.len())?;
+        Ok(report)
+    }
+
+    /// The start up to the map, without `DRIVER_OK`: `map` `None` sends
+    /// no IOTLB message at all (a VMM that starts a device with no memory
+    /// map; a hostile case). [`VdpaDevice::driver_ok`] finishes it.
+    pub fn start_with(
+        &mut self,
+        features: u64,
+        rings: &[VringConfigData],
+        map: Option<&[MapEntry]>,
+    ) -> io::Result<MapReport> {
         self.dev
             .set_features(features | F_ACCESS_PLATFORM)
             .map_err(step("VHOST_SET_FEATURES"))?;
@@ -230,17 +244,41 @@ impl VdpaDevice {
                 .set_vring_enable(i, true)
                 .map_err(step("VHOST_VDPA_SET_VRING_ENABLE"))?;
         }
-        let report = self.map(map)?;
+        match map {
+            Some(m) => self.map(m),
+            None => Ok(MapReport::default()),
+        }
+    }
+
+    /// The rest of a start: `DRIVER_OK`, then the configuration and the
+    /// first `num_rings` queues' call eventfds (QEMU's order).
+    pub fn driver_ok(&mut self, num_rings: usize) -> io::Result<()> {
         self.add_status(status::DRIVER_OK)?;
         self.dev
             .set_config_call(&self.config_call)
             .map_err(step("VHOST_VDPA_SET_CONFIG_CALL"))?;
-        for i in 0..rings.len() {
+        for i in 0..num_rings.min(self.calls.len()) {
             self.dev
                 .set_vring_call(i, &self.calls[i])
                 .map_err(step("VHOST_SET_VRING_CALL"))?;
         }
-        Ok(report)
+        Ok(())
+    }
+
+    /// `VHOST_SET_FEATURES` now, whatever the status (vhost_vdpa refuses
+    /// it once `FEATURES_OK` is set: a hostile case).
+    pub fn set_features_now(&self, features: u64) -> io::Result<()> {
+        self.dev
+            .set_features(features)
+            .map_err(step("VHOST_SET_FEATURES"))
+    }
+
+    /// `VHOST_SET_VRING_NUM` of queue `i` now, any number (a size that is
+    /// not a power of two or above the maximum: a hostile case).
+    pub fn set_vring_num_now(&self, i: usize, num: u16) -> io::Result<()> {
+        self.dev
+            .set_vring_num(i, num)
+            .map_err(step("VHOST_SET_VRING_NUM"))
     }
 
     /// Stops the device as QEMU does at a guest's reset: suspend (if
@@ -318,10 +356,34 @@ impl VdpaDevice {
         self.remap(entries, &[])
     }
 
+    /// Sends `entries` as read-only `VHOST_IOTLB_UPDATE`s (the device may
+    /// read them, not write them), in one batch when batching.
+    pub fn map_readonly(&self, entries: &[MapEntry]) -> io::Result<MapReport> {
+        let mut r = MapReport::default();
+        if entries.is_empty() {
+            return Ok(r);
+        }
+        let batch = self.batching();
+        if batch {
+            self.iotlb(VhostIotlbType::BatchBegin)?;
+        }
+        Self::each(entries, &mut r, |e| {
+            self.dev.dma_map(e.iova, e.size, e.hva as *const u8, true)
+        });
+        if batch {
+            self.iotlb(VhostIotlbType::BatchEnd)?;
+        }
+        Ok(r)
+    }
+
     /// Invalidates `old` and maps `new`, in one batch when batching, as a
     /// VMM does when guest memory is re-plugged: the device sees the old
-    /// map, then the new one, never the gap.
+    /// map, then the new one, never the gap. Both empty: nothing is sent
+    /// (an empty batch would still make the device take the map again).
     pub fn remap(&self, old: &[MapEntry], new: &[MapEntry]) -> io::Result<MapReport> {
+        if old.is_empty() && new.is_empty() {
+            return Ok(MapReport::default());
+        }
         let batch = self.batching();
         if batch {
             self.iotlb(VhostIotlbType::BatchBegin)?;

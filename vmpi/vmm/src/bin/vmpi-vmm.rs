@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use vmpi_vmm::driver::{Delivery, Driver, Options};
+use vmpi_vmm::hostile;
 use vmpi_vmm::memory::MapShape;
 use vmpi_vmm::net_echo;
 use vmpi_vmm::vhost_vdpa::Batching;
@@ -18,6 +19,16 @@ const USAGE: &str = "\
 usage: vmpi-vmm run DEV [OPTIONS]     a VMPI guest in this process, over DEV
        vmpi-vmm net-echo DEV [--count N] [--len N] [--map whole|pages]
                                      the control: frames through vdpa_sim_net
+       vmpi-vmm hostile DEV [--case NAME,..|all|list] [--skip A,B] [--rounds N]
+                        [--seed N] [--echo NAME] [--host vmpiN]
+                                     a guest that writes its rings by hand:
+                                     one `ok - hostile CASE` / `not ok - hostile
+                                     CASE: why` line per case, one per random
+                                     round (round K uses seed N+K), a summary;
+                                     after each, a good guest must be served by
+                                     the host application NAME (default
+                                     host-echo), which echoes SDUs back.
+                                     --case defaults to all without --rounds
 DEV is a /dev/vhost-vdpa-N. Options of run:
   --ram SIZE        guest RAM in bytes, K, M or G (default 8M)
   --map whole|pages the memory map: one IOTLB update, or one per 4 KiB page
@@ -390,7 +401,72 @@ fn run(a: Args) -> io::Result<bool> {
     Ok(!r.failed)
 }
 
+/// `vmpi-vmm hostile DEV ...`.
+fn parse_hostile(v: &[String]) -> Result<Option<hostile::Opts>, String> {
+    let dev = v.get(1).cloned().ok_or("hostile needs a device")?;
+    let mut o = hostile::Opts {
+        dev,
+        cases: Vec::new(),
+        skip: Vec::new(),
+        rounds: 0,
+        seed: 1,
+        echo: "host-echo".into(),
+        host: None,
+    };
+    let list = |s: String| -> Vec<String> {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let mut it = v[2..].iter();
+    while let Some(opt) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{opt} needs a value"));
+        match opt.as_str() {
+            "--case" => {
+                let c = val()?;
+                if c == "list" {
+                    for n in hostile::case_names() {
+                        say(n);
+                    }
+                    return Ok(None);
+                }
+                o.cases.extend(list(c));
+            }
+            "--skip" => o.skip.extend(list(val()?)),
+            "--rounds" => o.rounds = val()?.parse().map_err(|_| "bad --rounds")?,
+            "--seed" => o.seed = val()?.parse().map_err(|_| "bad --seed")?,
+            "--echo" => o.echo = val()?,
+            "--host" => o.host = Some(val()?),
+            x => return Err(format!("unknown option {x}")),
+        }
+    }
+    if o.cases.is_empty() && o.rounds == 0 {
+        o.cases.push("all".into());
+    }
+    Ok(Some(o))
+}
+
 fn main() -> ExitCode {
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    if v.first().map(String::as_str) == Some("hostile") {
+        let r = match parse_hostile(&v) {
+            Ok(Some(o)) => hostile::run(&o),
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("vmpi-vmm: {e}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        return match r {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                say(&format!("not ok - hostile: {e}"));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let a = match parse() {
         Ok(a) => a,
         Err(e) => {

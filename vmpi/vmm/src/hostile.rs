@@ -627,6 +627,23 @@ impl Ctx {
         Ok(Vec::new())
     }
 
+    /// One txq chain of one descriptor: an indirect table of `len` bytes
+    /// at `table`.
+    fn tx_indirect(&mut self, table: u64, len: u32) -> io::Result<Vec<String>> {
+        self.tx_chain(
+            &[(
+                0,
+                RawDesc {
+                    addr: table,
+                    len,
+                    flags: F_INDIRECT,
+                    next: 0,
+                },
+            )],
+            0,
+        )
+    }
+
     /// One txq chain of two descriptors: the header, then `second`.
     fn tx_header_and(&mut self, second: RawDesc) -> io::Result<Vec<String>> {
         let hdr = RawDesc {
@@ -1051,97 +1068,31 @@ fn indirect_loop_in_ring(c: &mut Ctx) -> io::Result<Vec<String>> {
 
 fn indirect_huge_cycle(c: &mut Ctx) -> io::Result<Vec<String>> {
     let t = c.scratch + S_T2;
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: t,
-                len: 0xffff_fff0,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(t, 0xffff_fff0)
 }
 
 fn indirect_nested(c: &mut Ctx) -> io::Result<Vec<String>> {
     let t = c.scratch + S_T3;
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: t,
-                len: 32,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(t, 32)
 }
 
 fn indirect_empty(c: &mut Ctx) -> io::Result<Vec<String>> {
     let t = c.scratch + S_TV;
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: t,
-                len: 0,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(t, 0)
 }
 
 fn indirect_partial_entry(c: &mut Ctx) -> io::Result<Vec<String>> {
     let t = c.scratch + S_TV;
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: t,
-                len: 24,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(t, 24)
 }
 
 fn indirect_longer_than_queue(c: &mut Ctx) -> io::Result<Vec<String>> {
     let t = c.scratch + S_T257;
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: t,
-                len: 257 * 16,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(t, 257 * 16)
 }
 
 fn indirect_outside_map(c: &mut Ctx) -> io::Result<Vec<String>> {
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: OUTSIDE,
-                len: 32,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(OUTSIDE, 32)
 }
 
 fn next_beyond_table(c: &mut Ctx) -> io::Result<Vec<String>> {
@@ -1217,18 +1168,7 @@ fn readable_after_writable(c: &mut Ctx) -> io::Result<Vec<String>> {
 
 fn indirect_unaligned(c: &mut Ctx) -> io::Result<Vec<String>> {
     let t = c.scratch + S_TU;
-    c.tx_chain(
-        &[(
-            0,
-            RawDesc {
-                addr: t,
-                len: 32,
-                flags: F_INDIRECT,
-                next: 0,
-            },
-        )],
-        0,
-    )
+    c.tx_indirect(t, 32)
 }
 
 fn buffer_outside_map(c: &mut Ctx) -> io::Result<Vec<String>> {

@@ -674,6 +674,15 @@ impl<K: Kind> Drop for KindRegistration<K> {
     }
 }
 
+/// Module exit, after the last interface is freed (its owner dropped):
+/// waits until a thread that ran an interface's last callback (on the
+/// thread that unregistered it: `ip link del`'s) has left this module's
+/// code, which module exit is about to free.
+pub fn exit_barrier() {
+    // SAFETY: no precondition; process context (module exit).
+    unsafe { bindings::rvio_netdev_exit_barrier() };
+}
+
 /// Makes an interface of kind `K` named `name` (a name, or a pattern
 /// such as `env%d`) over `parent`, as `ip link add` would, calling
 /// [`Kind::newlink`] with `opts`: its result, or `ENODEV` if `K` is not

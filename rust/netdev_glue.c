@@ -13,6 +13,7 @@
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
+#include <linux/rcupdate.h>
 #include <net/gso.h>
 #include <linux/rtnetlink.h>
 #include <net/rtnetlink.h>
@@ -1030,6 +1031,14 @@ void rvio_netdev_free(struct rvio_netdev *nd)
 	skb_queue_purge(&nd->txq);
 	skb_queue_purge(&nd->rxq);
 	free_netdev(dev);
+}
+
+void rvio_netdev_exit_barrier(void)
+{
+	/* rvio_netdev_destructor() returns through this module's code after
+	 * complete(): wait until every task has switched voluntarily, which
+	 * a task inside a function has not. */
+	synchronize_rcu_tasks();
 }
 
 const char *rvio_netdev_name(struct rvio_netdev *nd)

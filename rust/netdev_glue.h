@@ -158,6 +158,10 @@ void rvio_netdev_unregister(struct rvio_netdev *nd);
  * under RTNL; not while another thread may call the functions below for
  * @nd. */
 void rvio_netdev_free(struct rvio_netdev *nd);
+/* Module exit, after the last rvio_netdev_free(): waits until a thread
+ * that ran a device's last callback (its destructor, on the thread that
+ * unregistered it: `ip link del`'s) has left this module's code. */
+void rvio_netdev_exit_barrier(void);
 /* The interface's name (valid until the next rename; for logs). */
 const char *rvio_netdev_name(struct rvio_netdev *nd);
 /*

@@ -85,5 +85,7 @@ impl Drop for EnvelopeNetfrontModule {
         // is told to remove them).
         drop(self.kind.take());
         self.netfront.shut_down();
+        // Every interface is freed: the last callbacks' threads leave.
+        netdev::exit_barrier();
     }
 }

@@ -5,7 +5,8 @@
 # igb driver): VFs enabled through the hook's numvfs with the kernel's
 # errors (EBUSY, ERANGE), a policy applied through the driver and checked
 # in `ip link show`, igb's missing ndo_set_vf_link_state answered
-# EOPNOTSUPP, a refused VLAN, and routes that follow the VFs. Needs the VM
+# EOPNOTSUPP, a refused VLAN, routes that follow the VFs, and numvfs
+# racing detach and attach (the hook whole after it). Needs the VM
 # started with --igb (`make check` does); skipped otherwise.
 source "$(dirname "$0")/../lib.sh"
 
@@ -32,7 +33,7 @@ modprobe igb && wait_for [ -d $pci/net ] && pf=$(ls $pci/net | head -n 1) && [ -
 	ktap_exit_fail_msg "igb did not bind the 82576 at $(basename $pci)"
 rvio_clean_slate && insmod "$hook_ko" && hook_w attach "$pf" || ktap_exit_fail_msg "cannot attach sriov_hook to $pf"
 ktap_print_msg "igb PF $pf at $(basename $pci), sriov_totalvfs $(cat $pci/sriov_totalvfs)"
-ktap_set_plan 9
+ktap_set_plan 10
 
 H=/sys/kernel/sriov_hook
 enabled() { [ "$(cat $pci/sriov_numvfs)" = "$1" ] && grep -q "^$pf num_vfs=$1 " $H/attached; }
@@ -56,4 +57,29 @@ ktap_check "routes: direct through VF 0, software once the VFs are gone" \
 		grep -qx "$mac domain=4 software" $H/routes'
 ktap_check "VFs enabled again through the hook get the policy again" \
 	eval 'hook_w numvfs "$pf 2" && enabled 2 && shows "link/ether $mac" && shows "vlan 100,"'
+# numvfs through the hook while another writer detaches and attaches the
+# PF (issue 13): no splat (the VM's kernel-log check), and the hook whole
+# after it: attached, and VFs enabled again get the policy. A numvfs that
+# finds the PF detached fails ENOENT; one that ran across a detach leaves
+# its VFs without policy until the next numvfs.
+raced() {
+	local bg n=0
+	hook_w numvfs "$pf 0" || return 1
+	(for i in 1 2 3 4; do
+		hook_w numvfs "$pf 2"
+		hook_w numvfs "$pf 0"
+	done) 2>/dev/null &
+	bg=$!
+	while kill -0 $bg 2>/dev/null; do
+		hook_w detach "$pf" 2>/dev/null
+		hook_w attach "$pf" 2>/dev/null
+		n=$((n + 1))
+	done
+	wait $bg
+	ktap_print_msg "$n detaches and attaches during 8 numvfs writes"
+	grep -q "^$pf " $H/attached || hook_w attach "$pf" || return 1
+	hook_w numvfs "$pf 0" && hook_w numvfs "$pf 2" && enabled 2 &&
+		shows "link/ether $mac" && shows "vlan 100,"
+}
+ktap_check "numvfs racing detach and attach: attached after, VFs enabled again get the policy" raced
 ktap_finished

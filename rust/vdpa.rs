@@ -48,6 +48,19 @@ pub trait Device: Sized + Send {
     /// A work pass, after a kick (or [`Queues::schedule`]); return `true`
     /// to be called again (do a bounded amount of work per pass).
     fn process(&mut self, queues: &mut Queues<'_>) -> bool;
+
+    /// Whether [`Device::suspend`] and [`Device::resume`] are the
+    /// driver's own (a device that keeps chains out must say so).
+    const HAS_SUSPEND: bool = false;
+
+    /// The VMM suspends the started device (QEMU's stop, a migration): no
+    /// pass runs until it resumes or resets it. Use every chain kept out
+    /// ([`Chain::keep`]) now: the VMM reads the available index and will
+    /// restore the used index to it.
+    fn suspend(&mut self, _queues: &mut Queues<'_>) {}
+
+    /// The VMM resumes the suspended, started device.
+    fn resume(&mut self, _queues: &mut Queues<'_>) {}
 }
 
 /// Registration of a vDPA management device for `T`: `vdpa mgmtdev show`
@@ -104,6 +117,16 @@ impl<T: Device> VTable<T> {
         reset: Some(Self::reset),
         start: Some(Self::start),
         process: Some(Self::process),
+        suspend: if T::HAS_SUSPEND {
+            Some(Self::suspend)
+        } else {
+            None
+        },
+        resume: if T::HAS_SUSPEND {
+            Some(Self::resume)
+        } else {
+            None
+        },
         free: Some(Self::free),
     };
 
@@ -206,6 +229,33 @@ impl<T: Device> VTable<T> {
         // INVARIANT: the device's mutex is held for the life of `q`.
         let mut q = Queues { r, _p: PhantomData };
         dev.process(&mut q)
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe extern "C" fn suspend(state: *mut c_void, r: *mut bindings::rvio_vdpa) {
+        // SAFETY: `rvio_vdpa_suspend()` in rust/vdpa_glue.c calls `suspend`
+        // with `r->lock` held, a non-NULL `r->state` (the `KBox<State<T>>`
+        // pointer from `dev_add`) and its own `r`; every other use of the
+        // state holds that mutex, and `free` gets it only after
+        // `rvio_vdpa_free()` cleared `r->state` under it, so this is the
+        // only reference.
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
+        // INVARIANT: the device's mutex is held for the life of `q`.
+        let mut q = Queues { r, _p: PhantomData };
+        dev.suspend(&mut q);
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe extern "C" fn resume(state: *mut c_void, r: *mut bindings::rvio_vdpa) {
+        // SAFETY: as in `suspend`, from `rvio_vdpa_resume()`.
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
+        // INVARIANT: the device's mutex is held for the life of `q`.
+        let mut q = Queues { r, _p: PhantomData };
+        dev.resume(&mut q);
     }
 
     /// # Safety
@@ -318,6 +368,15 @@ impl Queues<'_> {
     pub fn kicks_off(&mut self, idx: u16) {
         // SAFETY: by the type invariant the mutex is held.
         unsafe { bindings::rvio_vdpa_vq_notify_disable(self.r, idx) };
+    }
+
+    /// Waits until no copy that took this device's map along with another
+    /// device's ([`Chain::maps`] in that device's pass) still runs.
+    pub fn drain_maps(&mut self) {
+        // SAFETY: by the type invariant `r` is live and its mutex held (the
+        // lock order `rvio_vdpa_maps_drain()` needs); no `Maps` of this
+        // `Queues` is out (it would borrow `self`).
+        unsafe { bindings::rvio_vdpa_maps_drain(self.r) };
     }
 
     /// Asks the driver to kick queue `idx` again (the device goes idle);

@@ -25,6 +25,7 @@
  * and uses vringh only to copy and to complete. See docs/threat-model.md.
  */
 #include <linux/completion.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
@@ -52,6 +53,11 @@
  */
 #define RVIO_VDPA_CHAIN_MAX 256
 #define RVIO_VDPA_CONFIG_MAX 64
+/* How long a queue waits for the map before the log says why: a VMM
+ * changes its map in steps (QEMU unmaps, then maps, in one batch that
+ * reaches the device entry by entry), and a pass in between waits for a
+ * moment without anything being wrong. */
+#define RVIO_VDPA_STALL_WARN_MS 500
 /*
  * The device's copy of the map has no bound of its own: it mirrors
  * vhost_vdpa's map entry by entry (dma_map), which vhost_vdpa bounds (its
@@ -67,6 +73,8 @@ struct rvio_vdpa_mgmt {
 	struct virtio_device_id id_table[2];
 	const struct rvio_vdpa_driver *drv;
 	struct device *root;
+	/* debugfs: <module>/<device>/ (fault injection for tests) */
+	struct dentry *debugfs;
 	/* Devices not yet released, plus one for the registration: module
 	 * exit drops its one and waits for the last release. */
 	atomic_t live;
@@ -91,6 +99,11 @@ struct rvio_vdpa_vq {
 	/* The last pop found the ring or a descriptor unmapped: waits for a
 	 * kick or a map change, not for another pass (get_head()). */
 	bool stalled;
+	/* Since when (jiffies), why, and whether the log said so: once the
+	 * wait lasts RVIO_VDPA_STALL_WARN_MS (rvio_vdpa_stall_work()). */
+	bool stall_warned;
+	unsigned long stall_since;
+	char stall_why[256];
 };
 
 /* What the IOTLB holds. */
@@ -115,14 +128,18 @@ struct rvio_vdpa {
 	 * resets the device: no translation outlives a map. */
 	struct rw_semaphore map_sem;
 	struct work_struct work;
+	struct delayed_work stall_work;	/* says why a queue waits */
 	struct rvio_vdpa_vq vq[RVIO_VDPA_NVQS_MAX];
 	u64 features;
 	u8 status;			/* written under lock, read locklessly */
 	bool suspended;
+	struct dentry *debugfs;		/* this device's directory */
 	void *state;			/* the Rust driver's */
 	size_t config_len;
 	u8 config[RVIO_VDPA_CONFIG_MAX];
 };
+
+static void rvio_vdpa_stall_work(struct work_struct *work);
 
 static struct rvio_vdpa *to_r(const struct vdpa_device *vdpa)
 {
@@ -262,6 +279,17 @@ static void vq_stop(struct rvio_vdpa_vq *vq)
 	vq->stalled = false;
 }
 
+/* Chains the device took and has not used: kept out (rvio_vdpa_vq_keep),
+ * or the one popped; for a stopped queue (disabled by the VMM), what
+ * vq_stop() saved (0 after a reset or set_vq_state). */
+static u16 vq_out(const struct rvio_vdpa_vq *vq)
+{
+	if (!vq->started)
+		return vq->last_avail - vq->last_used;
+	return vq->vring.last_avail_idx -
+	       (u16)(vq->vring.last_used_idx + vq->vring.completed);
+}
+
 static int rvio_vdpa_set_vq_address(struct vdpa_device *vdpa, u16 idx,
 				    u64 desc, u64 driver, u64 device)
 {
@@ -350,6 +378,17 @@ static int rvio_vdpa_set_vq_state(struct vdpa_device *vdpa, u16 idx,
 		return -EINVAL;
 	vq = &r->vq[idx];
 	mutex_lock(&r->lock);
+	/* The used index follows the available index set here: a chain the
+	 * device still holds would be used beyond the driver's used ring.
+	 * (vhost_vdpa allows this only before DRIVER_OK or while suspended,
+	 * and a suspend uses every chain; a broken queue's chains stay out
+	 * until the reset its driver was asked for.) */
+	if (vq_out(vq)) {
+		dev_warn_ratelimited(&vdpa->dev, "queue %u: state set with %u chains out: refused\n",
+				     idx, vq_out(vq));
+		mutex_unlock(&r->lock);
+		return -EBUSY;
+	}
 	vq->last_avail = state->split.avail_index;
 	vq->last_used = state->split.avail_index;
 	if (vq->started) {
@@ -370,9 +409,11 @@ static int rvio_vdpa_get_vq_state(struct vdpa_device *vdpa, u16 idx,
 	if (idx >= nvqs_of(r))
 		return -EINVAL;
 	vq = &r->vq[idx];
-	/* Under the lock no chain is popped; grant chains kept out
-	 * (rvio_vdpa_vq_keep) are not in the state: a device restored from
-	 * it (migration) has forgotten them, as after a reset. */
+	/* Under the lock no chain is popped; chains kept out
+	 * (rvio_vdpa_vq_keep) are used at suspend, so a suspended device's
+	 * used index is its available index (what a VMM restores both from).
+	 * A VMM that reads the state without suspending gets the available
+	 * index and should not trust it (QEMU does not). */
 	mutex_lock(&r->lock);
 	state->split.avail_index = vq->started ? vq->vring.last_avail_idx : vq->last_avail;
 	mutex_unlock(&r->lock);
@@ -542,9 +583,30 @@ static int rvio_vdpa_suspend(struct vdpa_device *vdpa)
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 
+	int i;
+
 	/* A work pass in progress holds the lock: it is over on return. */
 	mutex_lock(&r->lock);
+	if (r->suspended) {
+		mutex_unlock(&r->lock);
+		return 0;
+	}
 	r->suspended = true;
+	if ((r->status & VIRTIO_CONFIG_S_DRIVER_OK) && r->state &&
+	    drv_of(r)->suspend)
+		drv_of(r)->suspend(r->state, r);
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
+		struct rvio_vdpa_vq *vq = &r->vq[i];
+
+		/* A driver bug, or a queue the VMM disabled with chains out
+		 * (they cannot be used any more): the VMM would restore a used
+		 * index beyond what the driver's ring holds. (A broken queue
+		 * waits for the reset its driver was asked for.) */
+		if (!vq->broken && vq_out(vq))
+			dev_warn_ratelimited(&vdpa->dev, "queue %d: %u chains still out at suspend\n",
+					     i, vq_out(vq));
+		vq_flush_notify(vq);
+	}
 	mutex_unlock(&r->lock);
 	return 0;
 }
@@ -564,6 +626,9 @@ static int rvio_vdpa_resume(struct vdpa_device *vdpa)
 			vq_start(r, &r->vq[i]);
 		}
 	}
+	if ((r->status & VIRTIO_CONFIG_S_DRIVER_OK) && r->state &&
+	    drv_of(r)->resume)
+		drv_of(r)->resume(r->state, r);
 	mutex_unlock(&r->lock);
 	rvio_vdpa_schedule(r);
 	return 0;
@@ -833,6 +898,8 @@ static void rvio_vdpa_free(struct vdpa_device *vdpa)
 	if (state)
 		m->drv->free(state);
 	cancel_work_sync(&r->work);
+	/* No pass starts a wait any more; the work rearms itself. */
+	cancel_delayed_work_sync(&r->stall_work);
 	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
 		kfree(r->vq[i].riov.iov);
 		kfree(r->vq[i].wiov.iov);
@@ -889,6 +956,43 @@ int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
 	return 0;
 }
 
+/*
+ * Fault injection (debugfs, root only): writing a queue's index to
+ * <debugfs>/<module>/<device>/break_queue breaks that started queue as a
+ * bad ring would (DEVICE_NEEDS_RESET, the driver's configuration
+ * interrupt), so that tests can check that a driver recovers.
+ */
+static ssize_t break_queue_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	struct rvio_vdpa *r = file->private_data;
+	u16 idx;
+	int ret;
+
+	ret = kstrtou16_from_user(ubuf, count, 0, &idx);
+	if (ret)
+		return ret;
+	if (idx >= nvqs_of(r))
+		return -EINVAL;
+	mutex_lock(&r->lock);
+	if (!(r->status & VIRTIO_CONFIG_S_DRIVER_OK) || !r->vq[idx].started ||
+	    r->vq[idx].broken) {
+		mutex_unlock(&r->lock);
+		return -EBUSY;
+	}
+	dev_warn(&r->vdpa.dev, "queue %u: broken through debugfs (fault injection): queue stopped until reset\n",
+		 idx);
+	vq_break(r, &r->vq[idx]);
+	mutex_unlock(&r->lock);
+	return count;
+}
+
+static const struct file_operations break_queue_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = break_queue_write,
+};
+
 static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 			     const struct vdpa_dev_set_config *config)
 {
@@ -909,6 +1013,7 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	spin_lock_init(&r->iotlb_lock);
 	init_rwsem(&r->map_sem);
 	INIT_WORK(&r->work, rvio_vdpa_work);
+	INIT_DELAYED_WORK(&r->stall_work, rvio_vdpa_stall_work);
 	/* Nothing mapped (MAP_NONE) until a driver asks: see the top. */
 	vhost_iotlb_init(&r->iotlb, RVIO_VDPA_IOTLB_MAX, 0);
 	for (i = 0; i < m->drv->nvqs; i++) {
@@ -945,6 +1050,10 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	ret = _vdpa_register_device(&r->vdpa, m->drv->nvqs);
 	if (ret)
 		goto put;
+	/* The name is unique now; dev_del (under the same vdpa lock as this
+	 * call) removes it. */
+	r->debugfs = debugfs_create_dir(dev_name(&r->vdpa.dev), m->debugfs);
+	debugfs_create_file("break_queue", 0200, r->debugfs, r, &break_queue_fops);
 	return 0;
 put:
 	put_device(&r->vdpa.dev);
@@ -955,6 +1064,9 @@ static void rvio_vdpa_dev_del(struct vdpa_mgmt_dev *mdev, struct vdpa_device *vd
 {
 	struct rvio_vdpa *r = to_r(vdpa);
 
+	/* Waits for a write in progress; none comes after. */
+	debugfs_remove(r->debugfs);
+	r->debugfs = NULL;
 	mutex_lock(&r->lock);
 	if (r->state)
 		drv_of(r)->remove(r->state);
@@ -993,11 +1105,13 @@ struct rvio_vdpa_mgmt *rvio_vdpa_mgmt_register(const struct rvio_vdpa_driver *dr
 	m->mdev.id_table = m->id_table;
 	m->mdev.supported_features = RVIO_VDPA_BASE_FEATURES | drv->features;
 	m->mdev.max_supported_vqs = drv->nvqs;
+	m->debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
 	ret = vdpa_mgmtdev_register(&m->mdev);
 	if (ret)
 		goto root;
 	return m;
 root:
+	debugfs_remove(m->debugfs);
 	root_device_unregister(m->root);
 free:
 	kfree(m);
@@ -1018,6 +1132,7 @@ void rvio_vdpa_mgmt_unregister(struct rvio_vdpa_mgmt *m)
 	 * every task has switched voluntarily, which a task inside a function
 	 * has not (module exit is the only caller). */
 	synchronize_rcu_tasks();
+	debugfs_remove(m->debugfs);
 	root_device_unregister(m->root);
 	kfree(m);
 }
@@ -1053,6 +1168,15 @@ static bool mapped(struct rvio_vdpa *r, u64 addr, u64 len)
  * device anyway. Say so, with the numbers. The queue waits for the map to
  * change (see walk_chain()).
  */
+static __printf(2, 3) void stall_why(struct rvio_vdpa_vq *vq, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(vq->stall_why, sizeof(vq->stall_why), fmt, args);
+	va_end(args);
+}
+
 static void report_unmapped_ring(struct rvio_vdpa *r, u16 idx, int err)
 {
 	struct rvio_vdpa_vq *vq = &r->vq[idx];
@@ -1060,9 +1184,8 @@ static void report_unmapped_ring(struct rvio_vdpa *r, u16 idx, int err)
 	bool in_map;
 
 	if (r->map == MAP_NONE) {
-		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: started with no memory map: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (0 entries): the VMM sent none, or vhost_vdpa refused it (RLIMIT_MEMLOCK, max_iotlb_entries?); waiting for a map\n",
-				     idx, vq->desc, vq->driver, vq->device);
+		stall_why(vq, "started with no memory map: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (0 entries): the VMM sent none, or vhost_vdpa refused it (RLIMIT_MEMLOCK, max_iotlb_entries?); waiting for a map",
+			  vq->desc, vq->driver, vq->device);
 		return;
 	}
 	spin_lock(&r->iotlb_lock);
@@ -1072,13 +1195,11 @@ static void report_unmapped_ring(struct rvio_vdpa *r, u16 idx, int err)
 	entries = r->iotlb.nmaps;
 	spin_unlock(&r->iotlb_lock);
 	if (in_map)
-		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: available ring not readable (%d): waiting for the map to change\n",
-				     idx, err);
+		stall_why(vq, "available ring not readable (%d): waiting for the map to change",
+			  err);
 	else
-		dev_warn_ratelimited(&r->vdpa.dev,
-				     "queue %u: its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (%u entries): the VMM's map was refused (RLIMIT_MEMLOCK, vhost_vdpa max_iotlb_entries?); waiting for the map to change\n",
-				     idx, vq->desc, vq->driver, vq->device, entries);
+		stall_why(vq, "its rings (IOVA %#llx, %#llx, %#llx) are not in the memory map (%u entries): the VMM's map was refused (RLIMIT_MEMLOCK, vhost_vdpa max_iotlb_entries?); waiting for the map to change",
+			  vq->desc, vq->driver, vq->device, entries);
 }
 
 /*
@@ -1201,11 +1322,9 @@ static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
 					   "chain longer than the queue", i, -ELOOP);
 		ret = guest_read(r, table + 16ULL * i, &d, sizeof(d));
 		if (ret) {
-			dev_warn_ratelimited(&r->vdpa.dev,
-					     "queue %ld: %s %u at IOVA %#llx not in the memory map: waiting for the map to change\n",
-					     vq_index(r, vq),
-					     indirect ? "indirect descriptor" : "descriptor", i,
-					     table + 16ULL * i);
+			stall_why(vq, "%s %u at IOVA %#llx not in the memory map: waiting for the map to change",
+				  indirect ? "indirect descriptor" : "descriptor", i,
+				  table + 16ULL * i);
 			return -EAGAIN;
 		}
 		flags = le16_to_cpu((__force __le16)d.flags);
@@ -1236,9 +1355,8 @@ static int walk_chain(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 head)
 		 * than fail the copy and lose the message (a hole inside a
 		 * buffer is found by the copy, and counted). */
 		if (len && !buffer_mapped(r, addr, len)) {
-			dev_warn_ratelimited(&r->vdpa.dev,
-					     "queue %ld: buffer [%#llx, +%#x) not in the memory map: waiting for the map to change\n",
-					     vq_index(r, vq), addr, len);
+			stall_why(vq, "buffer [%#llx, +%#x) not in the memory map: waiting for the map to change",
+				  addr, len);
 			return -EAGAIN;
 		}
 		if (flags & VRING_DESC_F_WRITE) {
@@ -1302,10 +1420,53 @@ static int get_head(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, u16 idx,
 	return 1;
 }
 
+/* The queue waits for the map (vq->stalled): a new wait starts its clock
+ * for rvio_vdpa_stall_work(). */
+static void stall_begin(struct rvio_vdpa *r, struct rvio_vdpa_vq *vq, bool was_stalled)
+{
+	if (was_stalled)
+		return;
+	vq->stall_since = jiffies;
+	vq->stall_warned = false;
+	schedule_delayed_work(&r->stall_work, msecs_to_jiffies(RVIO_VDPA_STALL_WARN_MS));
+}
+
+/* A queue still waiting for the map RVIO_VDPA_STALL_WARN_MS after the wait
+ * began says why, once per wait. */
+static void rvio_vdpa_stall_work(struct work_struct *work)
+{
+	struct rvio_vdpa *r = container_of(to_delayed_work(work), struct rvio_vdpa,
+					   stall_work);
+	unsigned long warn = msecs_to_jiffies(RVIO_VDPA_STALL_WARN_MS), next = 0;
+	int i;
+
+	mutex_lock(&r->lock);
+	for (i = 0; i < RVIO_VDPA_NVQS_MAX; i++) {
+		struct rvio_vdpa_vq *vq = &r->vq[i];
+
+		if (!vq->stalled || vq->stall_warned)
+			continue;
+		if (time_before(jiffies, vq->stall_since + warn)) {
+			unsigned long left = vq->stall_since + warn - jiffies;
+
+			next = next ? min(next, left) : left;
+			continue;
+		}
+		vq->stall_warned = true;
+		dev_warn_ratelimited(&r->vdpa.dev, "queue %d: %s (for %u ms)\n", i,
+				     vq->stall_why,
+				     jiffies_to_msecs(jiffies - vq->stall_since));
+	}
+	if (next)
+		schedule_delayed_work(&r->stall_work, next);
+	mutex_unlock(&r->lock);
+}
+
 int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		     size_t *writable)
 {
 	struct rvio_vdpa_vq *vq = vq_of(r, idx);
+	bool was_stalled;
 	int ret;
 
 	if (!vq)
@@ -1314,13 +1475,17 @@ int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		return -EBUSY;
 	if (!vq->started || vq->broken)
 		return 0;
+	was_stalled = vq->stalled;
 	vq->stalled = false;
 	ret = get_head(r, vq, idx, &vq->head);
+	if (ret == 0 && vq->stalled)
+		stall_begin(r, vq, was_stalled);
 	if (ret <= 0)
 		return ret;
 	ret = walk_chain(r, vq, vq->head);
 	if (ret == -EAGAIN) {
 		vq->stalled = true;
+		stall_begin(r, vq, was_stalled);
 		return 0;
 	}
 	if (ret)
@@ -1486,6 +1651,14 @@ void rvio_vdpa_maps_unlock(struct rvio_vdpa *a, struct rvio_vdpa *b)
 	if (b && b != a)
 		up_read(&b->map_sem);
 	up_read(&a->map_sem);
+}
+
+void rvio_vdpa_maps_drain(struct rvio_vdpa *r)
+{
+	lockdep_assert_held(&r->lock);
+	/* Lock order r->lock, then map_sem, as at reset. */
+	down_write(&r->map_sem);
+	up_write(&r->map_sem);
 }
 
 /* Translates [iova, iova + len) as far as one mapping goes: the physical

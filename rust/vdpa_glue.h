@@ -47,8 +47,16 @@ struct rvio_vdpa_driver {
 	/* The driver set DRIVER_OK. */
 	void (*start)(void *state, struct rvio_vdpa *r);
 	/* A work pass (after a kick, DRIVER_OK or rvio_vdpa_schedule()):
-	 * return true to be called again. Runs only while DRIVER_OK. */
+	 * return true to be called again. Runs only while DRIVER_OK and not
+	 * suspended. */
 	bool (*process)(void *state, struct rvio_vdpa *r);
+	/* Optional. The VMM suspends the device (VHOST_VDPA_SUSPEND: QEMU's
+	 * stop, migration) while DRIVER_OK: use every chain kept out
+	 * (rvio_vdpa_vq_keep), so that the used index the driver sees is the
+	 * available index the VMM reads (GET_VRING_BASE) and restores. */
+	void (*suspend)(void *state, struct rvio_vdpa *r);
+	/* Optional. The VMM resumes a suspended device while DRIVER_OK. */
+	void (*resume)(void *state, struct rvio_vdpa *r);
 	/* The device is released: free the state. */
 	void (*free)(void *state);
 };
@@ -137,6 +145,9 @@ void rvio_vdpa_put(struct rvio_vdpa *r);
  * Process context; may sleep. */
 void rvio_vdpa_maps_lock(struct rvio_vdpa *a, struct rvio_vdpa *b);
 void rvio_vdpa_maps_unlock(struct rvio_vdpa *a, struct rvio_vdpa *b);
+/* Waits until no copy that took @r's map (rvio_vdpa_maps_lock, in another
+ * device's pass) still runs; from a callback (lock held). */
+void rvio_vdpa_maps_drain(struct rvio_vdpa *r);
 
 #define RVIO_VDPA_SRC_FAULT 1
 #define RVIO_VDPA_DST_FAULT 2

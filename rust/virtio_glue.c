@@ -35,6 +35,17 @@ struct rvio_virtio {
 	struct mutex lock;	/* the rings, running, the driver state */
 	struct work_struct work;
 	struct delayed_work retry;	/* a pass later: memory was short */
+	/* The device set DEVICE_NEEDS_RESET: reset it, at once, or after
+	 * reset_delay (jiffies) if it asks within
+	 * RVIO_VIRTIO_NEEDS_RESET_CALM_MS of the last such reset
+	 * (last_needs_reset, 0: none); each reset asked for that soon doubles
+	 * reset_delay, up to RVIO_VIRTIO_NEEDS_RESET_MAX_MS, and one after a
+	 * calm spell sets it back: a device that breaks at every start is not
+	 * reset in a loop. Written by the work under lock, read locklessly by
+	 * config_changed. */
+	struct delayed_work needs_reset;
+	unsigned long reset_delay;
+	unsigned long last_needs_reset;
 	struct virtqueue *vqs[RVIO_VIRTIO_MAX_VQS];
 	/* add_out's scatterlist (under lock: not on the stack). */
 	struct scatterlist sg[RVIO_VIRTIO_MAX_SG];
@@ -51,6 +62,9 @@ struct rvio_virtio {
 };
 
 #define RVIO_VIRTIO_RESET_ASKED 0
+#define RVIO_VIRTIO_NEEDS_RESET_MIN_MS 250
+#define RVIO_VIRTIO_NEEDS_RESET_MAX_MS 32000
+#define RVIO_VIRTIO_NEEDS_RESET_CALM_MS 10000
 
 void rvio_virtio_schedule(struct rvio_virtio *v)
 {
@@ -179,7 +193,41 @@ static void rvio_virtio_restart(struct rvio_virtio *v)
 	virtio_device_ready(vdev);
 	v->running = true;
 	v->drv->start(v->state, v);
-	dev_info(&vdev->dev, "reset by its driver\n");
+	dev_info_ratelimited(&vdev->dev, "reset by its driver\n");
+}
+
+/* Whether a reset asked for now comes within the calm spell (plus @slack)
+ * of the last one. Any context. */
+static bool needs_reset_soon(struct rvio_virtio *v, unsigned long slack)
+{
+	unsigned long last = READ_ONCE(v->last_needs_reset);
+
+	return last && time_before(jiffies, last + slack +
+				   msecs_to_jiffies(RVIO_VIRTIO_NEEDS_RESET_CALM_MS));
+}
+
+static void rvio_virtio_needs_reset(struct work_struct *work)
+{
+	struct rvio_virtio *v = container_of(to_delayed_work(work), struct rvio_virtio,
+					     needs_reset);
+	struct virtio_device *vdev = v->vdev;
+	unsigned long delay;
+
+	mutex_lock(&v->lock);
+	if (v->running && (vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+		/* Soon: within the calm spell, waiting included. */
+		if (needs_reset_soon(v, v->reset_delay))
+			delay = min(2 * v->reset_delay,
+				    msecs_to_jiffies(RVIO_VIRTIO_NEEDS_RESET_MAX_MS));
+		else
+			delay = msecs_to_jiffies(RVIO_VIRTIO_NEEDS_RESET_MIN_MS);
+		WRITE_ONCE(v->reset_delay, delay);
+		WRITE_ONCE(v->last_needs_reset, jiffies ?: 1);
+		rvio_virtio_restart(v);
+	}
+	mutex_unlock(&v->lock);
+	/* Anything queued for the new rings. */
+	rvio_virtio_schedule(v);
 }
 
 static void rvio_virtio_work(struct work_struct *work)
@@ -217,6 +265,8 @@ static void teardown(struct rvio_virtio *v)
 	unsigned int i;
 	void *token;
 
+	/* Config changes are off (remove), so nothing queues this again. */
+	cancel_delayed_work_sync(&v->needs_reset);
 	/* A pass may queue a retry, and a retry a pass: cancel both, then
 	 * the retry a last pass may have queued. */
 	cancel_delayed_work_sync(&v->retry);
@@ -265,6 +315,8 @@ static int rvio_virtio_probe(struct virtio_device *vdev)
 	mutex_init(&v->lock);
 	INIT_WORK(&v->work, rvio_virtio_work);
 	INIT_DELAYED_WORK(&v->retry, rvio_virtio_retry);
+	INIT_DELAYED_WORK(&v->needs_reset, rvio_virtio_needs_reset);
+	v->reset_delay = msecs_to_jiffies(RVIO_VIRTIO_NEEDS_RESET_MIN_MS);
 
 	v->nvqs = drv->nvqs;
 	if (drv->nvqs_for)
@@ -299,6 +351,26 @@ state:
 free:
 	kfree(v);
 	return ret;
+}
+
+/*
+ * A device that cannot go on sets DEVICE_NEEDS_RESET and sends a
+ * configuration change (virtio 1.x 2.1.2): reset it as the driver's own
+ * reset does (rvio_virtio_restart()), from a work item, after
+ * v->reset_delay. Called under the virtio core's config spinlock, after
+ * probe and until remove.
+ */
+static void rvio_virtio_config_changed(struct virtio_device *vdev)
+{
+	struct rvio_virtio *v = vdev->priv;
+	unsigned long delay;
+
+	if (!v || !(vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET))
+		return;
+	delay = needs_reset_soon(v, 0) ? READ_ONCE(v->reset_delay) : 0;
+	dev_warn_ratelimited(&vdev->dev, "the device needs a reset: resetting it in %u ms\n",
+			     jiffies_to_msecs(delay));
+	queue_delayed_work(system_wq, &v->needs_reset, delay);
 }
 
 static void rvio_virtio_remove(struct virtio_device *vdev)
@@ -338,6 +410,7 @@ struct rvio_virtio_reg *rvio_virtio_register(const struct rvio_virtio_driver *dr
 	reg->vdrv.validate = rvio_virtio_validate;
 	reg->vdrv.probe = rvio_virtio_probe;
 	reg->vdrv.remove = rvio_virtio_remove;
+	reg->vdrv.config_changed = rvio_virtio_config_changed;
 	ret = register_virtio_driver(&reg->vdrv);
 	if (ret) {
 		kfree(reg);

@@ -457,6 +457,20 @@ impl<const N: usize> PostedPool<N> {
         None
     }
 
+    /// The driver's device is suspended: every slot held, posted or
+    /// reserved, is freed and given to `f` (the caller uses its chain),
+    /// and the pool is empty. The caller drains the deliveries with
+    /// [`PostedPool::drain_next`] first (and ends their grants), under the
+    /// same lock as this call.
+    pub fn give_back_all(&mut self, mut f: impl FnMut(usize)) {
+        for i in 0..N {
+            if self.room[i] != 0 {
+                f(i);
+            }
+        }
+        self.clear();
+    }
+
     /// The driver reset its device: its chains are gone. Every slot is
     /// free, and deliveries still queued are dropped: the caller drains
     /// them with [`PostedPool::drain_next`] first (and ends their grants),
@@ -772,6 +786,34 @@ mod tests {
         assert_eq!(p.drain_next().map(|d| d.handle.0), Some(21));
         p.clear();
         assert_eq!((p.held(), p.waiting()), (0, 0));
+    }
+
+    #[test]
+    fn pool_gives_back_every_slot_at_suspend() {
+        let mut p = PostedPool::<4>::new();
+        for r in [100, 200, 300] {
+            p.post(r, 0).unwrap();
+        }
+        // Slots 1 and 2 reserved, a third delivery waiting, slot 0 free.
+        assert_eq!(p.reserve(delivery(150, 1), 0), Reserved::Now);
+        assert_eq!(p.reserve(delivery(250, 2), 0), Reserved::Now);
+        assert_eq!(p.reserve(delivery(250, 3), 0), Reserved::Waits);
+        // A suspend: the deliveries drained (their grants ended), then
+        // every slot held, reserved or not, given back once.
+        let mut drained = 0;
+        while p.drain_next().is_some() {
+            drained += 1;
+        }
+        assert_eq!(drained, 3);
+        let mut back = [0u32; 4];
+        p.give_back_all(|i| back[i] += 1);
+        assert_eq!(back, [1, 1, 1, 0]);
+        assert_eq!((p.held(), p.free(), p.waiting()), (0, 0, 0));
+        assert_eq!(p.take_next(), None);
+        // Usable again at once.
+        assert_eq!(p.post(100, 0), Ok(0));
+        assert_eq!(p.reserve(delivery(50, 4), 0), Reserved::Now);
+        assert_eq!(next(&mut p), Some((0, 100, 4)));
     }
 
     #[test]

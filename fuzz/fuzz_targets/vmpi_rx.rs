@@ -35,6 +35,12 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
         let frag = &rest[2..(2 + len).min(rest.len())];
         rest = &rest[2 + frag.len()..];
+        // A one-byte fragment (never a header): a fragment the transport
+        // lost.
+        if frag.len() == 1 {
+            r.lost();
+            continue;
+        }
         let Ok(hdr) = Header::parse(frag) else {
             continue;
         };

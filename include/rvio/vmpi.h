@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 10
+#define VMPI_ABI_VERSION 11
 
 struct device;
 struct vmpi_transport;
@@ -144,8 +144,17 @@ int vmpi_transport_tx_take(struct vmpi_transport *t, size_t max_len, struct vmpi
  * freeing it; process context.
  */
 void vmpi_transport_tx_done(struct vmpi_transport *t, struct vmpi_sdu *sdu);
-/* Counts a drop the transport saw (a bad descriptor chain: reason 4). */
+/* Counts a drop the transport saw (a bad descriptor chain: reason 4): a
+ * buffer from the peer that held a fragment for us; the message it may
+ * have belonged to is dropped to its end. */
 void vmpi_transport_drop(struct vmpi_transport *t, unsigned int reason);
+/* A receive buffer of the peer was bad (counted as a bad descriptor
+ * chain). If @sent, it held the fragment the last vmpi_transport_tx()
+ * returned, which the peer will never see: the rest of that message is
+ * not sent (counted in tx_dropped, or ctrl_dropped for a control
+ * message), and the peer drops what it has of it when the next message
+ * starts. Process context. */
+void vmpi_transport_tx_lost(struct vmpi_transport *t, bool sent);
 /*
  * A transport calls every done() of a vmpi_grant or vmpi_copy between
  * these (the returned value goes to _end): a sleepable read section that

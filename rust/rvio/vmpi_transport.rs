@@ -954,10 +954,19 @@ impl<K: Kick> Transport<K> {
         unsafe { bindings::vmpi_transport_restart(self.t) };
     }
 
-    /// Counts a drop the transport saw (`DropReason` as number).
+    /// Counts a drop the transport saw (`DropReason` as number): a buffer
+    /// of the peer's that held a fragment for us.
     pub fn count_drop(&self, reason: u32) {
         // SAFETY: by the type invariant `t` is registered.
         unsafe { bindings::vmpi_transport_drop(self.t, reason) };
+    }
+
+    /// A receive buffer of the peer was bad; if `sent`, it held the
+    /// fragment the last [`Transport::tx`] returned, whose message is
+    /// then not sent any further (`include/rvio/vmpi.h`).
+    pub fn tx_lost(&self, sent: bool) {
+        // SAFETY: by the type invariant `t` is registered.
+        unsafe { bindings::vmpi_transport_tx_lost(self.t, sent) };
     }
 }
 

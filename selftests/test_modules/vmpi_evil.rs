@@ -67,8 +67,28 @@ fn frag(word: u32, len: usize) -> Result<KVec<u8>> {
     Ok(v)
 }
 
+/// The header of a message's first fragment.
 fn hdr(channel: u16, more: bool) -> u32 {
-    u32::from_le_bytes(Header { channel, more }.to_bytes())
+    u32::from_le_bytes(
+        Header {
+            channel,
+            more,
+            cont: false,
+        }
+        .to_bytes(),
+    )
+}
+
+/// The header of a message's next fragment.
+fn cont(channel: u16, more: bool) -> u32 {
+    u32::from_le_bytes(
+        Header {
+            channel,
+            more,
+            cont: true,
+        }
+        .to_bytes(),
+    )
 }
 
 /// A control message on channel 0 (its first `cut` bytes if shorter),
@@ -99,10 +119,11 @@ fn script(out: &mut KVec<Buf>) -> Result {
     // oversized: one buffer beyond header + max SDU; a message of 17
     // fragments of 4 KiB (the 16th crosses 65535), ended by a last one.
     push(Buf::Out(frag(hdr(5, false), 70000)?))?;
-    for _ in 0..17 {
-        push(Buf::Out(frag(hdr(5, true), 4096)?))?;
+    push(Buf::Out(frag(hdr(5, true), 4096)?))?;
+    for _ in 1..17 {
+        push(Buf::Out(frag(cont(5, true), 4096)?))?;
     }
-    push(Buf::Out(frag(hdr(5, false), 1)?))?;
+    push(Buf::Out(frag(cont(5, false), 1)?))?;
     // bad_fragment: a message on channel 5 cut by one on channel 6 (which
     // then counts as bad_channel: unbound).
     push(Buf::Out(frag(hdr(5, true), 100)?))?;

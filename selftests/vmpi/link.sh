@@ -5,8 +5,9 @@
 # virtio_vdpa, driven by vmpi_guest, both registered with the core (vmpi).
 # The two sides exchange HELLO over the virtqueues (guest txq -> host, host
 # -> guest rxq) and each reports the link up in sysfs; resets on either
-# side (driver reload, device delete, module unload) bring it up again, or
-# remove it, with no kernel report.
+# side (driver reload, device delete, module unload, a queue the host's
+# device stops with DEVICE_NEEDS_RESET) bring it up again, or remove it,
+# with no kernel report.
 source "$(dirname "$0")/../lib.sh"
 
 core_ko=$(rvio_ko vmpi)
@@ -29,7 +30,7 @@ bound() { [ "$(basename "$(readlink -f "/sys/bus/virtio/devices/$(virtio_of "$1"
 ktap_print_header
 [ -f "$core_ko" ] && [ -f "$host_ko" ] && [ -f "$guest_ko" ] ||
 	ktap_exit_fail_msg "vmpi modules not built: run 'make' at the top of the repository"
-ktap_set_plan 6
+ktap_set_plan 8
 rvio_clean_slate || ktap_exit_fail_msg "cannot remove the modules an earlier test left loaded"
 modprobe -r vhost_vdpa 2>/dev/null
 
@@ -51,6 +52,48 @@ if vdpa dev add mgmtdev vmpi name vmpi1 && WAIT_SECS=20 wait_for link_up vmpi1; 
 	ktap_test_pass "a second device comes up on its own"
 else
 	ktap_test_fail "a second device comes up on its own"
+fi
+
+# A queue the host's device stops (as for a bad ring; here through its
+# fault injection file in debugfs): DEVICE_NEEDS_RESET and a configuration
+# interrupt, after which vmpi_guest resets the device, and the link comes
+# up again over new rings.
+klog_mark
+v1=$(virtio_of vmpi1)
+brk=/sys/kernel/debug/vmpi_host/vmpi1/break_queue
+reset_logged() {
+	klog_since_mark | grep -q "$v1: the device needs a reset: resetting it in 0 ms" &&
+		klog_since_mark | grep -q "$v1: reset by its driver"
+}
+needs_reset() { (($(cat "/sys/bus/virtio/devices/$v1/status") & 0x40)); }
+what="a queue stopped by the host (NEEDS_RESET): vmpi_guest resets the device, the link comes up again"
+if [ ! -e "$brk" ]; then
+	ktap_test_skip "$what (no $brk: debugfs not mounted?)"
+# (The guest may have reset it before the shell looks: the log says it did.)
+elif [ -n "$v1" ] && echo 1 >"$brk" && WAIT_SECS=20 wait_for reset_logged &&
+	! needs_reset && WAIT_SECS=20 wait_for link_up vmpi1; then
+	ktap_test_pass "$what"
+else
+	ktap_print_msg "status $(cat "/sys/bus/virtio/devices/$v1/status" 2>&1)"
+	klog_since_mark | grep -E 'vmpi|virtio' | sed 's/^/# /'
+	ktap_test_fail "$what"
+fi
+# Asked again within 10 s of that reset: the guest waits 250 ms first (a
+# device that breaks at every start is not reset in a loop).
+klog_mark
+backoff_logged() {
+	klog_since_mark | grep -q "$v1: the device needs a reset: resetting it in 250 ms" &&
+		klog_since_mark | grep -q "$v1: reset by its driver"
+}
+what="asked again at once: the reset waits 250 ms, and the link comes up again"
+if [ ! -e "$brk" ]; then
+	ktap_test_skip "$what (no $brk)"
+elif echo 1 >"$brk" && WAIT_SECS=20 wait_for backoff_logged && ! needs_reset &&
+	WAIT_SECS=20 wait_for link_up vmpi1; then
+	ktap_test_pass "$what"
+else
+	klog_since_mark | grep -E 'vmpi|virtio' | sed 's/^/# /'
+	ktap_test_fail "$what"
 fi
 
 # The guest driver goes away (remove: reset, detach buffers) and comes back.

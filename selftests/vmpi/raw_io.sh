@@ -5,7 +5,8 @@
 # (vmpi_host + virtio_vdpa + vmpi_guest, both on the core vmpi) bind raw
 # channel 5 through their /dev/vmpiN, and SDUs of 0 to 65535 bytes cross
 # both ways byte for byte (fragments in the guest's 4 KiB rx buffers);
-# the char device's errors (vmpi_raw_io.py); counters in sysfs.
+# the char device's errors (vmpi_raw_io.py); counters in sysfs; the bound
+# on what one side's raw channels hold unread together.
 source "$(dirname "$0")/../lib.sh"
 
 io=$(dirname "$0")/vmpi_raw_io.py
@@ -16,7 +17,7 @@ ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
-ktap_set_plan 13
+ktap_set_plan 14
 run_py_ktap 240 python3 -S "$io" "/dev/$h" "/dev/$g"
 
 # 21 SDUs of the transfers each way, 2 more from the guest; none dropped.
@@ -36,6 +37,45 @@ sums_ok() {
 		vmpi_no_drops "$h" "$g"
 }
 ktap_test_result "sysfs counters: every SDU counted once each way, no drops" sums_ok
+
+# The guest fills 12 raw channels the host binds and never reads (64 SDUs
+# of 65535 bytes each, 48 MiB): the host side keeps 32 MiB of them beyond
+# each queue's own 64 KiB (524 SDUs: 43 in each queue, 8 more), drops the
+# rest (rx_full), and gets the bytes back when the files close unread.
+out=$(mktemp)
+PYTHONPATH=$(dirname "$0") python3 -S - "/dev/$h" "/dev/$g" "/sys/class/misc/$h" >"$out" 2>&1 <<'PY'
+import os, sys, time
+from vmpi_uapi import bind
+host, guest, sysfs = sys.argv[1:]
+def counter(f):
+    return int(open(sysfs + "/" + f).read())
+chans = range(20, 32)
+hs, gs = [], []
+for c in chans:
+    hs.append(os.open(host, os.O_RDWR))
+    bind(hs[-1], c)
+    gs.append(os.open(guest, os.O_RDWR))
+    bind(gs[-1], c)
+drops0, rx0 = counter("drops_rx_full"), counter("rx_sdus")
+sdu = bytes(65535)
+for _ in range(64):
+    for fd in gs:
+        os.write(fd, sdu)
+end = time.time() + 60
+while counter("rx_sdus") - rx0 < 12 * 64 and time.time() < end:
+    time.sleep(0.1)
+print("received", counter("rx_sdus") - rx0, "held", counter("raw_rx_bytes"),
+      "dropped", counter("drops_rx_full") - drops0, flush=True)
+for fd in hs + gs:
+    os.close(fd)
+print("after close held", counter("raw_rx_bytes"), flush=True)
+PY
+sed 's/^/# /' "$out"
+bounded() {
+	grep -qx "received 768 held 34340340 dropped 244" "$out" && grep -qx "after close held 0" "$out"
+}
+ktap_test_result "12 raw channels filled unread: the side holds 32 MiB beyond 64 KiB a queue (524 SDUs), drops 244, none after close" bounded
+rm -f "$out"
 
 # A reader blocked on the host side while the device is deleted: it gets
 # ENODEV, and closes its file after the device (and its char device) are

@@ -26,7 +26,7 @@ pub(crate) struct File {
 
 /// Names of the sysfs attributes (`docs/vmpi-sysfs.md`), in `show` order;
 /// the drop counters follow, one per `DropReason`.
-const ATTRS: [&kernel::str::CStr; 17 + DropReason::COUNT] = [
+const ATTRS: [&kernel::str::CStr; 18 + DropReason::COUNT] = [
     kernel::c_str!("id"),
     kernel::c_str!("role"),
     kernel::c_str!("transport"),
@@ -44,6 +44,7 @@ const ATTRS: [&kernel::str::CStr; 17 + DropReason::COUNT] = [
     kernel::c_str!("ctrl_dropped"),
     kernel::c_str!("tx_dropped"),
     kernel::c_str!("restarts"),
+    kernel::c_str!("raw_rx_bytes"),
     kernel::c_str!("drops_bad_header"),
     kernel::c_str!("drops_bad_channel"),
     kernel::c_str!("drops_oversized"),
@@ -234,7 +235,8 @@ impl miscdev::FileOps for Dev {
             14 => writeln!(out, "{}", c.ctrl_dropped),
             15 => writeln!(out, "{}", c.tx_dropped),
             16 => writeln!(out, "{}", c.restarts),
-            i => writeln!(out, "{}", c.drops.get(i - 17).copied().unwrap_or(0)),
+            17 => writeln!(out, "{}", g.raw_budget.queued()),
+            i => writeln!(out, "{}", c.drops.get(i - 18).copied().unwrap_or(0)),
         };
     }
 

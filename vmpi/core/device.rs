@@ -21,7 +21,7 @@ use crate::errno;
 use crate::grants::{Domains, TransportGate};
 use crate::kernel_port::{Call, KernelPort};
 use crate::miscdev;
-use crate::port::{AnyContextSdu, Port, PortState, TxSdu};
+use crate::port::{AnyContextSdu, Port, PortState, RawBudget, RxQueue, TxSdu};
 use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
 use crate::proto::endpoint::{Endpoint, Received};
 use crate::proto::link::{AllocError, Chan, Event, Role};
@@ -31,7 +31,7 @@ use crate::registry;
 use crate::ring::Ring;
 use crate::{
     ALLOC_TIMEOUT_MAX_MS, ANY_CONTEXT_TXQ_LEN, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS,
-    RAW_RXQ_LEN, TXQ_LEN,
+    RAW_RXQ_LEN, RAW_RX_BYTES, TXQ_LEN,
 };
 
 /// Everything of a device that its mutex covers.
@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     ctrl_partial: bool,
     /// "link up" lines: a guest resetting in a loop must not flood the log.
     link_log: LogLimit,
+    /// What the raw channels' queues may hold together.
+    pub(crate) raw_budget: Arc<RawBudget>,
 }
 
 /// How the core asks a registered transport for a pass: its `ops->kick`
@@ -209,14 +211,15 @@ impl Inner {
 
     /// Makes idle port `i` hold `state` on `channel`.
     pub(crate) fn bind(&mut self, i: usize, state: PortState, channel: u16) -> Result {
-        let limit = if matches!(state, PortState::Raw(_)) {
-            RAW_RXQ_LEN
+        // A flow's queue is bounded by the credit it gives.
+        let q = if matches!(state, PortState::Raw(_)) {
+            RxQueue::new(RAW_RXQ_LEN, Some(self.raw_budget.clone()))
         } else {
-            FLOW_RXQ_LEN
+            RxQueue::new(FLOW_RXQ_LEN, None)
         };
         let p = self.port(i)?;
         p.state = state;
-        p.q = Ring::new(limit);
+        p.q = q;
         self.by_chan[usize::from(channel)] = Some(i);
         Ok(())
     }
@@ -253,7 +256,7 @@ impl Inner {
             return;
         };
         let state = core::mem::replace(&mut p.state, PortState::Idle);
-        p.q = Ring::new(0);
+        p.q = RxQueue::new(0, None);
         p.connecting = false;
         if let Some(c) = state.channel() {
             self.by_chan[usize::from(c)] = None;
@@ -641,6 +644,7 @@ impl Dev {
             &Header {
                 channel: sdu.channel,
                 more,
+                cont: sdu.sent > 0,
             }
             .to_bytes(),
         );
@@ -681,14 +685,35 @@ impl Dev {
         }
         let sdu = inner.tx.pop()?;
         Self::sent_whole(this, inner, &sdu);
-        Some((
-            Header {
-                channel: sdu.channel,
-                more: false,
+        Some((Header::whole(sdu.channel).to_bytes(), sdu.data))
+    }
+
+    /// A receive buffer of the peer was bad (counted `bad_desc`); if
+    /// `sent`, it held the fragment [`Dev::tx`] returned last, which is
+    /// lost: the rest of its message is not sent (the peer drops what it
+    /// has of it when the next message starts), counted in `tx_dropped`
+    /// or `ctrl_dropped`.
+    pub(crate) fn tx_lost(this: ArcBorrow<'_, Self>, sent: bool) {
+        let mut g = this.inner.lock();
+        let inner = &mut *g;
+        inner.ep.counters.drop_one(DropReason::BadDesc);
+        if !sent || !inner.is_live() {
+            return;
+        }
+        if inner.ctrl_partial {
+            inner.ctrl_partial = false;
+            if inner.ep.outbox.abandon_partial() {
+                inner.ep.counters.ctrl_dropped += 1;
             }
-            .to_bytes(),
-            sdu.data,
-        ))
+        } else if inner.tx.front().is_some_and(|s| s.sent > 0) {
+            if let Some(sdu) = inner.tx.pop() {
+                inner.ep.counters.tx_dropped += 1;
+                if inner.tx.len() == TXQ_LEN - 1 {
+                    Self::wake(this, inner);
+                }
+                this.free_bytes(sdu.data);
+            }
+        }
     }
 
     /// The transport took the last of `sdu`: counts it; writers look again
@@ -1065,6 +1090,7 @@ pub(crate) fn register(
         tx,
         ctrl_partial: false,
         link_log: LogLimit::new(),
+        raw_budget: RawBudget::new(RAW_RX_BYTES)?,
     };
     inner.restart();
     let work = DelayedWork::new()?;

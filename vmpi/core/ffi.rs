@@ -255,6 +255,19 @@ pub unsafe extern "C" fn vmpi_transport_tx_len(t: *mut bindings::vmpi_transport)
 ///
 /// `t` is a registered handle.
 #[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_lost(t: *mut bindings::vmpi_transport, sent: bool) {
+    // SAFETY: the caller guarantees that `t` is a registered handle (see
+    // `# Safety`; include/rvio/vmpi.h), which is what `dev` needs.
+    let dev = unsafe { dev(t) };
+    Dev::tx_lost(dev, sent);
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle.
+#[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, reason: c_uint) {
     // SAFETY: the caller guarantees that `t` is a registered handle (see
     // `# Safety`; include/rvio/vmpi.h: a handle from
@@ -654,6 +667,8 @@ const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport) -> usize; 2] =
     [bindings::vmpi_transport_tx_len, vmpi_transport_tx_len];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, c_uint); 2] =
     [bindings::vmpi_transport_drop, vmpi_transport_drop];
+const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, bool); 2] =
+    [bindings::vmpi_transport_tx_lost, vmpi_transport_tx_lost];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 2] =
     [bindings::vmpi_transport_restart, vmpi_transport_restart];
 const _: [unsafe extern "C" fn(c_uint, *const c_char) -> c_int; 2] =

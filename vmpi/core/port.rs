@@ -3,6 +3,7 @@
 //! Ports (see the crate documentation): what a port is, its receive
 //! queue, and a message waiting in a device's send queue.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -66,11 +67,142 @@ impl PortState {
     }
 }
 
+/// The bytes a device's raw channels may hold queued for their readers
+/// together (`RAW_RX_BYTES`): what the peer can fill without credit, however
+/// many channels are bound and unread. Each queue holds its first
+/// [`RAW_RX_OWN`] bytes outside it, so that unread channels cannot starve
+/// one that is read (an in-kernel user's).
+pub(crate) struct RawBudget {
+    /// Bytes charged: beyond each queue's own.
+    charged: AtomicUsize,
+    /// Bytes queued in all.
+    queued: AtomicUsize,
+    max: usize,
+}
+
+/// Bytes a raw channel's queue holds without charging the device's
+/// [`RawBudget`]: one SDU of any size.
+pub(crate) const RAW_RX_OWN: usize = 65536;
+
+impl RawBudget {
+    pub(crate) fn new(max: usize) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                charged: AtomicUsize::new(0),
+                queued: AtomicUsize::new(0),
+                max,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Takes `n` bytes of the budget, if they are left.
+    fn charge(&self, n: usize) -> bool {
+        self.charged
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                u.checked_add(n).filter(|&t| t <= self.max)
+            })
+            .is_ok()
+    }
+
+    /// Bytes queued on the raw channels now.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+/// A port's received SDUs: at most `limit` of them, and on a raw channel
+/// the bytes beyond its first [`RAW_RX_OWN`] charged to the device's
+/// [`RawBudget`] while they are queued (every way out, dropping the queue
+/// included, gives them back).
+pub(crate) struct RxQueue {
+    q: Ring<Bytes>,
+    bytes: usize,
+    budget: Option<Arc<RawBudget>>,
+}
+
+impl RxQueue {
+    pub(crate) fn new(limit: usize, budget: Option<Arc<RawBudget>>) -> Self {
+        Self {
+            q: Ring::new(limit),
+            bytes: 0,
+            budget,
+        }
+    }
+
+    /// The queue grows from `self.bytes` to `bytes`: charges what goes
+    /// beyond its own; `false` (nothing changed) if the budget is spent.
+    fn grow(&mut self, bytes: usize) -> bool {
+        if let Some(b) = &self.budget {
+            let more = bytes.saturating_sub(RAW_RX_OWN) - self.bytes.saturating_sub(RAW_RX_OWN);
+            if !b.charge(more) {
+                return false;
+            }
+            b.queued.fetch_add(bytes - self.bytes, Ordering::Relaxed);
+        }
+        self.bytes = bytes;
+        true
+    }
+
+    /// The queue shrinks from `self.bytes` to `bytes`.
+    fn shrink(&mut self, bytes: usize) {
+        if let Some(b) = &self.budget {
+            let less = self.bytes.saturating_sub(RAW_RX_OWN) - bytes.saturating_sub(RAW_RX_OWN);
+            b.charged.fetch_sub(less, Ordering::Relaxed);
+            b.queued.fetch_sub(self.bytes - bytes, Ordering::Relaxed);
+        }
+        self.bytes = bytes;
+    }
+
+    /// Queues `v` last; `Err(v)` if the queue or the budget is full.
+    pub(crate) fn push(&mut self, v: Bytes) -> core::result::Result<(), Bytes> {
+        let (old, n) = (self.bytes, v.len());
+        if !self.grow(old + n) {
+            return Err(v);
+        }
+        self.q.push(v).inspect_err(|_| self.shrink(old))
+    }
+
+    /// Puts `v` back first; `Err(v)` if the queue or the budget is full.
+    pub(crate) fn push_front(&mut self, v: Bytes) -> core::result::Result<(), Bytes> {
+        let (old, n) = (self.bytes, v.len());
+        if !self.grow(old + n) {
+            return Err(v);
+        }
+        self.q.push_front(v).inspect_err(|_| self.shrink(old))
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Bytes> {
+        let v = self.q.pop()?;
+        self.shrink(self.bytes - v.len());
+        Some(v)
+    }
+
+    pub(crate) fn front(&self) -> Option<&Bytes> {
+        self.q.front()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.q.clear();
+        self.shrink(0);
+    }
+}
+
+impl Drop for RxQueue {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// One user's port (see the module documentation).
 pub(crate) struct Port {
     pub(crate) state: PortState,
     /// Received SDUs.
-    pub(crate) q: Ring<Bytes>,
+    pub(crate) q: RxQueue,
     /// `VMPI_IOC_ALLOC` started and has not returned its result.
     pub(crate) connecting: bool,
     /// The in-kernel user, if this port is not a file.
@@ -85,7 +217,7 @@ impl Port {
     pub(crate) fn new(user: Option<Arc<KernelPort>>) -> Self {
         Self {
             state: PortState::Idle,
-            q: Ring::new(0),
+            q: RxQueue::new(0, None),
             connecting: false,
             user,
             want_space: false,

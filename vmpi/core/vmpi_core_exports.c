@@ -58,6 +58,7 @@ EXPORT_SYMBOL_GPL(vmpi_transport_tx_len);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_take);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_done);
 EXPORT_SYMBOL_GPL(vmpi_transport_drop);
+EXPORT_SYMBOL_GPL(vmpi_transport_tx_lost);
 EXPORT_SYMBOL_GPL(vmpi_dev_find);
 EXPORT_SYMBOL_GPL(vmpi_dev_reset);
 EXPORT_SYMBOL_GPL(vmpi_port_open);

@@ -62,6 +62,12 @@ module! {
 
 /// SDUs a raw channel's receive queue holds (more are dropped, counted).
 const RAW_RXQ_LEN: usize = 64;
+/// Bytes the raw channels of one device side hold queued together beyond
+/// each queue's first 64 KiB (`port::RAW_RX_OWN`; more are dropped,
+/// counted): what the peer can make this side keep without credit,
+/// whatever number of channels are bound and unread (256 full queues would
+/// hold 1 GiB). Eight full queues of 64 KiB SDUs.
+const RAW_RX_BYTES: usize = 32 << 20;
 /// The credit window a flow grants its peer (four SDUs of any size).
 const FLOW_WINDOW: u32 = 4 * MIN_WINDOW;
 /// SDUs a flow's receive queue can hold: the window bounds them.

@@ -365,6 +365,50 @@ impl DeviceGrants {
         g.stats.held = 0;
     }
 
+    /// The VMM suspends the device (QEMU's stop, a migration): every chain
+    /// kept out is used before the VMM reads the available index, to which
+    /// it restores the used index. Deliveries reserved or waiting end
+    /// their grants `UNDELIVERED` (the senders send `FRAME`s); every grant
+    /// held ends as at its deadline (`TIMEOUT`: the sender may send the
+    /// frame again; a finishing copy in flight decides instead); every
+    /// posted receive comes back `GONE` (the driver posts again; a
+    /// netfront counts them in `rx_delivered_failed`).
+    pub(crate) fn suspend(&mut self, q: &mut vdpa::Queues<'_>) {
+        // No delivery is reserved from now on (`Domains::deliver`).
+        self.shared.copy_ready.store(false, Ordering::Release);
+        // Every posted receive comes back, once no delivery names it
+        // (under the lock of the last `drain_next`, as the pool asks).
+        let mut back = [false; MAX_POSTED];
+        loop {
+            let d = {
+                let mut g = self.shared.grants.lock();
+                match g.posted.drain_next() {
+                    Some(d) => d,
+                    None => {
+                        g.posted.give_back_all(|i| back[i] = true);
+                        g.stats.posted = 0;
+                        break;
+                    }
+                }
+            };
+            self.undeliver(d);
+        }
+        self.give_back(q, &back);
+        {
+            let mut g = self.shared.grants.lock();
+            if let Some(mut t) = g.table.take() {
+                t.expire(u64::MAX, |tok, c| g.queue_done(Some((tok, c))));
+                g.table = Some(t);
+            }
+            g.queue_done(None);
+        }
+        // The copies that pinned a grant finish, and complete it.
+        q.drain_maps();
+        while self.expire_and_complete(q) {}
+        let mut g = self.shared.grants.lock();
+        g.stats.held = g.table.as_ref().map_or(0, |t| t.held() as u32);
+    }
+
     /// Ends the grant of a delivery that will not happen: `UNDELIVERED`.
     fn undeliver(&self, d: Delivery) {
         let Some(source) = self.registry.find(d.handle.domain()) else {
@@ -684,6 +728,11 @@ impl DeviceGrants {
             g.posted.cancel(|i| back[i] = true);
             g.stats.posted = g.posted.held() as u32;
         }
+        self.give_back(q, &back);
+    }
+
+    /// Uses the posted receives of the slots `back` marks: status `GONE`.
+    fn give_back(&mut self, q: &mut vdpa::Queues<'_>, back: &[bool; MAX_POSTED]) {
         let status = (CopyStatus::Gone as u32).to_le_bytes();
         for (i, _) in back.iter().enumerate().filter(|(_, b)| **b) {
             let pc = &self.scratch.posted[i];

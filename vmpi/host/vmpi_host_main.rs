@@ -152,18 +152,20 @@ impl VmpiHost {
             used += 1;
             if chain.readable_len() != 0 {
                 // An rxq buffer the driver wants us to read: unusable.
-                t.count_drop(DropReason::BadDesc as u32);
+                t.tx_lost(false);
                 continue;
             }
             let room = chain.writable_len().min(frag.len());
             match t.tx(&mut frag[..room]) {
                 Ok(n) if n > 0 => {
+                    // Not writable: the fragment is lost, and the rest
+                    // of its message is not sent.
                     if chain.push(&frag[..n]) != Ok(n) {
-                        t.count_drop(DropReason::BadDesc as u32);
+                        t.tx_lost(true);
                     }
                 }
                 // Below min_rx_buf: returned unused (used length 0).
-                _ => t.count_drop(DropReason::BadDesc as u32),
+                _ => t.tx_lost(false),
             }
             // Dropping the chain completes it with what was written.
         }
@@ -236,6 +238,17 @@ impl vdpa::Device for VmpiHost {
     }
 
     fn start(&mut self, queues: &mut vdpa::Queues<'_>) {
+        self.grants.start(queues.features());
+    }
+
+    // Grant chains and posted receives are kept out.
+    const HAS_SUSPEND: bool = true;
+
+    fn suspend(&mut self, queues: &mut vdpa::Queues<'_>) {
+        self.grants.suspend(queues);
+    }
+
+    fn resume(&mut self, queues: &mut vdpa::Queues<'_>) {
         self.grants.start(queues.features());
     }
 

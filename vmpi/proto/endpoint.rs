@@ -98,6 +98,7 @@ impl Outbox {
             &Header {
                 channel: CONTROL_CHANNEL,
                 more,
+                cont: m.sent > 0,
             }
             .to_bytes(),
         );
@@ -108,6 +109,17 @@ impl Outbox {
             self.count -= 1;
         }
         Some(HDR_LEN + n)
+    }
+
+    /// The peer lost a fragment of the first message (its buffer was
+    /// bad): the rest of it is not sent. Returns whether a message was cut.
+    pub fn abandon_partial(&mut self) -> bool {
+        if self.count == 0 || self.q[self.head].sent == 0 {
+            return false;
+        }
+        self.head = (self.head + 1) % OUTBOX_LEN;
+        self.count -= 1;
+        true
     }
 
     /// The first message whole, as one fragment (header and message), for
@@ -131,10 +143,12 @@ pub struct Counters {
     pub tx_bytes: u64,
     /// Control messages received and handled.
     pub ctrl_rx: u64,
-    /// Control replies lost because the outbox was full.
+    /// Control replies lost because the outbox was full, or cut because
+    /// the peer's buffer for one of their fragments was bad.
     pub ctrl_dropped: u64,
     /// SDUs sent from any context (`vmpi_port_send_sg()`) whose port
-    /// could no longer send when they reached the send queue.
+    /// could no longer send when they reached the send queue, and SDUs
+    /// cut because the peer's buffer for one of their fragments was bad.
     pub tx_dropped: u64,
     /// Times the transport restarted this side (`vmpi_transport_restart()`:
     /// the rings were reset, on the host side by the driver, on the guest
@@ -294,9 +308,11 @@ impl Endpoint {
 
     /// A fragment was lost before it reached us (the transport dropped a
     /// bad buffer): an open message cannot be whole any more; it is
-    /// dropped (counted `bad_fragment`).
+    /// dropped (counted `bad_fragment`) with the rest of its fragments.
+    /// (A lost first fragment: its continuations are dropped as they
+    /// come, counted then.)
     pub fn rx_lost(&mut self) {
-        if self.rx.reset() {
+        if self.rx.lost() {
             self.counters.drop_one(DropReason::BadFragment);
         }
     }
@@ -468,6 +484,7 @@ mod tests {
             &Header {
                 channel: 5,
                 more: false,
+                cont: false,
             }
             .to_bytes(),
         );
@@ -488,6 +505,7 @@ mod tests {
             &Header {
                 channel: 5,
                 more: true,
+                cont: false,
             }
             .to_bytes(),
         );
@@ -496,6 +514,7 @@ mod tests {
             &Header {
                 channel: 5,
                 more: false,
+                cont: true,
             }
             .to_bytes(),
         );
@@ -509,7 +528,7 @@ mod tests {
         );
         assert_eq!(&dev.msg[..12], b"abcdefabcdef");
         // Unbound channel, garbage header, garbage control.
-        f[0] = 6;
+        f[..4].copy_from_slice(&Header::whole(6).to_bytes());
         assert_eq!(dev.take(&f), Received::Nothing);
         assert_eq!(dev.take(&[1, 2]), Received::Nothing);
         f[..4].copy_from_slice(&[0, 0, 0, 0]);
@@ -519,6 +538,41 @@ mod tests {
         assert_eq!(c.drops[DropReason::BadHeader as usize], 1);
         assert_eq!(c.drops[DropReason::BadControl as usize], 1);
         assert_eq!((c.rx_sdus, c.rx_bytes), (2, 18));
+    }
+
+    #[test]
+    fn outbox_abandons_only_a_message_partly_sent() {
+        let mut dev = Side::new(Role::Host, 1);
+        // restart() queued a HELLO: nothing of it is sent yet.
+        assert_eq!(dev.ep.outbox.len(), 1);
+        assert!(!dev.ep.outbox.abandon_partial());
+        assert_eq!(dev.ep.outbox.len(), 1);
+        // Its first fragment into a small buffer: the rest is cut.
+        let mut small = [0u8; 8];
+        assert_eq!(dev.ep.outbox.next_fragment(&mut small, 8), Some(8));
+        let h = Header::parse(&small).unwrap();
+        assert!(h.more && !h.cont);
+        assert!(dev.ep.outbox.abandon_partial());
+        assert!(dev.ep.outbox.is_empty());
+        assert!(!dev.ep.outbox.abandon_partial());
+        // The next message's fragments: first, then continuations.
+        dev.ep
+            .outbox
+            .push(&Ctrl::Credit {
+                channel: 7,
+                consumed: 1,
+            })
+            .unwrap();
+        let mut conts = 0;
+        while let Some(n) = dev.ep.outbox.next_fragment(&mut small, 8) {
+            let h = Header::parse(&small[..n]).unwrap();
+            assert_eq!(h.cont, conts > 0);
+            conts += 1;
+            if !h.more {
+                break;
+            }
+        }
+        assert!(conts > 1);
     }
 
     #[test]
@@ -617,6 +671,7 @@ mod tests {
             &Header {
                 channel: 5,
                 more: true,
+                cont: false,
             }
             .to_bytes(),
         );
@@ -626,10 +681,18 @@ mod tests {
             &Header {
                 channel: 5,
                 more: false,
+                cont: true,
             }
             .to_bytes(),
         );
-        // The last fragment alone is a new (whole) message, not A + C.
+        // The message's last fragment is not a message of its own (nor
+        // A + C): it is skipped with the rest of the message.
+        assert_eq!(dev.take(&f), Received::Nothing);
+        assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
+        dev.ep.rx_lost();
+        assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
+        // The next message is whole.
+        f[..4].copy_from_slice(&Header::whole(5).to_bytes());
         assert_eq!(
             dev.take(&f),
             Received::Data {
@@ -638,9 +701,6 @@ mod tests {
                 in_frag: true
             }
         );
-        assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
-        dev.ep.rx_lost();
-        assert_eq!(dev.ep.counters.drops[DropReason::BadFragment as usize], 1);
     }
 
     #[test]
@@ -652,6 +712,7 @@ mod tests {
             &Header {
                 channel: 5,
                 more: true,
+                cont: false,
             }
             .to_bytes(),
         );
@@ -663,6 +724,7 @@ mod tests {
             &Header {
                 channel: 5,
                 more: false,
+                cont: false,
             }
             .to_bytes(),
         );

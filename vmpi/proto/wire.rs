@@ -39,7 +39,8 @@ pub const F_EVENT_IDX: u64 = 1 << 29;
 pub const DEVICE_FEATURES: u64 = F_INDIRECT_DESC | F_EVENT_IDX;
 
 const MORE_BIT: u32 = 1 << 31;
-const RESERVED_BITS: u32 = 0x7fff_0000;
+const CONT_BIT: u32 = 1 << 30;
+const RESERVED_BITS: u32 = 0x3fff_0000;
 
 /// Size of the configuration space.
 pub const CONFIG_LEN: usize = 12;
@@ -188,12 +189,26 @@ pub struct Header {
     pub channel: u16,
     /// More fragments of this message follow.
     pub more: bool,
+    /// This fragment continues a message (it is not its first): a
+    /// receiver that did not see the message start drops it.
+    pub cont: bool,
 }
 
 impl Header {
+    /// The header of a whole message in one fragment.
+    pub const fn whole(channel: u16) -> Self {
+        Self {
+            channel,
+            more: false,
+            cont: false,
+        }
+    }
+
     /// The header's 4 bytes.
     pub fn to_bytes(self) -> [u8; HDR_LEN] {
-        let h = u32::from(self.channel) | if self.more { MORE_BIT } else { 0 };
+        let h = u32::from(self.channel)
+            | if self.more { MORE_BIT } else { 0 }
+            | if self.cont { CONT_BIT } else { 0 };
         h.to_le_bytes()
     }
 
@@ -210,6 +225,7 @@ impl Header {
         Ok(Self {
             channel: (h & 0xffff) as u16,
             more: h & MORE_BIT != 0,
+            cont: h & CONT_BIT != 0,
         })
     }
 }
@@ -262,7 +278,8 @@ enum State {
         channel: u16,
         len: usize,
     },
-    /// An oversized message on `channel` is being skipped.
+    /// The rest of a message on `channel` is being skipped: it is
+    /// oversized, or lost a fragment.
     Skipping {
         channel: u16,
     },
@@ -301,6 +318,22 @@ impl Reassembler {
         open
     }
 
+    /// A fragment was lost before it reached us (its buffer was bad): an
+    /// open message cannot be whole any more, and the rest of it is
+    /// skipped up to its last fragment (or the next message's first).
+    /// Returns whether a message was open (the caller counts it dropped).
+    pub fn lost(&mut self) -> bool {
+        match self.state {
+            State::Open { channel, .. } => {
+                self.state = State::Skipping { channel };
+                true
+            }
+            // Continuations of a message whose first fragment was lost
+            // are dropped as they come (`push`).
+            State::Idle | State::Skipping { .. } => false,
+        }
+    }
+
     /// Takes the next fragment: its parsed header and payload length.
     pub fn push(&mut self, hdr: Header, payload_len: usize) -> Pushed {
         let mut dropped = None;
@@ -311,9 +344,10 @@ impl Reassembler {
                 dropped: Some(DropReason::BadChannel),
             };
         }
+        let open = matches!(self.state, State::Open { .. });
         let offset = match self.state {
-            State::Open { channel, len } if channel == hdr.channel => len,
-            State::Skipping { channel } if channel == hdr.channel => {
+            State::Open { channel, len } if hdr.cont && channel == hdr.channel => len,
+            State::Skipping { channel } if hdr.cont && channel == hdr.channel => {
                 if !hdr.more {
                     self.state = State::Idle;
                 }
@@ -322,11 +356,27 @@ impl Reassembler {
                     dropped: None,
                 };
             }
-            State::Idle => 0,
-            State::Open { .. } | State::Skipping { .. } => {
-                // The open message lost its end: drop it (a skipped one
-                // was already counted) and start over with this fragment.
-                if matches!(self.state, State::Open { .. }) {
+            _ if hdr.cont => {
+                // The continuation of a message whose start we did not
+                // see (its first fragment was lost, or a message on
+                // another channel cut in): that message is dropped, up to
+                // its last fragment, and so is an open one (counted once).
+                self.state = if hdr.more {
+                    State::Skipping {
+                        channel: hdr.channel,
+                    }
+                } else {
+                    State::Idle
+                };
+                return Pushed {
+                    accepted: None,
+                    dropped: Some(DropReason::BadFragment),
+                };
+            }
+            _ => {
+                // A message starts. An open one lost its end: drop it (a
+                // skipped one was already counted).
+                if open {
                     dropped = Some(DropReason::BadFragment);
                 }
                 0
@@ -370,17 +420,35 @@ impl Reassembler {
 mod tests {
     use super::*;
 
+    /// A first fragment (`cont` clear).
     fn h(channel: u16, more: bool) -> Header {
-        Header { channel, more }
+        Header {
+            channel,
+            more,
+            cont: false,
+        }
+    }
+
+    /// A continuation fragment.
+    fn c(channel: u16, more: bool) -> Header {
+        Header {
+            channel,
+            more,
+            cont: true,
+        }
     }
 
     #[test]
     fn header_round_trip_and_layout() {
         assert_eq!(h(0x1234, false).to_bytes(), [0x34, 0x12, 0, 0]);
         assert_eq!(h(0x1234, true).to_bytes(), [0x34, 0x12, 0, 0x80]);
-        for c in [0u16, 1, 255, 256, 65535] {
+        assert_eq!(c(0x1234, false).to_bytes(), [0x34, 0x12, 0, 0x40]);
+        assert_eq!(c(0x1234, true).to_bytes(), [0x34, 0x12, 0, 0xc0]);
+        assert_eq!(Header::whole(9), h(9, false));
+        for ch in [0u16, 1, 255, 256, 65535] {
             for m in [false, true] {
-                assert_eq!(Header::parse(&h(c, m).to_bytes()), Ok(h(c, m)));
+                assert_eq!(Header::parse(&h(ch, m).to_bytes()), Ok(h(ch, m)));
+                assert_eq!(Header::parse(&c(ch, m).to_bytes()), Ok(c(ch, m)));
             }
         }
     }
@@ -390,7 +458,7 @@ mod tests {
         assert_eq!(Header::parse(&[]), Err(DropReason::BadHeader));
         assert_eq!(Header::parse(&[1, 0, 0]), Err(DropReason::BadHeader));
         assert_eq!(Header::parse(&[1, 0, 1, 0]), Err(DropReason::BadHeader));
-        assert_eq!(Header::parse(&[1, 0, 0, 0x40]), Err(DropReason::BadHeader));
+        assert_eq!(Header::parse(&[1, 0, 0, 0x20]), Err(DropReason::BadHeader));
         // Payload after the header is not the header's business.
         assert_eq!(Header::parse(&[7, 0, 0, 0, 0xff]), Ok(h(7, false)));
     }
@@ -432,7 +500,8 @@ mod tests {
             let (n, more) = next_fragment(left, buf, MIN_RX_BUF).unwrap();
             frags += 1;
             left -= n;
-            let p = r.push(h(5, more), n);
+            let hdr = if frags == 1 { h(5, more) } else { c(5, more) };
+            let p = r.push(hdr, n);
             assert_eq!(p.dropped, None);
             let a = p.accepted.unwrap();
             assert_eq!(a.offset + n, sdu - left);
@@ -468,18 +537,18 @@ mod tests {
     fn oversized_is_skipped_to_its_end() {
         let mut r = Reassembler::new(100, 16);
         assert!(r.push(h(3, true), 60).accepted.is_some());
-        let p = r.push(h(3, true), 60);
+        let p = r.push(c(3, true), 60);
         assert_eq!((p.accepted, p.dropped), (None, Some(DropReason::Oversized)));
         // The rest of that message is skipped silently (counted once).
         assert_eq!(
-            r.push(h(3, true), 60),
+            r.push(c(3, true), 60),
             Pushed {
                 accepted: None,
                 dropped: None
             }
         );
         assert_eq!(
-            r.push(h(3, false), 60),
+            r.push(c(3, false), 60),
             Pushed {
                 accepted: None,
                 dropped: None
@@ -516,6 +585,90 @@ mod tests {
         let p = r.push(h(4, false), 5);
         assert_eq!(p.dropped, None);
         assert!(p.accepted.unwrap().complete);
+        // A first fragment on the same channel cuts the open message too.
+        r.push(h(3, true), 10);
+        let p = r.push(h(3, false), 5);
+        assert_eq!(p.dropped, Some(DropReason::BadFragment));
+        assert_eq!(p.accepted.map(|a| (a.offset, a.total)), Some((0, 5)));
+    }
+
+    #[test]
+    fn a_continuation_without_its_start_is_dropped_to_its_end() {
+        let mut r = Reassembler::new(MAX_SDU, 16);
+        // The first fragment was lost: the rest is dropped, counted once.
+        let p = r.push(c(3, true), 10);
+        assert_eq!(
+            (p.accepted, p.dropped),
+            (None, Some(DropReason::BadFragment))
+        );
+        assert_eq!(r.push(c(3, true), 10).dropped, None);
+        assert_eq!(
+            r.push(c(3, false), 10),
+            Pushed {
+                accepted: None,
+                dropped: None
+            }
+        );
+        assert!(!r.is_open());
+        // The next message is whole.
+        assert!(r.push(h(3, false), 7).accepted.unwrap().complete);
+        // A lone last fragment.
+        let p = r.push(c(3, false), 10);
+        assert_eq!(
+            (p.accepted, p.dropped),
+            (None, Some(DropReason::BadFragment))
+        );
+        assert!(!r.is_open());
+        // A continuation on another channel drops the open message and
+        // itself, counted once.
+        r.push(h(3, true), 10);
+        let p = r.push(c(4, true), 10);
+        assert_eq!(
+            (p.accepted, p.dropped),
+            (None, Some(DropReason::BadFragment))
+        );
+        assert_eq!(r.push(c(4, false), 10).dropped, None);
+        assert!(!r.is_open());
+    }
+
+    #[test]
+    fn a_lost_fragment_drops_its_message_to_the_end() {
+        let mut r = Reassembler::new(MAX_SDU, 16);
+        // A middle fragment lost: the rest of the message is skipped.
+        r.push(h(3, true), 10);
+        assert!(r.lost());
+        assert_eq!(
+            r.push(c(3, true), 10),
+            Pushed {
+                accepted: None,
+                dropped: None
+            }
+        );
+        assert_eq!(
+            r.push(c(3, false), 10),
+            Pushed {
+                accepted: None,
+                dropped: None
+            }
+        );
+        let a = r.push(h(3, false), 4).accepted.unwrap();
+        assert_eq!((a.offset, a.total, a.complete), (0, 4, true));
+        // The last fragment lost: the next message starts whole.
+        r.push(h(3, true), 10);
+        assert!(r.lost());
+        let p = r.push(h(3, false), 4);
+        assert_eq!(p.dropped, None);
+        assert!(p.accepted.unwrap().complete);
+        // A first fragment lost (nothing open): its continuations go.
+        assert!(!r.lost());
+        assert_eq!(
+            r.push(c(5, true), 10).dropped,
+            Some(DropReason::BadFragment)
+        );
+        assert_eq!(r.push(c(5, false), 10).dropped, None);
+        // A whole message lost: the next one is untouched.
+        assert!(!r.lost());
+        assert!(r.push(h(5, false), 1).accepted.unwrap().complete);
     }
 
     #[test]
@@ -526,7 +679,7 @@ mod tests {
             r.push(h(16, false), 1).dropped,
             Some(DropReason::BadChannel)
         );
-        let a = r.push(h(3, false), 10).accepted.unwrap();
+        let a = r.push(c(3, false), 10).accepted.unwrap();
         assert_eq!((a.offset, a.total), (10, 20));
         assert!(!r.reset());
         r.push(h(3, true), 1);
@@ -549,12 +702,23 @@ mod tests {
         let mut expect_off: Option<(u16, usize)> = None;
         for _ in 0..100_000 {
             let v = next();
-            let hdr = h((v % 10) as u16, v & 0x100 != 0);
+            let hdr = Header {
+                channel: (v % 10) as u16,
+                more: v & 0x100 != 0,
+                cont: v & 0x200 != 0,
+            };
             let len = ((v >> 16) % 700) as usize;
             let p = r.push(hdr, len);
             if let Some(a) = p.accepted {
                 assert!(a.total <= 1000);
                 assert_eq!(a.total, a.offset + len);
+                // A first fragment starts a message; a continuation only
+                // continues the one open on its channel.
+                if !hdr.cont {
+                    assert_eq!(a.offset, 0);
+                } else {
+                    assert_eq!(expect_off, Some((a.channel, a.offset)));
+                }
                 match expect_off {
                     Some((c, off)) if c == a.channel && a.offset != 0 => assert_eq!(a.offset, off),
                     _ => assert_eq!(a.offset, 0),

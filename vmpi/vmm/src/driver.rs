@@ -81,6 +81,9 @@ pub struct StartWith {
     /// Set `DRIVER_OK` (`false`: the device is left at `FEATURES_OK`
     /// with its queues enabled).
     pub driver_ok: bool,
+    /// Rings of queues 2 and 3 (the grantq and copyq of `VMPI_F_GRANT`),
+    /// which the driver does not use itself ([`Driver::new_queue`]).
+    pub grant_rings: Option<[VringConfigData; 2]>,
 }
 
 impl Default for StartWith {
@@ -90,6 +93,7 @@ impl Default for StartWith {
             map: true,
             post_rx: true,
             driver_ok: true,
+            grant_rings: None,
         }
     }
 }
@@ -287,10 +291,14 @@ impl Driver {
         self.tx_free = (0..TX_SLOTS).rev().collect();
         self.epoch = self.epoch.wrapping_add(1).max(1);
         self.ep.restart(&mut self.chans, self.epoch);
-        let rings = s.rings.unwrap_or([
-            self.rxq.config(self.dev.vq_num_max),
-            self.txq.config(self.dev.vq_num_max),
-        ]);
+        let mut rings = s
+            .rings
+            .unwrap_or([
+                self.rxq.config(self.dev.vq_num_max),
+                self.txq.config(self.dev.vq_num_max),
+            ])
+            .to_vec();
+        rings.extend(s.grant_rings.iter().flatten());
         // The guest fills its receive queue before DRIVER_OK (virtio-net
         // and vmpi_guest do): the device may look at it at once.
         if s.post_rx {
@@ -312,6 +320,18 @@ impl Driver {
             self.flush()?;
         }
         Ok(&self.last_map)
+    }
+
+    /// Accepts the device's feature `bits` too (if it offers them), from
+    /// the next start.
+    pub fn accept_features(&mut self, bits: u64) {
+        self.features |= bits & self.dev.device_features;
+    }
+
+    /// A queue of `size` entries in guest RAM that the driver does not
+    /// use itself (its owner starts it with [`StartWith::grant_rings`]).
+    pub fn new_queue(&mut self, size: u16) -> io::Result<SplitQueue> {
+        SplitQueue::new(&mut self.ram, size)
     }
 
     /// Resets the device as a guest's reset does through QEMU (and
@@ -381,10 +401,7 @@ impl Driver {
         if !ok || self.tx_free.is_empty() {
             return Ok(false);
         }
-        let hdr = Header {
-            channel,
-            more: false,
-        };
+        let hdr = Header::whole(channel);
         if !self.put_tx(&hdr.to_bytes(), sdu)? {
             return Ok(false);
         }

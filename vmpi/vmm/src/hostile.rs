@@ -44,10 +44,13 @@ use std::time::{Duration, Instant};
 
 use rvio_pure::vmpi_proto::wire::{DropReason, Header, RXQ, TXQ};
 
+use rvio_pure::envelope_proto::grant::{CopyStatus, COPYQ, COPY_REQ_LEN, F_GRANT, STATUS_LEN};
+use rvio_pure::envelope_proto::posted::{CopyAsk, DELIVERY_LEN};
+
 use crate::driver::{Delivery, Driver, Options, StartWith};
 use crate::memory::MapEntry;
-use crate::split_queue::{RawDesc, DESC_LEN, F_INDIRECT, F_NEXT, F_WRITE};
-use crate::vhost_vdpa::{status, F_ACCESS_PLATFORM};
+use crate::split_queue::{Buf, RawDesc, DESC_LEN, F_INDIRECT, F_NEXT, F_WRITE};
+use crate::vhost_vdpa::{status, BACKEND_F_RESUME, BACKEND_F_SUSPEND, F_ACCESS_PLATFORM};
 
 /// A channel no device has (num_channels is at most 65535 and VMPI's is
 /// 256): a message on it that the device takes is `drops_bad_channel`, so
@@ -79,7 +82,14 @@ const S_T257: u64 = 0x2000; // 257 entries (to 0x3010)
 const S_TU: u64 = 0x4000 - 15; // two valid entries, odd, across a page
 const S_RXPAGE: u64 = 0x5000; // a page for rxq buffers
 const S_ROPAGE: u64 = 0x6000; // the page mapped again read-only
+const S_FRAGS: u64 = 0xa000; // three fragment headers, then 10 payload bytes at +0x10
+const S_POST: u64 = 0x7000; // POSTED posted-receive requests, 32 bytes apart
+const S_POSTBUF: u64 = 0x8000; // their buffers, 2 KiB apart
 const S_BIG: u64 = 0x10000; // 65536 bytes: an SDU one byte too long
+
+/// Posted receives of `suspend-with-chains-kept`, and their room.
+const POSTED: u16 = 4;
+const POST_ROOM: u32 = 1024;
 
 /// The harness's options (`vmpi-vmm hostile`).
 #[derive(Debug, Clone)]
@@ -357,6 +367,30 @@ const CASES: &[Case] = &[
         ring: false,
         step: reset_and_remap_loop,
     },
+    // A message whose middle fragment the device drops: the rest of it
+    // is dropped too, never delivered as a message of its own.
+    Case {
+        name: "lost-middle-fragment",
+        expect: Expect::Anything,
+        ring: false,
+        step: lost_middle_fragment,
+    },
+    // The device's reply in three fragments, the second into a buffer it
+    // cannot write: it sends no more of that reply.
+    Case {
+        name: "rx-lost-middle-fragment",
+        expect: Expect::Anything,
+        ring: false,
+        step: rx_lost_middle_fragment,
+    },
+    // Not hostile: the VMM's stop (or a migration) while the device keeps
+    // chains out; the step checks what it promises.
+    Case {
+        name: "suspend-with-chains-kept",
+        expect: Expect::Anything,
+        ring: false,
+        step: suspend_with_chains_kept,
+    },
 ];
 
 /// The case names, in order (`--case list`).
@@ -524,11 +558,7 @@ impl Ctx {
     }
 
     fn msg_header() -> [u8; 4] {
-        Header {
-            channel: BAD_CHANNEL,
-            more: false,
-        }
-        .to_bytes()
+        Header::whole(BAD_CHANNEL).to_bytes()
     }
 
     /// Writes the scratch area's messages and tables (once per case: a
@@ -1466,6 +1496,262 @@ fn reset_and_remap_loop(c: &mut Ctx) -> io::Result<Vec<String>> {
     // Anything goes here but the good guest after: what was seen is
     // noted on the case's line.
     Ok(Vec::new())
+}
+
+/// A channel the device has but no flow holds: a message the device
+/// delivers on it is counted `drops_bad_channel`.
+const UNBOUND_CHANNEL: u16 = 200;
+
+/// A message in three fragments on [`UNBOUND_CHANNEL`] whose middle chain
+/// the device cannot take (a writable descriptor on the txq): the device
+/// counts that chain (`drops_bad_desc`) and the message it cut
+/// (`drops_bad_fragment`), and skips the message's last fragment: nothing
+/// is delivered (no `drops_bad_channel`). Before the fix, that last
+/// fragment was a message of its own.
+fn lost_middle_fragment(c: &mut Ctx) -> io::Result<Vec<String>> {
+    let s = c.scratch;
+    let before = c.snap()?;
+    let hdr = |more, cont| Header {
+        channel: UNBOUND_CHANNEL,
+        more,
+        cont,
+    };
+    let d = c.d()?;
+    let ram = d.ram();
+    ram.write(s + S_FRAGS, &hdr(true, false).to_bytes())?;
+    ram.write(s + S_FRAGS + 4, &hdr(true, true).to_bytes())?;
+    ram.write(s + S_FRAGS + 8, &hdr(false, true).to_bytes())?;
+    let desc = |addr, len, flags, next| RawDesc {
+        addr,
+        len,
+        flags,
+        next,
+    };
+    let payload = s + S_FRAGS + 0x10;
+    let (q, ram) = d.queue_mut(TXQ);
+    for (i, dsc) in [
+        desc(s + S_FRAGS, 4, F_NEXT, 1),
+        desc(payload, 10, 0, 0),
+        desc(s + S_FRAGS + 4, 4, F_NEXT, 3),
+        desc(s + S_WRITABLE, 16, F_WRITE, 0),
+        desc(s + S_FRAGS + 8, 4, F_NEXT, 5),
+        desc(payload, 10, 0, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        q.write_raw_desc(ram, i as u16, dsc)?;
+    }
+    q.publish_raw(ram, &[0, 2, 4])?;
+    d.kick_now(TXQ)?;
+    let t = usize::from(TXQ);
+    let after = c.wait_for(CASE_WAIT, |n| n.used[t].wrapping_sub(before.used[t]) >= 3)?;
+    let delta = |r: DropReason| after.drops[r as usize].wrapping_sub(before.drops[r as usize]);
+    let mut problems = Vec::new();
+    let got = (
+        after.used[t].wrapping_sub(before.used[t]),
+        delta(DropReason::BadDesc),
+        delta(DropReason::BadFragment),
+        delta(DropReason::BadChannel),
+    );
+    if got != (3, 1, 1, 0) {
+        problems.push(format!(
+            "used +{}, drops_bad_desc +{}, drops_bad_fragment +{}, drops_bad_channel +{}: not +3, +1, +1, +0",
+            got.0, got.1, got.2, got.3
+        ));
+    }
+    Ok(problems)
+}
+
+/// An SDU of 10000 bytes echoed by the host comes back in three
+/// fragments (4 KiB receive buffers); the buffer for the second is
+/// read-only. The device counts it (`drops_bad_desc`) and does not send
+/// the third (`tx_dropped`): the guest, which cannot tell that the second
+/// is missing, never gets the first and the third as one SDU. Before the
+/// fix, it did.
+fn rx_lost_middle_fragment(c: &mut Ctx) -> io::Result<Vec<String>> {
+    let echo = c.echo.clone();
+    let ch = c.d()?.alloc(&echo, Some("hostile-lost"))?;
+    let r = c.wait_delivery("answer to the flow request", |_, ev| match ev {
+        Delivery::Allocated { channel, result } if channel == ch => Some(result),
+        _ => None,
+    })?;
+    r.map_err(|e| err(format!("flow to {echo} refused: {e:?}")))?;
+    c.quiesce()?;
+    // The second buffer the device takes next, read-only.
+    let page = c.scratch + S_ROPAGE;
+    let d = c.d()?;
+    let mut e = d.ram().entry(page, crate::memory::PAGE)?;
+    e.iova = RO_IOVA;
+    let r = d.device().map_readonly(&[e])?;
+    if r.failed > 0 {
+        return Err(err("the read-only mapping was refused".into()));
+    }
+    c.ro = Some(e);
+    let d = c.d()?;
+    let (q, ram) = d.queue_mut(RXQ);
+    let second = q.used_idx(ram)?.wrapping_add(1);
+    let head = q.avail_entry(ram, second)?;
+    q.write_raw_desc(
+        ram,
+        head,
+        RawDesc {
+            addr: RO_IOVA,
+            len: 4096,
+            flags: F_WRITE,
+            next: 0,
+        },
+    )?;
+    let before = (c.snap()?, c.counter("tx_dropped")?);
+    let sdu = c.rng.bytes(10000);
+    if !c.d()?.send(ch, &sdu)? {
+        return Err(err("no credit or slot to send".into()));
+    }
+    // Whatever the driver takes in 2 s: the echo must not be among it.
+    let mut problems = Vec::new();
+    let end = Instant::now() + CASE_WAIT;
+    while Instant::now() < end {
+        for ev in c.poll(Duration::from_millis(50))? {
+            if let Delivery::Data { channel, sdu: got } = ev {
+                if channel == ch {
+                    problems.push(format!(
+                        "an SDU of {} bytes was delivered for the 10000 sent",
+                        got.len()
+                    ));
+                }
+            }
+        }
+    }
+    let after = (c.snap()?, c.counter("tx_dropped")?);
+    let bad_desc = DropReason::BadDesc as usize;
+    let got = (
+        after.0.drops[bad_desc].wrapping_sub(before.0.drops[bad_desc]),
+        after.1.wrapping_sub(before.1),
+    );
+    if got != (1, 1) {
+        problems.push(format!(
+            "drops_bad_desc +{}, tx_dropped +{}: not +1, +1",
+            got.0, got.1
+        ));
+    }
+    c.no_sums = true;
+    Ok(problems)
+}
+
+/// A VMM suspends the device (QEMU's stop, a migration) while it keeps
+/// posted receives out (`VMPI_F_GRANT`'s copyq, `docs/vmpi-protocol.md`
+/// section 5): the VMM reads each queue's base (`VHOST_GET_VRING_BASE`)
+/// and will restore the used index to it, so the device must have used
+/// every chain it took by then (here: each posted receive back `GONE`).
+/// Then `VHOST_VDPA_RESUME`, and the device goes on serving without a
+/// reset.
+fn suspend_with_chains_kept(c: &mut Ctx) -> io::Result<Vec<String>> {
+    c.no_sums = true;
+    c.open()?;
+    let r = suspend_with_chains_kept_on(c);
+    // The next cases' driver does not negotiate grants.
+    c.open()?;
+    r
+}
+
+fn suspend_with_chains_kept_on(c: &mut Ctx) -> io::Result<Vec<String>> {
+    let s = c.scratch;
+    let d = c.d()?;
+    if d.device().device_features & F_GRANT == 0 {
+        return Ok(vec!["the device does not offer VMPI_F_GRANT".into()]);
+    }
+    d.accept_features(F_GRANT);
+    let gq = d.new_queue(16)?;
+    let mut cq = d.new_queue(16)?;
+    let max = d.device().vq_num_max;
+    d.start_with(StartWith {
+        grant_rings: Some([gq.config(max), cq.config(max)]),
+        ..StartWith::default()
+    })?;
+    if d.device().backend_features & (BACKEND_F_SUSPEND | BACKEND_F_RESUME)
+        != BACKEND_F_SUSPEND | BACKEND_F_RESUME
+    {
+        return Ok(vec!["vhost_vdpa offers no suspend and resume".into()]);
+    }
+    if !d.is_up() {
+        c.wait_delivery("link up", |_, ev| (ev == Delivery::LinkUp).then_some(()))?;
+    }
+    let d = c.d()?;
+    let ram = d.ram();
+    let whole = (DELIVERY_LEN + POST_ROOM as usize + STATUS_LEN) as u32;
+    for i in 0..POSTED {
+        let req = s + S_POST + 32 * u64::from(i);
+        let buf = s + S_POSTBUF + 0x800 * u64::from(i);
+        ram.write(req, &CopyAsk::post_request(POST_ROOM))?;
+        let chain = [
+            Buf {
+                gpa: req,
+                len: COPY_REQ_LEN as u32,
+                write: false,
+            },
+            Buf {
+                gpa: buf,
+                len: whole,
+                write: true,
+            },
+        ];
+        cq.add(ram, &chain, usize::from(i))?;
+    }
+    d.kick_now(COPYQ)?;
+    // The device takes them in its next pass, and keeps them.
+    c.poll(Duration::from_millis(300))?;
+    let mut problems = Vec::new();
+    let d = c.d()?;
+    let ram = d.ram();
+    if cq.used_idx(ram)? != 0 {
+        problems.push(format!(
+            "{} posted receives used before the suspend",
+            cq.used_idx(ram)?
+        ));
+    }
+    let bases = d.device().suspend_bases(4)?;
+    let used = [
+        d.queue(RXQ).used_idx(ram)?,
+        d.queue(TXQ).used_idx(ram)?,
+        gq.used_idx(ram)?,
+        cq.used_idx(ram)?,
+    ];
+    for (q, (b, u)) in bases.iter().zip(used).enumerate() {
+        if *b != u {
+            problems.push(format!(
+                "queue {q} suspended at base {b} with used index {u}: {} chains kept out",
+                b.wrapping_sub(u)
+            ));
+        }
+    }
+    if bases[usize::from(COPYQ)] != POSTED {
+        problems.push(format!(
+            "the device took {} of {POSTED} posted receives",
+            bases[usize::from(COPYQ)]
+        ));
+    }
+    let mut back = 0;
+    while let Some(u) = cq.pop_used(ram)? {
+        back += 1;
+        let at = s + S_POSTBUF + 0x800 * u.token as u64 + u64::from(whole) - STATUS_LEN as u64;
+        let mut st = [0u8; 4];
+        ram.read(at, &mut st)?;
+        let st = u32::from_le_bytes(st);
+        if u.len != STATUS_LEN as u32 || st != CopyStatus::Gone as u32 {
+            problems.push(format!(
+                "posted receive {} back with used length {} and status {st}, not 4 and GONE",
+                u.token, u.len
+            ));
+        }
+    }
+    c.notes
+        .push(format!("bases {bases:?}, {back} posted receives back"));
+    // Where it stopped, without a reset.
+    c.d()?.device().resume()?;
+    if let Err(e) = c.traffic(1) {
+        problems.push(format!("not served after VHOST_VDPA_RESUME: {e}"));
+    }
+    Ok(problems)
 }
 
 /// The host side's `/sys/class/misc/vmpiN` of `/dev/vhost-vdpa-N`.

@@ -20,6 +20,7 @@
 //! The ioctls and messages are the `vhost` crate's (rust-vmm).
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use vhost::vdpa::VhostVdpa;
@@ -56,7 +57,10 @@ pub const F_ACCESS_PLATFORM: u64 = 1 << 33;
 // vhost backend feature bits (include/uapi/linux/vhost_types.h).
 const BACKEND_F_IOTLB_MSG_V2: u64 = 1 << 1;
 const BACKEND_F_IOTLB_BATCH: u64 = 1 << 2;
-const BACKEND_F_SUSPEND: u64 = 1 << 4;
+/// `VHOST_BACKEND_F_SUSPEND`: the device can be suspended.
+pub const BACKEND_F_SUSPEND: u64 = 1 << 4;
+/// `VHOST_BACKEND_F_RESUME`: and resumed.
+pub const BACKEND_F_RESUME: u64 = 1 << 5;
 
 /// An error of one step, with the step's name.
 fn step(what: &'static str) -> impl FnOnce(vhost::Error) -> io::Error {
@@ -220,7 +224,11 @@ impl VdpaDevice {
             .dev
             .get_backend_features()
             .map_err(step("VHOST_GET_BACKEND_FEATURES"))?;
-        let acked = offered & (BACKEND_F_IOTLB_MSG_V2 | BACKEND_F_IOTLB_BATCH | BACKEND_F_SUSPEND);
+        let acked = offered
+            & (BACKEND_F_IOTLB_MSG_V2
+                | BACKEND_F_IOTLB_BATCH
+                | BACKEND_F_SUSPEND
+                | BACKEND_F_RESUME);
         self.dev
             .set_backend_features(acked)
             .map_err(step("VHOST_SET_BACKEND_FEATURES"))?;
@@ -296,6 +304,35 @@ impl VdpaDevice {
         self.reset()?;
         self.add_status(status::ACKNOWLEDGE | status::DRIVER)?;
         self.unmap(unmap)
+    }
+
+    /// `VHOST_VDPA_SUSPEND`, then each of the first `num_rings` queues'
+    /// `VHOST_GET_VRING_BASE`, as QEMU reads them to stop or migrate a
+    /// guest: the available index from which the device would go on.
+    pub fn suspend_bases(&self, num_rings: usize) -> io::Result<Vec<u16>> {
+        self.dev.suspend().map_err(step("VHOST_VDPA_SUSPEND"))?;
+        (0..num_rings)
+            .map(|i| {
+                self.dev
+                    .get_vring_base(i)
+                    .map(|b| b as u16)
+                    .map_err(step("VHOST_GET_VRING_BASE"))
+            })
+            .collect()
+    }
+
+    /// `VHOST_VDPA_RESUME` (the `vhost` crate has no call for it): a
+    /// suspended device goes on where it stopped.
+    pub fn resume(&self) -> io::Result<()> {
+        // _IO(VHOST_VIRTIO, 0x7E) of <linux/vhost.h>.
+        const VHOST_VDPA_RESUME: libc::c_ulong = 0xaf7e;
+        // SAFETY: an ioctl without argument on our own open descriptor.
+        let r = unsafe { libc::ioctl(self.dev.as_raw_fd(), VHOST_VDPA_RESUME) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(e.kind(), format!("VHOST_VDPA_RESUME: {e}")));
+        }
+        Ok(())
     }
 
     /// Writes status 0: the device resets.

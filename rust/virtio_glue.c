@@ -46,6 +46,8 @@ struct rvio_virtio {
 	struct delayed_work needs_reset;
 	unsigned long reset_delay;
 	unsigned long last_needs_reset;
+	/* The wait config_changed chose for the queued reset (0: at once). */
+	unsigned long reset_waited;
 	struct virtqueue *vqs[RVIO_VIRTIO_MAX_VQS];
 	/* add_out's scatterlist (under lock: not on the stack). */
 	struct scatterlist sg[RVIO_VIRTIO_MAX_SG];
@@ -196,13 +198,13 @@ static void rvio_virtio_restart(struct rvio_virtio *v)
 	dev_info_ratelimited(&vdev->dev, "reset by its driver\n");
 }
 
-/* Whether a reset asked for now comes within the calm spell (plus @slack)
- * of the last one. Any context. */
-static bool needs_reset_soon(struct rvio_virtio *v, unsigned long slack)
+/* Whether a reset asked for now comes within the calm spell of the last
+ * one. Any context. */
+static bool needs_reset_soon(struct rvio_virtio *v)
 {
 	unsigned long last = READ_ONCE(v->last_needs_reset);
 
-	return last && time_before(jiffies, last + slack +
+	return last && time_before(jiffies, last +
 				   msecs_to_jiffies(RVIO_VIRTIO_NEEDS_RESET_CALM_MS));
 }
 
@@ -215,8 +217,9 @@ static void rvio_virtio_needs_reset(struct work_struct *work)
 
 	mutex_lock(&v->lock);
 	if (v->running && (vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
-		/* Soon: within the calm spell, waiting included. */
-		if (needs_reset_soon(v, v->reset_delay))
+		/* Asked soon after the last one, so it waited: the next waits
+		 * longer. */
+		if (READ_ONCE(v->reset_waited))
 			delay = min(2 * v->reset_delay,
 				    msecs_to_jiffies(RVIO_VIRTIO_NEEDS_RESET_MAX_MS));
 		else
@@ -367,7 +370,10 @@ static void rvio_virtio_config_changed(struct virtio_device *vdev)
 
 	if (!v || !(vdev->config->get_status(vdev) & VIRTIO_CONFIG_S_NEEDS_RESET))
 		return;
-	delay = needs_reset_soon(v, 0) ? READ_ONCE(v->reset_delay) : 0;
+	if (delayed_work_pending(&v->needs_reset))
+		return;
+	delay = needs_reset_soon(v) ? READ_ONCE(v->reset_delay) : 0;
+	WRITE_ONCE(v->reset_waited, delay);
 	dev_warn_ratelimited(&vdev->dev, "the device needs a reset: resetting it in %u ms\n",
 			     jiffies_to_msecs(delay));
 	queue_delayed_work(system_wq, &v->needs_reset, delay);

@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use rvio_pure::vmpi_proto::ctrl::Ctrl;
 use rvio_pure::vmpi_proto::link::{Chan, Link, Role};
-use rvio_pure::vmpi_proto::wire::{Config, Header, Reassembler, HDR_LEN};
+use rvio_pure::vmpi_proto::wire::{Config, DropReason, Header, Reassembler, HDR_LEN};
 
 const N: u16 = 16;
 const MAX_SDU: u32 = 65535;
@@ -31,6 +31,8 @@ fuzz_target!(|data: &[u8]| {
     // The message being reassembled (only its first bytes are kept: enough
     // for any control message).
     let mut msg = [0u8; 256];
+    // The message open in the reassembler: its channel and length.
+    let mut open: Option<(u16, usize)> = None;
     while rest.len() >= 2 {
         let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
         let frag = &rest[2..(2 + len).min(rest.len())];
@@ -39,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         // lost.
         if frag.len() == 1 {
             r.lost();
+            open = None;
             continue;
         }
         let Ok(hdr) = Header::parse(frag) else {
@@ -46,8 +49,20 @@ fuzz_target!(|data: &[u8]| {
         };
         let payload = &frag[HDR_LEN..];
         let p = r.push(hdr, payload.len());
-        let Some(a) = p.accepted else { continue };
+        let Some(a) = p.accepted else {
+            // Dropped or skipped: nothing open any more, but after a
+            // fragment for no channel (the open message stays).
+            if p.dropped != Some(DropReason::BadChannel) {
+                open = None;
+            }
+            continue;
+        };
         assert!(a.total <= MAX_SDU as usize && a.channel < N);
+        // Only a first fragment starts a message; a continuation continues
+        // the one open on its channel.
+        assert!(hdr.cont || a.offset == 0);
+        assert!(!hdr.cont || open == Some((a.channel, a.offset)));
+        open = (!a.complete).then_some((a.channel, a.total));
         if a.offset < msg.len() {
             let end = (a.offset + payload.len()).min(msg.len());
             msg[a.offset..end].copy_from_slice(&payload[..end - a.offset]);

@@ -136,7 +136,7 @@ fn script(out: &mut KVec<Buf>) -> Result {
         num_channels: CHANNELS,
         max_sdu: 65535,
     };
-    push(Buf::Out(ctrl(&hello, MAX_CTRL_LEN, |m| m[0] = 2)?))?;
+    push(Buf::Out(ctrl(&hello, MAX_CTRL_LEN, |m| m[0] = 1)?))?;
     push(Buf::Out(ctrl(&hello, MAX_CTRL_LEN, |m| m[1] = 0x77)?))?;
     push(Buf::Out(ctrl(&hello, 8, |_| {})?))?;
     push(Buf::Out(ctrl(

@@ -58,6 +58,9 @@ pub(crate) struct Inner {
     link_log: LogLimit,
     /// What the raw channels' queues may hold together.
     pub(crate) raw_budget: Arc<RawBudget>,
+    /// The data SDU whose last fragment [`Dev::tx`] returned last, until
+    /// the next call: its channel and length, for [`Dev::tx_lost`].
+    last_sent: Option<(u16, usize)>,
 }
 
 /// How the core asks a registered transport for a pass: its `ops->kick`
@@ -331,6 +334,7 @@ impl Inner {
         ep.restart(chans, random_epoch());
         self.end_flows(errno::econnreset());
         self.tx.clear();
+        self.last_sent = None;
         for p in self.ports.iter_mut().flatten() {
             if matches!(p.state, PortState::Raw(_)) {
                 p.q.clear();
@@ -615,6 +619,8 @@ impl Dev {
         if !inner.is_live() {
             return Ok(0);
         }
+        // The fragment returned last reached the peer (or tx_lost() came).
+        inner.last_sent = None;
         this.join_any_context(inner);
         // rxq buffers (written by the host) have a minimum; the guest
         // sizes each txq buffer to the fragment (a bare header for an
@@ -653,6 +659,7 @@ impl Dev {
         if !more {
             if let Some(sdu) = inner.tx.pop() {
                 Self::sent_whole(this, inner, &sdu);
+                inner.last_sent = Some((sdu.channel, sdu.data.len()));
                 this.free_bytes(sdu.data);
             }
         }
@@ -697,22 +704,42 @@ impl Dev {
         let mut g = this.inner.lock();
         let inner = &mut *g;
         inner.ep.counters.drop_one(DropReason::BadDesc);
+        let last = inner.last_sent.take();
         if !sent || !inner.is_live() {
             return;
         }
-        if inner.ctrl_partial {
+        // The SDU whose fragment it was: one partly sent, or the one whose
+        // last fragment it was (already counted sent).
+        let lost = if inner.ctrl_partial {
             inner.ctrl_partial = false;
             if inner.ep.outbox.abandon_partial() {
                 inner.ep.counters.ctrl_dropped += 1;
             }
+            None
         } else if inner.tx.front().is_some_and(|s| s.sent > 0) {
-            if let Some(sdu) = inner.tx.pop() {
-                inner.ep.counters.tx_dropped += 1;
-                if inner.tx.len() == TXQ_LEN - 1 {
-                    Self::wake(this, inner);
-                }
-                this.free_bytes(sdu.data);
+            let sdu = inner.tx.pop();
+            if inner.tx.len() == TXQ_LEN - 1 {
+                Self::wake(this, inner);
             }
+            sdu.map(|sdu| {
+                let len = sdu.data.len();
+                this.free_bytes(sdu.data);
+                (sdu.channel, len)
+            })
+        } else {
+            let c = &mut inner.ep.counters;
+            last.inspect(|&(ch, len)| {
+                if ch != CONTROL_CHANNEL {
+                    c.tx_sdus = c.tx_sdus.saturating_sub(1);
+                    c.tx_bytes = c.tx_bytes.saturating_sub(len as u64);
+                }
+            })
+        };
+        // Not received whole, so never counted by the peer: a flow's
+        // credit for it comes back.
+        if let Some((ch, len)) = lost.filter(|&(ch, _)| ch != CONTROL_CHANNEL) {
+            inner.ep.counters.tx_dropped += 1;
+            inner.ep.link.unsent(&mut inner.chans, ch, len);
         }
     }
 
@@ -1091,6 +1118,7 @@ pub(crate) fn register(
         ctrl_partial: false,
         link_log: LogLimit::new(),
         raw_budget: RawBudget::new(RAW_RX_BYTES)?,
+        last_sent: None,
     };
     inner.restart();
     let work = DelayedWork::new()?;

@@ -55,7 +55,7 @@ use envelope_proto::posted::{CopyAsk, Delivery, DELIVERY_LEN};
 use kernel::alloc::KVVec;
 use kernel::page::PAGE_SIZE;
 use proto::link::Role;
-use proto::wire::{self, Config, DropReason, CONFIG_LEN, HDR_LEN};
+use proto::wire::{self, Config, CONFIG_LEN, HDR_LEN};
 use vmpi_transport::{eopnotsupp, CopyReq, GrantReq, Kick, ReqFifo, ReqQueue, Transport};
 
 type GuestTransport = Transport<GuestOps>;
@@ -543,7 +543,9 @@ impl VmpiGuest {
         match q.add_out(wire::TXQ, b) {
             Ok(()) => true,
             Err((e, mut b)) if e == EIO => {
-                t.count_drop(DropReason::BadDesc as u32);
+                // Counted; nothing of an incoming message was lost (the
+                // device is broken: a reset ends the flows).
+                t.tx_lost(false);
                 let data = core::mem::replace(&mut b.data, KVVec::new());
                 if b.hdr_len != 0 {
                     t.sdu_done(data);

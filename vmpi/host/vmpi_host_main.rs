@@ -131,6 +131,12 @@ impl VmpiHost {
     ) -> Option<vdpa::Chain<'a>> {
         match q.pop(idx) {
             Ok(c) => c,
+            // The rxq holds nothing of the driver's for us: no incoming
+            // message lost a fragment.
+            Err(vdpa::BadRing) if idx == wire::RXQ => {
+                t.tx_lost(false);
+                None
+            }
             Err(vdpa::BadRing) => {
                 t.count_drop(DropReason::BadDesc as u32);
                 None

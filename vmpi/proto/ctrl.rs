@@ -5,7 +5,7 @@
 //! the peer and accepts only exact, fully checked messages.
 
 /// Protocol version carried by every control message.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Length of the common control header.
 pub const CTRL_HDR_LEN: usize = 8;
 /// Longest application name.
@@ -470,7 +470,7 @@ mod tests {
         .encode(&mut buf);
         assert_eq!(
             &buf[..n],
-            &[1, 6, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0x0d, 0x0c, 0x0b, 0x0a]
+            &[2, 6, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0x0d, 0x0c, 0x0b, 0x0a]
         );
         let m = Ctrl::AllocReq {
             xid: 0x11223344,
@@ -482,7 +482,7 @@ mod tests {
         let n = m.encode(&mut buf);
         assert_eq!(
             &buf[..n],
-            &[1, 2, 0, 0, 0x44, 0x33, 0x22, 0x11, 5, 0, 2, 1, 9, 0, 0, 0, b'a', b'b', b'c']
+            &[2, 2, 0, 0, 0x44, 0x33, 0x22, 0x11, 5, 0, 2, 1, 9, 0, 0, 0, b'a', b'b', b'c']
         );
         let m = Ctrl::Hello {
             reply: true,
@@ -493,7 +493,7 @@ mod tests {
         let n = m.encode(&mut buf);
         assert_eq!(
             &buf[..n],
-            &[1, 1, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 0xff, 0xff, 0, 0]
+            &[2, 1, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 8, 0, 0, 0, 0xff, 0xff, 0, 0]
         );
     }
 
@@ -503,7 +503,7 @@ mod tests {
         let n = Ctrl::Dealloc { channel: 4 }.encode(&mut buf);
         let ok = buf;
         let cases: [(usize, u8, CtrlError); 7] = [
-            (0, 2, CtrlError::BadVersion),
+            (0, 1, CtrlError::BadVersion),
             (1, 0, CtrlError::UnknownType),
             (1, 7, CtrlError::UnknownType),
             (2, 1, CtrlError::BadField),  // flags

@@ -342,8 +342,9 @@ impl Endpoint {
             return self.data_received(chans, a.channel, a.total, true);
         }
         let Some(dst) = msg.get_mut(a.offset..a.total) else {
-            // A caller's buffer below max_sdu: the message cannot be kept.
-            self.rx.reset();
+            // A caller's buffer below max_sdu: the message cannot be kept
+            // (nor the rest of it).
+            self.rx.lost();
             self.counters.drop_one(DropReason::Oversized);
             return Received::Nothing;
         };

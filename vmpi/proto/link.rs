@@ -626,6 +626,15 @@ impl Link {
         }
     }
 
+    /// An SDU of `len` bytes [`Link::sent`] on `channel` never reached the
+    /// peer whole (a fragment of it was lost): the peer will not count
+    /// it, so its credit comes back.
+    pub fn unsent(&mut self, chans: &mut [Chan], channel: u16, len: usize) {
+        if let Some(Chan::Open(c)) = chans.get_mut(channel as usize) {
+            c.sent = c.sent.wrapping_sub(cost(len));
+        }
+    }
+
     /// Our user consumed an SDU of `len` bytes from `channel`; returns the
     /// `CREDIT` to send when half a window was consumed since the last
     /// (as [`Link::consume`], then [`Link::credit_due`] and
@@ -1048,6 +1057,32 @@ mod tests {
             p.dev.on_data(&mut p.dchans, c, 1),
             Err(DropReason::BadChannel)
         );
+    }
+
+    #[test]
+    fn an_sdu_lost_on_the_way_gives_its_credit_back() {
+        let mut p = Pair::new();
+        let c = p.open_from_driver();
+        let sdu = 4000;
+        let mut n = 0;
+        while p.drv.can_send(&p.gchans, c, sdu).unwrap() {
+            p.drv.sent(&mut p.gchans, c, sdu);
+            n += 1;
+        }
+        assert!(n > 1);
+        // The last one never reached the peer whole: its credit is back,
+        // and the peer, which did not count it, takes the next one.
+        p.drv.unsent(&mut p.gchans, c, sdu);
+        assert!(p.drv.can_send(&p.gchans, c, sdu).unwrap());
+        for _ in 0..n {
+            assert_eq!(p.dev.on_data(&mut p.dchans, c, sdu), Ok(()));
+        }
+        assert_eq!(
+            p.dev.on_data(&mut p.dchans, c, sdu),
+            Err(DropReason::NoCredit)
+        );
+        // Raw and closed channels have no credit: nothing happens.
+        p.drv.unsent(&mut p.gchans, 5, sdu);
     }
 
     #[test]

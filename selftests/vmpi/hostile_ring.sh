@@ -19,6 +19,8 @@
 # side's /dev/vmpiN. Every work pass of the device is timed from the
 # workqueue tracepoints: none may take longer than
 # RVIO_HOSTILE_MAX_PASS_MS (250). RVIO_HOSTILE_SKIP: cases to skip (A,B).
+# For the cases of the VMM's suspend with chains kept out, a second device
+# under vmpi_guest is the envelope switch's domain that a grant names.
 source "$(dirname "$0")/../lib.sh"
 
 vmm=$RVIO_ROOT/target/release/vmpi-vmm
@@ -40,9 +42,12 @@ cleanup() {
 		echo 0 >"$EV/$e/enable" 2>/dev/null
 		echo 0 >"$EV/$e/filter" 2>/dev/null
 	done
+	rmmod envelope_switch sriov_hook 2>/dev/null
+	vdpa dev del vmpi1 2>/dev/null
 	vdpa dev del vmpi0 2>/dev/null
+	rmmod vmpi_guest 2>/dev/null
 	rmmod vmpi_host vmpi 2>/dev/null
-	modprobe -r vhost_vdpa 2>/dev/null
+	modprobe -r vhost_vdpa virtio_vdpa 2>/dev/null
 	rm -rf "$work"
 }
 rvio_on_exit cleanup
@@ -62,6 +67,21 @@ modprobe -a vdpa vringh vhost_iotlb vhost_vdpa && insmod "$(rvio_ko vmpi)" &&
 	WAIT_SECS=10 wait_for vhost_of vmpi0 && h=$(vmpi_core_dev host vmpi0) ||
 	ktap_exit_fail_msg "VMPI device vmpi0 was not bound to vhost_vdpa"
 dev=$(vhost_of vmpi0)
+# suspend-with-grant-held: vmpi1 under vmpi_guest (virtio_vdpa) is the
+# envelope switch's domain 2, MAC 02:00:00:00:00:02, which takes envelopes
+# (on raw channel 1, which nobody binds) and never copies; vmpi0 is domain
+# 1, MAC 02:00:00:00:00:01. Grants are held 30 s: until the suspend.
+S=/sys/kernel/envelope_switch
+on_virtio() { [ -e /sys/bus/vdpa/drivers/virtio_vdpa/vmpi1 ]; }
+modprobe virtio_vdpa && insmod "$(rvio_ko vmpi_guest)" && vdpa dev add mgmtdev vmpi name vmpi1 &&
+	{ on_virtio || { echo vmpi1 >/sys/bus/vdpa/drivers/vhost_vdpa/unbind &&
+		echo vmpi1 >/sys/bus/vdpa/drivers/virtio_vdpa/bind; }; } &&
+	WAIT_SECS=20 wait_for vmpi_link_up vmpi1 &&
+	insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" &&
+	echo "vmpi0 domain=1" >$S/domains && echo "02:00:00:00:00:01 domain=1 vlan=10" >$S/table &&
+	echo "vmpi1 domain=2" >$S/domains && echo "02:00:00:00:00:02 domain=2 vlan=10" >$S/table &&
+	echo envelope >$S/mode && echo 30000 >/sys/module/vmpi_host/parameters/grant_hold_ms ||
+	ktap_exit_fail_msg "could not make vmpi1 domain 2 of the envelope switch"
 ktap_print_msg "host side /dev/$h, $dev; seed $seed, $rounds rounds${skip:+, skipping $skip}"
 # vhost_vdpa pins the guest's RAM within RLIMIT_MEMLOCK (PA mode).
 ulimit -l unlimited
@@ -120,7 +140,7 @@ while IFS= read -r line; do
 	*) echo "# $line" ;;
 	esac
 done < <(timeout $((240 + rounds * 6)) "$vmm" hostile "$dev" --case all --rounds "$rounds" --seed "$seed" \
-	${skip:+--skip "$skip"} --echo host-echo 2>&1; echo "hostile_ring exit $?")
+	${skip:+--skip "$skip"} --echo host-echo --grant-to 2 2>&1; echo "hostile_ring exit $?")
 for c in "${cases[@]}"; do
 	[ -n "${reported[$c]:-}" ] || ktap_test_fail "hostile $c: no result (vmpi-vmm exited $rc)"
 done

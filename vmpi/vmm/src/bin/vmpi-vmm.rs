@@ -20,7 +20,7 @@ usage: vmpi-vmm run DEV [OPTIONS]     a VMPI guest in this process, over DEV
        vmpi-vmm net-echo DEV [--count N] [--len N] [--map whole|pages]
                                      the control: frames through vdpa_sim_net
        vmpi-vmm hostile DEV [--case NAME,..|all|list] [--skip A,B] [--rounds N]
-                        [--seed N] [--echo NAME] [--host vmpiN]
+                        [--seed N] [--echo NAME] [--host vmpiN] [--grant-to D]
                                      a guest that writes its rings by hand:
                                      one `ok - hostile CASE` / `not ok - hostile
                                      CASE: why` line per case, one per random
@@ -28,7 +28,12 @@ usage: vmpi-vmm run DEV [OPTIONS]     a VMPI guest in this process, over DEV
                                      after each, a good guest must be served by
                                      the host application NAME (default
                                      host-echo), which echoes SDUs back.
-                                     --case defaults to all without --rounds
+                                     --case defaults to all without --rounds;
+                                     --grant-to: the envelope switch's domain D
+                                     (MAC 02:00:00:00:00:02) takes envelopes
+                                     and never copies, DEV's is MAC
+                                     02:00:00:00:00:01 (suspend-with-grant-held
+                                     is skipped without it)
 DEV is a /dev/vhost-vdpa-N. Options of run:
   --ram SIZE        guest RAM in bytes, K, M or G (default 8M)
   --map whole|pages the memory map: one IOTLB update, or one per 4 KiB page
@@ -412,6 +417,7 @@ fn parse_hostile(v: &[String]) -> Result<Option<hostile::Opts>, String> {
         seed: 1,
         echo: "host-echo".into(),
         host: None,
+        grant_to: None,
     };
     let list = |s: String| -> Vec<String> {
         s.split(',')
@@ -438,6 +444,7 @@ fn parse_hostile(v: &[String]) -> Result<Option<hostile::Opts>, String> {
             "--seed" => o.seed = val()?.parse().map_err(|_| "bad --seed")?,
             "--echo" => o.echo = val()?,
             "--host" => o.host = Some(val()?),
+            "--grant-to" => o.grant_to = Some(val()?.parse().map_err(|_| "bad --grant-to")?),
             x => return Err(format!("unknown option {x}")),
         }
     }

@@ -4,8 +4,9 @@
 # vmpi_host, the VMPI host side as a vDPA device: the management device,
 # device creation and deletion with the vdpa tool, binding to virtio_vdpa
 # (a virtio device of VMPI's id in the same kernel) and to vhost_vdpa (the
-# configuration QEMU's vhost-vdpa-device-pci reads), bad requests, and
-# unloading the module while devices exist.
+# configuration QEMU's vhost-vdpa-device-pci reads), bad requests, queue
+# sizes no bus driver sends (vdpa_prober.ko), and unloading the module
+# while devices exist.
 source "$(dirname "$0")/../lib.sh"
 
 core_ko=$(rvio_ko vmpi)
@@ -14,6 +15,8 @@ query=$(dirname "$0")/vhost_vdpa_query.py
 
 cleanup() {
 	for d in vmpi0 vmpi1 vmpi2; do vdpa dev del $d 2>/dev/null; done
+	rmmod vdpa_prober 2>/dev/null
+	vdpa dev del vmpi3 2>/dev/null
 	rmmod vmpi_host 2>/dev/null
 	rmmod vmpi 2>/dev/null
 	modprobe -r virtio_vdpa vhost_vdpa 2>/dev/null
@@ -26,7 +29,7 @@ has_virtio() { [ -n "$(virtio_of "$1")" ]; }
 
 ktap_print_header
 [ -f "$ko" ] && [ -f "$core_ko" ] || ktap_exit_fail_msg "vmpi_host.ko or vmpi.ko not built: run 'make' at the top of the repository"
-ktap_set_plan 9
+ktap_set_plan 10
 
 if rvio_clean_slate && modprobe vdpa && modprobe vringh && modprobe vhost_iotlb && modprobe virtio_vdpa &&
 	insmod "$core_ko" && insmod "$ko" && vdpa mgmtdev show vmpi >/dev/null; then
@@ -78,6 +81,24 @@ if vdpa dev add mgmtdev vmpi name vmpi2 && wait_for has_vhost vmpi2 &&
 	ktap_test_result "vhost_vdpa serves it: device id, queue size, features, configuration space" as_wanted
 else
 	ktap_test_fail "vhost_vdpa serves it: device id, queue size, features, configuration space"
+fi
+
+# Queue sizes vhost_vdpa and virtio_vdpa never send (issue 13, finding 6):
+# the device itself refuses them when the queue starts, with
+# DEVICE_NEEDS_RESET (0x40); a good size starts (status 0xf).
+klog_mark
+size_status() { klog_since_mark | sed -n "s/.*vdpa_prober: vmpi3: size $1: status //p" | tail -n 1; }
+if vdpa dev add mgmtdev vmpi name vmpi3 && wait_for has_vhost vmpi3 &&
+	echo vdpa_prober >/sys/bus/vdpa/devices/vmpi3/driver_override &&
+	echo vmpi3 >/sys/bus/vdpa/drivers/vhost_vdpa/unbind &&
+	insmod "$(rvio_ko vdpa_prober)" sizes=256,3,512,300 && wait_for eval '[ -n "$(size_status 300)" ]' &&
+	[ "$(size_status 256)" = 0xf ] && [ "$(size_status 3)" = 0x4f ] &&
+	[ "$(size_status 512)" = 0x4f ] && [ "$(size_status 300)" = 0x4f ] &&
+	rmmod vdpa_prober && vdpa dev del vmpi3; then
+	ktap_test_pass "queue sizes 3, 300 and 512 (above 256) refused by the device at start: NEEDS_RESET; 256 starts"
+else
+	klog_since_mark | grep -E 'vdpa_prober|vmpi3' | sed 's/^/# /'
+	ktap_test_fail "queue sizes 3, 300 and 512 (above 256) refused by the device at start: NEEDS_RESET; 256 starts"
 fi
 
 # Unload with devices present: vmpi1 (its virtio_vdpa driver is gone, so

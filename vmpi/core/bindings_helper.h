@@ -7,6 +7,8 @@
 #include "../../rust/miscdev_glue.h"
 #include "../../rust/dwork_glue.h"
 #include "../../rust/bh_lock_glue.h"
+/* rust/memcg.rs: SDUs queued for a file's reader charged to its cgroup. */
+#include "../../rust/memcg_glue.h"
 /* ffi.rs: vmpi_port_send_sg() copies out of a scatterlist. */
 #include <linux/scatterlist.h>
 /* rust/errno.rs: error codes kernel::error::code lacks. */

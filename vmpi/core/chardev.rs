@@ -11,6 +11,7 @@ use crate::bindings;
 use crate::device::{alloc_errno, Dev, Inner};
 use crate::dwork::now_ms;
 use crate::errno;
+use crate::memcg::MemCg;
 use crate::miscdev::{self, POLLERR, POLLHUP, POLLIN, POLLOUT};
 use crate::port::PortState;
 use crate::proto::ctrl::{Name, MAX_NAME};
@@ -252,7 +253,9 @@ impl miscdev::FileOps for Dev {
     }
 
     fn open(dev: ArcBorrow<'_, Self>) -> Result<File> {
-        let port = dev.inner.lock().new_port(None)?;
+        // Taken here, in the opener's task.
+        let memcg = MemCg::current();
+        let port = dev.inner.lock().new_port(None, memcg)?;
         Ok(File {
             dev: dev.into(),
             port,

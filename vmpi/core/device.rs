@@ -20,6 +20,7 @@ use crate::dwork::{now_ms, DelayedWork, DelayedWorkItem};
 use crate::errno;
 use crate::grants::{Domains, TransportGate};
 use crate::kernel_port::{Call, KernelPort};
+use crate::memcg::MemCg;
 use crate::miscdev;
 use crate::port::{AnyContextSdu, Port, PortState, RawBudget, RxQueue, TxSdu};
 use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
@@ -200,15 +201,21 @@ impl Inner {
         self.ports.get_mut(i).and_then(Option::as_mut).ok_or(EINVAL)
     }
 
-    pub(crate) fn new_port(&mut self, user: Option<Arc<KernelPort>>) -> Result<usize> {
+    /// A new port: an in-kernel `user`'s, or a file's, whose received
+    /// SDUs are charged to `memcg`.
+    pub(crate) fn new_port(
+        &mut self,
+        user: Option<Arc<KernelPort>>,
+        memcg: Option<MemCg>,
+    ) -> Result<usize> {
         if let Some(i) = self.ports.iter().position(Option::is_none) {
-            self.ports[i] = Some(Port::new(user));
+            self.ports[i] = Some(Port::new(user, memcg));
             return Ok(i);
         }
         if self.ports.len() >= MAX_PORTS {
             return Err(EMFILE);
         }
-        self.ports.push(Some(Port::new(user)), GFP_KERNEL)?;
+        self.ports.push(Some(Port::new(user, memcg)), GFP_KERNEL)?;
         Ok(self.ports.len() - 1)
     }
 
@@ -496,12 +503,21 @@ impl Dev {
                 } else {
                     inner.msg.get(..len)
                 };
+                let port = inner.by_chan.get(usize::from(channel)).copied().flatten();
+                // Charged to the reader's memory cgroup, if it has one:
+                // a buffer of its own, not one from the cache.
+                let memcg = port
+                    .and_then(|i| inner.ports.get(i))
+                    .and_then(Option::as_ref)
+                    .and_then(|p| p.memcg.as_ref());
                 let copy = sdu.ok_or(EINVAL).and_then(|sdu| -> Result<Bytes> {
-                    let mut v = this.new_bytes(len, GFP_KERNEL)?;
+                    let mut v = match memcg {
+                        Some(m) => m.alloc_bytes(len)?,
+                        None => this.new_bytes(len, GFP_KERNEL)?,
+                    };
                     v.extend_from_slice(sdu, GFP_KERNEL)?;
                     Ok(v)
                 });
-                let port = inner.by_chan.get(usize::from(channel)).copied().flatten();
                 let queued = match (
                     port.and_then(|i| inner.ports.get_mut(i))
                         .and_then(Option::as_mut),

@@ -9,6 +9,7 @@ use kernel::sync::Arc;
 
 use crate::buf_cache::Bytes;
 use crate::kernel_port::KernelPort;
+use crate::memcg::MemCg;
 use crate::proto::ctrl::Name;
 use crate::ring::Ring;
 
@@ -211,11 +212,15 @@ pub(crate) struct Port {
     pub(crate) want_space: bool,
     /// The in-kernel user is to be told that the port is down.
     pub(crate) down: Option<Error>,
+    /// The memory cgroup of the task that opened the file: what the peer
+    /// makes it queue is charged there (`None`: an in-kernel user's).
+    pub(crate) memcg: Option<MemCg>,
 }
 
 impl Port {
-    pub(crate) fn new(user: Option<Arc<KernelPort>>) -> Self {
+    pub(crate) fn new(user: Option<Arc<KernelPort>>, memcg: Option<MemCg>) -> Self {
         Self {
+            memcg,
             state: PortState::Idle,
             q: RxQueue::new(0, None),
             connecting: false,

@@ -30,6 +30,8 @@ mod buf_cache;
 pub mod dwork;
 #[path = "../../rust/errno.rs"]
 pub mod errno;
+#[path = "../../rust/memcg.rs"]
+pub mod memcg;
 // `pub`: the abstraction's whole API stays reachable (unreachable_pub).
 #[path = "../../rust/miscdev.rs"]
 pub mod miscdev;

@@ -35,13 +35,13 @@ static u8 try_size(struct vdpa_device *vdpa, u16 num, void *mem)
 	u8 status;
 	int i;
 
-	ops->reset(vdpa);
+	vdpa_reset(vdpa, 0);
 	/* The DMA device: the device maps physical memory (identity). */
 	if (ops->get_vq_dma_dev)
 		ops->get_vq_dma_dev(vdpa, 0);
 	ops->set_status(vdpa, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	ops->set_driver_features(vdpa, BIT_ULL(VIRTIO_F_VERSION_1) |
-				 BIT_ULL(VIRTIO_F_ACCESS_PLATFORM));
+	vdpa_set_features(vdpa, BIT_ULL(VIRTIO_F_VERSION_1) |
+			  BIT_ULL(VIRTIO_F_ACCESS_PLATFORM));
 	ops->set_status(vdpa, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 			VIRTIO_CONFIG_S_FEATURES_OK);
 	ops->set_vq_num(vdpa, 0, num);
@@ -57,15 +57,21 @@ static u8 try_size(struct vdpa_device *vdpa, u16 num, void *mem)
 			break;
 		msleep(10);
 	}
-	ops->reset(vdpa);
+	vdpa_reset(vdpa, 0);
 	return status;
 }
+
+static struct vdpa_driver vdpa_prober;
 
 static int vdpa_prober_probe(struct vdpa_device *vdpa)
 {
 	void *mem;
 	int i;
 
+	/* Only the device named for it (the bus binds any device without a
+	 * driver_override to any driver). */
+	if (device_match_driver_override(&vdpa->dev, &vdpa_prober.driver) <= 0)
+		return -ENODEV;
 	mem = (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, RING_ORDER);
 	if (!mem)
 		return -ENOMEM;

@@ -8,6 +8,7 @@ use kernel::sync::{Arc, ArcBorrow};
 use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
 
 use crate::bindings;
+use crate::buf_cache::Bytes;
 use crate::device::{alloc_errno, Dev, Inner};
 use crate::dwork::now_ms;
 use crate::errno;
@@ -23,6 +24,9 @@ use crate::{ALLOC_TIMEOUT_MAX_MS, ALLOC_TIMEOUT_MS, BACKLOG_LEN, FLOW_WINDOW, TX
 pub(crate) struct File {
     dev: Arc<Dev>,
     port: usize,
+    /// The SDUs queued for this file are charged to its opener's memory
+    /// cgroup: freed, not kept in the device's buffer cache for others.
+    charged: bool,
 }
 
 /// Names of the sysfs attributes (`docs/vmpi-sysfs.md`), in `show` order;
@@ -84,6 +88,15 @@ const ALLOC_LEN: usize = core::mem::size_of::<bindings::vmpi_alloc>();
 const _: () = assert!(NAME_LEN == MAX_NAME && ALLOC_LEN == 2 * MAX_NAME + 8);
 
 impl File {
+    /// Frees an SDU taken from this file's queue.
+    fn free(&self, sdu: Bytes) {
+        if self.charged {
+            drop(sdu);
+        } else {
+            self.dev.free_bytes(sdu);
+        }
+    }
+
     fn bind_raw(&self, inner: &mut Inner, want: u32) -> Result<isize> {
         let ch = u16::try_from(want).map_err(|_| EINVAL)?;
         if ch == CONTROL_CHANNEL || ch >= self.dev.cfg.num_channels {
@@ -255,10 +268,12 @@ impl miscdev::FileOps for Dev {
     fn open(dev: ArcBorrow<'_, Self>) -> Result<File> {
         // Taken here, in the opener's task.
         let memcg = MemCg::current();
+        let charged = memcg.is_some();
         let port = dev.inner.lock().new_port(None, memcg)?;
         Ok(File {
             dev: dev.into(),
             port,
+            charged,
         })
     }
 
@@ -280,7 +295,7 @@ impl miscdev::FileOps for Dev {
                 let n = sdu.len();
                 file.dev.taken(&mut g, file.port, ch, n);
                 drop(g);
-                file.dev.free_bytes(sdu);
+                file.free(sdu);
                 Ok(n)
             }
             Err(e) => {
@@ -288,7 +303,7 @@ impl miscdev::FileOps for Dev {
                 let lost = file.dev.untake(&mut g, file.port, sdu, ch, gen);
                 drop(g);
                 if let Some(b) = lost {
-                    file.dev.free_bytes(b);
+                    file.free(b);
                 }
                 Err(e)
             }

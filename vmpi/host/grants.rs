@@ -338,25 +338,8 @@ impl DeviceGrants {
     /// The driver reset the device (its map is write-locked: no copy reads
     /// from it): its rings are gone, so every grant is forgotten.
     pub(crate) fn reset(&self) {
-        // No delivery is reserved from now on (`Domains::deliver`).
-        self.shared.copy_ready.store(false, Ordering::Release);
-        // The posted chains are gone: the deliveries reserved for them or
-        // waiting for one end their grants `UNDELIVERED` (the senders send
-        // FRAMEs instead).
-        loop {
-            let d = {
-                let mut g = self.shared.grants.lock();
-                match g.posted.drain_next() {
-                    Some(d) => d,
-                    None => {
-                        g.posted.clear();
-                        g.stats.posted = 0;
-                        break;
-                    }
-                }
-            };
-            self.undeliver(d);
-        }
+        // The posted chains are gone.
+        self.stop_deliveries(|pool| pool.clear());
         let mut g = self.shared.grants.lock();
         g.done.len = 0;
         if let Some(t) = g.table.as_mut() {
@@ -374,25 +357,9 @@ impl DeviceGrants {
     /// posted receive comes back `GONE` (the driver posts again; a
     /// netfront counts them in `rx_delivered_failed`).
     pub(crate) fn suspend(&mut self, q: &mut vdpa::Queues<'_>) {
-        // No delivery is reserved from now on (`Domains::deliver`).
-        self.shared.copy_ready.store(false, Ordering::Release);
-        // Every posted receive comes back, once no delivery names it
-        // (under the lock of the last `drain_next`, as the pool asks).
+        // Every posted receive comes back.
         let mut back = [false; MAX_POSTED];
-        loop {
-            let d = {
-                let mut g = self.shared.grants.lock();
-                match g.posted.drain_next() {
-                    Some(d) => d,
-                    None => {
-                        g.posted.give_back_all(|i| back[i] = true);
-                        g.stats.posted = 0;
-                        break;
-                    }
-                }
-            };
-            self.undeliver(d);
-        }
+        self.stop_deliveries(|pool| pool.give_back_all(|i| back[i] = true));
         self.give_back(q, &back);
         {
             let mut g = self.shared.grants.lock();
@@ -407,6 +374,28 @@ impl DeviceGrants {
         while self.expire_and_complete(q) {}
         let mut g = self.shared.grants.lock();
         g.stats.held = g.table.as_ref().map_or(0, |t| t.held() as u32);
+    }
+
+    /// No delivery is reserved from now on (`Domains::deliver`), and those
+    /// reserved or waiting end their grants `UNDELIVERED` (the senders
+    /// send `FRAME`s instead); then `empty` empties the pool, under the
+    /// lock of the last `drain_next`, as the pool asks.
+    fn stop_deliveries(&self, empty: impl FnOnce(&mut Pool)) {
+        self.shared.copy_ready.store(false, Ordering::Release);
+        loop {
+            let d = {
+                let mut g = self.shared.grants.lock();
+                match g.posted.drain_next() {
+                    Some(d) => d,
+                    None => {
+                        empty(&mut g.posted);
+                        g.stats.posted = 0;
+                        return;
+                    }
+                }
+            };
+            self.undeliver(d);
+        }
     }
 
     /// Ends the grant of a delivery that will not happen: `UNDELIVERED`.

@@ -772,16 +772,22 @@ impl Ctx {
         Ok(())
     }
 
-    /// Valid traffic: a flow to the host's echo application, `n` SDUs of
-    /// random sizes echoed byte for byte, the flow closed.
-    fn traffic(&mut self, n: usize) -> io::Result<()> {
+    /// A flow from `src` to the host's echo application: its channel.
+    fn echo_flow(&mut self, src: &str) -> io::Result<u16> {
         let echo = self.echo.clone();
-        let ch = self.d()?.alloc(&echo, Some("hostile"))?;
+        let ch = self.d()?.alloc(&echo, Some(src))?;
         let r = self.wait_delivery("answer to the flow request", |_, ev| match ev {
             Delivery::Allocated { channel, result } if channel == ch => Some(result),
             _ => None,
         })?;
         r.map_err(|e| err(format!("flow to {echo} refused: {e:?}")))?;
+        Ok(ch)
+    }
+
+    /// Valid traffic: a flow to the host's echo application, `n` SDUs of
+    /// random sizes echoed byte for byte, the flow closed.
+    fn traffic(&mut self, n: usize) -> io::Result<()> {
+        let ch = self.echo_flow("hostile")?;
         for _ in 0..n {
             let len = self.rng.below(65536) as usize;
             let sdu = self.rng.bytes(len);
@@ -1593,13 +1599,7 @@ fn lost_middle_fragment(c: &mut Ctx) -> io::Result<Vec<String>> {
 /// is missing, never gets the first and the third as one SDU. Before the
 /// fix, it did.
 fn rx_lost_middle_fragment(c: &mut Ctx) -> io::Result<Vec<String>> {
-    let echo = c.echo.clone();
-    let ch = c.d()?.alloc(&echo, Some("hostile-lost"))?;
-    let r = c.wait_delivery("answer to the flow request", |_, ev| match ev {
-        Delivery::Allocated { channel, result } if channel == ch => Some(result),
-        _ => None,
-    })?;
-    r.map_err(|e| err(format!("flow to {echo} refused: {e:?}")))?;
+    let ch = c.echo_flow("hostile-lost")?;
     c.quiesce()?;
     // The second buffer the device takes next, read-only.
     let page = c.scratch + S_ROPAGE;

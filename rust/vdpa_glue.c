@@ -26,6 +26,7 @@
  */
 #include <linux/completion.h>
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
@@ -33,6 +34,7 @@
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/rwsem.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/vdpa.h>
 #include <linux/vhost_iotlb.h>
@@ -53,6 +55,8 @@
  */
 #define RVIO_VDPA_CHAIN_MAX 256
 #define RVIO_VDPA_CONFIG_MAX 64
+/* The longest a pass may be held by debugfs's pop_delay_ms. */
+#define RVIO_VDPA_POP_DELAY_MAX_MS 10000U
 /* How long a queue waits for the map before the log says why: a VMM
  * changes its map in steps (QEMU unmaps, then maps, in one batch that
  * reaches the device entry by entry), and a pass in between waits for a
@@ -73,7 +77,7 @@ struct rvio_vdpa_mgmt {
 	struct virtio_device_id id_table[2];
 	const struct rvio_vdpa_driver *drv;
 	struct device *root;
-	/* debugfs: <module>/<device>/ (fault injection for tests) */
+	/* debugfs: <module>/<device>/ (state, and fault injection for tests) */
 	struct dentry *debugfs;
 	/* Devices not yet released, plus one for the registration: module
 	 * exit drops its one and waits for the last release. */
@@ -104,6 +108,10 @@ struct rvio_vdpa_vq {
 	bool stall_warned;
 	unsigned long stall_since;
 	char stall_why[256];
+	/* Kicks since the device was added (debugfs "queues"): taken, or
+	 * ignored (the queue not ready or the device not DRIVER_OK). */
+	atomic_long_t kicks, kicks_ignored;
+	unsigned long popped_total;	/* chains taken, under lock */
 };
 
 /* What the IOTLB holds. */
@@ -133,6 +141,11 @@ struct rvio_vdpa {
 	u64 features;
 	u8 status;			/* written under lock, read locklessly */
 	bool suspended;
+	unsigned long passes;		/* work passes run (debugfs) */
+	/* Fault injection (debugfs): each chain taken holds the pass this
+	 * long, under the device's lock, with its descriptors translated. */
+	u32 pop_delay_ms;
+	atomic_t pop_delays;		/* passes held so, read locklessly */
 	struct dentry *debugfs;		/* this device's directory */
 	void *state;			/* the Rust driver's */
 	size_t config_len;
@@ -178,8 +191,10 @@ static void rvio_vdpa_work(struct work_struct *work)
 	bool more = false;
 
 	mutex_lock(&r->lock);
-	if ((r->status & VIRTIO_CONFIG_S_DRIVER_OK) && !r->suspended && r->state)
+	if ((r->status & VIRTIO_CONFIG_S_DRIVER_OK) && !r->suspended && r->state) {
+		r->passes++;
 		more = drv_of(r)->process(r->state, r);
+	}
 	mutex_unlock(&r->lock);
 	/* Bounded passes: yield the CPU between them. */
 	if (more)
@@ -327,9 +342,15 @@ static void rvio_vdpa_kick_vq(struct vdpa_device *vdpa, u16 idx)
 	struct rvio_vdpa *r = to_r(vdpa);
 
 	/* Any context (virtqueue_kick under the driver's locks): no lock. */
-	if (idx < nvqs_of(r) && READ_ONCE(r->vq[idx].ready) &&
-	    (READ_ONCE(r->status) & VIRTIO_CONFIG_S_DRIVER_OK))
+	if (idx >= nvqs_of(r))
+		return;
+	if (READ_ONCE(r->vq[idx].ready) &&
+	    (READ_ONCE(r->status) & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		atomic_long_inc(&r->vq[idx].kicks);
 		rvio_vdpa_schedule(r);
+	} else {
+		atomic_long_inc(&r->vq[idx].kicks_ignored);
+	}
 }
 
 static void rvio_vdpa_set_vq_cb(struct vdpa_device *vdpa, u16 idx,
@@ -960,7 +981,11 @@ int rvio_vdpa_set_state(struct rvio_vdpa *r, void *state, const void *config,
  * Fault injection (debugfs, root only): writing a queue's index to
  * <debugfs>/<module>/<device>/break_queue breaks that started queue as a
  * bad ring would (DEVICE_NEEDS_RESET, the driver's configuration
- * interrupt), so that tests can check that a driver recovers.
+ * interrupt), so that tests can check that a driver recovers. Writing a
+ * number of milliseconds to pop_delay_ms makes each chain taken hold its
+ * work pass that long (up to 10 s) under the device's lock, as a preempted
+ * pass would, and counts in pop_delays (read without that lock): tests
+ * time a map change or reset against it.
  */
 static ssize_t break_queue_write(struct file *file, const char __user *ubuf,
 				 size_t count, loff_t *ppos)
@@ -992,6 +1017,39 @@ static const struct file_operations break_queue_fops = {
 	.open = simple_open,
 	.write = break_queue_write,
 };
+
+/*
+ * <debugfs>/<module>/<device>/queues: the device's state and each queue's,
+ * for whoever wonders why a queue is not served.
+ */
+static int queues_show(struct seq_file *s, void *unused)
+{
+	struct rvio_vdpa *r = s->private;
+	static const char *const maps[] = {
+		[MAP_NONE] = "none", [MAP_IDENTITY] = "identity", [MAP_VMM] = "vmm",
+	};
+	unsigned int i;
+
+	mutex_lock(&r->lock);
+	seq_printf(s, "status %#x suspended %d passes %lu map %s pop_delay_ms %u\n",
+		   r->status, r->suspended, r->passes, maps[r->map],
+		   READ_ONCE(r->pop_delay_ms));
+	for (i = 0; i < nvqs_of(r); i++) {
+		struct rvio_vdpa_vq *vq = &r->vq[i];
+
+		seq_printf(s, "queue %u: num %u ready %d started %d broken %d stalled %d out %u avail %u used %u taken %lu kicks %ld ignored %ld\n",
+			   i, vq->num, vq->ready, vq->started, vq->broken,
+			   vq->stalled, vq_out(vq),
+			   vq->started ? vq->vring.last_avail_idx : vq->last_avail,
+			   vq->started ? (u16)(vq->vring.last_used_idx + vq->vring.completed) :
+					 vq->last_used,
+			   vq->popped_total, atomic_long_read(&vq->kicks),
+			   atomic_long_read(&vq->kicks_ignored));
+	}
+	mutex_unlock(&r->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(queues);
 
 static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 			     const struct vdpa_dev_set_config *config)
@@ -1054,6 +1112,9 @@ static int rvio_vdpa_dev_add(struct vdpa_mgmt_dev *mdev, const char *name,
 	 * call) removes it. */
 	r->debugfs = debugfs_create_dir(dev_name(&r->vdpa.dev), m->debugfs);
 	debugfs_create_file("break_queue", 0200, r->debugfs, r, &break_queue_fops);
+	debugfs_create_file("queues", 0400, r->debugfs, r, &queues_fops);
+	debugfs_create_u32("pop_delay_ms", 0600, r->debugfs, &r->pop_delay_ms);
+	debugfs_create_atomic_t("pop_delays", 0400, r->debugfs, &r->pop_delays);
 	return 0;
 put:
 	put_device(&r->vdpa.dev);
@@ -1492,8 +1553,14 @@ int rvio_vdpa_vq_pop(struct rvio_vdpa *r, u16 idx, size_t *readable,
 		return ret;
 	vq->vring.last_avail_idx++;
 	vq->popped = true;
+	vq->popped_total++;
 	*readable = vringh_kiov_length(&vq->riov);
 	*writable = vringh_kiov_length(&vq->wiov);
+	/* Fault injection: a pass preempted with a chain in hand. */
+	if (unlikely(READ_ONCE(r->pop_delay_ms))) {
+		atomic_inc(&r->pop_delays);
+		msleep(min(READ_ONCE(r->pop_delay_ms), RVIO_VDPA_POP_DELAY_MAX_MS));
+	}
 	return 1;
 }
 

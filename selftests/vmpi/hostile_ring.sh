@@ -148,6 +148,8 @@ for ((k = nrounds; k < rounds; k++)); do
 	ktap_test_fail "hostile round $k: no result (vmpi-vmm exited $rc)"
 done
 sed 's/^/# /' "$work/echo.log" | grep -v 'flow [0-9]* ended' | tail -n 5
+# The device's state after it all (docs/vmpi-sysfs.md, "State and fault injection").
+sed 's/^/# vmpi0 queues: /' /sys/kernel/debug/vmpi_host/vmpi0/queues 2>/dev/null
 
 # Every case and round brings the link up again: the host logs it at most
 # 5 times a minute per device (vmpi/proto/log_limit.rs), and says how many
@@ -169,19 +171,23 @@ if [ $traced = 1 ]; then
 	kill "$trace_pid" 2>/dev/null
 	wait "$trace_pid" 2>/dev/null
 	trace_pid=
-	read -r n mean longest over < <(awk -v max="$max_ms" '
+	# Passes held on purpose (unmap-during-pass: the device's debugfs
+	# pop_delay_ms, 1000 ms; counted in pop_delays) are left out.
+	held=$(cat /sys/kernel/debug/vmpi_host/vmpi0/pop_delays 2>/dev/null || echo 0)
+	read -r n mean longest over excused < <(awk -v max="$max_ms" -v held="$held" '
 		/function rvio_vdpa_work/ {
 			for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { t = substr($i, 1, length($i) - 1); break }
 			for (i = 1; i <= NF; i++) if ($i == "struct") { w = $(i + 1); sub(/:$/, "", w); break }
 			if (/workqueue_execute_start/) start[w] = t
 			else if (w in start) {
 				ms = (t - start[w]) * 1000; delete start[w]
+				if (ms >= 1000 && excused < held) { excused++; next }
 				n++; sum += ms; if (ms > longest) longest = ms; if (ms > max) over++
 			}
 		}
-		END { printf "%d %.3f %.3f %d\n", n, n ? sum / n : 0, longest, over }' "$work/wq.trace")
+		END { printf "%d %.3f %.3f %d %d\n", n, n ? sum / n : 0, longest, over, excused }' "$work/wq.trace")
 	ktap_print_msg "work passes from the workqueue tracepoints ($filtered)"
-	desc="every device work pass took at most $max_ms ms: $n passes, mean $mean ms, longest $longest ms"
+	desc="every device work pass took at most $max_ms ms: $n passes, mean $mean ms, longest $longest ms ($excused held on purpose left out)"
 	if [ "$n" -gt 0 ] && [ "$over" = 0 ]; then
 		ktap_test_pass "$desc"
 	else

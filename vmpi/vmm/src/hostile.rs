@@ -64,6 +64,12 @@ const BAD_CHANNEL: u16 = 0xffff;
 const OUTSIDE: u64 = 0x4000_0000;
 /// Where one page of guest RAM is mapped again read-only.
 const RO_IOVA: u64 = 0x2000_0000;
+/// Where `unmap-during-pass` maps one page of guest RAM again, to take it
+/// back while a work pass holds a chain.
+const SPARE_IOVA: u64 = 0x3000_0000;
+/// How long `unmap-during-pass` holds the work pass (the device's
+/// `pop_delay_ms`).
+const POP_DELAY: Duration = Duration::from_millis(1000);
 /// How long a case waits for the device to act.
 const CASE_WAIT: Duration = Duration::from_secs(2);
 /// How long the device must stay still before a case's outcome is read.
@@ -397,6 +403,14 @@ const CASES: &[Case] = &[
         ring: false,
         step: rx_lost_middle_fragment,
     },
+    // Not hostile: the VMM takes back memory while a work pass holds a
+    // chain (finding 3): the unmap waits for the pass.
+    Case {
+        name: "unmap-during-pass",
+        expect: Expect::Anything,
+        ring: false,
+        step: unmap_during_pass,
+    },
     // Not hostile either: the same with a grant held by the host.
     Case {
         name: "suspend-with-grant-held",
@@ -480,6 +494,8 @@ struct Ctx {
     scratch: u64,
     /// `/sys/class/misc/vmpiN` of the host side.
     sysfs: String,
+    /// The host device's debugfs directory (its state, fault injection).
+    debugfs: String,
     echo: String,
     rng: Rng,
     /// A read-only mapping to take back after the case.
@@ -527,6 +543,22 @@ impl Ctx {
         s.trim()
             .parse()
             .map_err(|_| err(format!("{p}: not a number: {s:?}")))
+    }
+
+    /// The host device's state and its queues' (its debugfs `queues`),
+    /// for a line that says why a queue was not served.
+    fn queues_state(&self) -> String {
+        let p = format!("{}/queues", self.debugfs);
+        match fs::read_to_string(&p) {
+            Ok(s) => s.trim().replace('\n', "; "),
+            Err(e) => format!("{p}: {e}"),
+        }
+    }
+
+    /// Writes `value` to the host device's debugfs file `name`.
+    fn debugfs_write(&self, name: &str, value: &str) -> io::Result<()> {
+        let p = format!("{}/{name}", self.debugfs);
+        fs::write(&p, value).map_err(|e| err(format!("{p}: {e}")))
     }
 
     fn snap(&mut self) -> io::Result<Snap> {
@@ -1696,6 +1728,98 @@ fn with_grant_queues(
     r
 }
 
+/// A VMM takes memory back (`VHOST_IOTLB_INVALIDATE`: `vhost_vdpa`
+/// unpins its pages once the device's `dma_unmap` returns) while a work
+/// pass holds a chain whose descriptors it translated, as a preempted
+/// pass would (the device's debugfs `pop_delay_ms`): the unmap must wait
+/// for the pass, or the pass could still write into the unpinned pages.
+/// Before the fix (finding 3) the map changed under the pass at once.
+/// Then the held SDU is echoed: the pass went on with its chain.
+fn unmap_during_pass(c: &mut Ctx) -> io::Result<Vec<String>> {
+    let page = c.scratch + S_RXPAGE;
+    let d = c.d()?;
+    let mut e = d.ram().entry(page, crate::memory::PAGE)?;
+    e.iova = SPARE_IOVA;
+    let r = d.device().map(&[e])?;
+    if r.failed > 0 {
+        return Err(err(format!(
+            "the spare mapping was refused: {}",
+            r.first_error.map(|e| e.to_string()).unwrap_or_default()
+        )));
+    }
+    let ch = c.echo_flow("hostile-unmap")?;
+    let delays = |c: &Ctx| -> io::Result<u64> {
+        let p = format!("{}/pop_delays", c.debugfs);
+        let s = fs::read_to_string(&p).map_err(|e| err(format!("{p}: {e}")))?;
+        s.trim()
+            .parse()
+            .map_err(|_| err(format!("{p}: not a number: {s:?}")))
+    };
+    let before = delays(c)?;
+    let sdu = c.rng.bytes(1000);
+    c.debugfs_write("pop_delay_ms", &POP_DELAY.as_millis().to_string())?;
+    // Every pass from here on holds each chain it takes POP_DELAY.
+    let held_from = Instant::now();
+    let r = (|| -> io::Result<Vec<String>> {
+        if !c.d()?.send(ch, &sdu)? {
+            return Err(err("no credit or slot for one SDU".into()));
+        }
+        let end = Instant::now() + SERVE_WAIT;
+        while delays(c)? == before {
+            if Instant::now() > end {
+                return Err(err(format!(
+                    "no pass took the SDU in {} s: {}",
+                    SERVE_WAIT.as_secs(),
+                    c.queues_state()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let asked = held_from.elapsed();
+        let r = c.d()?.device().unmap(&[e])?;
+        let done = held_from.elapsed();
+        c.debugfs_write("pop_delay_ms", "0")?;
+        let mut problems = Vec::new();
+        if r.failed > 0 {
+            problems.push(format!("the unmap failed: {:?}", r.first_error));
+        }
+        // The pass began after `held_from` and holds its chain at least
+        // POP_DELAY: an unmap that waits for it returns after that.
+        if done < POP_DELAY {
+            problems.push(format!(
+                "the unmap returned {} ms after the pass took a chain it holds {} ms: it did not wait",
+                done.as_millis(),
+                POP_DELAY.as_millis()
+            ));
+        }
+        c.notes.push(format!(
+            "unmap asked at {} ms, back at {} ms of a {} ms pass",
+            asked.as_millis(),
+            done.as_millis(),
+            POP_DELAY.as_millis()
+        ));
+        let back = c.wait_delivery("echo", |_, ev| match ev {
+            Delivery::Data { channel, sdu } if channel == ch => Some(sdu),
+            _ => None,
+        })?;
+        if back != sdu {
+            problems.push(format!(
+                "sent {} bytes, {} came back",
+                sdu.len(),
+                back.len()
+            ));
+        }
+        Ok(problems)
+    })();
+    // Whatever happened, no pass is held after the case.
+    let off = c.debugfs_write("pop_delay_ms", "0");
+    let problems = r?;
+    off?;
+    c.d()?.close(ch)?;
+    c.no_sums = true;
+    Ok(problems)
+}
+
 /// After a suspend: `VHOST_VDPA_RESUME`, and the device serves an SDU
 /// where it stopped, without a reset.
 fn resume_and_serve(c: &mut Ctx, problems: &mut Vec<String>) -> io::Result<()> {
@@ -1757,6 +1881,7 @@ fn posted_then_suspend(c: &mut Ctx, gq: SplitQueue, mut cq: SplitQueue) -> io::R
     }
     // The device takes them in its next passes, and keeps them.
     kick_for(c, COPYQ, KEPT_WAIT)?;
+    let state = c.queues_state();
     let mut problems = Vec::new();
     let d = c.d()?;
     let ram = d.ram();
@@ -1784,7 +1909,9 @@ fn posted_then_suspend(c: &mut Ctx, gq: SplitQueue, mut cq: SplitQueue) -> io::R
     // All of them, unless a slow host's pass is late (what it took is
     // what counts).
     if bases[usize::from(COPYQ)] == 0 {
-        problems.push(format!("the device took none of {POSTED} posted receives"));
+        problems.push(format!(
+            "the device took none of {POSTED} posted receives (before the suspend: {state})"
+        ));
     }
     let mut back = 0;
     while let Some(u) = cq.pop_used(ram)? {
@@ -1859,6 +1986,7 @@ fn grant_then_suspend(c: &mut Ctx, mut gq: SplitQueue, _cq: SplitQueue) -> io::R
     ];
     gq.add(ram, &chain, 0)?;
     kick_for(c, GRANTQ, KEPT_WAIT)?;
+    let state = c.queues_state();
     let mut problems = Vec::new();
     let d = c.d()?;
     let ram = d.ram();
@@ -1876,7 +2004,7 @@ fn grant_then_suspend(c: &mut Ctx, mut gq: SplitQueue, _cq: SplitQueue) -> io::R
     let g = usize::from(GRANTQ);
     if bases[g] != 1 || used != 1 {
         problems.push(format!(
-            "grantq suspended at base {} with used index {used}: not 1 and 1",
+            "grantq suspended at base {} with used index {used}: not 1 and 1 (before the suspend: {state})",
             bases[g]
         ));
     }
@@ -1923,6 +2051,13 @@ fn host_sysfs(dev: &str, host: Option<&str>) -> io::Result<String> {
         }
     }
     Err(err(format!("no host-side /dev/vmpiN of {vdpa}")))
+}
+
+/// The host device's debugfs directory, from its misc device's
+/// `transport` (the vDPA device's name).
+fn host_debugfs(sysfs: &str) -> String {
+    let vdpa = fs::read_to_string(format!("{sysfs}/transport")).unwrap_or_default();
+    format!("/sys/kernel/debug/vmpi_host/{}", vdpa.trim())
 }
 
 fn say(line: &str) {
@@ -2047,11 +2182,13 @@ pub fn run(o: &Opts) -> io::Result<bool> {
             ));
         }
     }
+    let sysfs = host_sysfs(&o.dev, o.host.as_deref())?;
     let mut c = Ctx {
         path: o.dev.clone(),
         d: None,
         scratch: 0,
-        sysfs: host_sysfs(&o.dev, o.host.as_deref())?,
+        debugfs: host_debugfs(&sysfs),
+        sysfs,
         echo: o.echo.clone(),
         rng: Rng::new(o.seed),
         ro: None,
@@ -2140,6 +2277,6 @@ mod tests {
         s.sort();
         s.dedup();
         assert_eq!(s.len(), n.len());
-        assert_eq!(n.len(), 33);
+        assert_eq!(n.len(), 34);
     }
 }

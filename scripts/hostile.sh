@@ -10,7 +10,7 @@
 # cases to skip (A,B). The KTAP goes to build/logs/hostile-SEED.ktap; the
 # VM run fails on any kernel splat (scripts/vm-run.sh).
 #
-# usage: [HOSTILE_ROUNDS=N] [HOSTILE_SEED=S] [HOSTILE_SKIP=A,B] scripts/hostile.sh
+# usage: [HOSTILE_ROUNDS=N] [HOSTILE_SEED=S] [HOSTILE_SKIP=A,B] [HOSTILE_RESET_LOOP=N] scripts/hostile.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"
@@ -24,6 +24,7 @@ out=build/logs/hostile-$seed.ktap
 set +e
 scripts/vm-run.sh --timeout $((900 + rounds * 6)) --name "hostile-$seed" -- \
 	env RVIO_HOSTILE_ROUNDS="$rounds" RVIO_HOSTILE_SEED="$seed" RVIO_HOSTILE_SKIP="${HOSTILE_SKIP:-}" \
+	RVIO_HOSTILE_RESET_LOOP="${HOSTILE_RESET_LOOP:-20}" \
 	selftests/vmpi/hostile_ring.sh | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e

@@ -21,6 +21,20 @@ tables_now() { [ "$(estat 1 table_entries)" = 3 ] && [ "$(estat 2 domain)" = 2 ]
 tables() { WAIT_SECS=5 wait_for tables_now; }
 ktap_check "each netfront holds the host's table (3 entries, its domain)" tables
 
+# The netfronts' fronts file, one reading, shows each I:KEY=VALUE given
+# on ef$I's line (domain= and entries= are what ethtool -S calls domain
+# and table_entries; the shell reads the file: it is polled, and ethtool
+# in a namespace costs half a second).
+fronts_show() {
+	local l a n=0
+	while read -r l; do
+		for a; do
+			[[ $l == "ef${a%%:*} "* && " $l " == *" ${a#*:} "* ]] && n=$((n + 1))
+		done
+	done <$F/fronts
+	[ $n = $# ]
+}
+
 # A table of 200 entries (remote MACs of domain 2, route uplink; a TABLE
 # message of 2.4 KB) reaches every netfront's replica, and shrinks back.
 big_table() {
@@ -29,13 +43,14 @@ big_table() {
 		printf -v m '02:00:00:02:%02x:%02x' $((i >> 8)) $((i & 255))
 		echo "$m domain=2 route=uplink" >$S/table || rc=1
 	done
-	big_now() { [ "$(estat 1 table_entries)" = 200 ] && [ "$(estat 3 table_entries)" = 200 ]; }
-	WAIT_SECS=10 wait_for big_now || { ktap_print_msg "ef1 holds $(estat 1 table_entries) entries"; rc=1; }
+	WAIT_SECS=10 wait_for fronts_show 1:entries=200 3:entries=200 ||
+		{ ktap_print_msg "fronts: $(tr '\n' ';' <$F/fronts)"; rc=1; }
 	for ((i = 0; i < 197; i++)); do
 		printf -v m '02:00:00:02:%02x:%02x' $((i >> 8)) $((i & 255))
 		echo "$m del" >$S/table || rc=1
 	done
-	WAIT_SECS=10 wait_for tables_now || rc=1
+	# Shrunk back: polled in the fronts file, then ethtool -S once.
+	WAIT_SECS=10 wait_for fronts_show 1:entries=3 2:domain=2 3:entries=3 && tables || rc=1
 	return $rc
 }
 ktap_check "a table of 200 entries reaches every netfront, and shrinks back to 3" big_table
@@ -46,7 +61,7 @@ pings() {
 		for b in 1 2 3; do
 			[ $a = $b ] && continue
 			# 1042-byte frames: above the netfront's inline size.
-			nsx $a ping -q -c 2 -s 1000 -W 5 "10.9.0.$b" >/dev/null || { ktap_print_msg "ping ef$a -> 10.9.0.$b failed"; return 1; }
+			nsx $a ping -q -c 2 -i 0.2 -s 1000 -W 5 "10.9.0.$b" >/dev/null || { ktap_print_msg "ping ef$a -> 10.9.0.$b failed"; return 1; }
 		done
 	done
 }
@@ -165,7 +180,7 @@ mtus() {
 	local i m
 	for m in 9000 65000; do
 		for i in 1 2 3; do nsx $i ip link set "ef$i" mtu $m || return 1; done
-		nsx 1 ping -q -c 2 -W 5 -M do -s $((m - 28)) 10.9.0.2 >/dev/null ||
+		nsx 1 ping -q -c 2 -i 0.2 -W 5 -M do -s $((m - 28)) 10.9.0.2 >/dev/null ||
 			{ ktap_print_msg "ping of $m bytes failed"; return 1; }
 	done
 	# Frames of 64 bytes to 65515 (the largest MTU's) both ways, unfragmented.
@@ -201,9 +216,9 @@ ktap_check "posted buffers take a new MTU's size: a frame of MTU 9000 is deliver
 
 isolated() {
 	echo "$(mac 3) domain=3 vlan=20" >$S/table &&
-		! nsx 1 ping -q -c 2 -W 2 10.9.0.3 >/dev/null 2>&1 &&
+		! nsx 1 ping -q -c 2 -i 0.2 -W 2 10.9.0.3 >/dev/null 2>&1 &&
 		echo "$(mac 3) domain=3" >$S/table &&
-		nsx 1 ping -q -c 2 -W 5 10.9.0.3 >/dev/null
+		nsx 1 ping -q -c 2 -i 0.2 -W 5 10.9.0.3 >/dev/null
 }
 ktap_check "VLAN isolation: ef3 moved to VLAN 20 is unreachable, and reachable again on VLAN 0" isolated
 
@@ -265,8 +280,10 @@ ktap_check "attach and detach errors: EEXIST, ENODEV, EINVAL, ENOENT" errors
 
 # d3 goes away while ns1 pings it: ef3 and domain 3 go, the rest works;
 # the switch keeps domain 3's grant counters (it granted frames to ns1).
+# The pings run until ef3 and domain 3 are seen gone, then are stopped
+# (`ip netns exec` execs ping: $! is ping's; -w only bounds it).
 g3=$(sstat grants)
-nsx 1 ping -q -i 0.05 -c 200 -w 12 10.9.0.3 >/dev/null 2>&1 &
+ip netns exec ns1 ping -q -i 0.05 -c 200 -w 12 10.9.0.3 >/dev/null 2>&1 &
 pinger=$!
 sleep 1
 vdpa dev del d3
@@ -277,27 +294,30 @@ gone_soon() {
 	[ "$(sstat grants)" -ge "$g3" ]
 }
 ktap_check "vdpa dev del d3 during traffic: ef3 and domain 3 removed, its grant counters kept" gone_soon
-wait $pinger
-talk() { nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null; }
+kill $pinger 2>/dev/null
+wait $pinger 2>/dev/null
+talk() { nsx 1 ping -q -c 2 -i 0.2 -W 5 10.9.0.2 >/dev/null; }
 ktap_check "after it, ns1 and ns2 still talk" talk
 
 # The switch unloaded under a ping flood between ns1 and ns2 (grants held,
 # copies running, frames queued to it), then loaded and configured again:
-# the two talk by envelope again.
+# the two talk by envelope again. The flood runs until rmmod has returned,
+# then is stopped (-w only bounds it).
 switch_reload() {
 	local p rc e0
-	nsx 1 ping -q -f -s 1000 -w 6 10.9.0.2 >/dev/null 2>&1 &
+	ip netns exec ns1 ping -q -f -s 1000 -w 6 10.9.0.2 >/dev/null 2>&1 &
 	p=$!
-	sleep 2
+	sleep 1
 	rmmod envelope_switch
 	rc=$?
-	wait $p
+	kill $p 2>/dev/null
+	wait $p 2>/dev/null
 	[ $rc = 0 ] && insmod "$(rvio_ko envelope_switch)" &&
 		echo "d1 domain=1" >$S/domains && echo "d2 domain=2" >$S/domains &&
 		echo "$(mac 1) domain=1" >$S/table && echo "$(mac 2) domain=2" >$S/table &&
 		wait_for took_table || return 1
 	e0=$(estat 1 tx_envelopes)
-	WAIT_SECS=20 wait_for talk && nsx 1 ping -q -c 3 -s 1000 -W 5 10.9.0.2 >/dev/null &&
+	WAIT_SECS=20 wait_for talk && nsx 1 ping -q -c 3 -i 0.2 -s 1000 -W 5 10.9.0.2 >/dev/null &&
 		[ "$(estat 1 tx_envelopes)" -gt "$e0" ]
 }
 ktap_check "rmmod envelope_switch during a ping flood; loaded again, ns1 and ns2 talk by envelope" switch_reload
@@ -320,17 +340,20 @@ migrate_in() {
 	WAIT_SECS=10 wait_for announced || return 1
 	nsx 2 ip link set ef2 up && WAIT_SECS=10 wait_for claimed && [ "$(sstat announce_moves)" = 1 ] || return 1
 	e0=$(estat 1 tx_envelopes)
-	nsx 1 ping -q -c 3 -s 1000 -W 5 10.9.0.2 >/dev/null && [ "$(estat 1 tx_envelopes)" -gt "$e0" ]
+	nsx 1 ping -q -c 3 -i 0.2 -s 1000 -W 5 10.9.0.2 >/dev/null && [ "$(estat 1 tx_envelopes)" -gt "$e0" ]
 }
 ktap_check "migration in: a new switch promises ef2's MAC; ef2, brought up, announces itself and its domain takes it" migrate_in
 
-# Unload both modules with traffic flowing.
-# (-w: ping ends by itself; killing `ip netns exec`'s shell would leave it.)
-nsx 1 ping -q -f -w 8 10.9.0.2 >/dev/null 2>&1 &
+# Unload both modules with traffic flowing: the flood runs until rmmod has
+# returned, then is stopped. (`ip netns exec`, not nsx: it execs ping, so
+# $! is ping's; killing nsx's shell would leave ping running. -w only
+# bounds it.)
+ip netns exec ns1 ping -q -f -w 8 10.9.0.2 >/dev/null 2>&1 &
 pinger=$!
 sleep 1
 ktap_check "rmmod envelope_netfront during a ping flood" rmmod envelope_netfront
-wait $pinger
+kill $pinger 2>/dev/null
+wait $pinger 2>/dev/null
 ktap_check "rmmod envelope_switch" rmmod envelope_switch
 ktap_finished
 

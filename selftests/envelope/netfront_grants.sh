@@ -60,7 +60,7 @@ held() { sed -n 's/^grants_held //p' $S/stats; }
 pings() { ip netns exec e1 ping -q -c "$1" -i 0.2 -W 2 -s 1000 10.8.0.2 >/dev/null 2>&1; }
 delivered() { ip netns exec e1 ethtool -S ef1 | sed -n 's/^ *rx_delivered: //p'; }
 
-if ip netns exec e1 ping -q -c 3 -W 5 10.8.0.2 >/dev/null; then
+if ip netns exec e1 ping -q -c 3 -i 0.2 -W 5 10.8.0.2 >/dev/null; then
 	ktap_test_pass "ef1 and ef2 reach each other"
 else
 	ktap_test_fail "ef1 and ef2 reach each other"
@@ -143,15 +143,17 @@ fi
 
 echo 1000 >$HOLD
 if WAIT_SECS=20 wait_for vmpi_link_up d1 && envelope_attach 1 posted=16 && envelope_attach 2 posted=16 &&
-	ip netns exec e1 ping -q -c 3 -W 5 10.8.0.2 >/dev/null; then
+	ip netns exec e1 ping -q -c 3 -i 0.2 -W 5 10.8.0.2 >/dev/null; then
 	ktap_test_pass "the reset device serves a new netfront"
 else
 	ktap_test_fail "the reset device serves a new netfront"
 fi
 
-# A reset under traffic, of a running netfront's device.
+# A reset under traffic, of a running netfront's device. The pings (10 s
+# at most; `ip netns exec` execs ping: $! is ping's) go on across the reset
+# and are stopped once the device has restarted and its link is up again.
 g1=$(guest_dir 1) && h1=$(counter "$g1/restarts") || ktap_exit_fail_msg "no VMPI device under ef1"
-pings 50 &
+ip netns exec e1 ping -q -c 50 -i 0.2 -W 2 -s 1000 10.8.0.2 >/dev/null 2>&1 &
 traffic=$!
 sleep 2
 # Why writing $2 to $1 fails (nothing if it does not).
@@ -164,12 +166,13 @@ else
 	ktap_test_fail "reset takes only 1, and only on the guest side"
 fi
 echo 1 >"$g1/reset"
-wait $traffic
-if wait_for eval '[ "$(counter "$g1/restarts")" -gt "$h1" ]' && [ "$(counter "$g1/restarts")" = $((h1 + 1)) ] &&
-	WAIT_SECS=20 wait_for vmpi_link_up d1 &&
-	WAIT_SECS=20 wait_for pings 2 && r0=$(delivered) && pings 10 && r1=$(delivered) &&
+wait_for eval '[ "$(counter "$g1/restarts")" -gt "$h1" ]' && WAIT_SECS=20 wait_for vmpi_link_up d1
+restarted=$?
+kill $traffic 2>/dev/null
+wait $traffic 2>/dev/null
+if [ $restarted = 0 ] && WAIT_SECS=20 wait_for pings 2 && r0=$(delivered) && pings 10 && r1=$(delivered) &&
 	ktap_print_msg "frames delivered into ef1's posted buffers by 10 pings after the reset: $((r1 - r0))" &&
-	[ "$r1" -gt "$r0" ]; then
+	[ "$r1" -gt "$r0" ] && [ "$(counter "$g1/restarts")" = $((h1 + 1)) ]; then
 	ktap_test_pass "a running netfront's device reset under traffic: the link restarts, traffic goes on"
 else
 	ktap_test_fail "a running netfront's device reset under traffic: the link restarts, traffic goes on"
@@ -194,23 +197,28 @@ fi
 # ip link del of a sender whose grants the host holds (30 s: ef2 is gone,
 # nobody copies), under a ping flood, returns at once; the rest is the
 # reaper's (it resets the device after 5 s), and the device is free again
-# for `ip link add`.
+# for `ip link add`. The flood (nothing answers it) runs until the del has
+# returned, then is stopped; its deadline only bounds it.
 echo 30000 >$HOLD && ip -n e2 link del ef2 && h1=$(counter "$g1/restarts") &&
 	ip -n e1 neigh replace 10.8.0.2 lladdr 02:00:00:00:00:02 dev ef1 || ktap_exit_fail_msg "cannot delete ef2"
-ip netns exec e1 ping -q -f -c 3000 -W 1 -s 1400 10.8.0.2 >/dev/null 2>&1 &
+ip netns exec e1 ping -q -f -w 20 -W 1 -s 1400 10.8.0.2 >/dev/null 2>&1 &
 traffic=$!
 sleep 2
 n=$(held)
+flooding=no
+kill -0 $traffic 2>/dev/null && flooding=yes
 t0=$SECONDS
 ip -n e1 link del ef1
 took=$((SECONDS - t0))
-wait $traffic
-ktap_print_msg "grants held by the host: $n; ip link del ef1 under a ping flood took $took s"
-if [ "${n:-0}" -gt 0 ] && [ "$took" -lt 4 ] && ! ip -n e1 link show ef1 2>/dev/null &&
-	WAIT_SECS=30 wait_for eval '[ "$(held)" = 0 ]' && [ "$(counter "$g1/restarts")" = $((h1 + 1)) ] &&
+kill $traffic 2>/dev/null
+wait $traffic 2>/dev/null
+ktap_print_msg "grants held by the host: $n; ip link del ef1 under a ping flood (running: $flooding) took $took s"
+if [ "${n:-0}" -gt 0 ] && [ $flooding = yes ] && [ "$took" -lt 4 ] && ! ip -n e1 link show ef1 2>/dev/null &&
+	WAIT_SECS=30 wait_for eval '[ "$(held)" = 0 ]' && wait_for eval '[ "$(counter "$g1/restarts")" -gt "$h1" ]' &&
+	[ "$(counter "$g1/restarts")" = $((h1 + 1)) ] &&
 	echo 1000 >$HOLD && WAIT_SECS=20 wait_for vmpi_link_up d1 && WAIT_SECS=20 wait_for envelope_attach 1 &&
 	envelope_attach 2 && ip -d -n e1 link show ef1 | grep -q "envelope" &&
-	ip netns exec e1 ping -q -c 3 -W 5 10.8.0.2 >/dev/null; then
+	ip netns exec e1 ping -q -c 3 -i 0.2 -W 5 10.8.0.2 >/dev/null; then
 	ktap_test_pass "ip link del with grants held returns at once; the device, reset, takes an interface again"
 else
 	ktap_test_fail "ip link del with grants held returns at once; the device, reset, takes an interface again"
@@ -222,14 +230,17 @@ else
 	ktap_test_fail "a namespace deleted with a netfront inside gives it back"
 fi
 
-# Churn: ef2 deleted and made again 5 times under a ping flood of its
-# own; then the module unloaded while another loop adds and deletes a
-# link over d1: every interface goes, and the module loads again.
+# Churn: ef2 deleted and made again $CHURN times (RVIO_NETFRONT_CHURN, 2
+# by default) under a ping flood of its own; then the module unloaded
+# while another loop adds and deletes a link over d1 (until the rmmod has
+# returned, 20 rounds at most): every interface goes, and the module loads
+# again.
+CHURN=${RVIO_NETFRONT_CHURN:-2}
 v1=$(vdpa_virtio_of d1) && v2=$(vdpa_virtio_of d2) && ip link del ef1 ||
 	ktap_exit_fail_msg "cannot delete ef1"
 churn() {
 	local i
-	for i in 1 2 3 4 5; do
+	for i in $(seq "$CHURN"); do
 		ip -n e2 link del ef2 &&
 			WAIT_SECS=20 wait_for ip -n e2 link add ef2 address 02:00:00:00:00:02 parentdev "$v2" type envelope &&
 			ip -n e2 addr add 10.8.0.2/24 dev ef2 && ip -n e2 link set ef2 up &&
@@ -243,19 +254,26 @@ churn
 churned=$?
 kill $flood 2>/dev/null
 wait $flood 2>/dev/null
-(for _ in $(seq 20); do ip link add efx parentdev "$v1" type envelope 2>/dev/null; ip link del efx 2>/dev/null; done) &
+stop=$(mktemp -u)
+(for _ in $(seq 20); do
+	[ -e "$stop" ] && break
+	ip link add efx parentdev "$v1" type envelope 2>/dev/null
+	ip link del efx 2>/dev/null
+done) &
 adder=$!
 sleep 1
 rmmod envelope_netfront
 unloaded=$?
+touch "$stop"
 wait $adder
+rm -f "$stop"
 ktap_print_msg "churn: status $churned; rmmod during ip link add/del: status $unloaded"
 if [ "$churned" = 0 ] && [ "$unloaded" = 0 ] && ! ip -d link show | grep -q envelope &&
 	! ip -n e2 link show ef2 2>/dev/null && insmod "$(rvio_ko envelope_netfront)" &&
 	ip link add efy parentdev "$v1" type envelope && ip -d link show efy | grep -q envelope; then
-	ktap_test_pass "ip link del and add under a flood, 5 times; rmmod while links come and go: all gone, loads again"
+	ktap_test_pass "ip link del and add under a flood, $CHURN times; rmmod while links come and go: all gone, loads again"
 else
-	ktap_test_fail "ip link del and add under a flood, 5 times; rmmod while links come and go: all gone, loads again"
+	ktap_test_fail "ip link del and add under a flood, $CHURN times; rmmod while links come and go: all gone, loads again"
 fi
 
 ktap_finished

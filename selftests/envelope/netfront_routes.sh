@@ -75,7 +75,7 @@ copy_mode() {
 	read -r e1 e2 ok1 ok2 f1 f2 < <(counters $c)
 	cb=$(sstat copied_bytes) bb=$(sstat bounce_bytes)
 	s=$(($(sstat envelopes) + $(sstat deliveries)))
-	nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null && python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
+	nsx 1 ping -q -c 2 -i 0.2 -W 5 10.9.0.2 >/dev/null && python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 512 || rc=1
 	read -r E1 E2 OK1 OK2 F1 F2 < <(counters $c)
 	ktap_print_msg "copy mode: ef1 sent $((F1 - f1)) FRAMEs, ef2 received $((F2 - f2));" \
 		"envelopes: ef1 $((E1 - e1)), switch $(($(sstat envelopes) + $(sstat deliveries) - s));" \
@@ -157,8 +157,8 @@ w_switch() { echo "$2" >"$S/$1"; }
 ktap_check "uplink: a veth attached (its peer in namespace out); EBUSY, ENODEV" uplink_setup
 
 uplinked() {
-	nsx 1 ping -q -c 2 -W 5 10.9.0.100 >/dev/null &&
-		ip netns exec out ping -q -c 2 -W 5 10.9.0.2 >/dev/null &&
+	nsx 1 ping -q -c 2 -i 0.2 -W 5 10.9.0.100 >/dev/null &&
+		ip netns exec out ping -q -c 2 -i 0.2 -W 5 10.9.0.2 >/dev/null &&
 		python3 -S "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
 		python3 -S "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
 		python3 -S "$here/netfront_traffic.py" udp ns3 out 10.9.0.100 18 1472 &&
@@ -173,7 +173,7 @@ tagged() {
 		ip -n out link add link up1 name up1.20 type vlan id 20 &&
 		ip -n out addr add 10.9.20.100/24 dev up1.20 && ip -n out link set up1.20 up &&
 		nsx 3 ip addr add 10.9.20.3/24 dev ef3 &&
-		nsx 3 ping -q -c 2 -W 5 10.9.20.100 >/dev/null
+		nsx 3 ping -q -c 2 -i 0.2 -W 5 10.9.20.100 >/dev/null
 	local rc=$?
 	nsx 3 ip addr del 10.9.20.3/24 dev ef3
 	echo "$(mac 3) domain=3" >$S/table

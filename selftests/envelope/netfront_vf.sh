@@ -175,7 +175,7 @@ vfs_gone() {
 	wait $pid || rc=1
 	grep -q " vf=" $F/fronts && rc=1
 	wait_for eval '! via_vf 1 && ! via_vf 2' && WAIT_SECS=5 wait_for took_table &&
-		nsx 1 ping -q -c 2 -W 5 10.9.0.2 >/dev/null || rc=1
+		nsx 1 ping -q -c 2 -i 0.2 -W 5 10.9.0.2 >/dev/null || rc=1
 	klog_since_mark | grep -E "lets go of|WARNING|BUG" | sed 's/^/# /'
 	! klog_since_mark | grep -qE "WARNING|BUG" && [ $rc = 0 ]
 }

@@ -10,7 +10,8 @@
 # queue, read-only or readable on the receive queue, an SDU beyond
 # max_sdu, a kick before DRIVER_OK, features after FEATURES_OK, bad queue
 # sizes, random bytes, a used ring on the descriptors, resets and remaps
-# in a loop; then RVIO_HOSTILE_ROUNDS (40) random rounds from seed
+# in a loop (RVIO_HOSTILE_RESET_LOOP starts, 8; `make hostile`: 20); then
+# RVIO_HOSTILE_ROUNDS (10; `make hostile`: 1000) random rounds from seed
 # RVIO_HOSTILE_SEED (1). Each case checks the device's outcome (queue
 # stopped with NEEDS_RESET and a config interrupt, or waiting for a map
 # with nothing consumed, or the chain consumed and counted once, or
@@ -25,7 +26,8 @@ source "$(dirname "$0")/../lib.sh"
 
 vmm=$RVIO_ROOT/target/release/vmpi-vmm
 here=$(cd "$(dirname "$0")" && pwd)
-rounds=${RVIO_HOSTILE_ROUNDS:-40}
+rounds=${RVIO_HOSTILE_ROUNDS:-10}
+reset_loop=${RVIO_HOSTILE_RESET_LOOP:-8}
 seed=${RVIO_HOSTILE_SEED:-1}
 skip=${RVIO_HOSTILE_SKIP:-}
 max_ms=${RVIO_HOSTILE_MAX_PASS_MS:-250}
@@ -140,7 +142,7 @@ while IFS= read -r line; do
 	*) echo "# $line" ;;
 	esac
 done < <(timeout $((240 + rounds * 6)) "$vmm" hostile "$dev" --case all --rounds "$rounds" --seed "$seed" \
-	${skip:+--skip "$skip"} --echo host-echo --grant-to 2 2>&1; echo "hostile_ring exit $?")
+	${skip:+--skip "$skip"} --echo host-echo --grant-to 2 --reset-loop "$reset_loop" 2>&1; echo "hostile_ring exit $?")
 for c in "${cases[@]}"; do
 	[ -n "${reported[$c]:-}" ] || ktap_test_fail "hostile $c: no result (vmpi-vmm exited $rc)"
 done

@@ -64,7 +64,9 @@ under_traffic() {
 	python3 -S "$traffic_py" "/dev/$h" "/dev/$g" 4 ${TRAFFIC_RESTART:+RESTART} >"$out" 2>&1 &
 	traffic=$!
 	WAIT_SECS=30 wait_for grep -q running "$out" || { sed 's/^/# /' "$out"; return 1; }
-	sleep 3
+	# Every thread is in its read or write loop once `running` is out: a
+	# second of traffic before "$@".
+	sleep 1
 	"$@" || { ktap_print_msg "failed: $*"; return 1; }
 	for ((i = 0; i < 300; i++)); do
 		kill -0 "$traffic" 2>/dev/null || break

@@ -76,8 +76,9 @@ const CASE_WAIT: Duration = Duration::from_secs(2);
 const SETTLE: Duration = Duration::from_millis(150);
 /// How long the good guest waits for the link, its flow, its echo.
 const SERVE_WAIT: Duration = Duration::from_secs(10);
-/// Starts, remaps and resets of `reset-and-remap-loop`.
-const RESET_LOOP: usize = 20;
+/// Starts, remaps and resets of `reset-and-remap-loop` by default
+/// (`--reset-loop`).
+pub const RESET_LOOP: usize = 20;
 
 // The scratch area (guest RAM no ring or buffer of the driver uses), by
 // offset: hand-made messages, tables and buffers.
@@ -123,6 +124,8 @@ pub struct Opts {
     /// copies (MAC [`GRANT_DST_MAC`]; this device's domain has
     /// [`GRANT_SRC_MAC`]): `suspend-with-grant-held` needs one.
     pub grant_to: Option<u16>,
+    /// Starts of `reset-and-remap-loop`.
+    pub reset_loop: usize,
 }
 
 /// The MACs of `suspend-with-grant-held`'s frame (`--grant-to`).
@@ -513,6 +516,8 @@ struct Ctx {
     notes: Vec<String>,
     /// `--grant-to`.
     grant_to: Option<u16>,
+    /// `--reset-loop`.
+    reset_loop: usize,
 }
 
 fn err(what: String) -> io::Error {
@@ -1511,7 +1516,8 @@ fn reset_and_remap_loop(c: &mut Ctx) -> io::Result<Vec<String>> {
     let echo = c.echo.clone();
     let mut up = 0;
     let (mut remaps, mut stopped) = (0, 0);
-    for i in 0..RESET_LOOP {
+    let starts = c.reset_loop;
+    for i in 0..starts {
         // The stop in restart() is the reset during the last round's
         // traffic.
         if c.restart().is_err() {
@@ -1550,9 +1556,9 @@ fn reset_and_remap_loop(c: &mut Ctx) -> io::Result<Vec<String>> {
     c.notes.push(format!(
         "{stopped} of {remaps} remaps in one batch stopped a queue"
     ));
-    if up != RESET_LOOP {
+    if up != starts {
         c.notes
-            .push(format!("link up after {up} of {RESET_LOOP} starts"));
+            .push(format!("link up after {up} of {starts} starts"));
     }
     // Anything goes here but the good guest after: what was seen is
     // noted on the case's line.
@@ -2198,6 +2204,7 @@ pub fn run(o: &Opts) -> io::Result<bool> {
         no_sums: false,
         notes: Vec::new(),
         grant_to: o.grant_to,
+        reset_loop: o.reset_loop,
     };
     c.open()?;
     let sysfs = c.sysfs.clone();

@@ -21,6 +21,7 @@ usage: vmpi-vmm run DEV [OPTIONS]     a VMPI guest in this process, over DEV
                                      the control: frames through vdpa_sim_net
        vmpi-vmm hostile DEV [--case NAME,..|all|list] [--skip A,B] [--rounds N]
                         [--seed N] [--echo NAME] [--host vmpiN] [--grant-to D]
+                        [--reset-loop N]
                                      a guest that writes its rings by hand:
                                      one `ok - hostile CASE` / `not ok - hostile
                                      CASE: why` line per case, one per random
@@ -33,7 +34,9 @@ usage: vmpi-vmm run DEV [OPTIONS]     a VMPI guest in this process, over DEV
                                      (MAC 02:00:00:00:00:02) takes envelopes
                                      and never copies, DEV's is MAC
                                      02:00:00:00:00:01 (suspend-with-grant-held
-                                     is skipped without it)
+                                     is skipped without it); --reset-loop:
+                                     the starts of reset-and-remap-loop
+                                     (default 20)
 DEV is a /dev/vhost-vdpa-N. Options of run:
   --ram SIZE        guest RAM in bytes, K, M or G (default 8M)
   --map whole|pages the memory map: one IOTLB update, or one per 4 KiB page
@@ -418,6 +421,7 @@ fn parse_hostile(v: &[String]) -> Result<Option<hostile::Opts>, String> {
         echo: "host-echo".into(),
         host: None,
         grant_to: None,
+        reset_loop: hostile::RESET_LOOP,
     };
     let list = |s: String| -> Vec<String> {
         s.split(',')
@@ -445,6 +449,7 @@ fn parse_hostile(v: &[String]) -> Result<Option<hostile::Opts>, String> {
             "--echo" => o.echo = val()?,
             "--host" => o.host = Some(val()?),
             "--grant-to" => o.grant_to = Some(val()?.parse().map_err(|_| "bad --grant-to")?),
+            "--reset-loop" => o.reset_loop = val()?.parse().map_err(|_| "bad --reset-loop")?,
             x => return Err(format!("unknown option {x}")),
         }
     }

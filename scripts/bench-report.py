@@ -14,6 +14,10 @@ import sys
 
 out, note = sys.argv[1], sys.argv[2]
 runs = collections.defaultdict(list)  # (transport, dir, size) -> [(rate, mbit, lost)]
+rtts = collections.defaultdict(list)  # (transport, size, flows) -> [(p50 us, p99 us)]
+scale = collections.defaultdict(list)  # (transport, dir, size, flows) -> [mbit]
+cpu = collections.defaultdict(list)  # (transport, dir, size) -> [busy us per SDU, one flow]
+copy = []  # memcpy Mbit/s of 64 KiB blocks
 memory = collections.defaultdict(list)  # side -> [KiB per idle device]
 for line in open(out + "/raw.txt"):
     if line.startswith("memory "):
@@ -23,10 +27,23 @@ for line in open(out + "/raw.txt"):
     if not line.startswith("result "):
         continue
     f = dict(kv.split("=", 1) for kv in line.split()[1:])
+    flows = int(f.get("flows", 1))
+    if f["transport"] == "memcpy":
+        copy.append(float(f["mbit_per_s"]))
+        continue
+    if f["dir"] == "rr":
+        rtts[(f["transport"], int(f["size"]), flows)].append((int(f["rtt_p50_us"]), int(f["rtt_p99_us"])))
+        continue
+    scale[(f["transport"], f["dir"], int(f["size"]), flows)].append(float(f["mbit_per_s"]))
+    if flows != 1:
+        continue
+    if "cpu_us_per_sdu" in f:
+        cpu[(f["transport"], f["dir"], int(f["size"]))].append(float(f["cpu_us_per_sdu"]))
     key = (f["transport"], f["dir"], int(f["size"]))
     runs[key].append((float(f["sdus_per_s"]), float(f["mbit_per_s"]), int(f["count"]) - int(f["received"])))
 
-series = [("vmpi", "up"), ("vmpi", "down"), ("udp", "up"), ("udp", "down"), ("virtio-net", "loop")]
+series = [("vmpi", "up"), ("vmpi", "down"), ("udp", "up"), ("udp", "down"), ("virtio-net", "loop"),
+          ("vsock-seqpacket", "up"), ("vsock-seqpacket", "down"), ("vsock-stream", "up"), ("vsock-stream", "down")]
 # VMPI with other ring features (vmpi_guest parameters), and their labels.
 variants = [("vmpi-no-event-idx", "EVENT_IDX declined (`event_idx=0`)"),
             ("vmpi-indirect", "INDIRECT_DESC used (`indirect_desc=1`)")]
@@ -92,6 +109,99 @@ if short:
                  % ", ".join(map(str, short)))
 else:
     lines.append("VMPI meets the target (≥ 2× both baselines at SDU ≤ 1500, ≥ 1.3× above) at every size measured.")
+# AF_VSOCK (issue 14's targets: >= 3x seqpacket's SDU rate up to 4000
+# bytes, >= 2x at 16 KiB and 64 KiB, above stream's goodput at 64 KiB,
+# both directions; round trips <= 0.5x vsock's at 64 and 1500 bytes).
+vs_sizes = sorted({k[2] for k in runs if k[0].startswith("vsock-")})
+if vs_sizes:
+    lines += ["", "AF_VSOCK over `vsock_loopback` (both ends in one kernel: no virtqueue, which favours vsock), "
+              "goodput in Mbit/s as above, and VMPI's SDU-rate ratio to vsock `SOCK_SEQPACKET` and its goodput "
+              "ratio to `SOCK_STREAM`; → is guest to host for VMPI, client to server for vsock:", "",
+              "| SDU bytes | VMPI → | VMPI ← | seqpacket → | seqpacket ← | stream → | stream ← | VMPI/seqpacket → "
+              "| VMPI/seqpacket ← | VMPI/stream → | VMPI/stream ← |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    missed = []
+    for s in vs_sizes:
+        vu, vd = ("vmpi", "up", s), ("vmpi", "down", s)
+        qu, qd = ("vsock-seqpacket", "up", s), ("vsock-seqpacket", "down", s)
+        su, sd = ("vsock-stream", "up", s), ("vsock-stream", "down", s)
+        rq = (ratio(vu, qu), ratio(vd, qd))
+        rs = (ratio(vu, su), ratio(vd, sd))
+        lines.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            s, cell(vu), cell(vd), cell(qu), cell(qd), cell(su), cell(sd), rq[0], rq[1], rs[0], rs[1]))
+        want = 3.0 if s <= 4000 else 2.0
+        if any(r != "-" and float(r) < want for r in rq) or (s == 65535 and any(r != "-" and float(r) < 1.0 for r in rs)):
+            missed.append(s)
+    lines.append("")
+    lines.append("Goodput target (≥ 3× seqpacket up to 4000 bytes, ≥ 2× at 16 KiB and 64 KiB, above stream at "
+                 "64 KiB, both directions): %s." % ("met at every size" if not missed else
+                                                   "missed at " + ", ".join(map(str, missed))))
+if rtts:
+    def rt(t, s, n, i):
+        v = [x[i] for x in rtts.get((t, s, n), [])]
+        return statistics.median(v) if v else None
+
+    def us(t, s, n, i):
+        v = rt(t, s, n, i)
+        return "%d" % v if v is not None else "-"
+    lines += ["", "Round trips (µs, median over the repeats of each run's median and 99th percentile, over "
+              "every round trip of every flow; the peer echoes):", "",
+              "| SDU bytes | flows | VMPI p50 | VMPI p99 | seqpacket p50 | seqpacket p99 | stream p50 | stream p99 "
+              "| VMPI/seqpacket p50 |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rmissed = []
+    for s, n in sorted({(k[1], k[2]) for k in rtts}, key=lambda x: (x[1], x[0])):
+        a, b = rt("vmpi", s, n, 0), rt("vsock-seqpacket", s, n, 0)
+        r = "%.2f" % (a / b) if a and b else "-"
+        lines.append("| %d | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+            s, n, us("vmpi", s, n, 0), us("vmpi", s, n, 1), us("vsock-seqpacket", s, n, 0),
+            us("vsock-seqpacket", s, n, 1), us("vsock-stream", s, n, 0), us("vsock-stream", s, n, 1), r))
+        if s in (64, 1500) and r != "-" and float(r) > 0.5:
+            rmissed.append("%d (%d flows)" % (s, n))
+    lines.append("")
+    lines.append("Round-trip target (≤ 0.5× vsock seqpacket's at 64 and 1500 bytes): %s." % (
+        "met" if not rmissed else "missed at " + ", ".join(rmissed)))
+if any(k[3] != 1 for k in scale):
+    cols = [(1000, "up"), (1000, "down"), (65535, "up"), (65535, "down")]
+    lines += ["", "Flows at once (goodput in Mbit/s, median; with more than one flow, all flows' SDUs over "
+              "the client's time from the start of all to the end of the last; `vmpi-2dev`: the flows spread "
+              "over two VMPI devices):", "",
+              "| transport | flows | " + " | ".join("%d %s" % (s, "→" if d == "up" else "←") for s, d in cols) + " |",
+              "|---|---:|" + "---:|" * len(cols)]
+    for t, n in sorted({(k[0], k[3]) for k in scale if k[2] in (1000, 65535)},
+                       key=lambda x: (x[0] != "vmpi", x[0], x[1])):
+        row = []
+        for sz, d in cols:
+            v = scale.get((t, d, sz, n))
+            row.append("%.1f" % statistics.median(v) if v else "-")
+        lines.append("| %s | %d | %s |" % (t, n, " | ".join(row)))
+if cpu:
+    ts = [("vmpi", "VMPI"), ("vsock-seqpacket", "seqpacket"), ("vsock-stream", "stream")]
+    lines += ["", "CPU time per SDU (µs of busy CPU of the whole VM, both ends and the kernel's work between "
+              "them, from /proc/stat; median; one flow):", "",
+              "| SDU bytes | " + " | ".join("%s %s" % (n, a) for _, n in ts for a in ("→", "←")) + " |",
+              "|---:|" + "---:|" * (2 * len(ts))]
+    for sz in sorted({k[2] for k in cpu}):
+        if sz not in (250, 1000, 4000, 16384, 65535):
+            continue
+        row = []
+        for t, _ in ts:
+            for d in ("up", "down"):
+                v = cpu.get((t, d, sz))
+                row.append("%.0f" % statistics.median(v) if v else "-")
+        lines.append("| %d | %s |" % (sz, " | ".join(row)))
+if copy:
+    m = statistics.median(copy)
+    parts = []
+    for d, a in (("up", "guest to host"), ("down", "host to guest")):
+        g64, g4k = med(("vmpi", d, 65535), 1), med(("vmpi", d, 4000), 1)
+        if g64:
+            parts.append("%s %.1f Mbit/s, %.1f%% of it%s" % (
+                a, g64, g64 / m * 100,
+                "" if not g4k else (", %s the 4000-byte figure (%.1f)" % ("above" if g64 >= g4k else "below", g4k))))
+    lines += ["", "The copy limit: single-thread memcpy of 64 KiB blocks in the same VM, %.0f Mbit/s (median of "
+              "%d); VMPI's 64 KiB goodput %s. Target: at least a third (an SDU's bytes are copied three times: "
+              "user to kernel, ring to peer, kernel to user)." % (m, len(copy), "; ".join(parts) or "-")]
 for label, what in variants:
     vsizes = sorted({k[2] for k in runs if k[0] == label})
     if not vsizes:
@@ -125,7 +235,7 @@ except ImportError:
     print("(no matplotlib: goodput.png not drawn)")
     sys.exit(0)
 fig, ax = plt.subplots(figsize=(8, 5))
-for (t, d), style in zip(series, ["o-", "s-", "^--", "v--", "x:"]):
+for (t, d), style in zip(series, ["o-", "s-", "^--", "v--", "x:", "d-.", "D-.", "+:", "1:"]):
     xs = [s for s in sizes if (t, d, s) in runs]
     if xs:
         ax.plot(xs, [med((t, d, s), 1) for s in xs], style, label="%s %s" % (t, d))

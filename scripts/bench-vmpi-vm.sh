@@ -8,7 +8,9 @@
 # and back in on one interface, sizes up to its MTU). Every measurement is
 # one `result ...` line of vmpi-perf on standard output (the VM's file
 # system is read-only: scripts/bench-vmpi.sh collects them), and facts
-# about the VM are `vm: ...` lines.
+# about the VM are `vm: ...` lines. AF_VSOCK (SOCK_SEQPACKET and
+# SOCK_STREAM over vsock_loopback) is measured the same way, and round
+# trips (`--rr`) of VMPI and vsock.
 #
 # usage: scripts/bench-vmpi-vm.sh [REPEAT]
 set -euo pipefail
@@ -23,6 +25,7 @@ cleanup() {
 	ip netns del rvio-a 2>/dev/null || true
 	ip netns del rvio-b 2>/dev/null || true
 	vdpa dev del vmpi0 2>/dev/null || true
+	vdpa dev del vmpi1 2>/dev/null || true
 	vdpa dev del simnet0 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -42,6 +45,31 @@ pids+=($!)
 sleep 1
 "$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat"
 "$perf" client --dev "/dev/$g" --name perf --sweep --repeat "$repeat" --down
+
+echo "== VMPI: round trips (the host side echoes), one flow and 64 at once"
+"$perf" client --dev "/dev/$g" --name perf --rr --size 64,1500,4000,16384,65535 --repeat "$repeat"
+"$perf" client --dev "/dev/$g" --name perf --rr --flows 64 --size 64,1500 --repeat "$repeat"
+echo "== VMPI: 1, 8 and 64 flows at once"
+for f in 1 8 64; do
+	for d in "" --down; do
+		"$perf" client --dev "/dev/$g" --name perf --flows $f --size 1000,65535 --repeat "$repeat" $d
+	done
+done
+echo "== VMPI: two devices at once (flows spread over both)"
+vdpa dev add mgmtdev vmpi name vmpi1 && WAIT_SECS=20 wait_for vmpi_link_up vmpi1
+h1=$(vmpi_core_dev host vmpi1) && g1=$(vmpi_core_dev guest "$(vdpa_virtio_of vmpi1)")
+"$perf" server --dev "/dev/$h1" --name perf &
+pids+=($!)
+sleep 1
+for f in 2 8; do
+	for d in "" --down; do
+		"$perf" client --dev "/dev/$g" --dev "/dev/$g1" --name perf --flows $f --size 1000,65535 --repeat "$repeat" $d
+	done
+done
+kill "${pids[-1]}" 2>/dev/null || true
+vdpa dev del vmpi1
+echo "== The copy limit: single-thread memcpy of 64 KiB blocks"
+"$perf" memcpy --repeat "$repeat"
 
 # VMPI again with vmpi_guest's parameters "${@:2}", results labelled $1.
 vmpi_guest_with() {
@@ -65,6 +93,28 @@ echo "== VMPI with the guest declining VIRTIO_RING_F_EVENT_IDX"
 vmpi_guest_with vmpi-no-event-idx event_idx=0
 echo "== VMPI with the guest using VIRTIO_RING_F_INDIRECT_DESC"
 vmpi_guest_with vmpi-indirect indirect_desc=1
+
+# AF_VSOCK, the peer a user would pick (issue 14), in the same run. Over
+# vsock_loopback both ends are in this kernel: no virtqueue, no VMM,
+# which favours vsock against VMPI's two rings.
+echo "== AF_VSOCK over vsock_loopback (no virtqueues: favours vsock)"
+modprobe vsock_loopback
+port=5400
+for t in seqpacket stream; do
+	port=$((port + 1))
+	"$perf" vsock-server --type $t --port $port &
+	pids+=($!)
+	sleep 1
+	"$perf" vsock-client --type $t --port $port --sweep --repeat "$repeat"
+	"$perf" vsock-client --type $t --port $port --sweep --repeat "$repeat" --down
+	"$perf" vsock-client --type $t --port $port --rr --size 64,1500,4000,16384,65535 --repeat "$repeat"
+	"$perf" vsock-client --type $t --port $port --rr --flows 64 --size 64,1500 --repeat "$repeat"
+	for f in 1 8 64; do
+		for d in "" --down; do
+			"$perf" vsock-client --type $t --port $port --flows $f --size 1000,65535 --repeat "$repeat" $d
+		done
+	done
+done
 
 echo "== UDP over veth between two network namespaces"
 ip netns add rvio-a

@@ -21,6 +21,8 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod vsock;
+
 use std::ffi::c_int;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};

@@ -32,12 +32,12 @@ tcp_in_order() {
 	nsx 1 ethtool -K ef1 tso off || return 1
 	read -r w0 b0 t0 < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout)
 	r0=$(reorders)
-	python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 3072 2 || rc=1
+	python3 -S "$here/netfront_traffic.py" tcp ns1 ns2 10.9.0.2 1024 2 || rc=1
 	nsx 1 ethtool -K ef1 tso on || rc=1
 	[ $rc = 0 ] || return 1
 	read -r w b t < <(counters 1:tx_grant_waited 1:tx_grant_busy 1:tx_grant_timeout)
 	w=$((w - w0)) b=$((b - b0)) t=$((t - t0)) r=$(($(reorders) - r0))
-	ktap_print_msg "2 TCP connections ns1 -> ns2, 3 MiB each: $w frames waited for a grant," \
+	ktap_print_msg "2 TCP connections ns1 -> ns2, 1 MiB each: $w frames waited for a grant," \
 		"$b went as FRAMEs at a bound, $t grants timed out; TCP saw reordering $r times"
 	[ "$w" -gt 0 ] && [ "$b" = 0 ] && { [ "$r" = 0 ] || [ "$t" -gt 0 ]; }
 }
@@ -159,14 +159,14 @@ ktap_check "uplink: a veth attached (its peer in namespace out); EBUSY, ENODEV" 
 uplinked() {
 	nsx 1 ping -q -c 2 -i 0.2 -W 5 10.9.0.100 >/dev/null &&
 		ip netns exec out ping -q -c 2 -i 0.2 -W 5 10.9.0.2 >/dev/null &&
-		python3 -S "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 2048 &&
-		python3 -S "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 2048 &&
+		python3 -S "$here/netfront_traffic.py" tcp ns1 out 10.9.0.100 512 &&
+		python3 -S "$here/netfront_traffic.py" tcp out ns2 10.9.0.2 512 &&
 		python3 -S "$here/netfront_traffic.py" udp ns3 out 10.9.0.100 18 1472 &&
 		python3 -S "$here/netfront_traffic.py" udp out ns3 10.9.0.3 18 1472 &&
 		{ ktap_print_msg "uplink: $(cat $S/uplink)"; true; } &&
 		grep -q "^up0 rx_frames=[1-9][0-9]* rx_dropped=0 tx_frames=[1-9][0-9]* tx_dropped=0$" $S/uplink
 }
-ktap_check "uplink: ping, 2 MiB TCP (TSO) and UDP between ns1, ns2, ns3 and a host outside, nothing dropped" uplinked
+ktap_check "uplink: ping, 512 KiB TCP (TSO) and UDP between ns1, ns2, ns3 and a host outside, nothing dropped" uplinked
 
 tagged() {
 	echo "$(mac 3) domain=3 vlan=20" >$S/table &&

@@ -118,8 +118,12 @@ if restart:
     # The flows ended with the reset: the raw channels carry SDUs after it.
     raw_tags = [b"%s%d:" % (s.encode(), len(pairs) - 1) for s in ("guest", "host")]
     before = {t: progress.get(t, 0) for t in raw_tags}
-    time.sleep(2)
-    moved = sum(1 for t in raw_tags if progress.get(t, 0) > before[t])
+    # Polled: as soon as both moved, 10 s at most (a slow VM).
+    moved_by = lambda: sum(1 for t in raw_tags if progress.get(t, 0) > before[t])
+    end = time.monotonic() + 10
+    while moved_by() < len(raw_tags) and time.monotonic() < end:
+        time.sleep(0.1)
+    moved = moved_by()
     print("raw channels carrying SDUs after the flows ended: %d of %d" % (moved, len(raw_tags)), flush=True)
 # Those that survive run on: 3 s for them to end (they should not).
 deadline = time.monotonic() + 3

@@ -174,6 +174,14 @@ def stream(fd, stop, counts):
         counts["err"] = e
 
 
+def streamed(counts, n, timeout=10):
+    """Waits until the stream has echoed n more SDUs (about half a second
+    here), or ended, or timeout s passed (a slow VM)."""
+    want, end = counts["ok"] + n, time.time() + timeout
+    while counts["ok"] < want and "err" not in counts and time.time() < end:
+        time.sleep(0.05)
+
+
 def link_state():
     for d in os.listdir("/sys/class/misc"):
         p = "/sys/class/misc/%s" % d
@@ -219,11 +227,12 @@ def phase1():
     stop, counts = threading.Event(), {"ok": 0, "bad": 0}
     t = threading.Thread(target=stream, args=(fd, stop, counts))
     t.start()
-    time.sleep(2)
+    streamed(counts, 100)
     before = counts["ok"]
     vmm.cmd("remap")
     line = vmm.wait("^remap:")
-    time.sleep(3)
+    # Traffic after the remap, not only during it.
+    streamed(counts, 200)
     stop.set()
     t.join(60)
     result(line is not None and line.endswith(" 0 refused") and "err" not in counts and counts["bad"] == 0 and
@@ -234,7 +243,7 @@ def phase1():
     stop, counts = threading.Event(), {"ok": 0, "bad": 0}
     t = threading.Thread(target=stream, args=(fd, stop, counts))
     t.start()
-    time.sleep(2)
+    streamed(counts, 100)
     vmm.cmd("reset")
     up = vmm.wait("^link up", 60)
     t.join(60)
@@ -252,7 +261,7 @@ def phase1():
     stop, counts = threading.Event(), {"ok": 0, "bad": 0}
     t = threading.Thread(target=stream, args=(fd, stop, counts))
     t.start()
-    time.sleep(2)
+    streamed(counts, 100)
     vmm.p.kill()
     vmm.end()
     t.join(60)
@@ -292,7 +301,12 @@ def phase1():
     klog_mark()
     vmm = Vmm("--ram", "64M", "--like-qemu", "--serve", "vmm-echo", memlock=8 << 20)
     m = vmm.wait("^map:")
-    up = vmm.wait("^link up", 10)
+    # (A link comes up within a second of the map here: 3 s to see none.)
+    up = vmm.wait("^link up", 3)
+    # (The device's warning comes 500 ms into the stall; later on a slow VM.)
+    end = time.time() + 10
+    while "are not in the memory map (0 entries)" not in klog_since_mark() and time.time() < end:
+        time.sleep(0.5)
     vmm.end()
     log = klog_since_mark()
     result(m is not None and m.startswith("map: 1 updates, 1 refused") and up is None and

@@ -9,6 +9,7 @@ ratios for sizes above 0).
 usage: scripts/bench-report.py DIR 'NOTE (commit, machine)'"""
 import collections
 import csv
+import re
 import statistics
 import sys
 
@@ -168,7 +169,8 @@ if any(k[3] != 1 for k in scale):
               "over two VMPI devices):", "",
               "| transport | flows | " + " | ".join("%d %s" % (s, "→" if d == "up" else "←") for s, d in cols) + " |",
               "|---|---:|" + "---:|" * len(cols)]
-    for t, n in sorted({(k[0], k[3]) for k in scale if k[2] in (1000, 65535)},
+    for t, n in sorted({(k[0], k[3]) for k in scale if k[2] in (1000, 65535)
+                        and (k[0] in ("vmpi", "vmpi-2dev") or k[0].startswith("vsock-"))},
                        key=lambda x: (x[0] != "vmpi", x[0], x[1])):
         row = []
         for sz, d in cols:
@@ -223,6 +225,13 @@ if memory:
     lines += ["", "Memory of one idle VMPI device, measured (the drop in MemFree over 16 devices, median of "
               "%d runs; this kernel's debug options add their metadata): host side %s, guest side %s."
               % (max(len(v) for v in memory.values()), kib("host"), kib("guest"))]
+try:
+    failed = [re.sub(r"\S*/vmpi-perf", "vmpi-perf", l.split(": ", 1)[1].strip())
+              for l in open(out + "/vm.txt") if l.startswith("measurement failed")]
+except OSError:
+    failed = []
+if failed:
+    lines += ["", "Measurements that failed in this run (no result): " + "; ".join("`%s`" % f for f in failed) + "."]
 md = "\n".join(lines) + "\n"
 open(out + "/results.md", "w").write(md)
 print(md)

@@ -550,6 +550,27 @@ impl Ctx {
             .map_err(|_| err(format!("{p}: not a number: {s:?}")))
     }
 
+    /// Maps the scratch page at offset `at` again at IOVA `iova`
+    /// (read-only if `read_only`): the map entry, to take back after.
+    fn map_page_at(&mut self, at: u64, iova: u64, read_only: bool) -> io::Result<MapEntry> {
+        let page = self.scratch + at;
+        let d = self.d()?;
+        let mut e = d.ram().entry(page, crate::memory::PAGE)?;
+        e.iova = iova;
+        let r = if read_only {
+            d.device().map_readonly(&[e])?
+        } else {
+            d.device().map(&[e])?
+        };
+        if r.failed > 0 {
+            return Err(err(format!(
+                "mapping the page again at {iova:#x} was refused: {}",
+                r.first_error.map(|e| e.to_string()).unwrap_or_default()
+            )));
+        }
+        Ok(e)
+    }
+
     /// The host device's state and its queues' (its debugfs `queues`),
     /// for a line that says why a queue was not served.
     fn queues_state(&self) -> String {
@@ -1297,18 +1318,7 @@ fn writable_on_txq(c: &mut Ctx) -> io::Result<Vec<String>> {
 }
 
 fn rx_into_read_only(c: &mut Ctx) -> io::Result<Vec<String>> {
-    let page = c.scratch + S_ROPAGE;
-    let d = c.d()?;
-    let mut e = d.ram().entry(page, crate::memory::PAGE)?;
-    e.iova = RO_IOVA;
-    let r = d.device().map_readonly(&[e])?;
-    if r.failed > 0 {
-        return Err(err(format!(
-            "the read-only mapping was refused: {}",
-            r.first_error.map(|e| e.to_string()).unwrap_or_default()
-        )));
-    }
-    c.ro = Some(e);
+    c.ro = Some(c.map_page_at(S_ROPAGE, RO_IOVA, true)?);
     c.rx_next(RawDesc {
         addr: RO_IOVA,
         len: 4096,
@@ -1640,15 +1650,7 @@ fn rx_lost_middle_fragment(c: &mut Ctx) -> io::Result<Vec<String>> {
     let ch = c.echo_flow("hostile-lost")?;
     c.quiesce()?;
     // The second buffer the device takes next, read-only.
-    let page = c.scratch + S_ROPAGE;
-    let d = c.d()?;
-    let mut e = d.ram().entry(page, crate::memory::PAGE)?;
-    e.iova = RO_IOVA;
-    let r = d.device().map_readonly(&[e])?;
-    if r.failed > 0 {
-        return Err(err("the read-only mapping was refused".into()));
-    }
-    c.ro = Some(e);
+    c.ro = Some(c.map_page_at(S_ROPAGE, RO_IOVA, true)?);
     let d = c.d()?;
     let (q, ram) = d.queue_mut(RXQ);
     let second = q.used_idx(ram)?.wrapping_add(1);
@@ -1742,17 +1744,7 @@ fn with_grant_queues(
 /// Before the fix (finding 3) the map changed under the pass at once.
 /// Then the held SDU is echoed: the pass went on with its chain.
 fn unmap_during_pass(c: &mut Ctx) -> io::Result<Vec<String>> {
-    let page = c.scratch + S_RXPAGE;
-    let d = c.d()?;
-    let mut e = d.ram().entry(page, crate::memory::PAGE)?;
-    e.iova = SPARE_IOVA;
-    let r = d.device().map(&[e])?;
-    if r.failed > 0 {
-        return Err(err(format!(
-            "the spare mapping was refused: {}",
-            r.first_error.map(|e| e.to_string()).unwrap_or_default()
-        )));
-    }
+    let e = c.map_page_at(S_RXPAGE, SPARE_IOVA, false)?;
     let ch = c.echo_flow("hostile-unmap")?;
     let delays = |c: &Ctx| -> io::Result<u64> {
         let p = format!("{}/pop_delays", c.debugfs);

@@ -84,6 +84,17 @@ struct Opts {
     buffer: u64,
 }
 
+impl Opts {
+    /// `--size` or `--sweep`'s sizes, else `default` alone.
+    fn sizes_or(&self, default: usize) -> Vec<usize> {
+        if self.sizes.is_empty() {
+            vec![default]
+        } else {
+            self.sizes.clone()
+        }
+    }
+}
+
 const USAGE: &str = "usage:
   vmpi-perf server [--dev /dev/vmpiN | --role host|guest] [--name NAME]
   vmpi-perf client [--dev /dev/vmpiN | --role host|guest] [--name NAME]
@@ -108,7 +119,7 @@ fn parse(args: &[String]) -> Opts {
         dev: None,
         role: None,
         name: "perf".into(),
-        sizes: vec![1000],
+        sizes: Vec::new(),
         count: None,
         down: false,
         repeat: 1,
@@ -650,7 +661,7 @@ fn client_vmpi(o: &Opts) -> io::Result<()> {
     } else {
         "vmpi".into()
     };
-    for &size in &o.sizes {
+    for &size in &o.sizes_or(1000) {
         for _ in 0..o.repeat {
             // Flows spread over the devices.
             let mut conns = Vec::with_capacity(o.flows);
@@ -694,7 +705,7 @@ fn serve_vsock(o: &Opts) -> io::Result<()> {
 
 fn client_vsock(o: &Opts) -> io::Result<()> {
     let transport = format!("vsock-{}", o.kind.name());
-    for &size in o.sizes.iter().filter(|&&s| s >= VSOCK_MIN) {
+    for &size in o.sizes_or(1000).iter().filter(|&&s| s >= VSOCK_MIN) {
         for _ in 0..o.repeat {
             let mut conns = Vec::with_capacity(o.flows);
             for _ in 0..o.flows.max(1) {
@@ -738,7 +749,7 @@ fn client_udp(o: &Opts) -> io::Result<()> {
     ctl.connect((o.to.as_str(), o.port + 1))?;
     ctl.set_read_timeout(Some(Duration::from_millis(500)))?;
     let mut buf = vec![0u8; 256];
-    for &size in &o.sizes {
+    for &size in &o.sizes_or(1000) {
         if size > 65507 {
             continue;
         }
@@ -927,7 +938,7 @@ fn packet_loop(o: &Opts) -> io::Result<()> {
         .trim()
         .parse()
         .unwrap_or(1500);
-    for &size in &o.sizes {
+    for &size in &o.sizes_or(1000) {
         if size > mtu {
             continue;
         }
@@ -973,12 +984,7 @@ fn memcpy_bw(o: &Opts) -> io::Result<()> {
     const SPAN: usize = 32 << 20;
     let src = vec![0x5au8; SPAN];
     let mut dst = vec![0u8; SPAN];
-    let sizes: Vec<usize> = if o.sizes == [1000] {
-        vec![MAX_SDU]
-    } else {
-        o.sizes.clone()
-    };
-    for &size in sizes.iter().filter(|&&s| s > 0 && s <= SPAN) {
+    for &size in o.sizes_or(MAX_SDU).iter().filter(|&&s| s > 0 && s <= SPAN) {
         for _ in 0..o.repeat {
             let t0 = Instant::now();
             let mut blocks = 0usize;

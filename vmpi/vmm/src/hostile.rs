@@ -524,6 +524,14 @@ fn err(what: String) -> io::Error {
     io::Error::other(what)
 }
 
+/// The number a sysfs or debugfs file `p` holds.
+fn read_number(p: &str) -> io::Result<u64> {
+    let s = fs::read_to_string(p).map_err(|e| err(format!("{p}: {e}")))?;
+    s.trim()
+        .parse()
+        .map_err(|_| err(format!("{p}: not a number: {s:?}")))
+}
+
 impl Ctx {
     fn d(&mut self) -> io::Result<&mut Driver> {
         self.d
@@ -543,11 +551,7 @@ impl Ctx {
     }
 
     fn counter(&self, name: &str) -> io::Result<u64> {
-        let p = format!("{}/{name}", self.sysfs);
-        let s = fs::read_to_string(&p).map_err(|e| err(format!("{p}: {e}")))?;
-        s.trim()
-            .parse()
-            .map_err(|_| err(format!("{p}: not a number: {s:?}")))
+        read_number(&format!("{}/{name}", self.sysfs))
     }
 
     /// Maps the scratch page at offset `at` again at IOVA `iova`
@@ -1746,13 +1750,7 @@ fn with_grant_queues(
 fn unmap_during_pass(c: &mut Ctx) -> io::Result<Vec<String>> {
     let e = c.map_page_at(S_RXPAGE, SPARE_IOVA, false)?;
     let ch = c.echo_flow("hostile-unmap")?;
-    let delays = |c: &Ctx| -> io::Result<u64> {
-        let p = format!("{}/pop_delays", c.debugfs);
-        let s = fs::read_to_string(&p).map_err(|e| err(format!("{p}: {e}")))?;
-        s.trim()
-            .parse()
-            .map_err(|_| err(format!("{p}: not a number: {s:?}")))
-    };
+    let delays = |c: &Ctx| read_number(&format!("{}/pop_delays", c.debugfs));
     let before = delays(c)?;
     let sdu = c.rng.bytes(1000);
     c.debugfs_write("pop_delay_ms", &POP_DELAY.as_millis().to_string())?;

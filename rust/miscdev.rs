@@ -2,10 +2,11 @@
 
 //! Safe abstraction for a misc char device (the Rust half; the C half is
 //! `rust/miscdev_glue.c`, which owns the `struct miscdevice`, the file
-//! operations and the wait queue). A device type implements [`FileOps`];
+//! operations and the wait queues). A device type implements [`FileOps`];
 //! its read, write and ioctl never block (they return `EAGAIN`), and the C
-//! half blocks a blocking caller until the next [`Registration::wake`], so
-//! `poll(2)` and blocking calls agree.
+//! half blocks a blocking caller until the file's next wake (its
+//! [`FileWaker`], or the device's [`Waker`] for every file), so `poll(2)`
+//! and blocking calls agree.
 //!
 //! Include with `#[path = ".../rust/miscdev.rs"] pub mod miscdev;` and
 //! `#[path = ".../rust/sysfs_buf.rs"] pub mod sysfs_buf;` next to `mod
@@ -37,8 +38,8 @@ pub trait FileOps: Sized + Send + Sync {
     /// The state of one open file.
     type File: Send + Sync;
 
-    /// A file is opened on `dev`.
-    fn open(dev: ArcBorrow<'_, Self>) -> Result<Self::File>;
+    /// A file is opened on `dev`; `waker` wakes it alone.
+    fn open(dev: ArcBorrow<'_, Self>, waker: FileWaker) -> Result<Self::File>;
     /// Copies out at most one message; `EAGAIN` if there is none yet.
     fn read(file: &Self::File, out: &mut UserSliceWriter) -> Result<usize>;
     /// Takes one message of `len` bytes; `EAGAIN` if there is no room yet.
@@ -174,12 +175,19 @@ impl<T: FileOps> Registration<T> {
     /// # Safety
     ///
     /// Called by the C half, while registered, with our `dev` pointer.
-    unsafe extern "C" fn open(dev: *mut c_void, fpriv: *mut *mut c_void) -> c_int {
+    unsafe extern "C" fn open(
+        dev: *mut c_void,
+        f: *mut bindings::rvio_misc_file,
+        fpriv: *mut *mut c_void,
+    ) -> c_int {
         // SAFETY: while registered we hold a count of the `Arc<T>` whose
         // pointer `dev` is, so it is alive for the call.
         let dev = unsafe { ArcBorrow::from_raw(dev as *const T) };
         from_result(|| {
-            let file = KBox::new(T::open(dev)?, GFP_KERNEL)?;
+            // SAFETY: `rvio_misc_open()` in rust/miscdev_glue.c passes the
+            // file it allocated, whose reference it holds for the call.
+            let waker = unsafe { FileWaker::new(f) };
+            let file = KBox::new(T::open(dev, waker)?, GFP_KERNEL)?;
             // SAFETY: `rvio_misc_open()` in rust/miscdev_glue.c passes
             // `&f->fpriv` of the file it allocated, valid for a write.
             unsafe { *fpriv = KBox::into_raw(file).cast() };
@@ -195,8 +203,9 @@ impl<T: FileOps> Registration<T> {
         // file's `f->fpriv`, which `rvio_misc_open()` keeps only when `open`
         // returned 0, i.e. `KBox::into_raw` of a `T::File`; the VFS calls
         // `->release` once per file, after every read, write, poll and ioctl
-        // on it, and `f` is freed right after (see `# Safety`), so we own the
-        // box again.
+        // on it, and `fpriv` is not used after (see `# Safety`; the C file
+        // may live on for a `FileWaker`, without it), so we own the box
+        // again.
         drop(unsafe { KBox::from_raw(fpriv.cast::<T::File>()) });
     }
 
@@ -330,13 +339,15 @@ pub struct Waker {
 }
 
 // SAFETY: `rvio_misc_wake()` and `rvio_misc_put()` may be called from any
-// thread (an atomic, a wait queue wake-up, a kref).
+// thread in process context (a spinlock, atomics, wait queue wake-ups, a
+// kref).
 unsafe impl Send for Waker {}
 // SAFETY: `&Waker` only allows `wake`, which may run concurrently (as above).
 unsafe impl Sync for Waker {}
 
 impl Waker {
-    /// Blocked callers and pollers look again.
+    /// Every file's blocked callers and pollers look again (in process
+    /// context).
     pub fn wake(&self) {
         // SAFETY: by the type invariant we hold a reference to `m`.
         unsafe { bindings::rvio_misc_wake(self.m) };
@@ -347,5 +358,49 @@ impl Drop for Waker {
     fn drop(&mut self) {
         // SAFETY: by the type invariant we hold a reference, given back once.
         unsafe { bindings::rvio_misc_put(self.m) };
+    }
+}
+
+/// Wakes one open file's blocked callers and pollers
+/// (`rvio_misc_file_wake()`); it may outlive the file (waking then is
+/// harmless).
+///
+/// # Invariants
+///
+/// `f` is a file of the C half this value holds a reference to.
+pub struct FileWaker {
+    f: *mut bindings::rvio_misc_file,
+}
+
+// SAFETY: `rvio_misc_file_wake()` and `rvio_misc_file_put()` may be called
+// from any thread (an atomic, a wait queue wake-up, a kref).
+unsafe impl Send for FileWaker {}
+// SAFETY: `&FileWaker` only allows `wake`, which may run concurrently (as
+// above).
+unsafe impl Sync for FileWaker {}
+
+impl FileWaker {
+    /// # Safety
+    ///
+    /// `f` is a file of the C half, alive for the call.
+    unsafe fn new(f: *mut bindings::rvio_misc_file) -> Self {
+        // SAFETY: `f` is alive (the caller guarantees it) for
+        // `rvio_misc_file_get()` to take a reference.
+        unsafe { bindings::rvio_misc_file_get(f) };
+        // INVARIANT: the reference taken just now.
+        Self { f }
+    }
+
+    /// The file's blocked callers and pollers look again.
+    pub fn wake(&self) {
+        // SAFETY: by the type invariant we hold a reference to `f`.
+        unsafe { bindings::rvio_misc_file_wake(self.f) };
+    }
+}
+
+impl Drop for FileWaker {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we hold a reference, given back once.
+        unsafe { bindings::rvio_misc_file_put(self.f) };
     }
 }

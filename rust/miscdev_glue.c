@@ -14,6 +14,7 @@
 #include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/wait.h>
 
 #include "miscdev_glue.h"
@@ -24,8 +25,8 @@ struct rvio_misc {
 	const struct rvio_misc_ops *ops;
 	void *dev;
 	struct kref ref;		/* the registrant's, and one per open file */
-	wait_queue_head_t wq;
-	atomic_t events;		/* bumped by every wake */
+	spinlock_t lock;		/* covers files (process context only) */
+	struct list_head files;		/* open files, for rvio_misc_wake() */
 	char name[32];
 	struct device_attribute attrs[RVIO_MISC_MAX_ATTRS];
 	unsigned int nattrs;		/* read-only ones, first in attrs */
@@ -34,9 +35,16 @@ struct rvio_misc {
 	const struct attribute_group *groups[2];
 };
 
+/* One open file: it waits on a wait queue of its own, so that a wake for
+ * one file (rvio_misc_file_wake()) does not make every reader of the
+ * device try again. */
 struct rvio_misc_file {
+	struct kref ref;		/* the file's, and one per Rust FileWaker */
 	struct rvio_misc *m;
 	void *fpriv;
+	wait_queue_head_t wq;
+	atomic_t events;		/* bumped by every wake */
+	struct list_head node;		/* in m->files while open */
 };
 
 static void rvio_misc_free(struct kref *ref)
@@ -54,10 +62,35 @@ void rvio_misc_put(struct rvio_misc *m)
 	kref_put(&m->ref, rvio_misc_free);
 }
 
+static void rvio_misc_file_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct rvio_misc_file, ref));
+}
+
+void rvio_misc_file_get(struct rvio_misc_file *f)
+{
+	kref_get(&f->ref);
+}
+
+void rvio_misc_file_put(struct rvio_misc_file *f)
+{
+	kref_put(&f->ref, rvio_misc_file_free);
+}
+
+void rvio_misc_file_wake(struct rvio_misc_file *f)
+{
+	atomic_inc(&f->events);
+	wake_up_interruptible_all(&f->wq);
+}
+
 void rvio_misc_wake(struct rvio_misc *m)
 {
-	atomic_inc(&m->events);
-	wake_up_interruptible_all(&m->wq);
+	struct rvio_misc_file *f;
+
+	spin_lock(&m->lock);
+	list_for_each_entry(f, &m->files, node)
+		rvio_misc_file_wake(f);
+	spin_unlock(&m->lock);
 }
 
 static int rvio_misc_open(struct inode *inode, struct file *file)
@@ -71,13 +104,19 @@ static int rvio_misc_open(struct inode *inode, struct file *file)
 	f = kzalloc(sizeof(*f), GFP_KERNEL);
 	if (!f)
 		return -ENOMEM;
-	ret = m->ops->open(m->dev, &f->fpriv);
+	kref_init(&f->ref);
+	f->m = m;
+	init_waitqueue_head(&f->wq);
+	/* open may take references to f (rvio_misc_file_get()). */
+	ret = m->ops->open(m->dev, f, &f->fpriv);
 	if (ret) {
-		kfree(f);
+		rvio_misc_file_put(f);
 		return ret;
 	}
-	f->m = m;
 	kref_get(&m->ref);
+	spin_lock(&m->lock);
+	list_add(&f->node, &m->files);
+	spin_unlock(&m->lock);
 	file->private_data = f;
 	return stream_open(inode, file);
 }
@@ -85,27 +124,33 @@ static int rvio_misc_open(struct inode *inode, struct file *file)
 static int rvio_misc_release(struct inode *inode, struct file *file)
 {
 	struct rvio_misc_file *f = file->private_data;
+	struct rvio_misc *m = f->m;
 
-	f->m->ops->release(f->fpriv);
-	rvio_misc_put(f->m);
-	kfree(f);
+	m->ops->release(f->fpriv);
+	spin_lock(&m->lock);
+	list_del(&f->node);
+	spin_unlock(&m->lock);
+	rvio_misc_put(m);
+	/* A FileWaker the release left behind keeps f, not m. */
+	rvio_misc_file_put(f);
 	return 0;
 }
 
-/* Calls @op until it does not say -EAGAIN, waiting for a wake in between
- * unless the file is non-blocking. The wait condition is lockless: the
- * event count, read before each try, changed. */
+/* Calls @op until it does not say -EAGAIN, waiting for a wake of the file
+ * (its own, or the device's) in between unless the file is non-blocking.
+ * The wait condition is lockless: the file's event count, read before
+ * each try, changed. */
 #define RVIO_MISC_BLOCKING(file, call)						\
 ({										\
 	struct rvio_misc_file *__f = (file)->private_data;			\
 	ssize_t __ret;								\
 	for (;;) {								\
-		int __seq = atomic_read(&__f->m->events);			\
+		int __seq = atomic_read(&__f->events);				\
 		__ret = (call);							\
 		if (__ret != -EAGAIN || ((file)->f_flags & O_NONBLOCK))	\
 			break;							\
-		if (wait_event_interruptible(__f->m->wq,			\
-				atomic_read(&__f->m->events) != __seq)) {	\
+		if (wait_event_interruptible(__f->wq,				\
+				atomic_read(&__f->events) != __seq)) {		\
 			__ret = -ERESTARTSYS;					\
 			break;							\
 		}								\
@@ -133,7 +178,7 @@ static __poll_t rvio_misc_poll(struct file *file, poll_table *pt)
 {
 	struct rvio_misc_file *f = file->private_data;
 
-	poll_wait(file, &f->m->wq, pt);
+	poll_wait(file, &f->wq, pt);
 	return (__force __poll_t)f->m->ops->poll(f->fpriv);
 }
 
@@ -189,7 +234,8 @@ struct rvio_misc *rvio_misc_register(const char *name, const struct rvio_misc_op
 	m->ops = ops;
 	m->dev = dev;
 	kref_init(&m->ref);
-	init_waitqueue_head(&m->wq);
+	spin_lock_init(&m->lock);
+	INIT_LIST_HEAD(&m->files);
 	m->misc.minor = MISC_DYNAMIC_MINOR;
 	m->misc.name = m->name;
 	m->misc.fops = &rvio_misc_fops;

@@ -2,9 +2,10 @@
 /*
  * C half of rvio's misc char device abstraction (rust/miscdev.rs is the
  * Rust half). The C half owns the struct miscdevice, the file_operations,
- * the wait queue and blocking: the Rust half's read and write never block
- * (-EAGAIN), and the C half waits for the next rvio_misc_wake() when the
- * file is blocking, so poll(2) and blocking calls share one wait queue.
+ * the wait queues and blocking: the Rust half's read and write never block
+ * (-EAGAIN), and the C half waits for the file's next wake
+ * (rvio_misc_file_wake(), or rvio_misc_wake() for every file) when the file
+ * is blocking, so poll(2) and blocking calls share the file's wait queue.
  */
 #ifndef RVIO_MISCDEV_GLUE_H
 #define RVIO_MISCDEV_GLUE_H
@@ -12,10 +13,13 @@
 #include <linux/types.h>
 
 struct rvio_misc;
+struct rvio_misc_file;
 
 struct rvio_misc_ops {
-	/* A file is opened on the device: create its state in *fpriv. */
-	int (*open)(void *dev, void **fpriv);
+	/* A file is opened on the device: create its state in *fpriv. @file
+	 * is its wake handle: valid for the call; rvio_misc_file_get() keeps
+	 * it (until rvio_misc_file_put()) beyond. */
+	int (*open)(void *dev, struct rvio_misc_file *file, void **fpriv);
 	void (*release)(void *fpriv);
 	/* Never block: -EAGAIN when there is nothing to read / no room. */
 	ssize_t (*read)(void *fpriv, void __user *buf, size_t len);
@@ -52,7 +56,15 @@ void rvio_misc_unregister(struct rvio_misc *m);
 /* Another reference (for rvio_misc_wake()), dropped by rvio_misc_put(). */
 void rvio_misc_get(struct rvio_misc *m);
 void rvio_misc_put(struct rvio_misc *m);
-/* Something changed: blocked readers/writers and pollers look again. */
+/* Something changed: every file's blocked readers/writers and pollers look
+ * again. */
 void rvio_misc_wake(struct rvio_misc *m);
+/* Something changed for one file: its blocked callers and pollers look
+ * again (harmless once it is closed). */
+void rvio_misc_file_wake(struct rvio_misc_file *f);
+/* Another reference to a file's wake handle, dropped by
+ * rvio_misc_file_put(). */
+void rvio_misc_file_get(struct rvio_misc_file *f);
+void rvio_misc_file_put(struct rvio_misc_file *f);
 
 #endif /* RVIO_MISCDEV_GLUE_H */

@@ -246,7 +246,11 @@ run_py_ktap() {
 		esac
 	done < <(timeout "$secs" "$@" 2>&1; echo "run_py_ktap exit $?")
 	if [ "$rc" != 0 ] && [ $notok = 0 ]; then
-		ktap_test_fail "$(basename "${2:-$1}") exited $rc (crash or timeout) before its remaining results"
+		local prog=$1 a
+		for a in "$@"; do
+			case "$a" in *.py) prog=$a; break ;; esac
+		done
+		ktap_test_fail "$(basename -- "$prog") exited $rc (crash or timeout) before its remaining results"
 	fi
 }
 

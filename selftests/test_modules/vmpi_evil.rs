@@ -35,14 +35,19 @@ module! {
 
 /// rxq buffers posted (never reposted).
 const RX_BUFS: usize = 8;
-/// `HELLO`s in the flood.
-const HELLOS: usize = 64;
+/// `HELLO`s in the flood: more replies than the host's control queue
+/// holds (`vmpi/proto/outbox.rs`: 22 bytes each in 32,990).
+const HELLOS: usize = 4096;
+/// txq buffers the flood goes out in, each posted again once used.
+const FLOOD_BUFS: usize = 64;
 const CHANNELS: u16 = 256;
 
-/// A buffer: device-writable (`In`) or device-readable (`Out`).
+/// A buffer: device-writable (`In`) or device-readable (`Out`; `Flood`:
+/// a `HELLO` of the flood, posted again once used).
 enum Buf {
     In(KVec<u8>),
     Out(KVec<u8>),
+    Flood(KVec<u8>),
 }
 
 // SAFETY: the slices are a KVec's buffer, which neither moves nor changes
@@ -50,12 +55,12 @@ enum Buf {
 unsafe impl virtio::Buffer for Buf {
     fn in_part(&mut self) -> &mut [u8] {
         match self {
-            Buf::In(d) | Buf::Out(d) => d,
+            Buf::In(d) | Buf::Out(d) | Buf::Flood(d) => d,
         }
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {
         match self {
-            Buf::In(d) | Buf::Out(d) => (d, &[]),
+            Buf::In(d) | Buf::Out(d) | Buf::Flood(d) => (d, &[]),
         }
     }
 }
@@ -153,15 +158,18 @@ fn script(out: &mut KVec<Buf>) -> Result {
         |_| {},
     )?))?;
     // A flood of HELLOs: each asks for a reply, and the host has only
-    // RX_BUFS rxq buffers to reply in.
-    for _ in 0..HELLOS {
-        push(Buf::Out(ctrl(&hello, MAX_CTRL_LEN, |_| {})?))?;
+    // RX_BUFS rxq buffers to reply in (`VmpiEvil::process` posts these
+    // again until HELLOS went out).
+    for _ in 0..FLOOD_BUFS {
+        push(Buf::Flood(ctrl(&hello, MAX_CTRL_LEN, |_| {})?))?;
     }
     Ok(())
 }
 
 struct VmpiEvil {
     sent: bool,
+    /// `HELLO`s of the flood still to post.
+    flood_left: usize,
 }
 
 impl virtio::Driver for VmpiEvil {
@@ -173,7 +181,10 @@ impl virtio::Driver for VmpiEvil {
 
     fn probe(dev: &virtio::Device<'_>) -> Result<Self> {
         pr_info!("{}: misbehaving on purpose\n", dev.name());
-        Ok(Self { sent: false })
+        Ok(Self {
+            sent: false,
+            flood_left: HELLOS - FLOOD_BUFS,
+        })
     }
 
     fn start(&mut self, q: &mut virtio::Queues<'_, Buf>) {
@@ -218,8 +229,17 @@ impl virtio::Driver for VmpiEvil {
     fn stop(&mut self) {}
 
     fn process(&mut self, q: &mut virtio::Queues<'_, Buf>) -> bool {
-        // Reclaim what the host used; post nothing new.
-        while q.get_buf(TXQ).is_some() {}
+        // Reclaim what the host used; post only the flood's HELLOs again.
+        let mut posted = false;
+        while let Some((b, _)) = q.get_buf(TXQ) {
+            if self.flood_left > 0 && matches!(*b, Buf::Flood(_)) && q.add_out(TXQ, b).is_ok() {
+                self.flood_left -= 1;
+                posted = true;
+            }
+        }
+        if posted {
+            q.kick(TXQ);
+        }
         let _ = q.enable_cb(TXQ);
         false
     }

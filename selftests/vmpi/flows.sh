@@ -6,8 +6,10 @@
 # and acceptance on the host, unknown names, a timed-out allocation, the
 # ioctls' errors, credit without drops, close and reopen, 64 flows with
 # interleaved traffic (random payloads, some in several fragments) on 64
-# distinct channels, and the guest driver going away under a flow
-# (vmpi_flow.py).
+# distinct channels, closed from both ends at once and allocated again
+# with no control message dropped, readers of idle flows left asleep by a
+# busy one, and the guest driver going away
+# under a flow (vmpi_flow.py).
 source "$(dirname "$0")/../lib.sh"
 
 guest_ko=$(rvio_ko vmpi_guest)
@@ -19,6 +21,6 @@ ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
 ktap_print_msg "host side /dev/$h, guest side /dev/$g"
 
-ktap_set_plan 35
+ktap_set_plan 37
 run_py_ktap 300 python3 -S "$flow" "/dev/$h" "/dev/$g" "$guest_ko"
 ktap_finished

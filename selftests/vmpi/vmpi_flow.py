@@ -3,8 +3,10 @@
 """Flows by application name between the host and guest sides of one VMPI
 device (two /dev/vmpiN in one kernel): registration, allocation and
 acceptance, an unknown name, an allocation that times out, the ioctls'
-errors, credit (back-pressure without drops), close and reopen, and 64
-flows at once with interleaved traffic both ways. Prints `ok - ...` /
+errors, credit (back-pressure without drops), close and reopen, 64 flows
+at once with interleaved traffic both ways, closed from both ends at once
+and allocated again without a control message dropped, readers of idle
+flows not woken by a busy one. Prints `ok - ...` /
 `not ok - ...` lines (flows.sh turns them into KTAP); exits 1 on any
 failure.
 
@@ -170,24 +172,38 @@ for fd in (g, acc, slow):
 
 # --- 64 flows at once, interleaved traffic both ways ------------------------
 N = 64
-gfd, hfd, gchs, hchs = [], [], [], []
-while len(gfd) < N:
-    batch = []
-    for _ in range(min(16, N - len(gfd))):
-        fd = os.open(guest_path, os.O_RDWR | os.O_NONBLOCK)
-        result_e = errno_of(lambda: alloc(fd, "srv"))
-        if result_e != errno.EAGAIN:
-            print("# non-blocking alloc said %s" % os.strerror(result_e))
-        batch.append(fd)
-    for _ in batch:
-        fd = os.open(host_path, os.O_RDWR)
-        hchs.append(accept(fd, "srv"))
-        hfd.append(fd)
-    for fd in batch:
-        writable(fd, 10)
-        gchs.append(alloc(fd, "srv"))  # the result: the channel
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        gfd.append(fd)
+
+
+def open_flows(n, batch):
+    """n flows guest -> "srv", allocated `batch` at a time (non-blocking
+    allocs, then the host accepts them all)."""
+    gfd, hfd, gchs, hchs = [], [], [], []
+    while len(gfd) < n:
+        fds = []
+        for _ in range(min(batch, n - len(gfd))):
+            fd = os.open(guest_path, os.O_RDWR | os.O_NONBLOCK)
+            result_e = errno_of(lambda: alloc(fd, "srv"))
+            if result_e != errno.EAGAIN:
+                print("# non-blocking alloc said %s" % os.strerror(result_e))
+            fds.append(fd)
+        for _ in fds:
+            fd = os.open(host_path, os.O_RDWR)
+            hchs.append(accept(fd, "srv"))
+            hfd.append(fd)
+        for fd in fds:
+            writable(fd, 10)
+            gchs.append(alloc(fd, "srv"))  # the result: the channel
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            gfd.append(fd)
+    return gfd, hfd, gchs, hchs
+
+
+def ctrl_dropped():
+    return [int(open("/sys/class/misc/%s/ctrl_dropped" % os.path.basename(p)).read())
+            for p in (host_path, guest_path)]
+
+
+gfd, hfd, gchs, hchs = open_flows(N, 16)
 flows = int(open(hd + "flows").read())
 result(flows == N, "64 flows: all allocated (host flows = %d)" % flows)
 result(len(set(gchs)) == N and sorted(gchs) == sorted(hchs) and all(half <= c < channels for c in gchs),
@@ -224,6 +240,70 @@ for b in bad[:5]:
     print("# " + b)
 result(not bad, "64 flows: %d interleaved SDUs each way (%d of the %d over 4 KiB) arrive on their own flow, "
        "in order, byte for byte" % (N * ROUNDS, frags, len(sent)))
+# Every flow closed from both ends at once (the closes cross: each side
+# queues 64 or more control messages before the peer reads any; an outbox
+# of 32 messages dropped some), then 64 allocated again, as many at once
+# as the name's backlog takes (16).
+# The host's work pass is held 300 ms after a chain it takes (debugfs
+# fault injection) while the files close: neither side's messages move
+# meanwhile, as on a busy host.
+dropped = ctrl_dropped()
+delay = "/sys/kernel/debug/vmpi_host/vmpi0/pop_delay_ms"
+open(delay, "w").write("300")
+for a, b in zip(gfd, hfd):
+    os.close(a)
+    os.close(b)
+open(delay, "w").write("0")
+for _ in range(100):
+    if int(open(hd + "flows").read()) == 0:
+        break
+    time.sleep(0.05)
+closed = int(open(hd + "flows").read())
+gfd, hfd, gchs, hchs = open_flows(N, 16)
+flows = int(open(hd + "flows").read())
+now = ctrl_dropped()
+result(closed == 0 and flows == N and now == dropped and len(set(gchs)) == N and sorted(gchs) == sorted(hchs),
+       "64 flows closed from both ends at once, then 64 allocated again: flows %d then %d, "
+       "no control message dropped (ctrl_dropped host, guest %s then %s)" % (closed, flows, dropped, now))
+
+
+# Readers blocked on other flows of the device sleep through one flow's
+# traffic: each file waits on its own wait queue (one queue for the device
+# woke every reader for every SDU: the CPU per SDU grew with the flows).
+def switches(tid):
+    for line in open("/proc/self/task/%d/status" % tid):
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return -1
+
+
+IDLE, BUSY_SDUS = 7, 400
+tids, got_idle = {}, {}
+
+
+def idle_reader(i):
+    tids[i] = threading.get_native_id()
+    got_idle[i] = recv(gfd[i])
+
+
+readers = [threading.Thread(target=idle_reader, args=(i,)) for i in range(1, IDLE + 1)]
+for t in readers:
+    t.start()
+while len(tids) < IDLE:
+    time.sleep(0.01)
+time.sleep(0.2)  # into their read()
+before = {i: switches(tid) for i, tid in tids.items()}
+for k in range(BUSY_SDUS):
+    os.write(hfd[0], b"busy %d" % k)
+    recv(gfd[0])
+woken = {i: switches(tid) - before[i] for i, tid in tids.items()}
+for i in range(1, IDLE + 1):
+    os.write(hfd[i], b"wake %d" % i)
+for t in readers:
+    t.join(10)
+result(max(woken.values()) <= 10 and all(got_idle.get(i) == b"wake %d" % i for i in range(1, IDLE + 1)),
+       "%d readers blocked on other flows sleep through %d SDUs of one flow (woken at most %d times), "
+       "then each gets its own SDU" % (IDLE, BUSY_SDUS, max(woken.values())))
 for fd in gfd + hfd:
     os.close(fd)
 

@@ -13,8 +13,8 @@ use crate::device::{alloc_errno, Dev, Inner};
 use crate::dwork::now_ms;
 use crate::errno;
 use crate::memcg::MemCg;
-use crate::miscdev::{self, POLLERR, POLLHUP, POLLIN, POLLOUT};
-use crate::port::PortState;
+use crate::miscdev::{self, FileWaker, POLLERR, POLLHUP, POLLIN, POLLOUT};
+use crate::port::{Port, PortState};
 use crate::proto::ctrl::{Name, MAX_NAME};
 use crate::proto::wire::{DropReason, CONTROL_CHANNEL};
 use crate::ring::Ring;
@@ -265,11 +265,11 @@ impl miscdev::FileOps for Dev {
         kernel::error::to_result(self.gate.reset())
     }
 
-    fn open(dev: ArcBorrow<'_, Self>) -> Result<File> {
+    fn open(dev: ArcBorrow<'_, Self>, waker: FileWaker) -> Result<File> {
         // Taken here, in the opener's task.
         let memcg = MemCg::current();
         let charged = memcg.is_some();
-        let port = dev.inner.lock().new_port(None, memcg)?;
+        let port = dev.inner.lock().new_port(None, memcg, Some(waker))?;
         Ok(File {
             dev: dev.into(),
             port,
@@ -320,12 +320,8 @@ impl miscdev::FileOps for Dev {
         match file.dev.send(&mut g, file.port, data) {
             Ok(n) => Ok(n),
             Err((e, data)) => {
-                if e == EAGAIN {
-                    // Files wait on the wait queue, not for write_space.
-                    if let Ok(p) = g.port(file.port) {
-                        p.want_space = false;
-                    }
-                }
+                // On EAGAIN the port wants space: the file is woken when
+                // there is room (`Inner::wake_writers`) or credit.
                 drop(g);
                 file.dev.free_bytes(data);
                 Err(e)
@@ -340,18 +336,25 @@ impl miscdev::FileOps for Dev {
             return POLLERR;
         }
         let room = inner.tx.len() < TXQ_LEN;
-        let Ok(p) = inner.port(file.port) else {
+        let credit = |c: u16| inner.ep.link.can_send(&inner.chans, c, 0).unwrap_or(false);
+        let Some(Some(p)) = inner.ports.get_mut(file.port) else {
             return POLLERR;
         };
         let readable = if p.q.is_empty() { 0 } else { POLLIN };
-        match &p.state {
-            PortState::Raw(_) => readable | if room { POLLOUT } else { 0 },
-            PortState::Open(c) => {
-                let c = *c;
-                let credit = inner.ep.link.can_send(&inner.chans, c, 0).unwrap_or(false);
-                readable | if room && credit { POLLOUT } else { 0 }
+        let writable = |p: &mut Port, ok: bool| {
+            // No room in the send queue: the file is woken when there is
+            // (no credit: when it comes, `Wake::Channel`).
+            p.want_space |= !room;
+            if ok {
+                POLLOUT
+            } else {
+                0
             }
-            PortState::Registered { backlog, .. } => {
+        };
+        match p.state {
+            PortState::Raw(_) => readable | writable(p, room),
+            PortState::Open(c) => readable | writable(p, room && credit(c)),
+            PortState::Registered { ref backlog, .. } => {
                 if backlog.is_empty() {
                     0
                 } else {

@@ -21,12 +21,13 @@ use crate::errno;
 use crate::grants::{Domains, TransportGate};
 use crate::kernel_port::{Call, KernelPort};
 use crate::memcg::MemCg;
-use crate::miscdev;
+use crate::miscdev::{self, FileWaker};
 use crate::port::{AnyContextSdu, Port, PortState, RawBudget, RxQueue, TxSdu};
 use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
 use crate::proto::endpoint::{Endpoint, Received};
 use crate::proto::link::{AllocError, Chan, Event, Role};
 use crate::proto::log_limit::LogLimit;
+use crate::proto::outbox::Outbox;
 use crate::proto::wire::{next_fragment, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN};
 use crate::registry;
 use crate::ring::Ring;
@@ -42,8 +43,7 @@ pub(crate) struct Inner {
     transport: Option<Kick>,
     /// Wakes `/dev/vmpiN`'s blocked callers and pollers (once it exists).
     files: Option<miscdev::Waker>,
-    /// Boxed, and made in place: it is kilobytes (see `new_endpoint`).
-    pub(crate) ep: KBox<Endpoint>,
+    pub(crate) ep: Endpoint<KVVec<u8>>,
     pub(crate) chans: KVec<Chan>,
     /// The message being reassembled.
     msg: Bytes,
@@ -62,6 +62,20 @@ pub(crate) struct Inner {
     /// The data SDU whose last fragment [`Dev::tx`] returned last, until
     /// the next call: its channel and length, for [`Dev::tx_lost`].
     last_sent: Option<(u16, usize)>,
+}
+
+/// The files a received fragment concerns.
+#[derive(Clone, Copy)]
+enum Wake {
+    Nobody,
+    /// A port's file (an SDU for it, its allocation's answer, its flow
+    /// closed).
+    Port(usize),
+    /// The file of the port on a channel (credit for its writers).
+    Channel(u16),
+    /// Every file (the link changed, a name's backlog: accepts wait on
+    /// any file).
+    All,
 }
 
 /// How the core asks a registered transport for a pass: its `ops->kick`
@@ -176,10 +190,56 @@ impl Inner {
         }
     }
 
-    /// Blocked and polling files look again.
+    /// Every blocked and polling file looks again.
     pub(crate) fn wake_files(&self) {
         if let Some(w) = &self.files {
             w.wake();
+        }
+    }
+
+    /// Port `i`'s file, if it is one, looks again (a wake for one file
+    /// leaves the device's other readers asleep).
+    pub(crate) fn wake_port(&self, i: usize) {
+        if let Some(w) = self
+            .ports
+            .get(i)
+            .and_then(Option::as_ref)
+            .and_then(|p| p.waker.as_ref())
+        {
+            w.wake();
+        }
+    }
+
+    /// Whether port `i` is a file's.
+    fn is_file_port(&self, i: usize) -> bool {
+        self.ports
+            .get(i)
+            .and_then(Option::as_ref)
+            .is_some_and(|p| p.waker.is_some())
+    }
+
+    /// The send queue has room again: the files whose send or poll found
+    /// none look again (in-kernel users: `Dev::service`).
+    fn wake_writers(&mut self) {
+        for p in self.ports.iter_mut().flatten() {
+            if let (true, Some(w)) = (p.want_space, &p.waker) {
+                p.want_space = false;
+                w.wake();
+            }
+        }
+    }
+
+    /// Whom [`Dev::rx`]'s fragment concerns.
+    fn wake_for(&self, w: Wake) {
+        match w {
+            Wake::Nobody => {}
+            Wake::Port(i) => self.wake_port(i),
+            Wake::Channel(c) => {
+                if let Some(i) = self.by_chan.get(usize::from(c)).copied().flatten() {
+                    self.wake_port(i);
+                }
+            }
+            Wake::All => self.wake_files(),
         }
     }
 
@@ -202,20 +262,22 @@ impl Inner {
     }
 
     /// A new port: an in-kernel `user`'s, or a file's, whose received
-    /// SDUs are charged to `memcg`.
+    /// SDUs are charged to `memcg` and which `waker` wakes.
     pub(crate) fn new_port(
         &mut self,
         user: Option<Arc<KernelPort>>,
         memcg: Option<MemCg>,
+        waker: Option<FileWaker>,
     ) -> Result<usize> {
         if let Some(i) = self.ports.iter().position(Option::is_none) {
-            self.ports[i] = Some(Port::new(user, memcg));
+            self.ports[i] = Some(Port::new(user, memcg, waker));
             return Ok(i);
         }
         if self.ports.len() >= MAX_PORTS {
             return Err(EMFILE);
         }
-        self.ports.push(Some(Port::new(user, memcg)), GFP_KERNEL)?;
+        self.ports
+            .push(Some(Port::new(user, memcg, waker)), GFP_KERNEL)?;
         Ok(self.ports.len() - 1)
     }
 
@@ -463,10 +525,15 @@ impl Dev {
         drop(rejected);
     }
 
-    /// Blocked and polling files look again; in-kernel users get their
-    /// callbacks.
+    /// Every blocked and polling file looks again; in-kernel users get
+    /// their callbacks.
     pub(crate) fn wake(this: ArcBorrow<'_, Self>, inner: &Inner) {
         inner.wake_files();
+        Self::wake_users(this, inner);
+    }
+
+    /// In-kernel users get their callbacks, if they have any due.
+    fn wake_users(this: ArcBorrow<'_, Self>, inner: &Inner) {
         if inner.is_live() && inner.users_pending() {
             DelayedWork::schedule(&this.into(), 0);
         }
@@ -492,7 +559,7 @@ impl Dev {
             let Inner { ep, chans, msg, .. } = inner;
             ep.on_fragment(chans, frag, msg)
         };
-        match got {
+        let wake = match got {
             Received::Data {
                 channel,
                 len,
@@ -526,10 +593,14 @@ impl Dev {
                     (Some(p), Ok(v)) => p.q.push(v).is_ok(),
                     _ => false,
                 };
-                if !queued {
-                    inner.ep.counters.drop_one(DropReason::RxFull);
-                    // The credit it took is given back.
-                    inner.ep.consumed(&mut inner.chans, channel, len);
+                match port {
+                    Some(i) if queued => Wake::Port(i),
+                    _ => {
+                        inner.ep.counters.drop_one(DropReason::RxFull);
+                        // The credit it took is given back.
+                        inner.ep.consumed(&mut inner.chans, channel, len);
+                        Wake::Nobody
+                    }
                 }
             }
             Received::Event(Event::LinkUp) => {
@@ -547,6 +618,7 @@ impl Dev {
                     }
                 }
                 inner.rebind_raw();
+                Wake::All
             }
             Received::Event(Event::PeerRestarted) => {
                 // Not logged: a peer could flood the log with HELLOs.
@@ -563,6 +635,7 @@ impl Dev {
                     first = false;
                     keep
                 });
+                Wake::All
             }
             Received::Event(Event::Incoming { channel, dst, .. }) => {
                 let reg = inner
@@ -577,25 +650,35 @@ impl Dev {
                     None => Some(AllocResult::NoSuchApp),
                     Some(b) => b.push(channel).err().map(|_| AllocResult::Refused),
                 };
-                if let Some(why) = refuse {
-                    if let Ok(m) = inner.ep.link.refuse(&mut inner.chans, channel, why) {
-                        inner.ep.send_ctrl(&m);
+                match refuse {
+                    Some(why) => {
+                        if let Ok(m) = inner.ep.link.refuse(&mut inner.chans, channel, why) {
+                            inner.ep.send_ctrl(&m);
+                        }
+                        Wake::Nobody
                     }
+                    // The registered file polls its backlog; accepts of
+                    // the name wait on any file.
+                    None => Wake::All,
                 }
             }
             Received::Event(Event::Allocated { channel, result }) => {
-                if let Some(i) = inner.by_chan.get(usize::from(channel)).copied().flatten() {
-                    match result {
-                        Ok(()) => {
-                            let _ = inner.bind(i, PortState::Open(channel), channel);
-                        }
-                        Err(e) => {
-                            inner.by_chan[usize::from(channel)] = None;
-                            if let Ok(p) = inner.port(i) {
-                                p.state = PortState::Failed(alloc_errno(e));
+                match inner.by_chan.get(usize::from(channel)).copied().flatten() {
+                    Some(i) => {
+                        match result {
+                            Ok(()) => {
+                                let _ = inner.bind(i, PortState::Open(channel), channel);
+                            }
+                            Err(e) => {
+                                inner.by_chan[usize::from(channel)] = None;
+                                if let Ok(p) = inner.port(i) {
+                                    p.state = PortState::Failed(alloc_errno(e));
+                                }
                             }
                         }
+                        Wake::Port(i)
                     }
+                    None => Wake::Nobody,
                 }
             }
             Received::Event(Event::Cancelled { channel }) => {
@@ -604,26 +687,62 @@ impl Dev {
                         backlog.retain(|&c| c != channel);
                     }
                 }
+                // No wait ends: a backlog lost an entry.
+                Wake::Nobody
             }
-            Received::Event(Event::Closed { channel }) => inner.forget_tx(channel),
+            Received::Event(Event::CloseCrossed { channel }) => {
+                // Our DEALLOC still waits behind the flow's data, not
+                // started: the ACK just queued would overtake it. It goes,
+                // with that data, and the channel is free (the peer never
+                // gets it, so no ACK of it comes). Otherwise it goes
+                // before that ACK (from the outbox, or partly sent), and
+                // the peer's ACK of it frees the channel.
+                let unsent = inner
+                    .tx
+                    .iter()
+                    .any(|s| s.channel == CONTROL_CHANNEL && s.about == channel && s.sent == 0);
+                if unsent {
+                    inner.forget_tx(channel);
+                    inner.ep.link.unsent_close(&mut inner.chans, channel);
+                    inner.wake_writers();
+                }
+                Wake::Nobody
+            }
+            Received::Event(Event::Closed { channel }) => {
+                // Its SDUs not started leave the send queue.
+                inner.forget_tx(channel);
+                inner.wake_writers();
+                Wake::Nobody
+            }
             Received::Event(Event::PeerClosed { channel }) => {
                 inner.forget_tx(channel);
-                if let Some(i) = inner
+                inner.wake_writers();
+                match inner
                     .by_chan
                     .get_mut(usize::from(channel))
                     .and_then(Option::take)
                 {
-                    if let Ok(p) = inner.port(i) {
-                        p.state = PortState::Dead(errno::econnreset());
-                        if p.user.is_some() {
-                            p.down = Some(errno::econnreset());
+                    Some(i) => {
+                        if let Ok(p) = inner.port(i) {
+                            p.state = PortState::Dead(errno::econnreset());
+                            if p.user.is_some() {
+                                p.down = Some(errno::econnreset());
+                            }
                         }
+                        Wake::Port(i)
                     }
+                    None => Wake::Nobody,
                 }
             }
-            Received::Event(_) | Received::Nothing => {}
+            Received::Event(Event::CreditGranted { channel }) => Wake::Channel(channel),
+            Received::Event(_) | Received::Nothing => Wake::Nobody,
+        };
+        inner.wake_for(wake);
+        // In-kernel users look only if the fragment was not a file's SDU
+        // (the common case: no scan of the ports then).
+        if !matches!(wake, Wake::Port(i) if inner.is_file_port(i)) {
+            Self::wake_users(this, inner);
         }
-        Self::wake(this, inner);
         if !inner.ep.outbox.is_empty() {
             inner.kick();
         }
@@ -735,7 +854,8 @@ impl Dev {
         } else if inner.tx.front().is_some_and(|s| s.sent > 0) {
             let sdu = inner.tx.pop();
             if inner.tx.len() == TXQ_LEN - 1 {
-                Self::wake(this, inner);
+                inner.wake_writers();
+                Self::wake_users(this, inner);
             }
             sdu.map(|sdu| {
                 let len = sdu.data.len();
@@ -756,6 +876,7 @@ impl Dev {
         if let Some((ch, len)) = lost.filter(|&(ch, _)| ch != CONTROL_CHANNEL) {
             inner.ep.counters.tx_dropped += 1;
             inner.ep.link.unsent(&mut inner.chans, ch, len);
+            inner.wake_for(Wake::Channel(ch));
         }
     }
 
@@ -767,7 +888,8 @@ impl Dev {
             inner.ep.counters.tx_bytes += sdu.data.len() as u64;
         }
         if inner.tx.len() == TXQ_LEN - 1 {
-            Self::wake(this, inner);
+            inner.wake_writers();
+            Self::wake_users(this, inner);
         }
     }
 
@@ -917,7 +1039,7 @@ impl Dev {
         }
         match p.q.push_front(sdu) {
             Ok(()) => {
-                inner.wake_files();
+                inner.wake_port(i);
                 None
             }
             Err(sdu) => {
@@ -952,10 +1074,10 @@ impl Dev {
                     if let Ok(p) = inner.port(i) {
                         p.state = PortState::Failed(errno::etimedout());
                     }
+                    inner.wake_port(i);
                 }
             }
             if expired {
-                inner.wake_files();
                 inner.kick();
             }
             Self::schedule_expiry(this.as_arc_borrow(), inner);
@@ -1065,19 +1187,11 @@ unsafe impl DelayedWorkItem for Dev {
     }
 }
 
-/// A new endpoint, made in place on the heap: as a value it would take
-/// kilobytes of a 16 KiB kernel stack deep in the transports' probe paths.
-fn new_endpoint(role: Role, cfg: Config) -> Result<KBox<Endpoint>> {
-    let epoch = random_epoch();
-    // SAFETY: `init_at` initializes every field of the slot it is given,
-    // which is valid for writes; it cannot fail.
-    let init = unsafe {
-        kernel::init::init_from_closure(move |slot: *mut Endpoint| {
-            Endpoint::init_at(slot, role, cfg, epoch);
-            Ok::<(), core::convert::Infallible>(())
-        })
-    };
-    KBox::init(init, GFP_KERNEL)
+/// A new endpoint, its outbox's storage sized for `cfg` (kilobytes: it
+/// is allocated apart, with `vmalloc` if need be).
+fn new_endpoint(role: Role, cfg: Config) -> Result<Endpoint<KVVec<u8>>> {
+    let storage = KVVec::from_elem(0u8, Outbox::<KVVec<u8>>::storage_len(&cfg), GFP_KERNEL)?;
+    Ok(Endpoint::new(role, cfg, random_epoch(), storage))
 }
 
 /// A transport's handle of its device (the C-ABI's `struct

@@ -134,7 +134,7 @@ pub(crate) fn port_open(
     let mut g = dev.inner.lock();
     let inner = &mut *g;
     inner.live()?;
-    let port = inner.new_port(None, None)?;
+    let port = inner.new_port(None, None, None)?;
     let r = (|| {
         let kp = Arc::new(
             KernelPort {

@@ -10,6 +10,7 @@ use kernel::sync::Arc;
 use crate::buf_cache::Bytes;
 use crate::kernel_port::KernelPort;
 use crate::memcg::MemCg;
+use crate::miscdev::FileWaker;
 use crate::proto::ctrl::Name;
 use crate::ring::Ring;
 
@@ -208,19 +209,28 @@ pub(crate) struct Port {
     pub(crate) connecting: bool,
     /// The in-kernel user, if this port is not a file.
     pub(crate) user: Option<Arc<KernelPort>>,
-    /// A send said `EAGAIN`: tell the in-kernel user when there is room.
+    /// A send said `EAGAIN` (or a poll found no room): tell the user (an
+    /// in-kernel user's `write_space`, a file's wake) when there is room.
     pub(crate) want_space: bool,
     /// The in-kernel user is to be told that the port is down.
     pub(crate) down: Option<Error>,
     /// The memory cgroup of the task that opened the file: what the peer
     /// makes it queue is charged there (`None`: an in-kernel user's).
     pub(crate) memcg: Option<MemCg>,
+    /// Wakes the file's blocked callers and pollers (`None`: an in-kernel
+    /// user's port).
+    pub(crate) waker: Option<FileWaker>,
 }
 
 impl Port {
-    pub(crate) fn new(user: Option<Arc<KernelPort>>, memcg: Option<MemCg>) -> Self {
+    pub(crate) fn new(
+        user: Option<Arc<KernelPort>>,
+        memcg: Option<MemCg>,
+        waker: Option<FileWaker>,
+    ) -> Self {
         Self {
             memcg,
+            waker,
             state: PortState::Idle,
             q: RxQueue::new(0, None),
             connecting: false,

@@ -144,6 +144,14 @@ pub enum Event {
         /// Its channel.
         channel: u16,
     },
+    /// The peer closed the flow we are closing (the closes crossed): the
+    /// channel stays closing until the ACK of our `DEALLOC`. A caller
+    /// that still holds that `DEALLOC` unsent may drop it (with what it
+    /// queued on the channel) and call [`Link::unsent_close`].
+    CloseCrossed {
+        /// Its channel.
+        channel: u16,
+    },
     /// The peer granted more credit: wake the channel's writers.
     CreditGranted {
         /// Its channel.
@@ -384,6 +392,15 @@ impl Link {
         }
     }
 
+    /// Our `DEALLOC` of `channel`, whose close crossed the peer's
+    /// ([`Event::CloseCrossed`]), was dropped unsent: no ACK will come,
+    /// and the channel is free.
+    pub fn unsent_close(&mut self, chans: &mut [Chan], channel: u16) {
+        if let Some(slot @ Chan::Closing) = chans.get_mut(channel as usize) {
+            *slot = Chan::Free;
+        }
+    }
+
     /// Resets every channel (this side or the peer restarted).
     pub fn reset(&mut self, chans: &mut [Chan]) {
         chans.iter_mut().for_each(|c| *c = Chan::Free);
@@ -547,9 +564,13 @@ impl Link {
                         channel,
                         result: Err(AllocError::Reset),
                     },
-                    // Both sides closed at once: their ACK will find the
-                    // channel free (or reused) and be ignored.
-                    Chan::Closing => Event::Closed { channel },
+                    // Both sides closed at once: the channel stays
+                    // closing until the peer's ACK of our DEALLOC, which
+                    // it sends as we send ours. Freed now, the channel
+                    // could carry a new flow whose close that late ACK
+                    // would end early: the peer's last SDUs of that flow
+                    // would then reach the flow after it.
+                    Chan::Closing => return (ack, Event::CloseCrossed { channel }),
                     Chan::Free | Chan::Raw => return (ack, Event::None),
                 };
                 *slot = Chan::Free;
@@ -936,17 +957,32 @@ mod tests {
         let (a2, e2) = p.send_drv(d2);
         assert_eq!(
             (e1, e2),
-            (Event::Closed { channel: c }, Event::Closed { channel: c })
+            (
+                Event::CloseCrossed { channel: c },
+                Event::CloseCrossed { channel: c }
+            )
         );
-        // The driver reuses c before the device's ACK arrives; the ACK is
-        // ignored and the new request proceeds.
-        let (c2, req) = p
+        // Each waits for the ACK of its own DEALLOC: c cannot be reused
+        // before it (a late ACK would end the next flow's close early).
+        assert_eq!(p.gchans[usize::from(c)], Chan::Closing);
+        let (c2, _) = p
             .drv
             .request(&mut p.gchans, name("srv"), None, 0, 0, 100)
             .unwrap();
-        assert_eq!(c2, c);
-        assert_eq!(p.send_drv(a1.unwrap()), (None, Event::None));
-        assert_eq!(p.send_dev(a2.unwrap()), (None, Event::None));
+        assert_ne!(c2, c);
+        assert_eq!(
+            p.send_drv(a1.unwrap()),
+            (None, Event::Closed { channel: c })
+        );
+        assert_eq!(
+            p.send_dev(a2.unwrap()),
+            (None, Event::Closed { channel: c })
+        );
+        let (c3, req) = p
+            .drv
+            .request(&mut p.gchans, name("srv"), None, 0, 0, 100)
+            .unwrap();
+        assert_eq!(c3, c);
         assert!(matches!(p.send_dev(req).1, Event::Incoming { .. }));
         // Stale or unknown messages.
         assert_eq!(p.send_drv(Ctrl::DeallocAck { channel: N }).1, Event::Bad);
@@ -961,6 +997,30 @@ mod tests {
             p.send_drv(Ctrl::Dealloc { channel: 3 }),
             (Some(Ctrl::DeallocAck { channel: 3 }), Event::None)
         );
+    }
+
+    #[test]
+    fn crossed_close_whose_dealloc_was_never_sent() {
+        let mut p = Pair::new();
+        let c = p.open_from_driver();
+        let d1 = p.drv.close(&mut p.gchans, c).unwrap().unwrap();
+        // The device closes too; its DEALLOC waits behind data.
+        p.dev.close(&mut p.dchans, c).unwrap().unwrap();
+        let (ack, e) = p.send_dev(d1);
+        assert_eq!(e, Event::CloseCrossed { channel: c });
+        // It drops that DEALLOC unsent: no ACK of it will come.
+        p.dev.unsent_close(&mut p.dchans, c);
+        assert_eq!(p.dchans[usize::from(c)], Chan::Free);
+        // The driver's close completes with the device's ACK.
+        assert_eq!(
+            p.send_drv(ack.unwrap()),
+            (None, Event::Closed { channel: c })
+        );
+        // Only a closing channel is freed so.
+        p.dev.unsent_close(&mut p.dchans, 1);
+        let d = p.open_from_driver();
+        p.dev.unsent_close(&mut p.dchans, d);
+        assert!(matches!(p.dchans[usize::from(d)], Chan::Open(_)));
     }
 
     #[test]

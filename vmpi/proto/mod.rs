@@ -8,4 +8,5 @@ pub mod ctrl;
 pub mod endpoint;
 pub mod link;
 pub mod log_limit;
+pub mod outbox;
 pub mod wire;

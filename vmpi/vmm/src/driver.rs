@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rvio_pure::vmpi_proto::ctrl::{AllocResult, Name, MAX_CTRL_LEN};
 use rvio_pure::vmpi_proto::endpoint::{Endpoint, Received};
 use rvio_pure::vmpi_proto::link::{AllocError, Chan, Event, Role, MIN_WINDOW};
+use rvio_pure::vmpi_proto::outbox::Outbox;
 use rvio_pure::vmpi_proto::wire::{
     Config, Header, CONFIG_LEN, DEVICE_ID, F_INDIRECT_DESC, HDR_LEN, NUM_QUEUES, RXQ, TXQ,
 };
@@ -161,7 +162,7 @@ pub struct Driver {
     rx_bufs: Vec<u64>,
     tx_slots: Vec<u64>,
     tx_free: Vec<usize>,
-    ep: Box<Endpoint>,
+    ep: Endpoint<Vec<u8>>,
     chans: Vec<Chan>,
     msg: Vec<u8>,
     names: HashSet<Vec<u8>>,
@@ -248,7 +249,12 @@ impl Driver {
             rx_bufs,
             tx_free: (0..TX_SLOTS).rev().collect(),
             tx_slots,
-            ep: Box::new(Endpoint::new(Role::Guest, cfg, epoch)),
+            ep: Endpoint::new(
+                Role::Guest,
+                cfg,
+                epoch,
+                vec![0; Outbox::<Vec<u8>>::storage_len(&cfg)],
+            ),
             chans: vec![Chan::Free; cfg.num_channels as usize],
             msg: vec![0; cfg.max_sdu as usize],
             names: HashSet::new(),
@@ -613,7 +619,8 @@ impl Driver {
             | Event::PeerClosed { channel }
             | Event::Closed { channel } => out.push(Delivery::Closed { channel }),
             Event::CreditGranted { channel } => out.push(Delivery::Credit { channel }),
-            Event::None | Event::Bad => {}
+            // Our DEALLOCs go out in order with the ACK: wait for its ACK.
+            Event::CloseCrossed { .. } | Event::None | Event::Bad => {}
         }
     }
 

@@ -47,7 +47,8 @@ series = [("vmpi", "up"), ("vmpi", "down"), ("udp", "up"), ("udp", "down"), ("vi
           ("vsock-seqpacket", "up"), ("vsock-seqpacket", "down"), ("vsock-stream", "up"), ("vsock-stream", "down")]
 # VMPI with other ring features (vmpi_guest parameters), and their labels.
 variants = [("vmpi-no-event-idx", "EVENT_IDX declined (`event_idx=0`)"),
-            ("vmpi-indirect", "INDIRECT_DESC used (`indirect_desc=1`)")]
+            ("vmpi-indirect", "INDIRECT_DESC used (`indirect_desc=1`)"),
+            ("vmpi-rx64k", "rxq buffers of 64 KiB (`rx_buf_size=65536`; default: a page)")]
 sizes = sorted({k[2] for k in runs if k[0] not in dict(variants)})
 
 

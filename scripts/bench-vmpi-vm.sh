@@ -92,7 +92,7 @@ vmpi_guest_with() {
 	pids+=($!)
 	sleep 1
 	for d in "" --down; do
-		m "$perf" client --dev "/dev/$g" --name perf --size 250,1000,4000,65535 --repeat "$repeat" $d |
+		m "$perf" client --dev "/dev/$g" --name perf --size 250,1000,4000,16384,65535 --repeat "$repeat" $d |
 			sed "s/transport=vmpi /transport=$label /"
 	done
 }
@@ -100,6 +100,8 @@ echo "== VMPI with the guest declining VIRTIO_RING_F_EVENT_IDX"
 vmpi_guest_with vmpi-no-event-idx event_idx=0
 echo "== VMPI with the guest using VIRTIO_RING_F_INDIRECT_DESC"
 vmpi_guest_with vmpi-indirect indirect_desc=1
+echo "== VMPI with rxq buffers of 64 KiB"
+vmpi_guest_with vmpi-rx64k rx_buf_size=65536
 
 # AF_VSOCK, the peer a user would pick (issue 14), in the same run. Over
 # vsock_loopback both ends are in this kernel: no virtqueue, no VMM,

@@ -5,6 +5,7 @@
  * has parameters; vmpi/guest/params.rs reads them through these getters.
  */
 #include <linux/compiler.h>
+#include <linux/log2.h>
 #include <linux/minmax.h>
 #include <linux/moduleparam.h>
 
@@ -14,7 +15,13 @@ static unsigned int rx_buffers = 64;
 /* Writable: devices post up to the new number from their next refill. */
 module_param(rx_buffers, uint, 0644);
 MODULE_PARM_DESC(rx_buffers,
-		 "rxq buffers (one page each) posted per device: 16 to 256, default 64 (256 KiB)");
+		 "rxq buffers posted per device: 16 to 256, default 64 (256 KiB of 4 KiB buffers)");
+
+static unsigned int rx_buf_size = 4096;
+/* Writable: buffers allocated from then on have the new size. */
+module_param(rx_buf_size, uint, 0644);
+MODULE_PARM_DESC(rx_buf_size,
+		 "bytes of each rxq buffer, header included: 4096 (default) to 65536, rounded down to a power of two; 65536 takes an SDU of up to 65532 bytes in one buffer instead of 17 (64 buffers: 4 MiB per device); a buffer that cannot be had is a page");
 
 static bool event_idx = true;
 /* Writable: a device follows it when it is next probed. */
@@ -47,6 +54,11 @@ MODULE_PARM_DESC(grants,
 bool vmpi_guest_grants(void)
 {
 	return READ_ONCE(grants);
+}
+
+unsigned int vmpi_guest_rx_buf_size(void)
+{
+	return rounddown_pow_of_two(clamp(READ_ONCE(rx_buf_size), 4096U, 65536U));
 }
 
 unsigned int vmpi_guest_rx_buffers(void)

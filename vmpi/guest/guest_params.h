@@ -5,8 +5,11 @@
 
 #include <linux/types.h>
 
-/* rxq buffers (one page each) a device keeps posted: 16 to 256. */
+/* rxq buffers a device keeps posted: 16 to 256. */
 unsigned int vmpi_guest_rx_buffers(void);
+/* Bytes of each rxq buffer, header included: a power of two, 4096 to
+ * 65536. */
+unsigned int vmpi_guest_rx_buf_size(void);
 /* Whether to negotiate VIRTIO_RING_F_EVENT_IDX. */
 bool vmpi_guest_event_idx(void);
 /* Whether to negotiate VIRTIO_RING_F_INDIRECT_DESC. */

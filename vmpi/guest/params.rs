@@ -6,12 +6,19 @@
 
 use crate::bindings;
 
-/// Most rxq buffers (one page each) a device keeps posted: `rx_buffers`,
-/// 16 to 256 (default 64).
+/// Most rxq buffers a device keeps posted: `rx_buffers`, 16 to 256
+/// (default 64).
 pub(crate) fn rx_buffers() -> usize {
     // SAFETY: the getter only reads (`READ_ONCE`) a parameter of this
     // module, which lives as long as the module's code that calls it.
     unsafe { bindings::vmpi_guest_rx_buffers() as usize }
+}
+
+/// Bytes of each rxq buffer, header included: `rx_buf_size`, a power of
+/// two from 4096 (the default) to 65536.
+pub(crate) fn rx_buf_size() -> usize {
+    // SAFETY: as in `rx_buffers`.
+    unsafe { bindings::vmpi_guest_rx_buf_size() as usize }
 }
 
 /// Whether to negotiate `VIRTIO_RING_F_EVENT_IDX`: `event_idx`.

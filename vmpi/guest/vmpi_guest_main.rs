@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `vmpi_guest`: the guest side of VMPI, a virtio driver for device id 63
-//! (`docs/vmpi-protocol.md`). It keeps the rxq full of page-sized buffers
+//! (`docs/vmpi-protocol.md`). It keeps the rxq full of buffers of a page
+//! (or of `rx_buf_size`: up to 64 KiB, a whole SDU in one buffer)
 //! (refilled from the work pass; a failed allocation is retried 10 ms
 //! later, so no slot is lost and nothing spins), sends every message as one txq chain, and
 //! runs the control protocol through the shared [`proto::endpoint`].
@@ -70,7 +71,8 @@ module! {
     alias: ["virtio:d0000003Fv*"],
 }
 
-/// Size of an rxq buffer (header included): one page.
+/// Size of an rxq buffer (header included) when a larger one
+/// (`rx_buf_size`) cannot be had: one page.
 const RX_BUF: usize = 4096;
 
 /// Most rxq buffers posted: module parameter `rx_buffers` (16 to 256,
@@ -81,22 +83,24 @@ fn rx_posted_max() -> usize {
 /// Most rxq buffers handled per work pass.
 const RX_BUDGET: usize = 64;
 
-/// A buffer of either queue: an rxq buffer (`data`), or one txq message:
-/// a header (when `hdr_len` is 4) and the first `len` bytes of `data`.
-/// An SDU taken from the core is sent from its own bytes (no copy).
+/// A buffer of either queue: an rxq buffer (`rx`), or one txq message: a
+/// header (when `hdr_len` is 4) and the first `len` bytes of `data`. An
+/// SDU taken from the core is sent from its own bytes (no copy).
 struct Buf {
     hdr: [u8; HDR_LEN],
     hdr_len: usize,
     data: KVVec<u8>,
     len: usize,
+    /// kmalloc memory: physically contiguous, one descriptor.
+    rx: KVec<u8>,
 }
 
 // SAFETY: the slices are `hdr`, inside the `Buf` (a `KBox`: kmalloc), and
 // the KVVec's kvmalloc buffer; neither moves nor changes unless the `Buf`
-// is mutated. An rxq buffer's `data` is made by `Buf::rx` (kmalloc).
+// is mutated. An rxq buffer's `rx` is made by `Buf::rx` (kmalloc).
 unsafe impl virtio::Buffer for Buf {
     fn in_part(&mut self) -> &mut [u8] {
-        &mut self.data
+        &mut self.rx
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {
         (&self.hdr[..self.hdr_len], &self.data[..self.len])
@@ -112,17 +116,24 @@ impl Buf {
                 hdr_len: 0,
                 data: KVVec::new(),
                 len: 0,
+                rx: KVec::new(),
             },
             GFP_KERNEL,
         )?)
     }
 
-    /// An rxq buffer of one page (kmalloc: `KVVec` allocates a page or
-    /// less with kmalloc).
+    /// An rxq buffer of `rx_buf_size` bytes, or of a page if memory is
+    /// too fragmented for that (kmalloc: physically contiguous).
     fn rx() -> Result<KBox<Self>> {
         let mut b = Self::empty()?;
-        b.data = KVVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?;
-        b.len = RX_BUF;
+        let size = params::rx_buf_size();
+        b.rx = match size {
+            RX_BUF => KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?,
+            _ => match KVec::from_elem(0u8, size, GFP_KERNEL | __GFP_NOWARN) {
+                Ok(v) => v,
+                Err(_) => KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?,
+            },
+        };
         Ok(b)
     }
 }
@@ -910,7 +921,7 @@ impl virtio::Driver for VmpiGuest {
             };
             done += 1;
             self.rx_posted -= 1;
-            t.rx(&b.data[..len]);
+            t.rx(&b.rx[..len]);
             // Recycle the buffer.
             match q.add_in(wire::RXQ, b) {
                 Ok(()) => self.rx_posted += 1,

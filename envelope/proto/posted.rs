@@ -823,13 +823,8 @@ mod tests {
         // and `drain_next` in the order they were reserved (handles rise), a slot is never given out
         // twice, every delivery accepted comes out once (taken, given up
         // or drained), and the counts add up.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move |n: u64| rng.below(n);
         for _round in 0..200 {
             let mut p = PostedPool::<8>::new();
             let mut posted = [false; 8];

@@ -570,14 +570,12 @@ mod tests {
     /// bytes (parsing is exact).
     #[test]
     fn random_bytes_parse_exactly_or_not_at_all() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
         let mut buf = [0u8; MAX_CTRL_LEN];
         let mut out = [0u8; MAX_CTRL_LEN];
         let mut parsed = 0;
         for i in 0..200_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next();
             let len = (seed % (MAX_CTRL_LEN as u64 + 1)) as usize;
             // Start from a valid message now and then, then mutate a byte.
             let base = samples()[i % 8];

@@ -750,13 +750,8 @@ mod tests {
     /// tables are free.
     #[test]
     fn well_behaved_users_never_lose_a_control_message() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move |n: u64| rng.below(n);
         for (n, restarts) in [(8u16, false), (16, false), (64, false), (16, true)] {
             let (mut dev, mut drv) = up(n);
             let mut now = 0;

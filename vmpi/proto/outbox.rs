@@ -26,6 +26,9 @@ pub const HELLO_LEN: usize = 20;
 /// ([`Outbox::push_credit`] fails, and the endpoint keeps it owed).
 pub const CREDIT_ROOM: usize = 16 * (REC_HDR + SMALL_LEN);
 
+// A record's length is a byte.
+const _: () = assert!(MAX_CTRL_LEN < 256);
+
 const KIND_OTHER: u8 = 0;
 const KIND_CREDIT: u8 = 1;
 
@@ -159,7 +162,7 @@ impl<S: DerefMut<Target = [u8]>> Outbox<S> {
         {
             return Err(OutboxFull);
         }
-        // MAX_CTRL_LEN < 256: the length fits its byte.
+        // MAX_CTRL_LEN < 256 (asserted above): the length fits its byte.
         let at = self.head + self.used;
         self.write_at(at, &[len as u8, kind]);
         self.write_at(at + REC_HDR, &msg[..len]);
@@ -274,22 +277,15 @@ impl<S: DerefMut<Target = [u8]>> Outbox<S> {
 mod tests {
     use super::super::ctrl::{AllocResult, Name, MAX_NAME};
     use super::*;
+    use crate::test_rng::Rng;
     use std::collections::VecDeque;
-
-    /// The tests' reproducible randomness (xorshift).
-    fn next(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
 
     fn name(len: usize) -> Name {
         Name::new(&[b'n'; MAX_NAME][..len]).unwrap()
     }
 
-    fn random_msg(seed: &mut u64) -> Ctrl {
-        let r = next(seed);
+    fn random_msg(rng: &mut Rng) -> Ctrl {
+        let r = rng.next();
         let channel = (r >> 8) as u16;
         match r % 5 {
             0 => Ctrl::AllocReq {
@@ -359,7 +355,6 @@ mod tests {
         ] {
             assert!(encoded(&m).len() <= SMALL_LEN, "{m:?}");
         }
-        assert!(MAX_CTRL_LEN < 256);
         let cfg = Config::new(256).unwrap();
         assert_eq!(Outbox::<Vec<u8>>::storage_len(&cfg), 32_990);
     }
@@ -368,15 +363,15 @@ mod tests {
     /// what comes out is what went in, in order, across every wrap.
     #[test]
     fn random_messages_come_out_whole_and_in_order() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for cap in [0, 1, 17, 150, 151, 300, 1000] {
             let mut ob = Outbox::new(vec![0u8; cap]);
             let mut model: VecDeque<(Vec<u8>, bool)> = VecDeque::new();
             let mut got = Vec::new();
             let mut frag = [0u8; 64];
             for _ in 0..20_000 {
-                if next(&mut seed) % 3 != 0 {
-                    let m = random_msg(&mut seed);
+                if rng.below(3) != 0 {
+                    let m = random_msg(&mut rng);
                     let credit = matches!(m, Ctrl::Credit { .. });
                     let before = ob.bytes();
                     let r = if credit {
@@ -397,7 +392,7 @@ mod tests {
                         model.push_back((e, credit));
                     }
                 } else {
-                    let size = HDR_LEN + 1 + next(&mut seed) as usize % (frag.len() - HDR_LEN);
+                    let size = HDR_LEN + 1 + rng.below((frag.len() - HDR_LEN) as u64) as usize;
                     if let Some(n) = ob.next_fragment(&mut frag[..size], HDR_LEN as u32 + 1) {
                         let h = Header::parse(&frag[..n]).unwrap();
                         assert_eq!(h.channel, CONTROL_CHANNEL);

@@ -10,6 +10,11 @@
 #[path = "../../../samples/cross_module/provider_sum.rs"]
 pub mod provider_sum;
 
+/// The unit tests' reproducible randomness (`rust/test_rng.rs`).
+#[cfg(test)]
+#[path = "../../test_rng.rs"]
+pub mod test_rng;
+
 /// VMPI's wire format and control protocol (`vmpi/proto/`).
 #[path = "../../../vmpi/proto/mod.rs"]
 pub mod vmpi_proto;

@@ -19,80 +19,176 @@ here=$(dirname "${BASH_SOURCE[0]}")
 nsim=$((700 + RANDOM % 100))
 
 netfront_cleanup() {
-	local i d
-	for i in 1 2 3; do ip netns del "ns$i" 2>/dev/null; done
-	ip netns del out 2>/dev/null
-	ip link del up0 2>/dev/null
+	local d
+	nsh_stop
+	# One ip for these (-force: on past what is not there).
+	ip -force -batch - >/dev/null 2>&1 <<-EOF
+		netns del ns1
+		netns del ns2
+		netns del ns3
+		netns del out
+		link del up0
+	EOF
 	[ -e /sys/bus/netdevsim/devices/netdevsim$nsim ] && echo $nsim >/sys/bus/netdevsim/del_device
-	rmmod envelope_netfront 2>/dev/null
-	rmmod envelope_switch 2>/dev/null
-	rmmod sriov_hook 2>/dev/null
-	modprobe -r netdevsim 2>/dev/null
-	for d in $DOMS d4; do vdpa dev del "$d" 2>/dev/null; done
+	# (One rmmod: it goes on past a module that is not loaded.)
+	rmmod envelope_netfront envelope_switch sriov_hook 2>/dev/null
+	[ -d /sys/module/netdevsim ] && modprobe -r netdevsim 2>/dev/null
+	for d in $DOMS d4; do [ -e "/sys/bus/vdpa/devices/$d" ] && vdpa dev del "$d" 2>/dev/null; done
 	vmpi_unload
 }
 
 mac() { printf '02:00:00:00:00:%02x' "$1"; }
-nsx() { local n=$1; shift; ip netns exec "ns$n" "$@"; }
-# ethtool -S counter $2 of ef$1. Inside `snapshot`, from one reading of
-# each interface's counters (a consistent view; and `ip netns exec ...
-# ethtool` costs about a second in the test VM).
-estat() {
-	local f k v
-	if [ -n "${ES_SNAP:-}" ]; then
-		f=$ES_SNAP/$1
-		[ -s "$f" ] || nsx "$1" ethtool -S "ef$1" >"$f" 2>/dev/null
-		while read -r k v; do
-			[ "$k" = "$2:" ] && { echo "$v"; return 0; }
-		done <"$f"
-		return 1
-	fi
-	nsx "$1" ethtool -S "ef$1" | sed -n "s/^ *$2: //p"
+# nsx N CMD...: CMD run in namespace nsN, by the shell that stays there
+# (nsh_start), else by `ip netns exec`. That shell forks and execs CMD
+# (stdin /dev/null; its stdout comes back through a FIFO, its stderr
+# through a file, both to nsx's own): a fifth of a second in the test VM
+# where `ip netns exec` takes half a second or more. One command at a
+# time: nsx is not for commands in the background (there `ip netns exec`,
+# whose $! is the command's).
+NSH_DIR=${TMPDIR:-/tmp}/netfront_nsh.$$
+NSH_W=() NSH_R=() NSH_P=()
+nsh_start() {
+	local i w r
+	mkdir -p "$NSH_DIR" || return 1
+	for i; do mkfifo "$NSH_DIR/in$i" "$NSH_DIR/out$i" || return 1; done
+	for i; do
+		# (Without the other shells' FIFOs: each ends at its own EOF.)
+		(
+			for w in "${NSH_W[@]}" "${NSH_R[@]}"; do eval "exec $w>&-"; done
+			exec ip netns exec "ns$i" bash <"$NSH_DIR/in$i" >"$NSH_DIR/out$i" 2>/dev/null
+		) &
+		NSH_P[i]=$!
+		exec {w}>"$NSH_DIR/in$i" {r}<"$NSH_DIR/out$i"
+		NSH_W[i]=$w NSH_R[i]=$r
+	done
 }
-# Runs "$@" (in this shell) with estat reading each interface once.
+nsh_stop() {
+	local i w r
+	for i in "${!NSH_P[@]}"; do
+		w=${NSH_W[i]} r=${NSH_R[i]}
+		# (exit: a process started since may hold the FIFO open too.)
+		kill -0 "${NSH_P[i]}" 2>/dev/null && echo exit >&"$w"
+		exec {w}>&- {r}<&-
+		wait "${NSH_P[i]}"
+	done
+	NSH_W=() NSH_R=() NSH_P=()
+	[ -d "$NSH_DIR" ] && rm -rf "$NSH_DIR"
+}
+# Sends CMD ($2...) to nsN's shell, if it runs; its output ends with an
+# empty line (the end of its last line, if it had none) and "@@nsh@@ STATUS".
+nsh_send() {
+	local n=$1
+	shift
+	[ -n "${NSH_P[n]:-}" ] && kill -0 "${NSH_P[n]}" 2>/dev/null || return 1
+	printf '%q ' "$@" >&"${NSH_W[n]}"
+	printf '</dev/null 2>%q; printf "\\n@@nsh@@ %%s\\n" $?\n' "$NSH_DIR/err$n" >&"${NSH_W[n]}"
+}
+nsx() {
+	local n=$1 l p have=0
+	shift
+	nsh_send "$n" "$@" || { ip netns exec "ns$n" "$@"; return; }
+	while IFS= read -r l <&"${NSH_R[n]}"; do
+		if [[ $l == "@@nsh@@ "* ]]; then
+			[ $have = 1 ] && [ -n "$p" ] && printf '%s\n' "$p"
+			while IFS= read -r p; do printf '%s\n' "$p" >&2; done <"$NSH_DIR/err$n"
+			return "${l#@@nsh@@ }"
+		fi
+		[ $have = 1 ] && printf '%s\n' "$p"
+		p=$l have=1
+	done
+	return 1
+}
+# Counters, read with the shell's own `read` (every process costs a fifth
+# of a second in the test VM, `ip netns exec ... ethtool` half a second
+# or more): stats_read I... reads the ethtool -S counters of each ef$I
+# once into ES ("I:NAME", and I:rgrant: the frames ef$I received by
+# grant, copied after an ENVELOPE or delivered into a posted buffer), and
+# the switch's stats file into SS (NAME).
+declare -A ES=() SS=()
+stats_read() {
+	local i k v
+	ES=() SS=()
+	for i; do
+		if nsh_send "$i" ethtool -S "ef$i"; then
+			# (An empty line, then the status.)
+			while read -r k v <&"${NSH_R[i]}" && [ "$k" != @@nsh@@ ]; do
+				[ -n "$v" ] && ES[$i:${k%:}]=$v
+			done
+		else
+			while read -r k v; do
+				[ -n "$v" ] && ES[$i:${k%:}]=$v
+			done < <(nsx "$i" ethtool -S "ef$i" 2>/dev/null)
+		fi
+		[ -n "${ES[$i:rx_copy_ok]}" ] && [ -n "${ES[$i:rx_delivered]}" ] &&
+			ES[$i:rgrant]=$((ES[$i:rx_copy_ok] + ES[$i:rx_delivered]))
+	done
+	[ -r $S/stats ] || return 0
+	while read -r k v; do SS[$k]=$v; done <$S/stats
+}
+# ethtool -S counter $2 of ef$1 (I:rgrant: see stats_read). Inside
+# `snapshot`, from its one reading of each interface's counters.
+estat() {
+	[ -n "${ES_SNAP:-}" ] || stats_read "$1"
+	[ -n "${ES[$1:$2]}" ] && echo "${ES[$1:$2]}"
+}
+# Runs "$@" (in this shell) with ES and SS read once first, of ef$I for
+# each I in $ES_IFS (default 1 2 3): a consistent view, and the checks
+# read ES and SS without a process. estat and sstat read them too.
 # (Its locals are named apart: "$@" sees its caller's.)
 snapshot() {
-	local ES_SNAP snapshot_rc
-	ES_SNAP=$(mktemp -d) || return 1
+	local ES_SNAP=1
+	# shellcheck disable=SC2086
+	stats_read ${ES_IFS:-1 2 3}
 	"$@"
-	snapshot_rc=$?
-	rm -rf "$ES_SNAP"
-	return $snapshot_rc
 }
 # counters I:NAME...: the ethtool -S counters NAME of ef$I (NAME rgrant:
-# rgrant I) on one line, from one reading of each interface:
-#   read -r a b < <(counters 1:tx_frames 2:rgrant)
-counters() { snapshot counters_now "$@"; }
-counters_now() {
-	local a v=()
-	for a; do
-		case ${a#*:} in
-		rgrant) v+=("$(rgrant "${a%%:*}")") ;;
-		*) v+=("$(estat "${a%%:*}" "${a#*:}")") ;;
-		esac
-	done
-	echo "${v[*]}"
+# see stats_read) in array C, from one reading of each interface:
+#   counters 1:tx_frames 2:rgrant && read -r a b <<<"${C[*]}"
+counters() {
+	local a i ifs=" "
+	for a; do [[ $ifs == *" ${a%%:*} "* ]] || ifs+="${a%%:*} "; done
+	# shellcheck disable=SC2086
+	stats_read $ifs
+	C=()
+	for a; do C+=("${ES[$a]}"); done
 }
-# A counter of the switch's stats file.
+# A counter of the switch's stats file (inside `snapshot`: its reading).
 sstat() {
 	local k v
+	[ -n "${ES_SNAP:-}" ] && { [ -n "${SS[$1]}" ] && echo "${SS[$1]}"; return; }
 	while read -r k v; do [ "$k" = "$1" ] && { echo "$v"; return 0; }; done <$S/stats
 	return 1
 }
-# ethtool -S counter $1 summed over ef1, ef2, ef3.
+# ethtool -S counter $1 summed over ef1, ef2, ef3 (nothing if one is
+# missing).
 esum() {
-	local i t=0
-	for i in 1 2 3; do t=$((t + $(estat $i "$1"))); done
-	echo $t
+	[ -n "${ES_SNAP:-}" ] || stats_read 1 2 3
+	[ -n "${ES[1:$1]}" ] && [ -n "${ES[2:$1]}" ] && [ -n "${ES[3:$1]}" ] &&
+		echo $((ES[1:$1] + ES[2:$1] + ES[3:$1]))
 }
 # Frames ef$1 received by grant: copied after an ENVELOPE, or delivered
 # into a posted buffer.
-rgrant() { echo $(($(estat $1 rx_copy_ok) + $(estat $1 rx_delivered))); }
+rgrant() { estat "$1" rgrant; }
+# sum3 VAR NAME: VAR set to ethtool -S counter NAME summed over ef1, ef2,
+# ef3 of the last reading (`snapshot`), without a process; empty if one
+# is missing.
+sum3() {
+	printf -v "$1" ''
+	[ -n "${ES[1:$2]}" ] && [ -n "${ES[2:$2]}" ] && [ -n "${ES[3:$2]}" ] &&
+		printf -v "$1" %d $((ES[1:$2] + ES[2:$2] + ES[3:$2]))
+}
+# Line $1 is in the switch's table (read by the shell: it is polled).
+table_has() {
+	local l
+	while IFS= read -r l; do [ "$l" = "$1" ] && return 0; done <$S/table
+	return 1
+}
 # Every netfront holds the switch's table generation (from the netfront's
 # fronts file: polled, and ethtool in a namespace costs half a second).
 took_table() {
-	local g l n=0
-	g=$(sstat generation) || return 1
+	local g="" k l n=0
+	while read -r k l; do [ "$k" = generation ] && g=$l; done <$S/stats
+	[ -n "$g" ] || return 1
 	while read -r l; do
 		[[ " $l " = *" generation=$g "* ]] || return 1
 		n=$((n + 1))
@@ -107,48 +203,26 @@ set_mode() { echo "$1" >$S/mode && WAIT_SECS=5 wait_for took_table; }
 # of changes under traffic. Sets UDP_GOT (the different datagrams ns2
 # received whole) and UDP_SENT; fails if CMD, the sender or the receiver
 # did. 6000 sent: the sender ran out before CMD was done.
-NUMBERED_RECV='
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.0.2", 5006))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22); s.settimeout(30)
-print("ready", flush=True)
-got = set()
-try:
-    while True:
-        b = s.recv(2048); s.settimeout(3)
-        if len(b) == 1200 and b[4:] == bytes([b[3]]) * 1196: got.add(int.from_bytes(b[:4], "big"))
-except socket.timeout:
-    pass
-print(len(got), flush=True)
-'
-NUMBERED_SEND='
-import os, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-i = 0
-while not os.path.exists(sys.argv[1]) and i < 6000:
-    s.sendto(i.to_bytes(4, "big") + bytes([i & 0xff]) * 1196, ("10.9.0.2", 5006)); i += 1; time.sleep(0.01)
-print(i, flush=True)
-'
 numbered_udp() {
-	local out sentf stop recv sender rc=0
+	local out stop pid l rc=0
 	UDP_GOT="" UDP_SENT=""
-	out=$(mktemp) sentf=$(mktemp) stop=$(mktemp -u)
-	nsx 2 python3 -S -c "$NUMBERED_RECV" >"$out" &
-	recv=$!
-	if ! WAIT_SECS=30 wait_for grep -q ready "$out"; then
-		kill $recv
-		rm -f "$out" "$sentf"
+	out=${TMPDIR:-/tmp}/netfront_numbered.$$ stop=${TMPDIR:-/tmp}/netfront_numbered_stop.$$
+	rm -f "$out" "$stop"
+	python3 -S "$here/netfront_traffic.py" numbered "$stop" >"$out" &
+	pid=$!
+	numbered_ready() { read_line l "$out" && [ "$l" = ready ]; }
+	if ! WAIT_SECS=30 wait_for numbered_ready; then
+		kill $pid
+		wait $pid
+		rm -f "$out"
 		return 1
 	fi
-	nsx 1 python3 -S -c "$NUMBERED_SEND" "$stop" >"$sentf" &
-	sender=$!
 	sleep 0.5
 	"$@" || rc=1
-	touch "$stop"
-	wait $sender || rc=1
-	wait $recv || rc=1
-	UDP_GOT=$(sed -n 2p "$out") UDP_SENT=$(cat "$sentf")
-	rm -f "$out" "$sentf" "$stop"
+	: >"$stop"
+	wait $pid || rc=1
+	{ read -r l && read -r UDP_GOT UDP_SENT; } <"$out"
+	rm -f "$out" "$stop"
 	ktap_print_msg "ns2 got $UDP_GOT of $UDP_SENT numbered datagrams"
 	[ $rc = 0 ] && [ -n "$UDP_GOT" ] && [ -n "$UDP_SENT" ]
 }
@@ -156,24 +230,43 @@ numbered_udp() {
 numbered_all() { [ "$UDP_GOT" = "$UDP_SENT" ] && [ "$UDP_SENT" -lt 6000 ]; }
 
 netfront_setup() {
-	local i d m
+	local i m p
 	for i in 1 2 3; do
-		d=d$i m=$(mac $i)
-		echo "$d domain=$i" >$S/domains || return 1
+		printf -v m '02:00:00:00:00:%02x' $i
 		# ef2 posts no buffer (the default): frames reach it by ENVELOPE
 		# and copy; ef1 and ef3 post 32 (as many as fit: 21).
-		echo "$(vdpa_virtio_of "$d") name=ef$i $([ $i != 2 ] && echo posted=32)" >$F/attach || return 1
-		ip link set "ef$i" address "$m" || return 1
+		p=posted=32
+		[ $i = 2 ] && p=""
+		echo "d$i domain=$i" >$S/domains &&
+			echo "$(vdpa_virtio_of "d$i") name=ef$i $p" >$F/attach || return 1
+		# One ip for what is done in this namespace, one for what in
+		# ns$i (each ip costs a quarter of a second in the test VM):
+		# -batch stops at the first error, and fails.
+		ip -batch - <<-EOF || return 1
+			link set ef$i address $m
+			netns add ns$i
+			link set ef$i netns ns$i
+		EOF
 		echo "$m domain=$i" >$S/table || return 1
-		ip netns add "ns$i" && ip link set "ef$i" netns "ns$i" || return 1
-		# One ip for the three (each ip costs a quarter of a second in
-		# the test VM): -batch stops at the first error, and fails.
 		ip -n "ns$i" -batch - <<-EOF || return 1
 			addr add 10.9.0.$i/24 dev ef$i
 			link set ef$i up
 			link set lo up
 		EOF
 	done
+}
+# ef$1, attached again to d$1's virtio device with options $2, gets its
+# MAC and goes back into ns$1 with its address, up.
+netfront_reattach() {
+	local m
+	printf -v m '02:00:00:00:00:%02x' "$1"
+	echo "$(vdpa_virtio_of "d$1") name=ef$1${2:+ $2}" >$F/attach && ip -batch - <<-EOF && ip -n "ns$1" -batch - <<-EOF2
+		link set ef$1 address $m
+		link set ef$1 netns ns$1
+	EOF
+		addr add 10.9.0.$1/24 dev ef$1
+		link set ef$1 up
+	EOF2
 }
 
 # The test's header with plan $1, then the modules and the three guests
@@ -191,5 +284,6 @@ netfront_start() {
 	done
 	insmod "$(rvio_ko sriov_hook)" && insmod "$(rvio_ko envelope_switch)" &&
 		insmod "$(rvio_ko envelope_netfront)" || ktap_exit_fail_msg "cannot load the envelope modules"
-	ktap_check "three netfronts over d1, d2, d3 in namespaces ns1, ns2, ns3" netfront_setup
+	ktap_check "three netfronts over d1, d2, d3 in namespaces ns1, ns2, ns3" netfront_setup &&
+		nsh_start 1 2 3
 }

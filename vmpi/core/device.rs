@@ -873,10 +873,17 @@ impl Dev {
         };
         // Not received whole, so never counted by the peer: a flow's
         // credit for it comes back.
-        if let Some((ch, len)) = lost.filter(|&(ch, _)| ch != CONTROL_CHANNEL) {
-            inner.ep.counters.tx_dropped += 1;
-            inner.ep.link.unsent(&mut inner.chans, ch, len);
-            inner.wake_for(Wake::Channel(ch));
+        match lost {
+            // A DEALLOC queued behind its flow's data: its channel stays
+            // closing until the link restarts (only a peer whose buffers
+            // are bad loses one).
+            Some((CONTROL_CHANNEL, _)) => inner.ep.counters.ctrl_dropped += 1,
+            Some((ch, len)) => {
+                inner.ep.counters.tx_dropped += 1;
+                inner.ep.link.unsent(&mut inner.chans, ch, len);
+                inner.wake_for(Wake::Channel(ch));
+            }
+            None => {}
         }
     }
 

@@ -123,13 +123,15 @@ impl Buf {
     }
 
     /// An rxq buffer of `rx_buf_size` bytes, or of a page if memory is
-    /// too fragmented for that (kmalloc: physically contiguous).
+    /// too fragmented for that (kmalloc: physically contiguous). A large
+    /// one is not worth reclaim or compaction (`GFP_NOWAIT`): the page
+    /// stands in, and is replaced once used.
     fn rx() -> Result<KBox<Self>> {
         let mut b = Self::empty()?;
         let size = params::rx_buf_size();
         b.rx = match size {
             RX_BUF => KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?,
-            _ => match KVec::from_elem(0u8, size, GFP_KERNEL | __GFP_NOWARN) {
+            _ => match KVec::from_elem(0u8, size, GFP_NOWAIT | __GFP_NOWARN) {
                 Ok(v) => v,
                 Err(_) => KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?,
             },
@@ -922,10 +924,14 @@ impl virtio::Driver for VmpiGuest {
             done += 1;
             self.rx_posted -= 1;
             t.rx(&b.rx[..len]);
-            // Recycle the buffer.
-            match q.add_in(wire::RXQ, b) {
-                Ok(()) => self.rx_posted += 1,
-                Err((_, b)) => drop(b),
+            // Recycle the buffer if it has the size asked for now (else
+            // `refill` makes one that has: `rx_buf_size` changed, or a
+            // page stood in for a large buffer).
+            if b.rx.len() == params::rx_buf_size() {
+                match q.add_in(wire::RXQ, b) {
+                    Ok(()) => self.rx_posted += 1,
+                    Err((_, b)) => drop(b),
+                }
             }
         }
         if done == RX_BUDGET {

@@ -123,7 +123,9 @@ stats_read() {
 			ES[$i:rgrant]=$((ES[$i:rx_copy_ok] + ES[$i:rx_delivered]))
 	done
 	[ -r $S/stats ] || return 0
-	while read -r k v; do SS[$k]=$v; done <$S/stats
+	# (A line without a name, if one ever comes, is not a counter: an
+	# empty subscript would abort the calling check.)
+	while read -r k v; do [ -z "$k" ] || SS[$k]=$v; done <$S/stats
 }
 # ethtool -S counter $2 of ef$1 (I:rgrant: see stats_read). Inside
 # `snapshot`, from its one reading of each interface's counters.

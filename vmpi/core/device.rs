@@ -197,25 +197,20 @@ impl Inner {
         }
     }
 
-    /// Port `i`'s file, if it is one, looks again (a wake for one file
-    /// leaves the device's other readers asleep).
-    pub(crate) fn wake_port(&self, i: usize) {
-        if let Some(w) = self
-            .ports
-            .get(i)
-            .and_then(Option::as_ref)
-            .and_then(|p| p.waker.as_ref())
-        {
-            w.wake();
-        }
-    }
-
-    /// Whether port `i` is a file's.
-    fn is_file_port(&self, i: usize) -> bool {
+    /// The waker of port `i`'s file, if the port is a file's.
+    fn file_waker(&self, i: usize) -> Option<&FileWaker> {
         self.ports
             .get(i)
             .and_then(Option::as_ref)
-            .is_some_and(|p| p.waker.is_some())
+            .and_then(|p| p.waker.as_ref())
+    }
+
+    /// Port `i`'s file, if it is one, looks again (a wake for one file
+    /// leaves the device's other readers asleep).
+    pub(crate) fn wake_port(&self, i: usize) {
+        if let Some(w) = self.file_waker(i) {
+            w.wake();
+        }
     }
 
     /// The send queue has room again: the files whose send or poll found
@@ -740,7 +735,7 @@ impl Dev {
         inner.wake_for(wake);
         // In-kernel users look only if the fragment was not a file's SDU
         // (the common case: no scan of the ports then).
-        if !matches!(wake, Wake::Port(i) if inner.is_file_port(i)) {
+        if !matches!(wake, Wake::Port(i) if inner.file_waker(i).is_some()) {
             Self::wake_users(this, inner);
         }
         if !inner.ep.outbox.is_empty() {

@@ -46,6 +46,22 @@ pub(crate) fn alloc(len: usize, flags: Flags) -> Result<Bytes> {
     Ok(Bytes::with_capacity(cap, flags)?)
 }
 
+/// Appends `src` to `v` with one `memcpy` (6.12's `Vec::extend_from_slice`
+/// clones byte by byte: 8% of a 64 KiB stream's CPU time went to that loop).
+pub(crate) fn append(v: &mut Bytes, src: &[u8], flags: Flags) -> Result {
+    v.reserve(src.len(), flags)?;
+    let len = v.len();
+    // SAFETY: `reserve` made room for `src.len()` more bytes after the
+    // first `len`, which `src` (another allocation: `v` is borrowed
+    // mutably) cannot overlap; `u8` has no invalid values, so the bytes
+    // copied are initialized.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src.as_ptr(), v.as_mut_ptr().add(len), src.len());
+        v.set_len(len + src.len());
+    }
+    Ok(())
+}
+
 /// The cache (callers lock it).
 pub(crate) struct BufCache {
     /// Per class, `slots[class * PER_CLASS..][..count[class]]` are kept

@@ -298,7 +298,7 @@ impl Inner {
             let mut buf = [0u8; MAX_CTRL_LEN];
             let n = m.encode(&mut buf);
             let mut data = Bytes::new();
-            if data.extend_from_slice(&buf[..n], GFP_KERNEL).is_ok()
+            if buf_cache::append(&mut data, &buf[..n], GFP_KERNEL).is_ok()
                 && self
                     .tx
                     .push(TxSdu {
@@ -577,7 +577,7 @@ impl Dev {
                         Some(m) => m.alloc_bytes(len)?,
                         None => this.new_bytes(len, GFP_KERNEL)?,
                     };
-                    v.extend_from_slice(sdu, GFP_KERNEL)?;
+                    buf_cache::append(&mut v, sdu, GFP_KERNEL)?;
                     Ok(v)
                 });
                 let queued = match (

@@ -13,7 +13,7 @@ use kernel::str::CString;
 use kernel::sync::{Arc, ArcBorrow};
 
 use crate::bindings;
-use crate::buf_cache::Bytes;
+use crate::buf_cache::{self, Bytes};
 use crate::device::{register, Dev, Kick, Registered};
 use crate::errno;
 use crate::grants::{check_copy, check_grant, Domains, TransportGate, MAX_FRAME, MIN_FRAME};
@@ -378,7 +378,7 @@ pub unsafe extern "C" fn vmpi_port_send(
             // (`vmpi_port_send()` in include/rvio/vmpi.h), and it is not
             // null here.
             let bytes = unsafe { core::slice::from_raw_parts(sdu.cast::<u8>(), len) };
-            data.extend_from_slice(bytes, GFP_KERNEL)?;
+            buf_cache::append(&mut data, bytes, GFP_KERNEL)?;
         }
         kp.send(data)?;
         Ok(0)
@@ -428,7 +428,7 @@ pub unsafe extern "C" fn vmpi_port_send_sg(
             // (see `# Safety`), and it is not null here.
             let bytes = unsafe { core::slice::from_raw_parts(head.cast::<u8>(), head_len) };
             // Within the capacity: no allocation.
-            data.extend_from_slice(bytes, gfp)?;
+            buf_cache::append(&mut data, bytes, gfp)?;
         }
         if len > 0 {
             let room = data.spare_capacity_mut();

@@ -58,13 +58,24 @@ impl<T> Ring<T> {
         };
         Ok(())
     }
+    /// The slot `k` places after the head (`k` at most the slots' number):
+    /// no division (a `%` by a length that may be 0 brings a panic path
+    /// objtool reports).
+    fn slot(&self, k: usize) -> usize {
+        let i = self.head + k;
+        if i >= self.slots.len() {
+            i - self.slots.len()
+        } else {
+            i
+        }
+    }
     /// Appends `v`; gives it back if the ring is at its limit or cannot
     /// grow.
     pub(crate) fn push(&mut self, v: T) -> core::result::Result<(), T> {
         if self.count == self.slots.len() && (self.count >= self.limit || self.grow().is_err()) {
             return Err(v);
         }
-        let i = (self.head + self.count) % self.slots.len();
+        let i = self.slot(self.count);
         self.slots[i] = Some(v);
         self.count += 1;
         Ok(())
@@ -75,7 +86,7 @@ impl<T> Ring<T> {
         if self.count == self.slots.len() && (self.count >= self.limit || self.grow().is_err()) {
             return Err(v);
         }
-        self.head = (self.head + self.slots.len() - 1) % self.slots.len();
+        self.head = self.slot(self.slots.len() - 1);
         self.slots[self.head] = Some(v);
         self.count += 1;
         Ok(())
@@ -94,12 +105,12 @@ impl<T> Ring<T> {
             return None;
         }
         let v = self.slots[self.head].take();
-        self.head = (self.head + 1) % self.slots.len();
+        self.head = self.slot(1);
         self.count -= 1;
         v
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + '_ {
-        (0..self.count).filter_map(move |k| self.slots[(self.head + k) % self.slots.len()].as_ref())
+        (0..self.count).filter_map(move |k| self.slots[self.slot(k)].as_ref())
     }
     /// Keeps the items `keep` says yes to, in order.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {

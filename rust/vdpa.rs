@@ -13,6 +13,7 @@
 use crate::bindings;
 use crate::work_handle;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use kernel::error::{from_err_ptr, from_result, to_result};
 use kernel::ffi::{c_char, c_int, c_void};
 use kernel::prelude::*;
@@ -411,6 +412,14 @@ impl Chain<'_> {
 
     /// Copies the next readable bytes into `buf`; returns how many.
     pub fn pull(&mut self, buf: &mut [u8]) -> Result<usize> {
+        // SAFETY: the C side writes bytes only, so `buf` stays initialized;
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        self.pull_uninit(unsafe { &mut *(core::ptr::from_mut(buf) as *mut [MaybeUninit<u8>]) })
+    }
+
+    /// Copies the next readable bytes into `buf`, which need not be
+    /// initialized; returns how many (those are initialized then).
+    pub fn pull_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize> {
         // SAFETY: the chain is out on queue `idx` of a device whose mutex is
         // held (the `Queues` invariant, borrowed by `self`); `buf` is valid
         // for `buf.len()` writes.

@@ -18,7 +18,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 11
+#define VMPI_ABI_VERSION 12
 
 struct device;
 struct vmpi_transport;
@@ -107,11 +107,45 @@ void vmpi_transport_restart(struct vmpi_transport *t);
 /* One received fragment (a whole ring buffer). Process context. */
 void vmpi_transport_rx(struct vmpi_transport *t, const void *frag, size_t len);
 /*
+ * Copies the next @len bytes of a received fragment to @dst; returns @len,
+ * or a negative errno if it cannot (a bad buffer).
+ */
+typedef ssize_t (*vmpi_frag_read_t)(void *ctx, void *dst, size_t len);
+/*
+ * One received fragment of @len bytes that the core copies with @read, in
+ * order (its header, then its payload), straight to where it goes: a whole
+ * SDU into its own buffer, a part of a message into the message being
+ * reassembled (one copy fewer than vmpi_transport_rx() from a bounce
+ * buffer). A part @read cannot copy is a bad buffer (counted; its message
+ * is dropped). The core calls @read under its device mutex: it must only
+ * copy (under the lock the transport holds around this call). Process
+ * context.
+ */
+void vmpi_transport_rx_from(struct vmpi_transport *t, size_t len, vmpi_frag_read_t read,
+			    void *ctx);
+/*
  * Writes the next fragment to send into @buf, a ring buffer of @room bytes
  * of the peer: returns its length (header included), 0 if nothing waits,
  * -EMSGSIZE if @room is below the peer's minimum. Process context.
  */
 ssize_t vmpi_transport_tx(struct vmpi_transport *t, void *buf, size_t room);
+/*
+ * Copies the next @len bytes of a fragment to send after those before it;
+ * returns @len, or a negative errno if it cannot (a bad buffer).
+ */
+typedef ssize_t (*vmpi_frag_write_t)(void *ctx, const void *src, size_t len);
+/*
+ * vmpi_transport_tx() for a buffer the transport writes with @write: the
+ * core hands it the fragment in parts, in order (its header, then its
+ * payload straight from the SDU's bytes: one copy fewer than through a
+ * bounce buffer). Returns what vmpi_transport_tx() does, or -EFAULT if
+ * @write failed: the fragment is lost then, as vmpi_transport_tx_lost()
+ * says (the core did that; the transport does not call it). The core
+ * calls @write under its device mutex: it must only copy (under the lock
+ * the transport holds around this call). Process context.
+ */
+ssize_t vmpi_transport_tx_to(struct vmpi_transport *t, size_t room, vmpi_frag_write_t write,
+			     void *ctx);
 /*
  * The length the next fragment would have with unlimited room (a whole
  * message), 0 if nothing waits: for a transport that sizes each buffer.

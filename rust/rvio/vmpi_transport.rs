@@ -18,7 +18,7 @@ use crate::bindings;
 use crate::proto::link::Role;
 use crate::work_handle;
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
+use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::alloc::KVVec;
@@ -899,12 +899,58 @@ impl<K: Kick> Transport<K> {
         unsafe { bindings::vmpi_transport_rx(self.t, frag.as_ptr().cast(), frag.len()) };
     }
 
+    /// One received fragment of `len` bytes that `read` copies, in order,
+    /// to where the core wants each part: each call must fill the whole of
+    /// its argument (an `Err` if it cannot: a bad buffer). The core holds
+    /// its device lock meanwhile: `read` must only copy.
+    pub fn rx_from<F>(&self, len: usize, mut read: F)
+    where
+        F: FnMut(&mut [MaybeUninit<u8>]) -> Result<usize>,
+    {
+        // SAFETY: by the type invariant `t` is registered; `read_one::<F>`
+        // is called with `ctx` = `&mut read`, which lives until the call
+        // returns (the core keeps neither).
+        unsafe {
+            bindings::vmpi_transport_rx_from(
+                self.t,
+                len,
+                Some(read_one::<F>),
+                core::ptr::from_mut(&mut read).cast(),
+            )
+        };
+    }
+
     /// Writes the next fragment to send into `buf` (one ring buffer of the
     /// peer); `Ok(0)` if nothing waits.
     pub fn tx(&self, buf: &mut [u8]) -> Result<usize> {
         // SAFETY: by the type invariant `t` is registered; `buf` is valid
         // for its length.
         let n = unsafe { bindings::vmpi_transport_tx(self.t, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
+    }
+
+    /// The next fragment to send, for a buffer of the peer of `room` bytes
+    /// that `write` fills: it gets the fragment's parts in order (each to
+    /// copy whole after the ones before). Returns its length, `Ok(0)` if
+    /// nothing waits, `EMSGSIZE` if `room` is below the minimum, `EFAULT`
+    /// if `write` failed (the core counted the fragment lost: no
+    /// [`Self::tx_lost`]). The core holds its device lock meanwhile:
+    /// `write` must only copy.
+    pub fn tx_to<F>(&self, room: usize, mut write: F) -> Result<usize>
+    where
+        F: FnMut(&[u8]) -> Result<usize>,
+    {
+        // SAFETY: by the type invariant `t` is registered; `write_one::<F>`
+        // is called with `ctx` = `&mut write`, which lives until the call
+        // returns (the core keeps neither).
+        let n = unsafe {
+            bindings::vmpi_transport_tx_to(
+                self.t,
+                room,
+                Some(write_one::<F>),
+                core::ptr::from_mut(&mut write).cast(),
+            )
+        };
         usize::try_from(n).map_err(|_| Error::from_errno(n as c_int))
     }
 
@@ -967,6 +1013,52 @@ impl<K: Kick> Transport<K> {
     pub fn tx_lost(&self, sent: bool) {
         // SAFETY: by the type invariant `t` is registered.
         unsafe { bindings::vmpi_transport_tx_lost(self.t, sent) };
+    }
+}
+
+/// [`Transport::rx_from`]'s reader, as the core calls it.
+///
+/// # Safety
+///
+/// `ctx` is a `&mut F` not used elsewhere meanwhile; `dst` is valid for
+/// `len` writes.
+unsafe extern "C" fn read_one<F>(ctx: *mut c_void, dst: *mut c_void, len: usize) -> isize
+where
+    F: FnMut(&mut [MaybeUninit<u8>]) -> Result<usize>,
+{
+    // SAFETY: see `# Safety`.
+    let (read, dst) = unsafe {
+        (
+            &mut *ctx.cast::<F>(),
+            core::slice::from_raw_parts_mut(dst.cast::<MaybeUninit<u8>>(), len),
+        )
+    };
+    match read(dst) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// [`Transport::tx_to`]'s writer, as the core calls it.
+///
+/// # Safety
+///
+/// `ctx` is a `&mut F` not used elsewhere meanwhile; `src` is valid for
+/// `len` reads.
+unsafe extern "C" fn write_one<F>(ctx: *mut c_void, src: *const c_void, len: usize) -> isize
+where
+    F: FnMut(&[u8]) -> Result<usize>,
+{
+    // SAFETY: see `# Safety`.
+    let (write, src) = unsafe {
+        (
+            &mut *ctx.cast::<F>(),
+            core::slice::from_raw_parts(src.cast::<u8>(), len),
+        )
+    };
+    match write(src) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
 

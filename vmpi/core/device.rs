@@ -4,6 +4,7 @@
 //! (receive, send, the transport's pulls), the delayed work, creation and
 //! lookup.
 
+use core::mem::MaybeUninit;
 use kernel::alloc::Flags;
 use kernel::ffi::{c_int, c_void};
 use kernel::fmt;
@@ -24,17 +25,46 @@ use crate::memcg::MemCg;
 use crate::miscdev::{self, FileWaker};
 use crate::port::{AnyContextSdu, Port, PortState, RawBudget, RxQueue, TxSdu};
 use crate::proto::ctrl::{AllocResult, Ctrl, MAX_CTRL_LEN};
-use crate::proto::endpoint::{Endpoint, Received};
+use crate::proto::endpoint::{Endpoint, Payload, Received};
 use crate::proto::link::{AllocError, Chan, Event, Role};
 use crate::proto::log_limit::LogLimit;
 use crate::proto::outbox::Outbox;
-use crate::proto::wire::{next_fragment, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN};
+use crate::proto::wire::{
+    next_fragment, Accepted, Config, DropReason, Header, CONTROL_CHANNEL, HDR_LEN,
+};
 use crate::registry;
 use crate::ring::Ring;
 use crate::{
     ALLOC_TIMEOUT_MAX_MS, ANY_CONTEXT_TXQ_LEN, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS,
     RAW_RXQ_LEN, RAW_RX_BYTES, TXQ_LEN,
 };
+
+/// Copies a received fragment's next bytes into the whole of its argument
+/// (an `Err` if it cannot: a bad buffer). It writes initialized bytes only.
+pub(crate) type FragReader<'a> = dyn FnMut(&mut [MaybeUninit<u8>]) -> Result + 'a;
+
+/// Copies one part of a fragment to send (all of it, or an `Err`: a bad
+/// buffer) into the peer's buffer, after the parts before it.
+pub(crate) type FragWriter<'a> = dyn FnMut(&[u8]) -> Result + 'a;
+
+/// `s` for a [`FragReader`] to write.
+///
+/// # Safety
+///
+/// Only initialized bytes are written through the result.
+unsafe fn as_uninit(s: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; the caller writes
+    // only initialized bytes, so `s` stays initialized.
+    unsafe { &mut *(core::ptr::from_mut(s) as *mut [MaybeUninit<u8>]) }
+}
+
+/// Copies `src` into `dst`, of the same length (one `memcpy`).
+pub(crate) fn copy_to_uninit(dst: &mut [MaybeUninit<u8>], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    // SAFETY: both are valid for `n` bytes and distinct (`dst` is borrowed
+    // mutably); `MaybeUninit<u8>` has the layout of `u8`.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), n) };
+}
 
 /// Everything of a device that its mutex covers.
 pub(crate) struct Inner {
@@ -45,7 +75,8 @@ pub(crate) struct Inner {
     files: Option<miscdev::Waker>,
     pub(crate) ep: Endpoint<KVVec<u8>>,
     pub(crate) chans: KVec<Chan>,
-    /// The message being reassembled.
+    /// The message being reassembled (its parts so far; room for
+    /// `max_sdu` bytes).
     msg: Bytes,
     /// Ports by index; a file or in-kernel user keeps its index.
     pub(crate) ports: KVec<Option<Port>>,
@@ -180,6 +211,79 @@ impl Inner {
     /// Whether the transport is registered.
     pub(crate) fn is_live(&self) -> bool {
         self.transport.is_some()
+    }
+
+    /// An empty buffer for an SDU of `len` bytes received on `channel`:
+    /// charged to its reader's memory cgroup if it has one (a buffer of
+    /// its own, not one from the cache).
+    fn sdu_buffer(&self, dev: &Dev, channel: u16, len: usize) -> Result<Bytes> {
+        match self.memcg_of(channel) {
+            Some(m) => m.alloc_bytes(len),
+            None => dev.new_bytes(len, GFP_KERNEL),
+        }
+    }
+
+    /// Reads part `a` of the message being reassembled, after the parts
+    /// before it (a first part starts a new message); `false` if `read`
+    /// failed.
+    fn msg_part(&mut self, a: Accepted, read: &mut FragReader<'_>) -> bool {
+        if a.offset == 0 {
+            // SAFETY: 0 is within the capacity, and `u8`s need no drop.
+            unsafe { self.msg.set_len(0) };
+        }
+        if a.offset != self.msg.len() {
+            // Not after the parts before it: cannot happen (the
+            // reassembler's offsets count the parts read).
+            return false;
+        }
+        let ok = match self.msg.spare_capacity_mut().get_mut(..a.total - a.offset) {
+            Some(dst) => read(dst).is_ok(),
+            None => false,
+        };
+        if ok {
+            // SAFETY: `read` succeeded: it wrote the spare capacity's first
+            // `total - offset` bytes, after the `offset` bytes there were.
+            unsafe { self.msg.set_len(a.total) };
+        }
+        ok
+    }
+
+    /// The reassembled SDU of `len` bytes (the message buffer holds it):
+    /// the buffer itself when the SDU fills at least half of it and its
+    /// reader has no memory cgroup (a new buffer takes its place: no copy),
+    /// else a copy.
+    fn reassembled(&mut self, dev: &Dev, channel: u16, len: usize) -> Result<Bytes> {
+        let max = self.msg.capacity();
+        if len == self.msg.len() && len >= max / 2 && !self.charged(channel) {
+            if let Ok(new) = Bytes::with_capacity(max, GFP_KERNEL) {
+                return Ok(core::mem::replace(&mut self.msg, new));
+            }
+        }
+        let mut v = self.sdu_buffer(dev, channel, len)?;
+        buf_cache::append(&mut v, self.msg.get(..len).ok_or(EINVAL)?, GFP_KERNEL)?;
+        Ok(v)
+    }
+
+    /// The memory cgroup the reader of `channel` is charged to, if any.
+    fn memcg_of(&self, channel: u16) -> Option<&MemCg> {
+        self.by_chan
+            .get(usize::from(channel))
+            .copied()
+            .flatten()
+            .and_then(|i| self.ports.get(i))
+            .and_then(Option::as_ref)
+            .and_then(|p| p.memcg.as_ref())
+    }
+
+    fn charged(&self, channel: u16) -> bool {
+        self.memcg_of(channel).is_some()
+    }
+
+    /// A received fragment could not be read (a bad buffer): counted, and
+    /// the message it may have belonged to is dropped.
+    fn bad_fragment(&mut self) {
+        self.ep.counters.drop_one(DropReason::BadDesc);
+        self.ep.rx_lost();
     }
 
     /// Asks the transport for a pass (it calls `vmpi_transport_tx`), if it
@@ -544,15 +648,72 @@ impl Dev {
         }
     }
 
+    /// One received fragment, in memory.
     pub(crate) fn rx(this: ArcBorrow<'_, Self>, frag: &[u8]) {
+        let mut at = 0;
+        Self::rx_from(this, frag.len(), &mut |dst| {
+            let src = frag.get(at..at + dst.len()).ok_or(EINVAL)?;
+            copy_to_uninit(dst, src);
+            at += dst.len();
+            Ok(())
+        });
+    }
+
+    /// One received fragment of `len` bytes, which `read` copies, in
+    /// order, to where each part goes: its header, then its payload
+    /// straight into the SDU's own buffer (a whole SDU) or into the
+    /// message being reassembled. A part `read` cannot fill is a bad
+    /// buffer: counted `bad_desc`, its message dropped.
+    pub(crate) fn rx_from(this: ArcBorrow<'_, Self>, len: usize, read: &mut FragReader<'_>) {
         let mut g = this.inner.lock();
         let inner = &mut *g;
         if !inner.is_live() {
             return;
         }
+        let mut hdr = [0u8; HDR_LEN];
+        let h = len.min(HDR_LEN);
+        // SAFETY: `read` writes bytes only (`FragReader`).
+        if read(unsafe { as_uninit(&mut hdr[..h]) }).is_err() {
+            inner.bad_fragment();
+            return;
+        }
+        let into = inner
+            .ep
+            .begin_fragment(&hdr[..h], len - h, inner.msg.capacity());
+        let mut own = None;
+        let ok = match into {
+            Payload::Skip => true,
+            // Into its own buffer; if there is no memory for one, it is
+            // dropped (`rx_full`) once it has been checked.
+            Payload::Sdu { channel, len } => match inner.sdu_buffer(&this, channel, len) {
+                Ok(mut v) => {
+                    let ok = match v.spare_capacity_mut().get_mut(..len) {
+                        Some(dst) => read(dst).is_ok(),
+                        None => false,
+                    };
+                    if ok {
+                        // SAFETY: `read` succeeded, so it wrote the first
+                        // `len` bytes of the spare capacity (which has
+                        // them).
+                        unsafe { v.set_len(len) };
+                    }
+                    own = Some(v);
+                    ok
+                }
+                Err(_) => true,
+            },
+            Payload::Msg(a) => inner.msg_part(a, read),
+        };
+        if !ok {
+            if let Some(v) = own {
+                this.free_bytes(v);
+            }
+            inner.bad_fragment();
+            return;
+        }
         let got = {
             let Inner { ep, chans, msg, .. } = inner;
-            ep.on_fragment(chans, frag, msg)
+            ep.end_fragment(chans, into, msg)
         };
         let wake = match got {
             Received::Data {
@@ -560,32 +721,21 @@ impl Dev {
                 len,
                 in_frag,
             } => {
-                let sdu = if in_frag {
-                    frag.get(HDR_LEN..HDR_LEN + len)
-                } else {
-                    inner.msg.get(..len)
-                };
                 let port = inner.by_chan.get(usize::from(channel)).copied().flatten();
-                // Charged to the reader's memory cgroup, if it has one:
-                // a buffer of its own, not one from the cache.
-                let memcg = port
-                    .and_then(|i| inner.ports.get(i))
-                    .and_then(Option::as_ref)
-                    .and_then(|p| p.memcg.as_ref());
-                let copy = sdu.ok_or(EINVAL).and_then(|sdu| -> Result<Bytes> {
-                    let mut v = match memcg {
-                        Some(m) => m.alloc_bytes(len)?,
-                        None => this.new_bytes(len, GFP_KERNEL)?,
-                    };
-                    buf_cache::append(&mut v, sdu, GFP_KERNEL)?;
-                    Ok(v)
-                });
+                let sdu = match in_frag {
+                    true => own.take().ok_or(ENOMEM),
+                    false => inner.reassembled(&this, channel, len),
+                };
                 let queued = match (
                     port.and_then(|i| inner.ports.get_mut(i))
                         .and_then(Option::as_mut),
-                    copy,
+                    sdu,
                 ) {
-                    (Some(p), Ok(v)) => p.q.push(v).is_ok(),
+                    (Some(p), Ok(v)) => p.q.push(v).map_err(|v| this.free_bytes(v)).is_ok(),
+                    (_, Ok(v)) => {
+                        this.free_bytes(v);
+                        false
+                    }
                     _ => false,
                 };
                 match port {
@@ -732,6 +882,10 @@ impl Dev {
             Received::Event(Event::CreditGranted { channel }) => Wake::Channel(channel),
             Received::Event(_) | Received::Nothing => Wake::Nobody,
         };
+        // An SDU's buffer that the checks after its copy refused.
+        if let Some(v) = own {
+            this.free_bytes(v);
+        }
         inner.wake_for(wake);
         // In-kernel users look only if the fragment was not a file's SDU
         // (the common case: no scan of the ports then).
@@ -743,7 +897,31 @@ impl Dev {
         }
     }
 
+    /// Writes the next fragment to send into `buf`, a buffer of the peer:
+    /// [`Dev::tx_to`].
     pub(crate) fn tx(this: ArcBorrow<'_, Self>, buf: &mut [u8]) -> Result<usize> {
+        let room = buf.len();
+        let mut at = 0;
+        Self::tx_to(this, room, &mut |part| {
+            let dst = buf.get_mut(at..at + part.len()).ok_or(EINVAL)?;
+            dst.copy_from_slice(part);
+            at += part.len();
+            Ok(())
+        })
+    }
+
+    /// The next fragment to send, for a buffer of the peer of `room`
+    /// bytes: `write` copies its parts, in order, into that buffer (its
+    /// header, then its payload straight from the SDU's bytes). Returns its
+    /// length, 0 if nothing waits, `EMSGSIZE` if `room` is below the
+    /// minimum (the buffer goes back unused: [`Dev::tx_lost`]). If `write`
+    /// fails (a bad buffer), the fragment is lost as [`Dev::tx_lost`] says,
+    /// and `EFAULT` is returned.
+    pub(crate) fn tx_to(
+        this: ArcBorrow<'_, Self>,
+        room: usize,
+        write: &mut FragWriter<'_>,
+    ) -> Result<usize> {
         let mut g = this.inner.lock();
         let inner = &mut *g;
         if !inner.is_live() {
@@ -762,38 +940,54 @@ impl Dev {
         };
         inner.ep.retry_credits(&mut inner.chans);
         let data_partial = inner.tx.front().is_some_and(|s| s.sent > 0);
-        if !data_partial && (inner.ctrl_partial || !inner.ep.outbox.is_empty()) {
+        let written = if !data_partial && (inner.ctrl_partial || !inner.ep.outbox.is_empty()) {
+            if room < min as usize {
+                return Err(errno::emsgsize());
+            }
+            // A control message is at most this long: a buffer of `room`
+            // bytes would get the same fragment.
+            let mut b = [0u8; HDR_LEN + MAX_CTRL_LEN];
+            let b = &mut b[..room.min(HDR_LEN + MAX_CTRL_LEN)];
             let n = inner
                 .ep
                 .outbox
-                .next_fragment(buf, min)
+                .next_fragment(b, min.min(b.len() as u32))
                 .ok_or_else(errno::emsgsize)?;
-            inner.ctrl_partial = Header::parse(buf).is_ok_and(|h| h.more);
-            return Ok(n);
-        }
-        let Some(sdu) = inner.tx.front_mut() else {
-            return Ok(0);
-        };
-        let (n, more) =
-            next_fragment(sdu.data.len() - sdu.sent, buf.len(), min).ok_or_else(errno::emsgsize)?;
-        buf[..HDR_LEN].copy_from_slice(
-            &Header {
+            inner.ctrl_partial = Header::parse(b).is_ok_and(|h| h.more);
+            if !inner.ctrl_partial {
+                inner.last_sent = Some((CONTROL_CHANNEL, n - HDR_LEN));
+            }
+            write(&b[..n]).map(|()| n)
+        } else {
+            let Some(sdu) = inner.tx.front_mut() else {
+                return Ok(0);
+            };
+            let start = sdu.sent;
+            let (n, more) =
+                next_fragment(sdu.data.len() - start, room, min).ok_or_else(errno::emsgsize)?;
+            let hdr = Header {
                 channel: sdu.channel,
                 more,
-                cont: sdu.sent > 0,
+                cont: start > 0,
             }
-            .to_bytes(),
-        );
-        buf[HDR_LEN..HDR_LEN + n].copy_from_slice(&sdu.data[sdu.sent..sdu.sent + n]);
-        sdu.sent += n;
-        if !more {
-            if let Some(sdu) = inner.tx.pop() {
+            .to_bytes();
+            sdu.sent += n;
+            if more {
+                write(&hdr).and_then(|()| write(&sdu.data[start..start + n]))
+            } else {
+                let sdu = inner.tx.pop().ok_or(EINVAL)?;
                 Self::sent_whole(this, inner, &sdu);
                 inner.last_sent = Some((sdu.channel, sdu.data.len()));
+                let w = write(&hdr).and_then(|()| write(&sdu.data[start..start + n]));
                 this.free_bytes(sdu.data);
+                w
             }
-        }
-        Ok(HDR_LEN + n)
+            .map(|()| HDR_LEN + n)
+        };
+        written.map_err(|_| {
+            Self::lost(this, inner, true);
+            EFAULT
+        })
     }
 
     /// Hands the next message over whole if it is a data SDU not yet
@@ -832,7 +1026,11 @@ impl Dev {
     /// or `ctrl_dropped`.
     pub(crate) fn tx_lost(this: ArcBorrow<'_, Self>, sent: bool) {
         let mut g = this.inner.lock();
-        let inner = &mut *g;
+        Self::lost(this, &mut g, sent);
+    }
+
+    /// [`Dev::tx_lost`] under the lock.
+    fn lost(this: ArcBorrow<'_, Self>, inner: &mut Inner, sent: bool) {
         inner.ep.counters.drop_one(DropReason::BadDesc);
         let last = inner.last_sent.take();
         if !sent || !inner.is_live() {
@@ -869,9 +1067,9 @@ impl Dev {
         // Not received whole, so never counted by the peer: a flow's
         // credit for it comes back.
         match lost {
-            // A DEALLOC queued behind its flow's data: its channel stays
-            // closing until the link restarts (only a peer whose buffers
-            // are bad loses one).
+            // A control message sent whole, or a DEALLOC queued behind its
+            // flow's data (its channel stays closing until the link
+            // restarts): only a peer whose buffers are bad loses one.
             Some((CONTROL_CHANNEL, _)) => inner.ep.counters.ctrl_dropped += 1,
             Some((ch, len)) => {
                 inner.ep.counters.tx_dropped += 1;
@@ -1243,7 +1441,7 @@ pub(crate) fn register(
         files: None,
         ep: new_endpoint(role, cfg)?,
         chans,
-        msg: Bytes::from_elem(0u8, cfg.max_sdu as usize, GFP_KERNEL)?,
+        msg: Bytes::with_capacity(cfg.max_sdu as usize, GFP_KERNEL)?,
         ports: KVec::new(),
         by_chan,
         tx,

@@ -146,6 +146,37 @@ pub unsafe extern "C" fn vmpi_transport_rx(
 ///
 /// # Safety
 ///
+/// `t` is a registered handle; `read` copies at most the `len` bytes asked
+/// for to a destination it is given, with `ctx`.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_rx_from(
+    t: *mut bindings::vmpi_transport,
+    len: usize,
+    read: bindings::vmpi_frag_read_t,
+    ctx: *mut c_void,
+) {
+    let Some(read) = read else {
+        return;
+    };
+    // SAFETY: the caller guarantees that `t` is a registered handle, which is
+    // what `dev` needs (see `# Safety`; include/rvio/vmpi.h).
+    let dev = unsafe { dev(t) };
+    Dev::rx_from(dev, len, &mut |dst| {
+        // SAFETY: `dst` is valid for `dst.len()` writes, which is what
+        // `read` asks of its destination; `ctx` is the caller's (see
+        // `# Safety`).
+        let n = unsafe { read(ctx, dst.as_mut_ptr().cast(), dst.len()) };
+        match usize::try_from(n) {
+            Ok(n) if n == dst.len() => Ok(()),
+            _ => Err(EFAULT),
+        }
+    });
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
 /// `t` is a registered handle; `buf` is valid for `room` writes.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_tx(
@@ -168,6 +199,38 @@ pub unsafe extern "C" fn vmpi_transport_tx(
             )
         };
         Ok(Dev::tx(dev, buf)? as isize)
+    })
+}
+
+/// See `include/rvio/vmpi.h`.
+///
+/// # Safety
+///
+/// `t` is a registered handle; `write` reads at most the `len` bytes it is
+/// given, with `ctx`.
+#[no_mangle]
+pub unsafe extern "C" fn vmpi_transport_tx_to(
+    t: *mut bindings::vmpi_transport,
+    room: usize,
+    write: bindings::vmpi_frag_write_t,
+    ctx: *mut c_void,
+) -> isize {
+    from_result(|| {
+        let write = write.ok_or(EINVAL)?;
+        // SAFETY: the caller guarantees that `t` is a registered handle,
+        // which is what `dev` needs (see `# Safety`; include/rvio/vmpi.h).
+        let dev = unsafe { dev(t) };
+        let n = Dev::tx_to(dev, room, &mut |part| {
+            // SAFETY: `part` is valid for `part.len()` reads, which is what
+            // `write` asks of its source; `ctx` is the caller's (see
+            // `# Safety`).
+            let n = unsafe { write(ctx, part.as_ptr().cast(), part.len()) };
+            match usize::try_from(n) {
+                Ok(n) if n == part.len() => Ok(()),
+                _ => Err(EFAULT),
+            }
+        })?;
+        Ok(n as isize)
     })
 }
 
@@ -661,6 +724,18 @@ const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 3] = [
 ];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, *const c_void, usize); 2] =
     [bindings::vmpi_transport_rx, vmpi_transport_rx];
+const _: [unsafe extern "C" fn(
+    *mut bindings::vmpi_transport,
+    usize,
+    bindings::vmpi_frag_read_t,
+    *mut c_void,
+); 2] = [bindings::vmpi_transport_rx_from, vmpi_transport_rx_from];
+const _: [unsafe extern "C" fn(
+    *mut bindings::vmpi_transport,
+    usize,
+    bindings::vmpi_frag_write_t,
+    *mut c_void,
+) -> isize; 2] = [bindings::vmpi_transport_tx_to, vmpi_transport_tx_to];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, *mut c_void, usize) -> isize; 2] =
     [bindings::vmpi_transport_tx, vmpi_transport_tx];
 const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport) -> usize; 2] =

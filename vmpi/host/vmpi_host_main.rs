@@ -115,8 +115,6 @@ struct VmpiHost {
     /// Registered with the core until the device is deleted; it owns the
     /// device's handle (for the core's kicks).
     transport: Option<HostTransport>,
-    /// One fragment, either direction: header and payload.
-    frag: KVec<u8>,
     /// The grantq and copyq (`VMPI_F_GRANT`).
     grants: DeviceGrants,
 }
@@ -145,8 +143,9 @@ impl VmpiHost {
     }
 
     /// Fills the driver's rxq buffers with what the core has to send, at
-    /// most `RX_BUDGET` of them; returns whether the budget ran out.
-    fn flush_rx(t: &HostTransport, frag: &mut [u8], q: &mut vdpa::Queues<'_>) -> bool {
+    /// most `RX_BUDGET` of them; returns whether the budget ran out. The
+    /// core writes each fragment straight from the SDU's bytes.
+    fn flush_rx(t: &HostTransport, q: &mut vdpa::Queues<'_>) -> bool {
         let mut used = 0;
         while t.tx_len() > 0 {
             if used == RX_BUDGET {
@@ -161,15 +160,12 @@ impl VmpiHost {
                 t.tx_lost(false);
                 continue;
             }
-            let room = chain.writable_len().min(frag.len());
-            match t.tx(&mut frag[..room]) {
-                Ok(n) if n > 0 => {
-                    // Not writable: the fragment is lost, and the rest
-                    // of its message is not sent.
-                    if chain.push(&frag[..n]) != Ok(n) {
-                        t.tx_lost(true);
-                    }
-                }
+            let room = chain.writable_len();
+            match t.tx_to(room, |part| chain.push(part)) {
+                Ok(n) if n > 0 => {}
+                // Not writable: the core counted the fragment lost, and
+                // the rest of its message is not sent.
+                Err(e) if e == EFAULT => {}
                 // Below min_rx_buf: returned unused (used length 0).
                 _ => t.tx_lost(false),
             }
@@ -181,20 +177,18 @@ impl VmpiHost {
         used == RX_BUDGET
     }
 
-    /// Checks one txq chain and hands its fragment to the core.
-    fn take_tx(t: &HostTransport, frag: &mut [u8], chain: &mut vdpa::Chain<'_>) {
+    /// Checks one txq chain and hands its fragment to the core, which has
+    /// it copied straight to where it goes (an SDU's own buffer).
+    fn take_tx(t: &HostTransport, cfg: &Config, chain: &mut vdpa::Chain<'_>) {
         let len = chain.readable_len();
         if chain.writable_len() != 0 {
             // A txq buffer the device could write: not a message.
             return t.count_drop(DropReason::BadDesc as u32);
         }
-        if len > frag.len() {
+        if len > HDR_LEN + cfg.max_sdu as usize {
             return t.count_drop(DropReason::Oversized as u32);
         }
-        match chain.pull(&mut frag[..len]) {
-            Ok(n) if n == len => t.rx(&frag[..n]),
-            _ => t.count_drop(DropReason::BadDesc as u32),
-        }
+        t.rx_from(len, |dst| chain.pull_uninit(dst));
     }
 }
 
@@ -205,7 +199,6 @@ impl vdpa::Device for VmpiHost {
 
     fn new(name: &CStr, dev: vdpa::Handle) -> Result<Self> {
         let cfg = Config::new(NUM_CHANNELS).map_err(|_| EINVAL)?;
-        let frag = KVec::from_elem(0u8, HDR_LEN + cfg.max_sdu as usize, GFP_KERNEL)?;
         let grants = DeviceGrants::new(dev.clone(), registry()?)?;
         let ops = HostOps {
             work: dev,
@@ -216,7 +209,6 @@ impl vdpa::Device for VmpiHost {
         Ok(Self {
             cfg,
             transport: Some(t),
-            frag,
             grants,
         })
     }
@@ -260,10 +252,9 @@ impl vdpa::Device for VmpiHost {
 
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
         let Self {
+            cfg,
             transport: Some(t),
-            frag,
             grants,
-            ..
         } = self
         else {
             return false;
@@ -271,13 +262,13 @@ impl vdpa::Device for VmpiHost {
         // No kicks while this pass works through the queues.
         q.kicks_off(wire::TXQ);
         q.kicks_off(wire::RXQ);
-        let mut more = Self::flush_rx(t, frag, q);
+        let mut more = Self::flush_rx(t, q);
         let mut done = 0;
         while done < wire::TX_BUDGET {
             let Some(mut chain) = Self::pop(t, q, wire::TXQ) else {
                 break;
             };
-            Self::take_tx(t, frag, &mut chain);
+            Self::take_tx(t, cfg, &mut chain);
             // Dropping the chain completes it.
             drop(chain);
             done += 1;
@@ -287,7 +278,7 @@ impl vdpa::Device for VmpiHost {
         }
         more |= grants.process(q);
         // Replies to what came in (an envelope policy call may send).
-        more |= Self::flush_rx(t, frag, q);
+        more |= Self::flush_rx(t, q);
         more |= done == wire::TX_BUDGET;
         if !more {
             // Going idle: kicks on again, and a look at what came

@@ -11,7 +11,7 @@ use core::ops::DerefMut;
 use super::ctrl::Ctrl;
 use super::link::{Chan, Event, Link, Role};
 use super::outbox::Outbox;
-use super::wire::{Config, DropReason, Header, Reassembler, CONTROL_CHANNEL, HDR_LEN};
+use super::wire::{Accepted, Config, DropReason, Header, Reassembler, CONTROL_CHANNEL, HDR_LEN};
 
 /// Counters of one side of a device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,7 +56,8 @@ pub enum Received {
     Nothing,
     /// A data SDU of `len` bytes on `channel`: in the message buffer, or
     /// (`in_frag`, an SDU in one fragment) the fragment's payload,
-    /// `frag[HDR_LEN..]`, not copied.
+    /// `frag[HDR_LEN..]`, not copied (where the caller put a
+    /// [`Payload::Sdu`]).
     Data {
         /// Its channel.
         channel: u16,
@@ -67,6 +68,24 @@ pub enum Received {
     },
     /// A control message had this consequence.
     Event(Event),
+}
+
+/// Where an accepted fragment's payload goes
+/// ([`Endpoint::begin_fragment`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// Nowhere: the fragment is dropped (counted) or skipped.
+    Skip,
+    /// A whole data SDU of `len` bytes: into a buffer of its own.
+    Sdu {
+        /// Its channel.
+        channel: u16,
+        /// Its length.
+        len: usize,
+    },
+    /// Part of a message (or a whole control message): into the message
+    /// buffer at `offset..total`.
+    Msg(Accepted),
 }
 
 /// One side of a VMPI device; its outbox's storage is `S` (a byte buffer
@@ -176,42 +195,70 @@ impl<S: DerefMut<Target = [u8]>> Endpoint<S> {
     /// Takes one received fragment (a whole buffer: header and payload).
     /// `msg` is the message buffer, at least [`Endpoint::max_sdu`] bytes,
     /// kept by the caller across calls; a [`Received::Data`] is in its
-    /// first `len` bytes until the next call.
+    /// first `len` bytes until the next call, or (`in_frag`) in `frag`
+    /// after the header.
     pub fn on_fragment(&mut self, chans: &mut [Chan], frag: &[u8], msg: &mut [u8]) -> Received {
-        let hdr = match Header::parse(frag) {
+        let hdr = frag.get(..HDR_LEN).unwrap_or(frag);
+        let payload = frag.get(HDR_LEN..).unwrap_or(&[]);
+        let into = self.begin_fragment(hdr, payload.len(), msg.len());
+        if let Payload::Msg(a) = into {
+            msg[a.offset..a.total].copy_from_slice(payload);
+        }
+        self.end_fragment(chans, into, msg)
+    }
+
+    /// The first half of [`Endpoint::on_fragment`], for a transport that
+    /// copies a fragment's payload straight to where it goes: takes the
+    /// fragment's header (`hdr`: its first bytes, at most [`HDR_LEN`]) and
+    /// its payload's length, and says where the payload goes (`msg_len`:
+    /// the message buffer's length). The caller copies it there and calls
+    /// [`Endpoint::end_fragment`], or [`Endpoint::rx_lost`] if it cannot.
+    pub fn begin_fragment(&mut self, hdr: &[u8], payload_len: usize, msg_len: usize) -> Payload {
+        let hdr = match Header::parse(hdr) {
             Ok(h) => h,
             Err(why) => {
                 self.counters.drop_one(why);
-                return Received::Nothing;
+                return Payload::Skip;
             }
         };
-        let payload = &frag[HDR_LEN..];
-        let pushed = self.rx.push(hdr, payload.len());
+        let pushed = self.rx.push(hdr, payload_len);
         if let Some(why) = pushed.dropped {
             self.counters.drop_one(why);
         }
         let Some(a) = pushed.accepted else {
-            return Received::Nothing;
+            return Payload::Skip;
         };
-        let in_frag = a.offset == 0 && a.complete && a.channel != CONTROL_CHANNEL;
-        if in_frag {
-            return self.data_received(chans, a.channel, a.total, true);
+        if a.offset == 0 && a.complete && a.channel != CONTROL_CHANNEL {
+            return Payload::Sdu {
+                channel: a.channel,
+                len: a.total,
+            };
         }
-        let Some(dst) = msg.get_mut(a.offset..a.total) else {
+        if a.total > msg_len {
             // A caller's buffer below max_sdu: the message cannot be kept
             // (nor the rest of it).
             self.rx.lost();
             self.counters.drop_one(DropReason::Oversized);
-            return Received::Nothing;
+            return Payload::Skip;
+        }
+        Payload::Msg(a)
+    }
+
+    /// The second half of [`Endpoint::on_fragment`]: the payload of the
+    /// fragment [`Endpoint::begin_fragment`] took is where it said.
+    pub fn end_fragment(&mut self, chans: &mut [Chan], into: Payload, msg: &[u8]) -> Received {
+        let a = match into {
+            Payload::Skip => return Received::Nothing,
+            Payload::Sdu { channel, len } => return self.data_received(chans, channel, len, true),
+            Payload::Msg(a) => a,
         };
-        dst.copy_from_slice(payload);
         if !a.complete {
             return Received::Nothing;
         }
         if a.channel == CONTROL_CHANNEL {
-            let m = match Ctrl::parse(&msg[..a.total]) {
-                Ok(m) => m,
-                Err(_) => {
+            let m = match msg.get(..a.total).map(Ctrl::parse) {
+                Some(Ok(m)) => m,
+                _ => {
                     self.counters.drop_one(DropReason::BadControl);
                     return Received::Nothing;
                 }

@@ -285,6 +285,13 @@ impl work_handle::Target for Work {
         // `Owner` in it) before it cancels the work.
         unsafe { bindings::rvio_vdpa_schedule(r) };
     }
+
+    unsafe fn run_now(r: *mut bindings::rvio_vdpa) {
+        // SAFETY: as in `schedule`; the caller is in process context and
+        // holds no lock of the device's (the trait's contract), and
+        // `rvio_vdpa_run_now()` only tries the device's lock.
+        unsafe { bindings::rvio_vdpa_run_now(r) };
+    }
 }
 
 /// A device's work, for scheduling passes from outside a callback (a kick
@@ -479,7 +486,7 @@ impl Chain<'_> {
     }
 
     /// Sets the used length the chain completes with (for bytes written
-    /// other than by [`Chain::push`]).
+    /// other than by [`Chain::push`], or 0 to give it back unused).
     pub fn set_written(&mut self, written: u32) {
         self.written = written;
     }

@@ -185,18 +185,40 @@ const char *rvio_vdpa_name(struct rvio_vdpa *r)
 	return dev_name(&r->vdpa.dev);
 }
 
+/* A pass, lock held; returns whether another is wanted. */
+static bool rvio_vdpa_pass(struct rvio_vdpa *r)
+{
+	lockdep_assert_held(&r->lock);
+	if (!(r->status & VIRTIO_CONFIG_S_DRIVER_OK) || r->suspended || !r->state)
+		return false;
+	r->passes++;
+	return drv_of(r)->process(r->state, r);
+}
+
 static void rvio_vdpa_work(struct work_struct *work)
 {
 	struct rvio_vdpa *r = container_of(work, struct rvio_vdpa, work);
-	bool more = false;
+	bool more;
 
 	mutex_lock(&r->lock);
-	if ((r->status & VIRTIO_CONFIG_S_DRIVER_OK) && !r->suspended && r->state) {
-		r->passes++;
-		more = drv_of(r)->process(r->state, r);
-	}
+	more = rvio_vdpa_pass(r);
 	mutex_unlock(&r->lock);
 	/* Bounded passes: yield the CPU between them. */
+	if (more)
+		rvio_vdpa_schedule(r);
+}
+
+void rvio_vdpa_run_now(struct rvio_vdpa *r)
+{
+	bool more;
+
+	/* Busy (a pass, a status change, dev_del): the work's. */
+	if (!mutex_trylock(&r->lock)) {
+		rvio_vdpa_schedule(r);
+		return;
+	}
+	more = rvio_vdpa_pass(r);
+	mutex_unlock(&r->lock);
 	if (more)
 		rvio_vdpa_schedule(r);
 }

@@ -78,6 +78,11 @@ u64 rvio_vdpa_features(struct rvio_vdpa *r);
 
 /* Ask for a work pass. Any context, until the device is released. */
 void rvio_vdpa_schedule(struct rvio_vdpa *r);
+/* A work pass now, in the caller's context, if the device's lock is free
+ * (else one is scheduled): for a sender that has just queued something,
+ * saving a hand-over to the work. Process context, no lock of the
+ * driver's held (it takes the device's lock); not from process(). */
+void rvio_vdpa_run_now(struct rvio_vdpa *r);
 
 /* The name of the device (vdpa dev show). */
 const char *rvio_vdpa_name(struct rvio_vdpa *r);

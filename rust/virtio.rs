@@ -579,6 +579,14 @@ impl work_handle::Target for Work {
         // rust/virtio_glue.c calls before it cancels the work and frees `v`.
         unsafe { bindings::rvio_virtio_schedule(v) };
     }
+
+    unsafe fn run_now(v: *mut bindings::rvio_virtio) {
+        // SAFETY: as in `schedule`; the caller is in process context and
+        // holds no lock of the device's (the trait's contract), and
+        // `rvio_virtio_run_now()` only tries the device's lock (`stop`
+        // detaches the owner with it held: a try that fails schedules).
+        unsafe { bindings::rvio_virtio_run_now(v) };
+    }
 }
 
 /// A device's work, for scheduling passes from outside a callback (a kick

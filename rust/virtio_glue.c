@@ -248,6 +248,21 @@ static void rvio_virtio_work(struct work_struct *work)
 		rvio_virtio_schedule(v);
 }
 
+void rvio_virtio_run_now(struct rvio_virtio *v)
+{
+	bool more;
+
+	/* Busy (a pass, a reset, remove), or a reset to do: the work's. */
+	if (test_bit(RVIO_VIRTIO_RESET_ASKED, &v->flags) || !mutex_trylock(&v->lock)) {
+		rvio_virtio_schedule(v);
+		return;
+	}
+	more = v->running && v->drv->process(v->state, v);
+	mutex_unlock(&v->lock);
+	if (more)
+		rvio_virtio_schedule(v);
+}
+
 int rvio_virtio_set_state(struct rvio_virtio *v, void *state)
 {
 	if (v->state || !state)

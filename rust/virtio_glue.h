@@ -88,6 +88,11 @@ u64 rvio_virtio_features(struct rvio_virtio *v);
 unsigned int rvio_virtio_nvqs(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
+/* A work pass now, in the caller's context, if the device's lock is free
+ * (else one is scheduled): for a sender that has just queued something,
+ * saving a hand-over to the work. Process context, no lock of the
+ * driver's held (it takes the device's lock); not from process(). */
+void rvio_virtio_run_now(struct rvio_virtio *v);
 /* Ask for a reset of the device, done by the next work pass: the device
  * forgets its rings, every posted buffer comes back (drv->reclaim), then
  * drv->reset and drv->start with new rings. Any context. */

@@ -36,6 +36,18 @@ pub trait Target: 'static {
     ///
     /// `dev` is a device for which an [`Owner`] is attached.
     unsafe fn schedule(dev: *mut Self::Device);
+
+    /// Runs a pass of `dev`'s work now, in the caller's context, if the
+    /// device's lock is free (else queues one); by default queues one.
+    /// Process context, holding no lock the pass takes.
+    ///
+    /// # Safety
+    ///
+    /// `dev` is a device for which an [`Owner`] is attached.
+    unsafe fn run_now(dev: *mut Self::Device) {
+        // SAFETY: the caller's guarantee is `schedule`'s.
+        unsafe { Self::schedule(dev) }
+    }
 }
 
 /// `Shared::state`: the owner has detached.
@@ -152,6 +164,20 @@ impl<T: Target> Handle<T> {
         };
         s.state.fetch_sub(USER, Ordering::SeqCst);
         r
+    }
+
+    /// A pass of the device's work now, in the caller's context, if the
+    /// device's lock is free, else as [`Handle::schedule`] (nothing once
+    /// it is detached): for a sender that has just queued something.
+    /// Process context, holding no lock the device's pass takes; the pass
+    /// is bounded (detaching waits for it).
+    pub fn run_now(&self) {
+        self.with(|dev| {
+            // SAFETY: `with` calls this only while the owner is attached,
+            // so `dev` is live and `T::run_now` callable (type invariant
+            // of `Shared`).
+            unsafe { T::run_now(dev) }
+        });
     }
 
     /// Asks for a pass of the device's work (nothing once it is detached).

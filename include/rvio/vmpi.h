@@ -10,7 +10,9 @@
  * each: 4-byte header and payload, docs/vmpi-protocol.md) between their
  * rings and the core. Lock order: a transport may hold its own lock when
  * it calls vmpi_transport_*(); the core never calls a transport with its
- * own lock held except ops->kick, which must only schedule work.
+ * own lock held except ops->kick, which must only schedule work, and the
+ * copy callbacks of vmpi_transport_rx_from() and _tx_to(), which must only
+ * copy. It calls ops->flush with no lock held.
  */
 #ifndef _RVIO_VMPI_H
 #define _RVIO_VMPI_H
@@ -39,6 +41,15 @@ struct vmpi_transport_ops {
 	 * possibly with the core's device mutex held, or the softirq of a
 	 * vmpi_port_send_sg() caller); must not sleep. */
 	void (*kick)(void *priv);
+	/*
+	 * Optional (NULL: kick): a writer just queued an SDU; run a pass of
+	 * the transport's work now, in the caller's context, if it is not
+	 * busy (else as kick), saving a hand-over to the work. Process
+	 * context; the core holds no lock of its own, nor does it call this
+	 * from a transport's call: it may take the transport's lock, and
+	 * sleep.
+	 */
+	void (*flush)(void *priv);
 	/*
 	 * Optional, guest side with VMPI_F_GRANT negotiated (NULL or
 	 * -EOPNOTSUPP otherwise): take @g or @c for the grantq or copyq
@@ -107,8 +118,9 @@ void vmpi_transport_restart(struct vmpi_transport *t);
 /* One received fragment (a whole ring buffer). Process context. */
 void vmpi_transport_rx(struct vmpi_transport *t, const void *frag, size_t len);
 /*
- * Copies the next @len bytes of a received fragment to @dst; returns @len,
- * or a negative errno if it cannot (a bad buffer).
+ * Copies the next @len bytes of a received fragment to @dst; returns @len
+ * once all of them are written, or a negative errno if it cannot (a bad
+ * buffer).
  */
 typedef ssize_t (*vmpi_frag_read_t)(void *ctx, void *dst, size_t len);
 /*
@@ -140,7 +152,10 @@ typedef ssize_t (*vmpi_frag_write_t)(void *ctx, const void *src, size_t len);
  * payload straight from the SDU's bytes: one copy fewer than through a
  * bounce buffer). Returns what vmpi_transport_tx() does, or -EFAULT if
  * @write failed: the fragment is lost then, as vmpi_transport_tx_lost()
- * says (the core did that; the transport does not call it). The core
+ * says (the core did that; the transport does not call it), and the
+ * transport gives the buffer back with nothing written (used length 0:
+ * a part written alone, e.g. the header, would reach the peer as a
+ * fragment). The core
  * calls @write under its device mutex: it must only copy (under the lock
  * the transport holds around this call). Process context.
  */

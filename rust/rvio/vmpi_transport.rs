@@ -44,6 +44,15 @@ pub trait Kick: Send + Sync + Sized + 'static {
     /// include/rvio/vmpi.h), so it must not sleep.
     fn kick(&self);
 
+    /// Runs a pass of the device's work now, in the caller's context, if
+    /// the device is not busy, else as [`Kick::kick`]: the core calls it
+    /// right after a writer queued an SDU, saving a hand-over to the work.
+    /// Process context, holding no lock of the core's or the transport's
+    /// (it may take the device's lock, and sleep). By default, a kick.
+    fn flush(&self) {
+        self.kick();
+    }
+
     /// Guest side: the device negotiated `VMPI_F_GRANT` and [`Kick::grant`]
     /// and [`Kick::copy`] take requests.
     const HAS_GRANTS: bool = false;
@@ -134,6 +143,7 @@ struct OpsVTable<K: Kick>(PhantomData<K>);
 impl<K: Kick> OpsVTable<K> {
     const OPS: bindings::vmpi_transport_ops = bindings::vmpi_transport_ops {
         kick: Some(Self::kick),
+        flush: Some(Self::flush),
         grant: if K::HAS_GRANTS {
             Some(Self::grant)
         } else {
@@ -190,6 +200,14 @@ impl<K: Kick> OpsVTable<K> {
     unsafe extern "C" fn kick(p: *mut c_void) {
         // SAFETY: as the caller guarantees.
         unsafe { Self::ops(p) }.k.kick();
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Self::ops`].
+    unsafe extern "C" fn flush(p: *mut c_void) {
+        // SAFETY: as the caller guarantees.
+        unsafe { Self::ops(p) }.k.flush();
     }
 
     /// # Safety
@@ -900,16 +918,22 @@ impl<K: Kick> Transport<K> {
     }
 
     /// One received fragment of `len` bytes that `read` copies, in order,
-    /// to where the core wants each part: each call must fill the whole of
-    /// its argument (an `Err` if it cannot: a bad buffer). The core holds
+    /// to where the core wants each part: each call fills the whole of its
+    /// argument and returns its length (else a bad buffer). The core holds
     /// its device lock meanwhile: `read` must only copy.
-    pub fn rx_from<F>(&self, len: usize, mut read: F)
+    ///
+    /// # Safety
+    ///
+    /// `read` returns `Ok(n)` only once it wrote the first `n` bytes of
+    /// its argument, with initialized bytes.
+    pub unsafe fn rx_from<F>(&self, len: usize, mut read: F)
     where
         F: FnMut(&mut [MaybeUninit<u8>]) -> Result<usize>,
     {
         // SAFETY: by the type invariant `t` is registered; `read_one::<F>`
         // is called with `ctx` = `&mut read`, which lives until the call
-        // returns (the core keeps neither).
+        // returns (the core keeps neither), and returns `n` only once `n`
+        // bytes are written (the caller's guarantee).
         unsafe {
             bindings::vmpi_transport_rx_from(
                 self.t,

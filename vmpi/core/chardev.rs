@@ -317,8 +317,16 @@ impl miscdev::FileOps for Dev {
         let mut data = file.dev.new_bytes(len, GFP_KERNEL)?;
         miscdev::read_append(input, &mut data, len)?;
         let mut g = file.dev.inner.lock();
-        match file.dev.send(&mut g, file.port, data) {
-            Ok(n) => Ok(n),
+        match file.dev.send_from_file(&mut g, file.port, data) {
+            Ok((n, reply)) => {
+                drop(g);
+                if reply {
+                    // A reply goes from here if the transport is free: no
+                    // hand-over to its work on the way to the peer.
+                    file.dev.flush();
+                }
+                Ok(n)
+            }
             Err((e, data)) => {
                 // On EAGAIN the port wants space: the file is woken when
                 // there is room (`Inner::wake_writers`) or credit.

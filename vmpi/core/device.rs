@@ -40,7 +40,9 @@ use crate::{
 };
 
 /// Copies a received fragment's next bytes into the whole of its argument
-/// (an `Err` if it cannot: a bad buffer). It writes initialized bytes only.
+/// (an `Err` if it cannot: a bad buffer). [`Dev::rx_from`]'s caller
+/// guarantees that it returns `Ok` only once it wrote all of it, with
+/// initialized bytes.
 pub(crate) type FragReader<'a> = dyn FnMut(&mut [MaybeUninit<u8>]) -> Result + 'a;
 
 /// Copies one part of a fragment to send (all of it, or an `Err`: a bad
@@ -226,7 +228,11 @@ impl Inner {
     /// Reads part `a` of the message being reassembled, after the parts
     /// before it (a first part starts a new message); `false` if `read`
     /// failed.
-    fn msg_part(&mut self, a: Accepted, read: &mut FragReader<'_>) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Dev::rx_from`]'s `read`.
+    unsafe fn msg_part(&mut self, a: Accepted, read: &mut FragReader<'_>) -> bool {
         if a.offset == 0 {
             // SAFETY: 0 is within the capacity, and `u8`s need no drop.
             unsafe { self.msg.set_len(0) };
@@ -242,7 +248,8 @@ impl Inner {
         };
         if ok {
             // SAFETY: `read` succeeded: it wrote the spare capacity's first
-            // `total - offset` bytes, after the `offset` bytes there were.
+            // `total - offset` bytes, after the `offset` bytes there were,
+            // with bytes (the caller's guarantee).
             unsafe { self.msg.set_len(a.total) };
         }
         ok
@@ -280,10 +287,25 @@ impl Inner {
     }
 
     /// A received fragment could not be read (a bad buffer): counted, and
-    /// the message it may have belonged to is dropped.
-    fn bad_fragment(&mut self) {
+    /// the message it may have belonged to is dropped (`last`: it was that
+    /// message's last part, which the reassembler had already closed).
+    fn bad_fragment(&mut self, last: bool) {
         self.ep.counters.drop_one(DropReason::BadDesc);
+        if last {
+            self.ep.counters.drop_one(DropReason::BadFragment);
+        }
         self.ep.rx_lost();
+    }
+
+    /// Frees a received SDU's buffer that no reader takes: one charged to
+    /// the reader's memory cgroup is freed, never kept in the device's
+    /// cache (as [`crate::chardev`] does with the ones it reads).
+    fn discard(&self, dev: &Dev, channel: u16, v: Bytes) {
+        if self.charged(channel) {
+            drop(v);
+        } else {
+            dev.free_bytes(v);
+        }
     }
 
     /// Asks the transport for a pass (it calls `vmpi_transport_tx`), if it
@@ -651,12 +673,15 @@ impl Dev {
     /// One received fragment, in memory.
     pub(crate) fn rx(this: ArcBorrow<'_, Self>, frag: &[u8]) {
         let mut at = 0;
-        Self::rx_from(this, frag.len(), &mut |dst| {
+        let mut read = |dst: &mut [MaybeUninit<u8>]| {
             let src = frag.get(at..at + dst.len()).ok_or(EINVAL)?;
             copy_to_uninit(dst, src);
             at += dst.len();
             Ok(())
-        });
+        };
+        // SAFETY: `read` succeeds only after `copy_to_uninit` wrote the
+        // whole of its argument (`src` has its length) with bytes.
+        unsafe { Self::rx_from(this, frag.len(), &mut read) };
     }
 
     /// One received fragment of `len` bytes, which `read` copies, in
@@ -664,7 +689,12 @@ impl Dev {
     /// straight into the SDU's own buffer (a whole SDU) or into the
     /// message being reassembled. A part `read` cannot fill is a bad
     /// buffer: counted `bad_desc`, its message dropped.
-    pub(crate) fn rx_from(this: ArcBorrow<'_, Self>, len: usize, read: &mut FragReader<'_>) {
+    ///
+    /// # Safety
+    ///
+    /// `read` returns `Ok` only after it wrote the whole of its argument,
+    /// and it writes only initialized bytes.
+    pub(crate) unsafe fn rx_from(this: ArcBorrow<'_, Self>, len: usize, read: &mut FragReader<'_>) {
         let mut g = this.inner.lock();
         let inner = &mut *g;
         if !inner.is_live() {
@@ -672,14 +702,15 @@ impl Dev {
         }
         let mut hdr = [0u8; HDR_LEN];
         let h = len.min(HDR_LEN);
-        // SAFETY: `read` writes bytes only (`FragReader`).
+        // SAFETY: `read` writes bytes only (the caller's guarantee).
         if read(unsafe { as_uninit(&mut hdr[..h]) }).is_err() {
-            inner.bad_fragment();
+            inner.bad_fragment(false);
             return;
         }
-        let into = inner
-            .ep
-            .begin_fragment(&hdr[..h], len - h, inner.msg.capacity());
+        let into = {
+            let Inner { ep, chans, msg, .. } = inner;
+            ep.begin_fragment(chans, &hdr[..h], len - h, msg.capacity())
+        };
         let mut own = None;
         let ok = match into {
             Payload::Skip => true,
@@ -694,7 +725,7 @@ impl Dev {
                     if ok {
                         // SAFETY: `read` succeeded, so it wrote the first
                         // `len` bytes of the spare capacity (which has
-                        // them).
+                        // them) with bytes (the caller's guarantee).
                         unsafe { v.set_len(len) };
                     }
                     own = Some(v);
@@ -702,13 +733,16 @@ impl Dev {
                 }
                 Err(_) => true,
             },
-            Payload::Msg(a) => inner.msg_part(a, read),
+            // SAFETY: the caller's guarantee.
+            Payload::Msg(a) => unsafe { inner.msg_part(a, read) },
         };
         if !ok {
-            if let Some(v) = own {
-                this.free_bytes(v);
+            if let (Some(v), Payload::Sdu { channel, .. }) = (own, into) {
+                inner.discard(&this, channel, v);
             }
-            inner.bad_fragment();
+            // The last part of a message: the reassembler has closed it,
+            // so count it here.
+            inner.bad_fragment(matches!(into, Payload::Msg(a) if a.complete && a.offset > 0));
             return;
         }
         let got = {
@@ -722,22 +756,26 @@ impl Dev {
                 in_frag,
             } => {
                 let port = inner.by_chan.get(usize::from(channel)).copied().flatten();
-                let sdu = match in_frag {
-                    true => own.take().ok_or(ENOMEM),
-                    false => inner.reassembled(&this, channel, len),
+                let sdu = if in_frag {
+                    own.take().ok_or(ENOMEM)
+                } else {
+                    inner.reassembled(&this, channel, len)
                 };
-                let queued = match (
+                let (queued, refused) = match (
                     port.and_then(|i| inner.ports.get_mut(i))
                         .and_then(Option::as_mut),
                     sdu,
                 ) {
-                    (Some(p), Ok(v)) => p.q.push(v).map_err(|v| this.free_bytes(v)).is_ok(),
-                    (_, Ok(v)) => {
-                        this.free_bytes(v);
-                        false
-                    }
-                    _ => false,
+                    (Some(p), Ok(v)) => match p.q.push(v) {
+                        Ok(()) => (true, None),
+                        Err(v) => (false, Some(v)),
+                    },
+                    (_, Ok(v)) => (false, Some(v)),
+                    _ => (false, None),
                 };
+                if let Some(v) = refused {
+                    inner.discard(&this, channel, v);
+                }
                 match port {
                     Some(i) if queued => Wake::Port(i),
                     _ => {
@@ -882,9 +920,10 @@ impl Dev {
             Received::Event(Event::CreditGranted { channel }) => Wake::Channel(channel),
             Received::Event(_) | Received::Nothing => Wake::Nobody,
         };
-        // An SDU's buffer that the checks after its copy refused.
-        if let Some(v) = own {
-            this.free_bytes(v);
+        // An SDU's buffer that the checks after its copy refused (none:
+        // `begin_fragment` checked the channel before; kept for safety).
+        if let (Some(v), Payload::Sdu { channel, .. }) = (own, into) {
+            inner.discard(&this, channel, v);
         }
         inner.wake_for(wake);
         // In-kernel users look only if the fragment was not a file's SDU
@@ -1120,6 +1159,34 @@ impl Dev {
         i: usize,
         data: Bytes,
     ) -> core::result::Result<usize, (Error, Bytes)> {
+        let len = self.send_unkicked(inner, i, data)?;
+        inner.kick();
+        Ok(len)
+    }
+
+    /// A file's write: [`Dev::send`], but a reply (the file read an SDU
+    /// since its last write) is not kicked: `Ok((len, true))` says that
+    /// the caller calls [`Dev::flush`] once it has dropped `inner`'s lock.
+    pub(crate) fn send_from_file(
+        &self,
+        inner: &mut Inner,
+        i: usize,
+        data: Bytes,
+    ) -> core::result::Result<(usize, bool), (Error, Bytes)> {
+        let reply = inner.port(i).is_ok_and(|p| core::mem::take(&mut p.replying));
+        let len = self.send_unkicked(inner, i, data)?;
+        if !reply {
+            inner.kick();
+        }
+        Ok((len, reply))
+    }
+
+    fn send_unkicked(
+        &self,
+        inner: &mut Inner,
+        i: usize,
+        data: Bytes,
+    ) -> core::result::Result<usize, (Error, Bytes)> {
         self.join_any_context(inner);
         let len = data.len();
         let ch = match Self::send_channel(inner, i, len) {
@@ -1127,8 +1194,14 @@ impl Dev {
             Err(e) => return Err((e, data)),
         };
         Self::queue(inner, ch, data)?;
-        inner.kick();
         Ok(len)
+    }
+
+    /// The transport sends what waits, now in the caller's context if it
+    /// is not busy (else from its work): after [`Dev::send_from_file`].
+    /// Process context, no lock of the device's held.
+    pub(crate) fn flush(&self) {
+        self.gate.flush();
     }
 
     /// Queues `data` on channel `ch`, which [`Dev::send_channel`] found
@@ -1202,6 +1275,9 @@ impl Dev {
     /// holds that flow (a reset or close meanwhile ended it, and a new flow
     /// cannot be on this port).
     pub(crate) fn taken(&self, inner: &mut Inner, i: usize, ch: Option<u16>, len: usize) {
+        if let Ok(p) = inner.port(i) {
+            p.replying = true;
+        }
         let Some(ch) = ch else { return };
         let still = inner
             .port(i)

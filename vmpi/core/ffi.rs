@@ -146,8 +146,9 @@ pub unsafe extern "C" fn vmpi_transport_rx(
 ///
 /// # Safety
 ///
-/// `t` is a registered handle; `read` copies at most the `len` bytes asked
-/// for to a destination it is given, with `ctx`.
+/// `t` is a registered handle; `read`, with `ctx`, copies at most the
+/// `len` bytes asked for to the destination it is given, and returns `len`
+/// only once it wrote all of them.
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_rx_from(
     t: *mut bindings::vmpi_transport,
@@ -161,7 +162,7 @@ pub unsafe extern "C" fn vmpi_transport_rx_from(
     // SAFETY: the caller guarantees that `t` is a registered handle, which is
     // what `dev` needs (see `# Safety`; include/rvio/vmpi.h).
     let dev = unsafe { dev(t) };
-    Dev::rx_from(dev, len, &mut |dst| {
+    let mut read = |dst: &mut [core::mem::MaybeUninit<u8>]| {
         // SAFETY: `dst` is valid for `dst.len()` writes, which is what
         // `read` asks of its destination; `ctx` is the caller's (see
         // `# Safety`).
@@ -170,7 +171,10 @@ pub unsafe extern "C" fn vmpi_transport_rx_from(
             Ok(n) if n == dst.len() => Ok(()),
             _ => Err(EFAULT),
         }
-    });
+    };
+    // SAFETY: `read` succeeds only when the transport's `read` returned
+    // the whole length, having written all of it (see `# Safety`).
+    unsafe { Dev::rx_from(dev, len, &mut read) };
 }
 
 /// See `include/rvio/vmpi.h`.

@@ -71,7 +71,8 @@ impl TransportGate {
     }
 
     /// Runs `f` with the transport's ops while the gate is open; `ENODEV`
-    /// once it is closed. `f` must not sleep.
+    /// once it is closed. `f` must not sleep (but in
+    /// [`TransportGate::flush`]).
     fn with(&self, f: impl FnOnce(&bindings::vmpi_transport_ops, *mut c_void) -> c_int) -> c_int {
         // INVARIANT: counted in, so `close` waits for us.
         let r = if self.state.fetch_add(USER, Ordering::SeqCst) & CLOSED == 0 {
@@ -97,6 +98,23 @@ impl TransportGate {
             if let Some(f) = ops.kick {
                 // SAFETY: the transport's `kick`, callable with its `priv`
                 // in any context while the gate is open (type invariant).
+                unsafe { f(priv_) };
+            }
+            0
+        });
+    }
+
+    /// `ops->flush(priv)` (`ops->kick` without one): a pass now, in the
+    /// caller's context, if the transport is not busy. Process context,
+    /// holding no lock of the core's. The one op here that may sleep:
+    /// [`TransportGate::close`] sleeps while it waits, and the transport
+    /// only tries its lock (its unregistering holds it while closing).
+    pub(crate) fn flush(&self) {
+        self.with(|ops, priv_| {
+            if let Some(f) = ops.flush.or(ops.kick) {
+                // SAFETY: the transport's `flush` (or `kick`), callable with
+                // its `priv` in process context with no lock of the core's
+                // held, while the gate is open (type invariant).
                 unsafe { f(priv_) };
             }
             0

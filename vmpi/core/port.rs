@@ -212,6 +212,11 @@ pub(crate) struct Port {
     /// A send said `EAGAIN` (or a poll found no room): tell the user (an
     /// in-kernel user's `write_space`, a file's wake) when there is room.
     pub(crate) want_space: bool,
+    /// The file read an SDU since its last write: it is in a
+    /// request-response exchange, and its next write goes out from its own
+    /// context ([`crate::device::Dev::flush`]); a streaming writer's SDUs
+    /// are batched by the transport's work instead.
+    pub(crate) replying: bool,
     /// The in-kernel user is to be told that the port is down.
     pub(crate) down: Option<Error>,
     /// The memory cgroup of the task that opened the file: what the peer
@@ -236,6 +241,7 @@ impl Port {
             connecting: false,
             user,
             want_space: false,
+            replying: false,
             down: None,
         }
     }

@@ -76,7 +76,8 @@ module! {
 const RX_BUF: usize = 4096;
 
 /// Most rxq buffers posted: module parameter `rx_buffers` (16 to 256,
-/// default 64: 256 KiB per device, four 64 KiB SDUs or 64 small ones).
+/// default 64: 1 MiB per device of 16 KiB buffers, twelve 64 KiB SDUs or
+/// 64 small ones).
 fn rx_posted_max() -> usize {
     params::rx_buffers()
 }
@@ -193,6 +194,10 @@ struct GuestOps {
 impl Kick for GuestOps {
     fn kick(&self) {
         self.work.schedule();
+    }
+
+    fn flush(&self) {
+        self.work.run_now();
     }
 
     const HAS_GRANTS: bool = true;

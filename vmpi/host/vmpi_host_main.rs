@@ -73,6 +73,10 @@ impl Kick for HostOps {
         self.work.schedule();
     }
 
+    fn flush(&self) {
+        self.work.run_now();
+    }
+
     const HAS_DOMAINS: bool = true;
 
     fn bind_domain(&self, domain: u16, binding: DomainBinding) -> Result {
@@ -164,8 +168,10 @@ impl VmpiHost {
             match t.tx_to(room, |part| chain.push(part)) {
                 Ok(n) if n > 0 => {}
                 // Not writable: the core counted the fragment lost, and
-                // the rest of its message is not sent.
-                Err(e) if e == EFAULT => {}
+                // the rest of its message is not sent. The buffer goes
+                // back empty, not with the part written (a header alone
+                // would end the message at the driver).
+                Err(e) if e == EFAULT => chain.set_written(0),
                 // Below min_rx_buf: returned unused (used length 0).
                 _ => t.tx_lost(false),
             }
@@ -188,7 +194,9 @@ impl VmpiHost {
         if len > HDR_LEN + cfg.max_sdu as usize {
             return t.count_drop(DropReason::Oversized as u32);
         }
-        t.rx_from(len, |dst| chain.pull_uninit(dst));
+        // SAFETY: `pull_uninit` returns how many bytes vringh copied into
+        // its argument, from the guest's memory (bytes).
+        unsafe { t.rx_from(len, |dst| chain.pull_uninit(dst)) };
     }
 }
 

@@ -200,7 +200,7 @@ impl<S: DerefMut<Target = [u8]>> Endpoint<S> {
     pub fn on_fragment(&mut self, chans: &mut [Chan], frag: &[u8], msg: &mut [u8]) -> Received {
         let hdr = frag.get(..HDR_LEN).unwrap_or(frag);
         let payload = frag.get(HDR_LEN..).unwrap_or(&[]);
-        let into = self.begin_fragment(hdr, payload.len(), msg.len());
+        let into = self.begin_fragment(chans, hdr, payload.len(), msg.len());
         if let Payload::Msg(a) = into {
             msg[a.offset..a.total].copy_from_slice(payload);
         }
@@ -211,9 +211,18 @@ impl<S: DerefMut<Target = [u8]>> Endpoint<S> {
     /// copies a fragment's payload straight to where it goes: takes the
     /// fragment's header (`hdr`: its first bytes, at most [`HDR_LEN`]) and
     /// its payload's length, and says where the payload goes (`msg_len`:
-    /// the message buffer's length). The caller copies it there and calls
-    /// [`Endpoint::end_fragment`], or [`Endpoint::rx_lost`] if it cannot.
-    pub fn begin_fragment(&mut self, hdr: &[u8], payload_len: usize, msg_len: usize) -> Payload {
+    /// how many bytes the message buffer can hold). A whole SDU the
+    /// channel would refuse (closed, no credit) is dropped here, counted,
+    /// before the caller spends a buffer on it. The caller copies the
+    /// payload and calls [`Endpoint::end_fragment`], or
+    /// [`Endpoint::rx_lost`] if it cannot.
+    pub fn begin_fragment(
+        &mut self,
+        chans: &[Chan],
+        hdr: &[u8],
+        payload_len: usize,
+        msg_len: usize,
+    ) -> Payload {
         let hdr = match Header::parse(hdr) {
             Ok(h) => h,
             Err(why) => {
@@ -229,6 +238,10 @@ impl<S: DerefMut<Target = [u8]>> Endpoint<S> {
             return Payload::Skip;
         };
         if a.offset == 0 && a.complete && a.channel != CONTROL_CHANNEL {
+            if let Err(why) = self.link.may_receive(chans, a.channel, a.total) {
+                self.counters.drop_one(why);
+                return Payload::Skip;
+            }
             return Payload::Sdu {
                 channel: a.channel,
                 len: a.total,
@@ -516,6 +529,52 @@ mod tests {
     /// Fills `ep`'s outbox with `DEALLOC_ACK`s until one does not fit.
     fn fill(ep: &mut Endpoint<Vec<u8>>) {
         while ep.outbox.push(&Ctrl::DeallocAck { channel: 1 }).is_ok() {}
+    }
+
+    #[test]
+    fn a_whole_sdu_the_channel_refuses_gets_no_buffer() {
+        use super::super::link::Credit;
+        let mut dev = Side::new(Role::Host, 1);
+        let Side { ep, chans, .. } = &mut *dev;
+        // Each SDU costs its length and 64 bytes.
+        chans[5] = Chan::Open(Credit {
+            window: 1200,
+            ..Credit::default()
+        });
+        let hdr = Header::whole(5).to_bytes();
+        // Within the window: its own buffer.
+        let into = ep.begin_fragment(chans, &hdr, 500, MAX_SDU as usize);
+        assert_eq!(
+            into,
+            Payload::Sdu {
+                channel: 5,
+                len: 500
+            }
+        );
+        let got = ep.end_fragment(chans, into, &[]);
+        assert!(matches!(got, Received::Data { in_frag: true, .. }));
+        // Beyond it: dropped before a buffer is spent, and counted once.
+        let into = ep.begin_fragment(chans, &hdr, 600, MAX_SDU as usize);
+        assert_eq!(into, Payload::Skip);
+        assert_eq!(ep.end_fragment(chans, into, &[]), Received::Nothing);
+        assert_eq!(ep.counters.drops[DropReason::NoCredit as usize], 1);
+        // A channel that is not open: the same.
+        let hdr = Header::whole(6).to_bytes();
+        assert_eq!(
+            ep.begin_fragment(chans, &hdr, 10, MAX_SDU as usize),
+            Payload::Skip
+        );
+        assert_eq!(ep.counters.drops[DropReason::BadChannel as usize], 1);
+        // The refused ones took no credit: what fits still does.
+        let hdr = Header::whole(5).to_bytes();
+        let into = ep.begin_fragment(chans, &hdr, 400, MAX_SDU as usize);
+        assert_eq!(
+            into,
+            Payload::Sdu {
+                channel: 5,
+                len: 400
+            }
+        );
     }
 
     #[test]

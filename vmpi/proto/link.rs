@@ -607,17 +607,29 @@ impl Link {
         channel: u16,
         len: usize,
     ) -> Result<(), DropReason> {
-        match chans.get_mut(channel as usize) {
+        self.may_receive(chans, channel, len)?;
+        if let Some(Chan::Open(c)) = chans.get_mut(channel as usize) {
+            c.received = c.received.wrapping_add(cost(len));
+        }
+        Ok(())
+    }
+
+    /// Whether [`Link::on_data`] would take an SDU of `len` bytes on
+    /// `channel` now (nothing is accounted): a receiver checks before it
+    /// spends a buffer and a copy on one it would drop.
+    pub fn may_receive(&self, chans: &[Chan], channel: u16, len: usize) -> Result<(), DropReason> {
+        match chans.get(channel as usize) {
             Some(Chan::Raw) if channel != CONTROL_CHANNEL => Ok(()),
             Some(Chan::Open(c)) => {
-                let k = cost(len);
                 let outstanding = c.received.wrapping_sub(c.advertised);
                 // (Not `is_none_or`: the kernel's MSRV is 1.78.)
                 #[allow(clippy::unnecessary_map_or)]
-                if outstanding.checked_add(k).map_or(true, |o| o > c.window) {
+                if outstanding
+                    .checked_add(cost(len))
+                    .map_or(true, |o| o > c.window)
+                {
                     return Err(DropReason::NoCredit);
                 }
-                c.received = c.received.wrapping_add(k);
                 Ok(())
             }
             _ => Err(DropReason::BadChannel),

@@ -406,6 +406,15 @@ const CASES: &[Case] = &[
         ring: false,
         step: rx_lost_middle_fragment,
     },
+    // The device's reply into a buffer whose first 4 bytes it can write
+    // and the rest not: the buffer comes back empty, not with the header
+    // alone (which the driver would take as a whole, empty SDU).
+    Case {
+        name: "rx-header-only-writable",
+        expect: Expect::Anything,
+        ring: false,
+        step: rx_header_only_writable,
+    },
     // Not hostile: the VMM takes back memory while a work pass holds a
     // chain (finding 3): the unmap waits for the pass.
     Case {
@@ -1689,6 +1698,69 @@ fn rx_lost_middle_fragment(c: &mut Ctx) -> io::Result<Vec<String>> {
             }
         }
     }
+    let after = (c.snap()?, c.counter("tx_dropped")?);
+    let bad_desc = DropReason::BadDesc as usize;
+    let got = (
+        after.0.drops[bad_desc].wrapping_sub(before.0.drops[bad_desc]),
+        after.1.wrapping_sub(before.1),
+    );
+    if got != (1, 1) {
+        problems.push(format!(
+            "drops_bad_desc +{}, tx_dropped +{}: not +1, +1",
+            got.0, got.1
+        ));
+    }
+    c.no_sums = true;
+    Ok(problems)
+}
+
+fn rx_header_only_writable(c: &mut Ctx) -> io::Result<Vec<String>> {
+    let ch = c.echo_flow("hostile-half")?;
+    c.quiesce()?;
+    // A page the device may write just below one it may only read.
+    c.ro = Some(c.map_page_at(S_ROPAGE, RO_IOVA, true)?);
+    let rw = c.map_page_at(S_RXPAGE, RO_IOVA - crate::memory::PAGE, false)?;
+    let d = c.d()?;
+    let (q, ram) = d.queue_mut(RXQ);
+    let next = q.used_idx(ram)?;
+    let head = q.avail_entry(ram, next)?;
+    // The driver reads the buffer it posted, not the one the device
+    // writes: the header the device writes first goes there too, as it
+    // would in a buffer whose second half the device cannot write.
+    let mut addr = [0u8; 8];
+    ram.read(q.desc_addr() + u64::from(head) * DESC_LEN, &mut addr)?;
+    ram.write(u64::from_le_bytes(addr), &Header::whole(ch).to_bytes())?;
+    q.write_raw_desc(
+        ram,
+        head,
+        RawDesc {
+            addr: RO_IOVA - 4,
+            len: 4096,
+            flags: F_WRITE,
+            next: 0,
+        },
+    )?;
+    let before = (c.snap()?, c.counter("tx_dropped")?);
+    let sdu = c.rng.bytes(100);
+    if !c.d()?.send(ch, &sdu)? {
+        return Err(err("no credit or slot to send".into()));
+    }
+    let mut problems = Vec::new();
+    let end = Instant::now() + CASE_WAIT;
+    while Instant::now() < end {
+        for ev in c.poll(Duration::from_millis(50))? {
+            if let Delivery::Data { channel, sdu: got } = ev {
+                if channel == ch {
+                    problems.push(format!(
+                        "an SDU of {} bytes was delivered (the device gave the buffer back with \
+                         the header it wrote, not empty)",
+                        got.len()
+                    ));
+                }
+            }
+        }
+    }
+    c.d()?.device().unmap(&[rw])?;
     let after = (c.snap()?, c.counter("tx_dropped")?);
     let bad_desc = DropReason::BadDesc as usize;
     let got = (

@@ -48,7 +48,8 @@ series = [("vmpi", "up"), ("vmpi", "down"), ("udp", "up"), ("udp", "down"), ("vi
 # VMPI with other ring features (vmpi_guest parameters), and their labels.
 variants = [("vmpi-no-event-idx", "EVENT_IDX declined (`event_idx=0`)"),
             ("vmpi-indirect", "INDIRECT_DESC used (`indirect_desc=1`)"),
-            ("vmpi-rx64k", "rxq buffers of 64 KiB (`rx_buf_size=65536`; default: a page)")]
+            ("vmpi-rx4k", "rxq buffers of a page (`rx_buf_size=4096`; default: 16 KiB)"),
+            ("vmpi-rx64k", "rxq buffers of 64 KiB (`rx_buf_size=65536`; default: 16 KiB)")]
 sizes = sorted({k[2] for k in runs if k[0] not in dict(variants)})
 
 

@@ -100,6 +100,8 @@ echo "== VMPI with the guest declining VIRTIO_RING_F_EVENT_IDX"
 vmpi_guest_with vmpi-no-event-idx event_idx=0
 echo "== VMPI with the guest using VIRTIO_RING_F_INDIRECT_DESC"
 vmpi_guest_with vmpi-indirect indirect_desc=1
+echo "== VMPI with rxq buffers of a page (the default before 16 KiB)"
+vmpi_guest_with vmpi-rx4k rx_buf_size=4096
 echo "== VMPI with rxq buffers of 64 KiB"
 vmpi_guest_with vmpi-rx64k rx_buf_size=65536
 

@@ -7,10 +7,11 @@
 # while it works through a queue; with event_idx=0 the rings use the
 # NO_NOTIFY / NO_INTERRUPT flags) and VIRTIO_RING_F_INDIRECT_DESC (bit 28,
 # off by default; indirect_desc=1: a message's header and payload go in an
-# indirect table); and rxq buffers of 64 KiB (rx_buf_size=65536: an SDU in
-# one buffer, no reassembly). In each mode bursts of SDUs cross both ways
-# byte for byte (vmpi_burst.py), and neither side (each mode's guest
-# device and the host's) counts a drop.
+# indirect table); and rxq buffers of a page (rx_buf_size=4096: a 64 KiB
+# SDU reassembled from 17 fragments) and of 64 KiB (rx_buf_size=65536: an
+# SDU in one buffer, no reassembly), beside the default 16 KiB. In each
+# mode bursts of SDUs cross both ways byte for byte (vmpi_burst.py), and
+# neither side (each mode's guest device and the host's) counts a drop.
 source "$(dirname "$0")/../lib.sh"
 
 burst=$(dirname "$0")/vmpi_burst.py
@@ -47,10 +48,11 @@ mode() {
 
 ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
-ktap_set_plan 16
+ktap_set_plan 20
 
 mode 1 0
 mode 0 0 event_idx=0
 mode 1 1 indirect_desc=1
+mode 1 0 rx_buf_size=4096
 mode 1 0 rx_buf_size=65536
 ktap_finished

@@ -1173,7 +1173,9 @@ impl Dev {
         i: usize,
         data: Bytes,
     ) -> core::result::Result<(usize, bool), (Error, Bytes)> {
-        let reply = inner.port(i).is_ok_and(|p| core::mem::take(&mut p.replying));
+        let reply = inner
+            .port(i)
+            .is_ok_and(|p| core::mem::take(&mut p.replying));
         let len = self.send_unkicked(inner, i, data)?;
         if !reply {
             inner.kick();

@@ -15,7 +15,7 @@ pub(crate) fn rx_buffers() -> usize {
 }
 
 /// Bytes of each rxq buffer, header included: `rx_buf_size`, a power of
-/// two from 4096 (the default) to 65536.
+/// two from 4096 to 65536 (default 16384).
 pub(crate) fn rx_buf_size() -> usize {
     // SAFETY: as in `rx_buffers`.
     unsafe { bindings::vmpi_guest_rx_buf_size() as usize }

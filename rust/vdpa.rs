@@ -49,6 +49,12 @@ pub trait Device: Sized + Send {
     /// A work pass, after a kick (or [`Queues::schedule`]); return `true`
     /// to be called again (do a bounded amount of work per pass).
     fn process(&mut self, queues: &mut Queues<'_>) -> bool;
+    /// A pass that only sends what waits, bounded, from [`Handle::run_now`]
+    /// in a writer's context (whose cost it is); return `true` for a full
+    /// pass from the work. By default, [`Device::process`].
+    fn flush(&mut self, queues: &mut Queues<'_>) -> bool {
+        self.process(queues)
+    }
 
     /// Whether [`Device::suspend`] and [`Device::resume`] are the
     /// driver's own (a device that keeps chains out must say so).
@@ -118,6 +124,7 @@ impl<T: Device> VTable<T> {
         reset: Some(Self::reset),
         start: Some(Self::start),
         process: Some(Self::process),
+        flush: Some(Self::flush),
         suspend: if T::HAS_SUSPEND {
             Some(Self::suspend)
         } else {
@@ -221,15 +228,28 @@ impl<T: Device> VTable<T> {
     ///
     /// As for `start`.
     unsafe extern "C" fn process(state: *mut c_void, r: *mut bindings::rvio_vdpa) -> bool {
-        // SAFETY: `rvio_vdpa_work()` in rust/vdpa_glue.c calls `process` with
-        // `r->lock` held, a non-NULL `r->state` (the `KBox<State<T>>` pointer from
-        // `dev_add`) and its own `r`; every other use of the state holds that
-        // mutex, and `free` gets it only after `rvio_vdpa_free()` cleared
+        // SAFETY: `rvio_vdpa_pass()` in rust/vdpa_glue.c (from the work or
+        // `rvio_vdpa_run_now()`) calls `process` with `r->lock` held, a
+        // non-NULL `r->state` (the `KBox<State<T>>` pointer from `dev_add`)
+        // and its own `r`; every other use of the state holds that mutex,
+        // and `free` gets it only after `rvio_vdpa_free()` cleared
         // `r->state` under it, so this is the only reference.
         let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
         // INVARIANT: the device's mutex is held for the life of `q`.
         let mut q = Queues { r, _p: PhantomData };
         dev.process(&mut q)
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe extern "C" fn flush(state: *mut c_void, r: *mut bindings::rvio_vdpa) -> bool {
+        // SAFETY: as in `process`: `rvio_vdpa_pass()` calls `flush` the same
+        // way (from `rvio_vdpa_run_now()`).
+        let dev = unsafe { &mut (*state.cast::<State<T>>()).dev };
+        // INVARIANT: the device's mutex is held for the life of `q`.
+        let mut q = Queues { r, _p: PhantomData };
+        dev.flush(&mut q)
     }
 
     /// # Safety

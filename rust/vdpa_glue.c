@@ -44,6 +44,7 @@
 #include <linux/workqueue.h>
 #include <uapi/linux/vhost_types.h>
 
+#include "inline_pass.h"
 #include "vdpa_glue.h"
 
 #define RVIO_VDPA_VQ_MAX 256
@@ -185,13 +186,16 @@ const char *rvio_vdpa_name(struct rvio_vdpa *r)
 	return dev_name(&r->vdpa.dev);
 }
 
-/* A pass, lock held; returns whether another is wanted. */
-static bool rvio_vdpa_pass(struct rvio_vdpa *r)
+/* A pass (@send_only: the driver's flush), lock held; returns whether a
+ * (full) pass is wanted. */
+static bool rvio_vdpa_pass(struct rvio_vdpa *r, bool send_only)
 {
 	lockdep_assert_held(&r->lock);
 	if (!(r->status & VIRTIO_CONFIG_S_DRIVER_OK) || r->suspended || !r->state)
 		return false;
 	r->passes++;
+	if (send_only && drv_of(r)->flush)
+		return drv_of(r)->flush(r->state, r);
 	return drv_of(r)->process(r->state, r);
 }
 
@@ -201,7 +205,7 @@ static void rvio_vdpa_work(struct work_struct *work)
 	bool more;
 
 	mutex_lock(&r->lock);
-	more = rvio_vdpa_pass(r);
+	more = rvio_vdpa_pass(r, false);
 	mutex_unlock(&r->lock);
 	/* Bounded passes: yield the CPU between them. */
 	if (more)
@@ -212,12 +216,14 @@ void rvio_vdpa_run_now(struct rvio_vdpa *r)
 {
 	bool more;
 
-	/* Busy (a pass, a status change, dev_del): the work's. */
-	if (!mutex_trylock(&r->lock)) {
+	/* Busy (a pass, a status change, dev_del, whose remove closes the
+	 * core's gate with the lock held: never wait for it here), or a
+	 * writer that should not hold the lock: the work's. */
+	if (!rvio_may_pass_inline() || !mutex_trylock(&r->lock)) {
 		rvio_vdpa_schedule(r);
 		return;
 	}
-	more = rvio_vdpa_pass(r);
+	more = rvio_vdpa_pass(r, true);
 	mutex_unlock(&r->lock);
 	if (more)
 		rvio_vdpa_schedule(r);

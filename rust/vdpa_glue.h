@@ -50,6 +50,10 @@ struct rvio_vdpa_driver {
 	 * return true to be called again. Runs only while DRIVER_OK and not
 	 * suspended. */
 	bool (*process)(void *state, struct rvio_vdpa *r);
+	/* Optional (NULL: process): a pass from rvio_vdpa_run_now(), in a
+	 * writer's context, that only sends what waits (bounded); return
+	 * true for a full pass from the work. Same conditions as process. */
+	bool (*flush)(void *state, struct rvio_vdpa *r);
 	/* Optional. The VMM suspends the device (VHOST_VDPA_SUSPEND: QEMU's
 	 * stop, migration) while DRIVER_OK: use every chain kept out
 	 * (rvio_vdpa_vq_keep), so that the used index the driver sees is the
@@ -78,10 +82,12 @@ u64 rvio_vdpa_features(struct rvio_vdpa *r);
 
 /* Ask for a work pass. Any context, until the device is released. */
 void rvio_vdpa_schedule(struct rvio_vdpa *r);
-/* A work pass now, in the caller's context, if the device's lock is free
- * (else one is scheduled): for a sender that has just queued something,
- * saving a hand-over to the work. Process context, no lock of the
- * driver's held (it takes the device's lock); not from process(). */
+/* A sending pass (drv->flush) now, in the caller's context, if the
+ * device's lock is free and the task fit (else a work pass is scheduled):
+ * for a sender that has just queued something, saving a hand-over to the
+ * work. Process context, no lock of the driver's held (it tries the
+ * device's lock); not from process(). Whoever stops the device's users
+ * (remove) does so holding the lock, which this only tries. */
 void rvio_vdpa_run_now(struct rvio_vdpa *r);
 
 /* The name of the device (vdpa dev show). */

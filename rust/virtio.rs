@@ -211,6 +211,12 @@ pub trait Driver: Sized + Send {
     /// A work pass after a queue callback (or [`Queues::schedule`]); return
     /// `true` to be called again (do a bounded amount of work per pass).
     fn process(&mut self, queues: &mut Queues<'_, Self::Buf, Self::Req>) -> bool;
+    /// A pass that only sends what waits, bounded, from [`Handle::run_now`]
+    /// in a writer's context (whose cost it is); return `true` for a full
+    /// pass from the work. By default, [`Driver::process`].
+    fn flush(&mut self, queues: &mut Queues<'_, Self::Buf, Self::Req>) -> bool {
+        self.process(queues)
+    }
     /// Feature bits to turn down although the device offers them (asked
     /// before each device's features are final).
     fn refused_features() -> u64 {
@@ -367,6 +373,7 @@ impl<T: Driver> VTable<T> {
         probe: Some(Self::probe),
         start: Some(Self::start),
         process: Some(Self::process),
+        flush: Some(Self::flush),
         stop: Some(Self::stop),
         free_token: Some(Self::free_token),
         reclaim: Some(Self::reclaim),
@@ -442,11 +449,13 @@ impl<T: Driver> VTable<T> {
     ///
     /// As for `start`.
     unsafe extern "C" fn process(state: *mut c_void, v: *mut bindings::rvio_virtio) -> bool {
-        // SAFETY: `rvio_virtio_work()` in rust/virtio_glue.c calls `process`
-        // with `v->state` (the `KBox<State<T>>` pointer from `probe`) and `v->lock`
-        // held, and only while `v->running`, which `rvio_virtio_remove()`
-        // clears under that mutex before `stop`; `start` and `stop` hold the
-        // mutex too, and `free` comes after `teardown()` cancelled the work,
+        // SAFETY: `rvio_virtio_work()` and `rvio_virtio_run_now()` in
+        // rust/virtio_glue.c call `process` with `v->state` (the
+        // `KBox<State<T>>` pointer from `probe`) and `v->lock` held, and only
+        // while `v->running`, which `rvio_virtio_remove()` clears under that
+        // mutex before `stop`; `start` and `stop` hold the mutex too, `free`
+        // comes after `teardown()` cancelled the work, and `run_now` runs
+        // only while the work's handles are attached (`stop` detaches them),
         // so no other reference to the `T` exists during the call.
         let s = unsafe { &mut *state.cast::<State<T>>() };
         // INVARIANT: the mutex is held for the life of `q`.
@@ -456,6 +465,22 @@ impl<T: Driver> VTable<T> {
             _p: PhantomData,
         };
         s.dev.process(&mut q)
+    }
+
+    /// # Safety
+    ///
+    /// As for `start`.
+    unsafe extern "C" fn flush(state: *mut c_void, v: *mut bindings::rvio_virtio) -> bool {
+        // SAFETY: as in `process`: `rvio_virtio_run_now()` calls `flush` the
+        // same way.
+        let s = unsafe { &mut *state.cast::<State<T>>() };
+        // INVARIANT: the mutex is held for the life of `q`.
+        let mut q = Queues {
+            v,
+            work: &s.work,
+            _p: PhantomData,
+        };
+        s.dev.flush(&mut q)
     }
 
     /// # Safety

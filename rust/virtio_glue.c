@@ -21,6 +21,8 @@
 #include <linux/virtio_config.h>
 #include <linux/workqueue.h>
 
+#include "inline_pass.h"
+
 #include "virtio_glue.h"
 
 struct rvio_virtio_reg {
@@ -252,12 +254,17 @@ void rvio_virtio_run_now(struct rvio_virtio *v)
 {
 	bool more;
 
-	/* Busy (a pass, a reset, remove), or a reset to do: the work's. */
-	if (test_bit(RVIO_VIRTIO_RESET_ASKED, &v->flags) || !mutex_trylock(&v->lock)) {
+	/* Busy (a pass, a reset, remove, whose stop closes the core's gate
+	 * and detaches the work's handles with the lock held: never wait for
+	 * it here), a reset to do, or a writer that should not hold the
+	 * lock: the work's. */
+	if (test_bit(RVIO_VIRTIO_RESET_ASKED, &v->flags) || !rvio_may_pass_inline() ||
+	    !mutex_trylock(&v->lock)) {
 		rvio_virtio_schedule(v);
 		return;
 	}
-	more = v->running && v->drv->process(v->state, v);
+	more = v->running &&
+	       (v->drv->flush ? v->drv->flush(v->state, v) : v->drv->process(v->state, v));
 	mutex_unlock(&v->lock);
 	if (more)
 		rvio_virtio_schedule(v);

@@ -49,6 +49,10 @@ struct rvio_virtio_driver {
 	/* A work pass (after a queue callback or rvio_virtio_schedule());
 	 * return true to be called again. */
 	bool (*process)(void *state, struct rvio_virtio *v);
+	/* Optional (NULL: process): a pass from rvio_virtio_run_now(), in a
+	 * writer's context, that only sends what waits (bounded); return
+	 * true for a full pass from the work. */
+	bool (*flush)(void *state, struct rvio_virtio *v);
 	/* The device is going away (remove, before the reset; or a reset
 	 * after which it did not come back): stop using anything outside
 	 * the device; called once, lock held. */
@@ -88,10 +92,13 @@ u64 rvio_virtio_features(struct rvio_virtio *v);
 unsigned int rvio_virtio_nvqs(struct rvio_virtio *v);
 /* Ask for a work pass. Any context. */
 void rvio_virtio_schedule(struct rvio_virtio *v);
-/* A work pass now, in the caller's context, if the device's lock is free
- * (else one is scheduled): for a sender that has just queued something,
- * saving a hand-over to the work. Process context, no lock of the
- * driver's held (it takes the device's lock); not from process(). */
+/* A sending pass (drv->flush) now, in the caller's context, if the
+ * device's lock is free and the task fit (else a work pass is scheduled):
+ * for a sender that has just queued something, saving a hand-over to the
+ * work. Process context, no lock of the driver's held (it tries the
+ * device's lock); not from process(). Whoever stops the device's users
+ * (remove, a failed reset) does so holding the lock, which this only
+ * tries. */
 void rvio_virtio_run_now(struct rvio_virtio *v);
 /* Ask for a reset of the device, done by the next work pass: the device
  * forgets its rings, every posted buffer comes back (drv->reclaim), then

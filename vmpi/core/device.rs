@@ -1173,11 +1173,15 @@ impl Dev {
         i: usize,
         data: Bytes,
     ) -> core::result::Result<(usize, bool), (Error, Bytes)> {
-        let reply = inner
-            .port(i)
-            .is_ok_and(|p| core::mem::take(&mut p.replying));
+        let reply = inner.port(i).is_ok_and(|p| p.replying);
         let len = self.send_unkicked(inner, i, data)?;
-        if !reply {
+        if reply {
+            // Sent: the next write is a reply again only after a read (a
+            // failed one, e.g. `EAGAIN`, is retried as a reply).
+            if let Ok(p) = inner.port(i) {
+                p.replying = false;
+            }
+        } else {
             inner.kick();
         }
         Ok((len, reply))

@@ -184,8 +184,10 @@ impl TransportGate {
     /// returns. Process context (may sleep).
     pub(crate) fn close(&self) {
         self.state.fetch_or(CLOSED, Ordering::SeqCst);
-        // A call in flight is short (the transport queues the request), but
-        // it may have been preempted: sleep rather than spin.
+        // A call in flight is short (the transport queues the request, or
+        // `flush` runs one bounded sending pass or schedules one: its
+        // unregistering holds the lock that pass only tries), but it may
+        // have been preempted: sleep rather than spin.
         while self.state.load(Ordering::SeqCst) != CLOSED {
             // SAFETY: no preconditions; process context (unregister).
             unsafe { bindings::msleep(1) };

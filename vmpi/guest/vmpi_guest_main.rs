@@ -910,6 +910,19 @@ impl virtio::Driver for VmpiGuest {
         refused
     }
 
+    /// A writer's pass: only what the core has to send, into the txq (as
+    /// many as it has room for), and the kick; a pass of the work follows
+    /// if sent buffers came back meanwhile.
+    fn flush(&mut self, q: &mut Queues<'_>) -> bool {
+        let Some(t) = self.transport.take() else {
+            return false;
+        };
+        self.flush_tx(&t, q);
+        let more = !q.enable_cb(wire::TXQ);
+        self.transport = Some(t);
+        more
+    }
+
     fn process(&mut self, q: &mut Queues<'_>) -> bool {
         let Some(t) = self.transport.take() else {
             return false;

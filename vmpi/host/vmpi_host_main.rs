@@ -258,6 +258,17 @@ impl vdpa::Device for VmpiHost {
         self.grants.start(queues.features());
     }
 
+    /// A writer's pass: only what the core has to send, into the driver's
+    /// rxq buffers (at most `RX_BUDGET`); kicks stay as the last pass left
+    /// them, and a pass of the work follows if more waits.
+    fn flush(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
+        let Some(t) = &self.transport else {
+            return false;
+        };
+        let more = Self::flush_rx(t, q);
+        more || (t.tx_len() > 0 && !q.kicks_on(wire::RXQ))
+    }
+
     fn process(&mut self, q: &mut vdpa::Queues<'_>) -> bool {
         let Self {
             cfg,

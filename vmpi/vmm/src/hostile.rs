@@ -512,6 +512,8 @@ struct Ctx {
     rng: Rng,
     /// A read-only mapping to take back after the case.
     ro: Option<MapEntry>,
+    /// A page mapped writable just below `ro` (`rx-header-only-writable`).
+    edge: Option<MapEntry>,
     kmsg: Kmsg,
     /// Whether the device is started with the link up and quiet.
     ready: bool,
@@ -897,6 +899,9 @@ impl Ctx {
     fn served(&mut self) -> Result<(), String> {
         let r = (|| -> io::Result<Option<String>> {
             if let Some(e) = self.ro.take() {
+                self.d()?.device().unmap(&[e])?;
+            }
+            if let Some(e) = self.edge.take() {
                 self.d()?.device().unmap(&[e])?;
             }
             self.restart()?;
@@ -1719,14 +1724,15 @@ fn rx_header_only_writable(c: &mut Ctx) -> io::Result<Vec<String>> {
     c.quiesce()?;
     // A page the device may write just below one it may only read.
     c.ro = Some(c.map_page_at(S_ROPAGE, RO_IOVA, true)?);
-    let rw = c.map_page_at(S_RXPAGE, RO_IOVA - crate::memory::PAGE, false)?;
+    c.edge = Some(c.map_page_at(S_RXPAGE, RO_IOVA - crate::memory::PAGE, false)?);
     let d = c.d()?;
     let (q, ram) = d.queue_mut(RXQ);
     let next = q.used_idx(ram)?;
     let head = q.avail_entry(ram, next)?;
     // The driver reads the buffer it posted, not the one the device
     // writes: the header the device writes first goes there too, as it
-    // would in a buffer whose second half the device cannot write.
+    // would in a buffer whose second half the device cannot write (this
+    // VMM maps guest RAM at IOVA = guest-physical address).
     let mut addr = [0u8; 8];
     ram.read(q.desc_addr() + u64::from(head) * DESC_LEN, &mut addr)?;
     ram.write(u64::from_le_bytes(addr), &Header::whole(ch).to_bytes())?;
@@ -1760,7 +1766,6 @@ fn rx_header_only_writable(c: &mut Ctx) -> io::Result<Vec<String>> {
             }
         }
     }
-    c.d()?.device().unmap(&[rw])?;
     let after = (c.snap()?, c.counter("tx_dropped")?);
     let bad_desc = DropReason::BadDesc as usize;
     let got = (
@@ -2260,6 +2265,7 @@ pub fn run(o: &Opts) -> io::Result<bool> {
         echo: o.echo.clone(),
         rng: Rng::new(o.seed),
         ro: None,
+        edge: None,
         kmsg: Kmsg(None),
         ready: false,
         rebased: None,

@@ -204,8 +204,10 @@ if copy:
                 a, g64, g64 / m * 100,
                 "" if not g4k else (", %s the 4000-byte figure (%.1f)" % ("above" if g64 >= g4k else "below", g4k))))
     lines += ["", "The copy limit: single-thread memcpy of 64 KiB blocks in the same VM, %.0f Mbit/s (median of "
-              "%d); VMPI's 64 KiB goodput %s. Target: at least a third (an SDU's bytes are copied three times: "
-              "user to kernel, ring to peer, kernel to user)." % (m, len(copy), "; ".join(parts) or "-")]
+              "%d); VMPI's 64 KiB goodput %s. Target: at least a third (the limit of three copies; an SDU's "
+              "bytes are copied three times guest to host: user to kernel, guest memory to the host's SDU "
+              "buffer, kernel to user; four times host to guest: user to kernel, into the guest's rxq "
+              "buffers, out of them, kernel to user)." % (m, len(copy), "; ".join(parts) or "-")]
 for label, what in variants:
     vsizes = sorted({k[2] for k in runs if k[0] == label})
     if not vsizes:

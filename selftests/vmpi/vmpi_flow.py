@@ -6,7 +6,8 @@ acceptance, an unknown name, an allocation that times out, the ioctls'
 errors, credit (back-pressure without drops), close and reopen, 64 flows
 at once with interleaved traffic both ways, closed from both ends at once
 and allocated again without a control message dropped, readers of idle
-flows not woken by a busy one. Prints `ok - ...` /
+flows not woken by a busy one, writers blocked on a full send queue not
+woken at each SDU sent. Prints `ok - ...` /
 `not ok - ...` lines (flows.sh turns them into KTAP); exits 1 on any
 failure.
 
@@ -304,6 +305,61 @@ for t in readers:
 result(max(woken.values()) <= 10 and all(got_idle.get(i) == b"wake %d" % i for i in range(1, IDLE + 1)),
        "%d readers blocked on other flows sleep through %d SDUs of one flow (woken at most %d times), "
        "then each gets its own SDU" % (IDLE, BUSY_SDUS, max(woken.values())))
+
+
+# Writers that found the device's send queue (256 SDUs) full are woken
+# when it has room for many, not at each SDU the transport takes: woken
+# at each, every blocked writer woke for one slot per SDU sent (64 flows
+# host to guest ran at half vsock's rate, 24 context switches per SDU).
+# The host's pass sleeps 10 ms after each chain it takes (debugfs fault
+# injection), so the writers fill the queue and wait on it.
+WRITERS, EACH = 16, 24
+rgot = {}
+
+
+def own_switches():
+    for line in open("/proc/self/status"):
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return -1
+
+
+def reader(i):
+    rgot[i] = sum(1 for _ in range(EACH) if recv(gfd[i]).startswith(b"%d " % i))
+
+
+# Each writer a process of its own (forked before the readers' threads
+# start): threads would also switch to hand Python's lock over.
+open(delay, "w").write("10")
+go_r, go_w = os.pipe()
+pipes, pids = [], []
+for i in range(WRITERS):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.read(go_r, 1)
+        before = own_switches()
+        for k in range(EACH):
+            os.write(hfd[i], b"%d %d " % (i, k) + bytes(990))
+        os.write(w, b"%d" % (own_switches() - before))
+        os._exit(0)
+    os.close(w)
+    pipes.append(r)
+    pids.append(pid)
+readers = [threading.Thread(target=reader, args=(i,)) for i in range(WRITERS)]
+for t in readers:
+    t.start()
+os.write(go_w, bytes(WRITERS))
+wsent = {i: int(os.read(r, 32) or b"-1") for i, r in enumerate(pipes)}
+for pid in pids:
+    os.waitpid(pid, 0)
+for t in readers:
+    t.join(60)
+open(delay, "w").write("0")
+total = sum(wsent.values())
+result(len(wsent) == WRITERS and all(rgot.get(i) == EACH for i in range(WRITERS)) and total < 4 * WRITERS,
+       "%d writers of %d SDUs each through a full send queue: all arrive, the writers slept %d times "
+       "(under %d: not woken at each SDU sent)" % (WRITERS, EACH, total, 4 * WRITERS))
 for fd in gfd + hfd:
     os.close(fd)
 

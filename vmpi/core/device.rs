@@ -36,7 +36,7 @@ use crate::registry;
 use crate::ring::Ring;
 use crate::{
     ALLOC_TIMEOUT_MAX_MS, ANY_CONTEXT_TXQ_LEN, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS,
-    RAW_RXQ_LEN, RAW_RX_BYTES, TXQ_LEN,
+    RAW_RXQ_LEN, RAW_RX_BYTES, TXQ_LEN, TXQ_WAKE,
 };
 
 /// Copies a received fragment's next bytes into the whole of its argument
@@ -1085,7 +1085,7 @@ impl Dev {
             None
         } else if inner.tx.front().is_some_and(|s| s.sent > 0) {
             let sdu = inner.tx.pop();
-            if inner.tx.len() == TXQ_LEN - 1 {
+            if inner.tx.len() == TXQ_WAKE {
                 inner.wake_writers();
                 Self::wake_users(this, inner);
             }
@@ -1120,13 +1120,13 @@ impl Dev {
     }
 
     /// The transport took the last of `sdu`: counts it; writers look again
-    /// if the send queue has room now.
+    /// if the send queue is down to [`TXQ_WAKE`] (room for many of them).
     fn sent_whole(this: ArcBorrow<'_, Self>, inner: &mut Inner, sdu: &TxSdu) {
         if sdu.channel != CONTROL_CHANNEL {
             inner.ep.counters.tx_sdus += 1;
             inner.ep.counters.tx_bytes += sdu.data.len() as u64;
         }
-        if inner.tx.len() == TXQ_LEN - 1 {
+        if inner.tx.len() == TXQ_WAKE {
             inner.wake_writers();
             Self::wake_users(this, inner);
         }

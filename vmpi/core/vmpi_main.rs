@@ -76,6 +76,11 @@ const FLOW_WINDOW: u32 = 4 * MIN_WINDOW;
 const FLOW_RXQ_LEN: usize = (FLOW_WINDOW / 64) as usize + 1;
 /// Data SDUs waiting to be sent, per device.
 const TXQ_LEN: usize = 256;
+/// Writers that found the send queue full are told there is room when it
+/// is down to this many (as a socket's writers are woken when half its
+/// buffer is free): woken at each SDU sent, every blocked writer woke for
+/// one slot per SDU (`selftests/vmpi/flows.sh`).
+const TXQ_WAKE: usize = TXQ_LEN / 2;
 /// SDUs sent from any context waiting to join them, per device.
 const ANY_CONTEXT_TXQ_LEN: usize = 64;
 /// Incoming flows a registration holds until they are accepted.

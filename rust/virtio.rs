@@ -36,11 +36,12 @@ use kernel::str::CStr;
 ///
 /// The slices returned point into memory owned by `self` that does not
 /// move or change while `self` is neither moved nor mutated (the ring reads
-/// or writes it while it owns the buffer): kmalloc memory for `in_part`,
+/// or writes it while it owns the buffer): kmalloc memory for `in_parts`,
 /// kmalloc or vmalloc memory (kvmalloc) for `out_parts`.
 pub unsafe trait Buffer: Send {
-    /// The device-writable part (receive queues).
-    fn in_part(&mut self) -> &mut [u8];
+    /// The device-writable parts, written in order (receive queues):
+    /// one descriptor each (either may be empty, not both).
+    fn in_parts(&mut self) -> (&mut [u8], &mut [u8]);
     /// The device-readable parts, sent in order (transmit queues).
     fn out_parts(&self) -> (&[u8], &[u8]);
 }
@@ -717,21 +718,31 @@ impl<B: Buffer, R: Request> Queues<'_, B, R> {
         Some((unsafe { R::from_raw(idx, token) }, len as usize))
     }
 
-    /// Posts `buf`'s `in_part` as a device-writable buffer on queue `idx`.
-    /// On error the buffer comes back.
+    /// Posts `buf`'s `in_parts` as one device-writable chain on queue
+    /// `idx`. On error the buffer comes back.
     pub fn add_in(&mut self, idx: u16, buf: KBox<B>) -> core::result::Result<(), (Error, KBox<B>)> {
         if is_req_queue::<R>(idx) {
             return Err((EINVAL, buf));
         }
         let raw = KBox::into_raw(buf);
-        // SAFETY: `raw` is a valid owned box; the slice points into its
+        // SAFETY: `raw` is a valid owned box; the slices point into its
         // heap memory (or the heap memory it owns), which stays put while
         // the ring owns the token.
-        let part = unsafe { (*raw).in_part() };
-        let (ptr, len) = (part.as_mut_ptr(), part.len() as c_uint);
-        // SAFETY: by the type invariant the mutex is held; `raw` is passed
-        // as the token, owned by the ring on success.
-        let ret = unsafe { bindings::rvio_virtio_add_in(self.v, idx, ptr.cast(), len, raw.cast()) };
+        let (a, b) = unsafe { (*raw).in_parts() };
+        // SAFETY: by the type invariant the mutex is held; both slices are
+        // valid for writes; `raw` is passed as the token, owned by the ring
+        // on success.
+        let ret = unsafe {
+            bindings::rvio_virtio_add_in(
+                self.v,
+                idx,
+                a.as_mut_ptr().cast(),
+                a.len() as c_uint,
+                b.as_mut_ptr().cast(),
+                b.len() as c_uint,
+                raw.cast(),
+            )
+        };
         if ret != 0 {
             // SAFETY: not queued: we own it again.
             return Err((Error::from_errno(ret), unsafe { KBox::from_raw(raw) }));
@@ -772,7 +783,7 @@ impl<B: Buffer, R: Request> Queues<'_, B, R> {
     }
 
     /// The next buffer the device used on queue `idx`, with the length it
-    /// wrote (clamped to the buffer's `in_part`).
+    /// wrote (clamped to the length of the buffer's `in_parts`).
     pub fn get_buf(&mut self, idx: u16) -> Option<(KBox<B>, usize)> {
         if is_req_queue::<R>(idx) {
             return None;
@@ -787,7 +798,8 @@ impl<B: Buffer, R: Request> Queues<'_, B, R> {
         // is a `KBox<B>` this type posted (type invariant); the device has
         // returned it, so we own it again.
         let mut buf = unsafe { KBox::from_raw(token.cast::<B>()) };
-        let len = (len as usize).min(buf.in_part().len());
+        let (a, b) = buf.in_parts();
+        let len = (len as usize).min(a.len() + b.len());
         Some((buf, len))
     }
 

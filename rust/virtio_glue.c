@@ -461,18 +461,25 @@ static struct virtqueue *vq_of(struct rvio_virtio *v, u16 idx)
 	return idx < v->nvqs ? v->vqs[idx] : NULL;
 }
 
-int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
-		       unsigned int len, void *token)
+int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *hdr,
+		       unsigned int hlen, void *buf, unsigned int len,
+		       void *token)
 {
 	struct virtqueue *vq = vq_of(v, idx);
-	struct scatterlist sg;
+	struct scatterlist sg[2];
+	int n = 0;
 
-	if (!vq || !token || !len)
+	if (!vq || !token || (!hlen && !len))
 		return -EINVAL;
-	if (!virt_addr_valid(buf))
+	if ((hlen && !virt_addr_valid(hdr)) || (len && !virt_addr_valid(buf)))
 		return -EFAULT;
-	sg_init_one(&sg, buf, len);
-	return virtqueue_add_inbuf(vq, &sg, 1, token, GFP_KERNEL);
+	sg_init_table(sg, 2);
+	if (hlen)
+		sg_set_buf(&sg[n++], hdr, hlen);
+	if (len)
+		sg_set_buf(&sg[n++], buf, len);
+	sg_mark_end(&sg[n - 1]);
+	return virtqueue_add_inbuf(vq, sg, n, token, GFP_KERNEL);
 }
 
 /* Adds @len bytes at @buf to @sg from index @n: one entry for kmalloc

@@ -110,13 +110,15 @@ void rvio_virtio_request_reset(struct rvio_virtio *v);
 void rvio_virtio_retry_later(struct rvio_virtio *v);
 
 /* Queue operations, from start/process only (mutex held). The token must
- * be non-NULL; on error it was not queued. add_in's buffer must be kmalloc
- * memory (-EFAULT otherwise); add_out's may also be vmalloc memory (one
+ * be non-NULL; on error it was not queued. add_in's two parts (either may
+ * be empty) must be kmalloc memory (-EFAULT otherwise), one descriptor
+ * each; add_out's may also be vmalloc memory (one
  * descriptor per page), at most RVIO_VIRTIO_MAX_SG descriptors in all
  * (-EMSGSIZE): a 4-byte header and a 64 KiB payload fit. */
 #define RVIO_VIRTIO_MAX_SG 20
-int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *buf,
-		       unsigned int len, void *token);
+int rvio_virtio_add_in(struct rvio_virtio *v, u16 idx, void *hdr,
+		       unsigned int hlen, void *buf, unsigned int len,
+		       void *token);
 int rvio_virtio_add_out(struct rvio_virtio *v, u16 idx, const void *hdr,
 			unsigned int hlen, const void *buf, unsigned int len,
 			void *token);

@@ -20,7 +20,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 12
+#define VMPI_ABI_VERSION 13
 
 struct device;
 struct vmpi_transport;
@@ -42,9 +42,10 @@ struct vmpi_transport_ops {
 	 * vmpi_port_send_sg() caller); must not sleep. */
 	void (*kick)(void *priv);
 	/*
-	 * Optional (NULL: kick): a writer just queued an SDU; run a pass of
-	 * the transport's work now, in the caller's context, if it is not
-	 * busy (else as kick), saving a hand-over to the work. Process
+	 * Optional (NULL: kick): a writer just queued a reply, or a reader's
+	 * read queued a CREDIT; run a sending pass of the transport's work
+	 * now, in the caller's context, if it is not busy (else as kick),
+	 * saving a hand-over to the work. Process
 	 * context; the core holds no lock of its own, nor does it call this
 	 * from a transport's call: it may take the transport's lock, and
 	 * sleep.
@@ -115,8 +116,6 @@ void vmpi_transport_unregister(struct vmpi_transport *t);
  * every channel (users get -ECONNRESET) and queues a HELLO.
  */
 void vmpi_transport_restart(struct vmpi_transport *t);
-/* One received fragment (a whole ring buffer). Process context. */
-void vmpi_transport_rx(struct vmpi_transport *t, const void *frag, size_t len);
 /*
  * Copies the next @len bytes of a received fragment to @dst; returns @len
  * once all of them are written, or a negative errno if it cannot (a bad
@@ -127,8 +126,7 @@ typedef ssize_t (*vmpi_frag_read_t)(void *ctx, void *dst, size_t len);
  * One received fragment of @len bytes that the core copies with @read, in
  * order (its header, then its payload), straight to where it goes: a whole
  * SDU into its own buffer, a part of a message into the message being
- * reassembled (one copy fewer than vmpi_transport_rx() from a bounce
- * buffer). A part @read cannot copy is a bad buffer (counted; its message
+ * reassembled (one copy fewer than through a bounce buffer). A part @read cannot copy is a bad buffer (counted; its message
  * is dropped). The core calls @read under its device mutex: it must only
  * copy (under the lock the transport holds around this call). Process
  * context.
@@ -178,6 +176,17 @@ struct vmpi_sdu {
 	size_t len;
 	size_t cap;
 };
+/*
+ * One received fragment of @len bytes (header included) in a receive
+ * buffer of the transport made of two parts: @buf->hdr (its first 4
+ * bytes), then @buf->data (kvmalloc'ed, or NULL: @buf->cap bytes, of which
+ * the first @buf->len are initialized; the payload is the first @len - 4).
+ * The core copies what it needs out of it, except a whole SDU that fills
+ * at least half of @buf->data: it takes @buf->data as that SDU's bytes (no
+ * copy) and returns true, @buf->data NULL (the transport gives its buffer
+ * new memory). Process context.
+ */
+bool vmpi_transport_rx_buf(struct vmpi_transport *t, struct vmpi_sdu *buf, size_t len);
 /*
  * For a transport whose buffers have no size limit (the guest's txq): if
  * the next message is a data SDU not yet started, of at most @max_len

@@ -46,7 +46,8 @@ pub trait Kick: Send + Sync + Sized + 'static {
 
     /// Runs a pass of the device's work now, in the caller's context, if
     /// the device is not busy, else as [`Kick::kick`]: the core calls it
-    /// right after a writer queued an SDU, saving a hand-over to the work.
+    /// right after a writer queued a reply or a reader's read queued a
+    /// `CREDIT`, saving a hand-over to the work.
     /// Process context, holding no lock of the core's or the transport's
     /// (it may take the device's lock, and sleep). By default, a kick.
     fn flush(&self) {
@@ -911,10 +912,34 @@ impl<K: Kick> Transport<K> {
         &self.ops.k
     }
 
-    /// One received fragment.
-    pub fn rx(&self, frag: &[u8]) {
-        // SAFETY: by the type invariant `t` is registered; `frag` is valid.
-        unsafe { bindings::vmpi_transport_rx(self.t, frag.as_ptr().cast(), frag.len()) };
+    /// One received fragment of `len` bytes (header included) in a receive
+    /// buffer of two parts: `hdr`, then `data`'s bytes. Returns `true` if
+    /// the core took `data` as a whole SDU's bytes (no copy): `data` is
+    /// then empty, without memory.
+    pub fn rx_buf(&self, hdr: &[u8; 4], data: &mut KVVec<u8>, len: usize) -> bool {
+        let (ptr, dlen, cap) = core::mem::replace(data, KVVec::new()).into_raw_parts();
+        let mut buf = bindings::vmpi_sdu {
+            hdr: *hdr,
+            data: if cap == 0 {
+                core::ptr::null_mut()
+            } else {
+                ptr.cast()
+            },
+            len: dlen,
+            cap,
+        };
+        // SAFETY: by the type invariant `t` is registered; `buf` is valid
+        // and holds a `KVVec<u8>`'s raw parts (NULL for one without
+        // memory), which the core takes only when it returns `true`.
+        if unsafe { bindings::vmpi_transport_rx_buf(self.t, &mut buf, len) } {
+            return true;
+        }
+        if cap != 0 {
+            // SAFETY: the core did not take them: these are still the raw
+            // parts from `into_raw_parts` above (include/rvio/vmpi.h).
+            *data = unsafe { KVVec::from_raw_parts(ptr, dlen, cap) };
+        }
+        false
     }
 
     /// One received fragment of `len` bytes that `read` copies, in order,

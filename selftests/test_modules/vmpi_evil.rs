@@ -53,9 +53,9 @@ enum Buf {
 // SAFETY: the slices are a KVec's buffer, which neither moves nor changes
 // unless the `Buf` is mutated.
 unsafe impl virtio::Buffer for Buf {
-    fn in_part(&mut self) -> &mut [u8] {
+    fn in_parts(&mut self) -> (&mut [u8], &mut [u8]) {
         match self {
-            Buf::In(d) | Buf::Out(d) | Buf::Flood(d) => d,
+            Buf::In(d) | Buf::Out(d) | Buf::Flood(d) => (d, &mut []),
         }
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {

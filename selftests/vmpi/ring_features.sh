@@ -8,8 +8,9 @@
 # NO_NOTIFY / NO_INTERRUPT flags) and VIRTIO_RING_F_INDIRECT_DESC (bit 28,
 # off by default; indirect_desc=1: a message's header and payload go in an
 # indirect table); and rxq buffers of a page (rx_buf_size=4096: a 64 KiB
-# SDU reassembled from 17 fragments) and of 64 KiB (rx_buf_size=65536: an
-# SDU in one buffer, no reassembly), beside the default 16 KiB. In each
+# SDU reassembled from 16 fragments) and of 64 KiB (rx_buf_size=65536: an
+# SDU in one buffer, which becomes the SDU's bytes), beside the default 16
+# KiB (SDUs of 8 to 16 KiB handed over, longer ones reassembled). In each
 # mode bursts of SDUs cross both ways byte for byte (vmpi_burst.py), and
 # neither side (each mode's guest device and the host's) counts a drop.
 source "$(dirname "$0")/../lib.sh"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """SDUs in bursts both ways over raw channel 9 of one VMPI device: ROUNDS
-bursts of 32 SDUs (sizes 0 to 4000 in steps of 250, and 65535), each SDU
-checked byte for byte. A burst fills the queues while the other side is
+bursts of 32 SDUs (sizes 0 to 4000 in steps of 250, around half and whole
+guest rxq buffers of 16 and 64 KiB, and 65535), each SDU checked byte for
+byte. A burst fills the queues while the other side is
 not reading yet, so the rings' notification suppression (kicks off while a
 pass runs, callbacks re-enabled with a re-check) is exercised. Prints
 `ok - ...` / `not ok - ...` lines (run_py_ktap).
@@ -14,14 +15,15 @@ import sys
 from vmpi_uapi import bind, recv
 
 host_path, guest_path, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-SIZES = list(range(0, 4001, 250)) + [65535]
+SIZES = list(range(0, 4001, 250)) + [8191, 8192, 16384, 16385, 32767, 32768, 65535]
+PATTERN = bytes(range(256)) * (65536 // 256 + 1)
 BURST = 32
 CHANNEL = 9
 
 
 def sdu(i):
     n = SIZES[i % len(SIZES)]
-    return bytes((i + k) & 0xFF for k in range(n))
+    return PATTERN[i & 0xFF:(i & 0xFF) + n]
 
 
 def burst(src, dst, what):

@@ -293,9 +293,14 @@ impl miscdev::FileOps for Dev {
         match copied {
             Ok(()) => {
                 let n = sdu.len();
-                file.dev.taken(&mut g, file.port, ch, n);
+                let credit = file.dev.taken(&mut g, file.port, ch, n);
                 drop(g);
                 file.free(sdu);
+                if credit {
+                    // Credit goes from here if the transport is free: the
+                    // peer's writer may wait for it.
+                    file.dev.flush();
+                }
                 Ok(n)
             }
             Err(e) => {

@@ -39,11 +39,83 @@ use crate::{
     RAW_RXQ_LEN, RAW_RX_BYTES, TXQ_LEN, TXQ_WAKE,
 };
 
-/// Copies a received fragment's next bytes into the whole of its argument
-/// (an `Err` if it cannot: a bad buffer). [`Dev::rx_from`]'s caller
-/// guarantees that it returns `Ok` only once it wrote all of it, with
-/// initialized bytes.
-pub(crate) type FragReader<'a> = dyn FnMut(&mut [MaybeUninit<u8>]) -> Result + 'a;
+/// A received fragment's bytes, read in order: its header, then its
+/// payload. [`Dev::rx_from`]'s caller guarantees that `read` returns `Ok`
+/// only once it wrote all of its argument, with initialized bytes.
+pub(crate) trait FragReader {
+    /// Copies the fragment's next bytes into the whole of `dst` (an `Err`
+    /// if it cannot: a bad buffer).
+    fn read(&mut self, dst: &mut [MaybeUninit<u8>]) -> Result;
+
+    /// The rest of the fragment, `len` bytes read by nobody yet, as a
+    /// buffer of its own whose capacity is at most `max_cap` (handed
+    /// over: no copy), if the fragment is in one.
+    fn take(&mut self, _len: usize, _max_cap: usize) -> Option<Bytes> {
+        None
+    }
+}
+
+impl<F: FnMut(&mut [MaybeUninit<u8>]) -> Result> FragReader for F {
+    fn read(&mut self, dst: &mut [MaybeUninit<u8>]) -> Result {
+        self(dst)
+    }
+}
+
+/// A fragment in a transport's receive buffer of two parts: the header's
+/// bytes, then a buffer of its own (which the payload of a whole SDU may
+/// become: [`Dev::rx_buf`]).
+struct BufFrag<'a> {
+    hdr: &'a [u8; HDR_LEN],
+    data: &'a mut Bytes,
+    /// The fragment's length, header included.
+    len: usize,
+    /// Bytes of the fragment read so far.
+    at: usize,
+}
+
+impl FragReader for BufFrag<'_> {
+    fn read(&mut self, dst: &mut [MaybeUninit<u8>]) -> Result {
+        if self.at + dst.len() > self.len {
+            return Err(EINVAL);
+        }
+        let mut done = 0;
+        while done < dst.len() {
+            let src = match self.at.checked_sub(HDR_LEN) {
+                None => self.hdr.get(self.at..),
+                Some(off) => self.data.get(off..),
+            };
+            let n = src.map_or(0, |s| s.len()).min(dst.len() - done);
+            let (Some(src), Some(to)) = (src, dst.get_mut(done..done + n)) else {
+                return Err(EINVAL);
+            };
+            if n == 0 {
+                return Err(EINVAL);
+            }
+            copy_to_uninit(to, &src[..n]);
+            done += n;
+            self.at += n;
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, len: usize, max_cap: usize) -> Option<Bytes> {
+        let cap = self.data.capacity();
+        if self.at != HDR_LEN
+            || HDR_LEN + len != self.len
+            || self.data.len() < len
+            || cap == 0
+            || cap > max_cap
+        {
+            return None;
+        }
+        let mut v = core::mem::replace(self.data, Bytes::new());
+        // SAFETY: `len` is at most the length (checked above): the first
+        // `len` bytes stay initialized, and `u8`s need no drop.
+        unsafe { v.set_len(len) };
+        self.at += len;
+        Some(v)
+    }
+}
 
 /// Copies one part of a fragment to send (all of it, or an `Err`: a bad
 /// buffer) into the peer's buffer, after the parts before it.
@@ -232,7 +304,7 @@ impl Inner {
     /// # Safety
     ///
     /// As for [`Dev::rx_from`]'s `read`.
-    unsafe fn msg_part(&mut self, a: Accepted, read: &mut FragReader<'_>) -> bool {
+    unsafe fn msg_part(&mut self, a: Accepted, read: &mut dyn FragReader) -> bool {
         if a.offset == 0 {
             // SAFETY: 0 is within the capacity, and `u8`s need no drop.
             unsafe { self.msg.set_len(0) };
@@ -243,7 +315,7 @@ impl Inner {
             return false;
         }
         let ok = match self.msg.spare_capacity_mut().get_mut(..a.total - a.offset) {
-            Some(dst) => read(dst).is_ok(),
+            Some(dst) => read.read(dst).is_ok(),
             None => false,
         };
         if ok {
@@ -350,7 +422,7 @@ impl Inner {
         }
     }
 
-    /// Whom [`Dev::rx`]'s fragment concerns.
+    /// Whom [`Dev::rx_from`]'s fragment concerns.
     fn wake_for(&self, w: Wake) {
         match w {
             Wake::Nobody => {}
@@ -670,18 +742,29 @@ impl Dev {
         }
     }
 
-    /// One received fragment, in memory.
-    pub(crate) fn rx(this: ArcBorrow<'_, Self>, frag: &[u8]) {
-        let mut at = 0;
-        let mut read = |dst: &mut [MaybeUninit<u8>]| {
-            let src = frag.get(at..at + dst.len()).ok_or(EINVAL)?;
-            copy_to_uninit(dst, src);
-            at += dst.len();
-            Ok(())
+    /// One received fragment of `len` bytes (header included) in a
+    /// transport's receive buffer: `hdr`, then `data`'s bytes. A whole SDU
+    /// that fills at least half of `data`, for a reader not charged to a
+    /// memory cgroup, takes `data` itself (no copy; `data` is left empty
+    /// and without memory, and this returns `true`); anything else is
+    /// copied out of it.
+    pub(crate) fn rx_buf(
+        this: ArcBorrow<'_, Self>,
+        hdr: &[u8; HDR_LEN],
+        data: &mut Bytes,
+        len: usize,
+    ) -> bool {
+        let cap = data.capacity();
+        let mut frag = BufFrag {
+            hdr,
+            data,
+            len,
+            at: 0,
         };
-        // SAFETY: `read` succeeds only after `copy_to_uninit` wrote the
-        // whole of its argument (`src` has its length) with bytes.
-        unsafe { Self::rx_from(this, frag.len(), &mut read) };
+        // SAFETY: `BufFrag::read` succeeds only after `copy_to_uninit`
+        // wrote the whole of its argument with bytes.
+        unsafe { Self::rx_from(this, len, &mut frag) };
+        cap != 0 && frag.data.capacity() == 0
     }
 
     /// One received fragment of `len` bytes, which `read` copies, in
@@ -694,7 +777,7 @@ impl Dev {
     ///
     /// `read` returns `Ok` only after it wrote the whole of its argument,
     /// and it writes only initialized bytes.
-    pub(crate) unsafe fn rx_from(this: ArcBorrow<'_, Self>, len: usize, read: &mut FragReader<'_>) {
+    pub(crate) unsafe fn rx_from(this: ArcBorrow<'_, Self>, len: usize, read: &mut dyn FragReader) {
         let mut g = this.inner.lock();
         let inner = &mut *g;
         if !inner.is_live() {
@@ -703,7 +786,7 @@ impl Dev {
         let mut hdr = [0u8; HDR_LEN];
         let h = len.min(HDR_LEN);
         // SAFETY: `read` writes bytes only (the caller's guarantee).
-        if read(unsafe { as_uninit(&mut hdr[..h]) }).is_err() {
+        if read.read(unsafe { as_uninit(&mut hdr[..h]) }).is_err() {
             inner.bad_fragment(false);
             return;
         }
@@ -711,15 +794,24 @@ impl Dev {
             let Inner { ep, chans, msg, .. } = inner;
             ep.begin_fragment(chans, &hdr[..h], len - h, msg.capacity())
         };
-        let mut own = None;
+        // The fragment's own buffer, if it has one that a whole SDU fills
+        // at least half of: it becomes the SDU (a reader charged to a
+        // memory cgroup gets memory charged to it instead).
+        let mut own = match into {
+            Payload::Sdu { channel, len } if !inner.charged(channel) => {
+                read.take(len, len.saturating_mul(2))
+            }
+            _ => None,
+        };
         let ok = match into {
             Payload::Skip => true,
+            Payload::Sdu { .. } if own.is_some() => true,
             // Into its own buffer; if there is no memory for one, it is
             // dropped (`rx_full`) once it has been checked.
             Payload::Sdu { channel, len } => match inner.sdu_buffer(&this, channel, len) {
                 Ok(mut v) => {
                     let ok = match v.spare_capacity_mut().get_mut(..len) {
-                        Some(dst) => read(dst).is_ok(),
+                        Some(dst) => read.read(dst).is_ok(),
                         None => false,
                     };
                     if ok {
@@ -1279,21 +1371,23 @@ impl Dev {
     /// The SDU of `len` bytes that [`Dev::take`] took from port `i` on
     /// `ch` reached its reader: its credit goes back, if the port still
     /// holds that flow (a reset or close meanwhile ended it, and a new flow
-    /// cannot be on this port).
-    pub(crate) fn taken(&self, inner: &mut Inner, i: usize, ch: Option<u16>, len: usize) {
+    /// cannot be on this port). Returns `true` if that queued a `CREDIT`:
+    /// the caller has it sent, by [`Dev::flush`] once it dropped
+    /// `inner`'s lock, or [`Inner::kick`].
+    pub(crate) fn taken(&self, inner: &mut Inner, i: usize, ch: Option<u16>, len: usize) -> bool {
         if let Ok(p) = inner.port(i) {
             p.replying = true;
         }
-        let Some(ch) = ch else { return };
+        let Some(ch) = ch else { return false };
         let still = inner
             .port(i)
             .is_ok_and(|p| p.state.data_channel() == Some(ch));
         if still && inner.is_live() {
+            let before = inner.ep.outbox.len();
             inner.ep.consumed(&mut inner.chans, ch, len);
-            if !inner.ep.outbox.is_empty() {
-                inner.kick();
-            }
+            return inner.ep.outbox.len() != before;
         }
+        false
     }
 
     /// The copy of an SDU that [`Dev::take`] took from port `i` (on `ch`)
@@ -1326,7 +1420,9 @@ impl Dev {
             }
             Err(sdu) => {
                 inner.ep.counters.drop_one(DropReason::RxFull);
-                self.taken(inner, i, ch, sdu.len());
+                if self.taken(inner, i, ch, sdu.len()) {
+                    inner.kick();
+                }
                 Some(sdu)
             }
         }

@@ -125,21 +125,39 @@ pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport
 ///
 /// # Safety
 ///
-/// `t` is a registered handle; `frag` is valid for `len` reads.
+/// `t` is a registered handle; `buf` is valid for reads and writes, and its
+/// `data`, if not NULL, with `len` and `cap`, are the raw parts of a
+/// `Bytes` that the caller owns (it gives it up if this returns `true`).
 #[no_mangle]
-pub unsafe extern "C" fn vmpi_transport_rx(
+pub unsafe extern "C" fn vmpi_transport_rx_buf(
     t: *mut bindings::vmpi_transport,
-    frag: *const c_void,
+    buf: *mut bindings::vmpi_sdu,
     len: usize,
-) {
-    if frag.is_null() {
-        return;
+) -> bool {
+    if buf.is_null() {
+        return false;
     }
     // SAFETY: the caller guarantees that `t` is a registered handle, which is
-    // what `dev` needs, and that `frag` is valid for `len` reads (see
-    // `# Safety`; include/rvio/vmpi.h); `frag` is not NULL (checked above).
-    let (dev, frag) = unsafe { (dev(t), core::slice::from_raw_parts(frag.cast::<u8>(), len)) };
-    Dev::rx(dev, frag);
+    // what `dev` needs, and that `buf` is valid for reads and writes (see
+    // `# Safety`; include/rvio/vmpi.h); `buf` is not NULL (checked above).
+    let (dev, b) = unsafe { (dev(t), &mut *buf) };
+    if b.data.is_null() || b.cap == 0 || b.len > b.cap {
+        // No payload part (a fragment longer than its header is a bad
+        // buffer, counted), or not a buffer's raw parts: not touched.
+        Dev::rx_buf(dev, &b.hdr, &mut Bytes::new(), len);
+        return false;
+    }
+    // SAFETY: (data, len, cap) are the raw parts of a `Bytes` the caller
+    // owns (see `# Safety`); it is given back below unless the core took it.
+    let mut data = unsafe { Bytes::from_raw_parts(b.data.cast::<u8>(), b.len, b.cap) };
+    let taken = Dev::rx_buf(dev, &b.hdr, &mut data, len);
+    let (p, l, c) = data.into_raw_parts();
+    (b.data, b.len, b.cap) = if taken {
+        (core::ptr::null_mut(), 0, 0)
+    } else {
+        (p.cast(), l, c)
+    };
+    taken
 }
 
 /// See `include/rvio/vmpi.h`.
@@ -726,8 +744,11 @@ const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport); 3] = [
     vmpi_transport_unregister,
     vmpi_transport_restart,
 ];
-const _: [unsafe extern "C" fn(*mut bindings::vmpi_transport, *const c_void, usize); 2] =
-    [bindings::vmpi_transport_rx, vmpi_transport_rx];
+const _: [unsafe extern "C" fn(
+    *mut bindings::vmpi_transport,
+    *mut bindings::vmpi_sdu,
+    usize,
+) -> bool; 2] = [bindings::vmpi_transport_rx_buf, vmpi_transport_rx_buf];
 const _: [unsafe extern "C" fn(
     *mut bindings::vmpi_transport,
     usize,

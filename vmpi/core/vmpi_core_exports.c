@@ -52,7 +52,7 @@ void vmpi_core_registry_unlock(void)
 EXPORT_SYMBOL_GPL(vmpi_transport_register);
 EXPORT_SYMBOL_GPL(vmpi_transport_unregister);
 EXPORT_SYMBOL_GPL(vmpi_transport_restart);
-EXPORT_SYMBOL_GPL(vmpi_transport_rx);
+EXPORT_SYMBOL_GPL(vmpi_transport_rx_buf);
 EXPORT_SYMBOL_GPL(vmpi_transport_rx_from);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx);
 EXPORT_SYMBOL_GPL(vmpi_transport_tx_len);

@@ -70,8 +70,11 @@ const RAW_RXQ_LEN: usize = 64;
 /// whatever number of channels are bound and unread (256 full queues would
 /// hold 1 GiB). Eight full queues of 64 KiB SDUs.
 const RAW_RX_BYTES: usize = 32 << 20;
-/// The credit window a flow grants its peer (four SDUs of any size).
-const FLOW_WINDOW: u32 = 4 * MIN_WINDOW;
+/// The credit window a flow grants its peer: sixteen SDUs of any size,
+/// about 1 MiB. Four (vsock's 256 KiB) left a 64 KiB stream waiting for
+/// credit: a `CREDIT` takes two work passes and the writer's copy to turn
+/// into data at the reader, longer than reading the half window left.
+const FLOW_WINDOW: u32 = 16 * MIN_WINDOW;
 /// SDUs a flow's receive queue can hold: the window bounds them.
 const FLOW_RXQ_LEN: usize = (FLOW_WINDOW / 64) as usize + 1;
 /// Data SDUs waiting to be sent, per device.

@@ -15,13 +15,13 @@ static unsigned int rx_buffers = 64;
 /* Writable: devices post up to the new number from their next refill. */
 module_param(rx_buffers, uint, 0644);
 MODULE_PARM_DESC(rx_buffers,
-		 "rxq buffers posted per device: 16 to 256, default 64 (1 MiB of 16 KiB buffers)");
+		 "rxq buffers posted per device: 16 to 256, default 64 (1 MiB of 16 KiB buffers); each takes two of the ring's 256 descriptors (header and payload), so at most 128 unless indirect_desc=1");
 
 static unsigned int rx_buf_size = 16384;
 /* Writable: a device's buffers take the new size as they come back used. */
 module_param(rx_buf_size, uint, 0644);
 MODULE_PARM_DESC(rx_buf_size,
-		 "bytes of each rxq buffer, header included: 4096 to 65536 (default 16384), rounded down to a power of two; 65536 takes an SDU of up to 65532 bytes in one buffer instead of 5 (64 buffers: 4 MiB per device); a page stands in while free memory has no such buffer");
+		 "payload bytes of each rxq buffer (after a 4-byte header): 4096 to 65536 (default 16384), rounded down to a power of two; 65536 takes every SDU in one buffer instead of up to 4 (64 buffers: 4 MiB per device); a page stands in while free memory has no such buffer");
 
 static bool event_idx = true;
 /* Writable: a device follows it when it is next probed. */

@@ -7,8 +7,8 @@
 
 /* rxq buffers a device keeps posted: 16 to 256. */
 unsigned int vmpi_guest_rx_buffers(void);
-/* Bytes of each rxq buffer, header included: a power of two, 4096 to
- * 65536. */
+/* Payload bytes of each rxq buffer (after its 4-byte header): a power of
+ * two, 4096 to 65536. */
 unsigned int vmpi_guest_rx_buf_size(void);
 /* Whether to negotiate VIRTIO_RING_F_EVENT_IDX. */
 bool vmpi_guest_event_idx(void);

@@ -14,8 +14,8 @@ pub(crate) fn rx_buffers() -> usize {
     unsafe { bindings::vmpi_guest_rx_buffers() as usize }
 }
 
-/// Bytes of each rxq buffer, header included: `rx_buf_size`, a power of
-/// two from 4096 to 65536 (default 16384).
+/// Payload bytes of each rxq buffer (after its 4-byte header):
+/// `rx_buf_size`, a power of two from 4096 to 65536 (default 16384).
 pub(crate) fn rx_buf_size() -> usize {
     // SAFETY: as in `rx_buffers`.
     unsafe { bindings::vmpi_guest_rx_buf_size() as usize }

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `vmpi_guest`: the guest side of VMPI, a virtio driver for device id 63
-//! (`docs/vmpi-protocol.md`). It keeps the rxq full of buffers of a page
-//! (or of `rx_buf_size`: up to 64 KiB, a whole SDU in one buffer)
-//! (refilled from the work pass; a failed allocation is retried 10 ms
-//! later, so no slot is lost and nothing spins), sends every message as one txq chain, and
-//! runs the control protocol through the shared [`proto::endpoint`].
+//! (`docs/vmpi-protocol.md`). It keeps the rxq full of buffers of a
+//! 4-byte header and `rx_buf_size` bytes of payload (16 KiB by default, up
+//! to 64 KiB: a whole SDU in one buffer, whose payload part then becomes
+//! the SDU's bytes, no copy), refilled from the work pass (a failed
+//! allocation is retried 10 ms later, so no slot is lost and nothing
+//! spins); it sends every message as one txq chain, and runs the control
+//! protocol through the shared [`proto::endpoint`].
 //!
 //! With `VMPI_F_GRANT` (`docs/vmpi-protocol.md` section 5; a device
 //! without it gets two queues) it also has a grantq and a copyq: the
@@ -71,37 +73,40 @@ module! {
     alias: ["virtio:d0000003Fv*"],
 }
 
-/// Size of an rxq buffer (header included) when a larger one
-/// (`rx_buf_size`) cannot be had: one page.
+/// Payload bytes of an rxq buffer when a larger one (`rx_buf_size`)
+/// cannot be had: one page.
 const RX_BUF: usize = 4096;
 
 /// Most rxq buffers posted: module parameter `rx_buffers` (16 to 256,
-/// default 64: 1 MiB per device of 16 KiB buffers, twelve 64 KiB SDUs or
-/// 64 small ones).
+/// default 64: 1 MiB per device of 16 KiB buffers, sixteen 64 KiB SDUs or
+/// 64 small ones). Each takes two descriptors (header, payload), so the
+/// ring holds at most half its size of them without `INDIRECT_DESC`.
 fn rx_posted_max() -> usize {
     params::rx_buffers()
 }
 /// Most rxq buffers handled per work pass.
 const RX_BUDGET: usize = 64;
 
-/// A buffer of either queue: an rxq buffer (`rx`), or one txq message: a
-/// header (when `hdr_len` is 4) and the first `len` bytes of `data`. An
-/// SDU taken from the core is sent from its own bytes (no copy).
+/// A buffer of either queue: one txq message (a header, when `hdr_len` is
+/// 4, and the first `len` bytes of `data`), or an rxq buffer (`hdr`, then
+/// `data`'s bytes: the device writes a fragment's header, then its
+/// payload). An SDU taken from the core is sent from its own bytes, and a
+/// whole SDU received in `data` becomes the SDU's bytes (no copy).
 struct Buf {
     hdr: [u8; HDR_LEN],
     hdr_len: usize,
     data: KVVec<u8>,
     len: usize,
-    /// kmalloc memory: physically contiguous, one descriptor.
-    rx: KVec<u8>,
 }
 
 // SAFETY: the slices are `hdr`, inside the `Buf` (a `KBox`: kmalloc), and
 // the KVVec's kvmalloc buffer; neither moves nor changes unless the `Buf`
-// is mutated. An rxq buffer's `rx` is made by `Buf::rx` (kmalloc).
+// is mutated. Only rxq buffers are posted with `add_in` (`in_parts`), and
+// their `data` is made by `Buf::rx_data`: kmalloc memory (the C half
+// refuses anything else); a txq buffer's may be vmalloc memory.
 unsafe impl virtio::Buffer for Buf {
-    fn in_part(&mut self) -> &mut [u8] {
-        &mut self.rx
+    fn in_parts(&mut self) -> (&mut [u8], &mut [u8]) {
+        (&mut self.hdr, &mut self.data)
     }
     fn out_parts(&self) -> (&[u8], &[u8]) {
         (&self.hdr[..self.hdr_len], &self.data[..self.len])
@@ -117,27 +122,43 @@ impl Buf {
                 hdr_len: 0,
                 data: KVVec::new(),
                 len: 0,
-                rx: KVec::new(),
             },
             GFP_KERNEL,
         )?)
     }
 
-    /// An rxq buffer of `rx_buf_size` bytes, or of a page if memory is
-    /// too fragmented for that (kmalloc: physically contiguous). A large
-    /// one is not worth reclaim or compaction (`GFP_NOWAIT`): the page
-    /// stands in, and is replaced once used.
+    /// An rxq buffer ([`Buf::rx_data`]).
     fn rx() -> Result<KBox<Self>> {
         let mut b = Self::empty()?;
+        b.data = Self::rx_data()?;
+        Ok(b)
+    }
+
+    /// An rxq buffer's payload part: `rx_buf_size` zeroed bytes, or a
+    /// page if memory is too fragmented for that (kmalloc memory, one
+    /// descriptor: without `__GFP_DIRECT_RECLAIM` kvmalloc does not fall
+    /// back to vmalloc, nor does it below a page). A large one is not worth
+    /// reclaim or compaction (`GFP_NOWAIT`): the page stands in, and is
+    /// replaced once used.
+    fn rx_data() -> Result<KVVec<u8>> {
         let size = params::rx_buf_size();
-        b.rx = match size {
-            RX_BUF => KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?,
-            _ => match KVec::from_elem(0u8, size, GFP_NOWAIT | __GFP_NOWARN) {
-                Ok(v) => v,
-                Err(_) => KVec::from_elem(0u8, RX_BUF, GFP_KERNEL)?,
+        let (mut v, size) = match size {
+            RX_BUF => (
+                KVVec::with_capacity(RX_BUF, GFP_KERNEL | __GFP_ZERO)?,
+                RX_BUF,
+            ),
+            _ => match KVVec::with_capacity(size, GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO) {
+                Ok(v) => (v, size),
+                Err(_) => (
+                    KVVec::with_capacity(RX_BUF, GFP_KERNEL | __GFP_ZERO)?,
+                    RX_BUF,
+                ),
             },
         };
-        Ok(b)
+        // SAFETY: `__GFP_ZERO` zeroed the `size` bytes allocated (the
+        // capacity is at least that), and `u8` has no invalid values.
+        unsafe { v.set_len(size) };
+        Ok(v)
     }
 }
 
@@ -930,7 +951,7 @@ impl virtio::Driver for VmpiGuest {
         let mut more = false;
         let mut done = 0;
         while done < RX_BUDGET {
-            let Some((b, len)) = q.get_buf(wire::RXQ) else {
+            let Some((mut b, len)) = q.get_buf(wire::RXQ) else {
                 // Nothing left: re-enable callbacks, and go on if buffers
                 // arrived in between (no callback comes for those).
                 if q.enable_cb(wire::RXQ) {
@@ -941,11 +962,19 @@ impl virtio::Driver for VmpiGuest {
             };
             done += 1;
             self.rx_posted -= 1;
-            t.rx(&b.rx[..len]);
+            let Buf { hdr, data, .. } = &mut *b;
+            if t.rx_buf(hdr, data, len) {
+                // Its payload part became an SDU: new memory for it (or,
+                // without memory, `refill` posts a new buffer later).
+                match Buf::rx_data() {
+                    Ok(d) => b.data = d,
+                    Err(_) => continue,
+                }
+            }
             // Recycle the buffer if it has the size asked for now (else
             // `refill` makes one that has: `rx_buf_size` changed, or a
             // page stood in for a large buffer).
-            if b.rx.len() == params::rx_buf_size() {
+            if b.data.len() == params::rx_buf_size() {
                 match q.add_in(wire::RXQ, b) {
                     Ok(()) => self.rx_posted += 1,
                     Err((_, b)) => drop(b),

@@ -27,12 +27,14 @@ use crate::split_queue::{Buf, SplitQueue};
 use crate::vhost_vdpa::{Batching, MapReport, VdpaDevice, F_VERSION_1};
 use vhost::VringConfigData;
 
-/// Receive buffers: one page each, as `vmpi_guest` posts them.
+/// Receive buffers: one page each (`vmpi_guest`'s with `rx_buf_size=4096`,
+/// in one descriptor: the device fills any chain).
 const RX_BUF: u64 = PAGE;
 /// Send slots: a header and the largest SDU each, contiguous.
 const TX_SLOTS: usize = 16;
 const TX_SLOT: u64 = (HDR_LEN as u64 + 65535).next_multiple_of(PAGE);
-/// The window granted to every flow (four SDUs of 64 KiB).
+/// The window granted to every flow (four SDUs of 64 KiB: this driver's
+/// tests need no more; `vmpi_guest` grants sixteen).
 const WINDOW: u32 = 4 * MIN_WINDOW;
 /// How long a flow allocation waits for the host's answer.
 const ALLOC_TIMEOUT_MS: u64 = 5000;

@@ -822,6 +822,15 @@ impl<B: Buffer, R: Request> Queues<'_, B, R> {
         unsafe { bindings::rvio_virtio_enable_cb(self.v, idx) }
     }
 
+    /// [`Queues::enable_cb`], but the callback comes once most of the
+    /// buffers posted now are used (`virtqueue_enable_cb_delayed`: 3/4 of
+    /// them with `EVENT_IDX`), as for a transmit queue whose used buffers
+    /// only need freeing; `false` if most of them already are.
+    pub fn enable_cb_delayed(&mut self, idx: u16) -> bool {
+        // SAFETY: by the type invariant the mutex is held.
+        unsafe { bindings::rvio_virtio_enable_cb_delayed(self.v, idx) }
+    }
+
     /// Free descriptors of queue `idx`.
     pub fn num_free(&mut self, idx: u16) -> usize {
         // SAFETY: by the type invariant the mutex is held.

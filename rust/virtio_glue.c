@@ -609,6 +609,13 @@ bool rvio_virtio_enable_cb(struct rvio_virtio *v, u16 idx)
 	return vq ? virtqueue_enable_cb(vq) : true;
 }
 
+bool rvio_virtio_enable_cb_delayed(struct rvio_virtio *v, u16 idx)
+{
+	struct virtqueue *vq = vq_of(v, idx);
+
+	return vq ? virtqueue_enable_cb_delayed(vq) : true;
+}
+
 unsigned int rvio_virtio_num_free(struct rvio_virtio *v, u16 idx)
 {
 	struct virtqueue *vq = vq_of(v, idx);

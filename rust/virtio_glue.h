@@ -155,6 +155,9 @@ void rvio_virtio_kick(struct rvio_virtio *v, u16 idx);
 void rvio_virtio_disable_cb(struct rvio_virtio *v, u16 idx);
 /* false: used buffers arrived meanwhile (process them before sleeping). */
 bool rvio_virtio_enable_cb(struct rvio_virtio *v, u16 idx);
+/* As enable_cb, but the callback comes once most of the buffers posted
+ * now are used (with EVENT_IDX: 3/4 of them); false: many already are. */
+bool rvio_virtio_enable_cb_delayed(struct rvio_virtio *v, u16 idx);
 unsigned int rvio_virtio_num_free(struct rvio_virtio *v, u16 idx);
 unsigned int rvio_virtio_vring_size(struct rvio_virtio *v, u16 idx);
 

@@ -939,7 +939,7 @@ impl virtio::Driver for VmpiGuest {
             return false;
         };
         self.flush_tx(&t, q);
-        let more = !q.enable_cb(wire::TXQ);
+        let more = !q.enable_cb_delayed(wire::TXQ);
         self.transport = Some(t);
         more
     }
@@ -986,7 +986,8 @@ impl virtio::Driver for VmpiGuest {
         }
         self.refill(q);
         self.flush_tx(&t, q);
-        if !q.enable_cb(wire::TXQ) {
+        // Sent buffers only need freeing: a callback once most are used.
+        if !q.enable_cb_delayed(wire::TXQ) {
             more = true;
         }
         if t.ops().grants_on {

@@ -3,7 +3,8 @@
 #
 # Inside the test VM (scripts/profile-vmpi.sh boots it): where the time of
 # VMPI's small-SDU path goes. Runs vmpi-perf with SDUs of $1 bytes (default
-# 250) in direction $2 (up: guest to host, the default; down) and samples
+# 250) in direction $2 (up: guest to host, the default; down; rr: round
+# trips, the host echoing) and samples
 # every CPU with perf (cpu-clock) meanwhile; prints perf's flat profile
 # (by symbol, then by module). With $3 = children, it records call graphs
 # and prints inclusive time by symbol instead.
@@ -18,6 +19,7 @@ vmpi_load && vmpi_up
 sleep 1
 down=()
 [ "$dir" = down ] && down=(--down)
+[ "$dir" = rr ] && down=(--rr)
 echo 0 >/proc/sys/kernel/kptr_restrict
 cd /tmp
 graph=()

@@ -4,7 +4,7 @@
 # Where VMPI's time goes for small SDUs: boots the test VM and runs
 # scripts/profile-vmpi-vm.sh (vmpi-perf under perf). Not a test.
 #
-# usage: scripts/profile-vmpi.sh [SIZE] [up|down] [flat|children]
+# usage: scripts/profile-vmpi.sh [SIZE] [up|down|rr] [flat|children]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$RVIO_ROOT"

@@ -70,9 +70,14 @@ struct rvio_virtio {
 #define RVIO_VIRTIO_NEEDS_RESET_MAX_MS 32000
 #define RVIO_VIRTIO_NEEDS_RESET_CALM_MS 10000
 
+/* Unbound, as the host side's work: a callback comes from whatever the
+ * device's side was doing on this CPU (under virtio_vdpa, the host's
+ * pass itself), and the pass can start on an idle CPU instead of waiting
+ * for it: one-flow round trips 8 to 15% shorter, streams alike
+ * (results/README.md). */
 void rvio_virtio_schedule(struct rvio_virtio *v)
 {
-	queue_work(system_wq, &v->work);
+	queue_work(system_unbound_wq, &v->work);
 }
 
 void rvio_virtio_retry_later(struct rvio_virtio *v)

@@ -206,8 +206,8 @@ if copy:
     lines += ["", "The copy limit: single-thread memcpy of 64 KiB blocks in the same VM, %.0f Mbit/s (median of "
               "%d); VMPI's 64 KiB goodput %s. Target: at least a third (the limit of three copies; an SDU's "
               "bytes are copied three times guest to host: user to kernel, guest memory to the host's SDU "
-              "buffer, kernel to user; four times host to guest: user to kernel, into the guest's rxq "
-              "buffers, out of them, kernel to user)." % (m, len(copy), "; ".join(parts) or "-")]
+              "buffer, kernel to user; three times host to guest: user to kernel, into the guest's rxq "
+              "buffers, kernel to user from them)." % (m, len(copy), "; ".join(parts) or "-")]
 for label, what in variants:
     vsizes = sorted({k[2] for k in runs if k[0] == label})
     if not vsizes:

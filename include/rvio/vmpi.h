@@ -20,7 +20,7 @@
 #include <linux/llist.h>
 #include <linux/types.h>
 
-#define VMPI_ABI_VERSION 13
+#define VMPI_ABI_VERSION 14
 
 struct device;
 struct vmpi_transport;
@@ -181,10 +181,15 @@ struct vmpi_sdu {
  * buffer of the transport made of two parts: @buf->hdr (its first 4
  * bytes), then @buf->data (kvmalloc'ed, or NULL: @buf->cap bytes, of which
  * the first @buf->len are initialized; the payload is the first @len - 4).
- * The core copies what it needs out of it, except a whole SDU that fills
- * at least half of @buf->data: it takes @buf->data as that SDU's bytes (no
- * copy) and returns true, @buf->data NULL (the transport gives its buffer
- * new memory). Process context.
+ * Each initialized byte must be zero or one the device wrote: the core may
+ * give the buffer to the transport again, and its bytes to any reader. The
+ * core copies what it needs out of it, except a whole SDU that fills at
+ * least half of @buf->data, or a part of a message kept in its fragments'
+ * buffers, when @buf->len == @buf->cap: it takes @buf->data (no copy) and
+ * returns true. @buf->data is then either NULL (the transport gives its buffer new
+ * memory) or a buffer the core gives in its place: kvmalloc'ed, of the
+ * same @buf->cap, @buf->len == @buf->cap, holding zeros or bytes the
+ * device wrote. Process context.
  */
 bool vmpi_transport_rx_buf(struct vmpi_transport *t, struct vmpi_sdu *buf, size_t len);
 /*

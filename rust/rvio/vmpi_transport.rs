@@ -913,9 +913,12 @@ impl<K: Kick> Transport<K> {
     }
 
     /// One received fragment of `len` bytes (header included) in a receive
-    /// buffer of two parts: `hdr`, then `data`'s bytes. Returns `true` if
-    /// the core took `data` as a whole SDU's bytes (no copy): `data` is
-    /// then empty, without memory.
+    /// buffer of two parts: `hdr`, then `data`'s bytes, all of whose
+    /// capacity holds zeros or bytes the device wrote. Returns `true` if
+    /// the core took `data` as an SDU's bytes or part of them (no copy):
+    /// `data` is then a buffer the core gives in its place (its capacity
+    /// the same, all of it its length, bytes the device wrote or zeros), or
+    /// empty, without memory.
     pub fn rx_buf(&self, hdr: &[u8; 4], data: &mut KVVec<u8>, len: usize) -> bool {
         let (ptr, dlen, cap) = core::mem::replace(data, KVVec::new()).into_raw_parts();
         let mut buf = bindings::vmpi_sdu {
@@ -932,6 +935,11 @@ impl<K: Kick> Transport<K> {
         // and holds a `KVVec<u8>`'s raw parts (NULL for one without
         // memory), which the core takes only when it returns `true`.
         if unsafe { bindings::vmpi_transport_rx_buf(self.t, &mut buf, len) } {
+            if !buf.data.is_null() && buf.cap != 0 {
+                // SAFETY: the core gave these raw parts of a `KVVec<u8>`
+                // in place of the ones it took (include/rvio/vmpi.h).
+                *data = unsafe { KVVec::from_raw_parts(buf.data.cast(), buf.len, buf.cap) };
+            }
             return true;
         }
         if cap != 0 {

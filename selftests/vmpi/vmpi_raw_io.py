@@ -6,7 +6,9 @@ byte, and the char device's errors. Prints `ok - ...` / `not ok - ...`
 lines (raw_io.sh turns them into KTAP) and exits 1 on any failure.
 
 usage: vmpi_raw_io.py HOST_DEV GUEST_DEV"""
+import ctypes
 import errno
+import mmap
 import os
 import select
 import sys
@@ -42,6 +44,44 @@ def transfer(src, dst, name):
     result(not bad, "%s: SDUs of %s bytes arrive byte for byte" % (name, ",".join(map(str, sorted(set(SIZES))))))
 
 
+libc = ctypes.CDLL(None, use_errno=True)
+libc.read.restype = ctypes.c_ssize_t
+libc.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+
+
+def read_faulting(fd, n, good):
+    """read(2) of up to n bytes into a buffer whose first `good` bytes (a
+    multiple of the page size) are mapped and the rest not: (result, errno)."""
+    size = (n + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+    m = mmap.mmap(-1, size)
+    buf = (ctypes.c_char * size).from_buffer(m)
+    addr = ctypes.addressof(buf)
+    if libc.mprotect(addr + good, size - good, 0) != 0:  # PROT_NONE
+        raise OSError(ctypes.get_errno(), "mprotect")
+    r = libc.read(fd, addr, n)
+    e = ctypes.get_errno()
+    if libc.mprotect(addr + good, size - good, mmap.PROT_READ | mmap.PROT_WRITE) != 0:
+        raise OSError(ctypes.get_errno(), "mprotect")
+    del buf
+    m.close()
+    return r, e
+
+
+def fault_then_read(src, dst, n, good, name):
+    """An SDU of n bytes read first into a buffer that faults after `good`
+    bytes: EFAULT, and the whole SDU is read next."""
+    data = os.urandom(n)
+    os.write(src, data)
+    select.select([dst], [], [], 20)
+    r, e = read_faulting(dst, 65536, good)
+    got = recv(dst)
+    print("# %s: faulting read %d (%s), then %d bytes" % (name, r, os.strerror(e), len(got)))
+    result(r == -1 and e == errno.EFAULT and got == data,
+           "%s: a read of a %d-byte SDU whose buffer faults after %d bytes: EFAULT, "
+           "and the SDU stays whole for the next read" % (name, n, good))
+
+
 host_path, guest_path = sys.argv[1], sys.argv[2]
 host = os.open(host_path, os.O_RDWR)
 guest = os.open(guest_path, os.O_RDWR)
@@ -66,6 +106,14 @@ select.select([host], [], [], 20)
 small = errno_of(lambda: os.read(host, 4))
 result(small == errno.EMSGSIZE and recv(host) == b"0123456789",
        "read into a smaller buffer: EMSGSIZE, and the SDU stays for a bigger read")
+# Host to guest, a 64 KiB SDU is in the guest's receive buffers' parts (16
+# KiB by default), one of 3 x 16 KiB + 100 bytes in three parts and a
+# 100-byte copy, a 16 KiB one in its buffer; a buffer that faults part-way
+# (in the third part, in the copy) loses nothing.
+fault_then_read(host, guest, 65535, 40960, "host to guest")
+fault_then_read(host, guest, 3 * 16384 + 100, 49152, "host to guest")
+fault_then_read(host, guest, 16384, 8192, "host to guest")
+fault_then_read(guest, host, 65535, 40960, "guest to host")
 os.set_blocking(host, False)
 result(errno_of(lambda: os.read(host, 100)) == errno.EAGAIN, "O_NONBLOCK read with nothing queued: EAGAIN")
 os.set_blocking(host, True)

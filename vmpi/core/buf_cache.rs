@@ -12,9 +12,17 @@
 //! to at most 32 × (64 + 128 + ... + 4096) bytes, about 254 KiB. (A cap on
 //! the whole cache was tried: buffers of the sizes used first filled it,
 //! and a stream of bigger SDUs then found no room and allocated each.)
+//!
+//! The transport's receive buffers that SDUs were read in
+//! ([`crate::rx_sdu`]) are kept apart, of one size, [`RX_KEPT_BYTES`] of
+//! them at most, and go back to the transport in place of the ones the
+//! core takes: a stream of large SDUs then allocates, zeroes and frees no
+//! receive buffer either.
 
 use kernel::alloc::{Flags, KVVec};
 use kernel::prelude::*;
+
+use crate::rx_sdu::RxBuf;
 
 /// An SDU's bytes (kvmalloc: a class buffer, a page at most, is kmalloc
 /// memory).
@@ -25,6 +33,12 @@ const MAX_SHIFT: u32 = 12;
 const CLASSES: usize = (MAX_SHIFT - MIN_SHIFT + 1) as usize;
 /// Buffers kept per class.
 pub(crate) const PER_CLASS: usize = 32;
+/// Bytes of receive buffers kept: half a flow's window (32 of the default
+/// 16 KiB ones, 8 of 64 KiB).
+pub(crate) const RX_KEPT_BYTES: usize = 512 << 10;
+/// Receive buffers kept at most (of 16 KiB and more: page-sized ones are
+/// not worth more).
+const RX_KEPT: usize = 32;
 
 /// The class of a buffer for `len` bytes, if it is small enough.
 fn class_of(len: usize) -> Option<usize> {
@@ -68,6 +82,14 @@ pub(crate) struct BufCache {
     /// buffers (slots are made up front: keeping one never allocates).
     slots: KVec<Option<Bytes>>,
     count: [usize; CLASSES],
+    /// Kept receive buffers, `rx[..rx_count]`, all of `rx_size` bytes,
+    /// each holding zeros or bytes the device wrote in all of them, its
+    /// length its capacity (slots made up front, as `slots`).
+    rx: KVec<Option<Bytes>>,
+    rx_count: usize,
+    rx_size: usize,
+    /// The device is gone: no receive buffer is kept any more.
+    rx_closed: bool,
 }
 
 impl BufCache {
@@ -76,10 +98,62 @@ impl BufCache {
         for _ in 0..CLASSES * PER_CLASS {
             slots.push(None, GFP_KERNEL)?;
         }
+        let mut rx = KVec::with_capacity(RX_KEPT, GFP_KERNEL)?;
+        for _ in 0..RX_KEPT {
+            rx.push(None, GFP_KERNEL)?;
+        }
         Ok(Self {
             slots,
             count: [0; CLASSES],
+            rx,
+            rx_count: 0,
+            rx_size: 0,
+            rx_closed: false,
         })
+    }
+
+    /// Keeps `b`, a transport's receive buffer, if there is room and it has
+    /// the size of the ones kept; gives it back otherwise (for the caller
+    /// to free outside the lock).
+    pub(crate) fn give_rx(&mut self, b: RxBuf) -> Option<Bytes> {
+        let b = b.into_whole();
+        let cap = b.capacity();
+        let room = RX_KEPT_BYTES / cap.max(1);
+        if self.rx_closed || cap == 0 || (cap != self.rx_size && self.rx_count > 0) {
+            return Some(b);
+        }
+        let Some(slot) = self
+            .rx
+            .get_mut(self.rx_count)
+            .filter(|_| self.rx_count < room)
+        else {
+            return Some(b);
+        };
+        *slot = Some(b);
+        self.rx_count += 1;
+        self.rx_size = cap;
+        None
+    }
+
+    /// A kept receive buffer of `cap` bytes, its length its capacity (the
+    /// transport's next one), if one waits; else one of another size that
+    /// waits (the transport's size changed), to free outside the lock.
+    pub(crate) fn take_rx(&mut self, cap: usize) -> core::result::Result<Bytes, Option<Bytes>> {
+        let n = self.rx_count.checked_sub(1).ok_or(None)?;
+        let b = self.rx.get_mut(n).and_then(Option::take).ok_or(None)?;
+        self.rx_count = n;
+        if b.capacity() != cap {
+            return Err(Some(b));
+        }
+        Ok(b)
+    }
+
+    /// The device is gone: the receive buffers kept are given back (to
+    /// free outside the lock), and none is kept from now on.
+    pub(crate) fn close_rx(&mut self) -> KVec<Option<Bytes>> {
+        self.rx_closed = true;
+        self.rx_count = 0;
+        core::mem::replace(&mut self.rx, KVec::new())
     }
 
     /// A kept empty buffer with room for `len` bytes, if one waits (else

@@ -8,7 +8,6 @@ use kernel::sync::{Arc, ArcBorrow};
 use kernel::uaccess::{UserSlice, UserSliceReader, UserSliceWriter};
 
 use crate::bindings;
-use crate::buf_cache::Bytes;
 use crate::device::{alloc_errno, Dev, Inner};
 use crate::dwork::now_ms;
 use crate::errno;
@@ -18,6 +17,7 @@ use crate::port::{Port, PortState};
 use crate::proto::ctrl::{Name, MAX_NAME};
 use crate::proto::wire::{DropReason, CONTROL_CHANNEL};
 use crate::ring::Ring;
+use crate::rx_sdu::RxSdu;
 use crate::{ALLOC_TIMEOUT_MAX_MS, ALLOC_TIMEOUT_MS, BACKLOG_LEN, FLOW_WINDOW, TXQ_LEN};
 
 /// An open `/dev/vmpiN`: its port.
@@ -89,11 +89,11 @@ const _: () = assert!(NAME_LEN == MAX_NAME && ALLOC_LEN == 2 * MAX_NAME + 8);
 
 impl File {
     /// Frees an SDU taken from this file's queue.
-    fn free(&self, sdu: Bytes) {
+    fn free(&self, sdu: RxSdu) {
         if self.charged {
             drop(sdu);
         } else {
-            self.dev.free_bytes(sdu);
+            self.dev.free_sdu(sdu);
         }
     }
 
@@ -288,7 +288,8 @@ impl miscdev::FileOps for Dev {
             let mut g = file.dev.inner.lock();
             file.dev.take(&mut g, file.port, room)?
         };
-        let copied = out.write_slice(&sdu);
+        // An SDU in parts is copied out part after part.
+        let copied = sdu.chunks().try_for_each(|c| out.write_slice(c));
         let mut g = file.dev.inner.lock();
         match copied {
             Ok(()) => {

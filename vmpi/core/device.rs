@@ -34,6 +34,7 @@ use crate::proto::wire::{
 };
 use crate::registry;
 use crate::ring::Ring;
+use crate::rx_sdu::{Parts, RxBuf, RxSdu};
 use crate::{
     ALLOC_TIMEOUT_MAX_MS, ANY_CONTEXT_TXQ_LEN, DELIVER_BUDGET, FLOW_RXQ_LEN, MAX_PORTS,
     RAW_RXQ_LEN, RAW_RX_BYTES, TXQ_LEN, TXQ_WAKE,
@@ -47,10 +48,10 @@ pub(crate) trait FragReader {
     /// if it cannot: a bad buffer).
     fn read(&mut self, dst: &mut [MaybeUninit<u8>]) -> Result;
 
-    /// The rest of the fragment, `len` bytes read by nobody yet, as a
-    /// buffer of its own whose capacity is at most `max_cap` (handed
-    /// over: no copy), if the fragment is in one.
-    fn take(&mut self, _len: usize, _max_cap: usize) -> Option<Bytes> {
+    /// The rest of the fragment, `len` bytes read by nobody yet, as the
+    /// transport's receive buffer it is in, if that buffer's capacity is at
+    /// most `max_cap` (handed over: no copy).
+    fn take(&mut self, _len: usize, _max_cap: usize) -> Option<RxBuf> {
         None
     }
 }
@@ -62,8 +63,8 @@ impl<F: FnMut(&mut [MaybeUninit<u8>]) -> Result> FragReader for F {
 }
 
 /// A fragment in a transport's receive buffer of two parts: the header's
-/// bytes, then a buffer of its own (which the payload of a whole SDU may
-/// become: [`Dev::rx_buf`]).
+/// bytes, then a buffer of its own (which may become an SDU's, or a part of
+/// one: [`Dev::rx_buf`]).
 struct BufFrag<'a> {
     hdr: &'a [u8; HDR_LEN],
     data: &'a mut Bytes,
@@ -98,22 +99,22 @@ impl FragReader for BufFrag<'_> {
         Ok(())
     }
 
-    fn take(&mut self, len: usize, max_cap: usize) -> Option<Bytes> {
+    fn take(&mut self, len: usize, max_cap: usize) -> Option<RxBuf> {
         let cap = self.data.capacity();
-        if self.at != HDR_LEN
-            || HDR_LEN + len != self.len
-            || self.data.len() < len
-            || cap == 0
-            || cap > max_cap
-        {
+        if self.at != HDR_LEN || HDR_LEN + len != self.len || cap == 0 || cap > max_cap {
             return None;
         }
-        let mut v = core::mem::replace(self.data, Bytes::new());
-        // SAFETY: `len` is at most the length (checked above): the first
-        // `len` bytes stay initialized, and `u8`s need no drop.
-        unsafe { v.set_len(len) };
-        self.at += len;
-        Some(v)
+        // Only a buffer initialized in all of its capacity, and `len` in it.
+        match RxBuf::new(core::mem::replace(self.data, Bytes::new()), len) {
+            Ok(b) => {
+                self.at += len;
+                Some(b)
+            }
+            Err(data) => {
+                *self.data = data;
+                None
+            }
+        }
     }
 }
 
@@ -150,8 +151,11 @@ pub(crate) struct Inner {
     pub(crate) ep: Endpoint<KVVec<u8>>,
     pub(crate) chans: KVec<Chan>,
     /// The message being reassembled (its parts so far; room for
-    /// `max_sdu` bytes).
+    /// `max_sdu` bytes), unless it is in `parts`.
     msg: Bytes,
+    /// The data message being reassembled in its fragments' own buffers
+    /// (for a file's reader: [`Inner::msg_part`]), if it is.
+    parts: Parts,
     /// Ports by index; a file or in-kernel user keeps its index.
     pub(crate) ports: KVec<Option<Port>>,
     /// The port holding each channel.
@@ -238,8 +242,8 @@ pub(crate) struct Dev {
     /// Held while in-kernel users' callbacks run.
     #[pin]
     pub(crate) callbacks: Mutex<()>,
-    /// Small SDU buffers for reuse (taken inside `inner` or alone, in any
-    /// context).
+    /// Small SDU buffers, and the transport's receive buffers read, for
+    /// reuse (taken inside `inner` or alone, in any context).
     #[pin]
     cache: BhLock<BufCache>,
     /// SDUs sent from any context (`vmpi_port_send_sg()`), waiting to
@@ -297,18 +301,105 @@ impl Inner {
         }
     }
 
+    /// Whether a data message on `channel` may be kept in its fragments'
+    /// own buffers: its reader is a file not charged to a memory cgroup
+    /// (an in-kernel user gets its SDUs in one buffer, a charged reader in
+    /// memory charged to it).
+    fn parts_reader(&self, channel: u16) -> bool {
+        self.by_chan
+            .get(usize::from(channel))
+            .copied()
+            .flatten()
+            .and_then(|i| self.ports.get(i))
+            .and_then(Option::as_ref)
+            .is_some_and(|p| p.waker.is_some() && p.memcg.is_none())
+    }
+
     /// Reads part `a` of the message being reassembled, after the parts
     /// before it (a first part starts a new message); `false` if `read`
-    /// failed.
+    /// failed. A data message for a file's reader keeps its fragments'
+    /// own buffers when `read` can hand them over (no copy): every part
+    /// but a last one that fills less than half of its buffer, which is
+    /// copied into one of its size. Anything else, and a message whose
+    /// parts cannot be kept (more than [`crate::rx_sdu::MAX_PARTS`], no
+    /// memory), is copied into the message buffer.
     ///
     /// # Safety
     ///
     /// As for [`Dev::rx_from`]'s `read`.
     unsafe fn msg_part(&mut self, a: Accepted, read: &mut dyn FragReader) -> bool {
+        let n = a.total - a.offset;
         if a.offset == 0 {
+            self.parts.clear();
             // SAFETY: 0 is within the capacity, and `u8`s need no drop.
             unsafe { self.msg.set_len(0) };
+            if a.channel == CONTROL_CHANNEL || !self.parts_reader(a.channel) {
+                // SAFETY: the caller's guarantee.
+                return unsafe { self.msg_copy(a, read) };
+            }
+        } else if self.parts.is_empty() {
+            // SAFETY: the caller's guarantee.
+            return unsafe { self.msg_copy(a, read) };
+        } else if a.offset != self.parts.len() {
+            // Cannot happen (the reassembler's offsets count the parts).
+            return false;
         }
+        let last = match read.take(n, n.saturating_mul(2)) {
+            Some(b) => {
+                return match self.parts.push(b) {
+                    Ok(()) => true,
+                    Err(Some(b)) => {
+                        self.parts_to_msg()
+                            && buf_cache::append(&mut self.msg, b.bytes(), GFP_KERNEL).is_ok()
+                    }
+                    Err(None) => false,
+                };
+            }
+            None if a.complete && a.offset > 0 => match buf_cache::alloc(n, GFP_KERNEL) {
+                Ok(mut v) => {
+                    let ok = match v.spare_capacity_mut().get_mut(..n) {
+                        Some(dst) => read.read(dst).is_ok(),
+                        None => false,
+                    };
+                    if !ok {
+                        return false;
+                    }
+                    // SAFETY: `read` succeeded, so it wrote the first `n`
+                    // bytes of the spare capacity (which has them) with
+                    // bytes (the caller's guarantee).
+                    unsafe { v.set_len(n) };
+                    v
+                }
+                // SAFETY: the caller's guarantee.
+                Err(_) => return self.parts_to_msg() && unsafe { self.msg_copy(a, read) },
+            },
+            // SAFETY: the caller's guarantee.
+            None => return self.parts_to_msg() && unsafe { self.msg_copy(a, read) },
+        };
+        match self.parts.push_last(last) {
+            Ok(()) => true,
+            Err(b) => {
+                self.parts_to_msg() && buf_cache::append(&mut self.msg, &b, GFP_KERNEL).is_ok()
+            }
+        }
+    }
+
+    /// The message being reassembled in parts goes on in the message
+    /// buffer: its parts so far are copied there (the buffer has room for
+    /// any message, so this does not allocate).
+    fn parts_to_msg(&mut self) -> bool {
+        // SAFETY: 0 is within the capacity, and `u8`s need no drop.
+        unsafe { self.msg.set_len(0) };
+        self.parts.move_into(&mut self.msg).is_ok()
+    }
+
+    /// Reads part `a` of the message being reassembled into the message
+    /// buffer, after the parts before it; `false` if `read` failed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Dev::rx_from`]'s `read`.
+    unsafe fn msg_copy(&mut self, a: Accepted, read: &mut dyn FragReader) -> bool {
         if a.offset != self.msg.len() {
             // Not after the parts before it: cannot happen (the
             // reassembler's offsets count the parts read).
@@ -327,20 +418,30 @@ impl Inner {
         ok
     }
 
-    /// The reassembled SDU of `len` bytes (the message buffer holds it):
-    /// the buffer itself when the SDU fills at least half of it and its
-    /// reader has no memory cgroup (a new buffer takes its place: no copy),
+    /// The reassembled SDU of `len` bytes: its parts, if it is in parts
+    /// and its reader may keep them; else in the message buffer, which
+    /// becomes the SDU when the SDU fills at least half of it and its
+    /// reader has no memory cgroup (a new buffer takes its place: no copy);
     /// else a copy.
-    fn reassembled(&mut self, dev: &Dev, channel: u16, len: usize) -> Result<Bytes> {
+    fn reassembled(&mut self, dev: &Dev, channel: u16, len: usize) -> Result<RxSdu> {
+        if !self.parts.is_empty() {
+            if self.parts.len() == len && self.parts_reader(channel) {
+                return Ok(RxSdu::Parts(self.parts.take()));
+            }
+            // Its reader changed meanwhile (a raw channel bound again).
+            let mut v = self.sdu_buffer(dev, channel, len)?;
+            self.parts.move_into(&mut v)?;
+            return Ok(RxSdu::One(v));
+        }
         let max = self.msg.capacity();
         if len == self.msg.len() && len >= max / 2 && !self.charged(channel) {
             if let Ok(new) = Bytes::with_capacity(max, GFP_KERNEL) {
-                return Ok(core::mem::replace(&mut self.msg, new));
+                return Ok(RxSdu::One(core::mem::replace(&mut self.msg, new)));
             }
         }
         let mut v = self.sdu_buffer(dev, channel, len)?;
         buf_cache::append(&mut v, self.msg.get(..len).ok_or(EINVAL)?, GFP_KERNEL)?;
-        Ok(v)
+        Ok(RxSdu::One(v))
     }
 
     /// The memory cgroup the reader of `channel` is charged to, if any.
@@ -366,17 +467,24 @@ impl Inner {
         if last {
             self.ep.counters.drop_one(DropReason::BadFragment);
         }
+        self.rx_lost();
+    }
+
+    /// A fragment was lost: the message it may have been part of is
+    /// dropped (its parts freed).
+    pub(crate) fn rx_lost(&mut self) {
+        self.parts.clear();
         self.ep.rx_lost();
     }
 
     /// Frees a received SDU's buffer that no reader takes: one charged to
     /// the reader's memory cgroup is freed, never kept in the device's
     /// cache (as [`crate::chardev`] does with the ones it reads).
-    fn discard(&self, dev: &Dev, channel: u16, v: Bytes) {
+    fn discard(&self, dev: &Dev, channel: u16, v: RxSdu) {
         if self.charged(channel) {
             drop(v);
         } else {
-            dev.free_bytes(v);
+            dev.free_sdu(v);
         }
     }
 
@@ -441,6 +549,7 @@ impl Inner {
     /// `vmpi_transport_unregister`).
     pub(crate) fn shut_down(&mut self) {
         self.transport = None;
+        self.parts.clear();
         self.wake_files();
         for p in self.ports.iter_mut().flatten() {
             if p.user.is_some() {
@@ -597,6 +706,7 @@ impl Inner {
         self.end_flows(errno::econnreset());
         self.tx.clear();
         self.last_sent = None;
+        self.parts.clear();
         for p in self.ports.iter_mut().flatten() {
             if matches!(p.state, PortState::Raw(_)) {
                 p.q.clear();
@@ -718,6 +828,26 @@ impl Dev {
         drop(rejected);
     }
 
+    /// A received SDU is done with (read by a reader not charged to a
+    /// memory cgroup, or dropped): its buffers are kept for reuse (the
+    /// transport's receive buffers for the transport), or freed.
+    pub(crate) fn free_sdu(&self, sdu: RxSdu) {
+        sdu.free_with(
+            |b| {
+                let rejected = self.cache.lock().give_rx(b);
+                drop(rejected);
+            },
+            |b| self.free_bytes(b),
+        );
+    }
+
+    /// A kept receive buffer of `cap` bytes, to replace one the core took
+    /// from the transport ([`buf_cache::BufCache::take_rx`]).
+    pub(crate) fn rx_buf_again(&self, cap: usize) -> Option<Bytes> {
+        let got = self.cache.lock().take_rx(cap);
+        got.ok()
+    }
+
     /// Every blocked and polling file looks again; in-kernel users get
     /// their callbacks.
     pub(crate) fn wake(this: ArcBorrow<'_, Self>, inner: &Inner) {
@@ -744,10 +874,11 @@ impl Dev {
 
     /// One received fragment of `len` bytes (header included) in a
     /// transport's receive buffer: `hdr`, then `data`'s bytes. A whole SDU
-    /// that fills at least half of `data`, for a reader not charged to a
-    /// memory cgroup, takes `data` itself (no copy; `data` is left empty
-    /// and without memory, and this returns `true`); anything else is
-    /// copied out of it.
+    /// that fills at least half of `data`, or a part of a message that
+    /// its reader keeps in parts ([`Inner::msg_part`]), for a reader not
+    /// charged to a memory cgroup, takes `data` itself (no copy; `data` is
+    /// left empty and without memory, and this returns `true`); anything
+    /// else is copied out of it.
     pub(crate) fn rx_buf(
         this: ArcBorrow<'_, Self>,
         hdr: &[u8; HDR_LEN],
@@ -799,10 +930,15 @@ impl Dev {
         // memory cgroup gets memory charged to it instead).
         let mut own = match into {
             Payload::Sdu { channel, len } if !inner.charged(channel) => {
-                read.take(len, len.saturating_mul(2))
+                read.take(len, len.saturating_mul(2)).map(RxSdu::Taken)
             }
             _ => None,
         };
+        if matches!(into, Payload::Sdu { .. }) {
+            // A whole SDU: a message in parts, if one was open, was
+            // dropped.
+            inner.parts.clear();
+        }
         let ok = match into {
             Payload::Skip => true,
             Payload::Sdu { .. } if own.is_some() => true,
@@ -820,7 +956,7 @@ impl Dev {
                         // them) with bytes (the caller's guarantee).
                         unsafe { v.set_len(len) };
                     }
-                    own = Some(v);
+                    own = Some(RxSdu::One(v));
                     ok
                 }
                 Err(_) => true,
@@ -1016,6 +1152,10 @@ impl Dev {
         // `begin_fragment` checked the channel before; kept for safety).
         if let (Some(v), Payload::Sdu { channel, .. }) = (own, into) {
             inner.discard(&this, channel, v);
+        }
+        if matches!(into, Payload::Msg(a) if a.complete) {
+            // A data message its reader did not take (refused, no credit).
+            inner.parts.clear();
         }
         inner.wake_for(wake);
         // In-kernel users look only if the fragment was not a file's SDU
@@ -1350,7 +1490,7 @@ impl Dev {
         inner: &mut Inner,
         i: usize,
         room: usize,
-    ) -> Result<(Bytes, Option<u16>, u64)> {
+    ) -> Result<(RxSdu, Option<u16>, u64)> {
         inner.live()?;
         let p = inner.port(i)?;
         let ch = match p.state {
@@ -1402,10 +1542,10 @@ impl Dev {
         &self,
         inner: &mut Inner,
         i: usize,
-        sdu: Bytes,
+        sdu: RxSdu,
         ch: Option<u16>,
         gen: u64,
-    ) -> Option<Bytes> {
+    ) -> Option<RxSdu> {
         let restarted = gen != inner.ep.counters.restarts;
         let Ok(p) = inner.port(i) else {
             return Some(sdu);
@@ -1459,7 +1599,7 @@ impl Dev {
                 inner.kick();
             }
             Self::schedule_expiry(this.as_arc_borrow(), inner);
-            Self::take_calls(inner, &mut calls);
+            this.take_calls(inner, &mut calls);
         }
         if calls.is_empty() {
             return;
@@ -1492,11 +1632,14 @@ impl Dev {
         this.gate.close();
         this.domains.lock().shut_down();
         this.inner.lock().shut_down();
+        // No transport takes receive buffers any more: the kept ones go.
+        let kept = this.cache.lock().close_rx();
+        drop(kept);
         // No run is queued after this (nothing schedules once not live),
         // and a running one finished its callbacks.
         this.work.cancel();
         let mut calls = KVec::new();
-        Self::take_calls(&mut this.inner.lock(), &mut calls);
+        this.take_calls(&mut this.inner.lock(), &mut calls);
         let _cb = this.callbacks.lock();
         for c in calls.iter() {
             c.run();
@@ -1504,7 +1647,7 @@ impl Dev {
     }
 
     /// Collects the in-kernel users' callbacks due (under `inner`).
-    pub(crate) fn take_calls(inner: &mut Inner, calls: &mut KVec<Call>) {
+    pub(crate) fn take_calls(&self, inner: &mut Inner, calls: &mut KVec<Call>) {
         let mut budget = DELIVER_BUDGET;
         for i in 0..inner.ports.len() {
             let room = inner.tx.len() < TXQ_LEN;
@@ -1522,8 +1665,13 @@ impl Dev {
                 }
             }
             while budget > 0 && inner.is_live() {
-                let Ok(sdu) = Self::recv_any(inner, i) else {
-                    break;
+                let sdu = match self.recv_any(inner, i) {
+                    Ok(sdu) => sdu,
+                    Err(e) if e == ENOMEM => {
+                        budget -= 1;
+                        continue;
+                    }
+                    Err(_) => break,
                 };
                 budget -= 1;
                 if calls.push(Call::Rx(user.clone(), sdu), GFP_KERNEL).is_err() {
@@ -1543,15 +1691,27 @@ impl Dev {
         }
     }
 
-    /// [`Dev::recv`] without a size limit or a kick (the caller kicks).
-    fn recv_any(inner: &mut Inner, i: usize) -> Result<Bytes> {
+    /// Port `i`'s next SDU, for its in-kernel user (the caller kicks),
+    /// in one buffer. An in-kernel user's port is never given an SDU in
+    /// parts ([`Inner::reassembled`] checks its reader under the lock it
+    /// queues it with); were it, the parts would be copied into one buffer,
+    /// and without memory for that the SDU dropped (`rx_full`, `ENOMEM`).
+    fn recv_any(&self, inner: &mut Inner, i: usize) -> Result<Bytes> {
         let p = inner.port(i)?;
         let ch = p.state.data_channel();
         let sdu = p.q.pop().ok_or(EAGAIN)?;
+        let len = sdu.len();
         if let Some(ch) = ch {
-            inner.ep.consumed(&mut inner.chans, ch, sdu.len());
+            inner.ep.consumed(&mut inner.chans, ch, len);
         }
-        Ok(sdu)
+        match sdu.into_one(|n| self.new_bytes(n, GFP_KERNEL)) {
+            Ok(b) => Ok(b),
+            Err(sdu) => {
+                inner.ep.counters.drop_one(DropReason::RxFull);
+                self.free_sdu(sdu);
+                Err(ENOMEM)
+            }
+        }
     }
 }
 
@@ -1620,6 +1780,7 @@ pub(crate) fn register(
         ep: new_endpoint(role, cfg)?,
         chans,
         msg: Bytes::with_capacity(cfg.max_sdu as usize, GFP_KERNEL)?,
+        parts: Parts::new(),
         ports: KVec::new(),
         by_chan,
         tx,

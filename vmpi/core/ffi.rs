@@ -127,7 +127,9 @@ pub unsafe extern "C" fn vmpi_transport_restart(t: *mut bindings::vmpi_transport
 ///
 /// `t` is a registered handle; `buf` is valid for reads and writes, and its
 /// `data`, if not NULL, with `len` and `cap`, are the raw parts of a
-/// `Bytes` that the caller owns (it gives it up if this returns `true`).
+/// `Bytes` that the caller owns (it gives it up if this returns `true`, and
+/// owns what `buf` holds then). Its bytes are zeros or the device's (not a
+/// safety condition, but what readers may be shown: include/rvio/vmpi.h).
 #[no_mangle]
 pub unsafe extern "C" fn vmpi_transport_rx_buf(
     t: *mut bindings::vmpi_transport,
@@ -150,9 +152,15 @@ pub unsafe extern "C" fn vmpi_transport_rx_buf(
     // SAFETY: (data, len, cap) are the raw parts of a `Bytes` the caller
     // owns (see `# Safety`); it is given back below unless the core took it.
     let mut data = unsafe { Bytes::from_raw_parts(b.data.cast::<u8>(), b.len, b.cap) };
+    let cap = b.cap;
     let taken = Dev::rx_buf(dev, &b.hdr, &mut data, len);
+    if taken {
+        // Its place: a receive buffer of its size read before, if one is
+        // kept (its bytes are the device's or zeros), else none.
+        data = dev.rx_buf_again(cap).unwrap_or_else(Bytes::new);
+    }
     let (p, l, c) = data.into_raw_parts();
-    (b.data, b.len, b.cap) = if taken {
+    (b.data, b.len, b.cap) = if c == 0 {
         (core::ptr::null_mut(), 0, 0)
     } else {
         (p.cast(), l, c)
@@ -363,7 +371,7 @@ pub unsafe extern "C" fn vmpi_transport_drop(t: *mut bindings::vmpi_transport, r
         let mut g = dev.inner.lock();
         g.ep.counters.drop_one(why);
         // The lost buffer may have been part of a message.
-        g.ep.rx_lost();
+        g.rx_lost();
     }
 }
 

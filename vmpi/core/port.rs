@@ -13,6 +13,7 @@ use crate::memcg::MemCg;
 use crate::miscdev::FileWaker;
 use crate::proto::ctrl::Name;
 use crate::ring::Ring;
+use crate::rx_sdu::RxSdu;
 
 /// A message waiting to be sent: its channel (0: an encoded control
 /// message that must follow data queued before it), the flow channel it
@@ -118,7 +119,7 @@ impl RawBudget {
 /// [`RawBudget`] while they are queued (every way out, dropping the queue
 /// included, gives them back).
 pub(crate) struct RxQueue {
-    q: Ring<Bytes>,
+    q: Ring<RxSdu>,
     bytes: usize,
     budget: Option<Arc<RawBudget>>,
 }
@@ -157,7 +158,7 @@ impl RxQueue {
     }
 
     /// Queues `v` last; `Err(v)` if the queue or the budget is full.
-    pub(crate) fn push(&mut self, v: Bytes) -> core::result::Result<(), Bytes> {
+    pub(crate) fn push(&mut self, v: RxSdu) -> core::result::Result<(), RxSdu> {
         let (old, n) = (self.bytes, v.len());
         if !self.grow(old + n) {
             return Err(v);
@@ -166,7 +167,7 @@ impl RxQueue {
     }
 
     /// Puts `v` back first; `Err(v)` if the queue or the budget is full.
-    pub(crate) fn push_front(&mut self, v: Bytes) -> core::result::Result<(), Bytes> {
+    pub(crate) fn push_front(&mut self, v: RxSdu) -> core::result::Result<(), RxSdu> {
         let (old, n) = (self.bytes, v.len());
         if !self.grow(old + n) {
             return Err(v);
@@ -174,13 +175,13 @@ impl RxQueue {
         self.q.push_front(v).inspect_err(|_| self.shrink(old))
     }
 
-    pub(crate) fn pop(&mut self) -> Option<Bytes> {
+    pub(crate) fn pop(&mut self) -> Option<RxSdu> {
         let v = self.q.pop()?;
         self.shrink(self.bytes - v.len());
         Some(v)
     }
 
-    pub(crate) fn front(&self) -> Option<&Bytes> {
+    pub(crate) fn front(&self) -> Option<&RxSdu> {
         self.q.front()
     }
 

@@ -51,6 +51,7 @@ mod kernel_port;
 mod port;
 mod registry;
 mod ring;
+mod rx_sdu;
 
 use proto::link::MIN_WINDOW;
 

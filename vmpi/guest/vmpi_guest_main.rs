@@ -134,12 +134,16 @@ impl Buf {
         Ok(b)
     }
 
-    /// An rxq buffer's payload part: `rx_buf_size` zeroed bytes, or a
-    /// page if memory is too fragmented for that (kmalloc memory, one
-    /// descriptor: without `__GFP_DIRECT_RECLAIM` kvmalloc does not fall
-    /// back to vmalloc, nor does it below a page). A large one is not worth
-    /// reclaim or compaction (`GFP_NOWAIT`): the page stands in, and is
-    /// replaced once used.
+    /// An rxq buffer's payload part: `rx_buf_size` zeroed bytes (so that
+    /// every byte of it is zero or written by the device, as
+    /// `vmpi_transport_rx_buf()` wants: a device that claims more than it
+    /// wrote shows a reader nothing else, and the core may post a part
+    /// read before again as it is), or a page if memory is too fragmented
+    /// for that (kmalloc memory, one descriptor: without
+    /// `__GFP_DIRECT_RECLAIM` kvmalloc does not fall back to vmalloc, nor
+    /// does it below a page). A large one is not worth reclaim or
+    /// compaction (`GFP_NOWAIT`): the page stands in, and is replaced once
+    /// used.
     fn rx_data() -> Result<KVVec<u8>> {
         let size = params::rx_buf_size();
         let (mut v, size) = match size {
@@ -963,8 +967,9 @@ impl virtio::Driver for VmpiGuest {
             done += 1;
             self.rx_posted -= 1;
             let Buf { hdr, data, .. } = &mut *b;
-            if t.rx_buf(hdr, data, len) {
-                // Its payload part became an SDU: new memory for it (or,
+            if t.rx_buf(hdr, data, len) && b.data.capacity() == 0 {
+                // Its payload part became an SDU's, and no buffer read
+                // before came back in its place: new memory for it (or,
                 // without memory, `refill` posts a new buffer later).
                 match Buf::rx_data() {
                     Ok(d) => b.data = d,

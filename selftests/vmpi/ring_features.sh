@@ -10,9 +10,12 @@
 # indirect table); and rxq buffers of a page (rx_buf_size=4096: a 64 KiB
 # SDU reassembled from 16 fragments) and of 64 KiB (rx_buf_size=65536: an
 # SDU in one buffer, which becomes the SDU's bytes), beside the default 16
-# KiB (SDUs of 8 to 16 KiB handed over, longer ones reassembled). In each
-# mode bursts of SDUs cross both ways byte for byte (vmpi_burst.py), and
-# neither side (each mode's guest device and the host's) counts a drop.
+# KiB (SDUs of 8 to 16 KiB handed over, longer ones in their buffers'
+# parts); and the size changed under traffic (4, 64, 16 and 32 KiB in
+# turn: messages in buffers of two sizes, buffers of an old size read and
+# given back). In each mode bursts of SDUs cross both ways byte for byte
+# (vmpi_burst.py), and neither side (each mode's guest device and the
+# host's) counts a drop.
 source "$(dirname "$0")/../lib.sh"
 
 burst=$(dirname "$0")/vmpi_burst.py
@@ -49,11 +52,15 @@ mode() {
 
 ktap_print_header
 vmpi_load && vmpi_up || ktap_exit_fail_msg "VMPI device vmpi0 did not come up"
-ktap_set_plan 20
+ktap_set_plan 23
 
 mode 1 0
 mode 0 0 event_idx=0
 mode 1 1 indirect_desc=1
 mode 1 0 rx_buf_size=4096
 mode 1 0 rx_buf_size=65536
+reload_guest || ktap_test_fail "vmpi_guest (defaults) again: the link comes up"
+run_py_ktap 240 python3 -S "$burst" "/dev/$h" "/dev/$g" 8 /sys/module/vmpi_guest/parameters/rx_buf_size
+ktap_test_result "rx_buf_size changed under traffic: no drops counted on either side" vmpi_no_drops "$h" "$g"
+echo 16384 >/sys/module/vmpi_guest/parameters/rx_buf_size
 ktap_finished

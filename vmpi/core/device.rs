@@ -306,12 +306,7 @@ impl Inner {
     /// (an in-kernel user gets its SDUs in one buffer, a charged reader in
     /// memory charged to it).
     fn parts_reader(&self, channel: u16) -> bool {
-        self.by_chan
-            .get(usize::from(channel))
-            .copied()
-            .flatten()
-            .and_then(|i| self.ports.get(i))
-            .and_then(Option::as_ref)
+        self.reader_of(channel)
             .is_some_and(|p| p.waker.is_some() && p.memcg.is_none())
     }
 
@@ -444,15 +439,19 @@ impl Inner {
         Ok(RxSdu::One(v))
     }
 
-    /// The memory cgroup the reader of `channel` is charged to, if any.
-    fn memcg_of(&self, channel: u16) -> Option<&MemCg> {
+    /// The port holding `channel` (its reader), if any.
+    fn reader_of(&self, channel: u16) -> Option<&Port> {
         self.by_chan
             .get(usize::from(channel))
             .copied()
             .flatten()
             .and_then(|i| self.ports.get(i))
             .and_then(Option::as_ref)
-            .and_then(|p| p.memcg.as_ref())
+    }
+
+    /// The memory cgroup the reader of `channel` is charged to, if any.
+    fn memcg_of(&self, channel: u16) -> Option<&MemCg> {
+        self.reader_of(channel).and_then(|p| p.memcg.as_ref())
     }
 
     fn charged(&self, channel: u16) -> bool {
